@@ -1,0 +1,15 @@
+//! Schema migrations, run by the server at start-up. One migration per file; the same
+//! statements serve SQLite and PostgreSQL because they are built with sea-query's schema helpers.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_initial::Migration)]
+    }
+}

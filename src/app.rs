@@ -1,0 +1,201 @@
+//! Assembles the server: storage, bootstrap, the ingest writer, background jobs, and one
+//! listener that serves REST, gRPC, gRPC-Web, reflection (v1 and v1alpha) and health.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tower::Layer;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    auth::{self, keys, Authenticator},
+    config::Config,
+    error::Error,
+    grpc::Api,
+    ingest::{Ingest, WriterHandle},
+    jobs,
+    pb::{
+        capture_service_server::CaptureServiceServer, group_service_server::GroupServiceServer,
+        settings_service_server::SettingsServiceServer, FILE_DESCRIPTOR_SET,
+    },
+    rest,
+    store::{self, Bootstrap, Store},
+};
+
+/// Scopes of the admin key made at first start.
+const ADMIN_SCOPES: &str = "admin,ingest,read,write";
+/// How often key usage is written back.
+const LAST_USED_FLUSH: Duration = Duration::from_secs(30);
+
+/// A built, bound, not yet running server.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    store: Store,
+    ingest: Ingest,
+    writer: WriterHandle,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    bootstrap: Option<Bootstrap>,
+    admin_key_file: PathBuf,
+    cfg: Config,
+}
+
+impl App {
+    /// Opens (and migrates) the database, creates the default project and admin key on first
+    /// start, starts the writer and binds the listener (port 0 picks a free port).
+    pub async fn build(cfg: Config) -> Result<App, Error> {
+        cfg.validate()?;
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| Error::Internal(format!("cannot create data directory {}: {e}", cfg.data_dir.display())))?;
+        let store = Store::open(&cfg.database_url(), cfg.db_max_connections).await?;
+
+        let key = keys::generate();
+        let bootstrap = store.bootstrap(&key, &keys::hash(&key), &keys::preview(&key), ADMIN_SCOPES).await?;
+        let admin_key_file = cfg.data_dir.join("admin.key");
+        if let Some(b) = &bootstrap {
+            write_secret(&admin_key_file, &b.admin_key)?;
+        }
+
+        let (ingest, writer) = Ingest::start(store.clone(), cfg.ingest.clone());
+        let authenticator = Authenticator::new(store.clone());
+        let api = Api {
+            store: store.clone(),
+            ingest: ingest.clone(),
+            export_page: 500,
+            export_send_timeout: Duration::from_secs(60),
+        };
+        let router = router(api, authenticator.clone(), &cfg).await;
+
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot listen on {}: {e}", cfg.listen)))?;
+
+        let background = vec![
+            tokio::spawn(jobs::retention::run(store.clone(), cfg.retention_interval)),
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(LAST_USED_FLUSH);
+                loop {
+                    tick.tick().await;
+                    authenticator.flush_last_used().await;
+                }
+            }),
+        ];
+        Ok(App { listener, router, store, ingest, writer, background, bootstrap, admin_key_file, cfg })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.cfg.listen)
+    }
+
+    /// What the first start created (the admin key in plain text), or `None` on later starts.
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, finishes in-flight requests,
+    /// drains the ingest queue and closes the database.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+        let App { listener, router, store, ingest, writer, background, bootstrap, admin_key_file, cfg } = self;
+        let addr = listener.local_addr().unwrap_or(cfg.listen);
+        if cfg.print_banner {
+            print_banner(addr, bootstrap.as_ref(), &admin_key_file, &cfg);
+        }
+        tracing::info!(%addr, database = %store::redact(&cfg.database_url()), "faultline listening");
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        tracing::info!("listener closed; draining the ingest queue");
+        drop(ingest);
+        writer.drained().await;
+        for task in background {
+            task.abort();
+        }
+        store.close().await;
+        served.map_err(|e| Error::Internal(format!("server error: {e}")))
+    }
+}
+
+async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Router {
+    let limit = cfg.body_limit;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<CaptureServiceServer<Api>>().await;
+    health.set_serving::<GroupServiceServer<Api>>().await;
+    health.set_serving::<SettingsServiceServer<Api>>().await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor set is valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("the embedded descriptor set is valid");
+
+    // gRPC-Web is enabled per service: a server-wide layer would turn plain HTTP/1.1 REST
+    // requests into 400s.
+    let web = tonic_web::GrpcWebLayer::new();
+    let grpc = Routes::new(web.layer(CaptureServiceServer::new(api.clone()).max_decoding_message_size(limit)))
+        .add_service(web.layer(GroupServiceServer::new(api.clone()).max_decoding_message_size(limit)))
+        .add_service(web.layer(SettingsServiceServer::new(api.clone()).max_decoding_message_size(limit)))
+        .add_service(web.layer(health_service))
+        .add_service(web.layer(reflection_v1))
+        .add_service(web.layer(reflection_v1alpha))
+        .prepare()
+        .into_axum_router();
+
+    grpc.merge(rest::router(api, cfg))
+        .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Writes a secret readable by the owner only.
+fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(format!("{secret}\n").as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
+}
+
+fn print_banner(addr: SocketAddr, bootstrap: Option<&Bootstrap>, key_file: &std::path::Path, cfg: &Config) {
+    println!("Faultline listening on http://{addr}  (REST, gRPC, gRPC-Web, reflection, health on one port)");
+    println!("Database: {}", store::redact(&cfg.database_url()));
+    match bootstrap {
+        Some(b) => {
+            println!();
+            println!("Created the default project {} and its admin API key (shown only this once;", b.project_id);
+            println!("also saved to {} with mode 0600):", key_file.display());
+            println!();
+            println!("    {}", b.admin_key);
+            println!();
+        }
+        None => println!("Admin API key: see {} (written at first start)", key_file.display()),
+    }
+    println!("Authenticate with 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (gRPC: 'authorization' metadata), e.g.");
+    println!("    curl -H \"Authorization: Bearer $(cat {})\" http://{addr}/v1/errors/groups", key_file.display());
+}

@@ -1,0 +1,187 @@
+//! Authentication for both transports: one middleware on the shared router reads
+//! `Authorization: Bearer <key>` or `X-API-Key: <key>` (gRPC metadata arrives as the same
+//! headers), looks the key's hash up, and puts the outcome in the request extensions. Each
+//! handler then asks for the scope it needs with [`require`]; REST hands the extensions
+//! through to the gRPC handler, so the check happens in exactly one place per operation.
+
+pub mod keys;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{extract::{Request, State}, middleware::Next, response::Response};
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::{error::Error, store::{ApiKeyRecord, Store}};
+
+/// What a key may do. `Admin` implies every other scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Send events.
+    Ingest,
+    /// Read events, groups and settings.
+    Read,
+    /// Triage groups (resolve, ignore, delete).
+    Write,
+    /// Change settings and keys.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "ingest" => Some(Scope::Ingest),
+            "read" => Some(Scope::Read),
+            "write" => Some(Scope::Write),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling: the key's project and scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub project_id: Uuid,
+    pub key_id: Uuid,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+    }
+}
+
+/// The outcome of authentication, stored in the request extensions.
+#[derive(Debug, Clone)]
+pub enum Authn {
+    /// No credentials were sent.
+    Anonymous,
+    /// A valid, unexpired, unrevoked key.
+    Key(Principal),
+    /// Credentials were sent but are not valid; the reason is safe to show.
+    Rejected(&'static str),
+}
+
+/// The principal of a request that needs `scope`, or the error to answer with.
+pub fn require(ext: &http::Extensions, scope: Scope) -> Result<Principal, Error> {
+    match ext.get::<Authn>() {
+        Some(Authn::Key(p)) if p.has(scope) => Ok(p.clone()),
+        Some(Authn::Key(_)) => Err(Error::PermissionDenied(format!("this API key lacks the '{}' scope", scope.as_str()))),
+        Some(Authn::Rejected(why)) => Err(Error::Unauthenticated((*why).to_string())),
+        Some(Authn::Anonymous) | None => Err(Error::Unauthenticated(
+            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into(),
+        )),
+    }
+}
+
+/// How long a key lookup is reused before the database is asked again.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+const CACHE_MAX: usize = 10_000;
+
+/// Resolves keys, with a short-lived cache so the hot path does not query per request, and
+/// batches `last_used` updates instead of writing on every request.
+pub struct Authenticator {
+    store: Store,
+    cache: Mutex<HashMap<String, (Option<ApiKeyRecord>, Instant)>>,
+    used: Mutex<HashSet<Uuid>>,
+}
+
+impl Authenticator {
+    pub fn new(store: Store) -> Arc<Self> {
+        Arc::new(Self { store, cache: Mutex::new(HashMap::new()), used: Mutex::new(HashSet::new()) })
+    }
+
+    pub async fn authenticate(&self, key: &str) -> Result<Authn, Error> {
+        let hash = keys::hash(key);
+        let cached = self
+            .cache
+            .lock()
+            .map_err(|_| Error::Internal("auth cache poisoned".into()))?
+            .get(&hash)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(r, _)| r.clone());
+        let record = match cached {
+            Some(r) => r,
+            None => {
+                let r = self.store.find_key(&hash).await?;
+                let mut cache = self.cache.lock().map_err(|_| Error::Internal("auth cache poisoned".into()))?;
+                if cache.len() >= CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(hash, (r.clone(), Instant::now()));
+                r
+            }
+        };
+        let Some(record) = record else { return Ok(Authn::Rejected("invalid API key")) };
+        let now = Utc::now().timestamp_millis();
+        if record.revoked_at.is_some() {
+            return Ok(Authn::Rejected("this API key has been revoked"));
+        }
+        if record.expires_at.is_some_and(|t| t <= now) {
+            return Ok(Authn::Rejected("this API key has expired"));
+        }
+        if let Ok(mut used) = self.used.lock() {
+            used.insert(record.id);
+        }
+        Ok(Authn::Key(Principal {
+            project_id: record.project_id,
+            key_id: record.id,
+            scopes: record.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        }))
+    }
+
+    /// Writes the keys used since the last flush as used now.
+    pub async fn flush_last_used(&self) {
+        let ids: Vec<Uuid> = match self.used.lock() {
+            Ok(mut used) => used.drain().collect(),
+            Err(_) => return,
+        };
+        if let Err(e) = self.store.touch_keys(&ids, Utc::now().timestamp_millis()).await {
+            tracing::warn!(error = %e, "could not record API key use");
+        }
+    }
+}
+
+/// The credential a request carries, from `Authorization: Bearer` or `X-API-Key`.
+pub fn credential(headers: &http::HeaderMap) -> Option<&str> {
+    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Some(rest) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+            return Some(rest.trim());
+        }
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// The middleware: runs for every request on both transports.
+pub async fn layer(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
+    let outcome = match credential(req.headers()) {
+        None | Some("") => Authn::Anonymous,
+        Some(key) => match auth.authenticate(key).await {
+            Ok(a) => a,
+            // The database is down: let the handler fail the request with a clear error
+            // rather than answering here in one transport's format.
+            Err(e) => {
+                tracing::warn!(error = %e, "key lookup failed");
+                Authn::Rejected("the API key could not be checked right now")
+            }
+        },
+    };
+    req.extensions_mut().insert(outcome);
+    next.run(req).await
+}

@@ -1,0 +1,84 @@
+//! Configuration: one typed tree with defaults. `main` fills it from flags and environment
+//! variables (clap), tests build it directly; `validate` runs before anything starts.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use crate::{error::Error, ingest::IngestConfig, store};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address of the one port serving REST, gRPC, gRPC-Web, reflection and health.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the admin key file.
+    pub data_dir: PathBuf,
+    /// Database URL; `None` means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Largest request body accepted, in bytes (REST and gRPC messages).
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered with an error.
+    pub request_timeout: Duration,
+    /// Database connection pool size.
+    pub db_max_connections: u32,
+    pub ingest: IngestConfig,
+    /// How often the retention job runs.
+    pub retention_interval: Duration,
+    /// Print the admin key and DSN banner at first start.
+    pub print_banner: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            db_max_connections: 8,
+            ingest: IngestConfig::default(),
+            retention_interval: Duration::from_secs(3600),
+            print_banner: true,
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
+            _ => store::sqlite_url_in(&self.data_dir),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        if self.body_limit < 1024 {
+            problems.push("body limit must be at least 1024 bytes");
+        }
+        if self.ingest.queue_depth == 0 {
+            problems.push("queue depth must be at least 1");
+        }
+        if self.ingest.max_batch == 0 {
+            problems.push("batch size must be at least 1");
+        }
+        if self.db_max_connections == 0 {
+            problems.push("database pool must allow at least 1 connection");
+        }
+        if self.retention_interval.is_zero() {
+            problems.push("retention interval must be positive");
+        }
+        let url = self.database_url();
+        if !(store::is_sqlite_url(&url) || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            problems.push("database URL must start with sqlite:, postgres:// or postgresql://");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid {
+                message: format!("invalid configuration: {}", problems.join("; ")),
+                violations: Vec::new(),
+            })
+        }
+    }
+}

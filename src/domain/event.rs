@@ -1,0 +1,218 @@
+//! An event as the server understands it once a transport has decoded it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Severity of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Fatal,
+}
+
+impl Level {
+    pub const ALL: [Level; 5] = [Level::Debug, Level::Info, Level::Warning, Level::Error, Level::Fatal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+            Level::Fatal => "fatal",
+        }
+    }
+
+    /// Parses the names clients use, case-insensitively ("warn" and "critical" included).
+    pub fn parse(s: &str) -> Option<Level> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "debug" | "trace" => Some(Level::Debug),
+            "info" | "log" | "notice" => Some(Level::Info),
+            "warning" | "warn" => Some(Level::Warning),
+            "error" | "err" => Some(Level::Error),
+            "fatal" | "critical" | "crit" => Some(Level::Fatal),
+            _ => None,
+        }
+    }
+}
+
+/// Triage state of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupStatus {
+    Unresolved,
+    Resolved,
+    Ignored,
+}
+
+impl GroupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Unresolved => "unresolved",
+            GroupStatus::Resolved => "resolved",
+            GroupStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GroupStatus> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "unresolved" => Some(GroupStatus::Unresolved),
+            "resolved" => Some(GroupStatus::Resolved),
+            "ignored" => Some(GroupStatus::Ignored),
+            _ => None,
+        }
+    }
+}
+
+/// One stack frame. Line and column never take part in grouping.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub filename: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub function: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub module: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lineno: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub colno: u32,
+    /// `None` when the client did not say; the grouping code then classifies the frame by its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_app: Option<bool>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub context_line: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The exception part of an event after parsing: frames are oldest call first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionData {
+    pub r#type: String,
+    pub value: String,
+    pub module: String,
+    pub frames: Vec<Frame>,
+    /// The stack trace text as received, when it came as text.
+    pub raw_stacktrace: String,
+}
+
+/// An event ready for the writer: parsed, validated and fingerprinted, not yet stored.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub level: Level,
+    pub message: String,
+    pub code: String,
+    pub exception: Option<ExceptionData>,
+    pub release: String,
+    pub environment: String,
+    pub user_id: String,
+    pub tags: BTreeMap<String, String>,
+    pub idempotency_key: Option<String>,
+    pub grouping: grouping_ref::Grouping,
+    pub title: String,
+    pub culprit: String,
+    /// The full original payload, as JSON text.
+    pub payload_json: String,
+}
+
+// Re-exported under a private name so the struct reads naturally above.
+mod grouping_ref {
+    pub use crate::domain::grouping::Grouping;
+}
+
+/// Bounds on what one event may carry; beyond them the event is rejected with a field error.
+pub mod limits {
+    pub const MESSAGE_MAX: usize = 64 * 1024;
+    pub const SHORT_FIELD_MAX: usize = 256;
+    pub const TAGS_MAX: usize = 100;
+    pub const TAG_KEY_MAX: usize = 64;
+    pub const TAG_VALUE_MAX: usize = 256;
+    pub const FINGERPRINT_PARTS_MAX: usize = 32;
+    pub const FRAMES_MAX: usize = 500;
+}
+
+/// Checks the free-form string fields shared by every capture path.
+pub fn validate_common(
+    release: &str,
+    environment: &str,
+    user_id: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let mut violations = Vec::new();
+    for (name, value) in [("release", release), ("environment", environment), ("user_id", user_id)] {
+        if value.len() > limits::SHORT_FIELD_MAX {
+            violations.push(crate::error::FieldViolation::new(
+                name,
+                format!("must be at most {} bytes", limits::SHORT_FIELD_MAX),
+                "TOO_LONG",
+            ));
+        }
+    }
+    if tags.len() > limits::TAGS_MAX {
+        violations.push(crate::error::FieldViolation::new(
+            "tags",
+            format!("at most {} tags", limits::TAGS_MAX),
+            "TOO_MANY",
+        ));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.len() > limits::TAG_KEY_MAX {
+            violations.push(crate::error::FieldViolation::new(
+                format!("tags.{k}"),
+                format!("tag keys must be 1 to {} bytes", limits::TAG_KEY_MAX),
+                "INVALID_TAG",
+            ));
+        } else if v.len() > limits::TAG_VALUE_MAX {
+            violations.push(crate::error::FieldViolation::new(
+                format!("tags.{k}"),
+                format!("tag values must be at most {} bytes", limits::TAG_VALUE_MAX),
+                "TOO_LONG",
+            ));
+        }
+    }
+    if violations.is_empty() { Ok(()) } else { Err(Error::invalid(violations)) }
+}
+
+impl NewEvent {
+    /// Lower-cased text the free-text search runs over: message, exception type and value, and the stack.
+    pub fn search_text(&self) -> String {
+        let mut s = String::with_capacity(self.message.len() + 256);
+        s.push_str(&self.message);
+        if let Some(e) = &self.exception {
+            for part in [&e.r#type, &e.value] {
+                s.push('\n');
+                s.push_str(part);
+            }
+            if e.raw_stacktrace.is_empty() {
+                for f in &e.frames {
+                    s.push('\n');
+                    s.push_str(&f.module);
+                    s.push(' ');
+                    s.push_str(&f.function);
+                    s.push(' ');
+                    s.push_str(&f.filename);
+                }
+            } else {
+                s.push('\n');
+                s.push_str(&e.raw_stacktrace);
+            }
+        }
+        s.to_lowercase()
+    }
+}

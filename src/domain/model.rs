@@ -1,0 +1,89 @@
+//! What the store hands back: stored events, groups and their aggregates.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{grouping::Grouping, ExceptionData, GroupStatus, Level};
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub group_id: Uuid,
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub level: Level,
+    pub message: String,
+    pub code: String,
+    pub exception: Option<ExceptionData>,
+    pub culprit: String,
+    pub release: String,
+    pub environment: String,
+    pub user_id: String,
+    pub tags: BTreeMap<String, String>,
+    pub grouping: Grouping,
+    /// Only loaded for single-event reads.
+    pub payload_json: Option<String>,
+}
+
+/// A group (an issue).
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub fingerprint: String,
+    pub grouping_version: u32,
+    pub title: String,
+    pub culprit: String,
+    pub level: Level,
+    pub status: GroupStatus,
+    pub regressed: bool,
+    pub count: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Aggregates of one group.
+#[derive(Debug, Clone)]
+pub struct GroupDetail {
+    pub group: Group,
+    pub top_tags: Vec<(String, String, u64)>,
+    pub users_affected: u64,
+    pub releases: Vec<String>,
+    pub environments: Vec<String>,
+    /// (start of hour, events), oldest first, one point per hour of the window.
+    pub trend: Vec<(DateTime<Utc>, u64)>,
+}
+
+/// A project's retention policy. `days == 0` keeps events forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub days: u32,
+    pub auto_export: bool,
+    pub export_destination: String,
+    pub last_cleanup: Option<DateTime<Utc>>,
+    pub last_cleanup_deleted: u64,
+}
+
+/// Result of committing one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub event_id: Uuid,
+    pub group_id: Uuid,
+    pub fingerprint: String,
+    pub new_group: bool,
+    /// The idempotency key was seen before; `event_id` is the earlier event's.
+    pub duplicate: bool,
+}
+
+/// Milliseconds since the epoch to a UTC time (out-of-range values clamp to the epoch).
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Retention of a new project, in days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;

@@ -1,0 +1,154 @@
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use tonic::{Request, Response, Status};
+
+use super::{convert, Api};
+use crate::{
+    auth::{self, Scope},
+    domain::Level,
+    error::Error,
+    ingest::{self, CaptureInput, ExceptionInput},
+    pb::{self, capture_service_server::CaptureService},
+};
+
+#[tonic::async_trait]
+impl CaptureService for Api {
+    #[tracing::instrument(skip_all, name = "faultline.v1.CaptureService/Capture")]
+    async fn capture(&self, req: Request<pb::CaptureRequest>) -> Result<Response<pb::CaptureResponse>, Status> {
+        let principal = auth::require(req.extensions(), Scope::Ingest)?;
+        let pb::CaptureRequest {
+            message,
+            code,
+            stack,
+            tags,
+            exception,
+            level,
+            release,
+            environment,
+            user_id,
+            fingerprint,
+            timestamp,
+            extra,
+        } = req.into_inner();
+
+        let mut payload = Map::new();
+        if let Some(extra) = extra {
+            if let Value::Object(o) = convert::struct_to_json(extra) {
+                payload.extend(o);
+            }
+        }
+        let level = convert::level_from_pb("level", level)?;
+        let timestamp = timestamp.map(|t| convert::from_ts("timestamp", t)).transpose()?;
+        let exception = exception.map(|e| {
+            let pb::ExceptionInput { r#type, message, stacktrace, stacktrace_lines, frames, module } = e;
+            ExceptionInput {
+                r#type,
+                message,
+                module,
+                stacktrace,
+                stacktrace_lines,
+                frames: frames.into_iter().map(convert::frame_from_pb).collect(),
+            }
+        });
+        put(&mut payload, "message", json!(message));
+        put(&mut payload, "code", json!(code));
+        put(&mut payload, "stack", json!(stack));
+        if !tags.is_empty() {
+            payload.insert("tags".into(), json!(tags));
+        }
+        if let Some(e) = &exception {
+            payload.insert(
+                "exception".into(),
+                json!({
+                    "type": e.r#type, "message": e.message, "module": e.module,
+                    "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
+                    "frames": e.frames,
+                }),
+            );
+        }
+        if let Some(l) = level {
+            payload.insert("level".into(), json!(l.as_str()));
+        }
+        put(&mut payload, "release", json!(release));
+        put(&mut payload, "environment", json!(environment));
+        put(&mut payload, "user_id", json!(user_id));
+        if !fingerprint.is_empty() {
+            payload.insert("fingerprint".into(), json!(fingerprint));
+        }
+        if let Some(t) = timestamp {
+            payload.insert("timestamp".into(), json!(t.to_rfc3339()));
+        }
+
+        let input = CaptureInput {
+            message,
+            code,
+            stack,
+            exception,
+            level,
+            release,
+            environment,
+            user_id,
+            tags: tags.into_iter().collect(),
+            fingerprint,
+            timestamp,
+            idempotency_key: None,
+            payload_json: Value::Object(payload).to_string(),
+        };
+        let event = ingest::prepare(principal.project_id, input, Level::Error, Utc::now())?;
+        let committed = self.ingest.submit(event).await?;
+        Ok(Response::new(convert::committed_to_pb(committed)))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.CaptureService/CaptureMessage")]
+    async fn capture_message(
+        &self,
+        req: Request<pb::CaptureMessageRequest>,
+    ) -> Result<Response<pb::CaptureMessageResponse>, Status> {
+        let principal = auth::require(req.extensions(), Scope::Ingest)?;
+        let pb::CaptureMessageRequest { text, level, tags, user_id, release, environment, idempotency_key } = req.into_inner();
+        if text.trim().is_empty() {
+            return Err(Error::required("text").into());
+        }
+        let level = convert::level_from_pb("level", level)?;
+        let mut payload = Map::new();
+        payload.insert("text".into(), json!(text));
+        if let Some(l) = level {
+            payload.insert("level".into(), json!(l.as_str()));
+        }
+        if !tags.is_empty() {
+            payload.insert("tags".into(), json!(tags));
+        }
+        put(&mut payload, "user_id", json!(user_id));
+        put(&mut payload, "release", json!(release));
+        put(&mut payload, "environment", json!(environment));
+        put(&mut payload, "idempotency_key", json!(idempotency_key));
+        let input = CaptureInput {
+            message: text,
+            level,
+            release,
+            environment,
+            user_id,
+            tags: tags.into_iter().collect(),
+            idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
+            payload_json: Value::Object(payload).to_string(),
+            ..CaptureInput::default()
+        };
+        let event = ingest::prepare(principal.project_id, input, Level::Info, Utc::now())?;
+        let c = self.ingest.submit(event).await?;
+        Ok(Response::new(pb::CaptureMessageResponse {
+            event_id: c.event_id.to_string(),
+            group_id: c.group_id.to_string(),
+            fingerprint: c.fingerprint,
+            new_group: c.new_group,
+            duplicate: c.duplicate,
+        }))
+    }
+}
+
+/// Adds a field to the stored payload unless it is an empty string.
+fn put(payload: &mut Map<String, Value>, key: &str, v: Value) {
+    if v.as_str().is_some_and(str::is_empty) {
+        return;
+    }
+    payload.insert(key.to_owned(), v);
+}

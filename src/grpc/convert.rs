@@ -1,0 +1,277 @@
+//! Domain values to protobuf messages and back. Every message is destructured in full, so
+//! a field added to a .proto fails the build here until it is handled.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        filter::{EventFilter, GroupSort},
+        grouping::Grouping,
+        model::{Committed, Group, GroupDetail, RetentionPolicy, StoredEvent},
+        ExceptionData, Frame, GroupStatus, Level,
+    },
+    error::Error,
+    pb,
+};
+
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+pub fn from_ts(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, Error> {
+    let nanos = u32::try_from(t.nanos).map_err(|_| Error::invalid_field(field, "nanos out of range", "OUT_OF_RANGE"))?;
+    DateTime::from_timestamp(t.seconds, nanos).ok_or_else(|| Error::invalid_field(field, "timestamp out of range", "OUT_OF_RANGE"))
+}
+
+pub fn uuid(field: &str, s: &str) -> Result<Uuid, Error> {
+    if s.trim().is_empty() {
+        return Err(Error::required(field));
+    }
+    Uuid::parse_str(s.trim()).map_err(|_| Error::malformed(field, "is not a valid UUID"))
+}
+
+pub fn level_to_pb(l: Level) -> pb::Level {
+    match l {
+        Level::Debug => pb::Level::Debug,
+        Level::Info => pb::Level::Info,
+        Level::Warning => pb::Level::Warning,
+        Level::Error => pb::Level::Error,
+        Level::Fatal => pb::Level::Fatal,
+    }
+}
+
+/// `None` for "unspecified"; an unknown number is a field error.
+pub fn level_from_pb(field: &str, v: i32) -> Result<Option<Level>, Error> {
+    match pb::Level::try_from(v) {
+        Ok(pb::Level::Unspecified) => Ok(None),
+        Ok(pb::Level::Debug) => Ok(Some(Level::Debug)),
+        Ok(pb::Level::Info) => Ok(Some(Level::Info)),
+        Ok(pb::Level::Warning) => Ok(Some(Level::Warning)),
+        Ok(pb::Level::Error) => Ok(Some(Level::Error)),
+        Ok(pb::Level::Fatal) => Ok(Some(Level::Fatal)),
+        Err(_) => Err(Error::invalid_field(field, format!("unknown level {v}"), "INVALID_ENUM")),
+    }
+}
+
+pub fn status_to_pb(s: GroupStatus) -> pb::GroupStatus {
+    match s {
+        GroupStatus::Unresolved => pb::GroupStatus::Unresolved,
+        GroupStatus::Resolved => pb::GroupStatus::Resolved,
+        GroupStatus::Ignored => pb::GroupStatus::Ignored,
+    }
+}
+
+pub fn status_from_pb(field: &str, v: i32) -> Result<Option<GroupStatus>, Error> {
+    match pb::GroupStatus::try_from(v) {
+        Ok(pb::GroupStatus::Unspecified) => Ok(None),
+        Ok(pb::GroupStatus::Unresolved) => Ok(Some(GroupStatus::Unresolved)),
+        Ok(pb::GroupStatus::Resolved) => Ok(Some(GroupStatus::Resolved)),
+        Ok(pb::GroupStatus::Ignored) => Ok(Some(GroupStatus::Ignored)),
+        Err(_) => Err(Error::invalid_field(field, format!("unknown status {v}"), "INVALID_ENUM")),
+    }
+}
+
+pub fn sort_from_pb(v: i32) -> Result<GroupSort, Error> {
+    match pb::GroupSort::try_from(v) {
+        Ok(pb::GroupSort::Unspecified | pb::GroupSort::LastSeenDesc) => Ok(GroupSort::LastSeenDesc),
+        Ok(pb::GroupSort::CountDesc) => Ok(GroupSort::CountDesc),
+        Ok(pb::GroupSort::FirstSeenDesc) => Ok(GroupSort::FirstSeenDesc),
+        Err(_) => Err(Error::invalid_field("sort", format!("unknown sort {v}"), "INVALID_ENUM")),
+    }
+}
+
+pub fn frame_to_pb(f: &Frame) -> pb::Frame {
+    let Frame { filename, function, module, lineno, colno, in_app, context_line } = f;
+    pb::Frame {
+        filename: filename.clone(),
+        function: function.clone(),
+        module: module.clone(),
+        lineno: *lineno,
+        colno: *colno,
+        in_app: *in_app,
+        context_line: context_line.clone(),
+    }
+}
+
+pub fn frame_from_pb(f: pb::Frame) -> Frame {
+    let pb::Frame { filename, function, module, lineno, colno, in_app, context_line } = f;
+    Frame { filename, function, module, lineno, colno, in_app, context_line }
+}
+
+fn exception_to_pb(e: &ExceptionData) -> pb::ExceptionInfo {
+    let ExceptionData { r#type, value, module: _, frames, raw_stacktrace } = e;
+    pb::ExceptionInfo {
+        r#type: r#type.clone(),
+        value: value.clone(),
+        frames: frames.iter().map(frame_to_pb).collect(),
+        raw_stacktrace: raw_stacktrace.clone(),
+    }
+}
+
+pub fn grouping_to_pb(g: &Grouping) -> pb::GroupingInfo {
+    let Grouping { version, source, components, fingerprint } = g;
+    pb::GroupingInfo {
+        version: *version,
+        source: source.as_str().to_owned(),
+        components: components.clone(),
+        fingerprint: fingerprint.clone(),
+    }
+}
+
+/// An event; `detailed` adds the payload and grouping information.
+pub fn event_to_pb(e: StoredEvent, detailed: bool) -> pb::Event {
+    let StoredEvent {
+        seq: _,
+        id,
+        project_id,
+        group_id,
+        timestamp,
+        received_at,
+        level,
+        message,
+        code,
+        exception,
+        culprit,
+        release,
+        environment,
+        user_id,
+        tags,
+        grouping,
+        payload_json,
+    } = e;
+    pb::Event {
+        id: id.to_string(),
+        group_id: group_id.to_string(),
+        project_id: project_id.to_string(),
+        fingerprint: grouping.fingerprint.clone(),
+        timestamp: Some(ts(timestamp)),
+        received_at: Some(ts(received_at)),
+        level: level_to_pb(level) as i32,
+        message,
+        code,
+        exception: exception.as_ref().map(exception_to_pb),
+        culprit,
+        release,
+        environment,
+        user_id,
+        tags: tags.into_iter().collect(),
+        payload_json: if detailed { payload_json.unwrap_or_default() } else { String::new() },
+        grouping: detailed.then(|| grouping_to_pb(&grouping)),
+    }
+}
+
+pub fn group_to_pb(g: Group) -> pb::Group {
+    let Group {
+        id,
+        project_id,
+        fingerprint,
+        grouping_version,
+        title,
+        culprit,
+        level,
+        status,
+        regressed,
+        count,
+        first_seen,
+        last_seen,
+    } = g;
+    pb::Group {
+        id: id.to_string(),
+        project_id: project_id.to_string(),
+        fingerprint,
+        title,
+        culprit,
+        level: level_to_pb(level) as i32,
+        status: status_to_pb(status) as i32,
+        regressed,
+        count,
+        first_seen: Some(ts(first_seen)),
+        last_seen: Some(ts(last_seen)),
+        grouping_version,
+    }
+}
+
+pub fn detail_to_pb(d: GroupDetail) -> pb::GetGroupResponse {
+    let GroupDetail { group, top_tags, users_affected, releases, environments, trend } = d;
+    pb::GetGroupResponse {
+        group: Some(group_to_pb(group)),
+        top_tags: top_tags.into_iter().map(|(key, value, count)| pb::TagValueCount { key, value, count }).collect(),
+        users_affected,
+        releases,
+        environments,
+        trend: trend.into_iter().map(|(hour, count)| pb::TrendPoint { hour: Some(ts(hour)), count }).collect(),
+    }
+}
+
+pub fn filter_from_pb(f: Option<pb::EventFilter>) -> Result<EventFilter, Error> {
+    let Some(f) = f else { return Ok(EventFilter::default()) };
+    let pb::EventFilter { level, status, environment, release, tags, user_id, group_id, since, until } = f;
+    let non_empty = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    Ok(EventFilter {
+        level: level_from_pb("filter.level", level)?,
+        status: status_from_pb("filter.status", status)?,
+        environment: non_empty(environment),
+        release: non_empty(release),
+        tags: tags.into_iter().collect(),
+        user_id: non_empty(user_id),
+        group_id: match non_empty(group_id) {
+            Some(g) => Some(uuid("filter.group_id", &g)?),
+            None => None,
+        },
+        since: since.map(|t| from_ts("filter.since", t)).transpose()?,
+        until: until.map(|t| from_ts("filter.until", t)).transpose()?,
+        q: None,
+    })
+}
+
+pub fn retention_to_pb(r: RetentionPolicy) -> pb::Retention {
+    let RetentionPolicy { days, auto_export, export_destination, last_cleanup, last_cleanup_deleted } = r;
+    pb::Retention {
+        days,
+        auto_export_before_cleanup: auto_export,
+        export_destination,
+        last_cleanup: last_cleanup.map(ts),
+        last_cleanup_deleted,
+    }
+}
+
+pub fn committed_to_pb(c: Committed) -> pb::CaptureResponse {
+    let Committed { event_id, group_id, fingerprint, new_group, duplicate: _ } = c;
+    pb::CaptureResponse { event_id: event_id.to_string(), group_id: group_id.to_string(), fingerprint, new_group }
+}
+
+/// A `google.protobuf.Struct` as JSON.
+pub fn struct_to_json(s: prost_types::Struct) -> serde_json::Value {
+    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value_to_json(v))).collect())
+}
+
+fn value_to_json(v: prost_types::Value) -> serde_json::Value {
+    use prost_types::value::Kind;
+    match v.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s),
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.into_iter().map(value_to_json).collect()),
+    }
+}
+
+/// JSON as a `google.protobuf.Value` (used by REST to pass unknown fields through).
+pub fn json_to_value(v: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.into_iter().map(json_to_value).collect() }),
+        serde_json::Value::Object(o) => Kind::StructValue(json_to_struct(o)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+pub fn json_to_struct(o: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct { fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect() }
+}

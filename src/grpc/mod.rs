@@ -1,0 +1,24 @@
+//! The gRPC services: the one entry point of every operation. REST calls these same trait
+//! methods; nothing here knows REST exists. Each method checks its scope, converts the
+//! request to domain values, calls `ingest` or `store`, and converts the answer back.
+
+mod capture;
+pub mod convert;
+mod groups;
+mod settings;
+pub mod status;
+
+use std::time::Duration;
+
+use crate::{ingest::Ingest, store::Store};
+
+/// State shared by the three services; cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    pub store: Store,
+    pub ingest: Ingest,
+    /// Events per page an export reads and sends at a time.
+    pub export_page: u64,
+    /// Longest an export stream may wait for its reader before it gives up.
+    pub export_send_timeout: Duration,
+}

@@ -1,0 +1,111 @@
+//! The ingest path after parsing: a bounded queue in front of one writer task that commits
+//! events in batches (group commit). A caller's answer waits for its own event's commit, so
+//! every acknowledged event is on disk; when the queue is full the caller is told to retry
+//! at once instead of the server buffering without bound.
+
+mod prepare;
+mod writer;
+
+pub use prepare::{prepare, CaptureInput, ExceptionInput};
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    domain::{model::Committed, NewEvent},
+    error::Error,
+    store::Store,
+};
+
+/// Tuning of the queue and the writer.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Events that may wait for the writer; beyond this, captures are refused with a retry hint.
+    pub queue_depth: usize,
+    /// Most events committed in one transaction.
+    pub max_batch: usize,
+    /// How long the writer may wait for a batch to fill once it holds at least one event.
+    pub max_wait: Duration,
+    /// The retry hint given when the queue is full.
+    pub retry_after: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { queue_depth: 10_000, max_batch: 1000, max_wait: Duration::ZERO, retry_after: Duration::from_secs(1) }
+    }
+}
+
+struct Job {
+    event: NewEvent,
+    reply: oneshot::Sender<Result<Committed, Error>>,
+}
+
+/// Counters of the ingest path, for logs and benchmarks.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub accepted: AtomicU64,
+    pub committed: AtomicU64,
+    pub rejected_full: AtomicU64,
+    pub batches: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// The sending side: cheap to clone, shared by every transport.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Job>,
+    retry_after: Duration,
+    stats: Arc<IngestStats>,
+}
+
+/// The writer task; await it after the last `Ingest` is dropped to know the queue is drained.
+pub struct WriterHandle(tokio::task::JoinHandle<()>);
+
+impl WriterHandle {
+    pub async fn drained(self) {
+        if let Err(e) = self.0.await {
+            tracing::error!(error = %e, "ingest writer task failed");
+        }
+    }
+}
+
+impl Ingest {
+    pub fn start(store: Store, cfg: IngestConfig) -> (Ingest, WriterHandle) {
+        let (tx, rx) = mpsc::channel(cfg.queue_depth.max(1));
+        let stats = Arc::new(IngestStats::default());
+        let handle = tokio::spawn(writer::run(store, rx, cfg.clone(), stats.clone()));
+        (Ingest { tx, retry_after: cfg.retry_after, stats }, WriterHandle(handle))
+    }
+
+    /// Queues `event` and waits until it is committed.
+    pub async fn submit(&self, event: NewEvent) -> Result<Committed, Error> {
+        let (reply, answer) = oneshot::channel();
+        match self.tx.try_send(Job { event, reply }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.stats.rejected_full.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Overloaded {
+                    message: "the ingest queue is full; retry later".into(),
+                    retry_after: self.retry_after,
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(Error::Unavailable("the server is shutting down".into()));
+            }
+        }
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        answer.await.map_err(|_| Error::Internal("the ingest writer stopped before answering".into()))?
+    }
+
+    pub fn stats(&self) -> &IngestStats {
+        &self.stats
+    }
+}

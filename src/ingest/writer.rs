@@ -1,0 +1,83 @@
+//! The single writer: takes whatever is queued (up to `max_batch`), commits it in one
+//! transaction, answers every caller. Under load batches grow by themselves, because events
+//! queue up while the previous commit runs.
+
+use std::{sync::{atomic::Ordering, Arc}, time::Instant};
+
+use tokio::sync::mpsc;
+
+use super::{IngestConfig, IngestStats, Job};
+use crate::{error::Error, store::Store};
+
+pub(super) async fn run(store: Store, mut rx: mpsc::Receiver<Job>, cfg: IngestConfig, stats: Arc<IngestStats>) {
+    let max_batch = cfg.max_batch.max(1);
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    loop {
+        if rx.recv_many(&mut jobs, max_batch).await == 0 {
+            break; // every sender is gone and the queue is empty: drained
+        }
+        if !cfg.max_wait.is_zero() && jobs.len() < max_batch {
+            let deadline = tokio::time::Instant::now() + cfg.max_wait;
+            while jobs.len() < max_batch {
+                let room = max_batch - jobs.len();
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut jobs, room)).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+        commit(&store, &mut jobs, &stats).await;
+    }
+    tracing::info!(
+        committed = stats.committed.load(Ordering::Relaxed),
+        batches = stats.batches.load(Ordering::Relaxed),
+        "ingest writer drained and stopped"
+    );
+}
+
+async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &IngestStats) {
+    let started = Instant::now();
+    let events: Vec<&crate::domain::NewEvent> = jobs.iter().map(|j| &j.event).collect();
+    match store.commit_batch(&events).await {
+        Ok(results) => {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.committed.fetch_add(results.len() as u64, Ordering::Relaxed);
+            tracing::debug!(events = results.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch committed");
+            for (job, result) in jobs.drain(..).zip(results) {
+                let _ = job.reply.send(Ok(result));
+            }
+        }
+        Err(e) if jobs.len() > 1 => {
+            // One bad event must not sink the others: retry each alone.
+            tracing::warn!(error = %e, events = jobs.len(), "batch commit failed; committing events one by one");
+            for job in jobs.drain(..) {
+                let result = store.commit_batch(&[&job.event]).await.map(|mut r| r.remove(0));
+                match &result {
+                    Ok(_) => {
+                        stats.committed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, event_id = %job.event.id, "event could not be committed");
+                    }
+                }
+                let _ = job.reply.send(result.map_err(public));
+            }
+        }
+        Err(e) => {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "event could not be committed");
+            for job in jobs.drain(..) {
+                let _ = job.reply.send(Err(public(e.clone())));
+            }
+        }
+    }
+}
+
+/// Internal failures reach the caller as "try again", which is what they can do about it.
+fn public(e: Error) -> Error {
+    match e {
+        Error::Internal(_) => Error::Unavailable("the event could not be stored; retry".into()),
+        other => other,
+    }
+}

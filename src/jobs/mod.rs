@@ -1,0 +1,3 @@
+//! Background jobs that run beside the server.
+
+pub mod retention;

@@ -1,0 +1,35 @@
+//! Faultline: a self-hosted error tracker.
+//!
+//! One event's way from request to disk:
+//!
+//! 1. A request reaches the one listener (`app`). REST (axum) and gRPC (tonic, also as
+//!    gRPC-Web) share it. The `auth` middleware turns the API key into a `Principal`.
+//! 2. REST routes (`rest`) only decode the documented JSON into the protobuf request and call
+//!    the gRPC handler (`grpc`) — the one entry point of every operation.
+//! 3. The capture handler converts the request into domain input and calls
+//!    `ingest::prepare`: validation, stack-trace parsing and the grouping key
+//!    (`domain::grouping`, xxh3-128 over a versioned key).
+//! 4. `ingest::Ingest::submit` puts the event on a bounded queue (full → 429 /
+//!    RESOURCE_EXHAUSTED at once) and waits.
+//! 5. The single writer drains the queue and commits many events per transaction
+//!    (`store::Store::commit_batch`): one set-based upsert of the batch's groups (counts,
+//!    last seen, regressions), multi-row inserts of events and tags.
+//! 6. After the commit, every waiting caller gets its answer: an acknowledged event is on disk.
+//!
+//! Reads go the same way in: transport → auth → gRPC handler → `store` → back.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod ingest;
+pub mod jobs;
+pub mod pb;
+pub mod rest;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

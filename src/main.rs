@@ -1,0 +1,140 @@
+//! The `faultline` command: `serve` (the default) and `migrate`.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use faultline::{config::Config, ingest::IngestConfig, store::Store, telemetry, App};
+
+#[derive(Parser)]
+#[command(name = "faultline", version, about = "Self-hosted error tracker: REST, gRPC and gRPC-Web on one port.")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(DbArgs),
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Directory for the SQLite database and the admin key file.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Database URL (sqlite:… or postgres://…). Default: SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Database connection pool size.
+    #[arg(long, env = "FAULTLINE_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    db_max_connections: u32,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on: REST, gRPC, gRPC-Web, reflection and health share this port.
+    #[arg(long, env = "FAULTLINE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Largest request body (REST) or message (gRPC) accepted, in bytes.
+    #[arg(long, env = "FAULTLINE_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    body_limit: usize,
+    /// Events that may wait for the database writer; when full, captures get 429 / RESOURCE_EXHAUSTED.
+    #[arg(long, env = "FAULTLINE_QUEUE_DEPTH", default_value_t = 10_000)]
+    queue_depth: usize,
+    /// Most events the writer commits in one transaction.
+    #[arg(long, env = "FAULTLINE_BATCH_SIZE", default_value_t = 1000)]
+    batch_size: usize,
+    /// Milliseconds the writer may wait for a batch to fill (0: commit what is queued at once).
+    #[arg(long, env = "FAULTLINE_BATCH_WAIT_MS", default_value_t = 0)]
+    batch_wait_ms: u64,
+    /// Seconds a REST request may take before it is answered with an error.
+    #[arg(long, env = "FAULTLINE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Seconds between runs of the retention cleanup.
+    #[arg(long, env = "FAULTLINE_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
+    retention_interval_secs: u64,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Config {
+        let ServeArgs { listen, db, body_limit, queue_depth, batch_size, batch_wait_ms, request_timeout_secs, retention_interval_secs } = self;
+        Config {
+            listen,
+            data_dir: db.data_dir,
+            database_url: db.database_url,
+            body_limit,
+            request_timeout: Duration::from_secs(request_timeout_secs),
+            db_max_connections: db.db_max_connections,
+            ingest: IngestConfig {
+                queue_depth,
+                max_batch: batch_size,
+                max_wait: Duration::from_millis(batch_wait_ms),
+                ..IngestConfig::default()
+            },
+            retention_interval: Duration::from_secs(retention_interval_secs),
+            print_banner: true,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _telemetry = telemetry::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Migrate(db)) => migrate(db).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        None => serve(cli.serve).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("faultline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), faultline::error::Error> {
+    let app = App::build(args.into_config()).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn migrate(db: DbArgs) -> Result<(), faultline::error::Error> {
+    let cfg = Config { data_dir: db.data_dir, database_url: db.database_url, ..Config::default() };
+    std::fs::create_dir_all(&cfg.data_dir).map_err(faultline::error::Error::internal)?;
+    Store::open(&cfg.database_url(), db.db_max_connections).await?.close().await;
+    println!("database is up to date");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "groups")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub fingerprint: String,
+    pub grouping_version: i32,
+    pub title: String,
+    pub culprit: String,
+    pub level: String,
+    pub status: String,
+    pub regressed: bool,
+    pub times_seen: i64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub resolved_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,9 @@
+//! sea-orm entities, one per table. Only `store` sees them.
+
+pub mod api_key;
+pub mod event;
+pub mod event_tag;
+pub mod group;
+pub mod group_hourly;
+pub mod project;
+pub mod retention;

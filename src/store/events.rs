@@ -1,0 +1,156 @@
+//! Event reads: filtered listings with keyset paging, search, single events, export pages.
+
+use sea_orm::{
+    sea_query::{ExprTrait, Expr, LikeExpr, Query},
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{convert, db_err, entity::{event, event_tag, group}, Store};
+use crate::{
+    domain::{
+        cursor::EventCursor,
+        filter::{search_words, EventFilter},
+        model::StoredEvent,
+    },
+    error::Error,
+};
+
+/// One page of an export: events and where the next page starts.
+pub struct ExportPage {
+    pub events: Vec<StoredEvent>,
+    pub next: Option<EventCursor>,
+}
+
+fn escape_like(word: &str) -> String {
+    let mut s = String::with_capacity(word.len() + 2);
+    s.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+/// The WHERE clause of a filter, for one project.
+fn condition(project_id: Uuid, f: &EventFilter) -> Condition {
+    let mut c = Condition::all().add(event::Column::ProjectId.eq(project_id));
+    if let Some(level) = f.level {
+        c = c.add(event::Column::Level.eq(level.as_str()));
+    }
+    if let Some(env) = &f.environment {
+        c = c.add(event::Column::Environment.eq(env.as_str()));
+    }
+    if let Some(rel) = &f.release {
+        c = c.add(event::Column::Release.eq(rel.as_str()));
+    }
+    if let Some(user) = &f.user_id {
+        c = c.add(event::Column::UserId.eq(user.as_str()));
+    }
+    if let Some(gid) = f.group_id {
+        c = c.add(event::Column::GroupId.eq(gid));
+    }
+    if let Some(since) = f.since {
+        c = c.add(event::Column::Timestamp.gte(since.timestamp_millis()));
+    }
+    if let Some(until) = f.until {
+        c = c.add(event::Column::Timestamp.lt(until.timestamp_millis()));
+    }
+    if let Some(status) = f.status {
+        let groups = Query::select()
+            .column(group::Column::Id)
+            .from(group::Entity)
+            .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
+            .and_where(Expr::col(group::Column::Status).eq(status.as_str()))
+            .to_owned();
+        c = c.add(event::Column::GroupId.in_subquery(groups));
+    }
+    for (k, v) in &f.tags {
+        let tagged = Query::select()
+            .expr(Expr::val(1))
+            .from(event_tag::Entity)
+            .and_where(Expr::col((event_tag::Entity, event_tag::Column::EventSeq)).equals((event::Entity, event::Column::Seq)))
+            .and_where(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(k.as_str()))
+            .and_where(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(v.as_str()))
+            .to_owned();
+        c = c.add(Expr::exists(tagged));
+    }
+    if let Some(q) = &f.q {
+        for word in search_words(q) {
+            c = c.add(Expr::col((event::Entity, event::Column::SearchText)).like(LikeExpr::new(escape_like(&word)).escape('\\')));
+        }
+    }
+    c
+}
+
+impl Store {
+    /// Events matching `filter`, newest first, starting after `cursor`; `limit + 1` rows are
+    /// read so the caller learns whether another page exists.
+    pub async fn list_events(
+        &self,
+        project_id: Uuid,
+        filter: &EventFilter,
+        cursor: Option<EventCursor>,
+        limit: u64,
+    ) -> Result<(Vec<StoredEvent>, Option<EventCursor>), Error> {
+        let mut q = event::Entity::find().filter(condition(project_id, filter));
+        if let Some(c) = cursor {
+            q = q.filter(event::Column::Seq.lt(c.before_seq));
+        }
+        // Listings never carry the payload: it is the bulk of a row and only `get` shows it.
+        let rows = q
+            .select_only()
+            .columns(event::Column::iter().filter(|c| !matches!(c, event::Column::Payload)))
+            .column_as(Expr::val(""), "payload")
+            .order_by_desc(event::Column::Seq)
+            .limit(limit + 1)
+            .into_model::<event::Model>()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut events: Vec<StoredEvent> = rows.into_iter().map(|m| convert::event(m, false)).collect();
+        let next = if events.len() as u64 > limit {
+            events.truncate(limit as usize);
+            events.last().map(|e| EventCursor { before_seq: e.seq })
+        } else {
+            None
+        };
+        Ok((events, next))
+    }
+
+    /// One event of the project, with its payload.
+    pub async fn get_event(&self, project_id: Uuid, event_id: Uuid) -> Result<StoredEvent, Error> {
+        event::Entity::find()
+            .filter(event::Column::Id.eq(event_id))
+            .filter(event::Column::ProjectId.eq(project_id))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| convert::event(m, true))
+            .ok_or(Error::NotFound { what: "event" })
+    }
+
+    /// A page of events for an export, with payloads, in the listing order.
+    pub async fn export_page(
+        &self,
+        project_id: Uuid,
+        filter: &EventFilter,
+        cursor: Option<EventCursor>,
+        page: u64,
+    ) -> Result<ExportPage, Error> {
+        let mut q = event::Entity::find().filter(condition(project_id, filter));
+        if let Some(c) = cursor {
+            q = q.filter(event::Column::Seq.lt(c.before_seq));
+        }
+        let rows = q.order_by_desc(event::Column::Seq).limit(page).all(&self.db).await.map_err(db_err)?;
+        let full = rows.len() as u64 == page;
+        let events: Vec<StoredEvent> = rows.into_iter().map(|m| convert::event(m, true)).collect();
+        let next = if full { events.last().map(|e| EventCursor { before_seq: e.seq }) } else { None };
+        Ok(ExportPage { events, next })
+    }
+}
+
+use sea_orm::Iterable;

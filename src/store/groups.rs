@@ -1,0 +1,207 @@
+//! Group reads and triage writes.
+
+use chrono::Utc;
+use sea_orm::{
+    sea_query::{ExprTrait, Alias, Expr, Order, Query},
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{convert, db_err, entity::{event, event_tag, group, group_hourly}, Store};
+use crate::{
+    domain::{
+        cursor::GroupCursor,
+        filter::GroupSort,
+        model::{from_millis, Group, GroupDetail},
+        GroupStatus,
+    },
+    error::Error,
+};
+
+/// Hours covered by a group's trend.
+pub const TREND_HOURS: i64 = 24;
+const TOP_TAGS: u64 = 20;
+const DISTINCT_VALUES: u64 = 50;
+
+fn sort_column(sort: GroupSort) -> group::Column {
+    match sort {
+        GroupSort::CountDesc => group::Column::TimesSeen,
+        GroupSort::LastSeenDesc => group::Column::LastSeen,
+        GroupSort::FirstSeenDesc => group::Column::FirstSeen,
+    }
+}
+
+fn sort_value(g: &Group, sort: GroupSort) -> i64 {
+    match sort {
+        GroupSort::CountDesc => i64::try_from(g.count).unwrap_or(i64::MAX),
+        GroupSort::LastSeenDesc => g.last_seen.timestamp_millis(),
+        GroupSort::FirstSeenDesc => g.first_seen.timestamp_millis(),
+    }
+}
+
+impl Store {
+    /// Groups of a project, ordered by `sort` (descending, id as tie-breaker), after `cursor`.
+    pub async fn list_groups(
+        &self,
+        project_id: Uuid,
+        status: Option<GroupStatus>,
+        sort: GroupSort,
+        cursor: Option<GroupCursor>,
+        limit: u64,
+    ) -> Result<(Vec<Group>, Option<GroupCursor>), Error> {
+        let col = sort_column(sort);
+        let mut q = group::Entity::find().filter(group::Column::ProjectId.eq(project_id));
+        if let Some(s) = status {
+            q = q.filter(group::Column::Status.eq(s.as_str()));
+        }
+        if let Some(c) = cursor {
+            if c.sort != sort.code() {
+                return Err(Error::malformed("cursor", "belongs to a listing with another sort order"));
+            }
+            q = q.filter(
+                Condition::any()
+                    .add(col.lt(c.value))
+                    .add(Condition::all().add(col.eq(c.value)).add(group::Column::Id.lt(c.id))),
+            );
+        }
+        let rows = q
+            .order_by(col, Order::Desc)
+            .order_by(group::Column::Id, Order::Desc)
+            .limit(limit + 1)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut groups: Vec<Group> = rows.into_iter().map(convert::group).collect();
+        let next = if groups.len() as u64 > limit {
+            groups.truncate(limit as usize);
+            groups.last().map(|g| GroupCursor { sort: sort.code(), value: sort_value(g, sort), id: g.id })
+        } else {
+            None
+        };
+        Ok((groups, next))
+    }
+
+    pub async fn get_group(&self, project_id: Uuid, group_id: Uuid) -> Result<Group, Error> {
+        group::Entity::find()
+            .filter(group::Column::Id.eq(group_id))
+            .filter(group::Column::ProjectId.eq(project_id))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(convert::group)
+            .ok_or(Error::NotFound { what: "group" })
+    }
+
+    /// The group with its aggregates: top tags, users, releases, environments, hourly trend.
+    pub async fn group_detail(&self, project_id: Uuid, group_id: Uuid) -> Result<GroupDetail, Error> {
+        let group = self.get_group(project_id, group_id).await?;
+
+        let count = Expr::col(event_tag::Column::Key).count();
+        let top = Query::select()
+            .columns([event_tag::Column::Key, event_tag::Column::Value])
+            .expr_as(count.clone(), Alias::new("n"))
+            .from(event_tag::Entity)
+            .and_where(Expr::col(event_tag::Column::GroupId).eq(group_id))
+            .group_by_columns([event_tag::Column::Key, event_tag::Column::Value])
+            .order_by_expr(count, Order::Desc)
+            .order_by(event_tag::Column::Key, Order::Asc)
+            .limit(TOP_TAGS)
+            .to_owned();
+        let mut top_tags = Vec::new();
+        for row in self.db.query_all(&top).await.map_err(db_err)? {
+            let k: String = row.try_get("", "key").map_err(db_err)?;
+            let v: String = row.try_get("", "value").map_err(db_err)?;
+            let n: i64 = row.try_get("", "n").map_err(db_err)?;
+            top_tags.push((k, v, u64::try_from(n).unwrap_or(0)));
+        }
+
+        let users = Query::select()
+            .expr_as(Expr::col(event::Column::UserId).count_distinct(), Alias::new("n"))
+            .from(event::Entity)
+            .and_where(Expr::col(event::Column::GroupId).eq(group_id))
+            .and_where(Expr::col(event::Column::UserId).ne(""))
+            .to_owned();
+        let users_affected = match self.db.query_one(&users).await.map_err(db_err)? {
+            Some(row) => u64::try_from(row.try_get::<i64>("", "n").map_err(db_err)?).unwrap_or(0),
+            None => 0,
+        };
+
+        let releases = self.distinct_values(group_id, event::Column::Release).await?;
+        let environments = self.distinct_values(group_id, event::Column::Environment).await?;
+
+        let now_hour = Utc::now().timestamp().div_euclid(3600);
+        let first_hour = now_hour - (TREND_HOURS - 1);
+        let rows = group_hourly::Entity::find()
+            .filter(group_hourly::Column::GroupId.eq(group_id))
+            .filter(group_hourly::Column::Hour.gte(first_hour))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let trend = (first_hour..=now_hour)
+            .map(|h| {
+                let n = rows.iter().filter(|r| r.hour == h).map(|r| r.count).sum::<i64>();
+                (from_millis(h * 3_600_000), u64::try_from(n).unwrap_or(0))
+            })
+            .collect();
+
+        Ok(GroupDetail { group, top_tags, users_affected, releases, environments, trend })
+    }
+
+    async fn distinct_values(&self, group_id: Uuid, col: event::Column) -> Result<Vec<String>, Error> {
+        let rows: Vec<String> = event::Entity::find()
+            .select_only()
+            .column(col)
+            .distinct()
+            .filter(event::Column::GroupId.eq(group_id))
+            .filter(col.ne(""))
+            .order_by_asc(col)
+            .limit(DISTINCT_VALUES)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// Sets a group's status. Resolving clears the regression mark; the write is one
+    /// statement, so a concurrent ingest cannot be lost between a read and a write.
+    pub async fn set_group_status(&self, project_id: Uuid, group_id: Uuid, status: GroupStatus) -> Result<Group, Error> {
+        let mut update = group::Entity::update_many()
+            .col_expr(group::Column::Status, Expr::value(status.as_str()))
+            .filter(group::Column::Id.eq(group_id))
+            .filter(group::Column::ProjectId.eq(project_id));
+        update = match status {
+            GroupStatus::Resolved => update
+                .col_expr(group::Column::ResolvedAt, Expr::value(Utc::now().timestamp_millis()))
+                .col_expr(group::Column::Regressed, Expr::value(false)),
+            GroupStatus::Unresolved | GroupStatus::Ignored => {
+                update.col_expr(group::Column::ResolvedAt, Expr::value(Option::<i64>::None))
+            }
+        };
+        let res = update.exec(&self.db).await.map_err(db_err)?;
+        if res.rows_affected == 0 {
+            return Err(Error::NotFound { what: "group" });
+        }
+        self.get_group(project_id, group_id).await
+    }
+
+    /// Deletes a group with its events, tags and counts; returns how many events went.
+    pub async fn delete_group(&self, project_id: Uuid, group_id: Uuid) -> Result<u64, Error> {
+        let txn = self.begin_write().await?;
+        let exists = group::Entity::find()
+            .filter(group::Column::Id.eq(group_id))
+            .filter(group::Column::ProjectId.eq(project_id))
+            .one(&txn)
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            return Err(Error::NotFound { what: "group" });
+        }
+        event_tag::Entity::delete_many().filter(event_tag::Column::GroupId.eq(group_id)).exec(&txn).await.map_err(db_err)?;
+        let events = event::Entity::delete_many().filter(event::Column::GroupId.eq(group_id)).exec(&txn).await.map_err(db_err)?;
+        group_hourly::Entity::delete_many().filter(group_hourly::Column::GroupId.eq(group_id)).exec(&txn).await.map_err(db_err)?;
+        group::Entity::delete_by_id(group_id).exec(&txn).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(events.rows_affected)
+    }
+}

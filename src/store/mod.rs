@@ -1,0 +1,126 @@
+//! Persistence. sea-orm and SQL stay inside this module: callers get domain types and
+//! `Error`s. SQLite (WAL, set explicitly) is the embedded default; PostgreSQL takes the same
+//! migrations and the same statements, built per backend by sea-query.
+
+mod convert;
+pub mod entity;
+mod events;
+mod groups;
+mod projects;
+mod retention;
+mod write;
+
+use std::{path::Path, time::Duration};
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
+
+pub use events::ExportPage;
+pub use projects::{ApiKeyRecord, Bootstrap};
+
+use crate::error::Error;
+
+/// A handle on the database; cheap to clone (it wraps a pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Which database a URL points at.
+pub fn is_sqlite_url(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// The SQLite URL of the database file inside `data_dir`.
+pub fn sqlite_url_in(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("faultline.db").display())
+}
+
+impl Store {
+    /// Connects, creating the SQLite file when needed, and runs the migrations.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        if is_sqlite_url(url) {
+            // sqlx 0.9 no longer picks the journal mode: WAL lets readers run beside the
+            // writer, FULL makes every commit durable before its answer goes out.
+            opts.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        }
+        let db = Database::connect(opts).await.map_err(|e| {
+            Error::Unavailable(format!("cannot connect to the database: {}", redact(&e.to_string())))
+        })?;
+        let store = Store { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        // Several instances may start together on one PostgreSQL; a loser of the race on the
+        // migrations table sees the winner's work on its next attempt.
+        let mut last = None;
+        for attempt in 0..5u64 {
+            match Migrator::up(&self.db, None).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "migration attempt failed");
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                }
+            }
+        }
+        Err(Error::Internal(format!("migrations failed: {}", last.map(|e| e.to_string()).unwrap_or_default())))
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+
+    pub async fn close(self) {
+        let _ = self.db.close().await;
+    }
+
+    async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, Error> {
+        // IMMEDIATE takes SQLite's write lock up front, so a transaction that reads before
+        // it writes cannot fail on a lock upgrade; PostgreSQL ignores the option.
+        let opts = sea_orm::TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        };
+        self.db.begin_with_options(opts).await.map_err(db_err)
+    }
+}
+
+/// Maps a database error to the domain error: connection trouble is `Unavailable`, the rest internal.
+pub(crate) fn db_err(e: DbErr) -> Error {
+    match &e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable("database unavailable".into()),
+        _ => Error::Internal(format!("database: {e}")),
+    }
+}
+
+/// Hides a password in a database URL before it reaches a log line or an error.
+pub fn redact(s: &str) -> String {
+    static RE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"://([^:/@\s]+):[^@\s]*@").expect("constant regex"));
+    RE.replace_all(s, "://$1:***@").into_owned()
+}

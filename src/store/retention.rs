@@ -1,0 +1,154 @@
+//! Retention policies and the deletes of the cleanup job.
+
+use chrono::Utc;
+use sea_orm::{
+    sea_query::{ExprTrait, Expr, Query},
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::{convert, db_err, entity::{event, event_tag, group, group_hourly, retention}, Store};
+use crate::{
+    domain::model::{from_millis, RetentionPolicy, StoredEvent, DEFAULT_RETENTION_DAYS},
+    error::Error,
+};
+
+const DELETE_CHUNK: u64 = 2000;
+
+fn policy(m: retention::Model) -> RetentionPolicy {
+    RetentionPolicy {
+        days: u32::try_from(m.days).unwrap_or(0),
+        auto_export: m.auto_export,
+        export_destination: m.export_destination,
+        last_cleanup: m.last_cleanup_at.map(from_millis),
+        last_cleanup_deleted: u64::try_from(m.last_cleanup_deleted).unwrap_or(0),
+    }
+}
+
+impl Store {
+    pub async fn get_retention(&self, project_id: Uuid) -> Result<RetentionPolicy, Error> {
+        Ok(retention::Entity::find_by_id(project_id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(policy)
+            .unwrap_or(RetentionPolicy {
+                days: DEFAULT_RETENTION_DAYS,
+                auto_export: false,
+                export_destination: String::new(),
+                last_cleanup: None,
+                last_cleanup_deleted: 0,
+            }))
+    }
+
+    pub async fn set_retention(&self, project_id: Uuid, days: u32, auto_export: bool, destination: &str) -> Result<RetentionPolicy, Error> {
+        let now = Utc::now().timestamp_millis();
+        let existing = retention::Entity::find_by_id(project_id).one(&self.db).await.map_err(db_err)?;
+        let model = match existing {
+            Some(m) => {
+                let mut am: retention::ActiveModel = m.into();
+                am.days = Set(days as i32);
+                am.auto_export = Set(auto_export);
+                am.export_destination = Set(destination.to_owned());
+                am.updated_at = Set(now);
+                am.update(&self.db).await.map_err(db_err)?
+            }
+            None => retention::ActiveModel {
+                project_id: Set(project_id),
+                days: Set(days as i32),
+                auto_export: Set(auto_export),
+                export_destination: Set(destination.to_owned()),
+                updated_at: Set(now),
+                last_cleanup_at: Set(None),
+                last_cleanup_deleted: Set(0),
+            }
+            .insert(&self.db)
+            .await
+            .map_err(db_err)?,
+        };
+        Ok(policy(model))
+    }
+
+    /// Events older than `cutoff_ms`, oldest first, after sequence number `after_seq`.
+    pub async fn expired_events(&self, project_id: Uuid, cutoff_ms: i64, after_seq: i64, limit: u64) -> Result<Vec<StoredEvent>, Error> {
+        let rows = event::Entity::find()
+            .filter(event::Column::ProjectId.eq(project_id))
+            .filter(event::Column::Timestamp.lt(cutoff_ms))
+            .filter(event::Column::Seq.gt(after_seq))
+            .order_by_asc(event::Column::Seq)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(|m| convert::event(m, true)).collect())
+    }
+
+    /// Deletes the project's events older than `cutoff_ms` whose sequence number is at most
+    /// `max_seq` (so nothing is deleted that an export before it did not see), their tags,
+    /// old hourly counts and the groups left without events. Returns the events deleted.
+    pub async fn delete_expired(&self, project_id: Uuid, cutoff_ms: i64, max_seq: i64) -> Result<u64, Error> {
+        let mut deleted = 0u64;
+        loop {
+            let seqs: Vec<i64> = event::Entity::find()
+                .select_only()
+                .column(event::Column::Seq)
+                .filter(event::Column::ProjectId.eq(project_id))
+                .filter(event::Column::Timestamp.lt(cutoff_ms))
+                .filter(event::Column::Seq.lte(max_seq))
+                .limit(DELETE_CHUNK)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            if seqs.is_empty() {
+                break;
+            }
+            let txn = self.begin_write().await?;
+            event_tag::Entity::delete_many().filter(event_tag::Column::EventSeq.is_in(seqs.clone())).exec(&txn).await.map_err(db_err)?;
+            let res = event::Entity::delete_many().filter(event::Column::Seq.is_in(seqs)).exec(&txn).await.map_err(db_err)?;
+            txn.commit().await.map_err(db_err)?;
+            deleted += res.rows_affected;
+        }
+
+        let cutoff_hour = cutoff_ms.div_euclid(3_600_000);
+        let project_groups = Query::select()
+            .column(group::Column::Id)
+            .from(group::Entity)
+            .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
+            .to_owned();
+        group_hourly::Entity::delete_many()
+            .filter(group_hourly::Column::Hour.lt(cutoff_hour))
+            .filter(group_hourly::Column::GroupId.in_subquery(project_groups))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+
+        // One statement, so a group that receives an event meanwhile is not taken.
+        let any_event = Query::select()
+            .expr(Expr::val(1))
+            .from(event::Entity)
+            .and_where(Expr::col((event::Entity, event::Column::GroupId)).equals((group::Entity, group::Column::Id)))
+            .to_owned();
+        group::Entity::delete_many()
+            .filter(group::Column::ProjectId.eq(project_id))
+            .filter(Expr::exists(any_event).not())
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        let live_groups = Query::select().column(group::Column::Id).from(group::Entity).to_owned();
+        group_hourly::Entity::delete_many()
+            .filter(group_hourly::Column::GroupId.not_in_subquery(live_groups))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+
+        retention::Entity::update_many()
+            .col_expr(retention::Column::LastCleanupAt, Expr::value(Utc::now().timestamp_millis()))
+            .col_expr(retention::Column::LastCleanupDeleted, Expr::value(deleted as i64))
+            .filter(retention::Column::ProjectId.eq(project_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(deleted)
+    }
+}
