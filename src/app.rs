@@ -5,7 +5,6 @@ use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Durat
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tonic::service::Routes;
 use tower::Layer;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -145,14 +144,13 @@ async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Ro
     // gRPC-Web is enabled per service: a server-wide layer would turn plain HTTP/1.1 REST
     // requests into 400s.
     let web = tonic_web::GrpcWebLayer::new();
-    let grpc = Routes::new(web.layer(CaptureServiceServer::new(api.clone()).max_decoding_message_size(limit)))
-        .add_service(web.layer(GroupServiceServer::new(api.clone()).max_decoding_message_size(limit)))
-        .add_service(web.layer(SettingsServiceServer::new(api.clone()).max_decoding_message_size(limit)))
-        .add_service(web.layer(health_service))
-        .add_service(web.layer(reflection_v1))
-        .add_service(web.layer(reflection_v1alpha))
-        .prepare()
-        .into_axum_router();
+    let grpc = Router::new();
+    let grpc = grpc_route(grpc, web.layer(CaptureServiceServer::new(api.clone()).max_decoding_message_size(limit)));
+    let grpc = grpc_route(grpc, web.layer(GroupServiceServer::new(api.clone()).max_decoding_message_size(limit)));
+    let grpc = grpc_route(grpc, web.layer(SettingsServiceServer::new(api.clone()).max_decoding_message_size(limit)));
+    let grpc = grpc_route(grpc, web.layer(health_service));
+    let grpc = grpc_route(grpc, web.layer(reflection_v1));
+    let grpc = grpc_route(grpc, web.layer(reflection_v1alpha));
 
     grpc.merge(rest::router(api, cfg))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))
@@ -164,6 +162,26 @@ async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Ro
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Mounts a tonic service at `/<package.Service>/*`, as `tonic::service::Routes` does, but
+/// without Routes' own fallback: the REST router's fallback answers unknown paths for both.
+fn grpc_route<S>(router: Router, svc: S) -> Router
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+        + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    use tower::ServiceExt;
+    router.route_service(
+        &format!("/{}/{{*rest}}", S::NAME),
+        svc.map_request(|req: http::Request<axum::body::Body>| req.map(tonic::body::Body::new)),
+    )
 }
 
 /// Writes a secret readable by the owner only.

@@ -1,1 +1,37 @@
-pub fn router(_api: crate::grpc::Api, _cfg: &crate::config::Config) -> axum::Router { axum::Router::new() }
+//! The REST transports: thin transcoders onto the gRPC handlers. Each route decodes the
+//! documented JSON into the protobuf request, calls the same trait method a gRPC client
+//! would reach, and encodes the documented JSON answer. No queries, no rules here.
+
+mod error;
+mod errors_api;
+mod extract;
+
+use axum::{extract::DefaultBodyLimit, Router};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::{config::Config, error::Error, grpc::Api};
+pub use error::ApiError;
+
+/// Unknown paths: gRPC clients get UNIMPLEMENTED, everyone else the JSON 404.
+async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_grpc = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if is_grpc {
+        tonic::Status::unimplemented("unknown service or method").into_http::<axum::body::Body>().into_response()
+    } else {
+        ApiError::from(Error::NotFound { what: "route" }).into_response()
+    }
+}
+
+pub fn router(api: Api, cfg: &Config) -> Router {
+    Router::new()
+        .merge(errors_api::routes())
+        .fallback(fallback)
+        .with_state(api)
+        .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .layer(TimeoutLayer::with_status_code(http::StatusCode::GATEWAY_TIMEOUT, cfg.request_timeout))
+        .layer(axum::middleware::from_fn(error::render))
+}

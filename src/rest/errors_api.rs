@@ -1,0 +1,690 @@
+//! `/v1/errors/*`: the native REST API (seed document 000), sixteen routes onto
+//! `CaptureService`, `GroupService` and `SettingsService`.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    body::Body,
+    extract::{Path, RawQuery, State},
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+    routing::{delete, get, post, put},
+    Json, Router,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{
+    error::ApiError,
+    extract::{decode, ApiJson, Ctx},
+};
+use crate::{
+    domain::{GroupStatus, Level},
+    error::Error,
+    grpc::{convert, Api},
+    pb::{
+        self, capture_service_server::CaptureService, group_service_server::GroupService,
+        settings_service_server::SettingsService,
+    },
+};
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+pub fn routes() -> Router<Api> {
+    Router::new()
+        .route("/v1/errors/capture", post(capture))
+        .route("/v1/errors/message", post(message))
+        .route("/v1/errors/list", get(list))
+        .route("/v1/errors/search", get(search))
+        .route("/v1/errors/get/{event_id}", get(get_event))
+        .route("/v1/errors/groups", get(groups))
+        .route("/v1/errors/group_detail/{error_group_id}", get(group_detail))
+        .route("/v1/errors/events/{error_group_id}", get(group_events))
+        .route("/v1/errors/resolve/{error_group_id}", post(resolve))
+        .route("/v1/errors/unresolve/{error_group_id}", post(unresolve))
+        .route("/v1/errors/ignore/{error_group_id}", post(ignore))
+        .route("/v1/errors/delete/{error_group_id}", delete(delete_group))
+        .route("/v1/errors/bulk", post(bulk))
+        .route("/v1/errors/export", post(export))
+        .route("/v1/errors/retention/get", get(retention_get))
+        .route("/v1/errors/retention/set", put(retention_set))
+}
+
+// ---------- request bodies ----------
+
+/// A stack trace as JSON clients send it: text, lines, frames, or `{frames: [...]}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StackBody {
+    Text(String),
+    Lines(Vec<String>),
+    Frames(Vec<FrameBody>),
+    Object { frames: Vec<FrameBody> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameBody {
+    #[serde(default, alias = "file", alias = "abs_path")]
+    filename: String,
+    #[serde(default, alias = "method")]
+    function: String,
+    #[serde(default)]
+    module: String,
+    #[serde(default, alias = "line")]
+    lineno: u32,
+    #[serde(default, alias = "column")]
+    colno: u32,
+    #[serde(default)]
+    in_app: Option<bool>,
+    #[serde(default)]
+    context_line: String,
+}
+
+#[derive(Deserialize)]
+struct ExceptionBody {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default, alias = "value")]
+    message: String,
+    #[serde(default)]
+    module: String,
+    #[serde(default, alias = "stack")]
+    stacktrace: Option<StackBody>,
+}
+
+/// A time as RFC 3339 text or epoch seconds (milliseconds when the number is that large).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TimeBody {
+    Text(String),
+    Number(f64),
+}
+
+#[derive(Deserialize)]
+struct CaptureBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default, alias = "stacktrace")]
+    stack: Option<StackBody>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    exception: Option<ExceptionBody>,
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    release: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    fingerprint: Vec<String>,
+    #[serde(default)]
+    timestamp: Option<TimeBody>,
+    /// Unknown fields are kept with the event.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct MessageBody {
+    text: String,
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    release: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    idempotency_key: String,
+}
+
+#[derive(Deserialize)]
+struct BulkBody {
+    error_group_ids: Vec<String>,
+    action: String,
+}
+
+#[derive(Deserialize, Default)]
+struct ExportBody {
+    #[serde(default)]
+    filter: Option<Map<String, Value>>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RetentionBody {
+    days: u32,
+    #[serde(default)]
+    auto_export_before_cleanup: bool,
+    #[serde(default)]
+    export_destination: String,
+}
+
+// ---------- decoding helpers ----------
+
+fn level(field: &str, s: Option<&str>) -> Result<i32, Error> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(pb::Level::Unspecified as i32),
+        Some(s) => Level::parse(s)
+            .map(|l| convert::level_to_pb(l) as i32)
+            .ok_or_else(|| Error::invalid_field(field, "must be one of debug, info, warning, error, fatal", "INVALID_ENUM")),
+    }
+}
+
+fn time(field: &str, t: TimeBody) -> Result<prost_types::Timestamp, Error> {
+    let dt = match t {
+        TimeBody::Text(s) => match DateTime::parse_from_rfc3339(s.trim()) {
+            Ok(d) => d.with_timezone(&Utc),
+            Err(_) => match s.trim().parse::<f64>() {
+                Ok(n) => epoch(field, n)?,
+                Err(_) => return Err(Error::invalid_field(field, "must be an RFC 3339 time or epoch seconds", "INVALID_TIME")),
+            },
+        },
+        TimeBody::Number(n) => epoch(field, n)?,
+    };
+    Ok(convert::ts(dt))
+}
+
+fn epoch(field: &str, n: f64) -> Result<DateTime<Utc>, Error> {
+    // Above ~1e11 the number can only be milliseconds (1e11 seconds is the year 5138).
+    let ms = if n.abs() > 1e11 { n } else { n * 1000.0 };
+    if !ms.is_finite() {
+        return Err(Error::invalid_field(field, "must be a finite number", "INVALID_TIME"));
+    }
+    DateTime::from_timestamp_millis(ms as i64).ok_or_else(|| Error::invalid_field(field, "is out of range", "OUT_OF_RANGE"))
+}
+
+fn frames(v: Vec<FrameBody>) -> Vec<pb::Frame> {
+    v.into_iter()
+        .map(|f| {
+            let FrameBody { filename, function, module, lineno, colno, in_app, context_line } = f;
+            pb::Frame { filename, function, module, lineno, colno, in_app, context_line }
+        })
+        .collect()
+}
+
+/// Puts a decoded stack into the matching fields of an `ExceptionInput`.
+fn stack_into(s: StackBody, e: &mut pb::ExceptionInput) {
+    match s {
+        StackBody::Text(t) => e.stacktrace = t,
+        StackBody::Lines(l) => e.stacktrace_lines = l,
+        StackBody::Frames(f) | StackBody::Object { frames: f } => e.frames = frames(f),
+    }
+}
+
+/// The filter of a listing, from a JSON object (`filter`) and/or flat query parameters.
+#[derive(Default)]
+struct ListQuery {
+    filter: pb::EventFilter,
+    cursor: String,
+    limit: u32,
+    q: String,
+    status: String,
+    sort: String,
+}
+
+fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(), Error> {
+    let field = format!("filter.{key}");
+    let text = |v: &Value| -> Result<String, Error> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(Error::invalid_field(&field, "must be a string", "INVALID_TYPE")),
+        }
+    };
+    match key {
+        "level" => f.level = level(&field, Some(&text(v)?))?,
+        "status" => {
+            let s = text(v)?;
+            f.status = match GroupStatus::parse(&s) {
+                Some(st) => convert::status_to_pb(st) as i32,
+                None => return Err(Error::invalid_field(&field, "must be one of unresolved, resolved, ignored", "INVALID_ENUM")),
+            }
+        }
+        "environment" => f.environment = text(v)?,
+        "release" => f.release = text(v)?,
+        "user_id" => f.user_id = text(v)?,
+        "group_id" | "error_group_id" => f.group_id = text(v)?,
+        "since" | "from" | "start" => {
+            f.since = Some(time(&field, serde_json::from_value(v.clone()).map_err(|_| Error::invalid_field(&field, "must be a time", "INVALID_TIME"))?)?)
+        }
+        "until" | "to" | "end" => {
+            f.until = Some(time(&field, serde_json::from_value(v.clone()).map_err(|_| Error::invalid_field(&field, "must be a time", "INVALID_TIME"))?)?)
+        }
+        "tags" => match v {
+            Value::Object(o) => {
+                for (k, v) in o {
+                    f.tags.insert(k.clone(), text(v)?);
+                }
+            }
+            _ => return Err(Error::invalid_field(&field, "must be an object of tag values", "INVALID_TYPE")),
+        },
+        "tag" => {
+            let items = match v {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            for item in items {
+                let s = text(&item)?;
+                let (k, val) = s
+                    .split_once(':')
+                    .or_else(|| s.split_once('='))
+                    .ok_or_else(|| Error::invalid_field(&field, "must be key:value", "INVALID_TAG"))?;
+                f.tags.insert(k.trim().to_owned(), val.trim().to_owned());
+            }
+        }
+        other => return Err(Error::invalid_field(&format!("filter.{other}"), "is not a known filter", "UNKNOWN_FILTER")),
+    }
+    Ok(())
+}
+
+fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
+    let mut out = ListQuery::default();
+    let raw = raw.unwrap_or_default();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        match k.as_str() {
+            "cursor" => out.cursor = v,
+            "limit" => {
+                out.limit = v
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                    .ok_or_else(|| Error::malformed("limit", "must be a non-negative integer"))?
+            }
+            "q" => out.q = v,
+            "sort" => out.sort = v,
+            "filter" => {
+                let obj: Map<String, Value> = decode(v.as_bytes()).map_err(|_| Error::malformed("filter", "must be a JSON object"))?;
+                for (fk, fv) in &obj {
+                    set_filter_field(&mut out.filter, fk, fv)?;
+                }
+            }
+            _ if k.starts_with("filter[") && k.ends_with(']') => {
+                set_filter_field(&mut out.filter, &k[7..k.len() - 1], &Value::String(v))?;
+            }
+            _ if k.starts_with("tags[") && k.ends_with(']') => {
+                out.filter.tags.insert(k[5..k.len() - 1].to_owned(), v);
+            }
+            "status" => {
+                out.status = v.clone();
+                set_filter_field(&mut out.filter, "status", &Value::String(v))?;
+            }
+            _ => set_filter_field(&mut out.filter, &k, &Value::String(v)).map_err(|e| match e {
+                Error::Invalid { violations, .. } if violations.iter().any(|x| x.code == "UNKNOWN_FILTER") => {
+                    Error::malformed(&k, "is not a known query parameter")
+                }
+                other => other,
+            })?,
+        }
+    }
+    Ok(out)
+}
+
+// ---------- encoding helpers ----------
+
+fn time_json(t: Option<prost_types::Timestamp>) -> Value {
+    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map(|d| Value::String(d.to_rfc3339_opts(SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
+}
+
+fn level_json(v: i32) -> &'static str {
+    match pb::Level::try_from(v) {
+        Ok(pb::Level::Debug) => "debug",
+        Ok(pb::Level::Info) => "info",
+        Ok(pb::Level::Warning) => "warning",
+        Ok(pb::Level::Fatal) => "fatal",
+        _ => "error",
+    }
+}
+
+fn status_json(v: i32) -> &'static str {
+    match pb::GroupStatus::try_from(v) {
+        Ok(pb::GroupStatus::Resolved) => "resolved",
+        Ok(pb::GroupStatus::Ignored) => "ignored",
+        _ => "unresolved",
+    }
+}
+
+fn frame_json(f: pb::Frame) -> Value {
+    let pb::Frame { filename, function, module, lineno, colno, in_app, context_line } = f;
+    json!({"filename": filename, "function": function, "module": module, "lineno": lineno, "colno": colno, "in_app": in_app, "context_line": context_line})
+}
+
+fn event_json(e: pb::Event) -> Value {
+    let pb::Event {
+        id,
+        group_id,
+        project_id,
+        fingerprint,
+        timestamp,
+        received_at,
+        level,
+        message,
+        code,
+        exception,
+        culprit,
+        release,
+        environment,
+        user_id,
+        tags,
+        payload_json,
+        grouping,
+    } = e;
+    let mut v = json!({
+        "id": id,
+        "event_id": id,
+        "group_id": group_id,
+        "project_id": project_id,
+        "fingerprint": fingerprint,
+        "timestamp": time_json(timestamp),
+        "received_at": time_json(received_at),
+        "level": level_json(level),
+        "message": message,
+        "code": code,
+        "exception": exception.map(|x| {
+            let pb::ExceptionInfo { r#type, value, frames, raw_stacktrace } = x;
+            json!({"type": r#type, "value": value, "frames": frames.into_iter().map(frame_json).collect::<Vec<_>>(), "raw_stacktrace": raw_stacktrace})
+        }),
+        "culprit": culprit,
+        "release": release,
+        "environment": environment,
+        "user_id": user_id,
+        "tags": tags.into_iter().collect::<BTreeMap<_, _>>(),
+    });
+    if !payload_json.is_empty() {
+        v["payload"] = serde_json::from_str(&payload_json).unwrap_or(Value::String(payload_json));
+    }
+    if let Some(g) = grouping {
+        let pb::GroupingInfo { version, source, components, fingerprint } = g;
+        v["grouping"] = json!({"version": version, "source": source, "components": components, "fingerprint": fingerprint});
+    }
+    v
+}
+
+fn group_json(g: pb::Group) -> Value {
+    let pb::Group {
+        id,
+        project_id,
+        fingerprint,
+        title,
+        culprit,
+        level,
+        status,
+        regressed,
+        count,
+        first_seen,
+        last_seen,
+        grouping_version,
+    } = g;
+    json!({
+        "id": id,
+        "error_group_id": id,
+        "project_id": project_id,
+        "fingerprint": fingerprint,
+        "title": title,
+        "culprit": culprit,
+        "level": level_json(level),
+        "status": status_json(status),
+        "regressed": regressed,
+        "count": count,
+        "first_seen": time_json(first_seen),
+        "last_seen": time_json(last_seen),
+        "grouping_version": grouping_version,
+    })
+}
+
+fn event_list(events: Vec<pb::Event>, next_cursor: String) -> Value {
+    json!({
+        "events": events.into_iter().map(event_json).collect::<Vec<_>>(),
+        "has_more": !next_cursor.is_empty(),
+        "next_cursor": if next_cursor.is_empty() { Value::Null } else { Value::String(next_cursor) },
+    })
+}
+
+fn retention_json(r: Option<pb::Retention>) -> Value {
+    let pb::Retention { days, auto_export_before_cleanup, export_destination, last_cleanup, last_cleanup_deleted } = r.unwrap_or_default();
+    json!({
+        "days": days,
+        "auto_export_before_cleanup": auto_export_before_cleanup,
+        "export_destination": export_destination,
+        "last_cleanup": time_json(last_cleanup),
+        "last_cleanup_deleted": last_cleanup_deleted,
+    })
+}
+
+fn capture_json(event_id: String, group_id: String, fingerprint: String, new_group: bool) -> Value {
+    json!({"ok": true, "error_id": event_id, "event_id": event_id, "group_id": group_id, "fingerprint": fingerprint, "new_group": new_group})
+}
+
+// ---------- handlers ----------
+
+async fn capture(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<CaptureBody>) -> ApiResult {
+    let CaptureBody { message, code, stack, tags, exception, level: lvl, release, environment, user_id, fingerprint, timestamp, extra } = body;
+    let mut req = pb::CaptureRequest {
+        message,
+        code,
+        tags: tags.into_iter().collect(),
+        level: level("level", lvl.as_deref())?,
+        release,
+        environment,
+        user_id,
+        fingerprint,
+        timestamp: timestamp.map(|t| time("timestamp", t)).transpose()?,
+        extra: (!extra.is_empty()).then(|| convert::json_to_struct(extra)),
+        ..Default::default()
+    };
+    if let Some(ExceptionBody { kind, message, module, stacktrace }) = exception {
+        let mut e = pb::ExceptionInput { r#type: kind, message, module, ..Default::default() };
+        if let Some(s) = stacktrace {
+            stack_into(s, &mut e);
+        }
+        req.exception = Some(e);
+    }
+    match stack {
+        Some(StackBody::Text(t)) => req.stack = t,
+        // Structured stacks beside a plain message travel as an exception without a type.
+        Some(s) => {
+            let e = req.exception.get_or_insert_with(pb::ExceptionInput::default);
+            stack_into(s, e);
+        }
+        None => {}
+    }
+    let pb::CaptureResponse { event_id, group_id, fingerprint, new_group } = api.capture(ctx.request(req)).await?.into_inner();
+    Ok(Json(capture_json(event_id, group_id, fingerprint, new_group)))
+}
+
+async fn message(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<MessageBody>) -> ApiResult {
+    let MessageBody { text, level: lvl, tags, user_id, release, environment, idempotency_key } = body;
+    let req = pb::CaptureMessageRequest {
+        text,
+        level: level("level", lvl.as_deref())?,
+        tags: tags.into_iter().collect(),
+        user_id,
+        release,
+        environment,
+        idempotency_key,
+    };
+    let pb::CaptureMessageResponse { event_id, group_id, fingerprint, new_group, duplicate } =
+        api.capture_message(ctx.request(req)).await?.into_inner();
+    let mut v = capture_json(event_id, group_id, fingerprint, new_group);
+    v["duplicate"] = Value::Bool(duplicate);
+    Ok(Json(v))
+}
+
+async fn list(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
+    let ListQuery { filter, cursor, limit, .. } = parse_query(raw)?;
+    let req = pb::ListEventsRequest { filter: Some(filter), cursor, limit };
+    let pb::ListEventsResponse { events, next_cursor } = api.list_events(ctx.request(req)).await?.into_inner();
+    Ok(Json(event_list(events, next_cursor)))
+}
+
+async fn search(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
+    let ListQuery { filter, cursor, limit, q, .. } = parse_query(raw)?;
+    let req = pb::SearchEventsRequest { q, filter: Some(filter), cursor, limit };
+    let pb::SearchEventsResponse { events, next_cursor } = api.search_events(ctx.request(req)).await?.into_inner();
+    Ok(Json(event_list(events, next_cursor)))
+}
+
+async fn get_event(State(api): State<Api>, ctx: Ctx, Path(event_id): Path<String>) -> ApiResult {
+    let pb::GetEventResponse { event } = api.get_event(ctx.request(pb::GetEventRequest { event_id })).await?.into_inner();
+    let event = event.ok_or_else(|| Error::Internal("GetEvent answered without an event".into()))?;
+    Ok(Json(event_json(event)))
+}
+
+async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
+    let ListQuery { cursor, limit, status, sort, .. } = parse_query(raw)?;
+    let status = match status.trim() {
+        "" => pb::GroupStatus::Unspecified,
+        s => match GroupStatus::parse(s) {
+            Some(st) => convert::status_to_pb(st),
+            None => return Err(Error::invalid_field("status", "must be one of unresolved, resolved, ignored", "INVALID_ENUM").into()),
+        },
+    };
+    let sort = match sort.trim() {
+        "" => pb::GroupSort::Unspecified,
+        "count_desc" => pb::GroupSort::CountDesc,
+        "last_seen_desc" => pb::GroupSort::LastSeenDesc,
+        "first_seen_desc" => pb::GroupSort::FirstSeenDesc,
+        _ => return Err(Error::invalid_field("sort", "must be one of count_desc, last_seen_desc, first_seen_desc", "INVALID_ENUM").into()),
+    };
+    let req = pb::ListGroupsRequest { status: status as i32, sort: sort as i32, cursor, limit };
+    let pb::ListGroupsResponse { groups, next_cursor } = api.list_groups(ctx.request(req)).await?.into_inner();
+    Ok(Json(json!({
+        "groups": groups.into_iter().map(group_json).collect::<Vec<_>>(),
+        "has_more": !next_cursor.is_empty(),
+        "next_cursor": if next_cursor.is_empty() { Value::Null } else { Value::String(next_cursor) },
+    })))
+}
+
+async fn group_detail(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+    let pb::GetGroupResponse { group, top_tags, users_affected, releases, environments, trend } =
+        api.get_group(ctx.request(pb::GetGroupRequest { group_id })).await?.into_inner();
+    let mut v = group_json(group.ok_or_else(|| Error::Internal("GetGroup answered without a group".into()))?);
+    v["top_tags"] = top_tags
+        .into_iter()
+        .map(|pb::TagValueCount { key, value, count }| json!({"key": key, "value": value, "count": count}))
+        .collect();
+    v["users_affected"] = json!(users_affected);
+    v["releases"] = json!(releases);
+    v["environments"] = json!(environments);
+    v["trend"] = trend
+        .into_iter()
+        .map(|pb::TrendPoint { hour, count }| json!({"hour": time_json(hour), "count": count}))
+        .collect();
+    Ok(Json(v))
+}
+
+async fn group_events(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>, RawQuery(raw): RawQuery) -> ApiResult {
+    let ListQuery { cursor, limit, .. } = parse_query(raw)?;
+    let req = pb::ListGroupEventsRequest { group_id, cursor, limit };
+    let pb::ListGroupEventsResponse { events, next_cursor } = api.list_group_events(ctx.request(req)).await?.into_inner();
+    Ok(Json(event_list(events, next_cursor)))
+}
+
+async fn resolve(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+    let pb::ResolveGroupResponse { group } = api.resolve_group(ctx.request(pb::ResolveGroupRequest { group_id })).await?.into_inner();
+    Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
+}
+
+async fn unresolve(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+    let pb::UnresolveGroupResponse { group } =
+        api.unresolve_group(ctx.request(pb::UnresolveGroupRequest { group_id })).await?.into_inner();
+    Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
+}
+
+async fn ignore(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+    let pb::IgnoreGroupResponse { group } = api.ignore_group(ctx.request(pb::IgnoreGroupRequest { group_id })).await?.into_inner();
+    Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
+}
+
+async fn delete_group(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+    let pb::DeleteGroupResponse { group_id, deleted_events } =
+        api.delete_group(ctx.request(pb::DeleteGroupRequest { group_id })).await?.into_inner();
+    Ok(Json(json!({"ok": true, "deleted": true, "error_group_id": group_id, "deleted_events": deleted_events})))
+}
+
+async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>) -> ApiResult {
+    let BulkBody { error_group_ids, action } = body;
+    let action = match action.trim() {
+        "resolve" => pb::BulkAction::Resolve,
+        "unresolve" => pb::BulkAction::Unresolve,
+        "ignore" => pb::BulkAction::Ignore,
+        "delete" => pb::BulkAction::Delete,
+        _ => return Err(Error::invalid_field("action", "must be one of resolve, unresolve, ignore, delete", "INVALID_ENUM").into()),
+    };
+    let processed = error_group_ids.len();
+    let req = pb::BulkUpdateGroupsRequest { group_ids: error_group_ids, action: action as i32 };
+    let pb::BulkUpdateGroupsResponse { action: _, succeeded, failed } = api.bulk_update_groups(ctx.request(req)).await?.into_inner();
+    let failed: Vec<Value> = failed
+        .into_iter()
+        .map(|pb::BulkFailure { group_id, code, message }| json!({"error_group_id": group_id, "code": code, "message": message}))
+        .collect();
+    Ok(Json(json!({
+        "ok": failed.is_empty(),
+        "action": action.as_str_name().trim_start_matches("BULK_ACTION_").to_ascii_lowercase(),
+        "processed": processed,
+        "succeeded": succeeded,
+        "failed": failed,
+    })))
+}
+
+async fn export(State(api): State<Api>, ctx: Ctx, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    // An empty body means "everything, as JSON".
+    let ExportBody { filter, format } = if body.iter().all(u8::is_ascii_whitespace) { ExportBody::default() } else { decode(&body)? };
+    let mut pb_filter = pb::EventFilter::default();
+    for (k, v) in filter.unwrap_or_default() {
+        set_filter_field(&mut pb_filter, &k, &v)?;
+    }
+    let format = match format.as_deref().map(str::trim) {
+        None | Some("") | Some("json") => pb::ExportFormat::Json,
+        Some("csv") => pb::ExportFormat::Csv,
+        Some(_) => return Err(Error::invalid_field("format", "must be json or csv", "INVALID_ENUM").into()),
+    };
+    let req = pb::ExportEventsRequest { filter: Some(pb_filter), format: format as i32 };
+    let mut stream = api.export_events(ctx.request(req)).await?.into_inner();
+    // The first chunk names the content type; a failure before it is an ordinary error answer.
+    let first = match stream.next().await {
+        Some(Ok(chunk)) => chunk,
+        Some(Err(status)) => return Err(status.into()),
+        None => return Err(Error::Internal("export produced no data".into()).into()),
+    };
+    let content_type = HeaderValue::from_str(&first.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let extension = if format == pb::ExportFormat::Csv { "csv" } else { "json" };
+    let body = futures::stream::once(async move { Ok::<_, std::io::Error>(axum::body::Bytes::from(first.data)) }).chain(stream.map(|item| {
+        item.map(|c| axum::body::Bytes::from(c.data)).map_err(|s| std::io::Error::other(s.message().to_owned()))
+    }));
+    let mut resp = Body::from_stream(body).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"faultline-export.{extension}\"")) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+async fn retention_get(State(api): State<Api>, ctx: Ctx) -> ApiResult {
+    let pb::GetRetentionResponse { retention } = api.get_retention(ctx.request(pb::GetRetentionRequest {})).await?.into_inner();
+    Ok(Json(retention_json(retention)))
+}
+
+async fn retention_set(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<RetentionBody>) -> ApiResult {
+    let RetentionBody { days, auto_export_before_cleanup, export_destination } = body;
+    let req = pb::SetRetentionRequest { days, auto_export_before_cleanup, export_destination };
+    let pb::SetRetentionResponse { retention } = api.set_retention(ctx.request(req)).await?.into_inner();
+    Ok(Json(retention_json(retention)))
+}

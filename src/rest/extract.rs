@@ -1,0 +1,99 @@
+//! Extractors whose rejections are Faultline errors, so malformed input gets the documented
+//! body: unreadable JSON → 400, readable JSON of the wrong shape → 422 naming the field,
+//! a body over the limit → 413.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::request::Parts,
+};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::error::{Error, FieldViolation};
+
+/// A JSON body decoded with field-level error reporting.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                // The limit is reported by the layer that enforced it; the exact figure is in the text.
+                ApiError::from(Error::PayloadTooLarge { limit: limit_from(&rejection.body_text()) })
+            } else {
+                ApiError::from(Error::malformed("body", rejection.body_text()))
+            }
+        })?;
+        decode(&bytes).map(ApiJson).map_err(ApiError::from)
+    }
+}
+
+fn limit_from(text: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_digit()).filter_map(|s| s.parse().ok()).next().unwrap_or(0)
+}
+
+/// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field path).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::malformed("body", "the request body is empty; send a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let msg = strip_position(&inner.to_string());
+                    let field = missing_field(&msg)
+                        .map(|f| if path == "." { f.to_owned() } else { format!("{path}.{f}") })
+                        .unwrap_or_else(|| if path == "." { "body".to_owned() } else { path });
+                    let code = if msg.starts_with("missing field") { "REQUIRED" } else { "INVALID_TYPE" };
+                    Err(Error::invalid(vec![FieldViolation::new(field, msg, code)]))
+                }
+                _ => Err(Error::malformed("body", format!("malformed JSON: {}", inner))),
+            }
+        }
+    }
+}
+
+fn missing_field(msg: &str) -> Option<&str> {
+    msg.strip_prefix("missing field `").and_then(|r| r.split('`').next())
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// What a REST handler passes through to the gRPC handler: headers become metadata, and the
+/// extensions carry the authenticated principal.
+pub struct Ctx {
+    headers: http::HeaderMap,
+    extensions: http::Extensions,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Ctx { headers: parts.headers.clone(), extensions: parts.extensions.clone() })
+    }
+}
+
+impl Ctx {
+    /// The gRPC request for `message`, as if it had arrived over gRPC with these headers.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::from_headers(self.headers.clone()),
+            self.extensions.clone(),
+            message,
+        )
+    }
+}
