@@ -19,10 +19,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(0);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                // The limit is reported by the layer that enforced it; the exact figure is in the text.
-                ApiError::from(Error::PayloadTooLarge { limit: limit_from(&rejection.body_text()) })
+                ApiError::from(Error::PayloadTooLarge { limit })
             } else {
                 ApiError::from(Error::malformed("body", rejection.body_text()))
             }
@@ -31,9 +31,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-fn limit_from(text: &str) -> usize {
-    text.split(|c: char| !c.is_ascii_digit()).filter_map(|s| s.parse().ok()).next().unwrap_or(0)
-}
+/// The configured body limit, put in the request extensions by the REST router so errors can name it.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 /// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field path).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {

@@ -32,6 +32,7 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .layer(axum::Extension(extract::BodyLimit(cfg.body_limit)))
         .layer(TimeoutLayer::with_status_code(http::StatusCode::GATEWAY_TIMEOUT, cfg.request_timeout))
         .layer(axum::middleware::from_fn(error::render))
 }
