@@ -60,7 +60,7 @@ impl Error {
         let message = message.into();
         Error::Malformed {
             violations: vec![FieldViolation::new(field, message.clone(), "MALFORMED")],
-            message,
+            message: format!("{field}: {message}"),
         }
     }
 

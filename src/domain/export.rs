@@ -35,11 +35,12 @@ pub fn event_record(e: &StoredEvent) -> Value {
         .unwrap_or(Value::Null);
     json!({
         "id": e.id,
+        "event_id": e.id,
         "group_id": e.group_id,
         "project_id": e.project_id,
         "fingerprint": e.grouping.fingerprint,
-        "timestamp": e.timestamp.to_rfc3339(),
-        "received_at": e.received_at.to_rfc3339(),
+        "timestamp": rfc3339(e.timestamp),
+        "received_at": rfc3339(e.received_at),
         "level": e.level.as_str(),
         "message": e.message,
         "code": e.code,
@@ -87,8 +88,8 @@ impl Writer {
                 Format::Csv => out.extend(csv_line([
                     e.id.to_string(),
                     e.group_id.to_string(),
-                    e.timestamp.to_rfc3339(),
-                    e.received_at.to_rfc3339(),
+                    rfc3339(e.timestamp),
+                    rfc3339(e.received_at),
                     e.level.as_str().to_owned(),
                     e.message.clone(),
                     e.code.clone(),
@@ -112,6 +113,11 @@ impl Writer {
             Format::Csv => Vec::new(),
         }
     }
+}
+
+/// Times as the REST API writes them: UTC, milliseconds, `Z`.
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn csv_line(fields: impl IntoIterator<Item = String>) -> Vec<u8> {

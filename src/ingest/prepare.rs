@@ -110,6 +110,16 @@ pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now:
         return Err(Error::invalid(violations));
     }
 
+    // Frames the client did not classify are classified once here, so what is stored and
+    // shown says which frames counted as the application's.
+    let mut exception = exception;
+    if let Some(e) = exception.as_mut() {
+        for f in &mut e.frames {
+            if f.in_app.is_none() {
+                f.in_app = Some(stacktrace::is_in_app(f));
+            }
+        }
+    }
     let (exc_type, exc_value, frames): (&str, &str, &[Frame]) = match &exception {
         Some(e) => (&e.r#type, if e.value.is_empty() { &message } else { &e.value }, &e.frames),
         None => ("", &message, &[]),
