@@ -29,7 +29,9 @@ impl CaptureService for Api {
             fingerprint,
             timestamp,
             extra,
+            payload_json,
         } = req.into_inner();
+        let original = original_payload(payload_json)?;
 
         let mut payload = Map::new();
         if let Some(extra) = extra {
@@ -92,7 +94,7 @@ impl CaptureService for Api {
             fingerprint,
             timestamp,
             idempotency_key: None,
-            payload_json: Value::Object(payload).to_string(),
+            payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
         };
         let event = ingest::prepare(principal.project_id, input, Level::Error, Utc::now())?;
         let committed = self.ingest.submit(event).await?;
@@ -105,7 +107,9 @@ impl CaptureService for Api {
         req: Request<pb::CaptureMessageRequest>,
     ) -> Result<Response<pb::CaptureMessageResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
-        let pb::CaptureMessageRequest { text, level, tags, user_id, release, environment, idempotency_key } = req.into_inner();
+        let pb::CaptureMessageRequest { text, level, tags, user_id, release, environment, idempotency_key, payload_json } =
+            req.into_inner();
+        let original = original_payload(payload_json)?;
         if text.trim().is_empty() {
             return Err(Error::required("text").into());
         }
@@ -130,7 +134,7 @@ impl CaptureService for Api {
             user_id,
             tags: tags.into_iter().collect(),
             idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
-            payload_json: Value::Object(payload).to_string(),
+            payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
             ..CaptureInput::default()
         };
         let event = ingest::prepare(principal.project_id, input, Level::Info, Utc::now())?;
@@ -142,6 +146,17 @@ impl CaptureService for Api {
             new_group: c.new_group,
             duplicate: c.duplicate,
         }))
+    }
+}
+
+/// The client's own payload, when a front-end passed it on; it must be a JSON object.
+fn original_payload(payload_json: String) -> Result<Option<String>, Error> {
+    if payload_json.trim().is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str::<serde::de::IgnoredAny>(&payload_json) {
+        Ok(_) if payload_json.trim_start().starts_with('{') => Ok(Some(payload_json)),
+        _ => Err(Error::invalid_field("payload_json", "must be a JSON object", "INVALID_JSON")),
     }
 }
 

@@ -47,8 +47,9 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &IngestStats) {
                 let _ = job.reply.send(Ok(result));
             }
         }
-        Err(e) if jobs.len() > 1 => {
-            // One bad event must not sink the others: retry each alone.
+        Err(e) => {
+            // One bad event must not sink the others: retry each alone. This also settles a
+            // race on an idempotency key with another server: the retry sees its commit.
             tracing::warn!(error = %e, events = jobs.len(), "batch commit failed; committing events one by one");
             for job in jobs.drain(..) {
                 let result = store.commit_batch(&[&job.event]).await.map(|mut r| r.remove(0));
@@ -62,13 +63,6 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &IngestStats) {
                     }
                 }
                 let _ = job.reply.send(result.map_err(public));
-            }
-        }
-        Err(e) => {
-            stats.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "event could not be committed");
-            for job in jobs.drain(..) {
-                let _ = job.reply.send(Err(public(e.clone())));
             }
         }
     }

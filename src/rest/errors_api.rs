@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     error::ApiError,
-    extract::{decode, ApiJson, Ctx},
+    extract::{decode, ApiJson, Ctx, RawBody},
 };
 use crate::{
     domain::{GroupStatus, Level},
@@ -125,11 +125,9 @@ struct CaptureBody {
     user_id: String,
     #[serde(default)]
     fingerprint: Vec<String>,
+    /// Unknown fields are accepted; they stay in the stored payload.
     #[serde(default)]
     timestamp: Option<TimeBody>,
-    /// Unknown fields are kept with the event.
-    #[serde(flatten)]
-    extra: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -304,7 +302,7 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
                     .ok()
                     .filter(|n| *n >= 0)
                     .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                    .ok_or_else(|| Error::malformed("limit", "must be a non-negative integer"))?
+                    .ok_or_else(|| Error::invalid_field("limit", "must be a non-negative integer", "INVALID_TYPE"))?
             }
             "q" => out.q = v,
             "sort" => out.sort = v,
@@ -474,8 +472,9 @@ fn capture_json(event_id: String, group_id: String, fingerprint: String, new_gro
 
 // ---------- handlers ----------
 
-async fn capture(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<CaptureBody>) -> ApiResult {
-    let CaptureBody { message, code, stack, tags, exception, level: lvl, release, environment, user_id, fingerprint, timestamp, extra } = body;
+async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
+    let body: CaptureBody = decode(&raw)?;
+    let CaptureBody { message, code, stack, tags, exception, level: lvl, release, environment, user_id, fingerprint, timestamp } = body;
     let mut req = pb::CaptureRequest {
         message,
         code,
@@ -486,7 +485,8 @@ async fn capture(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<Captur
         user_id,
         fingerprint,
         timestamp: timestamp.map(|t| time("timestamp", t)).transpose()?,
-        extra: (!extra.is_empty()).then(|| convert::json_to_struct(extra)),
+        // The body as sent is the event's payload; unknown fields are kept in it verbatim.
+        payload_json: String::from_utf8_lossy(&raw).into_owned(),
         ..Default::default()
     };
     if let Some(ExceptionBody { kind, message, module, stacktrace }) = exception {
@@ -509,7 +509,8 @@ async fn capture(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<Captur
     Ok(Json(capture_json(event_id, group_id, fingerprint, new_group)))
 }
 
-async fn message(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<MessageBody>) -> ApiResult {
+async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
+    let body: MessageBody = decode(&raw)?;
     let MessageBody { text, level: lvl, tags, user_id, release, environment, idempotency_key } = body;
     let req = pb::CaptureMessageRequest {
         text,
@@ -519,6 +520,7 @@ async fn message(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<Messag
         release,
         environment,
         idempotency_key,
+        payload_json: String::from_utf8_lossy(&raw).into_owned(),
     };
     let pb::CaptureMessageResponse { event_id, group_id, fingerprint, new_group, duplicate } =
         api.capture_message(ctx.request(req)).await?.into_inner();
@@ -644,7 +646,7 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
     })))
 }
 
-async fn export(State(api): State<Api>, ctx: Ctx, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn export(State(api): State<Api>, ctx: Ctx, RawBody(body): RawBody) -> Result<Response, ApiError> {
     // An empty body means "everything, as JSON".
     let ExportBody { filter, format } = if body.iter().all(u8::is_ascii_whitespace) { ExportBody::default() } else { decode(&body)? };
     let mut pb_filter = pb::EventFilter::default();

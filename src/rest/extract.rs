@@ -19,15 +19,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        decode(&bytes).map(ApiJson).map_err(ApiError::from)
+    }
+}
+
+/// The body as sent, within the configured limit (for routes that keep the original bytes).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|rejection| {
             if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::from(Error::PayloadTooLarge { limit })
             } else {
                 ApiError::from(Error::malformed("body", rejection.body_text()))
             }
-        })?;
-        decode(&bytes).map(ApiJson).map_err(ApiError::from)
+        })
     }
 }
 
@@ -47,7 +58,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             match inner.classify() {
-                serde_json::error::Category::Data => {
+                // serde reports the first problem it meets; truncated or broken JSON can surface
+                // as a type error first, so syntax is checked on its own before blaming a field.
+                serde_json::error::Category::Data if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
                     let msg = strip_position(&inner.to_string());
                     let field = missing_field(&msg)
                         .map(|f| if path == "." { f.to_owned() } else { format!("{path}.{f}") })
@@ -55,7 +68,13 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                     let code = if msg.starts_with("missing field") { "REQUIRED" } else { "INVALID_TYPE" };
                     Err(Error::invalid(vec![FieldViolation::new(field, msg, code)]))
                 }
-                _ => Err(Error::malformed("body", format!("malformed JSON: {}", inner))),
+                _ => Err(Error::malformed(
+                    "body",
+                    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                        Err(syntax) => format!("malformed JSON: {syntax}"),
+                        Ok(_) => format!("malformed JSON: {inner}"),
+                    },
+                )),
             }
         }
     }

@@ -1,0 +1,141 @@
+//! Two servers on one database, capturing the same error at once: one group, every event counted.
+
+use std::collections::HashSet;
+
+use faultline::pb;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const TASKS_PER_SERVER: usize = 4;
+const CAPTURES_PER_TASK: usize = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_one_database_one_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let a = spawn_app_on(database_url.clone(), dir.path()).await;
+    assert!(!a.key.is_empty(), "the first server bootstrapped a key");
+    let mut b = spawn_app_on(database_url.clone(), dir.path()).await;
+    b.key = a.key.clone();
+    assert_ne!(a.addr, b.addr);
+
+    let body = json!({"message": "Inventory sync failed for warehouse 17", "stack": crate::rest::PY_TRACE, "tags": {"svc": "inventory"}});
+    let mut tasks = Vec::new();
+    for (si, app) in [&a, &b].into_iter().enumerate() {
+        for t in 0..TASKS_PER_SERVER {
+            let client = app.client.clone();
+            let url = app.url("/v1/errors/capture");
+            let key = app.key.clone();
+            let body = body.clone();
+            let use_grpc = t % 2 == 1;
+            let grpc = if use_grpc { Some(app.capture_client().await) } else { None };
+            let req_key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for i in 0..CAPTURES_PER_TASK {
+                    if let Some(mut c) = grpc.clone() {
+                        let mut r = tonic::Request::new(pb::CaptureRequest {
+                            message: "Inventory sync failed for warehouse 17".into(),
+                            stack: crate::rest::PY_TRACE.into(),
+                            tags: [("svc".to_owned(), "inventory".to_owned())].into(),
+                            ..Default::default()
+                        });
+                        r.metadata_mut().insert("authorization", format!("Bearer {req_key}").parse().unwrap());
+                        let resp = c
+                            .capture(r)
+                            .await
+                            .unwrap_or_else(|e| panic!("server {si} task {t} gRPC capture {i}: {e:?}"))
+                            .into_inner();
+                        out.push((resp.event_id, resp.group_id));
+                    } else {
+                        let r = client.post(&url).bearer_auth(&key).json(&body).send().await.unwrap_or_else(|e| panic!("server {si} task {t} capture {i}: {e:?}"));
+                        let status = r.status();
+                        let text = r.text().await.unwrap();
+                        assert_eq!(status.as_u16(), 200, "server {si} task {t} capture {i}: {text}");
+                        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        out.push((s(&v["event_id"]), s(&v["group_id"])));
+                    }
+                }
+                out
+            }));
+        }
+    }
+    let mut event_ids = HashSet::new();
+    let mut group_ids = HashSet::new();
+    for t in tasks {
+        for (e, g) in t.await.expect("capture task") {
+            event_ids.insert(e);
+            group_ids.insert(g);
+        }
+    }
+    let total = 2 * TASKS_PER_SERVER * CAPTURES_PER_TASK;
+    assert_eq!(event_ids.len(), total, "every capture got its own event id");
+    assert_eq!(group_ids.len(), 1, "every capture was acknowledged with one group: {group_ids:?}");
+
+    for app in [&a, &b] {
+        let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+        let groups = arr(&r.body["groups"]);
+        assert_eq!(groups.len(), 1, "exactly one group, seen from {}: {}", app.base_url, r.text);
+        assert_eq!(n(&groups[0]["count"]), total as u64, "group count seen from {}", app.base_url);
+        assert_eq!(group_ids.iter().next().unwrap(), &s(&groups[0]["id"]));
+    }
+    let listed: HashSet<String> = ids(&a.list_all("").await).into_iter().collect();
+    assert_eq!(listed, event_ids, "the listing holds exactly the acknowledged events");
+    let detail = b.group(group_ids.iter().next().unwrap()).await;
+    assert_eq!(n(&detail["count"]), total as u64);
+    assert_eq!(detail["top_tags"][0]["count"], json!(total));
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_sent_to_two_servers_at_once_stores_one_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let a = spawn_app_on(database_url.clone(), dir.path()).await;
+    let mut b = spawn_app_on(database_url.clone(), dir.path()).await;
+    b.key = a.key.clone();
+    const ROUNDS: usize = 10;
+    for round in 0..ROUNDS {
+        let key = format!("dual-{round}");
+        let send = |app: &TestApp, body: serde_json::Value| {
+            let rb = app.authed(Method::POST, "/v1/errors/message").json(&body);
+            async move {
+                let r = rb.send().await.expect("request");
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }
+        };
+        let keyed = json!({"text": "dual delivery", "idempotency_key": key});
+        let other = json!({"text": format!("bystander {round}")});
+        let results = futures::future::join_all([
+            send(&a, keyed.clone()),
+            send(&b, keyed.clone()),
+            send(&a, other.clone()),
+            send(&b, other.clone()),
+        ])
+        .await;
+        let what = ["keyed message to server A", "keyed message to server B", "unrelated message to server A", "unrelated message to server B"];
+        let failed: Vec<String> = results
+            .iter()
+            .zip(what)
+            .filter(|((status, _), _)| *status != 200)
+            .map(|((status, text), w)| format!("{w}: HTTP {status} {text}"))
+            .collect();
+        assert!(failed.is_empty(), "round {round}: {} of 4 concurrent messages failed:\n{}", failed.len(), failed.join("\n"));
+        let v: Vec<serde_json::Value> = results.iter().map(|(_, t)| serde_json::from_str(t).unwrap()).collect();
+        assert_eq!(v[0]["event_id"], v[1]["event_id"], "round {round}: one key, one event: {v:?}");
+        assert_eq!(
+            [&v[0], &v[1]].iter().filter(|x| x["duplicate"] == json!(false)).count(),
+            1,
+            "round {round}: exactly one original: {v:?}"
+        );
+    }
+    let all = a.list_all("").await;
+    assert_eq!(all.len(), ROUNDS * 3, "one keyed event and two bystanders per round");
+    b.stop().await;
+    a.stop().await;
+}

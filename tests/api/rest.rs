@@ -1,0 +1,888 @@
+//! The REST API: every capability with its documented status and body, and the behaviour a
+//! user sees (paging, filters, search, sorting, aggregates, triage, auth, request ids).
+
+use std::{collections::HashSet, time::Duration};
+
+use chrono::{DurationRound, SecondsFormat, Utc};
+use futures::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+pub const PY_TRACE: &str = "Traceback (most recent call last):
+  File \"/app/shop/views.py\", line 42, in checkout
+    total = compute_total(cart)
+  File \"/app/shop/pricing.py\", line 17, in compute_total
+    return sum(prices) / len(prices)
+ZeroDivisionError: division by zero";
+
+fn hour_of(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    t.duration_trunc(chrono::Duration::hours(1)).unwrap()
+}
+
+/// The acknowledgement of a capture: `{ok, error_id, event_id, group_id, fingerprint, new_group}`.
+pub fn assert_ack(b: &Value) {
+    assert_eq!(b["ok"], json!(true), "ack without ok:true: {b}");
+    uuid_str(&b["event_id"]);
+    assert_eq!(b["error_id"], b["event_id"], "error_id must equal event_id: {b}");
+    uuid_str(&b["group_id"]);
+    let fp = s(&b["fingerprint"]);
+    assert!(fp.len() == 32 && fp.bytes().all(|c| c.is_ascii_hexdigit()), "fingerprint {fp:?} is not 32 hex digits");
+    assert!(b["new_group"].is_boolean(), "new_group must be a boolean: {b}");
+}
+
+/// The documented Event shape.
+pub fn assert_event_shape(e: &Value) {
+    let id = uuid_str(&e["id"]);
+    assert_eq!(e["event_id"], json!(id), "event_id must equal id: {e}");
+    uuid_str(&e["group_id"]);
+    uuid_str(&e["project_id"]);
+    assert!(e["fingerprint"].is_string(), "fingerprint: {e}");
+    let _ = time(&e["timestamp"]);
+    let _ = time(&e["received_at"]);
+    let level = s(&e["level"]);
+    assert!(["debug", "info", "warning", "error", "fatal"].contains(&level.as_str()), "level {level:?}");
+    assert!(e["message"].is_string(), "message: {e}");
+    for k in ["code", "culprit", "release", "environment", "user_id"] {
+        assert!(e.get(k).is_some(), "event lacks {k:?}: {e}");
+    }
+    assert!(e["exception"].is_null() || e["exception"].is_object(), "exception: {e}");
+    if e["exception"].is_object() {
+        let x = &e["exception"];
+        assert!(x["type"].is_string() && x["value"].is_string() && x["frames"].is_array(), "exception shape: {x}");
+        assert!(x.get("raw_stacktrace").is_some(), "exception lacks raw_stacktrace: {x}");
+    }
+    assert!(e["tags"].is_object(), "tags must be an object: {e}");
+}
+
+/// The documented Group shape.
+pub fn assert_group_shape(g: &Value) {
+    let id = uuid_str(&g["id"]);
+    assert_eq!(g["error_group_id"], json!(id), "error_group_id must equal id: {g}");
+    uuid_str(&g["project_id"]);
+    assert!(g["fingerprint"].is_string() && g["title"].is_string() && g["culprit"].is_string(), "group shape: {g}");
+    assert!(g["level"].is_string(), "level: {g}");
+    let st = s(&g["status"]);
+    assert!(["unresolved", "resolved", "ignored"].contains(&st.as_str()), "status {st:?}");
+    assert!(g["regressed"].is_boolean(), "regressed: {g}");
+    assert!(n(&g["count"]) >= 1, "count: {g}");
+    assert!(time(&g["first_seen"]) <= time(&g["last_seen"]), "first_seen after last_seen: {g}");
+    assert!(n(&g["grouping_version"]) >= 1, "grouping_version: {g}");
+}
+
+/// A page: `{events, next_cursor, has_more}`.
+pub fn assert_page(p: &Value) -> (Vec<Value>, Option<String>) {
+    let events = arr(&p["events"]).clone();
+    let has_more = p["has_more"].as_bool().unwrap_or_else(|| panic!("has_more must be a boolean: {p}"));
+    let next = match &p["next_cursor"] {
+        Value::Null => None,
+        Value::String(c) if c.is_empty() => None,
+        Value::String(c) => Some(c.clone()),
+        other => panic!("next_cursor must be a string or null, got {other}"),
+    };
+    assert_eq!(has_more, next.is_some(), "has_more must say whether there is a next_cursor: {p}");
+    for e in &events {
+        assert_event_shape(e);
+    }
+    (events, next)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_message_form_is_stored_as_sent() {
+    let app = spawn_app().await;
+    let b = app
+        .capture(json!({
+            "message": "checkout failed: division by zero",
+            "code": "E_CHECKOUT",
+            "stack": PY_TRACE,
+            "tags": {"region": "eu", "shard": "7"},
+            "release": "shop@1.4.2",
+            "environment": "production",
+            "user_id": "user-17",
+        }))
+        .await;
+    assert_ack(&b);
+    assert_eq!(b["new_group"], json!(true), "first event of a new issue: {b}");
+    let id = s(&b["event_id"]);
+
+    let e = app.event(&id).await;
+    assert_event_shape(&e);
+    assert_eq!(e["id"], json!(id));
+    assert_eq!(e["group_id"], b["group_id"]);
+    assert_eq!(e["fingerprint"], b["fingerprint"]);
+    assert_eq!(e["message"], json!("checkout failed: division by zero"));
+    assert_eq!(e["code"], json!("E_CHECKOUT"));
+    assert_eq!(e["level"], json!("error"), "capture defaults to level error");
+    assert_eq!(e["tags"], json!({"region": "eu", "shard": "7"}));
+    assert_eq!(e["release"], json!("shop@1.4.2"));
+    assert_eq!(e["environment"], json!("production"));
+    assert_eq!(e["user_id"], json!("user-17"));
+    let x = &e["exception"];
+    assert_eq!(x["type"], json!("ZeroDivisionError"), "type parsed from the stack: {x}");
+    assert_eq!(x["raw_stacktrace"], json!(PY_TRACE));
+    let frames = arr(&x["frames"]);
+    assert_eq!(frames.len(), 2, "two frames in the trace: {x}");
+    assert_eq!(frames[0]["function"], json!("checkout"), "oldest call first: {x}");
+    assert_eq!(frames[1]["function"], json!("compute_total"));
+    assert_eq!(frames[1]["lineno"], json!(17));
+    assert!(s(&e["culprit"]).contains("compute_total"), "culprit names the crashing in-app function: {e}");
+    assert!((Utc::now() - time(&e["received_at"])).num_seconds().abs() < 60);
+
+    // The same error again joins the group.
+    let again = app
+        .capture(json!({"message": "checkout failed: division by zero", "stack": PY_TRACE}))
+        .await;
+    assert_ack(&again);
+    assert_eq!(again["group_id"], b["group_id"]);
+    assert_eq!(again["new_group"], json!(false));
+    assert_ne!(again["event_id"], b["event_id"]);
+    let g = app.group(&s(&b["group_id"])).await;
+    assert_eq!(n(&g["count"]), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_exception_forms_levels_and_timestamps() {
+    let app = spawn_app().await;
+
+    // Stack trace as a string, level warning, RFC 3339 timestamp.
+    let at = Utc::now() - chrono::Duration::minutes(90);
+    let at = at.duration_trunc(chrono::Duration::seconds(1)).unwrap();
+    let a = app
+        .capture(json!({
+            "exception": {"type": "ZeroDivisionError", "message": "division by zero", "stacktrace": PY_TRACE},
+            "level": "warning",
+            "timestamp": at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }))
+        .await;
+    assert_ack(&a);
+    let e = app.event(&s(&a["event_id"])).await;
+    assert_event_shape(&e);
+    assert_eq!(e["level"], json!("warning"));
+    assert_eq!(time(&e["timestamp"]), at, "the client's timestamp is kept: {e}");
+    assert_eq!(e["exception"]["type"], json!("ZeroDivisionError"));
+    assert_eq!(e["exception"]["value"], json!("division by zero"));
+    assert_eq!(arr(&e["exception"]["frames"]).len(), 2);
+    assert!(s(&e["message"]).contains("division by zero"), "message of an exception event: {e}");
+
+    // Stack trace as an array of lines, epoch-seconds timestamp.
+    let epoch = (Utc::now() - chrono::Duration::hours(5)).timestamp();
+    let b = app
+        .capture(json!({
+            "exception": {"type": "TypeError", "message": "x is undefined", "stacktrace": [
+                "at renderCart (/srv/web/src/cart.js:10:5)",
+                "at handle (/srv/web/src/server.js:99:12)",
+            ]},
+            "level": "fatal",
+            "timestamp": epoch,
+        }))
+        .await;
+    assert_ack(&b);
+    let e = app.event(&s(&b["event_id"])).await;
+    assert_eq!(e["level"], json!("fatal"));
+    assert_eq!(time(&e["timestamp"]).timestamp(), epoch, "epoch seconds timestamp: {e}");
+    let frames = arr(&e["exception"]["frames"]);
+    assert_eq!(frames.len(), 2, "two frames from two lines: {e}");
+    let functions: HashSet<String> = frames.iter().map(|f| s(&f["function"])).collect();
+    assert_eq!(functions, HashSet::from(["renderCart".to_owned(), "handle".to_owned()]));
+
+    // Stack trace as frame objects.
+    let c = app
+        .capture(json!({
+            "exception": {"type": "KeyError", "message": "'sku'", "stacktrace": [
+                {"filename": "/app/shop/cart.py", "function": "add_item", "module": "shop.cart", "lineno": 12, "colno": 3, "in_app": true, "context_line": "sku = item['sku']"},
+                {"filename": "/usr/lib/python3/json.py", "function": "loads", "lineno": 300, "in_app": false},
+            ]},
+            "level": "error",
+        }))
+        .await;
+    assert_ack(&c);
+    let e = app.event(&s(&c["event_id"])).await;
+    let frames = arr(&e["exception"]["frames"]);
+    assert_eq!(frames.len(), 2, "frames kept: {e}");
+    assert_eq!(frames[0]["function"], json!("add_item"));
+    assert_eq!(frames[0]["module"], json!("shop.cart"));
+    assert_eq!(frames[0]["lineno"], json!(12));
+    assert_eq!(frames[0]["colno"], json!(3));
+    assert_eq!(frames[0]["in_app"], json!(true));
+    assert_eq!(frames[0]["context_line"], json!("sku = item['sku']"));
+    assert_eq!(frames[1]["in_app"], json!(false));
+    assert_eq!(e["culprit"], json!("shop.cart in add_item"), "culprit is the in-app frame: {e}");
+    let g = app.group(&s(&c["group_id"])).await;
+    assert_eq!(g["title"], json!("KeyError: 'sku'"));
+    assert_eq!(g["culprit"], json!("shop.cart in add_item"));
+    assert_eq!(g["level"], json!("error"));
+
+    // Three different issues.
+    let groups: HashSet<String> = [&a, &b, &c].iter().map(|x| s(&x["group_id"])).collect();
+    assert_eq!(groups.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_capture_and_idempotency() {
+    let app = spawn_app().await;
+    let body = json!({
+        "text": "nightly sync finished with warnings",
+        "level": "warning",
+        "tags": {"job": "sync"},
+        "user_id": "cron",
+        "release": "2.0.0",
+        "environment": "staging",
+        "idempotency_key": "sync-2024-06-01",
+    });
+    let first = app.message(body.clone()).await;
+    assert_ack(&first);
+    assert_eq!(first["duplicate"], json!(false), "first message is not a duplicate: {first}");
+    assert_eq!(first["new_group"], json!(true));
+
+    let second = app.message(body.clone()).await;
+    assert_ack(&second);
+    assert_eq!(second["duplicate"], json!(true), "same idempotency key: {second}");
+    assert_eq!(second["error_id"], first["error_id"], "same key → same event");
+    assert_eq!(second["group_id"], first["group_id"]);
+
+    let e = app.event(&s(&first["event_id"])).await;
+    assert_eq!(e["message"], json!("nightly sync finished with warnings"));
+    assert_eq!(e["level"], json!("warning"));
+    assert_eq!(e["tags"], json!({"job": "sync"}));
+    assert_eq!(e["user_id"], json!("cron"));
+    assert_eq!(e["release"], json!("2.0.0"));
+    assert_eq!(e["environment"], json!("staging"));
+
+    // Nothing new was stored.
+    let all = app.list_all("").await;
+    assert_eq!(ids(&all), vec![s(&first["event_id"])], "exactly one event stored");
+    assert_eq!(n(&app.group(&s(&first["group_id"])).await["count"]), 1);
+
+    // A message without a level is "info"; another key stores another event.
+    let third = app.message(json!({"text": "nightly sync finished with warnings", "idempotency_key": "sync-2024-06-02"})).await;
+    assert_eq!(third["duplicate"], json!(false));
+    assert_ne!(third["event_id"], first["event_id"]);
+    assert_eq!(app.event(&s(&third["event_id"])).await["level"], json!("info"));
+    // Without a key, every message is stored.
+    let a = app.message(json!({"text": "plain"})).await;
+    let b = app.message(json!({"text": "plain"})).await;
+    assert_ne!(a["event_id"], b["event_id"]);
+    assert_eq!(b["duplicate"], json!(false));
+    assert_eq!(app.list_all("").await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_with_cursor_stably() {
+    let app = spawn_app().await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(app.capture_text(&format!("paging event {i}")).await.0);
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut sizes = Vec::new();
+    let mut page_no = 0;
+    loop {
+        let path = match &cursor {
+            None => "/v1/errors/list?limit=3".to_owned(),
+            Some(c) => format!("/v1/errors/list?limit=3&cursor={}", enc(c)),
+        };
+        let (events, next) = assert_page(&app.get_ok(&path).await);
+        sizes.push(events.len());
+        seen.extend(ids(&events));
+        page_no += 1;
+        if page_no == 1 {
+            // A new event arrives between pages: it must not shift the pages that follow.
+            app.capture_text("arrived while paging").await;
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+        assert!(page_no < 10, "paging does not end");
+    }
+    assert_eq!(sizes, vec![3, 3, 1], "7 events in pages of 3");
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "duplicates across pages: {seen:?}");
+    let mut newest_first = created.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first, "pages are newest first and cover exactly the 7 events");
+
+    // A fresh listing sees the new event first.
+    let (first, _) = assert_page(&app.get_ok("/v1/errors/list?limit=3").await);
+    assert_eq!(first[0]["message"], json!("arrived while paging"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_limit_defaults_to_50_and_is_capped_at_100() {
+    let app = spawn_app().await;
+    let client = app.capture_client().await;
+    let results: Vec<_> = futures::stream::iter(0..101)
+        .map(|i| {
+            let mut c = client.clone();
+            let r = app.req(faultline::pb::CaptureMessageRequest { text: format!("bulk message {i}"), ..Default::default() });
+            async move { c.capture_message(r).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for r in &results {
+        assert!(r.is_ok(), "capture failed: {r:?}");
+    }
+    for limit in [500, 1000] {
+        let p = app.get_ok(&format!("/v1/errors/list?limit={limit}")).await;
+        let (events, next) = assert_page(&p);
+        assert_eq!(events.len(), 100, "limit={limit} is capped at 100");
+        assert!(next.is_some(), "101 events: there is a next page");
+    }
+    let (events, _) = assert_page(&app.get_ok("/v1/errors/list").await);
+    assert_eq!(events.len(), 50, "default page size");
+    let all = app.list_all("").await;
+    assert_eq!(all.len(), 101);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_filters() {
+    let app = spawn_app().await;
+    let now = Utc::now();
+    let ts = |h: i64| (now - chrono::Duration::hours(h)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let a = app
+        .capture(json!({"message": "filter a", "level": "warning", "environment": "production", "release": "1.0",
+            "tags": {"browser": "firefox", "os": "linux"}, "user_id": "alice", "timestamp": ts(30)}))
+        .await;
+    let b = app
+        .capture(json!({"message": "filter b", "level": "error", "environment": "staging", "release": "1.1",
+            "tags": {"browser": "firefox", "os": "mac"}, "user_id": "bob", "timestamp": ts(20)}))
+        .await;
+    let c = app
+        .capture(json!({"message": "filter c", "level": "error", "environment": "production", "release": "1.1",
+            "tags": {"browser": "chrome", "os": "linux"}, "user_id": "alice", "timestamp": ts(10)}))
+        .await;
+    let [a, b, c] = [&a, &b, &c].map(|x| s(&x["event_id"]));
+    let q = |query: &str| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let mut got = ids(&app.list_all(&query).await);
+            got.sort();
+            got
+        }
+    };
+    let sorted = |mut v: Vec<&String>| {
+        v.sort();
+        v.into_iter().cloned().collect::<Vec<String>>()
+    };
+    assert_eq!(q("").await.len(), 3);
+    assert_eq!(q("level=warning").await, sorted(vec![&a]), "level filter");
+    assert_eq!(q("level=error").await, sorted(vec![&b, &c]), "level filter");
+    assert_eq!(q("environment=production").await, sorted(vec![&a, &c]), "environment filter");
+    assert_eq!(q("release=1.1").await, sorted(vec![&b, &c]), "release filter");
+    assert_eq!(q("tag=browser:firefox").await, sorted(vec![&a, &b]), "tag filter");
+    assert_eq!(q("tag=browser:firefox&tag=os:linux").await, sorted(vec![&a]), "repeated tag filters all apply");
+    assert_eq!(q("user_id=alice").await, sorted(vec![&a, &c]), "user filter");
+    assert_eq!(q(&format!("since={}", enc(&ts(25)))).await, sorted(vec![&b, &c]), "since");
+    assert_eq!(q(&format!("until={}", enc(&ts(15)))).await, sorted(vec![&a, &b]), "until");
+    assert_eq!(q(&format!("since={}&until={}", enc(&ts(25)), enc(&ts(15)))).await, sorted(vec![&b]), "since+until");
+    assert_eq!(q("environment=production&level=error").await, sorted(vec![&c]), "filters combine");
+    assert!(q("environment=nowhere").await.is_empty());
+
+    // group_id
+    let gid = s(&app.event(&b).await["group_id"]);
+    assert_eq!(q(&format!("group_id={gid}")).await, sorted(vec![&b]), "group filter");
+
+    // The same filters as one JSON object, tags as an object.
+    let f = json!({"environment": "production", "tags": {"os": "linux"}, "level": "error"});
+    assert_eq!(q(&format!("filter={}", enc(&f.to_string()))).await, sorted(vec![&c]), "filter= JSON");
+    let f = json!({"user_id": "alice", "since": ts(35), "until": ts(25)});
+    assert_eq!(q(&format!("filter={}", enc(&f.to_string()))).await, sorted(vec![&a]), "filter= JSON with times");
+
+    // status: resolve c's group.
+    let cg = s(&app.event(&c).await["group_id"]);
+    app.post_ok(&format!("/v1/errors/resolve/{cg}"), &json!({})).await;
+    assert_eq!(q("status=resolved").await, sorted(vec![&c]), "status filter");
+    assert_eq!(q("status=unresolved").await, sorted(vec![&a, &b]), "status filter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_matches_message_exception_type_and_stack() {
+    let app = spawn_app().await;
+    let m = app.capture(json!({"message": "Payment gateway timed out", "environment": "production"})).await;
+    let x = app
+        .capture(json!({"exception": {"type": "FrobnicationError", "message": "it broke"}, "environment": "staging"}))
+        .await;
+    let st = app
+        .capture(json!({"message": "render failed", "stack": "Traceback (most recent call last):\n  File \"/app/widgets.py\", line 3, in frobnicate_widget_now\n    go()\nRuntimeError: nope"}))
+        .await;
+    app.capture_text("unrelated noise").await;
+    let search = |q: &str| {
+        let app = &app;
+        let path = format!("/v1/errors/search?q={}", enc(q));
+        async move {
+            let (events, _) = assert_page(&app.get_ok(&path).await);
+            ids(&events)
+        }
+    };
+    assert_eq!(search("gateway").await, vec![s(&m["event_id"])], "message word");
+    assert_eq!(search("GATEWAY").await, vec![s(&m["event_id"])], "case-insensitive");
+    assert_eq!(search("frobnicationerror").await, vec![s(&x["event_id"])], "exception type");
+    assert_eq!(search("frobnicate_widget_now").await, vec![s(&st["event_id"])], "stack trace text");
+    assert!(search("zzzznotthere").await.is_empty());
+    // Search with a filter.
+    let (events, _) = assert_page(&app.get_ok("/v1/errors/search?q=gateway&environment=staging").await);
+    assert!(events.is_empty(), "filter applies to search");
+    let (events, _) = assert_page(&app.get_ok("/v1/errors/search?q=gateway&environment=production").await);
+    assert_eq!(events.len(), 1);
+    // q is required.
+    let r = app.send(app.authed(Method::GET, "/v1/errors/search")).await;
+    let e = assert_error(&r, 422, "VALIDATION_ERROR", "GET", "/v1/errors/search");
+    assert_detail_field(e, "q");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_event_shows_payload_and_grouping() {
+    let app = spawn_app().await;
+    let b = app
+        .capture(json!({"message": "Order 123 failed", "tags": {"a": "b"}, "release": "r1", "extra_field": {"nested": ["x", true]}}))
+        .await;
+    let e = app.event(&s(&b["event_id"])).await;
+    assert_event_shape(&e);
+    let p = &e["payload"];
+    assert!(p.is_object(), "payload must be the stored payload as an object: {e}");
+    assert_eq!(p["message"], json!("Order 123 failed"));
+    assert_eq!(p["tags"], json!({"a": "b"}));
+    assert_eq!(p["release"], json!("r1"));
+    assert_eq!(p["extra_field"], json!({"nested": ["x", true]}), "unknown fields are kept in the payload: {p}");
+    let g = &e["grouping"];
+    assert_eq!(g["source"], json!("message"));
+    assert!(n(&g["version"]) >= 1);
+    assert_eq!(g["fingerprint"], b["fingerprint"]);
+    let comps = arr(&g["components"]);
+    assert_eq!(comps.len(), 1, "{g}");
+    let c = s(&comps[0]);
+    assert!(c.starts_with("message:") && !c.contains("123"), "the number is masked in the grouping key: {c}");
+    // Unknown id.
+    let missing = uuid::Uuid::new_v4();
+    let r = app.send(app.authed(Method::GET, &format!("/v1/errors/get/{missing}"))).await;
+    assert_error(&r, 404, "NOT_FOUND", "GET", &format!("/v1/errors/get/{missing}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_status_filter_and_sorts() {
+    let app = spawn_app().await;
+    // A: 3 events first; B: 1 event; C: 2 events; then one more A (latest).
+    let mut ga = String::new();
+    for _ in 0..3 {
+        ga = app.capture_text("issue A").await.1;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let gb = app.capture_text("issue B").await.1;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let gc = app.capture_text("issue C").await.1;
+    app.capture_text("issue C").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    app.capture_text("issue A").await;
+
+    let list = |q: &str| {
+        let app = &app;
+        let path = format!("/v1/errors/groups{q}");
+        async move {
+            let p = app.get_ok(&path).await;
+            let groups = arr(&p["groups"]).clone();
+            assert!(p["has_more"].is_boolean(), "has_more: {p}");
+            assert!(p.get("next_cursor").is_some(), "next_cursor: {p}");
+            for g in &groups {
+                assert_group_shape(g);
+            }
+            ids(&groups)
+        }
+    };
+    assert_eq!(list("?sort=count_desc").await, vec![ga.clone(), gc.clone(), gb.clone()], "count_desc");
+    assert_eq!(list("?sort=last_seen_desc").await, vec![ga.clone(), gc.clone(), gb.clone()], "last_seen_desc");
+    assert_eq!(list("?sort=first_seen_desc").await, vec![gc.clone(), gb.clone(), ga.clone()], "first_seen_desc");
+    assert_eq!(list("").await, vec![ga.clone(), gc.clone(), gb.clone()], "default sort is last_seen_desc");
+
+    // Paging groups.
+    let p1 = app.get_ok("/v1/errors/groups?sort=count_desc&limit=2").await;
+    assert_eq!(ids(arr(&p1["groups"])), vec![ga.clone(), gc.clone()]);
+    assert_eq!(p1["has_more"], json!(true));
+    let c = s(&p1["next_cursor"]);
+    let p2 = app.get_ok(&format!("/v1/errors/groups?sort=count_desc&limit=2&cursor={}", enc(&c))).await;
+    assert_eq!(ids(arr(&p2["groups"])), vec![gb.clone()]);
+    assert_eq!(p2["has_more"], json!(false));
+    assert!(p2["next_cursor"].is_null() || p2["next_cursor"] == json!(""), "{p2}");
+
+    let counts: Vec<u64> = arr(&app.get_ok("/v1/errors/groups?sort=count_desc").await["groups"])
+        .iter()
+        .map(|g| n(&g["count"]))
+        .collect();
+    assert_eq!(counts, vec![4, 2, 1]);
+
+    // Status filter.
+    app.post_ok(&format!("/v1/errors/resolve/{gb}"), &json!({})).await;
+    app.post_ok(&format!("/v1/errors/ignore/{gc}"), &json!({})).await;
+    assert_eq!(list("?status=unresolved").await, vec![ga.clone()]);
+    assert_eq!(list("?status=resolved").await, vec![gb.clone()]);
+    assert_eq!(list("?status=ignored").await, vec![gc.clone()]);
+    assert_eq!(list("?status=resolved&sort=count_desc").await, vec![gb.clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_detail_aggregates() {
+    let app = spawn_app().await;
+    let mut gid = String::new();
+    let mut stamps = Vec::new();
+    for (browser, user, release, env) in [
+        ("firefox", "u1", "1.0", "production"),
+        ("firefox", "u2", "1.1", "production"),
+        ("chrome", "u1", "1.1", "staging"),
+    ] {
+        let b = app
+            .capture(json!({"message": "detail issue", "tags": {"browser": browser}, "user_id": user,
+                "release": release, "environment": env}))
+            .await;
+        gid = s(&b["group_id"]);
+        stamps.push(time(&app.event(&s(&b["event_id"])).await["timestamp"]));
+    }
+    app.capture_text("another issue").await;
+    let before_detail = Utc::now();
+    let d = app.group(&gid).await;
+    assert_group_shape(&d);
+    assert_eq!(d["id"], json!(gid));
+    assert_eq!(n(&d["count"]), 3);
+    assert_eq!(d["title"], json!("detail issue"));
+    assert_eq!(d["status"], json!("unresolved"));
+    assert_eq!(d["regressed"], json!(false));
+    assert_eq!(n(&d["users_affected"]), 2, "u1 and u2: {d}");
+    let mut releases: Vec<String> = arr(&d["releases"]).iter().map(s).collect();
+    releases.sort();
+    assert_eq!(releases, vec!["1.0", "1.1"]);
+    let mut envs: Vec<String> = arr(&d["environments"]).iter().map(s).collect();
+    envs.sort();
+    assert_eq!(envs, vec!["production", "staging"]);
+    let tags = arr(&d["top_tags"]);
+    assert_eq!(tags[0], json!({"key": "browser", "value": "firefox", "count": 2}), "most frequent first: {d}");
+    assert!(tags.contains(&json!({"key": "browser", "value": "chrome", "count": 1})), "{d}");
+    let trend = arr(&d["trend"]);
+    assert_eq!(trend.len(), 24, "24 hourly points: {d}");
+    let hours: Vec<_> = trend.iter().map(|p| time(&p["hour"])).collect();
+    for w in hours.windows(2) {
+        assert_eq!(w[1] - w[0], chrono::Duration::hours(1), "consecutive hours, oldest first: {hours:?}");
+    }
+    let total: u64 = trend.iter().map(|p| n(&p["count"])).sum();
+    assert_eq!(total, 3, "trend counts the group's events: {d}");
+    for t in &stamps {
+        let hour = t.duration_trunc(chrono::Duration::hours(1)).unwrap();
+        let point = trend
+            .iter()
+            .find(|p| time(&p["hour"]) == hour)
+            .unwrap_or_else(|| panic!("no trend point for the event's hour {hour}: {d}"));
+        assert!(n(&point["count"]) >= 1);
+    }
+    let last = *hours.last().unwrap();
+    let (h_before, h_after) = (hour_of(before_detail), hour_of(Utc::now()));
+    assert!(last == h_before || last == h_after, "the last trend point is the current hour ({h_before}), got {last}");
+    // The group's events.
+    let p = app.get_ok(&format!("/v1/errors/events/{gid}")).await;
+    let (events, next) = assert_page(&p);
+    assert_eq!(events.len(), 3);
+    assert!(next.is_none());
+    assert!(events.iter().all(|e| e["group_id"] == json!(gid)));
+    let p1 = app.get_ok(&format!("/v1/errors/events/{gid}?limit=2")).await;
+    let (e1, c1) = assert_page(&p1);
+    assert_eq!(e1.len(), 2);
+    let p2 = app.get_ok(&format!("/v1/errors/events/{gid}?limit=2&cursor={}", enc(&c1.expect("a second page")))).await;
+    let (e2, c2) = assert_page(&p2);
+    assert_eq!(e2.len(), 1);
+    assert!(c2.is_none());
+    let mut all = ids(&e1);
+    all.extend(ids(&e2));
+    assert_eq!(all, ids(&events), "paged group events equal the full listing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_unresolve_ignore_and_regression() {
+    let app = spawn_app().await;
+    let (_, g) = app.capture_text("flaky thing broke").await;
+
+    let r = app.post_ok(&format!("/v1/errors/resolve/{g}"), &json!({})).await;
+    assert_group_shape(&r);
+    assert_eq!(r["id"], json!(g));
+    assert_eq!(r["status"], json!("resolved"));
+    assert_eq!(app.group(&g).await["status"], json!("resolved"));
+
+    // A new event reopens it as a regression.
+    let (_, g2) = app.capture_text("flaky thing broke").await;
+    assert_eq!(g2, g);
+    let d = app.group(&g).await;
+    assert_eq!(d["status"], json!("unresolved"), "a new event reopens a resolved group: {d}");
+    assert_eq!(d["regressed"], json!(true), "and marks it regressed: {d}");
+    assert_eq!(n(&d["count"]), 2);
+
+    // Ignore: stays ignored, still counts.
+    let r = app.post_ok(&format!("/v1/errors/ignore/{g}"), &json!({})).await;
+    assert_eq!(r["status"], json!("ignored"));
+    let before = time(&r["last_seen"]);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    app.capture_text("flaky thing broke").await;
+    let d = app.group(&g).await;
+    assert_eq!(d["status"], json!("ignored"), "ignored groups stay ignored: {d}");
+    assert_eq!(n(&d["count"]), 3, "but keep counting: {d}");
+    assert!(time(&d["last_seen"]) >= before);
+
+    // Unresolve.
+    let r = app.post_ok(&format!("/v1/errors/unresolve/{g}"), &json!({})).await;
+    assert_group_shape(&r);
+    assert_eq!(r["status"], json!("unresolved"));
+    assert_eq!(app.group(&g).await["status"], json!("unresolved"));
+
+    // Unknown ids.
+    let missing = uuid::Uuid::new_v4();
+    for action in ["resolve", "unresolve", "ignore"] {
+        let path = format!("/v1/errors/{action}/{missing}");
+        let r = app.send(app.authed(Method::POST, &path)).await;
+        assert_error(&r, 404, "NOT_FOUND", "POST", &path);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_group_removes_its_events() {
+    let app = spawn_app().await;
+    let (e1, g) = app.capture_text("doomed issue").await;
+    let (e2, _) = app.capture_text("doomed issue").await;
+    let (keep, kg) = app.capture_text("kept issue").await;
+
+    let (st, b) = app.delete(&format!("/v1/errors/delete/{g}")).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b, json!({"ok": true, "deleted": true, "error_group_id": g, "deleted_events": 2}));
+
+    for path in [format!("/v1/errors/group_detail/{g}"), format!("/v1/errors/events/{g}"), format!("/v1/errors/get/{e1}"), format!("/v1/errors/get/{e2}")] {
+        let r = app.send(app.authed(Method::GET, &path)).await;
+        assert_error(&r, 404, "NOT_FOUND", "GET", &path);
+    }
+    let path = format!("/v1/errors/delete/{g}");
+    let r = app.send(app.authed(Method::DELETE, &path)).await;
+    assert_error(&r, 404, "NOT_FOUND", "DELETE", &path);
+    assert_eq!(ids(&app.list_all("").await), vec![keep.clone()], "only the other group's event is left");
+    let groups = app.get_ok("/v1/errors/groups").await;
+    assert_eq!(ids(arr(&groups["groups"])), vec![kg]);
+    app.event(&keep).await;
+    // The same error again makes a new group.
+    let b = app.capture(json!({"message": "doomed issue"})).await;
+    assert_eq!(b["new_group"], json!(true));
+    assert_ne!(s(&b["group_id"]), g);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_update_reports_each_group() {
+    let app = spawn_app().await;
+    let (_, g1) = app.capture_text("bulk one").await;
+    let (_, g2) = app.capture_text("bulk two").await;
+    let (_, g3) = app.capture_text("bulk three").await;
+    let missing = uuid::Uuid::new_v4().to_string();
+
+    let b = app
+        .post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1, missing, g2], "action": "resolve"}))
+        .await;
+    assert!(b["ok"].is_boolean(), "ok must be a boolean: {b}");
+    assert_eq!(b["action"], json!("resolve"));
+    assert_eq!(b["succeeded"], json!([g1, g2]));
+    let failed = arr(&b["failed"]);
+    assert_eq!(failed.len(), 1, "{b}");
+    assert_eq!(failed[0]["error_group_id"], json!(missing));
+    assert_eq!(failed[0]["code"], json!("NOT_FOUND"));
+    assert!(failed[0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(n(&b["processed"]), 3);
+    assert_eq!(app.group(&g1).await["status"], json!("resolved"));
+    assert_eq!(app.group(&g2).await["status"], json!("resolved"));
+    assert_eq!(app.group(&g3).await["status"], json!("unresolved"));
+
+    let b = app.post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1, g3], "action": "ignore"})).await;
+    assert_eq!(b["ok"], json!(true), "every group succeeded: {b}");
+    assert_eq!(b["succeeded"], json!([g1, g3]));
+    assert_eq!(b["failed"], json!([]));
+    assert_eq!(n(&b["processed"]), 2);
+    assert_eq!(app.group(&g3).await["status"], json!("ignored"));
+    let b = app.post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1], "action": "unresolve"})).await;
+    assert_eq!(b["action"], json!("unresolve"));
+    assert_eq!(app.group(&g1).await["status"], json!("unresolved"));
+
+    // A malformed id fails alone.
+    let b = app
+        .post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1, "not-a-uuid", g2], "action": "delete"}))
+        .await;
+    assert_eq!(b["action"], json!("delete"));
+    assert_eq!(b["succeeded"], json!([g1, g2]));
+    let failed = arr(&b["failed"]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["error_group_id"], json!("not-a-uuid"));
+    assert_eq!(failed[0]["code"], json!("VALIDATION_ERROR"));
+    assert_eq!(n(&b["processed"]), 3);
+    for g in [&g1, &g2] {
+        let path = format!("/v1/errors/group_detail/{g}");
+        let r = app.send(app.authed(Method::GET, &path)).await;
+        assert_error(&r, 404, "NOT_FOUND", "GET", &path);
+    }
+    let left = app.get_ok("/v1/errors/groups").await;
+    assert_eq!(ids(arr(&left["groups"])), vec![g3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_and_request_ids() {
+    let app = spawn_app().await;
+    let (eid, gid) = app.capture_text("auth check").await;
+
+    // X-API-Key works like Bearer.
+    let r = app.send(app.anon(Method::GET, "/v1/errors/groups").header("X-API-Key", &app.key)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::POST, "/v1/errors/capture".into(), Some(json!({"message": "x"}))),
+        (Method::POST, "/v1/errors/message".into(), Some(json!({"text": "x"}))),
+        (Method::GET, "/v1/errors/list".into(), None),
+        (Method::GET, "/v1/errors/search?q=x".into(), None),
+        (Method::GET, format!("/v1/errors/get/{eid}"), None),
+        (Method::GET, "/v1/errors/groups".into(), None),
+        (Method::GET, format!("/v1/errors/group_detail/{gid}"), None),
+        (Method::GET, format!("/v1/errors/events/{gid}"), None),
+        (Method::POST, format!("/v1/errors/resolve/{gid}"), None),
+        (Method::POST, format!("/v1/errors/unresolve/{gid}"), None),
+        (Method::POST, format!("/v1/errors/ignore/{gid}"), None),
+        (Method::DELETE, format!("/v1/errors/delete/{gid}"), None),
+        (Method::POST, "/v1/errors/bulk".into(), Some(json!({"error_group_ids": [gid], "action": "resolve"}))),
+        (Method::POST, "/v1/errors/export".into(), Some(json!({}))),
+        (Method::GET, "/v1/errors/retention/get".into(), None),
+        (Method::PUT, "/v1/errors/retention/set".into(), Some(json!({"days": 10}))),
+    ];
+    for (method, path, body) in &routes {
+        for cred in [None, Some("Bearer flt_not_a_real_key"), Some("X-API-Key")] {
+            let mut rb = app.anon(method.clone(), path);
+            match cred {
+                None => {}
+                Some("X-API-Key") => rb = rb.header("X-API-Key", "flt_wrong"),
+                Some(h) => rb = rb.header("Authorization", h),
+            }
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            let r = app.send(rb).await;
+            assert_error(&r, 401, "UNAUTHORIZED", method.as_str(), path);
+        }
+    }
+    // Nothing changed without a key.
+    assert_eq!(app.group(&gid).await["status"], json!("unresolved"));
+    assert_eq!(app.list_all("").await.len(), 1);
+
+    // Every response carries X-Request-ID; the caller's is echoed.
+    let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
+    assert!(r.header("x-request-id").is_some_and(|v| !v.is_empty()), "no X-Request-ID");
+    let r = app.send(app.authed(Method::GET, "/v1/errors/groups").header("X-Request-ID", "my-req-42")).await;
+    assert_eq!(r.header("x-request-id"), Some("my-req-42"));
+    let r = app.send(app.anon(Method::GET, "/v1/errors/groups").header("X-Request-ID", "my-req-43")).await;
+    assert_eq!(r.header("x-request-id"), Some("my-req-43"));
+    assert_eq!(r.body["error"]["requestId"], json!("my-req-43"));
+    let r = app.send(app.authed(Method::GET, "/v1/errors/nope").header("X-Request-ID", "my-req-44")).await;
+    assert_error(&r, 404, "NOT_FOUND", "GET", "/v1/errors/nope");
+    assert_eq!(r.header("x-request-id"), Some("my-req-44"));
+    let r = app.send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": "rid"})).header("X-Request-ID", "my-req-45")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("x-request-id"), Some("my-req-45"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_answers_429_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.ingest.queue_depth = 1;
+        c.ingest.max_batch = 1;
+    })
+    .await;
+    let mut saw_429 = false;
+    for _round in 0..10 {
+        let results: Vec<Resp> = futures::future::join_all((0..64).map(|i| {
+            let app = &app;
+            async move {
+                app.send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": format!("burst {i}")}))).await
+            }
+        }))
+        .await;
+        for r in &results {
+            match r.status.as_u16() {
+                200 => assert_ack(&r.body),
+                429 => {
+                    saw_429 = true;
+                    assert_error(r, 429, "RATE_LIMITED", "POST", "/v1/errors/capture");
+                    let ra = r.header("retry-after").unwrap_or_else(|| panic!("429 without Retry-After: {:?}", r.headers));
+                    assert!(ra.trim().parse::<u64>().is_ok_and(|s| s >= 1), "Retry-After {ra:?}");
+                }
+                other => panic!("a burst capture answered {other}: {}", r.text),
+            }
+        }
+        if saw_429 {
+            break;
+        }
+    }
+    assert!(saw_429, "64 concurrent captures against a queue of depth 1 never got a 429");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_messages_with_one_idempotency_key_store_one_event() {
+    let app = spawn_app().await;
+    for round in 0..3 {
+        let key = format!("retry-storm-{round}");
+        let answers: Vec<Value> = futures::future::join_all((0..20).map(|_| {
+            let app = &app;
+            let key = key.clone();
+            async move { app.message(json!({"text": "client retried this", "idempotency_key": key})).await }
+        }))
+        .await;
+        let event_ids: HashSet<String> = answers.iter().map(|a| s(&a["event_id"])).collect();
+        assert_eq!(event_ids.len(), 1, "round {round}: one key, one event: {answers:?}");
+        let originals = answers.iter().filter(|a| a["duplicate"] == json!(false)).count();
+        assert_eq!(originals, 1, "round {round}: exactly one answer is the original: {answers:?}");
+    }
+    assert_eq!(app.list_all("").await.len(), 3, "three keys, three events");
+    let groups = app.get_ok("/v1/errors/groups").await;
+    assert_eq!(n(&arr(&groups["groups"])[0]["count"]), 3, "duplicates are not counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_treats_wildcard_characters_literally() {
+    let app = spawn_app().await;
+    let pct = app.capture_text("disk at 100% usage").await.0;
+    app.capture_text("processed 1000 items").await;
+    let under = app.capture_text("value a_b missing").await.0;
+    app.capture_text("value axb missing").await;
+    let search = |q: &str| {
+        let app = &app;
+        let path = format!("/v1/errors/search?q={}", enc(q));
+        async move { ids(arr(&app.get_ok(&path).await["events"])) }
+    };
+    assert_eq!(search("100%").await, vec![pct], "'%' is a character, not a wildcard");
+    assert_eq!(search("a_b").await, vec![under], "'_' is a character, not a wildcard");
+    assert!(search("%").await.len() == 1, "only the event containing '%'");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_level_follows_the_latest_event() {
+    let app = spawn_app().await;
+    let (_, g) = app.capture_text("level changes").await;
+    assert_eq!(app.group(&g).await["level"], json!("error"));
+    let b = app.capture(json!({"message": "level changes", "level": "warning"})).await;
+    assert_eq!(s(&b["group_id"]), g, "the level is not part of the grouping key");
+    let d = app.group(&g).await;
+    assert_eq!(d["level"], json!("warning"), "level of the most recent event: {d}");
+    assert_eq!(n(&d["count"]), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_event_payload_is_the_original_body() {
+    let app = spawn_app().await;
+    let sent = json!({
+        "message": "checkout failed",
+        "level": "warning",
+        "timestamp": 1_700_000_000,
+        "stack": [
+            {"filename": "/app/shop/cart.py", "function": "add_item", "lineno": 12, "in_app": true}
+        ],
+        "tags": {"region": "eu"},
+        "context": {"cart_items": 3, "ratio": 0.5, "flags": [true, null], "big": 9007199254740993u64},
+    });
+    let b = app.capture(sent.clone()).await;
+    let e = app.event(&s(&b["event_id"])).await;
+    assert_eq!(e["payload"], sent, "GET /v1/errors/get must return the payload as it was sent");
+}
