@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::grouping::Grouping;
 use crate::error::Error;
 
 /// Severity of an event.
@@ -124,16 +125,11 @@ pub struct NewEvent {
     pub user_id: String,
     pub tags: BTreeMap<String, String>,
     pub idempotency_key: Option<String>,
-    pub grouping: grouping_ref::Grouping,
+    pub grouping: Grouping,
     pub title: String,
     pub culprit: String,
     /// The full original payload, as JSON text.
     pub payload_json: String,
-}
-
-// Re-exported under a private name so the struct reads naturally above.
-mod grouping_ref {
-    pub use crate::domain::grouping::Grouping;
 }
 
 /// Bounds on what one event may carry; beyond them the event is rejected with a field error.

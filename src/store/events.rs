@@ -2,7 +2,7 @@
 
 use sea_orm::{
     sea_query::{ExprTrait, Expr, LikeExpr, Query},
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -152,5 +152,3 @@ impl Store {
         Ok(ExportPage { events, next })
     }
 }
-
-use sea_orm::Iterable;
