@@ -22,7 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // compile_fds() ignores file_descriptor_set_path(), so the set for reflection is written here.
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(out_dir.join("faultline_descriptor.bin"), fds.encode_to_vec())?;
+    fs::write(
+        out_dir.join("faultline_descriptor.bin"),
+        fds.encode_to_vec(),
+    )?;
 
     tonic_prost_build::configure()
         .build_server(true)

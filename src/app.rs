@@ -12,15 +12,15 @@ use tower_http::{
 };
 
 use crate::{
-    auth::{self, keys, Authenticator},
+    auth::{self, Authenticator, keys},
     config::Config,
     error::Error,
     grpc::Api,
     ingest::{Ingest, WriterHandle},
     jobs,
     pb::{
-        capture_service_server::CaptureServiceServer, group_service_server::GroupServiceServer,
-        settings_service_server::SettingsServiceServer, FILE_DESCRIPTOR_SET,
+        FILE_DESCRIPTOR_SET, capture_service_server::CaptureServiceServer,
+        group_service_server::GroupServiceServer, settings_service_server::SettingsServiceServer,
     },
     rest,
     store::{self, Bootstrap, Store},
@@ -49,12 +49,18 @@ impl App {
     /// start, starts the writer and binds the listener (port 0 picks a free port).
     pub async fn build(cfg: Config) -> Result<App, Error> {
         cfg.validate()?;
-        std::fs::create_dir_all(&cfg.data_dir)
-            .map_err(|e| Error::Internal(format!("cannot create data directory {}: {e}", cfg.data_dir.display())))?;
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            Error::Internal(format!(
+                "cannot create data directory {}: {e}",
+                cfg.data_dir.display()
+            ))
+        })?;
         let store = Store::open(&cfg.database_url(), cfg.db_max_connections).await?;
 
         let key = keys::generate();
-        let bootstrap = store.bootstrap(&key, &keys::hash(&key), &keys::preview(&key), ADMIN_SCOPES).await?;
+        let bootstrap = store
+            .bootstrap(&key, &keys::hash(&key), &keys::preview(&key), ADMIN_SCOPES)
+            .await?;
         let admin_key_file = cfg.data_dir.join("admin.key");
         if let Some(b) = &bootstrap {
             write_secret(&admin_key_file, &b.admin_key)?;
@@ -84,7 +90,17 @@ impl App {
                 }
             }),
         ];
-        Ok(App { listener, router, store, ingest, writer, background, bootstrap, admin_key_file, cfg })
+        Ok(App {
+            listener,
+            router,
+            store,
+            ingest,
+            writer,
+            background,
+            bootstrap,
+            admin_key_file,
+            cfg,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -102,16 +118,32 @@ impl App {
 
     /// Serves until `shutdown` completes, then stops accepting, finishes in-flight requests,
     /// drains the ingest queue and closes the database.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
-        let App { listener, router, store, ingest, writer, background, bootstrap, admin_key_file, cfg } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let App {
+            listener,
+            router,
+            store,
+            ingest,
+            writer,
+            background,
+            bootstrap,
+            admin_key_file,
+            cfg,
+        } = self;
         let addr = listener.local_addr().unwrap_or(cfg.listen);
         if cfg.print_banner {
             print_banner(addr, bootstrap.as_ref(), &admin_key_file, &cfg);
         }
         tracing::info!(%addr, database = %store::redact(&cfg.database_url()), "faultline listening");
-        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         tracing::info!("listener closed; draining the ingest queue");
         drop(ingest);
         writer.drained().await;
@@ -145,9 +177,18 @@ async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Ro
     // requests into 400s.
     let web = tonic_web::GrpcWebLayer::new();
     let grpc = Router::new();
-    let grpc = grpc_route(grpc, web.layer(CaptureServiceServer::new(api.clone()).max_decoding_message_size(limit)));
-    let grpc = grpc_route(grpc, web.layer(GroupServiceServer::new(api.clone()).max_decoding_message_size(limit)));
-    let grpc = grpc_route(grpc, web.layer(SettingsServiceServer::new(api.clone()).max_decoding_message_size(limit)));
+    let grpc = grpc_route(
+        grpc,
+        web.layer(CaptureServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
+    let grpc = grpc_route(
+        grpc,
+        web.layer(GroupServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
+    let grpc = grpc_route(
+        grpc,
+        web.layer(SettingsServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
     let grpc = grpc_route(grpc, web.layer(health_service));
     let grpc = grpc_route(grpc, web.layer(reflection_v1));
     let grpc = grpc_route(grpc, web.layer(reflection_v1alpha));
@@ -194,26 +235,46 @@ fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), Error> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))?;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))?;
     f.write_all(format!("{secret}\n").as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
 }
 
-fn print_banner(addr: SocketAddr, bootstrap: Option<&Bootstrap>, key_file: &std::path::Path, cfg: &Config) {
-    println!("Faultline listening on http://{addr}  (REST, gRPC, gRPC-Web, reflection, health on one port)");
+fn print_banner(
+    addr: SocketAddr,
+    bootstrap: Option<&Bootstrap>,
+    key_file: &std::path::Path,
+    cfg: &Config,
+) {
+    println!(
+        "Faultline listening on http://{addr}  (REST, gRPC, gRPC-Web, reflection, health on one port)"
+    );
     println!("Database: {}", store::redact(&cfg.database_url()));
     match bootstrap {
         Some(b) => {
             println!();
-            println!("Created the default project {} and its admin API key (shown only this once;", b.project_id);
+            println!(
+                "Created the default project {} and its admin API key (shown only this once;",
+                b.project_id
+            );
             println!("also saved to {} with mode 0600):", key_file.display());
             println!();
             println!("    {}", b.admin_key);
             println!();
         }
-        None => println!("Admin API key: see {} (written at first start)", key_file.display()),
+        None => println!(
+            "Admin API key: see {} (written at first start)",
+            key_file.display()
+        ),
     }
-    println!("Authenticate with 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (gRPC: 'authorization' metadata), e.g.");
-    println!("    curl -H \"Authorization: Bearer $(cat {})\" http://{addr}/v1/errors/groups", key_file.display());
+    println!(
+        "Authenticate with 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (gRPC: 'authorization' metadata), e.g."
+    );
+    println!(
+        "    curl -H \"Authorization: Bearer $(cat {})\" http://{addr}/v1/errors/groups",
+        key_file.display()
+    );
 }

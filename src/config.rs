@@ -69,7 +69,10 @@ impl Config {
             problems.push("retention interval must be positive");
         }
         let url = self.database_url();
-        if !(store::is_sqlite_url(&url) || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(store::is_sqlite_url(&url)
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             problems.push("database URL must start with sqlite:, postgres:// or postgresql://");
         }
         if problems.is_empty() {

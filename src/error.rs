@@ -16,8 +16,16 @@ pub struct FieldViolation {
 }
 
 impl FieldViolation {
-    pub fn new(field: impl Into<String>, message: impl Into<String>, code: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into(), code: code.into() }
+    pub fn new(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        code: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+            code: code.into(),
+        }
     }
 }
 
@@ -25,10 +33,16 @@ impl FieldViolation {
 pub enum Error {
     /// The request could not be read at all: malformed JSON, a bad cursor, a malformed id.
     #[error("{message}")]
-    Malformed { message: String, violations: Vec<FieldViolation> },
+    Malformed {
+        message: String,
+        violations: Vec<FieldViolation>,
+    },
     /// The request was readable but its content is invalid: a missing field, a wrong type, a value out of range.
     #[error("{message}")]
-    Invalid { message: String, violations: Vec<FieldViolation> },
+    Invalid {
+        message: String,
+        violations: Vec<FieldViolation>,
+    },
     /// No credentials, or credentials that are unknown, expired or revoked.
     #[error("{0}")]
     Unauthenticated(String),
@@ -46,7 +60,10 @@ pub enum Error {
     PayloadTooLarge { limit: usize },
     /// The ingest queue is full or a rate limit was hit: try again after `retry_after`.
     #[error("{message}")]
-    Overloaded { message: String, retry_after: Duration },
+    Overloaded {
+        message: String,
+        retry_after: Duration,
+    },
     /// A dependency (the database) is unreachable or the server is shutting down.
     #[error("{0}")]
     Unavailable(String),
@@ -69,7 +86,10 @@ impl Error {
             [one] => format!("{}: {}", one.field, one.message),
             _ => "request validation failed".to_string(),
         };
-        Error::Invalid { message, violations }
+        Error::Invalid {
+            message,
+            violations,
+        }
     }
 
     pub fn invalid_field(field: &str, message: impl Into<String>, code: &str) -> Self {

@@ -3,10 +3,14 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use faultline::{config::Config, ingest::IngestConfig, store::Store, telemetry, App};
+use faultline::{App, config::Config, ingest::IngestConfig, store::Store, telemetry};
 
 #[derive(Parser)]
-#[command(name = "faultline", version, about = "Self-hosted error tracker: REST, gRPC and gRPC-Web on one port.")]
+#[command(
+    name = "faultline",
+    version,
+    about = "Self-hosted error tracker: REST, gRPC and gRPC-Web on one port."
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -59,13 +63,26 @@ struct ServeArgs {
     #[arg(long, env = "FAULTLINE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
     /// Seconds between runs of the retention cleanup.
-    #[arg(long, env = "FAULTLINE_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "FAULTLINE_RETENTION_INTERVAL_SECS",
+        default_value_t = 3600
+    )]
     retention_interval_secs: u64,
 }
 
 impl ServeArgs {
     fn into_config(self) -> Config {
-        let ServeArgs { listen, db, body_limit, queue_depth, batch_size, batch_wait_ms, request_timeout_secs, retention_interval_secs } = self;
+        let ServeArgs {
+            listen,
+            db,
+            body_limit,
+            queue_depth,
+            batch_size,
+            batch_wait_ms,
+            request_timeout_secs,
+            retention_interval_secs,
+        } = self;
         Config {
             listen,
             data_dir: db.data_dir,
@@ -109,9 +126,16 @@ async fn serve(args: ServeArgs) -> Result<(), faultline::error::Error> {
 }
 
 async fn migrate(db: DbArgs) -> Result<(), faultline::error::Error> {
-    let cfg = Config { data_dir: db.data_dir, database_url: db.database_url, ..Config::default() };
+    let cfg = Config {
+        data_dir: db.data_dir,
+        database_url: db.database_url,
+        ..Config::default()
+    };
     std::fs::create_dir_all(&cfg.data_dir).map_err(faultline::error::Error::internal)?;
-    Store::open(&cfg.database_url(), db.db_max_connections).await?.close().await;
+    Store::open(&cfg.database_url(), db.db_max_connections)
+        .await?
+        .close()
+        .await;
     println!("database is up to date");
     Ok(())
 }

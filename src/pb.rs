@@ -11,4 +11,5 @@ pub mod faultline {
 pub use faultline::v1::*;
 
 /// The encoded `FileDescriptorSet` of `proto/`, written by build.rs.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faultline_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/faultline_descriptor.bin"));

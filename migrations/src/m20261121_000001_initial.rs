@@ -124,7 +124,12 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(ApiKeys::Id).uuid().not_null().primary_key())
                 .col(ColumnDef::new(ApiKeys::ProjectId).uuid().not_null())
                 .col(ColumnDef::new(ApiKeys::Name).string().not_null())
-                .col(ColumnDef::new(ApiKeys::KeyHash).string().not_null().unique_key())
+                .col(
+                    ColumnDef::new(ApiKeys::KeyHash)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(ColumnDef::new(ApiKeys::KeyPreview).string().not_null())
                 .col(ColumnDef::new(ApiKeys::Scopes).string().not_null())
                 .col(ColumnDef::new(ApiKeys::CreatedAt).big_integer().not_null())
@@ -167,17 +172,58 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ux_groups_project_fingerprint", Groups::Table, &[Groups::ProjectId, Groups::Fingerprint], true).await?;
-        index(m, "ix_groups_project_last_seen", Groups::Table, &[Groups::ProjectId, Groups::LastSeen, Groups::Id], false).await?;
-        index(m, "ix_groups_project_first_seen", Groups::Table, &[Groups::ProjectId, Groups::FirstSeen, Groups::Id], false).await?;
-        index(m, "ix_groups_project_count", Groups::Table, &[Groups::ProjectId, Groups::TimesSeen, Groups::Id], false).await?;
-        index(m, "ix_groups_project_status", Groups::Table, &[Groups::ProjectId, Groups::Status, Groups::LastSeen], false).await?;
+        index(
+            m,
+            "ux_groups_project_fingerprint",
+            Groups::Table,
+            &[Groups::ProjectId, Groups::Fingerprint],
+            true,
+        )
+        .await?;
+        index(
+            m,
+            "ix_groups_project_last_seen",
+            Groups::Table,
+            &[Groups::ProjectId, Groups::LastSeen, Groups::Id],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ix_groups_project_first_seen",
+            Groups::Table,
+            &[Groups::ProjectId, Groups::FirstSeen, Groups::Id],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ix_groups_project_count",
+            Groups::Table,
+            &[Groups::ProjectId, Groups::TimesSeen, Groups::Id],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ix_groups_project_status",
+            Groups::Table,
+            &[Groups::ProjectId, Groups::Status, Groups::LastSeen],
+            false,
+        )
+        .await?;
 
         m.create_table(
             Table::create()
                 .table(Events::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(Events::Seq).big_integer().not_null().auto_increment().primary_key())
+                .col(
+                    ColumnDef::new(Events::Seq)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(Events::Id).uuid().not_null().unique_key())
                 .col(ColumnDef::new(Events::ProjectId).uuid().not_null())
                 .col(ColumnDef::new(Events::GroupId).uuid().not_null())
@@ -200,10 +246,38 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ix_events_project_seq", Events::Table, &[Events::ProjectId, Events::Seq], false).await?;
-        index(m, "ix_events_group_seq", Events::Table, &[Events::GroupId, Events::Seq], false).await?;
-        index(m, "ix_events_project_timestamp", Events::Table, &[Events::ProjectId, Events::Timestamp], false).await?;
-        index(m, "ux_events_project_idempotency", Events::Table, &[Events::ProjectId, Events::IdempotencyKey], true).await?;
+        index(
+            m,
+            "ix_events_project_seq",
+            Events::Table,
+            &[Events::ProjectId, Events::Seq],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ix_events_group_seq",
+            Events::Table,
+            &[Events::GroupId, Events::Seq],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ix_events_project_timestamp",
+            Events::Table,
+            &[Events::ProjectId, Events::Timestamp],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ux_events_project_idempotency",
+            Events::Table,
+            &[Events::ProjectId, Events::IdempotencyKey],
+            true,
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -218,8 +292,27 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ix_event_tags_lookup", EventTags::Table, &[EventTags::ProjectId, EventTags::Key, EventTags::Value, EventTags::EventSeq], false).await?;
-        index(m, "ix_event_tags_group", EventTags::Table, &[EventTags::GroupId, EventTags::Key, EventTags::Value], false).await?;
+        index(
+            m,
+            "ix_event_tags_lookup",
+            EventTags::Table,
+            &[
+                EventTags::ProjectId,
+                EventTags::Key,
+                EventTags::Value,
+                EventTags::EventSeq,
+            ],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "ix_event_tags_group",
+            EventTags::Table,
+            &[EventTags::GroupId, EventTags::Key, EventTags::Value],
+            false,
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -228,7 +321,11 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(GroupHourly::GroupId).uuid().not_null())
                 .col(ColumnDef::new(GroupHourly::Hour).big_integer().not_null())
                 .col(ColumnDef::new(GroupHourly::Count).big_integer().not_null())
-                .primary_key(Index::create().col(GroupHourly::GroupId).col(GroupHourly::Hour))
+                .primary_key(
+                    Index::create()
+                        .col(GroupHourly::GroupId)
+                        .col(GroupHourly::Hour),
+                )
                 .to_owned(),
         )
         .await?;
@@ -237,13 +334,34 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Retention::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(Retention::ProjectId).uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new(Retention::ProjectId)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(ColumnDef::new(Retention::Days).integer().not_null())
                 .col(ColumnDef::new(Retention::AutoExport).boolean().not_null())
-                .col(ColumnDef::new(Retention::ExportDestination).string().not_null())
-                .col(ColumnDef::new(Retention::UpdatedAt).big_integer().not_null())
-                .col(ColumnDef::new(Retention::LastCleanupAt).big_integer().null())
-                .col(ColumnDef::new(Retention::LastCleanupDeleted).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Retention::ExportDestination)
+                        .string()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Retention::UpdatedAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Retention::LastCleanupAt)
+                        .big_integer()
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(Retention::LastCleanupDeleted)
+                        .big_integer()
+                        .not_null(),
+                )
                 .foreign_key(
                     ForeignKey::create()
                         .from(Retention::Table, Retention::ProjectId)

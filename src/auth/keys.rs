@@ -1,7 +1,7 @@
 //! API key material: generation, hashing, previews. Keys are stored only as SHA-256 hashes;
 //! they carry 256 random bits, so a fast hash is enough (no password stretching needed).
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -21,7 +21,14 @@ pub fn hash(key: &str) -> String {
 
 /// What may be shown after creation, e.g. `flt_****Ab9x`.
 pub fn preview(key: &str) -> String {
-    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("{PREFIX}****{tail}")
 }
 

@@ -12,11 +12,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{extract::{Request, State}, middleware::Next, response::Response};
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::{error::Error, store::{ApiKeyRecord, Store}};
+use crate::{
+    error::Error,
+    store::{ApiKeyRecord, Store},
+};
 
 /// What a key may do. `Admin` implies every other scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,7 +69,9 @@ pub struct Principal {
 
 impl Principal {
     pub fn has(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || *s == Scope::Admin)
     }
 }
 
@@ -81,7 +90,10 @@ pub enum Authn {
 pub fn require(ext: &http::Extensions, scope: Scope) -> Result<Principal, Error> {
     match ext.get::<Authn>() {
         Some(Authn::Key(p)) if p.has(scope) => Ok(p.clone()),
-        Some(Authn::Key(_)) => Err(Error::PermissionDenied(format!("this API key lacks the '{}' scope", scope.as_str()))),
+        Some(Authn::Key(_)) => Err(Error::PermissionDenied(format!(
+            "this API key lacks the '{}' scope",
+            scope.as_str()
+        ))),
         Some(Authn::Rejected(why)) => Err(Error::Unauthenticated((*why).to_string())),
         Some(Authn::Anonymous) | None => Err(Error::Unauthenticated(
             "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'".into(),
@@ -103,7 +115,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(store: Store) -> Arc<Self> {
-        Arc::new(Self { store, cache: Mutex::new(HashMap::new()), used: Mutex::new(HashSet::new()) })
+        Arc::new(Self {
+            store,
+            cache: Mutex::new(HashMap::new()),
+            used: Mutex::new(HashSet::new()),
+        })
     }
 
     pub async fn authenticate(&self, key: &str) -> Result<Authn, Error> {
@@ -119,7 +135,10 @@ impl Authenticator {
             Some(r) => r,
             None => {
                 let r = self.store.find_key(&hash).await?;
-                let mut cache = self.cache.lock().map_err(|_| Error::Internal("auth cache poisoned".into()))?;
+                let mut cache = self
+                    .cache
+                    .lock()
+                    .map_err(|_| Error::Internal("auth cache poisoned".into()))?;
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
                 }
@@ -127,7 +146,9 @@ impl Authenticator {
                 r
             }
         };
-        let Some(record) = record else { return Ok(Authn::Rejected("invalid API key")) };
+        let Some(record) = record else {
+            return Ok(Authn::Rejected("invalid API key"));
+        };
         let now = Utc::now().timestamp_millis();
         if record.revoked_at.is_some() {
             return Ok(Authn::Rejected("this API key has been revoked"));
@@ -141,7 +162,11 @@ impl Authenticator {
         Ok(Authn::Key(Principal {
             project_id: record.project_id,
             key_id: record.id,
-            scopes: record.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+            scopes: record
+                .scopes
+                .iter()
+                .filter_map(|s| Scope::parse(s))
+                .collect(),
         }))
     }
 
@@ -151,7 +176,11 @@ impl Authenticator {
             Ok(mut used) => used.drain().collect(),
             Err(_) => return,
         };
-        if let Err(e) = self.store.touch_keys(&ids, Utc::now().timestamp_millis()).await {
+        if let Err(e) = self
+            .store
+            .touch_keys(&ids, Utc::now().timestamp_millis())
+            .await
+        {
             tracing::warn!(error = %e, "could not record API key use");
         }
     }
@@ -159,17 +188,30 @@ impl Authenticator {
 
 /// The credential a request carries, from `Authorization: Bearer` or `X-API-Key`.
 pub fn credential(headers: &http::HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
-        if let Some(rest) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+        if let Some(rest) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
             return Some(rest.trim());
         }
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 /// The middleware: runs for every request on both transports.
-pub async fn layer(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
+pub async fn layer(
+    State(auth): State<Arc<Authenticator>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let outcome = match credential(req.headers()) {
         None | Some("") => Authn::Anonymous,
         Some(key) => match auth.authenticate(key).await {

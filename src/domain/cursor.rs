@@ -1,7 +1,7 @@
 //! Opaque paging cursors. A cursor is the sort key of the last row of a page, so paging
 //! is keyset-based and stays stable while new events arrive (new rows sort before page 1).
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -83,7 +83,11 @@ mod tests {
         assert!(EventCursor::decode("not-a-cursor!").is_err());
         assert!(EventCursor::decode(&URL_SAFE_NO_PAD.encode(b"{\"x\":1}")).is_err());
         // A group cursor is not an event cursor.
-        let g = GroupCursor { sort: 1, value: 3, id: Uuid::nil() };
+        let g = GroupCursor {
+            sort: 1,
+            value: 3,
+            id: Uuid::nil(),
+        };
         assert!(EventCursor::decode(&g.encode()).is_err());
     }
 

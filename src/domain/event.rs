@@ -21,7 +21,13 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [Level::Debug, Level::Info, Level::Warning, Level::Error, Level::Fatal];
+    pub const ALL: [Level; 5] = [
+        Level::Debug,
+        Level::Info,
+        Level::Warning,
+        Level::Error,
+        Level::Fatal,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -151,7 +157,11 @@ pub fn validate_common(
     tags: &BTreeMap<String, String>,
 ) -> Result<(), Error> {
     let mut violations = Vec::new();
-    for (name, value) in [("release", release), ("environment", environment), ("user_id", user_id)] {
+    for (name, value) in [
+        ("release", release),
+        ("environment", environment),
+        ("user_id", user_id),
+    ] {
         if value.len() > limits::SHORT_FIELD_MAX {
             violations.push(crate::error::FieldViolation::new(
                 name,
@@ -182,7 +192,11 @@ pub fn validate_common(
             ));
         }
     }
-    if violations.is_empty() { Ok(()) } else { Err(Error::invalid(violations)) }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid(violations))
+    }
 }
 
 impl NewEvent {

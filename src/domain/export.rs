@@ -1,7 +1,7 @@
 //! The export document formats (JSON array, CSV), written incrementally: a caller feeds
 //! events page by page and sends each chunk on, so an export never holds every event.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::model::StoredEvent;
 
@@ -22,8 +22,19 @@ impl Format {
 }
 
 const CSV_COLUMNS: [&str; 13] = [
-    "id", "group_id", "timestamp", "received_at", "level", "message", "code", "exception_type", "culprit",
-    "release", "environment", "user_id", "tags",
+    "id",
+    "group_id",
+    "timestamp",
+    "received_at",
+    "level",
+    "message",
+    "code",
+    "exception_type",
+    "culprit",
+    "release",
+    "environment",
+    "user_id",
+    "tags",
 ];
 
 /// One event as an export record (and as a line of the retention job's JSON Lines file).
@@ -93,7 +104,10 @@ impl Writer {
                     e.level.as_str().to_owned(),
                     e.message.clone(),
                     e.code.clone(),
-                    e.exception.as_ref().map(|x| x.r#type.clone()).unwrap_or_default(),
+                    e.exception
+                        .as_ref()
+                        .map(|x| x.r#type.clone())
+                        .unwrap_or_default(),
                     e.culprit.clone(),
                     e.release.clone(),
                     e.environment.clone(),

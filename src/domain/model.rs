@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{grouping::Grouping, ExceptionData, GroupStatus, Level};
+use super::{ExceptionData, GroupStatus, Level, grouping::Grouping};
 
 /// An event as stored.
 #[derive(Debug, Clone)]

@@ -1,8 +1,8 @@
 use chrono::Utc;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use tonic::{Request, Response, Status};
 
-use super::{convert, Api};
+use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
     domain::Level,
@@ -14,91 +14,79 @@ use crate::{
 #[tonic::async_trait]
 impl CaptureService for Api {
     #[tracing::instrument(skip_all, name = "faultline.v1.CaptureService/Capture")]
-    async fn capture(&self, req: Request<pb::CaptureRequest>) -> Result<Response<pb::CaptureResponse>, Status> {
+    async fn capture(
+        &self,
+        req: Request<pb::CaptureRequest>,
+    ) -> Result<Response<pb::CaptureResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
-        let pb::CaptureRequest {
-            message,
-            code,
-            stack,
-            tags,
-            exception,
-            level,
-            release,
-            environment,
-            user_id,
-            fingerprint,
-            timestamp,
-            extra,
-            payload_json,
-        } = req.into_inner();
-        let original = original_payload(payload_json)?;
-
-        let mut payload = Map::new();
-        if let Some(extra) = extra {
-            if let Value::Object(o) = convert::struct_to_json(extra) {
-                payload.extend(o);
-            }
-        }
-        let level = convert::level_from_pb("level", level)?;
-        let timestamp = timestamp.map(|t| convert::from_ts("timestamp", t)).transpose()?;
-        let exception = exception.map(|e| {
-            let pb::ExceptionInput { r#type, message, stacktrace, stacktrace_lines, frames, module } = e;
-            ExceptionInput {
-                r#type,
-                message,
-                module,
-                stacktrace,
-                stacktrace_lines,
-                frames: frames.into_iter().map(convert::frame_from_pb).collect(),
-            }
-        });
-        put(&mut payload, "message", json!(message));
-        put(&mut payload, "code", json!(code));
-        put(&mut payload, "stack", json!(stack));
-        if !tags.is_empty() {
-            payload.insert("tags".into(), json!(tags));
-        }
-        if let Some(e) = &exception {
-            payload.insert(
-                "exception".into(),
-                json!({
-                    "type": e.r#type, "message": e.message, "module": e.module,
-                    "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
-                    "frames": e.frames,
-                }),
-            );
-        }
-        if let Some(l) = level {
-            payload.insert("level".into(), json!(l.as_str()));
-        }
-        put(&mut payload, "release", json!(release));
-        put(&mut payload, "environment", json!(environment));
-        put(&mut payload, "user_id", json!(user_id));
-        if !fingerprint.is_empty() {
-            payload.insert("fingerprint".into(), json!(fingerprint));
-        }
-        if let Some(t) = timestamp {
-            payload.insert("timestamp".into(), json!(t.to_rfc3339()));
-        }
-
-        let input = CaptureInput {
-            message,
-            code,
-            stack,
-            exception,
-            level,
-            release,
-            environment,
-            user_id,
-            tags: tags.into_iter().collect(),
-            fingerprint,
-            timestamp,
-            idempotency_key: None,
-            payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
-        };
+        let input = capture_input(req.into_inner())?;
         let event = ingest::prepare(principal.project_id, input, Level::Error, Utc::now())?;
         let committed = self.ingest.submit(event).await?;
         Ok(Response::new(convert::committed_to_pb(committed)))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.CaptureService/CaptureBatch")]
+    async fn capture_batch(
+        &self,
+        req: Request<pb::CaptureBatchRequest>,
+    ) -> Result<Response<pb::CaptureBatchResponse>, Status> {
+        let principal = auth::require(req.extensions(), Scope::Ingest)?;
+        let pb::CaptureBatchRequest { events } = req.into_inner();
+        if events.is_empty() {
+            return Err(
+                Error::invalid_field("events", "must hold at least one event", "REQUIRED").into(),
+            );
+        }
+        if events.len() > BATCH_MAX {
+            return Err(Error::invalid_field(
+                "events",
+                format!("at most {BATCH_MAX} events per batch"),
+                "TOO_MANY",
+            )
+            .into());
+        }
+        let now = Utc::now();
+        let mut results: Vec<Option<pb::CaptureBatchResult>> = Vec::with_capacity(events.len());
+        let mut valid = Vec::with_capacity(events.len());
+        let mut slots = Vec::with_capacity(events.len());
+        for (i, item) in events.into_iter().enumerate() {
+            match capture_input(item)
+                .and_then(|input| ingest::prepare(principal.project_id, input, Level::Error, now))
+            {
+                Ok(event) => {
+                    valid.push(event);
+                    slots.push(i);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(batch_error(e))),
+            }
+        }
+        for (slot, outcome) in slots.into_iter().zip(self.ingest.submit_many(valid).await?) {
+            results[slot] = Some(match outcome {
+                Ok(c) => pb::CaptureBatchResult {
+                    outcome: Some(pb::capture_batch_result::Outcome::Captured(
+                        convert::committed_to_pb(c),
+                    )),
+                },
+                Err(e) => batch_error(e),
+            });
+        }
+        let results: Vec<pb::CaptureBatchResult> = results.into_iter().flatten().collect();
+        let accepted = results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.outcome,
+                    Some(pb::capture_batch_result::Outcome::Captured(_))
+                )
+            })
+            .count() as u32;
+        let rejected = results.len() as u32 - accepted;
+        Ok(Response::new(pb::CaptureBatchResponse {
+            results,
+            accepted,
+            rejected,
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.CaptureService/CaptureMessage")]
@@ -107,8 +95,16 @@ impl CaptureService for Api {
         req: Request<pb::CaptureMessageRequest>,
     ) -> Result<Response<pb::CaptureMessageResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
-        let pb::CaptureMessageRequest { text, level, tags, user_id, release, environment, idempotency_key, payload_json } =
-            req.into_inner();
+        let pb::CaptureMessageRequest {
+            text,
+            level,
+            tags,
+            user_id,
+            release,
+            environment,
+            idempotency_key,
+            payload_json,
+        } = req.into_inner();
         let original = original_payload(payload_json)?;
         if text.trim().is_empty() {
             return Err(Error::required("text").into());
@@ -149,6 +145,125 @@ impl CaptureService for Api {
     }
 }
 
+/// Most events one batch may carry.
+pub const BATCH_MAX: usize = 1000;
+
+fn batch_error(e: Error) -> pb::CaptureBatchResult {
+    let fields = match &e {
+        Error::Malformed { violations, .. } | Error::Invalid { violations, .. } => violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.message))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let message = match &e {
+        Error::Internal(_) => "the event could not be stored; retry".to_owned(),
+        other => other.to_string(),
+    };
+    pb::CaptureBatchResult {
+        outcome: Some(pb::capture_batch_result::Outcome::Error(
+            pb::CaptureBatchError {
+                code: e.code().to_owned(),
+                message,
+                fields,
+            },
+        )),
+    }
+}
+
+/// A `CaptureRequest` as ingest input.
+fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
+    let pb::CaptureRequest {
+        message,
+        code,
+        stack,
+        tags,
+        exception,
+        level,
+        release,
+        environment,
+        user_id,
+        fingerprint,
+        timestamp,
+        extra,
+        payload_json,
+    } = req;
+    let original = original_payload(payload_json)?;
+
+    let mut payload = Map::new();
+    if let Some(extra) = extra {
+        if let Value::Object(o) = convert::struct_to_json(extra) {
+            payload.extend(o);
+        }
+    }
+    let level = convert::level_from_pb("level", level)?;
+    let timestamp = timestamp
+        .map(|t| convert::from_ts("timestamp", t))
+        .transpose()?;
+    let exception = exception.map(|e| {
+        let pb::ExceptionInput {
+            r#type,
+            message,
+            stacktrace,
+            stacktrace_lines,
+            frames,
+            module,
+        } = e;
+        ExceptionInput {
+            r#type,
+            message,
+            module,
+            stacktrace,
+            stacktrace_lines,
+            frames: frames.into_iter().map(convert::frame_from_pb).collect(),
+        }
+    });
+    put(&mut payload, "message", json!(message));
+    put(&mut payload, "code", json!(code));
+    put(&mut payload, "stack", json!(stack));
+    if !tags.is_empty() {
+        payload.insert("tags".into(), json!(tags));
+    }
+    if let Some(e) = &exception {
+        payload.insert(
+                "exception".into(),
+                json!({
+                    "type": e.r#type, "message": e.message, "module": e.module,
+                    "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
+                    "frames": e.frames,
+                }),
+            );
+    }
+    if let Some(l) = level {
+        payload.insert("level".into(), json!(l.as_str()));
+    }
+    put(&mut payload, "release", json!(release));
+    put(&mut payload, "environment", json!(environment));
+    put(&mut payload, "user_id", json!(user_id));
+    if !fingerprint.is_empty() {
+        payload.insert("fingerprint".into(), json!(fingerprint));
+    }
+    if let Some(t) = timestamp {
+        payload.insert("timestamp".into(), json!(t.to_rfc3339()));
+    }
+
+    Ok(CaptureInput {
+        message,
+        code,
+        stack,
+        exception,
+        level,
+        release,
+        environment,
+        user_id,
+        tags: tags.into_iter().collect(),
+        fingerprint,
+        timestamp,
+        idempotency_key: None,
+        payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
+    })
+}
+
 /// The client's own payload, when a front-end passed it on; it must be a JSON object.
 fn original_payload(payload_json: String) -> Result<Option<String>, Error> {
     if payload_json.trim().is_empty() {
@@ -156,7 +271,11 @@ fn original_payload(payload_json: String) -> Result<Option<String>, Error> {
     }
     match serde_json::from_str::<serde::de::IgnoredAny>(&payload_json) {
         Ok(_) if payload_json.trim_start().starts_with('{') => Ok(Some(payload_json)),
-        _ => Err(Error::invalid_field("payload_json", "must be a JSON object", "INVALID_JSON")),
+        _ => Err(Error::invalid_field(
+            "payload_json",
+            "must be a JSON object",
+            "INVALID_JSON",
+        )),
     }
 }
 

@@ -6,22 +6,27 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
+        ExceptionData, Frame, GroupStatus, Level,
         filter::{EventFilter, GroupSort},
         grouping::Grouping,
         model::{Committed, Group, GroupDetail, RetentionPolicy, StoredEvent},
-        ExceptionData, Frame, GroupStatus, Level,
     },
     error::Error,
     pb,
 };
 
 pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 pub fn from_ts(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, Error> {
-    let nanos = u32::try_from(t.nanos).map_err(|_| Error::invalid_field(field, "nanos out of range", "OUT_OF_RANGE"))?;
-    DateTime::from_timestamp(t.seconds, nanos).ok_or_else(|| Error::invalid_field(field, "timestamp out of range", "OUT_OF_RANGE"))
+    let nanos = u32::try_from(t.nanos)
+        .map_err(|_| Error::invalid_field(field, "nanos out of range", "OUT_OF_RANGE"))?;
+    DateTime::from_timestamp(t.seconds, nanos)
+        .ok_or_else(|| Error::invalid_field(field, "timestamp out of range", "OUT_OF_RANGE"))
 }
 
 pub fn uuid(field: &str, s: &str) -> Result<Uuid, Error> {
@@ -50,7 +55,11 @@ pub fn level_from_pb(field: &str, v: i32) -> Result<Option<Level>, Error> {
         Ok(pb::Level::Warning) => Ok(Some(Level::Warning)),
         Ok(pb::Level::Error) => Ok(Some(Level::Error)),
         Ok(pb::Level::Fatal) => Ok(Some(Level::Fatal)),
-        Err(_) => Err(Error::invalid_field(field, format!("unknown level {v}"), "INVALID_ENUM")),
+        Err(_) => Err(Error::invalid_field(
+            field,
+            format!("unknown level {v}"),
+            "INVALID_ENUM",
+        )),
     }
 }
 
@@ -68,7 +77,11 @@ pub fn status_from_pb(field: &str, v: i32) -> Result<Option<GroupStatus>, Error>
         Ok(pb::GroupStatus::Unresolved) => Ok(Some(GroupStatus::Unresolved)),
         Ok(pb::GroupStatus::Resolved) => Ok(Some(GroupStatus::Resolved)),
         Ok(pb::GroupStatus::Ignored) => Ok(Some(GroupStatus::Ignored)),
-        Err(_) => Err(Error::invalid_field(field, format!("unknown status {v}"), "INVALID_ENUM")),
+        Err(_) => Err(Error::invalid_field(
+            field,
+            format!("unknown status {v}"),
+            "INVALID_ENUM",
+        )),
     }
 }
 
@@ -77,12 +90,24 @@ pub fn sort_from_pb(v: i32) -> Result<GroupSort, Error> {
         Ok(pb::GroupSort::Unspecified | pb::GroupSort::LastSeenDesc) => Ok(GroupSort::LastSeenDesc),
         Ok(pb::GroupSort::CountDesc) => Ok(GroupSort::CountDesc),
         Ok(pb::GroupSort::FirstSeenDesc) => Ok(GroupSort::FirstSeenDesc),
-        Err(_) => Err(Error::invalid_field("sort", format!("unknown sort {v}"), "INVALID_ENUM")),
+        Err(_) => Err(Error::invalid_field(
+            "sort",
+            format!("unknown sort {v}"),
+            "INVALID_ENUM",
+        )),
     }
 }
 
 pub fn frame_to_pb(f: &Frame) -> pb::Frame {
-    let Frame { filename, function, module, lineno, colno, in_app, context_line } = f;
+    let Frame {
+        filename,
+        function,
+        module,
+        lineno,
+        colno,
+        in_app,
+        context_line,
+    } = f;
     pb::Frame {
         filename: filename.clone(),
         function: function.clone(),
@@ -95,12 +120,34 @@ pub fn frame_to_pb(f: &Frame) -> pb::Frame {
 }
 
 pub fn frame_from_pb(f: pb::Frame) -> Frame {
-    let pb::Frame { filename, function, module, lineno, colno, in_app, context_line } = f;
-    Frame { filename, function, module, lineno, colno, in_app, context_line }
+    let pb::Frame {
+        filename,
+        function,
+        module,
+        lineno,
+        colno,
+        in_app,
+        context_line,
+    } = f;
+    Frame {
+        filename,
+        function,
+        module,
+        lineno,
+        colno,
+        in_app,
+        context_line,
+    }
 }
 
 fn exception_to_pb(e: &ExceptionData) -> pb::ExceptionInfo {
-    let ExceptionData { r#type, value, module: _, frames, raw_stacktrace } = e;
+    let ExceptionData {
+        r#type,
+        value,
+        module: _,
+        frames,
+        raw_stacktrace,
+    } = e;
     pb::ExceptionInfo {
         r#type: r#type.clone(),
         value: value.clone(),
@@ -110,7 +157,12 @@ fn exception_to_pb(e: &ExceptionData) -> pb::ExceptionInfo {
 }
 
 pub fn grouping_to_pb(g: &Grouping) -> pb::GroupingInfo {
-    let Grouping { version, source, components, fingerprint } = g;
+    let Grouping {
+        version,
+        source,
+        components,
+        fingerprint,
+    } = g;
     pb::GroupingInfo {
         version: *version,
         source: source.as_str().to_owned(),
@@ -156,7 +208,11 @@ pub fn event_to_pb(e: StoredEvent, detailed: bool) -> pb::Event {
         environment,
         user_id,
         tags: tags.into_iter().collect(),
-        payload_json: if detailed { payload_json.unwrap_or_default() } else { String::new() },
+        payload_json: if detailed {
+            payload_json.unwrap_or_default()
+        } else {
+            String::new()
+        },
         grouping: detailed.then(|| grouping_to_pb(&grouping)),
     }
 }
@@ -193,20 +249,48 @@ pub fn group_to_pb(g: Group) -> pb::Group {
 }
 
 pub fn detail_to_pb(d: GroupDetail) -> pb::GetGroupResponse {
-    let GroupDetail { group, top_tags, users_affected, releases, environments, trend } = d;
-    pb::GetGroupResponse {
-        group: Some(group_to_pb(group)),
-        top_tags: top_tags.into_iter().map(|(key, value, count)| pb::TagValueCount { key, value, count }).collect(),
+    let GroupDetail {
+        group,
+        top_tags,
         users_affected,
         releases,
         environments,
-        trend: trend.into_iter().map(|(hour, count)| pb::TrendPoint { hour: Some(ts(hour)), count }).collect(),
+        trend,
+    } = d;
+    pb::GetGroupResponse {
+        group: Some(group_to_pb(group)),
+        top_tags: top_tags
+            .into_iter()
+            .map(|(key, value, count)| pb::TagValueCount { key, value, count })
+            .collect(),
+        users_affected,
+        releases,
+        environments,
+        trend: trend
+            .into_iter()
+            .map(|(hour, count)| pb::TrendPoint {
+                hour: Some(ts(hour)),
+                count,
+            })
+            .collect(),
     }
 }
 
 pub fn filter_from_pb(f: Option<pb::EventFilter>) -> Result<EventFilter, Error> {
-    let Some(f) = f else { return Ok(EventFilter::default()) };
-    let pb::EventFilter { level, status, environment, release, tags, user_id, group_id, since, until } = f;
+    let Some(f) = f else {
+        return Ok(EventFilter::default());
+    };
+    let pb::EventFilter {
+        level,
+        status,
+        environment,
+        release,
+        tags,
+        user_id,
+        group_id,
+        since,
+        until,
+    } = f;
     let non_empty = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     Ok(EventFilter {
         level: level_from_pb("filter.level", level)?,
@@ -226,7 +310,13 @@ pub fn filter_from_pb(f: Option<pb::EventFilter>) -> Result<EventFilter, Error> 
 }
 
 pub fn retention_to_pb(r: RetentionPolicy) -> pb::Retention {
-    let RetentionPolicy { days, auto_export, export_destination, last_cleanup, last_cleanup_deleted } = r;
+    let RetentionPolicy {
+        days,
+        auto_export,
+        export_destination,
+        last_cleanup,
+        last_cleanup_deleted,
+    } = r;
     pb::Retention {
         days,
         auto_export_before_cleanup: auto_export,
@@ -237,24 +327,44 @@ pub fn retention_to_pb(r: RetentionPolicy) -> pb::Retention {
 }
 
 pub fn committed_to_pb(c: Committed) -> pb::CaptureResponse {
-    let Committed { event_id, group_id, fingerprint, new_group, duplicate: _ } = c;
-    pb::CaptureResponse { event_id: event_id.to_string(), group_id: group_id.to_string(), fingerprint, new_group }
+    let Committed {
+        event_id,
+        group_id,
+        fingerprint,
+        new_group,
+        duplicate: _,
+    } = c;
+    pb::CaptureResponse {
+        event_id: event_id.to_string(),
+        group_id: group_id.to_string(),
+        fingerprint,
+        new_group,
+    }
 }
 
 /// A `google.protobuf.Struct` as JSON.
 pub fn struct_to_json(s: prost_types::Struct) -> serde_json::Value {
-    serde_json::Value::Object(s.fields.into_iter().map(|(k, v)| (k, value_to_json(v))).collect())
+    serde_json::Value::Object(
+        s.fields
+            .into_iter()
+            .map(|(k, v)| (k, value_to_json(v)))
+            .collect(),
+    )
 }
 
 fn value_to_json(v: prost_types::Value) -> serde_json::Value {
     use prost_types::value::Kind;
     match v.kind {
         None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
-        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
         Some(Kind::StringValue(s)) => serde_json::Value::String(s),
         Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
         Some(Kind::StructValue(s)) => struct_to_json(s),
-        Some(Kind::ListValue(l)) => serde_json::Value::Array(l.values.into_iter().map(value_to_json).collect()),
+        Some(Kind::ListValue(l)) => {
+            serde_json::Value::Array(l.values.into_iter().map(value_to_json).collect())
+        }
     }
 }
 
@@ -266,12 +376,16 @@ pub fn json_to_value(v: serde_json::Value) -> prost_types::Value {
         serde_json::Value::Bool(b) => Kind::BoolValue(b),
         serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.into_iter().map(json_to_value).collect() }),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(json_to_value).collect(),
+        }),
         serde_json::Value::Object(o) => Kind::StructValue(json_to_struct(o)),
     };
     prost_types::Value { kind: Some(kind) }
 }
 
 pub fn json_to_struct(o: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
-    prost_types::Struct { fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect() }
+    prost_types::Struct {
+        fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
+    }
 }

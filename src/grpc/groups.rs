@@ -6,14 +6,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{convert, Api};
+use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
     domain::{
-        cursor::{page_limit, EventCursor, GroupCursor},
+        GroupStatus,
+        cursor::{EventCursor, GroupCursor, page_limit},
         export::{self, Format},
         filter::EventFilter,
-        GroupStatus,
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
@@ -33,61 +33,117 @@ impl Api {
         limit: u32,
     ) -> Result<(Vec<pb::Event>, String), Error> {
         let cursor = EventCursor::decode(cursor)?;
-        let (events, next) = self.store.list_events(project_id, filter, cursor, page_limit(limit)).await?;
+        let (events, next) = self
+            .store
+            .list_events(project_id, filter, cursor, page_limit(limit))
+            .await?;
         Ok((
-            events.into_iter().map(|e| convert::event_to_pb(e, false)).collect(),
+            events
+                .into_iter()
+                .map(|e| convert::event_to_pb(e, false))
+                .collect(),
             next.map(|c| c.encode()).unwrap_or_default(),
         ))
     }
 
-    async fn set_status(&self, ext: &http::Extensions, group_id: &str, status: GroupStatus) -> Result<pb::Group, Error> {
+    async fn set_status(
+        &self,
+        ext: &http::Extensions,
+        group_id: &str,
+        status: GroupStatus,
+    ) -> Result<pb::Group, Error> {
         let p = auth::require(ext, Scope::Write)?;
         let id = convert::uuid("error_group_id", group_id)?;
-        Ok(convert::group_to_pb(self.store.set_group_status(p.project_id, id, status).await?))
+        Ok(convert::group_to_pb(
+            self.store
+                .set_group_status(p.project_id, id, status)
+                .await?,
+        ))
     }
 }
 
 #[tonic::async_trait]
 impl GroupService for Api {
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListEvents")]
-    async fn list_events(&self, req: Request<pb::ListEventsRequest>) -> Result<Response<pb::ListEventsResponse>, Status> {
+    async fn list_events(
+        &self,
+        req: Request<pb::ListEventsRequest>,
+    ) -> Result<Response<pb::ListEventsResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
-        let pb::ListEventsRequest { filter, cursor, limit } = req.into_inner();
+        let pb::ListEventsRequest {
+            filter,
+            cursor,
+            limit,
+        } = req.into_inner();
         let filter = convert::filter_from_pb(filter)?;
-        let (events, next_cursor) = self.events_page(p.project_id, &filter, &cursor, limit).await?;
-        Ok(Response::new(pb::ListEventsResponse { events, next_cursor }))
+        let (events, next_cursor) = self
+            .events_page(p.project_id, &filter, &cursor, limit)
+            .await?;
+        Ok(Response::new(pb::ListEventsResponse {
+            events,
+            next_cursor,
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/SearchEvents")]
-    async fn search_events(&self, req: Request<pb::SearchEventsRequest>) -> Result<Response<pb::SearchEventsResponse>, Status> {
+    async fn search_events(
+        &self,
+        req: Request<pb::SearchEventsRequest>,
+    ) -> Result<Response<pb::SearchEventsResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
-        let pb::SearchEventsRequest { q, filter, cursor, limit } = req.into_inner();
+        let pb::SearchEventsRequest {
+            q,
+            filter,
+            cursor,
+            limit,
+        } = req.into_inner();
         if q.trim().is_empty() {
             return Err(Error::required("q").into());
         }
         let mut filter = convert::filter_from_pb(filter)?;
         filter.q = Some(q);
-        let (events, next_cursor) = self.events_page(p.project_id, &filter, &cursor, limit).await?;
-        Ok(Response::new(pb::SearchEventsResponse { events, next_cursor }))
+        let (events, next_cursor) = self
+            .events_page(p.project_id, &filter, &cursor, limit)
+            .await?;
+        Ok(Response::new(pb::SearchEventsResponse {
+            events,
+            next_cursor,
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/GetEvent")]
-    async fn get_event(&self, req: Request<pb::GetEventRequest>) -> Result<Response<pb::GetEventResponse>, Status> {
+    async fn get_event(
+        &self,
+        req: Request<pb::GetEventRequest>,
+    ) -> Result<Response<pb::GetEventResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
         let pb::GetEventRequest { event_id } = req.into_inner();
         let id = convert::uuid("event_id", &event_id)?;
         let event = self.store.get_event(p.project_id, id).await?;
-        Ok(Response::new(pb::GetEventResponse { event: Some(convert::event_to_pb(event, true)) }))
+        Ok(Response::new(pb::GetEventResponse {
+            event: Some(convert::event_to_pb(event, true)),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListGroups")]
-    async fn list_groups(&self, req: Request<pb::ListGroupsRequest>) -> Result<Response<pb::ListGroupsResponse>, Status> {
+    async fn list_groups(
+        &self,
+        req: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
-        let pb::ListGroupsRequest { status, sort, cursor, limit } = req.into_inner();
+        let pb::ListGroupsRequest {
+            status,
+            sort,
+            cursor,
+            limit,
+        } = req.into_inner();
         let status = convert::status_from_pb("status", status)?;
         let sort = convert::sort_from_pb(sort)?;
         let cursor = GroupCursor::decode(&cursor)?;
-        let (groups, next) = self.store.list_groups(p.project_id, status, sort, cursor, page_limit(limit)).await?;
+        let (groups, next) = self
+            .store
+            .list_groups(p.project_id, status, sort, cursor, page_limit(limit))
+            .await?;
         Ok(Response::new(pb::ListGroupsResponse {
             groups: groups.into_iter().map(convert::group_to_pb).collect(),
             next_cursor: next.map(|c| c.encode()).unwrap_or_default(),
@@ -95,11 +151,16 @@ impl GroupService for Api {
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/GetGroup")]
-    async fn get_group(&self, req: Request<pb::GetGroupRequest>) -> Result<Response<pb::GetGroupResponse>, Status> {
+    async fn get_group(
+        &self,
+        req: Request<pb::GetGroupRequest>,
+    ) -> Result<Response<pb::GetGroupResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
         let pb::GetGroupRequest { group_id } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
-        Ok(Response::new(convert::detail_to_pb(self.store.group_detail(p.project_id, id).await?)))
+        Ok(Response::new(convert::detail_to_pb(
+            self.store.group_detail(p.project_id, id).await?,
+        )))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListGroupEvents")]
@@ -108,19 +169,42 @@ impl GroupService for Api {
         req: Request<pb::ListGroupEventsRequest>,
     ) -> Result<Response<pb::ListGroupEventsResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
-        let pb::ListGroupEventsRequest { group_id, cursor, limit } = req.into_inner();
+        let pb::ListGroupEventsRequest {
+            group_id,
+            cursor,
+            limit,
+        } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
         // An unknown group is a 404, not an empty page.
         self.store.get_group(p.project_id, id).await?;
-        let filter = EventFilter { group_id: Some(id), ..EventFilter::default() };
-        let (events, next_cursor) = self.events_page(p.project_id, &filter, &cursor, limit).await?;
-        Ok(Response::new(pb::ListGroupEventsResponse { events, next_cursor }))
+        let filter = EventFilter {
+            group_id: Some(id),
+            ..EventFilter::default()
+        };
+        let (events, next_cursor) = self
+            .events_page(p.project_id, &filter, &cursor, limit)
+            .await?;
+        Ok(Response::new(pb::ListGroupEventsResponse {
+            events,
+            next_cursor,
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ResolveGroup")]
-    async fn resolve_group(&self, req: Request<pb::ResolveGroupRequest>) -> Result<Response<pb::ResolveGroupResponse>, Status> {
-        let group = self.set_status(req.extensions(), &req.get_ref().group_id, GroupStatus::Resolved).await?;
-        Ok(Response::new(pb::ResolveGroupResponse { group: Some(group) }))
+    async fn resolve_group(
+        &self,
+        req: Request<pb::ResolveGroupRequest>,
+    ) -> Result<Response<pb::ResolveGroupResponse>, Status> {
+        let group = self
+            .set_status(
+                req.extensions(),
+                &req.get_ref().group_id,
+                GroupStatus::Resolved,
+            )
+            .await?;
+        Ok(Response::new(pb::ResolveGroupResponse {
+            group: Some(group),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/UnresolveGroup")]
@@ -128,23 +212,48 @@ impl GroupService for Api {
         &self,
         req: Request<pb::UnresolveGroupRequest>,
     ) -> Result<Response<pb::UnresolveGroupResponse>, Status> {
-        let group = self.set_status(req.extensions(), &req.get_ref().group_id, GroupStatus::Unresolved).await?;
-        Ok(Response::new(pb::UnresolveGroupResponse { group: Some(group) }))
+        let group = self
+            .set_status(
+                req.extensions(),
+                &req.get_ref().group_id,
+                GroupStatus::Unresolved,
+            )
+            .await?;
+        Ok(Response::new(pb::UnresolveGroupResponse {
+            group: Some(group),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/IgnoreGroup")]
-    async fn ignore_group(&self, req: Request<pb::IgnoreGroupRequest>) -> Result<Response<pb::IgnoreGroupResponse>, Status> {
-        let group = self.set_status(req.extensions(), &req.get_ref().group_id, GroupStatus::Ignored).await?;
-        Ok(Response::new(pb::IgnoreGroupResponse { group: Some(group) }))
+    async fn ignore_group(
+        &self,
+        req: Request<pb::IgnoreGroupRequest>,
+    ) -> Result<Response<pb::IgnoreGroupResponse>, Status> {
+        let group = self
+            .set_status(
+                req.extensions(),
+                &req.get_ref().group_id,
+                GroupStatus::Ignored,
+            )
+            .await?;
+        Ok(Response::new(pb::IgnoreGroupResponse {
+            group: Some(group),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/DeleteGroup")]
-    async fn delete_group(&self, req: Request<pb::DeleteGroupRequest>) -> Result<Response<pb::DeleteGroupResponse>, Status> {
+    async fn delete_group(
+        &self,
+        req: Request<pb::DeleteGroupRequest>,
+    ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Write)?;
         let pb::DeleteGroupRequest { group_id } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
         let deleted_events = self.store.delete_group(p.project_id, id).await?;
-        Ok(Response::new(pb::DeleteGroupResponse { group_id: id.to_string(), deleted_events }))
+        Ok(Response::new(pb::DeleteGroupResponse {
+            group_id: id.to_string(),
+            deleted_events,
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/BulkUpdateGroups")]
@@ -157,13 +266,30 @@ impl GroupService for Api {
         let action = match pb::BulkAction::try_from(action) {
             Ok(pb::BulkAction::Unspecified) => return Err(Error::required("action").into()),
             Ok(a) => a,
-            Err(_) => return Err(Error::invalid_field("action", format!("unknown action {action}"), "INVALID_ENUM").into()),
+            Err(_) => {
+                return Err(Error::invalid_field(
+                    "action",
+                    format!("unknown action {action}"),
+                    "INVALID_ENUM",
+                )
+                .into());
+            }
         };
         if group_ids.is_empty() {
-            return Err(Error::invalid_field("error_group_ids", "must name at least one group", "REQUIRED").into());
+            return Err(Error::invalid_field(
+                "error_group_ids",
+                "must name at least one group",
+                "REQUIRED",
+            )
+            .into());
         }
         if group_ids.len() > BULK_MAX {
-            return Err(Error::invalid_field("error_group_ids", format!("at most {BULK_MAX} groups per request"), "TOO_MANY").into());
+            return Err(Error::invalid_field(
+                "error_group_ids",
+                format!("at most {BULK_MAX} groups per request"),
+                "TOO_MANY",
+            )
+            .into());
         }
         let mut succeeded = Vec::new();
         let mut failed = Vec::new();
@@ -171,36 +297,73 @@ impl GroupService for Api {
             let outcome = match convert::uuid("error_group_ids", &raw) {
                 Err(e) => Err(e),
                 Ok(id) => match action {
-                    pb::BulkAction::Resolve => self.store.set_group_status(p.project_id, id, GroupStatus::Resolved).await.map(|_| ()),
-                    pb::BulkAction::Unresolve => self.store.set_group_status(p.project_id, id, GroupStatus::Unresolved).await.map(|_| ()),
-                    pb::BulkAction::Ignore => self.store.set_group_status(p.project_id, id, GroupStatus::Ignored).await.map(|_| ()),
-                    pb::BulkAction::Delete => self.store.delete_group(p.project_id, id).await.map(|_| ()),
+                    pb::BulkAction::Resolve => self
+                        .store
+                        .set_group_status(p.project_id, id, GroupStatus::Resolved)
+                        .await
+                        .map(|_| ()),
+                    pb::BulkAction::Unresolve => self
+                        .store
+                        .set_group_status(p.project_id, id, GroupStatus::Unresolved)
+                        .await
+                        .map(|_| ()),
+                    pb::BulkAction::Ignore => self
+                        .store
+                        .set_group_status(p.project_id, id, GroupStatus::Ignored)
+                        .await
+                        .map(|_| ()),
+                    pb::BulkAction::Delete => {
+                        self.store.delete_group(p.project_id, id).await.map(|_| ())
+                    }
                     pb::BulkAction::Unspecified => Err(Error::required("action")),
                 },
             };
             match outcome {
                 Ok(()) => succeeded.push(raw),
-                Err(e @ Error::Unavailable(_)) | Err(e @ Error::Internal(_)) => return Err(e.into()),
-                Err(e) => failed.push(pb::BulkFailure { group_id: raw, code: e.code().to_owned(), message: e.to_string() }),
+                Err(e @ Error::Unavailable(_)) | Err(e @ Error::Internal(_)) => {
+                    return Err(e.into());
+                }
+                Err(e) => failed.push(pb::BulkFailure {
+                    group_id: raw,
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                }),
             }
         }
-        Ok(Response::new(pb::BulkUpdateGroupsResponse { action: action as i32, succeeded, failed }))
+        Ok(Response::new(pb::BulkUpdateGroupsResponse {
+            action: action as i32,
+            succeeded,
+            failed,
+        }))
     }
 
     type ExportEventsStream = ExportStream;
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ExportEvents")]
-    async fn export_events(&self, req: Request<pb::ExportEventsRequest>) -> Result<Response<Self::ExportEventsStream>, Status> {
+    async fn export_events(
+        &self,
+        req: Request<pb::ExportEventsRequest>,
+    ) -> Result<Response<Self::ExportEventsStream>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
         let pb::ExportEventsRequest { filter, format } = req.into_inner();
         let filter = convert::filter_from_pb(filter)?;
         let format = match pb::ExportFormat::try_from(format) {
             Ok(pb::ExportFormat::Unspecified | pb::ExportFormat::Json) => Format::Json,
             Ok(pb::ExportFormat::Csv) => Format::Csv,
-            Err(_) => return Err(Error::invalid_field("format", format!("unknown format {format}"), "INVALID_ENUM").into()),
+            Err(_) => {
+                return Err(Error::invalid_field(
+                    "format",
+                    format!("unknown format {format}"),
+                    "INVALID_ENUM",
+                )
+                .into());
+            }
         };
         // Read the first page before answering, so a database failure is a status, not a broken stream.
-        let first = self.store.export_page(p.project_id, &filter, None, self.export_page).await?;
+        let first = self
+            .store
+            .export_page(p.project_id, &filter, None, self.export_page)
+            .await?;
 
         // A small channel: the reader's pace sets ours, so memory stays at a few pages.
         let (tx, rx) = mpsc::channel::<Result<pb::ExportEventsResponse, Status>>(2);
@@ -213,9 +376,16 @@ impl GroupService for Api {
                 async move {
                     let msg = pb::ExportEventsResponse {
                         data,
-                        content_type: if first { format.content_type().to_owned() } else { String::new() },
+                        content_type: if first {
+                            format.content_type().to_owned()
+                        } else {
+                            String::new()
+                        },
                     };
-                    matches!(tokio::time::timeout(timeout, tx.send(Ok(msg))).await, Ok(Ok(())))
+                    matches!(
+                        tokio::time::timeout(timeout, tx.send(Ok(msg))).await,
+                        Ok(Ok(()))
+                    )
                 }
             };
             let mut chunk = writer.start();
@@ -231,7 +401,11 @@ impl GroupService for Api {
                 }
                 is_first = false;
                 let Some(next) = page.next else { break };
-                page = match api.store.export_page(p.project_id, &filter, Some(next), api.export_page).await {
+                page = match api
+                    .store
+                    .export_page(p.project_id, &filter, Some(next), api.export_page)
+                    .await
+                {
                     Ok(pg) => pg,
                     Err(e) => {
                         let _ = tx.send(Err(e.into())).await;
@@ -242,6 +416,8 @@ impl GroupService for Api {
             let _ = send(writer.finish(), false).await;
             tracing::info!(exported, "export finished");
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as ExportStream))
+        Ok(Response::new(
+            Box::pin(ReceiverStream::new(rx)) as ExportStream
+        ))
     }
 }

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use tonic::{Request, Response, Status};
 
-use super::{convert, Api};
+use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
     error::Error,
@@ -15,28 +15,60 @@ const MAX_RETENTION_DAYS: u32 = 36_500;
 #[tonic::async_trait]
 impl SettingsService for Api {
     #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/GetRetention")]
-    async fn get_retention(&self, req: Request<pb::GetRetentionRequest>) -> Result<Response<pb::GetRetentionResponse>, Status> {
+    async fn get_retention(
+        &self,
+        req: Request<pb::GetRetentionRequest>,
+    ) -> Result<Response<pb::GetRetentionResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
         let pb::GetRetentionRequest {} = req.into_inner();
         let r = self.store.get_retention(p.project_id).await?;
-        Ok(Response::new(pb::GetRetentionResponse { retention: Some(convert::retention_to_pb(r)) }))
+        Ok(Response::new(pb::GetRetentionResponse {
+            retention: Some(convert::retention_to_pb(r)),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/SetRetention")]
-    async fn set_retention(&self, req: Request<pb::SetRetentionRequest>) -> Result<Response<pb::SetRetentionResponse>, Status> {
+    async fn set_retention(
+        &self,
+        req: Request<pb::SetRetentionRequest>,
+    ) -> Result<Response<pb::SetRetentionResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Admin)?;
-        let pb::SetRetentionRequest { days, auto_export_before_cleanup, export_destination } = req.into_inner();
+        let pb::SetRetentionRequest {
+            days,
+            auto_export_before_cleanup,
+            export_destination,
+        } = req.into_inner();
         let destination = export_destination.trim();
         if days > MAX_RETENTION_DAYS {
-            return Err(Error::invalid_field("days", format!("must be between 0 and {MAX_RETENTION_DAYS}"), "OUT_OF_RANGE").into());
+            return Err(Error::invalid_field(
+                "days",
+                format!("must be between 0 and {MAX_RETENTION_DAYS}"),
+                "OUT_OF_RANGE",
+            )
+            .into());
         }
         if auto_export_before_cleanup && destination.is_empty() {
-            return Err(Error::invalid_field("export_destination", "is required when auto_export_before_cleanup is true", "REQUIRED").into());
+            return Err(Error::invalid_field(
+                "export_destination",
+                "is required when auto_export_before_cleanup is true",
+                "REQUIRED",
+            )
+            .into());
         }
         if !destination.is_empty() && !Path::new(destination).is_absolute() {
-            return Err(Error::invalid_field("export_destination", "must be an absolute directory path", "INVALID_PATH").into());
+            return Err(Error::invalid_field(
+                "export_destination",
+                "must be an absolute directory path",
+                "INVALID_PATH",
+            )
+            .into());
         }
-        let r = self.store.set_retention(p.project_id, days, auto_export_before_cleanup, destination).await?;
-        Ok(Response::new(pb::SetRetentionResponse { retention: Some(convert::retention_to_pb(r)) }))
+        let r = self
+            .store
+            .set_retention(p.project_id, days, auto_export_before_cleanup, destination)
+            .await?;
+        Ok(Response::new(pb::SetRetentionResponse {
+            retention: Some(convert::retention_to_pb(r)),
+        }))
     }
 }

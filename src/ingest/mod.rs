@@ -6,12 +6,12 @@
 mod prepare;
 mod writer;
 
-pub use prepare::{prepare, CaptureInput, ExceptionInput};
+pub use prepare::{CaptureInput, ExceptionInput, prepare};
 
 use std::{
     sync::{
-        atomic::{AtomicU64, Ordering},
         Arc,
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -19,7 +19,7 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    domain::{model::Committed, NewEvent},
+    domain::{NewEvent, model::Committed},
     error::Error,
     store::Store,
 };
@@ -39,7 +39,12 @@ pub struct IngestConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { queue_depth: 10_000, max_batch: 1000, max_wait: Duration::ZERO, retry_after: Duration::from_secs(1) }
+        Self {
+            queue_depth: 10_000,
+            max_batch: 1000,
+            max_wait: Duration::ZERO,
+            retry_after: Duration::from_secs(1),
+        }
     }
 }
 
@@ -82,7 +87,14 @@ impl Ingest {
         let (tx, rx) = mpsc::channel(cfg.queue_depth.max(1));
         let stats = Arc::new(IngestStats::default());
         let handle = tokio::spawn(writer::run(store, rx, cfg.clone(), stats.clone()));
-        (Ingest { tx, retry_after: cfg.retry_after, stats }, WriterHandle(handle))
+        (
+            Ingest {
+                tx,
+                retry_after: cfg.retry_after,
+                stats,
+            },
+            WriterHandle(handle),
+        )
     }
 
     /// Queues `event` and waits until it is committed.
@@ -102,7 +114,53 @@ impl Ingest {
             }
         }
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        answer.await.map_err(|_| Error::Internal("the ingest writer stopped before answering".into()))?
+        answer
+            .await
+            .map_err(|_| Error::Internal("the ingest writer stopped before answering".into()))?
+    }
+
+    /// Queues all of `events` or none of them (when the queue cannot take them all, the caller
+    /// is told to retry), then waits until each is committed. Results are in input order.
+    pub async fn submit_many(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Result<Committed, Error>>, Error> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let permits = match self.tx.try_reserve_many(events.len()) {
+            Ok(p) => p,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                self.stats
+                    .rejected_full
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                return Err(Error::Overloaded {
+                    message: "the ingest queue cannot take this batch now; retry later".into(),
+                    retry_after: self.retry_after,
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                return Err(Error::Unavailable("the server is shutting down".into()));
+            }
+        };
+        let mut answers = Vec::with_capacity(events.len());
+        for (permit, event) in permits.zip(events) {
+            let (reply, answer) = oneshot::channel();
+            permit.send(Job { event, reply });
+            answers.push(answer);
+        }
+        self.stats
+            .accepted
+            .fetch_add(answers.len() as u64, Ordering::Relaxed);
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(answer.await.unwrap_or_else(|_| {
+                Err(Error::Internal(
+                    "the ingest writer stopped before answering".into(),
+                ))
+            }));
+        }
+        Ok(results)
     }
 
     pub fn stats(&self) -> &IngestStats {

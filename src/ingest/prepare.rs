@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        event::{limits, validate_common},
-        grouping::{self, stacktrace, GroupingInput},
         ExceptionData, Frame, Level, NewEvent,
+        event::{limits, validate_common},
+        grouping::{self, GroupingInput, stacktrace},
     },
     error::{Error, FieldViolation},
 };
@@ -48,7 +48,12 @@ pub struct CaptureInput {
 }
 
 /// Validates and fingerprints a capture. `default_level` applies when the client sent none.
-pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now: DateTime<Utc>) -> Result<NewEvent, Error> {
+pub fn prepare(
+    project_id: Uuid,
+    input: CaptureInput,
+    default_level: Level,
+    now: DateTime<Utc>,
+) -> Result<NewEvent, Error> {
     let CaptureInput {
         message,
         code,
@@ -68,21 +73,41 @@ pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now:
     validate_common(&release, &environment, &user_id, &tags)?;
     let mut violations = Vec::new();
     if message.len() > limits::MESSAGE_MAX {
-        violations.push(FieldViolation::new("message", format!("must be at most {} bytes", limits::MESSAGE_MAX), "TOO_LONG"));
+        violations.push(FieldViolation::new(
+            "message",
+            format!("must be at most {} bytes", limits::MESSAGE_MAX),
+            "TOO_LONG",
+        ));
     }
     if code.len() > limits::SHORT_FIELD_MAX {
-        violations.push(FieldViolation::new("code", format!("must be at most {} bytes", limits::SHORT_FIELD_MAX), "TOO_LONG"));
+        violations.push(FieldViolation::new(
+            "code",
+            format!("must be at most {} bytes", limits::SHORT_FIELD_MAX),
+            "TOO_LONG",
+        ));
     }
-    if fingerprint.len() > limits::FINGERPRINT_PARTS_MAX || fingerprint.iter().any(|p| p.len() > limits::SHORT_FIELD_MAX) {
+    if fingerprint.len() > limits::FINGERPRINT_PARTS_MAX
+        || fingerprint
+            .iter()
+            .any(|p| p.len() > limits::SHORT_FIELD_MAX)
+    {
         violations.push(FieldViolation::new(
             "fingerprint",
-            format!("at most {} entries of at most {} bytes", limits::FINGERPRINT_PARTS_MAX, limits::SHORT_FIELD_MAX),
+            format!(
+                "at most {} entries of at most {} bytes",
+                limits::FINGERPRINT_PARTS_MAX,
+                limits::SHORT_FIELD_MAX
+            ),
             "TOO_LONG",
         ));
     }
     if let Some(key) = &idempotency_key {
         if key.is_empty() || key.len() > limits::SHORT_FIELD_MAX {
-            violations.push(FieldViolation::new("idempotency_key", format!("must be 1 to {} bytes", limits::SHORT_FIELD_MAX), "INVALID"));
+            violations.push(FieldViolation::new(
+                "idempotency_key",
+                format!("must be 1 to {} bytes", limits::SHORT_FIELD_MAX),
+                "INVALID",
+            ));
         }
     }
 
@@ -92,7 +117,9 @@ pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now:
             let parsed = stacktrace::parse(&stack);
             Some(ExceptionData {
                 r#type: parsed.exception_type.unwrap_or_default(),
-                value: parsed.exception_value.unwrap_or_else(|| first_line(&message).to_owned()),
+                value: parsed
+                    .exception_value
+                    .unwrap_or_else(|| first_line(&message).to_owned()),
                 module: String::new(),
                 frames: parsed.frames,
                 raw_stacktrace: stack,
@@ -104,7 +131,11 @@ pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now:
         .as_ref()
         .is_some_and(|e| !e.r#type.is_empty() || !e.value.is_empty() || !e.frames.is_empty());
     if message.trim().is_empty() && !has_exception_content {
-        violations.push(FieldViolation::new("message", "is required (or send an exception)", "REQUIRED"));
+        violations.push(FieldViolation::new(
+            "message",
+            "is required (or send an exception)",
+            "REQUIRED",
+        ));
     }
     if !violations.is_empty() {
         return Err(Error::invalid(violations));
@@ -121,7 +152,15 @@ pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now:
         }
     }
     let (exc_type, exc_value, frames): (&str, &str, &[Frame]) = match &exception {
-        Some(e) => (&e.r#type, if e.value.is_empty() { &message } else { &e.value }, &e.frames),
+        Some(e) => (
+            &e.r#type,
+            if e.value.is_empty() {
+                &message
+            } else {
+                &e.value
+            },
+            &e.frames,
+        ),
         None => ("", &message, &[]),
     };
     let grouping = grouping::compute(&GroupingInput {
@@ -131,7 +170,11 @@ pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now:
         client_fingerprint: &fingerprint,
     });
     let (title, culprit) = grouping::title_and_culprit(exc_type, exc_value, frames);
-    let message = if message.trim().is_empty() { title.clone() } else { message };
+    let message = if message.trim().is_empty() {
+        title.clone()
+    } else {
+        message
+    };
 
     Ok(NewEvent {
         id: Uuid::now_v7(),
@@ -155,7 +198,14 @@ pub fn prepare(project_id: Uuid, input: CaptureInput, default_level: Level, now:
 }
 
 fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> ExceptionData {
-    let ExceptionInput { r#type, message, module, stacktrace: text, stacktrace_lines, frames } = e;
+    let ExceptionInput {
+        r#type,
+        message,
+        module,
+        stacktrace: text,
+        stacktrace_lines,
+        frames,
+    } = e;
     let (parsed_type, parsed_value, frames) = if !frames.is_empty() {
         (None, None, frames)
     } else if !stacktrace_lines.is_empty() {
@@ -166,18 +216,42 @@ fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> Ex
         (p.exception_type, p.exception_value, p.frames)
     };
     if frames.len() > limits::FRAMES_MAX {
-        violations.push(FieldViolation::new("exception.stacktrace", format!("at most {} frames", limits::FRAMES_MAX), "TOO_LONG"));
+        violations.push(FieldViolation::new(
+            "exception.stacktrace",
+            format!("at most {} frames", limits::FRAMES_MAX),
+            "TOO_LONG",
+        ));
     }
     if r#type.len() > limits::SHORT_FIELD_MAX {
-        violations.push(FieldViolation::new("exception.type", format!("must be at most {} bytes", limits::SHORT_FIELD_MAX), "TOO_LONG"));
+        violations.push(FieldViolation::new(
+            "exception.type",
+            format!("must be at most {} bytes", limits::SHORT_FIELD_MAX),
+            "TOO_LONG",
+        ));
     }
     if message.len() > limits::MESSAGE_MAX {
-        violations.push(FieldViolation::new("exception.message", format!("must be at most {} bytes", limits::MESSAGE_MAX), "TOO_LONG"));
+        violations.push(FieldViolation::new(
+            "exception.message",
+            format!("must be at most {} bytes", limits::MESSAGE_MAX),
+            "TOO_LONG",
+        ));
     }
-    let raw = if text.is_empty() { stacktrace_lines.join("\n") } else { text };
+    let raw = if text.is_empty() {
+        stacktrace_lines.join("\n")
+    } else {
+        text
+    };
     ExceptionData {
-        r#type: if r#type.trim().is_empty() { parsed_type.unwrap_or_default() } else { r#type.trim().to_owned() },
-        value: if message.is_empty() { parsed_value.unwrap_or_default() } else { message },
+        r#type: if r#type.trim().is_empty() {
+            parsed_type.unwrap_or_default()
+        } else {
+            r#type.trim().to_owned()
+        },
+        value: if message.is_empty() {
+            parsed_value.unwrap_or_default()
+        } else {
+            message
+        },
         module,
         frames,
         raw_stacktrace: raw,
@@ -185,5 +259,8 @@ fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> Ex
 }
 
 fn first_line(s: &str) -> &str {
-    s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
 }

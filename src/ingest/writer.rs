@@ -2,14 +2,22 @@
 //! transaction, answers every caller. Under load batches grow by themselves, because events
 //! queue up while the previous commit runs.
 
-use std::{sync::{atomic::Ordering, Arc}, time::Instant};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Instant,
+};
 
 use tokio::sync::mpsc;
 
 use super::{IngestConfig, IngestStats, Job};
 use crate::{error::Error, store::Store};
 
-pub(super) async fn run(store: Store, mut rx: mpsc::Receiver<Job>, cfg: IngestConfig, stats: Arc<IngestStats>) {
+pub(super) async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    cfg: IngestConfig,
+    stats: Arc<IngestStats>,
+) {
     let max_batch = cfg.max_batch.max(1);
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
@@ -41,8 +49,14 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &IngestStats) {
     match store.commit_batch(&events).await {
         Ok(results) => {
             stats.batches.fetch_add(1, Ordering::Relaxed);
-            stats.committed.fetch_add(results.len() as u64, Ordering::Relaxed);
-            tracing::debug!(events = results.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch committed");
+            stats
+                .committed
+                .fetch_add(results.len() as u64, Ordering::Relaxed);
+            tracing::debug!(
+                events = results.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "batch committed"
+            );
             for (job, result) in jobs.drain(..).zip(results) {
                 let _ = job.reply.send(Ok(result));
             }
@@ -52,7 +66,10 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &IngestStats) {
             // race on an idempotency key with another server: the retry sees its commit.
             tracing::warn!(error = %e, events = jobs.len(), "batch commit failed; committing events one by one");
             for job in jobs.drain(..) {
-                let result = store.commit_batch(&[&job.event]).await.map(|mut r| r.remove(0));
+                let result = store
+                    .commit_batch(&[&job.event])
+                    .await
+                    .map(|mut r| r.remove(0));
                 match &result {
                     Ok(_) => {
                         stats.committed.fetch_add(1, Ordering::Relaxed);

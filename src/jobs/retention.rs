@@ -34,7 +34,9 @@ pub async fn run(store: Store, interval: Duration) {
                             tracing::info!(project = %r.project_id, deleted = r.deleted, exported = r.exported, file = ?r.export_file, "retention cleanup");
                         }
                         Ok(_) => {}
-                        Err(e) => tracing::error!(project = %id, error = %e, "retention cleanup failed"),
+                        Err(e) => {
+                            tracing::error!(project = %id, error = %e, "retention cleanup failed")
+                        }
                     }
                 }
             }
@@ -44,7 +46,10 @@ pub async fn run(store: Store, interval: Duration) {
 }
 
 /// Cleans one project now. `None` when its policy keeps events forever.
-pub async fn cleanup_project(store: &Store, project_id: Uuid) -> Result<Option<CleanupReport>, Error> {
+pub async fn cleanup_project(
+    store: &Store,
+    project_id: Uuid,
+) -> Result<Option<CleanupReport>, Error> {
     let policy = store.get_retention(project_id).await?;
     if policy.days == 0 {
         return Ok(None);
@@ -61,9 +66,18 @@ pub async fn cleanup_project(store: &Store, project_id: Uuid) -> Result<Option<C
         let dir = PathBuf::from(&policy.export_destination);
         let mut page = store.expired_events(project_id, cutoff_ms, 0, PAGE).await?;
         if !page.is_empty() {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::Internal(format!("cannot create export directory {}: {e}", dir.display())))?;
-            let path = dir.join(format!("faultline-{project_id}-{}.jsonl", now.format("%Y%m%dT%H%M%S%.3fZ")));
-            let file = std::fs::File::create(&path).map_err(|e| Error::Internal(format!("cannot create {}: {e}", path.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                Error::Internal(format!(
+                    "cannot create export directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let path = dir.join(format!(
+                "faultline-{project_id}-{}.jsonl",
+                now.format("%Y%m%dT%H%M%S%.3fZ")
+            ));
+            let file = std::fs::File::create(&path)
+                .map_err(|e| Error::Internal(format!("cannot create {}: {e}", path.display())))?;
             let mut out = std::io::BufWriter::new(file);
             while !page.is_empty() {
                 for e in &page {
@@ -72,7 +86,9 @@ pub async fn cleanup_project(store: &Store, project_id: Uuid) -> Result<Option<C
                     max_seq = max_seq.max(e.seq);
                     exported += 1;
                 }
-                page = store.expired_events(project_id, cutoff_ms, max_seq, PAGE).await?;
+                page = store
+                    .expired_events(project_id, cutoff_ms, max_seq, PAGE)
+                    .await?;
             }
             let file = out.into_inner().map_err(|e| Error::internal(e.error()))?;
             file.sync_all().map_err(Error::internal)?;
@@ -81,6 +97,15 @@ pub async fn cleanup_project(store: &Store, project_id: Uuid) -> Result<Option<C
     } else {
         max_seq = i64::MAX;
     }
-    let deleted = if max_seq > 0 { store.delete_expired(project_id, cutoff_ms, max_seq).await? } else { 0 };
-    Ok(Some(CleanupReport { project_id, exported, deleted, export_file }))
+    let deleted = if max_seq > 0 {
+        store.delete_expired(project_id, cutoff_ms, max_seq).await?
+    } else {
+        0
+    };
+    Ok(Some(CleanupReport {
+        project_id,
+        exported,
+        deleted,
+        export_file,
+    }))
 }

@@ -6,12 +6,12 @@
 use axum::{
     body::Body,
     extract::Request,
-    http::{header, HeaderValue, StatusCode},
+    http::{HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use chrono::{SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -53,7 +53,8 @@ impl IntoResponse for ApiError {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
-        resp.extensions_mut().insert(Pending(std::sync::Arc::new(self.0)));
+        resp.extensions_mut()
+            .insert(Pending(std::sync::Arc::new(self.0)));
         resp
     }
 }
@@ -61,7 +62,9 @@ impl IntoResponse for ApiError {
 /// The HTTP status for a gRPC code, when the Status carries no explicit one.
 fn http_status(code: Code) -> StatusCode {
     match code {
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
         Code::Unauthenticated => StatusCode::UNAUTHORIZED,
         Code::PermissionDenied => StatusCode::FORBIDDEN,
         Code::NotFound => StatusCode::NOT_FOUND,
@@ -70,7 +73,9 @@ fn http_status(code: Code) -> StatusCode {
         Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Ok | Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::Ok | Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -96,7 +101,12 @@ fn code_for(status: StatusCode) -> &'static str {
 pub async fn render(req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let trace_id = req
         .headers()
         .get("traceparent")
@@ -112,13 +122,18 @@ pub async fn render(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if pending.is_none() && (!(status.is_client_error() || status.is_server_error()) || already_json) {
+    if pending.is_none()
+        && (!(status.is_client_error() || status.is_server_error()) || already_json)
+    {
         return resp;
     }
     let (code, message, details) = match &pending {
         Some(Pending(s)) => {
             let d = s.get_error_details();
-            let code = d.error_info().map(|i| i.reason.clone()).unwrap_or_else(|| code_for(status).to_owned());
+            let code = d
+                .error_info()
+                .map(|i| i.reason.clone())
+                .unwrap_or_else(|| code_for(status).to_owned());
             let details: Vec<Value> = d
                 .bad_request()
                 .map(|b| {
@@ -150,7 +165,10 @@ pub async fn render(req: Request, next: Next) -> Response {
         }
     });
     let (mut parts, _) = resp.into_parts();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
 }

@@ -4,26 +4,26 @@
 use std::collections::BTreeMap;
 
 use axum::{
+    Json, Router,
     body::Body,
     extract::{Path, RawQuery, State},
-    http::{header, HeaderValue},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
     routing::{delete, get, post, put},
-    Json, Router,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{
     error::ApiError,
-    extract::{decode, ApiJson, Ctx, RawBody},
+    extract::{ApiJson, Ctx, RawBody, decode},
 };
 use crate::{
     domain::{GroupStatus, Level},
     error::Error,
-    grpc::{convert, Api},
+    grpc::{Api, convert},
     pb::{
         self, capture_service_server::CaptureService, group_service_server::GroupService,
         settings_service_server::SettingsService,
@@ -35,12 +35,16 @@ type ApiResult = Result<Json<Value>, ApiError>;
 pub fn routes() -> Router<Api> {
     Router::new()
         .route("/v1/errors/capture", post(capture))
+        .route("/v1/errors/capture/batch", post(capture_batch))
         .route("/v1/errors/message", post(message))
         .route("/v1/errors/list", get(list))
         .route("/v1/errors/search", get(search))
         .route("/v1/errors/get/{event_id}", get(get_event))
         .route("/v1/errors/groups", get(groups))
-        .route("/v1/errors/group_detail/{error_group_id}", get(group_detail))
+        .route(
+            "/v1/errors/group_detail/{error_group_id}",
+            get(group_detail),
+        )
         .route("/v1/errors/events/{error_group_id}", get(group_events))
         .route("/v1/errors/resolve/{error_group_id}", post(resolve))
         .route("/v1/errors/unresolve/{error_group_id}", post(unresolve))
@@ -177,7 +181,13 @@ fn level(field: &str, s: Option<&str>) -> Result<i32, Error> {
         None => Ok(pb::Level::Unspecified as i32),
         Some(s) => Level::parse(s)
             .map(|l| convert::level_to_pb(l) as i32)
-            .ok_or_else(|| Error::invalid_field(field, "must be one of debug, info, warning, error, fatal", "INVALID_ENUM")),
+            .ok_or_else(|| {
+                Error::invalid_field(
+                    field,
+                    "must be one of debug, info, warning, error, fatal",
+                    "INVALID_ENUM",
+                )
+            }),
     }
 }
 
@@ -187,7 +197,13 @@ fn time(field: &str, t: TimeBody) -> Result<prost_types::Timestamp, Error> {
             Ok(d) => d.with_timezone(&Utc),
             Err(_) => match s.trim().parse::<f64>() {
                 Ok(n) => epoch(field, n)?,
-                Err(_) => return Err(Error::invalid_field(field, "must be an RFC 3339 time or epoch seconds", "INVALID_TIME")),
+                Err(_) => {
+                    return Err(Error::invalid_field(
+                        field,
+                        "must be an RFC 3339 time or epoch seconds",
+                        "INVALID_TIME",
+                    ));
+                }
             },
         },
         TimeBody::Number(n) => epoch(field, n)?,
@@ -199,16 +215,37 @@ fn epoch(field: &str, n: f64) -> Result<DateTime<Utc>, Error> {
     // Above ~1e11 the number can only be milliseconds (1e11 seconds is the year 5138).
     let ms = if n.abs() > 1e11 { n } else { n * 1000.0 };
     if !ms.is_finite() {
-        return Err(Error::invalid_field(field, "must be a finite number", "INVALID_TIME"));
+        return Err(Error::invalid_field(
+            field,
+            "must be a finite number",
+            "INVALID_TIME",
+        ));
     }
-    DateTime::from_timestamp_millis(ms as i64).ok_or_else(|| Error::invalid_field(field, "is out of range", "OUT_OF_RANGE"))
+    DateTime::from_timestamp_millis(ms as i64)
+        .ok_or_else(|| Error::invalid_field(field, "is out of range", "OUT_OF_RANGE"))
 }
 
 fn frames(v: Vec<FrameBody>) -> Vec<pb::Frame> {
     v.into_iter()
         .map(|f| {
-            let FrameBody { filename, function, module, lineno, colno, in_app, context_line } = f;
-            pb::Frame { filename, function, module, lineno, colno, in_app, context_line }
+            let FrameBody {
+                filename,
+                function,
+                module,
+                lineno,
+                colno,
+                in_app,
+                context_line,
+            } = f;
+            pb::Frame {
+                filename,
+                function,
+                module,
+                lineno,
+                colno,
+                in_app,
+                context_line,
+            }
         })
         .collect()
 }
@@ -239,7 +276,11 @@ fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(),
         match v {
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
-            _ => Err(Error::invalid_field(&field, "must be a string", "INVALID_TYPE")),
+            _ => Err(Error::invalid_field(
+                &field,
+                "must be a string",
+                "INVALID_TYPE",
+            )),
         }
     };
     match key {
@@ -248,7 +289,13 @@ fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(),
             let s = text(v)?;
             f.status = match GroupStatus::parse(&s) {
                 Some(st) => convert::status_to_pb(st) as i32,
-                None => return Err(Error::invalid_field(&field, "must be one of unresolved, resolved, ignored", "INVALID_ENUM")),
+                None => {
+                    return Err(Error::invalid_field(
+                        &field,
+                        "must be one of unresolved, resolved, ignored",
+                        "INVALID_ENUM",
+                    ));
+                }
             }
         }
         "environment" => f.environment = text(v)?,
@@ -256,10 +303,18 @@ fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(),
         "user_id" => f.user_id = text(v)?,
         "group_id" | "error_group_id" => f.group_id = text(v)?,
         "since" | "from" | "start" => {
-            f.since = Some(time(&field, serde_json::from_value(v.clone()).map_err(|_| Error::invalid_field(&field, "must be a time", "INVALID_TIME"))?)?)
+            f.since = Some(time(
+                &field,
+                serde_json::from_value(v.clone())
+                    .map_err(|_| Error::invalid_field(&field, "must be a time", "INVALID_TIME"))?,
+            )?)
         }
         "until" | "to" | "end" => {
-            f.until = Some(time(&field, serde_json::from_value(v.clone()).map_err(|_| Error::invalid_field(&field, "must be a time", "INVALID_TIME"))?)?)
+            f.until = Some(time(
+                &field,
+                serde_json::from_value(v.clone())
+                    .map_err(|_| Error::invalid_field(&field, "must be a time", "INVALID_TIME"))?,
+            )?)
         }
         "tags" => match v {
             Value::Object(o) => {
@@ -267,7 +322,13 @@ fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(),
                     f.tags.insert(k.clone(), text(v)?);
                 }
             }
-            _ => return Err(Error::invalid_field(&field, "must be an object of tag values", "INVALID_TYPE")),
+            _ => {
+                return Err(Error::invalid_field(
+                    &field,
+                    "must be an object of tag values",
+                    "INVALID_TYPE",
+                ));
+            }
         },
         "tag" => {
             let items = match v {
@@ -276,14 +337,22 @@ fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(),
             };
             for item in items {
                 let s = text(&item)?;
-                let (k, val) = s
-                    .split_once(':')
-                    .or_else(|| s.split_once('='))
-                    .ok_or_else(|| Error::invalid_field(&field, "must be key:value", "INVALID_TAG"))?;
+                let (k, val) =
+                    s.split_once(':')
+                        .or_else(|| s.split_once('='))
+                        .ok_or_else(|| {
+                            Error::invalid_field(&field, "must be key:value", "INVALID_TAG")
+                        })?;
                 f.tags.insert(k.trim().to_owned(), val.trim().to_owned());
             }
         }
-        other => return Err(Error::invalid_field(&format!("filter.{other}"), "is not a known filter", "UNKNOWN_FILTER")),
+        other => {
+            return Err(Error::invalid_field(
+                &format!("filter.{other}"),
+                "is not a known filter",
+                "UNKNOWN_FILTER",
+            ));
+        }
     }
     Ok(())
 }
@@ -302,12 +371,19 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
                     .ok()
                     .filter(|n| *n >= 0)
                     .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                    .ok_or_else(|| Error::invalid_field("limit", "must be a non-negative integer", "INVALID_TYPE"))?
+                    .ok_or_else(|| {
+                        Error::invalid_field(
+                            "limit",
+                            "must be a non-negative integer",
+                            "INVALID_TYPE",
+                        )
+                    })?
             }
             "q" => out.q = v,
             "sort" => out.sort = v,
             "filter" => {
-                let obj: Map<String, Value> = decode(v.as_bytes()).map_err(|_| Error::malformed("filter", "must be a JSON object"))?;
+                let obj: Map<String, Value> = decode(v.as_bytes())
+                    .map_err(|_| Error::malformed("filter", "must be a JSON object"))?;
                 for (fk, fv) in &obj {
                     set_filter_field(&mut out.filter, fk, fv)?;
                 }
@@ -323,7 +399,9 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
                 set_filter_field(&mut out.filter, "status", &Value::String(v))?;
             }
             _ => set_filter_field(&mut out.filter, &k, &Value::String(v)).map_err(|e| match e {
-                Error::Invalid { violations, .. } if violations.iter().any(|x| x.code == "UNKNOWN_FILTER") => {
+                Error::Invalid { violations, .. }
+                    if violations.iter().any(|x| x.code == "UNKNOWN_FILTER") =>
+                {
                     Error::malformed(&k, "is not a known query parameter")
                 }
                 other => other,
@@ -360,7 +438,15 @@ fn status_json(v: i32) -> &'static str {
 }
 
 fn frame_json(f: pb::Frame) -> Value {
-    let pb::Frame { filename, function, module, lineno, colno, in_app, context_line } = f;
+    let pb::Frame {
+        filename,
+        function,
+        module,
+        lineno,
+        colno,
+        in_app,
+        context_line,
+    } = f;
     json!({"filename": filename, "function": function, "module": module, "lineno": lineno, "colno": colno, "in_app": in_app, "context_line": context_line})
 }
 
@@ -409,7 +495,12 @@ fn event_json(e: pb::Event) -> Value {
         v["payload"] = serde_json::from_str(&payload_json).unwrap_or(Value::String(payload_json));
     }
     if let Some(g) = grouping {
-        let pb::GroupingInfo { version, source, components, fingerprint } = g;
+        let pb::GroupingInfo {
+            version,
+            source,
+            components,
+            fingerprint,
+        } = g;
         v["grouping"] = json!({"version": version, "source": source, "components": components, "fingerprint": fingerprint});
     }
     v
@@ -456,7 +547,13 @@ fn event_list(events: Vec<pb::Event>, next_cursor: String) -> Value {
 }
 
 fn retention_json(r: Option<pb::Retention>) -> Value {
-    let pb::Retention { days, auto_export_before_cleanup, export_destination, last_cleanup, last_cleanup_deleted } = r.unwrap_or_default();
+    let pb::Retention {
+        days,
+        auto_export_before_cleanup,
+        export_destination,
+        last_cleanup,
+        last_cleanup_deleted,
+    } = r.unwrap_or_default();
     json!({
         "days": days,
         "auto_export_before_cleanup": auto_export_before_cleanup,
@@ -472,9 +569,22 @@ fn capture_json(event_id: String, group_id: String, fingerprint: String, new_gro
 
 // ---------- handlers ----------
 
-async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
-    let body: CaptureBody = decode(&raw)?;
-    let CaptureBody { message, code, stack, tags, exception, level: lvl, release, environment, user_id, fingerprint, timestamp } = body;
+/// The `CaptureRequest` for one capture body; the body itself travels as the payload.
+fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
+    let body: CaptureBody = decode(raw)?;
+    let CaptureBody {
+        message,
+        code,
+        stack,
+        tags,
+        exception,
+        level: lvl,
+        release,
+        environment,
+        user_id,
+        fingerprint,
+        timestamp,
+    } = body;
     let mut req = pb::CaptureRequest {
         message,
         code,
@@ -486,11 +596,22 @@ async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Api
         fingerprint,
         timestamp: timestamp.map(|t| time("timestamp", t)).transpose()?,
         // The body as sent is the event's payload; unknown fields are kept in it verbatim.
-        payload_json: String::from_utf8_lossy(&raw).into_owned(),
+        payload_json: String::from_utf8_lossy(raw).into_owned(),
         ..Default::default()
     };
-    if let Some(ExceptionBody { kind, message, module, stacktrace }) = exception {
-        let mut e = pb::ExceptionInput { r#type: kind, message, module, ..Default::default() };
+    if let Some(ExceptionBody {
+        kind,
+        message,
+        module,
+        stacktrace,
+    }) = exception
+    {
+        let mut e = pb::ExceptionInput {
+            r#type: kind,
+            message,
+            module,
+            ..Default::default()
+        };
         if let Some(s) = stacktrace {
             stack_into(s, &mut e);
         }
@@ -500,18 +621,123 @@ async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Api
         Some(StackBody::Text(t)) => req.stack = t,
         // Structured stacks beside a plain message travel as an exception without a type.
         Some(s) => {
-            let e = req.exception.get_or_insert_with(pb::ExceptionInput::default);
+            let e = req
+                .exception
+                .get_or_insert_with(pb::ExceptionInput::default);
             stack_into(s, e);
         }
         None => {}
     }
-    let pb::CaptureResponse { event_id, group_id, fingerprint, new_group } = api.capture(ctx.request(req)).await?.into_inner();
-    Ok(Json(capture_json(event_id, group_id, fingerprint, new_group)))
+    Ok(req)
+}
+
+async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
+    let req = capture_request(&raw)?;
+    let pb::CaptureResponse {
+        event_id,
+        group_id,
+        fingerprint,
+        new_group,
+    } = api.capture(ctx.request(req)).await?.into_inner();
+    Ok(Json(capture_json(
+        event_id,
+        group_id,
+        fingerprint,
+        new_group,
+    )))
+}
+
+#[derive(Deserialize)]
+struct BatchBody {
+    events: Vec<Box<serde_json::value::RawValue>>,
+}
+
+/// `POST /v1/errors/capture/batch {events: [capture bodies]}`: one answer per item, in order.
+/// An item that cannot be decoded is answered with its error without reaching the handler.
+async fn capture_batch(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
+    let BatchBody { events } = decode(&raw)?;
+    let mut decoded = Vec::with_capacity(events.len());
+    let mut early: Vec<Option<Value>> = Vec::with_capacity(events.len());
+    for item in &events {
+        match capture_request(item.get().as_bytes()) {
+            Ok(req) => {
+                decoded.push(req);
+                early.push(None);
+            }
+            Err(e) => {
+                let fields: Vec<String> = match &e {
+                    Error::Malformed { violations, .. } | Error::Invalid { violations, .. } => {
+                        violations
+                            .iter()
+                            .map(|v| format!("{}: {}", v.field, v.message))
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                early.push(Some(batch_item_error(e.code(), &e.to_string(), &fields)))
+            }
+        }
+    }
+    // An empty list goes to the handler, which rejects it; a list of only undecodable items does not.
+    let pb::CaptureBatchResponse {
+        results,
+        accepted: _,
+        rejected: _,
+    } = if decoded.is_empty() && !events.is_empty() {
+        pb::CaptureBatchResponse::default()
+    } else {
+        api.capture_batch(ctx.request(pb::CaptureBatchRequest { events: decoded }))
+            .await?
+            .into_inner()
+    };
+    let mut handled = results.into_iter();
+    let results: Vec<Value> = early
+        .into_iter()
+        .map(|e| match e {
+            Some(v) => v,
+            None => match handled.next().and_then(|r| r.outcome) {
+                Some(pb::capture_batch_result::Outcome::Captured(pb::CaptureResponse {
+                    event_id,
+                    group_id,
+                    fingerprint,
+                    new_group,
+                })) => capture_json(event_id, group_id, fingerprint, new_group),
+                Some(pb::capture_batch_result::Outcome::Error(pb::CaptureBatchError {
+                    code,
+                    message,
+                    fields,
+                })) => batch_item_error(&code, &message, &fields),
+                None => batch_item_error("INTERNAL_ERROR", "no result for this item", &[]),
+            },
+        })
+        .collect();
+    let accepted = results
+        .iter()
+        .filter(|r| r["ok"] == Value::Bool(true))
+        .count();
+    Ok(Json(json!({
+        "ok": accepted == results.len(),
+        "accepted": accepted,
+        "rejected": results.len() - accepted,
+        "results": results,
+    })))
+}
+
+fn batch_item_error(code: &str, message: &str, fields: &[String]) -> Value {
+    json!({"ok": false, "error": {"code": code, "message": message, "details": fields}})
 }
 
 async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
     let body: MessageBody = decode(&raw)?;
-    let MessageBody { text, level: lvl, tags, user_id, release, environment, idempotency_key } = body;
+    let MessageBody {
+        text,
+        level: lvl,
+        tags,
+        user_id,
+        release,
+        environment,
+        idempotency_key,
+    } = body;
     let req = pb::CaptureMessageRequest {
         text,
         level: level("level", lvl.as_deref())?,
@@ -522,40 +748,88 @@ async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Api
         idempotency_key,
         payload_json: String::from_utf8_lossy(&raw).into_owned(),
     };
-    let pb::CaptureMessageResponse { event_id, group_id, fingerprint, new_group, duplicate } =
-        api.capture_message(ctx.request(req)).await?.into_inner();
+    let pb::CaptureMessageResponse {
+        event_id,
+        group_id,
+        fingerprint,
+        new_group,
+        duplicate,
+    } = api.capture_message(ctx.request(req)).await?.into_inner();
     let mut v = capture_json(event_id, group_id, fingerprint, new_group);
     v["duplicate"] = Value::Bool(duplicate);
     Ok(Json(v))
 }
 
 async fn list(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
-    let ListQuery { filter, cursor, limit, .. } = parse_query(raw)?;
-    let req = pb::ListEventsRequest { filter: Some(filter), cursor, limit };
-    let pb::ListEventsResponse { events, next_cursor } = api.list_events(ctx.request(req)).await?.into_inner();
+    let ListQuery {
+        filter,
+        cursor,
+        limit,
+        ..
+    } = parse_query(raw)?;
+    let req = pb::ListEventsRequest {
+        filter: Some(filter),
+        cursor,
+        limit,
+    };
+    let pb::ListEventsResponse {
+        events,
+        next_cursor,
+    } = api.list_events(ctx.request(req)).await?.into_inner();
     Ok(Json(event_list(events, next_cursor)))
 }
 
 async fn search(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
-    let ListQuery { filter, cursor, limit, q, .. } = parse_query(raw)?;
-    let req = pb::SearchEventsRequest { q, filter: Some(filter), cursor, limit };
-    let pb::SearchEventsResponse { events, next_cursor } = api.search_events(ctx.request(req)).await?.into_inner();
+    let ListQuery {
+        filter,
+        cursor,
+        limit,
+        q,
+        ..
+    } = parse_query(raw)?;
+    let req = pb::SearchEventsRequest {
+        q,
+        filter: Some(filter),
+        cursor,
+        limit,
+    };
+    let pb::SearchEventsResponse {
+        events,
+        next_cursor,
+    } = api.search_events(ctx.request(req)).await?.into_inner();
     Ok(Json(event_list(events, next_cursor)))
 }
 
 async fn get_event(State(api): State<Api>, ctx: Ctx, Path(event_id): Path<String>) -> ApiResult {
-    let pb::GetEventResponse { event } = api.get_event(ctx.request(pb::GetEventRequest { event_id })).await?.into_inner();
-    let event = event.ok_or_else(|| Error::Internal("GetEvent answered without an event".into()))?;
+    let pb::GetEventResponse { event } = api
+        .get_event(ctx.request(pb::GetEventRequest { event_id }))
+        .await?
+        .into_inner();
+    let event =
+        event.ok_or_else(|| Error::Internal("GetEvent answered without an event".into()))?;
     Ok(Json(event_json(event)))
 }
 
 async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
-    let ListQuery { cursor, limit, status, sort, .. } = parse_query(raw)?;
+    let ListQuery {
+        cursor,
+        limit,
+        status,
+        sort,
+        ..
+    } = parse_query(raw)?;
     let status = match status.trim() {
         "" => pb::GroupStatus::Unspecified,
         s => match GroupStatus::parse(s) {
             Some(st) => convert::status_to_pb(st),
-            None => return Err(Error::invalid_field("status", "must be one of unresolved, resolved, ignored", "INVALID_ENUM").into()),
+            None => {
+                return Err(Error::invalid_field(
+                    "status",
+                    "must be one of unresolved, resolved, ignored",
+                    "INVALID_ENUM",
+                )
+                .into());
+            }
         },
     };
     let sort = match sort.trim() {
@@ -563,10 +837,25 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
         "count_desc" => pb::GroupSort::CountDesc,
         "last_seen_desc" => pb::GroupSort::LastSeenDesc,
         "first_seen_desc" => pb::GroupSort::FirstSeenDesc,
-        _ => return Err(Error::invalid_field("sort", "must be one of count_desc, last_seen_desc, first_seen_desc", "INVALID_ENUM").into()),
+        _ => {
+            return Err(Error::invalid_field(
+                "sort",
+                "must be one of count_desc, last_seen_desc, first_seen_desc",
+                "INVALID_ENUM",
+            )
+            .into());
+        }
     };
-    let req = pb::ListGroupsRequest { status: status as i32, sort: sort as i32, cursor, limit };
-    let pb::ListGroupsResponse { groups, next_cursor } = api.list_groups(ctx.request(req)).await?.into_inner();
+    let req = pb::ListGroupsRequest {
+        status: status as i32,
+        sort: sort as i32,
+        cursor,
+        limit,
+    };
+    let pb::ListGroupsResponse {
+        groups,
+        next_cursor,
+    } = api.list_groups(ctx.request(req)).await?.into_inner();
     Ok(Json(json!({
         "groups": groups.into_iter().map(group_json).collect::<Vec<_>>(),
         "has_more": !next_cursor.is_empty(),
@@ -575,9 +864,20 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
 }
 
 async fn group_detail(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
-    let pb::GetGroupResponse { group, top_tags, users_affected, releases, environments, trend } =
-        api.get_group(ctx.request(pb::GetGroupRequest { group_id })).await?.into_inner();
-    let mut v = group_json(group.ok_or_else(|| Error::Internal("GetGroup answered without a group".into()))?);
+    let pb::GetGroupResponse {
+        group,
+        top_tags,
+        users_affected,
+        releases,
+        environments,
+        trend,
+    } = api
+        .get_group(ctx.request(pb::GetGroupRequest { group_id }))
+        .await?
+        .into_inner();
+    let mut v = group_json(
+        group.ok_or_else(|| Error::Internal("GetGroup answered without a group".into()))?,
+    );
     v["top_tags"] = top_tags
         .into_iter()
         .map(|pb::TagValueCount { key, value, count }| json!({"key": key, "value": value, "count": count}))
@@ -592,50 +892,100 @@ async fn group_detail(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<Str
     Ok(Json(v))
 }
 
-async fn group_events(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>, RawQuery(raw): RawQuery) -> ApiResult {
+async fn group_events(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(group_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
     let ListQuery { cursor, limit, .. } = parse_query(raw)?;
-    let req = pb::ListGroupEventsRequest { group_id, cursor, limit };
-    let pb::ListGroupEventsResponse { events, next_cursor } = api.list_group_events(ctx.request(req)).await?.into_inner();
+    let req = pb::ListGroupEventsRequest {
+        group_id,
+        cursor,
+        limit,
+    };
+    let pb::ListGroupEventsResponse {
+        events,
+        next_cursor,
+    } = api.list_group_events(ctx.request(req)).await?.into_inner();
     Ok(Json(event_list(events, next_cursor)))
 }
 
 async fn resolve(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
-    let pb::ResolveGroupResponse { group } = api.resolve_group(ctx.request(pb::ResolveGroupRequest { group_id })).await?.into_inner();
+    let pb::ResolveGroupResponse { group } = api
+        .resolve_group(ctx.request(pb::ResolveGroupRequest { group_id }))
+        .await?
+        .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
 }
 
 async fn unresolve(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
-    let pb::UnresolveGroupResponse { group } =
-        api.unresolve_group(ctx.request(pb::UnresolveGroupRequest { group_id })).await?.into_inner();
+    let pb::UnresolveGroupResponse { group } = api
+        .unresolve_group(ctx.request(pb::UnresolveGroupRequest { group_id }))
+        .await?
+        .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
 }
 
 async fn ignore(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
-    let pb::IgnoreGroupResponse { group } = api.ignore_group(ctx.request(pb::IgnoreGroupRequest { group_id })).await?.into_inner();
+    let pb::IgnoreGroupResponse { group } = api
+        .ignore_group(ctx.request(pb::IgnoreGroupRequest { group_id }))
+        .await?
+        .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
 }
 
 async fn delete_group(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
-    let pb::DeleteGroupResponse { group_id, deleted_events } =
-        api.delete_group(ctx.request(pb::DeleteGroupRequest { group_id })).await?.into_inner();
-    Ok(Json(json!({"ok": true, "deleted": true, "error_group_id": group_id, "deleted_events": deleted_events})))
+    let pb::DeleteGroupResponse {
+        group_id,
+        deleted_events,
+    } = api
+        .delete_group(ctx.request(pb::DeleteGroupRequest { group_id }))
+        .await?
+        .into_inner();
+    Ok(Json(
+        json!({"ok": true, "deleted": true, "error_group_id": group_id, "deleted_events": deleted_events}),
+    ))
 }
 
 async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>) -> ApiResult {
-    let BulkBody { error_group_ids, action } = body;
+    let BulkBody {
+        error_group_ids,
+        action,
+    } = body;
     let action = match action.trim() {
         "resolve" => pb::BulkAction::Resolve,
         "unresolve" => pb::BulkAction::Unresolve,
         "ignore" => pb::BulkAction::Ignore,
         "delete" => pb::BulkAction::Delete,
-        _ => return Err(Error::invalid_field("action", "must be one of resolve, unresolve, ignore, delete", "INVALID_ENUM").into()),
+        _ => {
+            return Err(Error::invalid_field(
+                "action",
+                "must be one of resolve, unresolve, ignore, delete",
+                "INVALID_ENUM",
+            )
+            .into());
+        }
     };
     let processed = error_group_ids.len();
-    let req = pb::BulkUpdateGroupsRequest { group_ids: error_group_ids, action: action as i32 };
-    let pb::BulkUpdateGroupsResponse { action: _, succeeded, failed } = api.bulk_update_groups(ctx.request(req)).await?.into_inner();
+    let req = pb::BulkUpdateGroupsRequest {
+        group_ids: error_group_ids,
+        action: action as i32,
+    };
+    let pb::BulkUpdateGroupsResponse {
+        action: _,
+        succeeded,
+        failed,
+    } = api.bulk_update_groups(ctx.request(req)).await?.into_inner();
     let failed: Vec<Value> = failed
         .into_iter()
-        .map(|pb::BulkFailure { group_id, code, message }| json!({"error_group_id": group_id, "code": code, "message": message}))
+        .map(
+            |pb::BulkFailure {
+                 group_id,
+                 code,
+                 message,
+             }| json!({"error_group_id": group_id, "code": code, "message": message}),
+        )
         .collect();
     Ok(Json(json!({
         "ok": failed.is_empty(),
@@ -646,9 +996,17 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
     })))
 }
 
-async fn export(State(api): State<Api>, ctx: Ctx, RawBody(body): RawBody) -> Result<Response, ApiError> {
+async fn export(
+    State(api): State<Api>,
+    ctx: Ctx,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     // An empty body means "everything, as JSON".
-    let ExportBody { filter, format } = if body.iter().all(u8::is_ascii_whitespace) { ExportBody::default() } else { decode(&body)? };
+    let ExportBody { filter, format } = if body.iter().all(u8::is_ascii_whitespace) {
+        ExportBody::default()
+    } else {
+        decode(&body)?
+    };
     let mut pb_filter = pb::EventFilter::default();
     for (k, v) in filter.unwrap_or_default() {
         set_filter_field(&mut pb_filter, &k, &v)?;
@@ -656,9 +1014,16 @@ async fn export(State(api): State<Api>, ctx: Ctx, RawBody(body): RawBody) -> Res
     let format = match format.as_deref().map(str::trim) {
         None | Some("") | Some("json") => pb::ExportFormat::Json,
         Some("csv") => pb::ExportFormat::Csv,
-        Some(_) => return Err(Error::invalid_field("format", "must be json or csv", "INVALID_ENUM").into()),
+        Some(_) => {
+            return Err(
+                Error::invalid_field("format", "must be json or csv", "INVALID_ENUM").into(),
+            );
+        }
     };
-    let req = pb::ExportEventsRequest { filter: Some(pb_filter), format: format as i32 };
+    let req = pb::ExportEventsRequest {
+        filter: Some(pb_filter),
+        format: format as i32,
+    };
     let mut stream = api.export_events(ctx.request(req)).await?.into_inner();
     // The first chunk names the content type; a failure before it is an ordinary error answer.
     let first = match stream.next().await {
@@ -666,27 +1031,55 @@ async fn export(State(api): State<Api>, ctx: Ctx, RawBody(body): RawBody) -> Res
         Some(Err(status)) => return Err(status.into()),
         None => return Err(Error::Internal("export produced no data".into()).into()),
     };
-    let content_type = HeaderValue::from_str(&first.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let extension = if format == pb::ExportFormat::Csv { "csv" } else { "json" };
-    let body = futures::stream::once(async move { Ok::<_, std::io::Error>(axum::body::Bytes::from(first.data)) }).chain(stream.map(|item| {
-        item.map(|c| axum::body::Bytes::from(c.data)).map_err(|s| std::io::Error::other(s.message().to_owned()))
+    let content_type = HeaderValue::from_str(&first.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let extension = if format == pb::ExportFormat::Csv {
+        "csv"
+    } else {
+        "json"
+    };
+    let body = futures::stream::once(async move {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(first.data))
+    })
+    .chain(stream.map(|item| {
+        item.map(|c| axum::body::Bytes::from(c.data))
+            .map_err(|s| std::io::Error::other(s.message().to_owned()))
     }));
     let mut resp = Body::from_stream(body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, content_type);
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"faultline-export.{extension}\"")) {
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"faultline-export.{extension}\""
+    )) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
 }
 
 async fn retention_get(State(api): State<Api>, ctx: Ctx) -> ApiResult {
-    let pb::GetRetentionResponse { retention } = api.get_retention(ctx.request(pb::GetRetentionRequest {})).await?.into_inner();
+    let pb::GetRetentionResponse { retention } = api
+        .get_retention(ctx.request(pb::GetRetentionRequest {}))
+        .await?
+        .into_inner();
     Ok(Json(retention_json(retention)))
 }
 
-async fn retention_set(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<RetentionBody>) -> ApiResult {
-    let RetentionBody { days, auto_export_before_cleanup, export_destination } = body;
-    let req = pb::SetRetentionRequest { days, auto_export_before_cleanup, export_destination };
-    let pb::SetRetentionResponse { retention } = api.set_retention(ctx.request(req)).await?.into_inner();
+async fn retention_set(
+    State(api): State<Api>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<RetentionBody>,
+) -> ApiResult {
+    let RetentionBody {
+        days,
+        auto_export_before_cleanup,
+        export_destination,
+    } = body;
+    let req = pb::SetRetentionRequest {
+        days,
+        auto_export_before_cleanup,
+        export_destination,
+    };
+    let pb::SetRetentionResponse { retention } =
+        api.set_retention(ctx.request(req)).await?.into_inner();
     Ok(Json(retention_json(retention)))
 }

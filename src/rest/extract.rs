@@ -31,14 +31,21 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(0);
-        Bytes::from_request(req, state).await.map(RawBody).map_err(|rejection| {
-            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::from(Error::PayloadTooLarge { limit })
-            } else {
-                ApiError::from(Error::malformed("body", rejection.body_text()))
-            }
-        })
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(0);
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::from(Error::PayloadTooLarge { limit })
+                } else {
+                    ApiError::from(Error::malformed("body", rejection.body_text()))
+                }
+            })
     }
 }
 
@@ -49,7 +56,10 @@ pub struct BodyLimit(pub usize);
 /// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field path).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::malformed("body", "the request body is empty; send a JSON object"));
+        return Err(Error::malformed(
+            "body",
+            "the request body is empty; send a JSON object",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -60,12 +70,24 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             match inner.classify() {
                 // serde reports the first problem it meets; truncated or broken JSON can surface
                 // as a type error first, so syntax is checked on its own before blaming a field.
-                serde_json::error::Category::Data if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+                serde_json::error::Category::Data
+                    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() =>
+                {
                     let msg = strip_position(&inner.to_string());
                     let field = missing_field(&msg)
-                        .map(|f| if path == "." { f.to_owned() } else { format!("{path}.{f}") })
+                        .map(|f| {
+                            if path == "." {
+                                f.to_owned()
+                            } else {
+                                format!("{path}.{f}")
+                            }
+                        })
                         .unwrap_or_else(|| if path == "." { "body".to_owned() } else { path });
-                    let code = if msg.starts_with("missing field") { "REQUIRED" } else { "INVALID_TYPE" };
+                    let code = if msg.starts_with("missing field") {
+                        "REQUIRED"
+                    } else {
+                        "INVALID_TYPE"
+                    };
                     Err(Error::invalid(vec![FieldViolation::new(field, msg, code)]))
                 }
                 _ => Err(Error::malformed(
@@ -81,7 +103,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 }
 
 fn missing_field(msg: &str) -> Option<&str> {
-    msg.strip_prefix("missing field `").and_then(|r| r.split('`').next())
+    msg.strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
 }
 
 fn strip_position(msg: &str) -> String {
@@ -102,7 +125,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Ctx { headers: parts.headers.clone(), extensions: parts.extensions.clone() })
+        Ok(Ctx {
+            headers: parts.headers.clone(),
+            extensions: parts.extensions.clone(),
+        })
     }
 }
 

@@ -6,7 +6,7 @@ mod error;
 mod errors_api;
 mod extract;
 
-use axum::{extract::DefaultBodyLimit, Router};
+use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::{config::Config, error::Error, grpc::Api};
@@ -20,7 +20,9 @@ async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"));
     if is_grpc {
-        tonic::Status::unimplemented("unknown service or method").into_http::<axum::body::Body>().into_response()
+        tonic::Status::unimplemented("unknown service or method")
+            .into_http::<axum::body::Body>()
+            .into_response()
     } else {
         ApiError::from(Error::NotFound { what: "route" }).into_response()
     }
@@ -33,6 +35,9 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))
         .layer(axum::Extension(extract::BodyLimit(cfg.body_limit)))
-        .layer(TimeoutLayer::with_status_code(http::StatusCode::GATEWAY_TIMEOUT, cfg.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::GATEWAY_TIMEOUT,
+            cfg.request_timeout,
+        ))
         .layer(axum::middleware::from_fn(error::render))
 }

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use crate::domain::{
-    grouping::{Grouping, GroupingSource},
-    model::{from_millis, Group, StoredEvent},
     ExceptionData, GroupStatus, Level,
+    grouping::{Grouping, GroupingSource},
+    model::{Group, StoredEvent, from_millis},
 };
 
 use super::entity::{event, group};

@@ -1,16 +1,19 @@
 //! Event reads: filtered listings with keyset paging, search, single events, export pages.
 
 use sea_orm::{
-    sea_query::{ExprTrait, Expr, LikeExpr, Query},
     ColumnTrait, Condition, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, LikeExpr, Query},
 };
 use uuid::Uuid;
 
-use super::{convert, db_err, entity::{event, event_tag, group}, Store};
+use super::{
+    Store, convert, db_err,
+    entity::{event, event_tag, group},
+};
 use crate::{
     domain::{
         cursor::EventCursor,
-        filter::{search_words, EventFilter},
+        filter::{EventFilter, search_words},
         model::StoredEvent,
     },
     error::Error,
@@ -72,7 +75,10 @@ fn condition(project_id: Uuid, f: &EventFilter) -> Condition {
         let tagged = Query::select()
             .expr(Expr::val(1))
             .from(event_tag::Entity)
-            .and_where(Expr::col((event_tag::Entity, event_tag::Column::EventSeq)).equals((event::Entity, event::Column::Seq)))
+            .and_where(
+                Expr::col((event_tag::Entity, event_tag::Column::EventSeq))
+                    .equals((event::Entity, event::Column::Seq)),
+            )
             .and_where(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(k.as_str()))
             .and_where(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(v.as_str()))
             .to_owned();
@@ -80,7 +86,10 @@ fn condition(project_id: Uuid, f: &EventFilter) -> Condition {
     }
     if let Some(q) = &f.q {
         for word in search_words(q) {
-            c = c.add(Expr::col((event::Entity, event::Column::SearchText)).like(LikeExpr::new(escape_like(&word)).escape('\\')));
+            c = c.add(
+                Expr::col((event::Entity, event::Column::SearchText))
+                    .like(LikeExpr::new(escape_like(&word)).escape('\\')),
+            );
         }
     }
     c
@@ -111,7 +120,8 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let mut events: Vec<StoredEvent> = rows.into_iter().map(|m| convert::event(m, false)).collect();
+        let mut events: Vec<StoredEvent> =
+            rows.into_iter().map(|m| convert::event(m, false)).collect();
         let next = if events.len() as u64 > limit {
             events.truncate(limit as usize);
             events.last().map(|e| EventCursor { before_seq: e.seq })
@@ -145,10 +155,19 @@ impl Store {
         if let Some(c) = cursor {
             q = q.filter(event::Column::Seq.lt(c.before_seq));
         }
-        let rows = q.order_by_desc(event::Column::Seq).limit(page).all(&self.db).await.map_err(db_err)?;
+        let rows = q
+            .order_by_desc(event::Column::Seq)
+            .limit(page)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
         let full = rows.len() as u64 == page;
         let events: Vec<StoredEvent> = rows.into_iter().map(|m| convert::event(m, true)).collect();
-        let next = if full { events.last().map(|e| EventCursor { before_seq: e.seq }) } else { None };
+        let next = if full {
+            events.last().map(|e| EventCursor { before_seq: e.seq })
+        } else {
+            None
+        };
         Ok(ExportPage { events, next })
     }
 }

@@ -2,18 +2,21 @@
 
 use chrono::Utc;
 use sea_orm::{
-    sea_query::{ExprTrait, Alias, Expr, Order, Query},
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 use uuid::Uuid;
 
-use super::{convert, db_err, entity::{event, event_tag, group, group_hourly}, Store};
+use super::{
+    Store, convert, db_err,
+    entity::{event, event_tag, group, group_hourly},
+};
 use crate::{
     domain::{
+        GroupStatus,
         cursor::GroupCursor,
         filter::GroupSort,
-        model::{from_millis, Group, GroupDetail},
-        GroupStatus,
+        model::{Group, GroupDetail, from_millis},
     },
     error::Error,
 };
@@ -56,12 +59,17 @@ impl Store {
         }
         if let Some(c) = cursor {
             if c.sort != sort.code() {
-                return Err(Error::malformed("cursor", "belongs to a listing with another sort order"));
+                return Err(Error::malformed(
+                    "cursor",
+                    "belongs to a listing with another sort order",
+                ));
             }
             q = q.filter(
-                Condition::any()
-                    .add(col.lt(c.value))
-                    .add(Condition::all().add(col.eq(c.value)).add(group::Column::Id.lt(c.id))),
+                Condition::any().add(col.lt(c.value)).add(
+                    Condition::all()
+                        .add(col.eq(c.value))
+                        .add(group::Column::Id.lt(c.id)),
+                ),
             );
         }
         let rows = q
@@ -74,7 +82,11 @@ impl Store {
         let mut groups: Vec<Group> = rows.into_iter().map(convert::group).collect();
         let next = if groups.len() as u64 > limit {
             groups.truncate(limit as usize);
-            groups.last().map(|g| GroupCursor { sort: sort.code(), value: sort_value(g, sort), id: g.id })
+            groups.last().map(|g| GroupCursor {
+                sort: sort.code(),
+                value: sort_value(g, sort),
+                id: g.id,
+            })
         } else {
             None
         };
@@ -93,7 +105,11 @@ impl Store {
     }
 
     /// The group with its aggregates: top tags, users, releases, environments, hourly trend.
-    pub async fn group_detail(&self, project_id: Uuid, group_id: Uuid) -> Result<GroupDetail, Error> {
+    pub async fn group_detail(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<GroupDetail, Error> {
         let group = self.get_group(project_id, group_id).await?;
 
         let count = Expr::col(event_tag::Column::Key).count();
@@ -116,7 +132,10 @@ impl Store {
         }
 
         let users = Query::select()
-            .expr_as(Expr::col(event::Column::UserId).count_distinct(), Alias::new("n"))
+            .expr_as(
+                Expr::col(event::Column::UserId).count_distinct(),
+                Alias::new("n"),
+            )
             .from(event::Entity)
             .and_where(Expr::col(event::Column::GroupId).eq(group_id))
             .and_where(Expr::col(event::Column::UserId).ne(""))
@@ -126,8 +145,12 @@ impl Store {
             None => 0,
         };
 
-        let releases = self.distinct_values(group_id, event::Column::Release).await?;
-        let environments = self.distinct_values(group_id, event::Column::Environment).await?;
+        let releases = self
+            .distinct_values(group_id, event::Column::Release)
+            .await?;
+        let environments = self
+            .distinct_values(group_id, event::Column::Environment)
+            .await?;
 
         let now_hour = Utc::now().timestamp().div_euclid(3600);
         let first_hour = now_hour - (TREND_HOURS - 1);
@@ -139,15 +162,30 @@ impl Store {
             .map_err(db_err)?;
         let trend = (first_hour..=now_hour)
             .map(|h| {
-                let n = rows.iter().filter(|r| r.hour == h).map(|r| r.count).sum::<i64>();
+                let n = rows
+                    .iter()
+                    .filter(|r| r.hour == h)
+                    .map(|r| r.count)
+                    .sum::<i64>();
                 (from_millis(h * 3_600_000), u64::try_from(n).unwrap_or(0))
             })
             .collect();
 
-        Ok(GroupDetail { group, top_tags, users_affected, releases, environments, trend })
+        Ok(GroupDetail {
+            group,
+            top_tags,
+            users_affected,
+            releases,
+            environments,
+            trend,
+        })
     }
 
-    async fn distinct_values(&self, group_id: Uuid, col: event::Column) -> Result<Vec<String>, Error> {
+    async fn distinct_values(
+        &self,
+        group_id: Uuid,
+        col: event::Column,
+    ) -> Result<Vec<String>, Error> {
         let rows: Vec<String> = event::Entity::find()
             .select_only()
             .column(col)
@@ -165,14 +203,22 @@ impl Store {
 
     /// Sets a group's status. Resolving clears the regression mark; the write is one
     /// statement, so a concurrent ingest cannot be lost between a read and a write.
-    pub async fn set_group_status(&self, project_id: Uuid, group_id: Uuid, status: GroupStatus) -> Result<Group, Error> {
+    pub async fn set_group_status(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        status: GroupStatus,
+    ) -> Result<Group, Error> {
         let mut update = group::Entity::update_many()
             .col_expr(group::Column::Status, Expr::value(status.as_str()))
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
         update = match status {
             GroupStatus::Resolved => update
-                .col_expr(group::Column::ResolvedAt, Expr::value(Utc::now().timestamp_millis()))
+                .col_expr(
+                    group::Column::ResolvedAt,
+                    Expr::value(Utc::now().timestamp_millis()),
+                )
                 .col_expr(group::Column::Regressed, Expr::value(false)),
             GroupStatus::Unresolved | GroupStatus::Ignored => {
                 update.col_expr(group::Column::ResolvedAt, Expr::value(Option::<i64>::None))
@@ -197,10 +243,25 @@ impl Store {
         if exists.is_none() {
             return Err(Error::NotFound { what: "group" });
         }
-        event_tag::Entity::delete_many().filter(event_tag::Column::GroupId.eq(group_id)).exec(&txn).await.map_err(db_err)?;
-        let events = event::Entity::delete_many().filter(event::Column::GroupId.eq(group_id)).exec(&txn).await.map_err(db_err)?;
-        group_hourly::Entity::delete_many().filter(group_hourly::Column::GroupId.eq(group_id)).exec(&txn).await.map_err(db_err)?;
-        group::Entity::delete_by_id(group_id).exec(&txn).await.map_err(db_err)?;
+        event_tag::Entity::delete_many()
+            .filter(event_tag::Column::GroupId.eq(group_id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        let events = event::Entity::delete_many()
+            .filter(event::Column::GroupId.eq(group_id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_hourly::Entity::delete_many()
+            .filter(group_hourly::Column::GroupId.eq(group_id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group::Entity::delete_by_id(group_id)
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         Ok(events.rows_affected)
     }

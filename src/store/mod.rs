@@ -14,9 +14,8 @@ use std::{path::Path, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
-    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr,
-    TransactionTrait,
 };
 
 pub use events::ExportPage;
@@ -37,7 +36,10 @@ pub fn is_sqlite_url(url: &str) -> bool {
 
 /// The SQLite URL of the database file inside `data_dir`.
 pub fn sqlite_url_in(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("faultline.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("faultline.db").display()
+    )
 }
 
 impl Store {
@@ -61,7 +63,10 @@ impl Store {
             });
         }
         let db = Database::connect(opts).await.map_err(|e| {
-            Error::Unavailable(format!("cannot connect to the database: {}", redact(&e.to_string())))
+            Error::Unavailable(format!(
+                "cannot connect to the database: {}",
+                redact(&e.to_string())
+            ))
         })?;
         let store = Store { db };
         store.migrate().await?;
@@ -82,7 +87,10 @@ impl Store {
                 }
             }
         }
-        Err(Error::Internal(format!("migrations failed: {}", last.map(|e| e.to_string()).unwrap_or_default())))
+        Err(Error::Internal(format!(
+            "migrations failed: {}",
+            last.map(|e| e.to_string()).unwrap_or_default()
+        )))
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -113,14 +121,17 @@ impl Store {
 /// Maps a database error to the domain error: connection trouble is `Unavailable`, the rest internal.
 pub(crate) fn db_err(e: DbErr) -> Error {
     match &e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable("database unavailable".into()),
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            Error::Unavailable("database unavailable".into())
+        }
         _ => Error::Internal(format!("database: {e}")),
     }
 }
 
 /// Hides a password in a database URL before it reaches a log line or an error.
 pub fn redact(s: &str) -> String {
-    static RE: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"://([^:/@\s]+):[^@\s]*@").expect("constant regex"));
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"://([^:/@\s]+):[^@\s]*@").expect("constant regex")
+    });
     RE.replace_all(s, "://$1:***@").into_owned()
 }

@@ -4,7 +4,10 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::{db_err, entity::{api_key, project, retention}, Store};
+use super::{
+    Store, db_err,
+    entity::{api_key, project, retention},
+};
 use crate::error::Error;
 
 /// What the first start created.
@@ -29,17 +32,27 @@ pub struct ApiKeyRecord {
 impl Store {
     /// On an empty database, creates the default project and its admin key, in one
     /// transaction. Returns `None` when a project already exists.
-    pub async fn bootstrap(&self, admin_key: &str, key_hash: &str, preview: &str, scopes: &str) -> Result<Option<Bootstrap>, Error> {
+    pub async fn bootstrap(
+        &self,
+        admin_key: &str,
+        key_hash: &str,
+        preview: &str,
+        scopes: &str,
+    ) -> Result<Option<Bootstrap>, Error> {
         let txn = self.begin_write().await?;
         if project::Entity::find().count(&txn).await.map_err(db_err)? > 0 {
             return Ok(None);
         }
         let now = Utc::now().timestamp_millis();
         let project_id = Uuid::now_v7();
-        project::ActiveModel { id: Set(project_id), name: Set("default".into()), created_at: Set(now) }
-            .insert(&txn)
-            .await
-            .map_err(db_err)?;
+        project::ActiveModel {
+            id: Set(project_id),
+            name: Set("default".into()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
         api_key::ActiveModel {
             id: Set(Uuid::now_v7()),
             project_id: Set(project_id),
@@ -68,7 +81,10 @@ impl Store {
         .await
         .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
-        Ok(Some(Bootstrap { project_id, admin_key: admin_key.into() }))
+        Ok(Some(Bootstrap {
+            project_id,
+            admin_key: admin_key.into(),
+        }))
     }
 
     /// The key whose hash is `key_hash`, if any (revoked and expired keys included: the caller decides).
@@ -82,7 +98,12 @@ impl Store {
             id: m.id,
             project_id: m.project_id,
             name: m.name,
-            scopes: m.scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scopes: m
+                .scopes
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             expires_at: m.expires_at,
             revoked_at: m.revoked_at,
         }))
@@ -94,7 +115,10 @@ impl Store {
             return Ok(());
         }
         api_key::Entity::update_many()
-            .col_expr(api_key::Column::LastUsedAt, sea_orm::sea_query::Expr::value(at_ms))
+            .col_expr(
+                api_key::Column::LastUsedAt,
+                sea_orm::sea_query::Expr::value(at_ms),
+            )
             .filter(api_key::Column::Id.is_in(ids.iter().copied()))
             .exec(&self.db)
             .await
@@ -104,6 +128,12 @@ impl Store {
 
     /// Ids of all projects (for background jobs).
     pub async fn project_ids(&self) -> Result<Vec<Uuid>, Error> {
-        Ok(project::Entity::find().all(&self.db).await.map_err(db_err)?.into_iter().map(|p| p.id).collect())
+        Ok(project::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|p| p.id)
+            .collect())
     }
 }

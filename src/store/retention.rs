@@ -2,14 +2,17 @@
 
 use chrono::Utc;
 use sea_orm::{
-    sea_query::{ExprTrait, Expr, Query},
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
-use super::{convert, db_err, entity::{event, event_tag, group, group_hourly, retention}, Store};
+use super::{
+    Store, convert, db_err,
+    entity::{event, event_tag, group, group_hourly, retention},
+};
 use crate::{
-    domain::model::{from_millis, RetentionPolicy, StoredEvent, DEFAULT_RETENTION_DAYS},
+    domain::model::{DEFAULT_RETENTION_DAYS, RetentionPolicy, StoredEvent, from_millis},
     error::Error,
 };
 
@@ -41,9 +44,18 @@ impl Store {
             }))
     }
 
-    pub async fn set_retention(&self, project_id: Uuid, days: u32, auto_export: bool, destination: &str) -> Result<RetentionPolicy, Error> {
+    pub async fn set_retention(
+        &self,
+        project_id: Uuid,
+        days: u32,
+        auto_export: bool,
+        destination: &str,
+    ) -> Result<RetentionPolicy, Error> {
         let now = Utc::now().timestamp_millis();
-        let existing = retention::Entity::find_by_id(project_id).one(&self.db).await.map_err(db_err)?;
+        let existing = retention::Entity::find_by_id(project_id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?;
         let model = match existing {
             Some(m) => {
                 let mut am: retention::ActiveModel = m.into();
@@ -70,7 +82,13 @@ impl Store {
     }
 
     /// Events older than `cutoff_ms`, oldest first, after sequence number `after_seq`.
-    pub async fn expired_events(&self, project_id: Uuid, cutoff_ms: i64, after_seq: i64, limit: u64) -> Result<Vec<StoredEvent>, Error> {
+    pub async fn expired_events(
+        &self,
+        project_id: Uuid,
+        cutoff_ms: i64,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, Error> {
         let rows = event::Entity::find()
             .filter(event::Column::ProjectId.eq(project_id))
             .filter(event::Column::Timestamp.lt(cutoff_ms))
@@ -86,7 +104,12 @@ impl Store {
     /// Deletes the project's events older than `cutoff_ms` whose sequence number is at most
     /// `max_seq` (so nothing is deleted that an export before it did not see), their tags,
     /// old hourly counts and the groups left without events. Returns the events deleted.
-    pub async fn delete_expired(&self, project_id: Uuid, cutoff_ms: i64, max_seq: i64) -> Result<u64, Error> {
+    pub async fn delete_expired(
+        &self,
+        project_id: Uuid,
+        cutoff_ms: i64,
+        max_seq: i64,
+    ) -> Result<u64, Error> {
         let mut deleted = 0u64;
         loop {
             let seqs: Vec<i64> = event::Entity::find()
@@ -104,8 +127,16 @@ impl Store {
                 break;
             }
             let txn = self.begin_write().await?;
-            event_tag::Entity::delete_many().filter(event_tag::Column::EventSeq.is_in(seqs.clone())).exec(&txn).await.map_err(db_err)?;
-            let res = event::Entity::delete_many().filter(event::Column::Seq.is_in(seqs)).exec(&txn).await.map_err(db_err)?;
+            event_tag::Entity::delete_many()
+                .filter(event_tag::Column::EventSeq.is_in(seqs.clone()))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            let res = event::Entity::delete_many()
+                .filter(event::Column::Seq.is_in(seqs))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
             txn.commit().await.map_err(db_err)?;
             deleted += res.rows_affected;
         }
@@ -127,7 +158,10 @@ impl Store {
         let any_event = Query::select()
             .expr(Expr::val(1))
             .from(event::Entity)
-            .and_where(Expr::col((event::Entity, event::Column::GroupId)).equals((group::Entity, group::Column::Id)))
+            .and_where(
+                Expr::col((event::Entity, event::Column::GroupId))
+                    .equals((group::Entity, group::Column::Id)),
+            )
             .to_owned();
         group::Entity::delete_many()
             .filter(group::Column::ProjectId.eq(project_id))
@@ -135,7 +169,10 @@ impl Store {
             .exec(&self.db)
             .await
             .map_err(db_err)?;
-        let live_groups = Query::select().column(group::Column::Id).from(group::Entity).to_owned();
+        let live_groups = Query::select()
+            .column(group::Column::Id)
+            .from(group::Entity)
+            .to_owned();
         group_hourly::Entity::delete_many()
             .filter(group_hourly::Column::GroupId.not_in_subquery(live_groups))
             .exec(&self.db)
@@ -143,8 +180,14 @@ impl Store {
             .map_err(db_err)?;
 
         retention::Entity::update_many()
-            .col_expr(retention::Column::LastCleanupAt, Expr::value(Utc::now().timestamp_millis()))
-            .col_expr(retention::Column::LastCleanupDeleted, Expr::value(deleted as i64))
+            .col_expr(
+                retention::Column::LastCleanupAt,
+                Expr::value(Utc::now().timestamp_millis()),
+            )
+            .col_expr(
+                retention::Column::LastCleanupDeleted,
+                Expr::value(deleted as i64),
+            )
             .filter(retention::Column::ProjectId.eq(project_id))
             .exec(&self.db)
             .await

@@ -9,14 +9,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::{
-    sea_query::{ExprTrait, Expr, OnConflict, Query},
     ConnectionTrait, DatabaseTransaction, EntityName, Value,
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
 
-use super::{db_err, entity::{event, event_tag, group, group_hourly}, Store};
+use super::{
+    Store, db_err,
+    entity::{event, event_tag, group, group_hourly},
+};
 use crate::{
-    domain::{model::Committed, NewEvent},
+    domain::{NewEvent, model::Committed},
     error::Error,
 };
 
@@ -45,7 +48,10 @@ impl Store {
     }
 }
 
-async fn commit_in(txn: &DatabaseTransaction, batch: &[&NewEvent]) -> Result<Vec<Committed>, Error> {
+async fn commit_in(
+    txn: &DatabaseTransaction,
+    batch: &[&NewEvent],
+) -> Result<Vec<Committed>, Error> {
     let mut results: Vec<Option<Committed>> = vec![None; batch.len()];
     let mut first_with_key: HashMap<(Uuid, &str), usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
@@ -73,13 +79,15 @@ async fn commit_in(txn: &DatabaseTransaction, batch: &[&NewEvent]) -> Result<Vec
     for &i in &to_insert {
         let ev: &NewEvent = batch[i];
         let ts = ev.timestamp.timestamp_millis();
-        let agg = aggs.entry((ev.project_id, ev.grouping.fingerprint.as_str())).or_insert_with(|| GroupAgg {
-            proposed_id: Uuid::now_v7(),
-            count: 0,
-            first_seen: ts,
-            last_seen: ts,
-            newest: ev,
-        });
+        let agg = aggs
+            .entry((ev.project_id, ev.grouping.fingerprint.as_str()))
+            .or_insert_with(|| GroupAgg {
+                proposed_id: Uuid::now_v7(),
+                count: 0,
+                first_seen: ts,
+                last_seen: ts,
+                newest: ev,
+            });
         agg.count += 1;
         agg.first_seen = Ord::min(agg.first_seen, ts);
         if ts >= agg.last_seen {
@@ -117,7 +125,10 @@ async fn commit_in(txn: &DatabaseTransaction, batch: &[&NewEvent]) -> Result<Vec
         for &i in chunk {
             let ev: &NewEvent = batch[i];
             let (gid, _) = group_ids[&(ev.project_id, ev.grouping.fingerprint.as_str())];
-            let exception = ev.exception.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default());
+            let exception = ev
+                .exception
+                .as_ref()
+                .map(|e| serde_json::to_string(e).unwrap_or_default());
             stmt.values_panic([
                 ev.id.into(),
                 ev.project_id.into(),
@@ -127,16 +138,24 @@ async fn commit_in(txn: &DatabaseTransaction, batch: &[&NewEvent]) -> Result<Vec
                 ev.level.as_str().into(),
                 ev.message.clone().into(),
                 ev.code.clone().into(),
-                ev.exception.as_ref().map(|e| e.r#type.clone()).unwrap_or_default().into(),
+                ev.exception
+                    .as_ref()
+                    .map(|e| e.r#type.clone())
+                    .unwrap_or_default()
+                    .into(),
                 Value::from(exception).into(),
                 ev.culprit.clone().into(),
                 ev.release.clone().into(),
                 ev.environment.clone().into(),
                 ev.user_id.clone().into(),
-                serde_json::to_string(&ev.tags).unwrap_or_else(|_| "{}".into()).into(),
+                serde_json::to_string(&ev.tags)
+                    .unwrap_or_else(|_| "{}".into())
+                    .into(),
                 Value::from(ev.idempotency_key.clone()).into(),
                 ev.search_text().into(),
-                serde_json::to_string(&ev.grouping).unwrap_or_default().into(),
+                serde_json::to_string(&ev.grouping)
+                    .unwrap_or_default()
+                    .into(),
                 ev.payload_json.clone().into(),
             ]);
         }
@@ -153,11 +172,15 @@ async fn commit_in(txn: &DatabaseTransaction, batch: &[&NewEvent]) -> Result<Vec
     for &i in &to_insert {
         let ev: &NewEvent = batch[i];
         let (gid, _) = group_ids[&(ev.project_id, ev.grouping.fingerprint.as_str())];
-        let seq = *seqs.get(&ev.id).ok_or_else(|| Error::Internal("inserted event not returned".into()))?;
+        let seq = *seqs
+            .get(&ev.id)
+            .ok_or_else(|| Error::Internal("inserted event not returned".into()))?;
         for (k, v) in &ev.tags {
             tag_rows.push((seq, ev.project_id, gid, k, v));
         }
-        *hourly.entry((gid, ev.timestamp.timestamp().div_euclid(3600))).or_default() += 1;
+        *hourly
+            .entry((gid, ev.timestamp.timestamp().div_euclid(3600)))
+            .or_default() += 1;
     }
     for chunk in tag_rows.chunks(TAG_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
@@ -169,20 +192,32 @@ async fn commit_in(txn: &DatabaseTransaction, batch: &[&NewEvent]) -> Result<Vec
             event_tag::Column::Value,
         ]);
         for (seq, pid, gid, k, v) in chunk {
-            stmt.values_panic([(*seq).into(), (*pid).into(), (*gid).into(), (*k).clone().into(), (*v).clone().into()]);
+            stmt.values_panic([
+                (*seq).into(),
+                (*pid).into(),
+                (*gid).into(),
+                (*k).clone().into(),
+                (*v).clone().into(),
+            ]);
         }
         txn.execute(&stmt).await.map_err(db_err)?;
     }
     if !hourly.is_empty() {
         let mut stmt = Query::insert();
-        stmt.into_table(group_hourly::Entity.table_ref())
-            .columns([group_hourly::Column::GroupId, group_hourly::Column::Hour, group_hourly::Column::Count]);
+        stmt.into_table(group_hourly::Entity.table_ref()).columns([
+            group_hourly::Column::GroupId,
+            group_hourly::Column::Hour,
+            group_hourly::Column::Count,
+        ]);
         for ((gid, hour), n) in &hourly {
             stmt.values_panic([(*gid).into(), (*hour).into(), (*n).into()]);
         }
         stmt.on_conflict(
             OnConflict::columns([group_hourly::Column::GroupId, group_hourly::Column::Hour])
-                .value(group_hourly::Column::Count, Expr::cust(r#""group_hourly"."count" + excluded."count""#))
+                .value(
+                    group_hourly::Column::Count,
+                    Expr::cust(r#""group_hourly"."count" + excluded."count""#),
+                )
                 .to_owned(),
         );
         txn.execute(&stmt).await.map_err(db_err)?;
@@ -203,7 +238,9 @@ async fn commit_in(txn: &DatabaseTransaction, batch: &[&NewEvent]) -> Result<Vec
         });
     }
     for (i, first) in repeats {
-        let mut c = results[first].clone().ok_or_else(|| Error::Internal("idempotency order".into()))?;
+        let mut c = results[first]
+            .clone()
+            .ok_or_else(|| Error::Internal("idempotency order".into()))?;
         c.new_group = false;
         c.duplicate = true;
         results[i] = Some(c);
@@ -221,8 +258,10 @@ async fn upsert_groups<'a>(
 ) -> Result<HashMap<(Uuid, &'a str), (Uuid, bool)>, Error> {
     let mut out = HashMap::with_capacity(aggs.len());
     let entries: Vec<_> = aggs.iter().collect();
-    let keys: HashMap<(Uuid, String), ((Uuid, &'a str), Uuid)> =
-        aggs.iter().map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id))).collect();
+    let keys: HashMap<(Uuid, String), ((Uuid, &'a str), Uuid)> = aggs
+        .iter()
+        .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
+        .collect();
     for chunk in entries.chunks(GROUP_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group::Entity.table_ref()).columns([
@@ -287,7 +326,11 @@ async fn upsert_groups<'a>(
                 )
                 .to_owned(),
         );
-        stmt.returning(Query::returning().columns([group::Column::Id, group::Column::ProjectId, group::Column::Fingerprint]));
+        stmt.returning(Query::returning().columns([
+            group::Column::Id,
+            group::Column::ProjectId,
+            group::Column::Fingerprint,
+        ]));
         let rows = txn.query_all(&stmt).await.map_err(db_err)?;
         for row in rows {
             let id: Uuid = row.try_get("", "id").map_err(db_err)?;
@@ -299,7 +342,9 @@ async fn upsert_groups<'a>(
         }
     }
     if out.len() != aggs.len() {
-        return Err(Error::Internal("group upsert returned fewer rows than groups".into()));
+        return Err(Error::Internal(
+            "group upsert returned fewer rows than groups".into(),
+        ));
     }
     Ok(out)
 }
@@ -322,7 +367,11 @@ async fn known_idempotency_keys(
             .column((event::Entity, event::Column::IdempotencyKey))
             .column((group::Entity, group::Column::Fingerprint))
             .from(event::Entity)
-            .inner_join(group::Entity, Expr::col((group::Entity, group::Column::Id)).equals((event::Entity, event::Column::GroupId)))
+            .inner_join(
+                group::Entity,
+                Expr::col((group::Entity, group::Column::Id))
+                    .equals((event::Entity, event::Column::GroupId)),
+            )
             .and_where(Expr::col((event::Entity, event::Column::ProjectId)).eq(pid))
             .and_where(Expr::col((event::Entity, event::Column::IdempotencyKey)).is_in(keys))
             .to_owned();

@@ -1,10 +1,10 @@
 //! Bad input on every REST route: the documented status, the full error body, and never a 500.
 //! Every case is checked and all failures are reported together.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -25,8 +25,22 @@ struct Case {
     field: Option<&'static str>,
 }
 
-fn case(method: Method, path: impl Into<String>, body: Body, status: &'static [u16], code: &'static str, field: Option<&'static str>) -> Case {
-    Case { method, path: path.into(), body, status, code, field }
+fn case(
+    method: Method,
+    path: impl Into<String>,
+    body: Body,
+    status: &'static [u16],
+    code: &'static str,
+    field: Option<&'static str>,
+) -> Case {
+    Case {
+        method,
+        path: path.into(),
+        body,
+        status,
+        code,
+        field,
+    }
 }
 
 const MALFORMED: &[u16] = &[400];
@@ -46,14 +60,28 @@ fn names(field: &str, want: &str) -> bool {
 
 fn check(r: &Resp, c: &Case) {
     let label = format!("{} {}", c.method, c.path);
-    assert_ne!(r.status.as_u16(), 500, "{label}: 500 for bad input: {}", r.text);
-    assert!(c.status.contains(&r.status.as_u16()), "{label}: expected HTTP {:?} {}, got {}: {}", c.status, c.code, r.status, r.text);
+    assert_ne!(
+        r.status.as_u16(),
+        500,
+        "{label}: 500 for bad input: {}",
+        r.text
+    );
+    assert!(
+        c.status.contains(&r.status.as_u16()),
+        "{label}: expected HTTP {:?} {}, got {}: {}",
+        c.status,
+        c.code,
+        r.status,
+        r.text
+    );
     let e = assert_error(r, r.status.as_u16(), c.code, c.method.as_str(), &c.path);
     if let Some(field) = c.field {
         let details = e["details"].as_array().cloned().unwrap_or_default();
         assert!(
-            details.iter().any(|d| d["field"].as_str().is_some_and(|f| names(f, field))
-                && d["message"].as_str().is_some_and(|m| !m.is_empty())),
+            details
+                .iter()
+                .any(|d| d["field"].as_str().is_some_and(|f| names(f, field))
+                    && d["message"].as_str().is_some_and(|m| !m.is_empty())),
             "{label}: details do not name the field {field:?}: {}",
             r.text
         );
@@ -67,15 +95,25 @@ async fn run(app: &TestApp, cases: Vec<Case>) {
         match &c.body {
             Body::None => {}
             Body::Json(v) => rb = rb.json(v),
-            Body::Raw(t) => rb = rb.header("content-type", "application/json").body(t.clone()),
+            Body::Raw(t) => {
+                rb = rb
+                    .header("content-type", "application/json")
+                    .body(t.clone())
+            }
         }
         let r = match rb.send().await {
             Ok(resp) => {
                 let status = resp.status();
                 let headers = resp.headers().clone();
                 let text = resp.text().await.unwrap_or_default();
-                let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
-                Resp { status, headers, text, body }
+                let body =
+                    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
+                Resp {
+                    status,
+                    headers,
+                    text,
+                    body,
+                }
             }
             Err(e) => {
                 failures.push(format!("{} {}: no response: {e:?}", c.method, c.path));
@@ -91,7 +129,13 @@ async fn run(app: &TestApp, cases: Vec<Case>) {
             failures.push(msg);
         }
     }
-    assert!(failures.is_empty(), "{} of {} bad-input cases failed:\n  - {}", failures.len(), cases.len(), failures.join("\n  - "));
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad-input cases failed:\n  - {}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n  - ")
+    );
 }
 
 fn huge_json(field: &str) -> String {
@@ -110,34 +154,212 @@ async fn capture_routes_reject_bad_input() {
     let cap = "/v1/errors/capture";
     let msg = "/v1/errors/message";
     let cases = vec![
-        case(Method::POST, cap, raw("{\"message\": "), MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::POST, cap, raw("not json at all"), MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::POST, cap, raw(""), MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::POST, cap, Json(json!({})), INVALID, "VALIDATION_ERROR", Some("message")),
-        case(Method::POST, cap, Json(json!({"code": "E1"})), INVALID, "VALIDATION_ERROR", Some("message")),
-        case(Method::POST, cap, Json(json!({"message": 5})), INVALID, "VALIDATION_ERROR", Some("message")),
-        case(Method::POST, cap, Json(json!({"message": "x", "tags": 5})), INVALID, "VALIDATION_ERROR", Some("tags")),
-        case(Method::POST, cap, Json(json!({"message": "x", "tags": {"k": {"nested": 1}}})), INVALID, "VALIDATION_ERROR", Some("tags")),
-        case(Method::POST, cap, Json(json!({"message": "x", "level": "loud"})), INVALID, "VALIDATION_ERROR", Some("level")),
-        case(Method::POST, cap, Json(json!({"message": "x", "level": 3})), INVALID, "VALIDATION_ERROR", Some("level")),
-        case(Method::POST, cap, Json(json!({"message": "x", "fingerprint": "abc"})), INVALID, "VALIDATION_ERROR", Some("fingerprint")),
-        case(Method::POST, cap, Json(json!({"message": "x", "timestamp": true})), INVALID, "VALIDATION_ERROR", Some("timestamp")),
-        case(Method::POST, cap, Json(json!({"message": "x", "timestamp": "yesterday-ish"})), UNREADABLE_VALUE, "VALIDATION_ERROR", Some("timestamp")),
-        case(Method::POST, cap, Json(json!({"message": "x", "release": ["1"]})), INVALID, "VALIDATION_ERROR", Some("release")),
-        case(Method::POST, cap, Json(json!({"exception": {"type": "E", "message": "m", "stacktrace": 5}})), INVALID, "VALIDATION_ERROR", Some("exception")),
-        case(Method::POST, cap, Json(json!({"exception": "boom"})), INVALID, "VALIDATION_ERROR", Some("exception")),
-        case(Method::POST, cap, Body::Raw(huge_json("message")), TOO_LARGE, "PAYLOAD_TOO_LARGE", None),
-        case(Method::POST, msg, raw("{\"text\": \"a\""), MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::POST, msg, Json(json!({})), INVALID, "VALIDATION_ERROR", Some("text")),
-        case(Method::POST, msg, Json(json!({"text": ""})), INVALID, "VALIDATION_ERROR", Some("text")),
-        case(Method::POST, msg, Json(json!({"text": 7})), INVALID, "VALIDATION_ERROR", Some("text")),
-        case(Method::POST, msg, Json(json!({"text": "x", "tags": 5})), INVALID, "VALIDATION_ERROR", Some("tags")),
-        case(Method::POST, msg, Json(json!({"text": "x", "level": "loud"})), INVALID, "VALIDATION_ERROR", Some("level")),
-        case(Method::POST, msg, Json(json!({"text": "x", "idempotency_key": 12})), INVALID, "VALIDATION_ERROR", Some("idempotency_key")),
-        case(Method::POST, msg, Body::Raw(huge_json("text")), TOO_LARGE, "PAYLOAD_TOO_LARGE", None),
+        case(
+            Method::POST,
+            cap,
+            raw("{\"message\": "),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            cap,
+            raw("not json at all"),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            cap,
+            raw(""),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("message"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"code": "E1"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("message"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": 5})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("message"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "tags": 5})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("tags"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "tags": {"k": {"nested": 1}}})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("tags"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "level": "loud"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("level"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "level": 3})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("level"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "fingerprint": "abc"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("fingerprint"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "timestamp": true})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("timestamp"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "timestamp": "yesterday-ish"})),
+            UNREADABLE_VALUE,
+            "VALIDATION_ERROR",
+            Some("timestamp"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"message": "x", "release": ["1"]})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("release"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"exception": {"type": "E", "message": "m", "stacktrace": 5}})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("exception"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Json(json!({"exception": "boom"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("exception"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            Body::Raw(huge_json("message")),
+            TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            None,
+        ),
+        case(
+            Method::POST,
+            msg,
+            raw("{\"text\": \"a\""),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            msg,
+            Json(json!({})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("text"),
+        ),
+        case(
+            Method::POST,
+            msg,
+            Json(json!({"text": ""})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("text"),
+        ),
+        case(
+            Method::POST,
+            msg,
+            Json(json!({"text": 7})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("text"),
+        ),
+        case(
+            Method::POST,
+            msg,
+            Json(json!({"text": "x", "tags": 5})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("tags"),
+        ),
+        case(
+            Method::POST,
+            msg,
+            Json(json!({"text": "x", "level": "loud"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("level"),
+        ),
+        case(
+            Method::POST,
+            msg,
+            Json(json!({"text": "x", "idempotency_key": 12})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("idempotency_key"),
+        ),
+        case(
+            Method::POST,
+            msg,
+            Body::Raw(huge_json("text")),
+            TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            None,
+        ),
     ];
     run(&app, cases).await;
-    assert!(app.list_all("").await.is_empty(), "bad input stored nothing");
+    assert!(
+        app.list_all("").await.is_empty(),
+        "bad input stored nothing"
+    );
     // The server still works.
     app.capture_text("still alive").await;
 }
@@ -151,37 +373,254 @@ async fn read_routes_reject_bad_input() {
     let filter_wrong = enc(&json!({"tags": 5}).to_string());
     let filter_level = enc(&json!({"level": "loud"}).to_string());
     let cases = vec![
-        case(Method::GET, "/v1/errors/list?cursor=definitely-not-a-cursor!!", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, "/v1/errors/list?cursor=eyJ4Ijo1fQ", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, "/v1/errors/list?level=loud", Body::None, INVALID, "VALIDATION_ERROR", Some("level")),
-        case(Method::GET, "/v1/errors/list?status=sleeping", Body::None, INVALID, "VALIDATION_ERROR", Some("status")),
-        case(Method::GET, "/v1/errors/list?limit=abc", Body::None, INVALID, "VALIDATION_ERROR", Some("limit")),
-        case(Method::GET, "/v1/errors/list?limit=-1", Body::None, INVALID, "VALIDATION_ERROR", Some("limit")),
-        case(Method::GET, "/v1/errors/list?group_id=not-a-uuid", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, "/v1/errors/list?since=last-tuesday", Body::None, UNREADABLE_VALUE, "VALIDATION_ERROR", Some("since")),
-        case(Method::GET, "/v1/errors/list?until=2024-13-45", Body::None, UNREADABLE_VALUE, "VALIDATION_ERROR", Some("until")),
-        case(Method::GET, "/v1/errors/list?tag=no-colon", Body::None, UNREADABLE_VALUE, "VALIDATION_ERROR", Some("tag")),
-        case(Method::GET, format!("/v1/errors/list?filter={bad_filter}"), Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, format!("/v1/errors/list?filter={filter_wrong}"), Body::None, INVALID, "VALIDATION_ERROR", Some("tags")),
-        case(Method::GET, format!("/v1/errors/list?filter={filter_level}"), Body::None, INVALID, "VALIDATION_ERROR", Some("level")),
-        case(Method::GET, "/v1/errors/search", Body::None, INVALID, "VALIDATION_ERROR", Some("q")),
-        case(Method::GET, "/v1/errors/search?q=", Body::None, INVALID, "VALIDATION_ERROR", Some("q")),
-        case(Method::GET, "/v1/errors/search?q=x&cursor=%25%25%25", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, "/v1/errors/search?q=x&level=loud", Body::None, INVALID, "VALIDATION_ERROR", Some("level")),
-        case(Method::GET, "/v1/errors/get/not-a-uuid", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, format!("/v1/errors/get/{missing}"), Body::None, NOT_FOUND, "NOT_FOUND", None),
-        case(Method::GET, "/v1/errors/groups?status=sleeping", Body::None, INVALID, "VALIDATION_ERROR", Some("status")),
-        case(Method::GET, "/v1/errors/groups?sort=alphabetical", Body::None, INVALID, "VALIDATION_ERROR", Some("sort")),
-        case(Method::GET, "/v1/errors/groups?cursor=zzz", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, "/v1/errors/groups?limit=many", Body::None, INVALID, "VALIDATION_ERROR", Some("limit")),
-        case(Method::GET, "/v1/errors/group_detail/123", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, format!("/v1/errors/group_detail/{missing}"), Body::None, NOT_FOUND, "NOT_FOUND", None),
-        case(Method::GET, "/v1/errors/events/xyz", Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, format!("/v1/errors/events/{missing}"), Body::None, NOT_FOUND, "NOT_FOUND", None),
-        case(Method::GET, format!("/v1/errors/events/{gid}?cursor=nope!"), Body::None, MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::GET, format!("/v1/errors/events/{gid}?limit=x"), Body::None, INVALID, "VALIDATION_ERROR", Some("limit")),
-        case(Method::GET, "/v1/errors/no_such_route", Body::None, NOT_FOUND, "NOT_FOUND", None),
-        case(Method::GET, "/nothing/here", Body::None, NOT_FOUND, "NOT_FOUND", None),
+        case(
+            Method::GET,
+            "/v1/errors/list?cursor=definitely-not-a-cursor!!",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?cursor=eyJ4Ijo1fQ",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?level=loud",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("level"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?status=sleeping",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("status"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?limit=abc",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("limit"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?limit=-1",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("limit"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?group_id=not-a-uuid",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?since=last-tuesday",
+            Body::None,
+            UNREADABLE_VALUE,
+            "VALIDATION_ERROR",
+            Some("since"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?until=2024-13-45",
+            Body::None,
+            UNREADABLE_VALUE,
+            "VALIDATION_ERROR",
+            Some("until"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/list?tag=no-colon",
+            Body::None,
+            UNREADABLE_VALUE,
+            "VALIDATION_ERROR",
+            Some("tag"),
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/list?filter={bad_filter}"),
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/list?filter={filter_wrong}"),
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("tags"),
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/list?filter={filter_level}"),
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("level"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/search",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("q"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/search?q=",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("q"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/search?q=x&cursor=%25%25%25",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/search?q=x&level=loud",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("level"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/get/not-a-uuid",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/get/{missing}"),
+            Body::None,
+            NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/groups?status=sleeping",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("status"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/groups?sort=alphabetical",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("sort"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/groups?cursor=zzz",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/groups?limit=many",
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("limit"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/group_detail/123",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/group_detail/{missing}"),
+            Body::None,
+            NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/events/xyz",
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/events/{missing}"),
+            Body::None,
+            NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/events/{gid}?cursor=nope!"),
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::GET,
+            format!("/v1/errors/events/{gid}?limit=x"),
+            Body::None,
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("limit"),
+        ),
+        case(
+            Method::GET,
+            "/v1/errors/no_such_route",
+            Body::None,
+            NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        case(
+            Method::GET,
+            "/nothing/here",
+            Body::None,
+            NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
     ];
     run(&app, cases).await;
 }
@@ -194,34 +633,183 @@ async fn triage_routes_reject_bad_input() {
     use Body::Json;
     let mut cases = Vec::new();
     for action in ["resolve", "unresolve", "ignore"] {
-        cases.push(case(Method::POST, format!("/v1/errors/{action}/not-a-uuid"), Body::None, MALFORMED, "VALIDATION_ERROR", None));
-        cases.push(case(Method::POST, format!("/v1/errors/{action}/{missing}"), Body::None, NOT_FOUND, "NOT_FOUND", None));
+        cases.push(case(
+            Method::POST,
+            format!("/v1/errors/{action}/not-a-uuid"),
+            Body::None,
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ));
+        cases.push(case(
+            Method::POST,
+            format!("/v1/errors/{action}/{missing}"),
+            Body::None,
+            NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ));
     }
-    cases.push(case(Method::DELETE, "/v1/errors/delete/not-a-uuid", Body::None, MALFORMED, "VALIDATION_ERROR", None));
-    cases.push(case(Method::DELETE, format!("/v1/errors/delete/{missing}"), Body::None, NOT_FOUND, "NOT_FOUND", None));
+    cases.push(case(
+        Method::DELETE,
+        "/v1/errors/delete/not-a-uuid",
+        Body::None,
+        MALFORMED,
+        "VALIDATION_ERROR",
+        None,
+    ));
+    cases.push(case(
+        Method::DELETE,
+        format!("/v1/errors/delete/{missing}"),
+        Body::None,
+        NOT_FOUND,
+        "NOT_FOUND",
+        None,
+    ));
     let bulk = "/v1/errors/bulk";
-    let many: Vec<String> = (0..1001).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let many: Vec<String> = (0..1001)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     cases.extend([
-        case(Method::POST, bulk, raw("{\"action\":"), MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::POST, bulk, Json(json!({"error_group_ids": [gid]})), INVALID, "VALIDATION_ERROR", Some("action")),
-        case(Method::POST, bulk, Json(json!({"action": "resolve"})), INVALID, "VALIDATION_ERROR", Some("error_group_ids")),
-        case(Method::POST, bulk, Json(json!({"error_group_ids": [], "action": "resolve"})), INVALID, "VALIDATION_ERROR", Some("error_group_ids")),
-        case(Method::POST, bulk, Json(json!({"error_group_ids": gid, "action": "resolve"})), INVALID, "VALIDATION_ERROR", Some("error_group_ids")),
-        case(Method::POST, bulk, Json(json!({"error_group_ids": [1, 2], "action": "resolve"})), INVALID, "VALIDATION_ERROR", Some("error_group_ids")),
-        case(Method::POST, bulk, Json(json!({"error_group_ids": [gid], "action": "explode"})), INVALID, "VALIDATION_ERROR", Some("action")),
-        case(Method::POST, bulk, Json(json!({"error_group_ids": many, "action": "resolve"})), INVALID, "VALIDATION_ERROR", Some("error_group_ids")),
-        case(Method::POST, bulk, Body::Raw(huge_json("action")), TOO_LARGE, "PAYLOAD_TOO_LARGE", None),
+        case(
+            Method::POST,
+            bulk,
+            raw("{\"action\":"),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Json(json!({"error_group_ids": [gid]})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("action"),
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Json(json!({"action": "resolve"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("error_group_ids"),
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Json(json!({"error_group_ids": [], "action": "resolve"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("error_group_ids"),
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Json(json!({"error_group_ids": gid, "action": "resolve"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("error_group_ids"),
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Json(json!({"error_group_ids": [1, 2], "action": "resolve"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("error_group_ids"),
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Json(json!({"error_group_ids": [gid], "action": "explode"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("action"),
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Json(json!({"error_group_ids": many, "action": "resolve"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("error_group_ids"),
+        ),
+        case(
+            Method::POST,
+            bulk,
+            Body::Raw(huge_json("action")),
+            TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            None,
+        ),
     ]);
     let export = "/v1/errors/export";
     cases.extend([
-        case(Method::POST, export, raw("[[["), MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::POST, export, Json(json!({"format": "xml"})), INVALID, "VALIDATION_ERROR", Some("format")),
-        case(Method::POST, export, Json(json!({"format": 1})), INVALID, "VALIDATION_ERROR", Some("format")),
-        case(Method::POST, export, Json(json!({"filter": 5})), INVALID, "VALIDATION_ERROR", Some("filter")),
-        case(Method::POST, export, Json(json!({"filter": {"level": "loud"}})), INVALID, "VALIDATION_ERROR", Some("level")),
-        case(Method::POST, export, Json(json!({"filter": {"tags": "k:v"}})), INVALID, "VALIDATION_ERROR", Some("tags")),
-        case(Method::POST, export, Json(json!({"filter": {"group_id": "nope"}})), MALFORMED, "VALIDATION_ERROR", None),
-        case(Method::POST, export, Body::Raw(huge_json("format")), TOO_LARGE, "PAYLOAD_TOO_LARGE", None),
+        case(
+            Method::POST,
+            export,
+            raw("[[["),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            export,
+            Json(json!({"format": "xml"})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("format"),
+        ),
+        case(
+            Method::POST,
+            export,
+            Json(json!({"format": 1})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("format"),
+        ),
+        case(
+            Method::POST,
+            export,
+            Json(json!({"filter": 5})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("filter"),
+        ),
+        case(
+            Method::POST,
+            export,
+            Json(json!({"filter": {"level": "loud"}})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("level"),
+        ),
+        case(
+            Method::POST,
+            export,
+            Json(json!({"filter": {"tags": "k:v"}})),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("tags"),
+        ),
+        case(
+            Method::POST,
+            export,
+            Json(json!({"filter": {"group_id": "nope"}})),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            export,
+            Body::Raw(huge_json("format")),
+            TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            None,
+        ),
     ]);
     let set = "/v1/errors/retention/set";
     cases.extend([
@@ -243,5 +831,8 @@ async fn triage_routes_reject_bad_input() {
     assert_eq!(g["status"], json!("unresolved"));
     assert_eq!(n(&g["count"]), 1);
     let r = app.get_ok("/v1/errors/retention/get").await;
-    assert!(r["days"] != json!(5) && r["days"] != json!(40000), "a rejected retention was stored: {r}");
+    assert!(
+        r["days"] != json!(5) && r["days"] != json!(40000),
+        "a rejected retention was stored: {r}"
+    );
 }

@@ -30,7 +30,11 @@ async fn two_servers_one_database_one_group() {
             let key = app.key.clone();
             let body = body.clone();
             let use_grpc = t % 2 == 1;
-            let grpc = if use_grpc { Some(app.capture_client().await) } else { None };
+            let grpc = if use_grpc {
+                Some(app.capture_client().await)
+            } else {
+                None
+            };
             let req_key = key.clone();
             tasks.push(tokio::spawn(async move {
                 let mut out = Vec::new();
@@ -42,18 +46,33 @@ async fn two_servers_one_database_one_group() {
                             tags: [("svc".to_owned(), "inventory".to_owned())].into(),
                             ..Default::default()
                         });
-                        r.metadata_mut().insert("authorization", format!("Bearer {req_key}").parse().unwrap());
+                        r.metadata_mut().insert(
+                            "authorization",
+                            format!("Bearer {req_key}").parse().unwrap(),
+                        );
                         let resp = c
                             .capture(r)
                             .await
-                            .unwrap_or_else(|e| panic!("server {si} task {t} gRPC capture {i}: {e:?}"))
+                            .unwrap_or_else(|e| {
+                                panic!("server {si} task {t} gRPC capture {i}: {e:?}")
+                            })
                             .into_inner();
                         out.push((resp.event_id, resp.group_id));
                     } else {
-                        let r = client.post(&url).bearer_auth(&key).json(&body).send().await.unwrap_or_else(|e| panic!("server {si} task {t} capture {i}: {e:?}"));
+                        let r = client
+                            .post(&url)
+                            .bearer_auth(&key)
+                            .json(&body)
+                            .send()
+                            .await
+                            .unwrap_or_else(|e| panic!("server {si} task {t} capture {i}: {e:?}"));
                         let status = r.status();
                         let text = r.text().await.unwrap();
-                        assert_eq!(status.as_u16(), 200, "server {si} task {t} capture {i}: {text}");
+                        assert_eq!(
+                            status.as_u16(),
+                            200,
+                            "server {si} task {t} capture {i}: {text}"
+                        );
                         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                         out.push((s(&v["event_id"]), s(&v["group_id"])));
                     }
@@ -72,18 +91,36 @@ async fn two_servers_one_database_one_group() {
     }
     let total = 2 * TASKS_PER_SERVER * CAPTURES_PER_TASK;
     assert_eq!(event_ids.len(), total, "every capture got its own event id");
-    assert_eq!(group_ids.len(), 1, "every capture was acknowledged with one group: {group_ids:?}");
+    assert_eq!(
+        group_ids.len(),
+        1,
+        "every capture was acknowledged with one group: {group_ids:?}"
+    );
 
     for app in [&a, &b] {
         let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
         assert_eq!(r.status.as_u16(), 200, "{}", r.text);
         let groups = arr(&r.body["groups"]);
-        assert_eq!(groups.len(), 1, "exactly one group, seen from {}: {}", app.base_url, r.text);
-        assert_eq!(n(&groups[0]["count"]), total as u64, "group count seen from {}", app.base_url);
+        assert_eq!(
+            groups.len(),
+            1,
+            "exactly one group, seen from {}: {}",
+            app.base_url,
+            r.text
+        );
+        assert_eq!(
+            n(&groups[0]["count"]),
+            total as u64,
+            "group count seen from {}",
+            app.base_url
+        );
         assert_eq!(group_ids.iter().next().unwrap(), &s(&groups[0]["id"]));
     }
     let listed: HashSet<String> = ids(&a.list_all("").await).into_iter().collect();
-    assert_eq!(listed, event_ids, "the listing holds exactly the acknowledged events");
+    assert_eq!(
+        listed, event_ids,
+        "the listing holds exactly the acknowledged events"
+    );
     let detail = b.group(group_ids.iter().next().unwrap()).await;
     assert_eq!(n(&detail["count"]), total as u64);
     assert_eq!(detail["top_tags"][0]["count"], json!(total));
@@ -118,24 +155,47 @@ async fn idempotency_key_sent_to_two_servers_at_once_stores_one_event() {
             send(&b, other.clone()),
         ])
         .await;
-        let what = ["keyed message to server A", "keyed message to server B", "unrelated message to server A", "unrelated message to server B"];
+        let what = [
+            "keyed message to server A",
+            "keyed message to server B",
+            "unrelated message to server A",
+            "unrelated message to server B",
+        ];
         let failed: Vec<String> = results
             .iter()
             .zip(what)
             .filter(|((status, _), _)| *status != 200)
             .map(|((status, text), w)| format!("{w}: HTTP {status} {text}"))
             .collect();
-        assert!(failed.is_empty(), "round {round}: {} of 4 concurrent messages failed:\n{}", failed.len(), failed.join("\n"));
-        let v: Vec<serde_json::Value> = results.iter().map(|(_, t)| serde_json::from_str(t).unwrap()).collect();
-        assert_eq!(v[0]["event_id"], v[1]["event_id"], "round {round}: one key, one event: {v:?}");
+        assert!(
+            failed.is_empty(),
+            "round {round}: {} of 4 concurrent messages failed:\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
+        let v: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(_, t)| serde_json::from_str(t).unwrap())
+            .collect();
         assert_eq!(
-            [&v[0], &v[1]].iter().filter(|x| x["duplicate"] == json!(false)).count(),
+            v[0]["event_id"], v[1]["event_id"],
+            "round {round}: one key, one event: {v:?}"
+        );
+        assert_eq!(
+            [&v[0], &v[1]]
+                .iter()
+                .filter(|x| x["duplicate"] == json!(false))
+                .count(),
             1,
             "round {round}: exactly one original: {v:?}"
         );
     }
     let all = a.list_all("").await;
-    assert_eq!(all.len(), ROUNDS * 3, "one keyed event and two bystanders per round");
+    assert_eq!(
+        all.len(),
+        ROUNDS * 3,
+        "one keyed event and two bystanders per round"
+    );
     b.stop().await;
     a.stop().await;
 }

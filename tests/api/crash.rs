@@ -10,7 +10,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -64,7 +64,11 @@ fn free_port() -> u16 {
 }
 
 /// Starts the binary and waits until `/v1/errors/groups` answers 200 with the key in `admin.key`.
-async fn start_server(data_dir: &Path, database_url: Option<&str>, client: &reqwest::Client) -> (Server, String) {
+async fn start_server(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    client: &reqwest::Client,
+) -> (Server, String) {
     let mut last_err = String::new();
     for _attempt in 0..5 {
         let port = free_port();
@@ -77,32 +81,61 @@ async fn start_server(data_dir: &Path, database_url: Option<&str>, client: &reqw
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
-        for var in ["DATABASE_URL", "FAULTLINE_LISTEN", "FAULTLINE_DATA_DIR", "FAULTLINE_BODY_LIMIT", "FAULTLINE_QUEUE_DEPTH", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
+        for var in [
+            "DATABASE_URL",
+            "FAULTLINE_LISTEN",
+            "FAULTLINE_DATA_DIR",
+            "FAULTLINE_BODY_LIMIT",
+            "FAULTLINE_QUEUE_DEPTH",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ] {
             cmd.env_remove(var);
         }
-        cmd.env("RUST_LOG", "warn").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn the faultline binary");
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
-        let mut server = Server { child, port, stdout, stderr };
+        let mut server = Server {
+            child,
+            port,
+            stdout,
+            stderr,
+        };
         let start = Instant::now();
         loop {
             if let Some(status) = server.child.try_wait().unwrap() {
-                last_err = format!("faultline exited with {status} before it answered; stderr:\n{}", server.stderr());
+                last_err = format!(
+                    "faultline exited with {status} before it answered; stderr:\n{}",
+                    server.stderr()
+                );
                 break;
             }
             if let Ok(key) = std::fs::read_to_string(data_dir.join("admin.key")) {
                 let key = key.trim().to_owned();
-                if let Ok(r) = client.get(format!("{}/v1/errors/groups", server.base_url())).bearer_auth(&key).send().await {
+                if let Ok(r) = client
+                    .get(format!("{}/v1/errors/groups", server.base_url()))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                {
                     let status = r.status();
                     if status.as_u16() == 200 {
                         return (server, key);
                     }
-                    last_err = format!("GET /v1/errors/groups answered {status}: {}", r.text().await.unwrap_or_default());
+                    last_err = format!(
+                        "GET /v1/errors/groups answered {status}: {}",
+                        r.text().await.unwrap_or_default()
+                    );
                 }
             }
             if start.elapsed() > Duration::from_secs(30) {
-                panic!("faultline did not become ready within 30 s: {last_err}; stderr:\n{}", server.stderr());
+                panic!(
+                    "faultline did not become ready within 30 s: {last_err}; stderr:\n{}",
+                    server.stderr()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -116,15 +149,26 @@ async fn start_server(data_dir: &Path, database_url: Option<&str>, client: &reqw
 async fn acknowledged_events_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = fresh_database_url().await;
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
 
     let (mut server, key) = start_server(dir.path(), database_url.as_deref(), &client).await;
     assert!(key.starts_with("flt_"), "admin.key holds a key: {key:?}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("admin.key")).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "admin.key must be readable by the owner only, is {mode:o}");
+        let mode = std::fs::metadata(dir.path().join("admin.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "admin.key must be readable by the owner only, is {mode:o}"
+        );
     }
     let first_out = server.stdout();
     assert!(
@@ -188,13 +232,26 @@ async fn acknowledged_events_survive_sigkill() {
         .filter_map(|x| async move { x })
         .collect()
         .await;
-    assert!(missing.is_empty(), "{} of {EVENTS} acknowledged events are lost after SIGKILL: {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {EVENTS} acknowledged events are lost after SIGKILL: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
 
-    let r = client.get(format!("{base}/v1/errors/groups?limit=100")).bearer_auth(&key).send().await.unwrap();
+    let r = client
+        .get(format!("{base}/v1/errors/groups?limit=100"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let groups: Value = r.json().await.unwrap();
     let groups = arr(&groups["groups"]);
     assert_eq!(groups.len(), 4, "four kinds of messages");
     let total: u64 = groups.iter().map(|g| n(&g["count"])).sum();
-    assert_eq!(total, EVENTS as u64, "group counts sum to the acknowledged events");
+    assert_eq!(
+        total, EVENTS as u64,
+        "group counts sum to the acknowledged events"
+    );
 }

@@ -5,25 +5,48 @@ use std::collections::HashSet;
 use faultline::pb;
 use futures::StreamExt;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
 const CSV_HEADER: [&str; 13] = [
-    "id", "group_id", "timestamp", "received_at", "level", "message", "code", "exception_type", "culprit", "release",
-    "environment", "user_id", "tags",
+    "id",
+    "group_id",
+    "timestamp",
+    "received_at",
+    "level",
+    "message",
+    "code",
+    "exception_type",
+    "culprit",
+    "release",
+    "environment",
+    "user_id",
+    "tags",
 ];
 
 async fn export_rest(app: &TestApp, body: Value) -> (String, String) {
-    let r = app.send(app.authed(Method::POST, "/v1/errors/export").json(&body)).await;
+    let r = app
+        .send(app.authed(Method::POST, "/v1/errors/export").json(&body))
+        .await;
     assert_eq!(r.status.as_u16(), 200, "export {body}: {}", r.text);
     (r.header("content-type").unwrap_or("").to_owned(), r.text)
 }
 
 fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut rd = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-    let header = rd.headers().expect("CSV header").iter().map(str::to_owned).collect();
-    let rows = rd.records().map(|r| r.expect("CSV record").iter().map(str::to_owned).collect()).collect();
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let header = rd
+        .headers()
+        .expect("CSV header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = rd
+        .records()
+        .map(|r| r.expect("CSV record").iter().map(str::to_owned).collect())
+        .collect();
     (header, rows)
 }
 
@@ -47,7 +70,8 @@ async fn export_json_and_csv_over_rest() {
     // JSON (the default format).
     let (ct, text) = export_rest(&app, json!({})).await;
     assert!(ct.starts_with("application/json"), "content-type {ct:?}");
-    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("export is not JSON ({e}): {text}"));
+    let doc: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("export is not JSON ({e}): {text}"));
     let recs = arr(&doc);
     assert_eq!(recs.len(), 5, "{text}");
     let got: HashSet<String> = recs.iter().map(|r| s(&r["id"])).collect();
@@ -65,13 +89,24 @@ async fn export_json_and_csv_over_rest() {
     assert_eq!(arr(&serde_json::from_str::<Value>(&text).unwrap()).len(), 5);
 
     // With a filter.
-    let (_, text) = export_rest(&app, json!({"filter": {"environment": "prod"}, "format": "json"})).await;
-    let got: HashSet<String> = arr(&serde_json::from_str::<Value>(&text).unwrap()).iter().map(|r| s(&r["id"])).collect();
+    let (_, text) = export_rest(
+        &app,
+        json!({"filter": {"environment": "prod"}, "format": "json"}),
+    )
+    .await;
+    let got: HashSet<String> = arr(&serde_json::from_str::<Value>(&text).unwrap())
+        .iter()
+        .map(|r| s(&r["id"]))
+        .collect();
     assert_eq!(got, ids_prod, "the filter applies to the export");
     let (_, text) = export_rest(&app, json!({"filter": {"tags": {"k": "special"}}})).await;
     assert_eq!(arr(&serde_json::from_str::<Value>(&text).unwrap()).len(), 1);
     let (_, text) = export_rest(&app, json!({"filter": {"environment": "nowhere"}})).await;
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!([]), "an empty export is an empty array");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!([]),
+        "an empty export is an empty array"
+    );
 
     // CSV.
     let (ct, text) = export_rest(&app, json!({"format": "csv"})).await;
@@ -84,17 +119,33 @@ async fn export_json_and_csv_over_rest() {
     let got: HashSet<String> = rows.iter().map(|r| r[0].clone()).collect();
     assert_eq!(got, all);
     for r in &rows {
-        assert!(r[5].starts_with("export me, \"quoted\""), "CSV quoting keeps the message: {r:?}");
+        assert!(
+            r[5].starts_with("export me, \"quoted\""),
+            "CSV quoting keeps the message: {r:?}"
+        );
         assert_eq!(r[4], "error");
         assert_eq!(r[6], "E9");
         assert_eq!(r[11], "u");
-        let tags: Value = serde_json::from_str(&r[12]).unwrap_or_else(|e| panic!("tags column is not JSON ({e}): {:?}", r[12]));
+        let tags: Value = serde_json::from_str(&r[12])
+            .unwrap_or_else(|e| panic!("tags column is not JSON ({e}): {:?}", r[12]));
         assert!(tags["k"].is_string());
     }
-    let (_, text) = export_rest(&app, json!({"format": "csv", "filter": {"environment": "dev"}})).await;
+    let (_, text) = export_rest(
+        &app,
+        json!({"format": "csv", "filter": {"environment": "dev"}}),
+    )
+    .await;
     assert_eq!(text.lines().filter(|l| !l.is_empty()).count(), 3);
-    let (_, text) = export_rest(&app, json!({"format": "csv", "filter": {"environment": "nowhere"}})).await;
-    assert_eq!(text.lines().filter(|l| !l.is_empty()).count(), 1, "just the header: {text}");
+    let (_, text) = export_rest(
+        &app,
+        json!({"format": "csv", "filter": {"environment": "nowhere"}}),
+    )
+    .await;
+    assert_eq!(
+        text.lines().filter(|l| !l.is_empty()).count(),
+        1,
+        "just the header: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,10 +158,20 @@ async fn export_streams_many_events_over_rest_and_grpc() {
             let mut c = client.clone();
             let r = app.req(pb::CaptureMessageRequest {
                 text: format!("streamed export {i}"),
-                environment: if i % 2 == 0 { "even".into() } else { "odd".into() },
+                environment: if i % 2 == 0 {
+                    "even".into()
+                } else {
+                    "odd".into()
+                },
                 ..Default::default()
             });
-            async move { c.capture_message(r).await.expect("capture").into_inner().event_id }
+            async move {
+                c.capture_message(r)
+                    .await
+                    .expect("capture")
+                    .into_inner()
+                    .event_id
+            }
         })
         .buffer_unordered(32)
         .collect()
@@ -120,7 +181,8 @@ async fn export_streams_many_events_over_rest_and_grpc() {
 
     // REST, JSON.
     let (_, text) = export_rest(&app, json!({"format": "json"})).await;
-    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("export is not JSON: {e}"));
+    let doc: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("export is not JSON: {e}"));
     let recs = arr(&doc);
     assert_eq!(recs.len(), N);
     let got: HashSet<String> = recs.iter().map(|r| s(&r["id"])).collect();
@@ -129,7 +191,10 @@ async fn export_streams_many_events_over_rest_and_grpc() {
     // gRPC, JSON: the chunks concatenate to the document.
     let mut groups = app.groups_client().await;
     let mut stream = groups
-        .export_events(app.req(pb::ExportEventsRequest { filter: None, format: pb::ExportFormat::Json as i32 }))
+        .export_events(app.req(pb::ExportEventsRequest {
+            filter: None,
+            format: pb::ExportFormat::Json as i32,
+        }))
         .await
         .expect("ExportEvents")
         .into_inner();
@@ -137,10 +202,15 @@ async fn export_streams_many_events_over_rest_and_grpc() {
     while let Some(c) = stream.message().await.expect("export chunk") {
         chunks.push(c);
     }
-    assert!(chunks.len() >= 2, "a large export comes in several chunks, got {}", chunks.len());
+    assert!(
+        chunks.len() >= 2,
+        "a large export comes in several chunks, got {}",
+        chunks.len()
+    );
     assert_eq!(chunks[0].content_type, "application/json");
     let doc: Vec<u8> = chunks.iter().flat_map(|c| c.data.clone()).collect();
-    let doc: Value = serde_json::from_slice(&doc).unwrap_or_else(|e| panic!("concatenated chunks are not JSON: {e}"));
+    let doc: Value = serde_json::from_slice(&doc)
+        .unwrap_or_else(|e| panic!("concatenated chunks are not JSON: {e}"));
     let got: HashSet<String> = arr(&doc).iter().map(|r| s(&r["id"])).collect();
     assert_eq!(arr(&doc).len(), N);
     assert_eq!(got, acked);
@@ -148,7 +218,10 @@ async fn export_streams_many_events_over_rest_and_grpc() {
     // gRPC, CSV with a filter.
     let mut stream = groups
         .export_events(app.req(pb::ExportEventsRequest {
-            filter: Some(pb::EventFilter { environment: "even".into(), ..Default::default() }),
+            filter: Some(pb::EventFilter {
+                environment: "even".into(),
+                ..Default::default()
+            }),
             format: pb::ExportFormat::Csv as i32,
         }))
         .await
@@ -169,8 +242,16 @@ async fn export_streams_many_events_over_rest_and_grpc() {
 
     // gRPC export errors.
     let st = groups
-        .export_events(app.req(pb::ExportEventsRequest { filter: None, format: 9 }))
+        .export_events(app.req(pb::ExportEventsRequest {
+            filter: None,
+            format: 9,
+        }))
         .await
         .expect_err("unknown format");
-    assert_status(&st, tonic::Code::InvalidArgument, "VALIDATION_ERROR", Some("format"));
+    assert_status(
+        &st,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("format"),
+    );
 }

@@ -12,14 +12,14 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use faultline::{
+    App, Config,
     pb::{
         capture_service_client::CaptureServiceClient, group_service_client::GroupServiceClient,
         settings_service_client::SettingsServiceClient,
     },
-    App, Config,
 };
-use reqwest::{header::HeaderMap, Method, RequestBuilder, StatusCode};
-use serde_json::{json, Value};
+use reqwest::{Method, RequestBuilder, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
@@ -76,11 +76,15 @@ pub async fn spawn_app_on(database_url: Option<String>, data_dir: &Path) -> Test
 /// fresh PostgreSQL database is created and its URL returned. An unreachable server panics.
 pub async fn fresh_database_url() -> Option<String> {
     use sea_orm::ConnectionTrait;
-    let base = std::env::var(PG_ENV).ok().filter(|s| !s.trim().is_empty())?;
+    let base = std::env::var(PG_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())?;
     let base = base.trim().to_owned();
     let name = format!("ft_{}", uuid::Uuid::new_v4().simple());
     let mut opts = sea_orm::ConnectOptions::new(base.clone());
-    opts.connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5)).sqlx_logging(false);
+    opts.connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
     let conn = sea_orm::Database::connect(opts).await.unwrap_or_else(|e| {
         panic!("{PG_ENV} is set to {base:?} but the PostgreSQL server cannot be reached: {e} (tests never skip: start the server or unset the variable)")
     });
@@ -88,12 +92,17 @@ pub async fn fresh_database_url() -> Option<String> {
         .await
         .unwrap_or_else(|e| panic!("cannot create the test database {name} on {base:?}: {e}"));
     let _ = conn.close().await;
-    let mut url = reqwest::Url::parse(&base).unwrap_or_else(|e| panic!("{PG_ENV}={base:?} is not a URL: {e}"));
+    let mut url = reqwest::Url::parse(&base)
+        .unwrap_or_else(|e| panic!("{PG_ENV}={base:?} is not a URL: {e}"));
     url.set_path(&format!("/{name}"));
     Some(url.to_string())
 }
 
-async fn start(database_url: Option<String>, data_dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestApp {
+async fn start(
+    database_url: Option<String>,
+    data_dir: PathBuf,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut cfg = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.clone(),
@@ -103,11 +112,15 @@ async fn start(database_url: Option<String>, data_dir: PathBuf, tweak: impl FnOn
         ..Config::default()
     };
     tweak(&mut cfg);
-    let app = App::build(cfg).await.unwrap_or_else(|e| panic!("App::build failed: {e}"));
+    let app = App::build(cfg)
+        .await
+        .unwrap_or_else(|e| panic!("App::build failed: {e}"));
     let addr = app.local_addr();
     let key = match app.bootstrap() {
         Some(b) => b.admin_key.clone(),
-        None => std::fs::read_to_string(data_dir.join("admin.key")).map(|s| s.trim().to_owned()).unwrap_or_default(),
+        None => std::fs::read_to_string(data_dir.join("admin.key"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default(),
     };
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -178,12 +191,23 @@ impl TestApp {
     }
 
     pub async fn send(&self, rb: RequestBuilder) -> Resp {
-        let r = rb.send().await.unwrap_or_else(|e| panic!("request to {} failed: {e:?}", self.base_url));
+        let r = rb
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to {} failed: {e:?}", self.base_url));
         let status = r.status();
         let headers = r.headers().clone();
-        let text = r.text().await.unwrap_or_else(|e| panic!("reading a response body failed: {e:?}"));
+        let text = r
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("reading a response body failed: {e:?}"));
         let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
-        Resp { status, headers, text, body }
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -249,7 +273,14 @@ impl TestApp {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..1000 {
-            let mut path = format!("/v1/errors/list?limit=100{}", if query.is_empty() { String::new() } else { format!("&{query}") });
+            let mut path = format!(
+                "/v1/errors/list?limit=100{}",
+                if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("&{query}")
+                }
+            );
             if let Some(c) = &cursor {
                 path.push_str(&format!("&cursor={}", enc(c)));
             }
@@ -287,8 +318,10 @@ impl TestApp {
     /// A gRPC request carrying `authorization: Bearer <key>`.
     pub fn req<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
-        r.metadata_mut()
-            .insert("authorization", format!("Bearer {}", self.key).parse().expect("ascii key"));
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.key).parse().expect("ascii key"),
+        );
         r
     }
 }
@@ -298,7 +331,9 @@ pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -307,23 +342,31 @@ pub fn enc(s: &str) -> String {
 
 /// A JSON string field, or a panic naming what it was instead.
 pub fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}")).to_owned()
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_owned()
 }
 
 /// A JSON unsigned number, or a panic.
 pub fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("expected a non-negative integer, got {v}"))
+    v.as_u64()
+        .unwrap_or_else(|| panic!("expected a non-negative integer, got {v}"))
 }
 
 /// A JSON array, or a panic.
 pub fn arr(v: &Value) -> &Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("expected an array, got {v}"))
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected an array, got {v}"))
 }
 
 /// A JSON RFC 3339 time, or a panic.
 pub fn time(v: &Value) -> DateTime<Utc> {
-    let t = v.as_str().unwrap_or_else(|| panic!("expected an RFC 3339 string, got {v}"));
-    DateTime::parse_from_rfc3339(t).unwrap_or_else(|e| panic!("{t:?} is not RFC 3339: {e}")).with_timezone(&Utc)
+    let t = v
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an RFC 3339 string, got {v}"));
+    DateTime::parse_from_rfc3339(t)
+        .unwrap_or_else(|e| panic!("{t:?} is not RFC 3339: {e}"))
+        .with_timezone(&Utc)
 }
 
 /// The ids of a list of events or groups, in order.
@@ -341,32 +384,86 @@ pub fn uuid_str(v: &Value) -> String {
 /// Asserts the documented error body: `{"error":{code,message,statusCode,requestId,timestamp,
 /// details,path,method,…}}`, the status, and that `requestId` is the `X-Request-ID` header.
 /// Returns the `error` object.
-pub fn assert_error<'a>(r: &'a Resp, status: u16, code: &str, method: &str, path: &str) -> &'a Value {
-    assert_eq!(r.status.as_u16(), status, "{method} {path}: expected HTTP {status} {code}, got {} with body {}", r.status, r.text);
+pub fn assert_error<'a>(
+    r: &'a Resp,
+    status: u16,
+    code: &str,
+    method: &str,
+    path: &str,
+) -> &'a Value {
+    assert_eq!(
+        r.status.as_u16(),
+        status,
+        "{method} {path}: expected HTTP {status} {code}, got {} with body {}",
+        r.status,
+        r.text
+    );
     assert!(
-        r.header("content-type").is_some_and(|c| c.starts_with("application/json")),
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
         "{method} {path}: error content-type is {:?}, body {}",
         r.header("content-type"),
         r.text
     );
     let e = &r.body["error"];
-    assert!(e.is_object(), "{method} {path}: no \"error\" object in {}", r.text);
-    assert_eq!(e["code"], json!(code), "{method} {path}: error code in {}", r.text);
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{method} {path}: empty message in {}", r.text);
-    assert_eq!(e["statusCode"], json!(status), "{method} {path}: statusCode in {}", r.text);
-    let rid = r.header("x-request-id").unwrap_or_else(|| panic!("{method} {path}: no X-Request-ID header"));
-    assert_eq!(e["requestId"], json!(rid), "{method} {path}: requestId vs X-Request-ID header in {}", r.text);
+    assert!(
+        e.is_object(),
+        "{method} {path}: no \"error\" object in {}",
+        r.text
+    );
+    assert_eq!(
+        e["code"],
+        json!(code),
+        "{method} {path}: error code in {}",
+        r.text
+    );
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{method} {path}: empty message in {}",
+        r.text
+    );
+    assert_eq!(
+        e["statusCode"],
+        json!(status),
+        "{method} {path}: statusCode in {}",
+        r.text
+    );
+    let rid = r
+        .header("x-request-id")
+        .unwrap_or_else(|| panic!("{method} {path}: no X-Request-ID header"));
+    assert_eq!(
+        e["requestId"],
+        json!(rid),
+        "{method} {path}: requestId vs X-Request-ID header in {}",
+        r.text
+    );
     let _ = time(&e["timestamp"]);
     let want_path = path.split('?').next().unwrap_or(path);
-    assert_eq!(e["path"], json!(want_path), "{method} {path}: path in {}", r.text);
-    assert_eq!(e["method"], json!(method), "{method} {path}: method in {}", r.text);
-    assert!(e["details"].is_array() || e["details"].is_null(), "{method} {path}: details must be a list in {}", r.text);
+    assert_eq!(
+        e["path"],
+        json!(want_path),
+        "{method} {path}: path in {}",
+        r.text
+    );
+    assert_eq!(
+        e["method"],
+        json!(method),
+        "{method} {path}: method in {}",
+        r.text
+    );
+    assert!(
+        e["details"].is_array() || e["details"].is_null(),
+        "{method} {path}: details must be a list in {}",
+        r.text
+    );
     e
 }
 
 /// Asserts `details` of an error body name `field`.
 pub fn assert_detail_field(e: &Value, field: &str) {
-    let details = e["details"].as_array().unwrap_or_else(|| panic!("no details list in {e}"));
+    let details = e["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details list in {e}"));
     assert!(
         details.iter().any(|d| d["field"] == json!(field)
             && d["message"].as_str().is_some_and(|m| !m.is_empty())
@@ -380,10 +477,14 @@ pub fn assert_status(st: &tonic::Status, code: tonic::Code, reason: &str, field:
     use tonic_types::StatusExt;
     assert_eq!(st.code(), code, "unexpected status {st:?}");
     let details = st.get_error_details();
-    let info = details.error_info().unwrap_or_else(|| panic!("no ErrorInfo in {st:?}"));
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {st:?}"));
     assert_eq!(info.reason, reason, "ErrorInfo reason of {st:?}");
     if let Some(field) = field {
-        let br = details.bad_request().unwrap_or_else(|| panic!("no BadRequest in {st:?}"));
+        let br = details
+            .bad_request()
+            .unwrap_or_else(|| panic!("no BadRequest in {st:?}"));
         assert!(
             br.field_violations.iter().any(|v| v.field == field),
             "no field violation for {field:?} in {:?}",
@@ -403,7 +504,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -415,5 +519,8 @@ pub fn pb_time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
 }
 
 pub fn pb_ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }

@@ -6,7 +6,7 @@ use std::{collections::HashSet, time::Duration};
 use chrono::{DurationRound, SecondsFormat, Utc};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -25,11 +25,20 @@ fn hour_of(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
 pub fn assert_ack(b: &Value) {
     assert_eq!(b["ok"], json!(true), "ack without ok:true: {b}");
     uuid_str(&b["event_id"]);
-    assert_eq!(b["error_id"], b["event_id"], "error_id must equal event_id: {b}");
+    assert_eq!(
+        b["error_id"], b["event_id"],
+        "error_id must equal event_id: {b}"
+    );
     uuid_str(&b["group_id"]);
     let fp = s(&b["fingerprint"]);
-    assert!(fp.len() == 32 && fp.bytes().all(|c| c.is_ascii_hexdigit()), "fingerprint {fp:?} is not 32 hex digits");
-    assert!(b["new_group"].is_boolean(), "new_group must be a boolean: {b}");
+    assert!(
+        fp.len() == 32 && fp.bytes().all(|c| c.is_ascii_hexdigit()),
+        "fingerprint {fp:?} is not 32 hex digits"
+    );
+    assert!(
+        b["new_group"].is_boolean(),
+        "new_group must be a boolean: {b}"
+    );
 }
 
 /// The documented Event shape.
@@ -42,16 +51,28 @@ pub fn assert_event_shape(e: &Value) {
     let _ = time(&e["timestamp"]);
     let _ = time(&e["received_at"]);
     let level = s(&e["level"]);
-    assert!(["debug", "info", "warning", "error", "fatal"].contains(&level.as_str()), "level {level:?}");
+    assert!(
+        ["debug", "info", "warning", "error", "fatal"].contains(&level.as_str()),
+        "level {level:?}"
+    );
     assert!(e["message"].is_string(), "message: {e}");
     for k in ["code", "culprit", "release", "environment", "user_id"] {
         assert!(e.get(k).is_some(), "event lacks {k:?}: {e}");
     }
-    assert!(e["exception"].is_null() || e["exception"].is_object(), "exception: {e}");
+    assert!(
+        e["exception"].is_null() || e["exception"].is_object(),
+        "exception: {e}"
+    );
     if e["exception"].is_object() {
         let x = &e["exception"];
-        assert!(x["type"].is_string() && x["value"].is_string() && x["frames"].is_array(), "exception shape: {x}");
-        assert!(x.get("raw_stacktrace").is_some(), "exception lacks raw_stacktrace: {x}");
+        assert!(
+            x["type"].is_string() && x["value"].is_string() && x["frames"].is_array(),
+            "exception shape: {x}"
+        );
+        assert!(
+            x.get("raw_stacktrace").is_some(),
+            "exception lacks raw_stacktrace: {x}"
+        );
     }
     assert!(e["tags"].is_object(), "tags must be an object: {e}");
 }
@@ -59,29 +80,48 @@ pub fn assert_event_shape(e: &Value) {
 /// The documented Group shape.
 pub fn assert_group_shape(g: &Value) {
     let id = uuid_str(&g["id"]);
-    assert_eq!(g["error_group_id"], json!(id), "error_group_id must equal id: {g}");
+    assert_eq!(
+        g["error_group_id"],
+        json!(id),
+        "error_group_id must equal id: {g}"
+    );
     uuid_str(&g["project_id"]);
-    assert!(g["fingerprint"].is_string() && g["title"].is_string() && g["culprit"].is_string(), "group shape: {g}");
+    assert!(
+        g["fingerprint"].is_string() && g["title"].is_string() && g["culprit"].is_string(),
+        "group shape: {g}"
+    );
     assert!(g["level"].is_string(), "level: {g}");
     let st = s(&g["status"]);
-    assert!(["unresolved", "resolved", "ignored"].contains(&st.as_str()), "status {st:?}");
+    assert!(
+        ["unresolved", "resolved", "ignored"].contains(&st.as_str()),
+        "status {st:?}"
+    );
     assert!(g["regressed"].is_boolean(), "regressed: {g}");
     assert!(n(&g["count"]) >= 1, "count: {g}");
-    assert!(time(&g["first_seen"]) <= time(&g["last_seen"]), "first_seen after last_seen: {g}");
+    assert!(
+        time(&g["first_seen"]) <= time(&g["last_seen"]),
+        "first_seen after last_seen: {g}"
+    );
     assert!(n(&g["grouping_version"]) >= 1, "grouping_version: {g}");
 }
 
 /// A page: `{events, next_cursor, has_more}`.
 pub fn assert_page(p: &Value) -> (Vec<Value>, Option<String>) {
     let events = arr(&p["events"]).clone();
-    let has_more = p["has_more"].as_bool().unwrap_or_else(|| panic!("has_more must be a boolean: {p}"));
+    let has_more = p["has_more"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("has_more must be a boolean: {p}"));
     let next = match &p["next_cursor"] {
         Value::Null => None,
         Value::String(c) if c.is_empty() => None,
         Value::String(c) => Some(c.clone()),
         other => panic!("next_cursor must be a string or null, got {other}"),
     };
-    assert_eq!(has_more, next.is_some(), "has_more must say whether there is a next_cursor: {p}");
+    assert_eq!(
+        has_more,
+        next.is_some(),
+        "has_more must say whether there is a next_cursor: {p}"
+    );
     for e in &events {
         assert_event_shape(e);
     }
@@ -103,7 +143,11 @@ async fn capture_message_form_is_stored_as_sent() {
         }))
         .await;
     assert_ack(&b);
-    assert_eq!(b["new_group"], json!(true), "first event of a new issue: {b}");
+    assert_eq!(
+        b["new_group"],
+        json!(true),
+        "first event of a new issue: {b}"
+    );
     let id = s(&b["event_id"]);
 
     let e = app.event(&id).await;
@@ -113,20 +157,35 @@ async fn capture_message_form_is_stored_as_sent() {
     assert_eq!(e["fingerprint"], b["fingerprint"]);
     assert_eq!(e["message"], json!("checkout failed: division by zero"));
     assert_eq!(e["code"], json!("E_CHECKOUT"));
-    assert_eq!(e["level"], json!("error"), "capture defaults to level error");
+    assert_eq!(
+        e["level"],
+        json!("error"),
+        "capture defaults to level error"
+    );
     assert_eq!(e["tags"], json!({"region": "eu", "shard": "7"}));
     assert_eq!(e["release"], json!("shop@1.4.2"));
     assert_eq!(e["environment"], json!("production"));
     assert_eq!(e["user_id"], json!("user-17"));
     let x = &e["exception"];
-    assert_eq!(x["type"], json!("ZeroDivisionError"), "type parsed from the stack: {x}");
+    assert_eq!(
+        x["type"],
+        json!("ZeroDivisionError"),
+        "type parsed from the stack: {x}"
+    );
     assert_eq!(x["raw_stacktrace"], json!(PY_TRACE));
     let frames = arr(&x["frames"]);
     assert_eq!(frames.len(), 2, "two frames in the trace: {x}");
-    assert_eq!(frames[0]["function"], json!("checkout"), "oldest call first: {x}");
+    assert_eq!(
+        frames[0]["function"],
+        json!("checkout"),
+        "oldest call first: {x}"
+    );
     assert_eq!(frames[1]["function"], json!("compute_total"));
     assert_eq!(frames[1]["lineno"], json!(17));
-    assert!(s(&e["culprit"]).contains("compute_total"), "culprit names the crashing in-app function: {e}");
+    assert!(
+        s(&e["culprit"]).contains("compute_total"),
+        "culprit names the crashing in-app function: {e}"
+    );
     assert!((Utc::now() - time(&e["received_at"])).num_seconds().abs() < 60);
 
     // The same error again joins the group.
@@ -159,11 +218,18 @@ async fn capture_exception_forms_levels_and_timestamps() {
     let e = app.event(&s(&a["event_id"])).await;
     assert_event_shape(&e);
     assert_eq!(e["level"], json!("warning"));
-    assert_eq!(time(&e["timestamp"]), at, "the client's timestamp is kept: {e}");
+    assert_eq!(
+        time(&e["timestamp"]),
+        at,
+        "the client's timestamp is kept: {e}"
+    );
     assert_eq!(e["exception"]["type"], json!("ZeroDivisionError"));
     assert_eq!(e["exception"]["value"], json!("division by zero"));
     assert_eq!(arr(&e["exception"]["frames"]).len(), 2);
-    assert!(s(&e["message"]).contains("division by zero"), "message of an exception event: {e}");
+    assert!(
+        s(&e["message"]).contains("division by zero"),
+        "message of an exception event: {e}"
+    );
 
     // Stack trace as an array of lines, epoch-seconds timestamp.
     let epoch = (Utc::now() - chrono::Duration::hours(5)).timestamp();
@@ -180,11 +246,18 @@ async fn capture_exception_forms_levels_and_timestamps() {
     assert_ack(&b);
     let e = app.event(&s(&b["event_id"])).await;
     assert_eq!(e["level"], json!("fatal"));
-    assert_eq!(time(&e["timestamp"]).timestamp(), epoch, "epoch seconds timestamp: {e}");
+    assert_eq!(
+        time(&e["timestamp"]).timestamp(),
+        epoch,
+        "epoch seconds timestamp: {e}"
+    );
     let frames = arr(&e["exception"]["frames"]);
     assert_eq!(frames.len(), 2, "two frames from two lines: {e}");
     let functions: HashSet<String> = frames.iter().map(|f| s(&f["function"])).collect();
-    assert_eq!(functions, HashSet::from(["renderCart".to_owned(), "handle".to_owned()]));
+    assert_eq!(
+        functions,
+        HashSet::from(["renderCart".to_owned(), "handle".to_owned()])
+    );
 
     // Stack trace as frame objects.
     let c = app
@@ -207,7 +280,11 @@ async fn capture_exception_forms_levels_and_timestamps() {
     assert_eq!(frames[0]["in_app"], json!(true));
     assert_eq!(frames[0]["context_line"], json!("sku = item['sku']"));
     assert_eq!(frames[1]["in_app"], json!(false));
-    assert_eq!(e["culprit"], json!("shop.cart in add_item"), "culprit is the in-app frame: {e}");
+    assert_eq!(
+        e["culprit"],
+        json!("shop.cart in add_item"),
+        "culprit is the in-app frame: {e}"
+    );
     let g = app.group(&s(&c["group_id"])).await;
     assert_eq!(g["title"], json!("KeyError: 'sku'"));
     assert_eq!(g["culprit"], json!("shop.cart in add_item"));
@@ -232,13 +309,24 @@ async fn message_capture_and_idempotency() {
     });
     let first = app.message(body.clone()).await;
     assert_ack(&first);
-    assert_eq!(first["duplicate"], json!(false), "first message is not a duplicate: {first}");
+    assert_eq!(
+        first["duplicate"],
+        json!(false),
+        "first message is not a duplicate: {first}"
+    );
     assert_eq!(first["new_group"], json!(true));
 
     let second = app.message(body.clone()).await;
     assert_ack(&second);
-    assert_eq!(second["duplicate"], json!(true), "same idempotency key: {second}");
-    assert_eq!(second["error_id"], first["error_id"], "same key → same event");
+    assert_eq!(
+        second["duplicate"],
+        json!(true),
+        "same idempotency key: {second}"
+    );
+    assert_eq!(
+        second["error_id"], first["error_id"],
+        "same key → same event"
+    );
     assert_eq!(second["group_id"], first["group_id"]);
 
     let e = app.event(&s(&first["event_id"])).await;
@@ -251,14 +339,21 @@ async fn message_capture_and_idempotency() {
 
     // Nothing new was stored.
     let all = app.list_all("").await;
-    assert_eq!(ids(&all), vec![s(&first["event_id"])], "exactly one event stored");
+    assert_eq!(
+        ids(&all),
+        vec![s(&first["event_id"])],
+        "exactly one event stored"
+    );
     assert_eq!(n(&app.group(&s(&first["group_id"])).await["count"]), 1);
 
     // A message without a level is "info"; another key stores another event.
     let third = app.message(json!({"text": "nightly sync finished with warnings", "idempotency_key": "sync-2024-06-02"})).await;
     assert_eq!(third["duplicate"], json!(false));
     assert_ne!(third["event_id"], first["event_id"]);
-    assert_eq!(app.event(&s(&third["event_id"])).await["level"], json!("info"));
+    assert_eq!(
+        app.event(&s(&third["event_id"])).await["level"],
+        json!("info")
+    );
     // Without a key, every message is stored.
     let a = app.message(json!({"text": "plain"})).await;
     let b = app.message(json!({"text": "plain"})).await;
@@ -299,10 +394,17 @@ async fn list_pages_with_cursor_stably() {
     }
     assert_eq!(sizes, vec![3, 3, 1], "7 events in pages of 3");
     let unique: HashSet<&String> = seen.iter().collect();
-    assert_eq!(unique.len(), seen.len(), "duplicates across pages: {seen:?}");
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "duplicates across pages: {seen:?}"
+    );
     let mut newest_first = created.clone();
     newest_first.reverse();
-    assert_eq!(seen, newest_first, "pages are newest first and cover exactly the 7 events");
+    assert_eq!(
+        seen, newest_first,
+        "pages are newest first and cover exactly the 7 events"
+    );
 
     // A fresh listing sees the new event first.
     let (first, _) = assert_page(&app.get_ok("/v1/errors/list?limit=3").await);
@@ -316,7 +418,10 @@ async fn list_limit_defaults_to_50_and_is_capped_at_100() {
     let results: Vec<_> = futures::stream::iter(0..101)
         .map(|i| {
             let mut c = client.clone();
-            let r = app.req(faultline::pb::CaptureMessageRequest { text: format!("bulk message {i}"), ..Default::default() });
+            let r = app.req(faultline::pb::CaptureMessageRequest {
+                text: format!("bulk message {i}"),
+                ..Default::default()
+            });
             async move { c.capture_message(r).await }
         })
         .buffer_unordered(16)
@@ -371,38 +476,97 @@ async fn list_filters() {
     assert_eq!(q("").await.len(), 3);
     assert_eq!(q("level=warning").await, sorted(vec![&a]), "level filter");
     assert_eq!(q("level=error").await, sorted(vec![&b, &c]), "level filter");
-    assert_eq!(q("environment=production").await, sorted(vec![&a, &c]), "environment filter");
-    assert_eq!(q("release=1.1").await, sorted(vec![&b, &c]), "release filter");
-    assert_eq!(q("tag=browser:firefox").await, sorted(vec![&a, &b]), "tag filter");
-    assert_eq!(q("tag=browser:firefox&tag=os:linux").await, sorted(vec![&a]), "repeated tag filters all apply");
-    assert_eq!(q("user_id=alice").await, sorted(vec![&a, &c]), "user filter");
-    assert_eq!(q(&format!("since={}", enc(&ts(25)))).await, sorted(vec![&b, &c]), "since");
-    assert_eq!(q(&format!("until={}", enc(&ts(15)))).await, sorted(vec![&a, &b]), "until");
-    assert_eq!(q(&format!("since={}&until={}", enc(&ts(25)), enc(&ts(15)))).await, sorted(vec![&b]), "since+until");
-    assert_eq!(q("environment=production&level=error").await, sorted(vec![&c]), "filters combine");
+    assert_eq!(
+        q("environment=production").await,
+        sorted(vec![&a, &c]),
+        "environment filter"
+    );
+    assert_eq!(
+        q("release=1.1").await,
+        sorted(vec![&b, &c]),
+        "release filter"
+    );
+    assert_eq!(
+        q("tag=browser:firefox").await,
+        sorted(vec![&a, &b]),
+        "tag filter"
+    );
+    assert_eq!(
+        q("tag=browser:firefox&tag=os:linux").await,
+        sorted(vec![&a]),
+        "repeated tag filters all apply"
+    );
+    assert_eq!(
+        q("user_id=alice").await,
+        sorted(vec![&a, &c]),
+        "user filter"
+    );
+    assert_eq!(
+        q(&format!("since={}", enc(&ts(25)))).await,
+        sorted(vec![&b, &c]),
+        "since"
+    );
+    assert_eq!(
+        q(&format!("until={}", enc(&ts(15)))).await,
+        sorted(vec![&a, &b]),
+        "until"
+    );
+    assert_eq!(
+        q(&format!("since={}&until={}", enc(&ts(25)), enc(&ts(15)))).await,
+        sorted(vec![&b]),
+        "since+until"
+    );
+    assert_eq!(
+        q("environment=production&level=error").await,
+        sorted(vec![&c]),
+        "filters combine"
+    );
     assert!(q("environment=nowhere").await.is_empty());
 
     // group_id
     let gid = s(&app.event(&b).await["group_id"]);
-    assert_eq!(q(&format!("group_id={gid}")).await, sorted(vec![&b]), "group filter");
+    assert_eq!(
+        q(&format!("group_id={gid}")).await,
+        sorted(vec![&b]),
+        "group filter"
+    );
 
     // The same filters as one JSON object, tags as an object.
     let f = json!({"environment": "production", "tags": {"os": "linux"}, "level": "error"});
-    assert_eq!(q(&format!("filter={}", enc(&f.to_string()))).await, sorted(vec![&c]), "filter= JSON");
+    assert_eq!(
+        q(&format!("filter={}", enc(&f.to_string()))).await,
+        sorted(vec![&c]),
+        "filter= JSON"
+    );
     let f = json!({"user_id": "alice", "since": ts(35), "until": ts(25)});
-    assert_eq!(q(&format!("filter={}", enc(&f.to_string()))).await, sorted(vec![&a]), "filter= JSON with times");
+    assert_eq!(
+        q(&format!("filter={}", enc(&f.to_string()))).await,
+        sorted(vec![&a]),
+        "filter= JSON with times"
+    );
 
     // status: resolve c's group.
     let cg = s(&app.event(&c).await["group_id"]);
-    app.post_ok(&format!("/v1/errors/resolve/{cg}"), &json!({})).await;
-    assert_eq!(q("status=resolved").await, sorted(vec![&c]), "status filter");
-    assert_eq!(q("status=unresolved").await, sorted(vec![&a, &b]), "status filter");
+    app.post_ok(&format!("/v1/errors/resolve/{cg}"), &json!({}))
+        .await;
+    assert_eq!(
+        q("status=resolved").await,
+        sorted(vec![&c]),
+        "status filter"
+    );
+    assert_eq!(
+        q("status=unresolved").await,
+        sorted(vec![&a, &b]),
+        "status filter"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_matches_message_exception_type_and_stack() {
     let app = spawn_app().await;
-    let m = app.capture(json!({"message": "Payment gateway timed out", "environment": "production"})).await;
+    let m = app
+        .capture(json!({"message": "Payment gateway timed out", "environment": "production"}))
+        .await;
     let x = app
         .capture(json!({"exception": {"type": "FrobnicationError", "message": "it broke"}, "environment": "staging"}))
         .await;
@@ -418,15 +582,37 @@ async fn search_matches_message_exception_type_and_stack() {
             ids(&events)
         }
     };
-    assert_eq!(search("gateway").await, vec![s(&m["event_id"])], "message word");
-    assert_eq!(search("GATEWAY").await, vec![s(&m["event_id"])], "case-insensitive");
-    assert_eq!(search("frobnicationerror").await, vec![s(&x["event_id"])], "exception type");
-    assert_eq!(search("frobnicate_widget_now").await, vec![s(&st["event_id"])], "stack trace text");
+    assert_eq!(
+        search("gateway").await,
+        vec![s(&m["event_id"])],
+        "message word"
+    );
+    assert_eq!(
+        search("GATEWAY").await,
+        vec![s(&m["event_id"])],
+        "case-insensitive"
+    );
+    assert_eq!(
+        search("frobnicationerror").await,
+        vec![s(&x["event_id"])],
+        "exception type"
+    );
+    assert_eq!(
+        search("frobnicate_widget_now").await,
+        vec![s(&st["event_id"])],
+        "stack trace text"
+    );
     assert!(search("zzzznotthere").await.is_empty());
     // Search with a filter.
-    let (events, _) = assert_page(&app.get_ok("/v1/errors/search?q=gateway&environment=staging").await);
+    let (events, _) = assert_page(
+        &app.get_ok("/v1/errors/search?q=gateway&environment=staging")
+            .await,
+    );
     assert!(events.is_empty(), "filter applies to search");
-    let (events, _) = assert_page(&app.get_ok("/v1/errors/search?q=gateway&environment=production").await);
+    let (events, _) = assert_page(
+        &app.get_ok("/v1/errors/search?q=gateway&environment=production")
+            .await,
+    );
     assert_eq!(events.len(), 1);
     // q is required.
     let r = app.send(app.authed(Method::GET, "/v1/errors/search")).await;
@@ -443,11 +629,18 @@ async fn get_event_shows_payload_and_grouping() {
     let e = app.event(&s(&b["event_id"])).await;
     assert_event_shape(&e);
     let p = &e["payload"];
-    assert!(p.is_object(), "payload must be the stored payload as an object: {e}");
+    assert!(
+        p.is_object(),
+        "payload must be the stored payload as an object: {e}"
+    );
     assert_eq!(p["message"], json!("Order 123 failed"));
     assert_eq!(p["tags"], json!({"a": "b"}));
     assert_eq!(p["release"], json!("r1"));
-    assert_eq!(p["extra_field"], json!({"nested": ["x", true]}), "unknown fields are kept in the payload: {p}");
+    assert_eq!(
+        p["extra_field"],
+        json!({"nested": ["x", true]}),
+        "unknown fields are kept in the payload: {p}"
+    );
     let g = &e["grouping"];
     assert_eq!(g["source"], json!("message"));
     assert!(n(&g["version"]) >= 1);
@@ -455,11 +648,22 @@ async fn get_event_shows_payload_and_grouping() {
     let comps = arr(&g["components"]);
     assert_eq!(comps.len(), 1, "{g}");
     let c = s(&comps[0]);
-    assert!(c.starts_with("message:") && !c.contains("123"), "the number is masked in the grouping key: {c}");
+    assert!(
+        c.starts_with("message:") && !c.contains("123"),
+        "the number is masked in the grouping key: {c}"
+    );
     // Unknown id.
     let missing = uuid::Uuid::new_v4();
-    let r = app.send(app.authed(Method::GET, &format!("/v1/errors/get/{missing}"))).await;
-    assert_error(&r, 404, "NOT_FOUND", "GET", &format!("/v1/errors/get/{missing}"));
+    let r = app
+        .send(app.authed(Method::GET, &format!("/v1/errors/get/{missing}")))
+        .await;
+    assert_error(
+        &r,
+        404,
+        "NOT_FOUND",
+        "GET",
+        &format!("/v1/errors/get/{missing}"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,20 +696,46 @@ async fn groups_status_filter_and_sorts() {
             ids(&groups)
         }
     };
-    assert_eq!(list("?sort=count_desc").await, vec![ga.clone(), gc.clone(), gb.clone()], "count_desc");
-    assert_eq!(list("?sort=last_seen_desc").await, vec![ga.clone(), gc.clone(), gb.clone()], "last_seen_desc");
-    assert_eq!(list("?sort=first_seen_desc").await, vec![gc.clone(), gb.clone(), ga.clone()], "first_seen_desc");
-    assert_eq!(list("").await, vec![ga.clone(), gc.clone(), gb.clone()], "default sort is last_seen_desc");
+    assert_eq!(
+        list("?sort=count_desc").await,
+        vec![ga.clone(), gc.clone(), gb.clone()],
+        "count_desc"
+    );
+    assert_eq!(
+        list("?sort=last_seen_desc").await,
+        vec![ga.clone(), gc.clone(), gb.clone()],
+        "last_seen_desc"
+    );
+    assert_eq!(
+        list("?sort=first_seen_desc").await,
+        vec![gc.clone(), gb.clone(), ga.clone()],
+        "first_seen_desc"
+    );
+    assert_eq!(
+        list("").await,
+        vec![ga.clone(), gc.clone(), gb.clone()],
+        "default sort is last_seen_desc"
+    );
 
     // Paging groups.
-    let p1 = app.get_ok("/v1/errors/groups?sort=count_desc&limit=2").await;
+    let p1 = app
+        .get_ok("/v1/errors/groups?sort=count_desc&limit=2")
+        .await;
     assert_eq!(ids(arr(&p1["groups"])), vec![ga.clone(), gc.clone()]);
     assert_eq!(p1["has_more"], json!(true));
     let c = s(&p1["next_cursor"]);
-    let p2 = app.get_ok(&format!("/v1/errors/groups?sort=count_desc&limit=2&cursor={}", enc(&c))).await;
+    let p2 = app
+        .get_ok(&format!(
+            "/v1/errors/groups?sort=count_desc&limit=2&cursor={}",
+            enc(&c)
+        ))
+        .await;
     assert_eq!(ids(arr(&p2["groups"])), vec![gb.clone()]);
     assert_eq!(p2["has_more"], json!(false));
-    assert!(p2["next_cursor"].is_null() || p2["next_cursor"] == json!(""), "{p2}");
+    assert!(
+        p2["next_cursor"].is_null() || p2["next_cursor"] == json!(""),
+        "{p2}"
+    );
 
     let counts: Vec<u64> = arr(&app.get_ok("/v1/errors/groups?sort=count_desc").await["groups"])
         .iter()
@@ -514,12 +744,17 @@ async fn groups_status_filter_and_sorts() {
     assert_eq!(counts, vec![4, 2, 1]);
 
     // Status filter.
-    app.post_ok(&format!("/v1/errors/resolve/{gb}"), &json!({})).await;
-    app.post_ok(&format!("/v1/errors/ignore/{gc}"), &json!({})).await;
+    app.post_ok(&format!("/v1/errors/resolve/{gb}"), &json!({}))
+        .await;
+    app.post_ok(&format!("/v1/errors/ignore/{gc}"), &json!({}))
+        .await;
     assert_eq!(list("?status=unresolved").await, vec![ga.clone()]);
     assert_eq!(list("?status=resolved").await, vec![gb.clone()]);
     assert_eq!(list("?status=ignored").await, vec![gc.clone()]);
-    assert_eq!(list("?status=resolved&sort=count_desc").await, vec![gb.clone()]);
+    assert_eq!(
+        list("?status=resolved&sort=count_desc").await,
+        vec![gb.clone()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -533,8 +768,10 @@ async fn group_detail_aggregates() {
         ("chrome", "u1", "1.1", "staging"),
     ] {
         let b = app
-            .capture(json!({"message": "detail issue", "tags": {"browser": browser}, "user_id": user,
-                "release": release, "environment": env}))
+            .capture(
+                json!({"message": "detail issue", "tags": {"browser": browser}, "user_id": user,
+                "release": release, "environment": env}),
+            )
             .await;
         gid = s(&b["group_id"]);
         stamps.push(time(&app.event(&s(&b["event_id"])).await["timestamp"]));
@@ -556,13 +793,24 @@ async fn group_detail_aggregates() {
     envs.sort();
     assert_eq!(envs, vec!["production", "staging"]);
     let tags = arr(&d["top_tags"]);
-    assert_eq!(tags[0], json!({"key": "browser", "value": "firefox", "count": 2}), "most frequent first: {d}");
-    assert!(tags.contains(&json!({"key": "browser", "value": "chrome", "count": 1})), "{d}");
+    assert_eq!(
+        tags[0],
+        json!({"key": "browser", "value": "firefox", "count": 2}),
+        "most frequent first: {d}"
+    );
+    assert!(
+        tags.contains(&json!({"key": "browser", "value": "chrome", "count": 1})),
+        "{d}"
+    );
     let trend = arr(&d["trend"]);
     assert_eq!(trend.len(), 24, "24 hourly points: {d}");
     let hours: Vec<_> = trend.iter().map(|p| time(&p["hour"])).collect();
     for w in hours.windows(2) {
-        assert_eq!(w[1] - w[0], chrono::Duration::hours(1), "consecutive hours, oldest first: {hours:?}");
+        assert_eq!(
+            w[1] - w[0],
+            chrono::Duration::hours(1),
+            "consecutive hours, oldest first: {hours:?}"
+        );
     }
     let total: u64 = trend.iter().map(|p| n(&p["count"])).sum();
     assert_eq!(total, 3, "trend counts the group's events: {d}");
@@ -576,23 +824,37 @@ async fn group_detail_aggregates() {
     }
     let last = *hours.last().unwrap();
     let (h_before, h_after) = (hour_of(before_detail), hour_of(Utc::now()));
-    assert!(last == h_before || last == h_after, "the last trend point is the current hour ({h_before}), got {last}");
+    assert!(
+        last == h_before || last == h_after,
+        "the last trend point is the current hour ({h_before}), got {last}"
+    );
     // The group's events.
     let p = app.get_ok(&format!("/v1/errors/events/{gid}")).await;
     let (events, next) = assert_page(&p);
     assert_eq!(events.len(), 3);
     assert!(next.is_none());
     assert!(events.iter().all(|e| e["group_id"] == json!(gid)));
-    let p1 = app.get_ok(&format!("/v1/errors/events/{gid}?limit=2")).await;
+    let p1 = app
+        .get_ok(&format!("/v1/errors/events/{gid}?limit=2"))
+        .await;
     let (e1, c1) = assert_page(&p1);
     assert_eq!(e1.len(), 2);
-    let p2 = app.get_ok(&format!("/v1/errors/events/{gid}?limit=2&cursor={}", enc(&c1.expect("a second page")))).await;
+    let p2 = app
+        .get_ok(&format!(
+            "/v1/errors/events/{gid}?limit=2&cursor={}",
+            enc(&c1.expect("a second page"))
+        ))
+        .await;
     let (e2, c2) = assert_page(&p2);
     assert_eq!(e2.len(), 1);
     assert!(c2.is_none());
     let mut all = ids(&e1);
     all.extend(ids(&e2));
-    assert_eq!(all, ids(&events), "paged group events equal the full listing");
+    assert_eq!(
+        all,
+        ids(&events),
+        "paged group events equal the full listing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -600,7 +862,9 @@ async fn resolve_unresolve_ignore_and_regression() {
     let app = spawn_app().await;
     let (_, g) = app.capture_text("flaky thing broke").await;
 
-    let r = app.post_ok(&format!("/v1/errors/resolve/{g}"), &json!({})).await;
+    let r = app
+        .post_ok(&format!("/v1/errors/resolve/{g}"), &json!({}))
+        .await;
     assert_group_shape(&r);
     assert_eq!(r["id"], json!(g));
     assert_eq!(r["status"], json!("resolved"));
@@ -610,23 +874,35 @@ async fn resolve_unresolve_ignore_and_regression() {
     let (_, g2) = app.capture_text("flaky thing broke").await;
     assert_eq!(g2, g);
     let d = app.group(&g).await;
-    assert_eq!(d["status"], json!("unresolved"), "a new event reopens a resolved group: {d}");
+    assert_eq!(
+        d["status"],
+        json!("unresolved"),
+        "a new event reopens a resolved group: {d}"
+    );
     assert_eq!(d["regressed"], json!(true), "and marks it regressed: {d}");
     assert_eq!(n(&d["count"]), 2);
 
     // Ignore: stays ignored, still counts.
-    let r = app.post_ok(&format!("/v1/errors/ignore/{g}"), &json!({})).await;
+    let r = app
+        .post_ok(&format!("/v1/errors/ignore/{g}"), &json!({}))
+        .await;
     assert_eq!(r["status"], json!("ignored"));
     let before = time(&r["last_seen"]);
     tokio::time::sleep(Duration::from_millis(5)).await;
     app.capture_text("flaky thing broke").await;
     let d = app.group(&g).await;
-    assert_eq!(d["status"], json!("ignored"), "ignored groups stay ignored: {d}");
+    assert_eq!(
+        d["status"],
+        json!("ignored"),
+        "ignored groups stay ignored: {d}"
+    );
     assert_eq!(n(&d["count"]), 3, "but keep counting: {d}");
     assert!(time(&d["last_seen"]) >= before);
 
     // Unresolve.
-    let r = app.post_ok(&format!("/v1/errors/unresolve/{g}"), &json!({})).await;
+    let r = app
+        .post_ok(&format!("/v1/errors/unresolve/{g}"), &json!({}))
+        .await;
     assert_group_shape(&r);
     assert_eq!(r["status"], json!("unresolved"));
     assert_eq!(app.group(&g).await["status"], json!("unresolved"));
@@ -649,16 +925,28 @@ async fn delete_group_removes_its_events() {
 
     let (st, b) = app.delete(&format!("/v1/errors/delete/{g}")).await;
     assert_eq!(st, StatusCode::OK, "{b}");
-    assert_eq!(b, json!({"ok": true, "deleted": true, "error_group_id": g, "deleted_events": 2}));
+    assert_eq!(
+        b,
+        json!({"ok": true, "deleted": true, "error_group_id": g, "deleted_events": 2})
+    );
 
-    for path in [format!("/v1/errors/group_detail/{g}"), format!("/v1/errors/events/{g}"), format!("/v1/errors/get/{e1}"), format!("/v1/errors/get/{e2}")] {
+    for path in [
+        format!("/v1/errors/group_detail/{g}"),
+        format!("/v1/errors/events/{g}"),
+        format!("/v1/errors/get/{e1}"),
+        format!("/v1/errors/get/{e2}"),
+    ] {
         let r = app.send(app.authed(Method::GET, &path)).await;
         assert_error(&r, 404, "NOT_FOUND", "GET", &path);
     }
     let path = format!("/v1/errors/delete/{g}");
     let r = app.send(app.authed(Method::DELETE, &path)).await;
     assert_error(&r, 404, "NOT_FOUND", "DELETE", &path);
-    assert_eq!(ids(&app.list_all("").await), vec![keep.clone()], "only the other group's event is left");
+    assert_eq!(
+        ids(&app.list_all("").await),
+        vec![keep.clone()],
+        "only the other group's event is left"
+    );
     let groups = app.get_ok("/v1/errors/groups").await;
     assert_eq!(ids(arr(&groups["groups"])), vec![kg]);
     app.event(&keep).await;
@@ -677,7 +965,10 @@ async fn bulk_update_reports_each_group() {
     let missing = uuid::Uuid::new_v4().to_string();
 
     let b = app
-        .post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1, missing, g2], "action": "resolve"}))
+        .post_ok(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [g1, missing, g2], "action": "resolve"}),
+        )
         .await;
     assert!(b["ok"].is_boolean(), "ok must be a boolean: {b}");
     assert_eq!(b["action"], json!("resolve"));
@@ -692,19 +983,32 @@ async fn bulk_update_reports_each_group() {
     assert_eq!(app.group(&g2).await["status"], json!("resolved"));
     assert_eq!(app.group(&g3).await["status"], json!("unresolved"));
 
-    let b = app.post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1, g3], "action": "ignore"})).await;
+    let b = app
+        .post_ok(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [g1, g3], "action": "ignore"}),
+        )
+        .await;
     assert_eq!(b["ok"], json!(true), "every group succeeded: {b}");
     assert_eq!(b["succeeded"], json!([g1, g3]));
     assert_eq!(b["failed"], json!([]));
     assert_eq!(n(&b["processed"]), 2);
     assert_eq!(app.group(&g3).await["status"], json!("ignored"));
-    let b = app.post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1], "action": "unresolve"})).await;
+    let b = app
+        .post_ok(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [g1], "action": "unresolve"}),
+        )
+        .await;
     assert_eq!(b["action"], json!("unresolve"));
     assert_eq!(app.group(&g1).await["status"], json!("unresolved"));
 
     // A malformed id fails alone.
     let b = app
-        .post_ok("/v1/errors/bulk", &json!({"error_group_ids": [g1, "not-a-uuid", g2], "action": "delete"}))
+        .post_ok(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [g1, "not-a-uuid", g2], "action": "delete"}),
+        )
         .await;
     assert_eq!(b["action"], json!("delete"));
     assert_eq!(b["succeeded"], json!([g1, g2]));
@@ -728,12 +1032,25 @@ async fn auth_and_request_ids() {
     let (eid, gid) = app.capture_text("auth check").await;
 
     // X-API-Key works like Bearer.
-    let r = app.send(app.anon(Method::GET, "/v1/errors/groups").header("X-API-Key", &app.key)).await;
+    let r = app
+        .send(
+            app.anon(Method::GET, "/v1/errors/groups")
+                .header("X-API-Key", &app.key),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     let routes: Vec<(Method, String, Option<Value>)> = vec![
-        (Method::POST, "/v1/errors/capture".into(), Some(json!({"message": "x"}))),
-        (Method::POST, "/v1/errors/message".into(), Some(json!({"text": "x"}))),
+        (
+            Method::POST,
+            "/v1/errors/capture".into(),
+            Some(json!({"message": "x"})),
+        ),
+        (
+            Method::POST,
+            "/v1/errors/message".into(),
+            Some(json!({"text": "x"})),
+        ),
         (Method::GET, "/v1/errors/list".into(), None),
         (Method::GET, "/v1/errors/search?q=x".into(), None),
         (Method::GET, format!("/v1/errors/get/{eid}"), None),
@@ -744,10 +1061,18 @@ async fn auth_and_request_ids() {
         (Method::POST, format!("/v1/errors/unresolve/{gid}"), None),
         (Method::POST, format!("/v1/errors/ignore/{gid}"), None),
         (Method::DELETE, format!("/v1/errors/delete/{gid}"), None),
-        (Method::POST, "/v1/errors/bulk".into(), Some(json!({"error_group_ids": [gid], "action": "resolve"}))),
+        (
+            Method::POST,
+            "/v1/errors/bulk".into(),
+            Some(json!({"error_group_ids": [gid], "action": "resolve"})),
+        ),
         (Method::POST, "/v1/errors/export".into(), Some(json!({}))),
         (Method::GET, "/v1/errors/retention/get".into(), None),
-        (Method::PUT, "/v1/errors/retention/set".into(), Some(json!({"days": 10}))),
+        (
+            Method::PUT,
+            "/v1/errors/retention/set".into(),
+            Some(json!({"days": 10})),
+        ),
     ];
     for (method, path, body) in &routes {
         for cred in [None, Some("Bearer flt_not_a_real_key"), Some("X-API-Key")] {
@@ -770,16 +1095,40 @@ async fn auth_and_request_ids() {
 
     // Every response carries X-Request-ID; the caller's is echoed.
     let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
-    assert!(r.header("x-request-id").is_some_and(|v| !v.is_empty()), "no X-Request-ID");
-    let r = app.send(app.authed(Method::GET, "/v1/errors/groups").header("X-Request-ID", "my-req-42")).await;
+    assert!(
+        r.header("x-request-id").is_some_and(|v| !v.is_empty()),
+        "no X-Request-ID"
+    );
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("X-Request-ID", "my-req-42"),
+        )
+        .await;
     assert_eq!(r.header("x-request-id"), Some("my-req-42"));
-    let r = app.send(app.anon(Method::GET, "/v1/errors/groups").header("X-Request-ID", "my-req-43")).await;
+    let r = app
+        .send(
+            app.anon(Method::GET, "/v1/errors/groups")
+                .header("X-Request-ID", "my-req-43"),
+        )
+        .await;
     assert_eq!(r.header("x-request-id"), Some("my-req-43"));
     assert_eq!(r.body["error"]["requestId"], json!("my-req-43"));
-    let r = app.send(app.authed(Method::GET, "/v1/errors/nope").header("X-Request-ID", "my-req-44")).await;
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/nope")
+                .header("X-Request-ID", "my-req-44"),
+        )
+        .await;
     assert_error(&r, 404, "NOT_FOUND", "GET", "/v1/errors/nope");
     assert_eq!(r.header("x-request-id"), Some("my-req-44"));
-    let r = app.send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": "rid"})).header("X-Request-ID", "my-req-45")).await;
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "rid"}))
+                .header("X-Request-ID", "my-req-45"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("x-request-id"), Some("my-req-45"));
 }
@@ -796,7 +1145,11 @@ async fn full_queue_answers_429_with_retry_after() {
         let results: Vec<Resp> = futures::future::join_all((0..64).map(|i| {
             let app = &app;
             async move {
-                app.send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": format!("burst {i}")}))).await
+                app.send(
+                    app.authed(Method::POST, "/v1/errors/capture")
+                        .json(&json!({"message": format!("burst {i}")})),
+                )
+                .await
             }
         }))
         .await;
@@ -806,8 +1159,13 @@ async fn full_queue_answers_429_with_retry_after() {
                 429 => {
                     saw_429 = true;
                     assert_error(r, 429, "RATE_LIMITED", "POST", "/v1/errors/capture");
-                    let ra = r.header("retry-after").unwrap_or_else(|| panic!("429 without Retry-After: {:?}", r.headers));
-                    assert!(ra.trim().parse::<u64>().is_ok_and(|s| s >= 1), "Retry-After {ra:?}");
+                    let ra = r
+                        .header("retry-after")
+                        .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", r.headers));
+                    assert!(
+                        ra.trim().parse::<u64>().is_ok_and(|s| s >= 1),
+                        "Retry-After {ra:?}"
+                    );
                 }
                 other => panic!("a burst capture answered {other}: {}", r.text),
             }
@@ -816,7 +1174,10 @@ async fn full_queue_answers_429_with_retry_after() {
             break;
         }
     }
-    assert!(saw_429, "64 concurrent captures against a queue of depth 1 never got a 429");
+    assert!(
+        saw_429,
+        "64 concurrent captures against a queue of depth 1 never got a 429"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -827,17 +1188,34 @@ async fn concurrent_messages_with_one_idempotency_key_store_one_event() {
         let answers: Vec<Value> = futures::future::join_all((0..20).map(|_| {
             let app = &app;
             let key = key.clone();
-            async move { app.message(json!({"text": "client retried this", "idempotency_key": key})).await }
+            async move {
+                app.message(json!({"text": "client retried this", "idempotency_key": key}))
+                    .await
+            }
         }))
         .await;
         let event_ids: HashSet<String> = answers.iter().map(|a| s(&a["event_id"])).collect();
-        assert_eq!(event_ids.len(), 1, "round {round}: one key, one event: {answers:?}");
-        let originals = answers.iter().filter(|a| a["duplicate"] == json!(false)).count();
-        assert_eq!(originals, 1, "round {round}: exactly one answer is the original: {answers:?}");
+        assert_eq!(
+            event_ids.len(),
+            1,
+            "round {round}: one key, one event: {answers:?}"
+        );
+        let originals = answers
+            .iter()
+            .filter(|a| a["duplicate"] == json!(false))
+            .count();
+        assert_eq!(
+            originals, 1,
+            "round {round}: exactly one answer is the original: {answers:?}"
+        );
     }
     assert_eq!(app.list_all("").await.len(), 3, "three keys, three events");
     let groups = app.get_ok("/v1/errors/groups").await;
-    assert_eq!(n(&arr(&groups["groups"])[0]["count"]), 3, "duplicates are not counted");
+    assert_eq!(
+        n(&arr(&groups["groups"])[0]["count"]),
+        3,
+        "duplicates are not counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -852,9 +1230,20 @@ async fn search_treats_wildcard_characters_literally() {
         let path = format!("/v1/errors/search?q={}", enc(q));
         async move { ids(arr(&app.get_ok(&path).await["events"])) }
     };
-    assert_eq!(search("100%").await, vec![pct], "'%' is a character, not a wildcard");
-    assert_eq!(search("a_b").await, vec![under], "'_' is a character, not a wildcard");
-    assert!(search("%").await.len() == 1, "only the event containing '%'");
+    assert_eq!(
+        search("100%").await,
+        vec![pct],
+        "'%' is a character, not a wildcard"
+    );
+    assert_eq!(
+        search("a_b").await,
+        vec![under],
+        "'_' is a character, not a wildcard"
+    );
+    assert!(
+        search("%").await.len() == 1,
+        "only the event containing '%'"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -862,10 +1251,20 @@ async fn group_level_follows_the_latest_event() {
     let app = spawn_app().await;
     let (_, g) = app.capture_text("level changes").await;
     assert_eq!(app.group(&g).await["level"], json!("error"));
-    let b = app.capture(json!({"message": "level changes", "level": "warning"})).await;
-    assert_eq!(s(&b["group_id"]), g, "the level is not part of the grouping key");
+    let b = app
+        .capture(json!({"message": "level changes", "level": "warning"}))
+        .await;
+    assert_eq!(
+        s(&b["group_id"]),
+        g,
+        "the level is not part of the grouping key"
+    );
     let d = app.group(&g).await;
-    assert_eq!(d["level"], json!("warning"), "level of the most recent event: {d}");
+    assert_eq!(
+        d["level"],
+        json!("warning"),
+        "level of the most recent event: {d}"
+    );
     assert_eq!(n(&d["count"]), 2);
 }
 
@@ -884,5 +1283,8 @@ async fn get_event_payload_is_the_original_body() {
     });
     let b = app.capture(sent.clone()).await;
     let e = app.event(&s(&b["event_id"])).await;
-    assert_eq!(e["payload"], sent, "GET /v1/errors/get must return the payload as it was sent");
+    assert_eq!(
+        e["payload"], sent,
+        "GET /v1/errors/get must return the payload as it was sent"
+    );
 }

@@ -6,4 +6,6 @@ pub mod fingerprint;
 pub mod normalize;
 pub mod stacktrace;
 
-pub use fingerprint::{compute, title_and_culprit, Grouping, GroupingInput, GroupingSource, GROUPING_VERSION};
+pub use fingerprint::{
+    GROUPING_VERSION, Grouping, GroupingInput, GroupingSource, compute, title_and_culprit,
+};
