@@ -69,6 +69,15 @@ async fn start_server(
     database_url: Option<&str>,
     client: &reqwest::Client,
 ) -> (Server, String) {
+    start_server_with(data_dir, database_url, client, &[]).await
+}
+
+async fn start_server_with(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    client: &reqwest::Client,
+    extra_args: &[&str],
+) -> (Server, String) {
     let mut last_err = String::new();
     for _attempt in 0..5 {
         let port = free_port();
@@ -81,6 +90,7 @@ async fn start_server(
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
+        cmd.args(extra_args);
         for var in [
             "DATABASE_URL",
             "FAULTLINE_LISTEN",
@@ -253,5 +263,147 @@ async fn acknowledged_events_survive_sigkill() {
     assert_eq!(
         total, EVENTS as u64,
         "group counts sum to the acknowledged events"
+    );
+}
+
+/// Under more load than a tiny queue takes, SIGTERM stops the server: it exits 0, every
+/// capture answered 200 is stored, and everything else got 429 (or found the port closed).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_overload_drains_and_loses_nothing_acknowledged() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (mut server, key) = start_server_with(
+        dir.path(),
+        database_url.as_deref(),
+        &client,
+        &["--queue-depth", "4"],
+    )
+    .await;
+    let base = server.base_url();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(Mutex::new(0usize));
+    let mut workers = Vec::new();
+    for w in 0..16 {
+        let (client, key, base) = (client.clone(), key.clone(), base.clone());
+        let (stop, acked, refused) = (stop.clone(), acked.clone(), refused.clone());
+        workers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let body = json!({"message": format!("drain test from worker {w} #{i}")});
+                match client
+                    .post(format!("{base}/v1/errors/capture"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let text = r.text().await.unwrap_or_default();
+                        match status {
+                            200 => {
+                                let v: Value = serde_json::from_str(&text).unwrap();
+                                acked.lock().unwrap().push(s(&v["event_id"]));
+                            }
+                            429 => *refused.lock().unwrap() += 1,
+                            // Once shutdown begins, requests already read may be told to go away.
+                            503 => {}
+                            other => panic!("capture answered {other}: {text}"),
+                        }
+                    }
+                    // The listener is closed: the server is stopping.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        }));
+    }
+    // Let load build up, then ask the server to stop.
+    poll_until(
+        Duration::from_secs(20),
+        "some captures acknowledged",
+        || {
+            let n = acked.lock().unwrap().len();
+            async move { (n >= 50).then_some(()) }
+        },
+    )
+    .await;
+    let pid = server.child.id().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not stop within 30 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}; stderr:\n{}",
+        server.stderr()
+    );
+    drop(server);
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        *refused.lock().unwrap() > 0,
+        "16 workers against a queue of 4 never got a 429"
+    );
+
+    let (server, key) = start_server(dir.path(), database_url.as_deref(), &client).await;
+    let base = server.base_url();
+    let r = client
+        .get(format!("{base}/v1/errors/groups?limit=100"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let groups: Value = r.json().await.unwrap();
+    let total: u64 = arr(&groups["groups"]).iter().map(|g| n(&g["count"])).sum();
+    assert_eq!(
+        total,
+        acked.len() as u64,
+        "stored events == acknowledged events"
+    );
+    let missing: Vec<String> = futures::stream::iter(acked.iter().cloned())
+        .map(|id| {
+            let (client, key, base) = (client.clone(), key.clone(), base.clone());
+            async move {
+                let r = client
+                    .get(format!("{base}/v1/errors/get/{id}"))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16() != 200).then_some(id)
+            }
+        })
+        .buffer_unordered(CLIENTS)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    assert!(
+        missing.is_empty(),
+        "acknowledged events lost across SIGTERM: {missing:?}"
     );
 }
