@@ -200,7 +200,9 @@ pub fn validate_common(
 }
 
 impl NewEvent {
-    /// Lower-cased text the free-text search runs over: message, exception type and value, and the stack.
+    /// Lower-cased text the free-text search runs over: message, exception type and value, and
+    /// the stack as its frames' modules, functions and files (the raw text is in the payload;
+    /// line numbers and source lines would only bloat it).
     pub fn search_text(&self) -> String {
         let mut s = String::with_capacity(self.message.len() + 256);
         s.push_str(&self.message);
@@ -209,18 +211,13 @@ impl NewEvent {
                 s.push('\n');
                 s.push_str(part);
             }
-            if e.raw_stacktrace.is_empty() {
-                for f in &e.frames {
-                    s.push('\n');
-                    s.push_str(&f.module);
-                    s.push(' ');
-                    s.push_str(&f.function);
-                    s.push(' ');
-                    s.push_str(&f.filename);
-                }
-            } else {
+            for f in &e.frames {
                 s.push('\n');
-                s.push_str(&e.raw_stacktrace);
+                s.push_str(&f.module);
+                s.push(' ');
+                s.push_str(&f.function);
+                s.push(' ');
+                s.push_str(&f.filename);
             }
         }
         s.to_lowercase()

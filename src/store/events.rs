@@ -109,11 +109,15 @@ impl Store {
         if let Some(c) = cursor {
             q = q.filter(event::Column::Seq.lt(c.before_seq));
         }
-        // Listings never carry the payload: it is the bulk of a row and only `get` shows it.
+        // Listings never carry the payload or the search text: they are the bulk of a row.
         let rows = q
             .select_only()
-            .columns(event::Column::iter().filter(|c| !matches!(c, event::Column::Payload)))
+            .columns(
+                event::Column::iter()
+                    .filter(|c| !matches!(c, event::Column::Payload | event::Column::SearchText)),
+            )
             .column_as(Expr::val(""), "payload")
+            .column_as(Expr::val(""), "search_text")
             .order_by_desc(event::Column::Seq)
             .limit(limit + 1)
             .into_model::<event::Model>()

@@ -2,14 +2,14 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Alias, Expr, ExprTrait, Order, Query},
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, Order},
 };
 use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hourly},
+    entity::{event, event_tag, group, group_hourly, group_stat},
 };
 use crate::{
     domain::{
@@ -23,8 +23,8 @@ use crate::{
 
 /// Hours covered by a group's trend.
 pub const TREND_HOURS: i64 = 24;
-const TOP_TAGS: u64 = 20;
-const DISTINCT_VALUES: u64 = 50;
+const TOP_TAGS: usize = 20;
+const DISTINCT_VALUES: usize = 50;
 
 fn sort_column(sort: GroupSort) -> group::Column {
     match sort {
@@ -112,45 +112,37 @@ impl Store {
     ) -> Result<GroupDetail, Error> {
         let group = self.get_group(project_id, group_id).await?;
 
-        let count = Expr::col(event_tag::Column::Key).count();
-        let top = Query::select()
-            .columns([event_tag::Column::Key, event_tag::Column::Value])
-            .expr_as(count.clone(), Alias::new("n"))
-            .from(event_tag::Entity)
-            .and_where(Expr::col(event_tag::Column::GroupId).eq(group_id))
-            .group_by_columns([event_tag::Column::Key, event_tag::Column::Value])
-            .order_by_expr(count, Order::Desc)
-            .order_by(event_tag::Column::Key, Order::Asc)
-            .limit(TOP_TAGS)
-            .to_owned();
+        let stats = group_stat::Entity::find()
+            .filter(group_stat::Column::GroupId.eq(group_id))
+            .order_by_desc(group_stat::Column::Count)
+            .order_by_asc(group_stat::Column::Dim)
+            .order_by_asc(group_stat::Column::Value)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
         let mut top_tags = Vec::new();
-        for row in self.db.query_all(&top).await.map_err(db_err)? {
-            let k: String = row.try_get("", "key").map_err(db_err)?;
-            let v: String = row.try_get("", "value").map_err(db_err)?;
-            let n: i64 = row.try_get("", "n").map_err(db_err)?;
-            top_tags.push((k, v, u64::try_from(n).unwrap_or(0)));
+        let mut users_affected = 0u64;
+        let mut releases = Vec::new();
+        let mut environments = Vec::new();
+        for st in stats {
+            let count = u64::try_from(st.count).unwrap_or(0);
+            match st.dim.as_str() {
+                "user" => users_affected += 1,
+                "release" => releases.push(st.value),
+                "environment" => environments.push(st.value),
+                dim => {
+                    if let Some(key) = dim.strip_prefix("tag:") {
+                        if top_tags.len() < TOP_TAGS {
+                            top_tags.push((key.to_owned(), st.value, count));
+                        }
+                    }
+                }
+            }
         }
-
-        let users = Query::select()
-            .expr_as(
-                Expr::col(event::Column::UserId).count_distinct(),
-                Alias::new("n"),
-            )
-            .from(event::Entity)
-            .and_where(Expr::col(event::Column::GroupId).eq(group_id))
-            .and_where(Expr::col(event::Column::UserId).ne(""))
-            .to_owned();
-        let users_affected = match self.db.query_one(&users).await.map_err(db_err)? {
-            Some(row) => u64::try_from(row.try_get::<i64>("", "n").map_err(db_err)?).unwrap_or(0),
-            None => 0,
-        };
-
-        let releases = self
-            .distinct_values(group_id, event::Column::Release)
-            .await?;
-        let environments = self
-            .distinct_values(group_id, event::Column::Environment)
-            .await?;
+        releases.sort();
+        releases.truncate(DISTINCT_VALUES);
+        environments.sort();
+        environments.truncate(DISTINCT_VALUES);
 
         let now_hour = Utc::now().timestamp().div_euclid(3600);
         let first_hour = now_hour - (TREND_HOURS - 1);
@@ -179,26 +171,6 @@ impl Store {
             environments,
             trend,
         })
-    }
-
-    async fn distinct_values(
-        &self,
-        group_id: Uuid,
-        col: event::Column,
-    ) -> Result<Vec<String>, Error> {
-        let rows: Vec<String> = event::Entity::find()
-            .select_only()
-            .column(col)
-            .distinct()
-            .filter(event::Column::GroupId.eq(group_id))
-            .filter(col.ne(""))
-            .order_by_asc(col)
-            .limit(DISTINCT_VALUES)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(rows)
     }
 
     /// Sets a group's status. Resolving clears the regression mark; the write is one
@@ -255,6 +227,11 @@ impl Store {
             .map_err(db_err)?;
         group_hourly::Entity::delete_many()
             .filter(group_hourly::Column::GroupId.eq(group_id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_stat::Entity::delete_many()
+            .filter(group_stat::Column::GroupId.eq(group_id))
             .exec(&txn)
             .await
             .map_err(db_err)?;

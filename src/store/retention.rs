@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hourly, retention},
+    entity::{event, event_tag, group, group_hourly, group_stat, retention},
 };
 use crate::{
     domain::model::{DEFAULT_RETENTION_DAYS, RetentionPolicy, StoredEvent, from_millis},
@@ -174,7 +174,12 @@ impl Store {
             .from(group::Entity)
             .to_owned();
         group_hourly::Entity::delete_many()
-            .filter(group_hourly::Column::GroupId.not_in_subquery(live_groups))
+            .filter(group_hourly::Column::GroupId.not_in_subquery(live_groups.clone()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        group_stat::Entity::delete_many()
+            .filter(group_stat::Column::GroupId.not_in_subquery(live_groups))
             .exec(&self.db)
             .await
             .map_err(db_err)?;

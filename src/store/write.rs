@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     Store, db_err,
-    entity::{event, event_tag, group, group_hourly},
+    entity::{event, event_tag, group, group_hourly, group_stat},
 };
 use crate::{
     domain::{NewEvent, model::Committed},
@@ -27,6 +27,7 @@ use crate::{
 const EVENT_ROWS_PER_STATEMENT: usize = 500;
 const TAG_ROWS_PER_STATEMENT: usize = 2000;
 const GROUP_ROWS_PER_STATEMENT: usize = 1000;
+const STAT_ROWS_PER_STATEMENT: usize = 2000;
 
 struct GroupAgg<'a> {
     proposed_id: Uuid,
@@ -169,6 +170,7 @@ async fn commit_in(
 
     let mut tag_rows = Vec::new();
     let mut hourly: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
+    let mut stats: BTreeMap<(Uuid, String, &str), i64> = BTreeMap::new();
     for &i in &to_insert {
         let ev: &NewEvent = batch[i];
         let (gid, _) = group_ids[&(ev.project_id, ev.grouping.fingerprint.as_str())];
@@ -177,6 +179,20 @@ async fn commit_in(
             .ok_or_else(|| Error::Internal("inserted event not returned".into()))?;
         for (k, v) in &ev.tags {
             tag_rows.push((seq, ev.project_id, gid, k, v));
+            *stats
+                .entry((gid, format!("tag:{k}"), v.as_str()))
+                .or_default() += 1;
+        }
+        for (dim, value) in [
+            ("release", &ev.release),
+            ("environment", &ev.environment),
+            ("user", &ev.user_id),
+        ] {
+            if !value.is_empty() {
+                *stats
+                    .entry((gid, dim.to_owned(), value.as_str()))
+                    .or_default() += 1;
+            }
         }
         *hourly
             .entry((gid, ev.timestamp.timestamp().div_euclid(3600)))
@@ -219,6 +235,38 @@ async fn commit_in(
                     Expr::cust(r#""group_hourly"."count" + excluded."count""#),
                 )
                 .to_owned(),
+        );
+        txn.execute(&stmt).await.map_err(db_err)?;
+    }
+
+    let stat_rows: Vec<_> = stats.into_iter().collect();
+    for chunk in stat_rows.chunks(STAT_ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(group_stat::Entity.table_ref()).columns([
+            group_stat::Column::GroupId,
+            group_stat::Column::Dim,
+            group_stat::Column::Value,
+            group_stat::Column::Count,
+        ]);
+        for ((gid, dim, value), n) in chunk {
+            stmt.values_panic([
+                (*gid).into(),
+                dim.clone().into(),
+                (*value).to_owned().into(),
+                (*n).into(),
+            ]);
+        }
+        stmt.on_conflict(
+            OnConflict::columns([
+                group_stat::Column::GroupId,
+                group_stat::Column::Dim,
+                group_stat::Column::Value,
+            ])
+            .value(
+                group_stat::Column::Count,
+                Expr::cust(r#""group_stats"."count" + excluded."count""#),
+            )
+            .to_owned(),
         );
         txn.execute(&stmt).await.map_err(db_err)?;
     }

@@ -5,5 +5,6 @@ pub mod event;
 pub mod event_tag;
 pub mod group;
 pub mod group_hourly;
+pub mod group_stat;
 pub mod project;
 pub mod retention;
