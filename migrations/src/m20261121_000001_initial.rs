@@ -61,7 +61,6 @@ enum Events {
     Message,
     Code,
     ExceptionType,
-    Exception,
     Culprit,
     Release,
     Environment,
@@ -69,8 +68,7 @@ enum Events {
     Tags,
     IdempotencyKey,
     SearchText,
-    Grouping,
-    Payload,
+    Data,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -233,7 +231,6 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Events::Message).text().not_null())
                 .col(ColumnDef::new(Events::Code).string().not_null())
                 .col(ColumnDef::new(Events::ExceptionType).string().not_null())
-                .col(ColumnDef::new(Events::Exception).text().null())
                 .col(ColumnDef::new(Events::Culprit).string().not_null())
                 .col(ColumnDef::new(Events::Release).string().not_null())
                 .col(ColumnDef::new(Events::Environment).string().not_null())
@@ -241,8 +238,9 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Events::Tags).text().not_null())
                 .col(ColumnDef::new(Events::IdempotencyKey).string().null())
                 .col(ColumnDef::new(Events::SearchText).text().not_null())
-                .col(ColumnDef::new(Events::Grouping).text().not_null())
-                .col(ColumnDef::new(Events::Payload).text().not_null())
+                // zstd-compressed exception, grouping and original payload (see store::blob);
+                // last, so listings that skip it never touch its overflow pages.
+                .col(ColumnDef::new(Events::Data).blob().not_null())
                 .to_owned(),
         )
         .await?;
@@ -270,14 +268,13 @@ impl MigrationTrait for Migration {
             false,
         )
         .await?;
-        index(
-            m,
-            "ux_events_project_idempotency",
-            Events::Table,
-            &[Events::ProjectId, Events::IdempotencyKey],
-            true,
-        )
-        .await?;
+        // Partial: only events that carry a key pay for this index. Same SQL on both databases.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_project_idempotency \
+                 ON events (project_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
+            )
+            .await?;
 
         m.create_table(
             Table::create()
@@ -302,14 +299,6 @@ impl MigrationTrait for Migration {
                 EventTags::Value,
                 EventTags::EventSeq,
             ],
-            false,
-        )
-        .await?;
-        index(
-            m,
-            "ix_event_tags_group",
-            EventTags::Table,
-            &[EventTags::GroupId, EventTags::Key, EventTags::Value],
             false,
         )
         .await?;

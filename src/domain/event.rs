@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::grouping::Grouping;
 use crate::error::Error;
 
 /// Severity of an event.
@@ -115,7 +114,8 @@ pub struct ExceptionData {
     pub raw_stacktrace: String,
 }
 
-/// An event ready for the writer: parsed, validated and fingerprinted, not yet stored.
+/// An event ready for the writer: parsed, validated, fingerprinted and encoded, not yet stored.
+/// It holds only what the writer writes, so a full queue holds compressed events.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub id: Uuid,
@@ -125,17 +125,20 @@ pub struct NewEvent {
     pub level: Level,
     pub message: String,
     pub code: String,
-    pub exception: Option<ExceptionData>,
+    pub exception_type: String,
     pub release: String,
     pub environment: String,
     pub user_id: String,
     pub tags: BTreeMap<String, String>,
     pub idempotency_key: Option<String>,
-    pub grouping: Grouping,
+    pub fingerprint: String,
+    pub grouping_version: u32,
     pub title: String,
     pub culprit: String,
-    /// The full original payload, as JSON text.
-    pub payload_json: String,
+    /// Lower-cased text the free-text search runs over.
+    pub search_text: String,
+    /// Exception, grouping explanation and original payload, compressed (`store::blob`).
+    pub data: Vec<u8>,
 }
 
 /// Bounds on what one event may carry; beyond them the event is rejected with a field error.
@@ -196,30 +199,5 @@ pub fn validate_common(
         Ok(())
     } else {
         Err(Error::invalid(violations))
-    }
-}
-
-impl NewEvent {
-    /// Lower-cased text the free-text search runs over: message, exception type and value, and
-    /// the stack as its frames' modules, functions and files (the raw text is in the payload;
-    /// line numbers and source lines would only bloat it).
-    pub fn search_text(&self) -> String {
-        let mut s = String::with_capacity(self.message.len() + 256);
-        s.push_str(&self.message);
-        if let Some(e) = &self.exception {
-            for part in [&e.r#type, &e.value] {
-                s.push('\n');
-                s.push_str(part);
-            }
-            for f in &e.frames {
-                s.push('\n');
-                s.push_str(&f.module);
-                s.push(' ');
-                s.push_str(&f.function);
-                s.push(' ');
-                s.push_str(&f.filename);
-            }
-        }
-        s.to_lowercase()
     }
 }

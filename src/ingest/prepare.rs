@@ -14,6 +14,7 @@ use crate::{
         grouping::{self, GroupingInput, stacktrace},
     },
     error::{Error, FieldViolation},
+    store,
 };
 
 /// An exception as a client sent it; the stack may come as text, lines or frames.
@@ -176,6 +177,8 @@ pub fn prepare(
         message
     };
 
+    let search_text = search_text(&message, exception.as_ref());
+    let data = store::blob::encode(exception.as_ref(), &grouping, &payload_json);
     Ok(NewEvent {
         id: Uuid::now_v7(),
         project_id,
@@ -184,17 +187,42 @@ pub fn prepare(
         level: level.unwrap_or(default_level),
         message,
         code,
-        exception,
+        exception_type: exception.map(|e| e.r#type).unwrap_or_default(),
         release,
         environment,
         user_id,
         tags,
         idempotency_key,
-        grouping,
+        fingerprint: grouping.fingerprint,
+        grouping_version: grouping.version,
         title,
         culprit,
-        payload_json,
+        search_text,
+        data,
     })
+}
+
+/// Lower-cased text the free-text search runs over: message, exception type and value, and
+/// the stack as its frames' modules, functions and files (the raw text is in the payload;
+/// line numbers and source lines would only bloat it).
+fn search_text(message: &str, exception: Option<&ExceptionData>) -> String {
+    let mut s = String::with_capacity(message.len() + 256);
+    s.push_str(message);
+    if let Some(e) = exception {
+        for part in [&e.r#type, &e.value] {
+            s.push('\n');
+            s.push_str(part);
+        }
+        for f in &e.frames {
+            s.push('\n');
+            s.push_str(&f.module);
+            s.push(' ');
+            s.push_str(&f.function);
+            s.push(' ');
+            s.push_str(&f.filename);
+        }
+    }
+    s.to_lowercase()
 }
 
 fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> ExceptionData {

@@ -1,15 +1,20 @@
-//! Rows to domain types. A row the server wrote itself should always convert; if one does
-//! not (hand-edited database), the fields fall back to neutral values instead of failing reads.
+//! Rows to domain types. Scalar fields that do not parse (a hand-edited database) fall back
+//! to neutral values; an event whose compressed data is corrupt is an error.
 
 use std::collections::BTreeMap;
 
-use crate::domain::{
-    ExceptionData, GroupStatus, Level,
-    grouping::{Grouping, GroupingSource},
-    model::{Group, StoredEvent, from_millis},
+use crate::{
+    domain::{
+        GroupStatus, Level,
+        model::{Group, StoredEvent, from_millis},
+    },
+    error::Error,
 };
 
-use super::entity::{event, group};
+use super::{
+    blob,
+    entity::{event, group},
+};
 
 pub fn level(s: &str) -> Level {
     Level::parse(s).unwrap_or(Level::Error)
@@ -51,7 +56,7 @@ pub fn group(m: group::Model) -> Group {
     }
 }
 
-pub fn event(m: event::Model, with_payload: bool) -> StoredEvent {
+pub fn event(m: event::Model, with_payload: bool) -> Result<StoredEvent, Error> {
     let event::Model {
         seq,
         id,
@@ -63,7 +68,6 @@ pub fn event(m: event::Model, with_payload: bool) -> StoredEvent {
         message,
         code,
         exception_type: _,
-        exception,
         culprit,
         release,
         environment,
@@ -71,16 +75,10 @@ pub fn event(m: event::Model, with_payload: bool) -> StoredEvent {
         tags,
         idempotency_key: _,
         search_text: _,
-        grouping,
-        payload,
+        data,
     } = m;
-    let grouping: Grouping = serde_json::from_str(&grouping).unwrap_or_else(|_| Grouping {
-        version: 0,
-        source: GroupingSource::Message,
-        components: Vec::new(),
-        fingerprint: String::new(),
-    });
-    StoredEvent {
+    let blob = blob::decode(&data, with_payload)?;
+    Ok(StoredEvent {
         seq,
         id,
         project_id,
@@ -90,13 +88,13 @@ pub fn event(m: event::Model, with_payload: bool) -> StoredEvent {
         level: level(&lvl),
         message,
         code,
-        exception: exception.and_then(|e| serde_json::from_str::<ExceptionData>(&e).ok()),
+        exception: blob.exception,
         culprit,
         release,
         environment,
         user_id,
         tags: serde_json::from_str::<BTreeMap<String, String>>(&tags).unwrap_or_default(),
-        grouping,
-        payload_json: with_payload.then_some(payload),
-    }
+        grouping: blob.grouping,
+        payload_json: with_payload.then_some(blob.payload),
+    })
 }

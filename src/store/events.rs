@@ -109,14 +109,10 @@ impl Store {
         if let Some(c) = cursor {
             q = q.filter(event::Column::Seq.lt(c.before_seq));
         }
-        // Listings never carry the payload or the search text: they are the bulk of a row.
+        // Listings skip the search text; the payload stays compressed inside `data` unread.
         let rows = q
             .select_only()
-            .columns(
-                event::Column::iter()
-                    .filter(|c| !matches!(c, event::Column::Payload | event::Column::SearchText)),
-            )
-            .column_as(Expr::val(""), "payload")
+            .columns(event::Column::iter().filter(|c| !matches!(c, event::Column::SearchText)))
             .column_as(Expr::val(""), "search_text")
             .order_by_desc(event::Column::Seq)
             .limit(limit + 1)
@@ -124,8 +120,10 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let mut events: Vec<StoredEvent> =
-            rows.into_iter().map(|m| convert::event(m, false)).collect();
+        let mut events: Vec<StoredEvent> = rows
+            .into_iter()
+            .map(|m| convert::event(m, false))
+            .collect::<Result<_, _>>()?;
         let next = if events.len() as u64 > limit {
             events.truncate(limit as usize);
             events.last().map(|e| EventCursor { before_seq: e.seq })
@@ -144,7 +142,7 @@ impl Store {
             .await
             .map_err(db_err)?
             .map(|m| convert::event(m, true))
-            .ok_or(Error::NotFound { what: "event" })
+            .ok_or(Error::NotFound { what: "event" })?
     }
 
     /// A page of events for an export, with payloads, in the listing order.
@@ -166,7 +164,10 @@ impl Store {
             .await
             .map_err(db_err)?;
         let full = rows.len() as u64 == page;
-        let events: Vec<StoredEvent> = rows.into_iter().map(|m| convert::event(m, true)).collect();
+        let events: Vec<StoredEvent> = rows
+            .into_iter()
+            .map(|m| convert::event(m, true))
+            .collect::<Result<_, _>>()?;
         let next = if full {
             events.last().map(|e| EventCursor { before_seq: e.seq })
         } else {

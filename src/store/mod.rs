@@ -2,6 +2,7 @@
 //! `Error`s. SQLite (WAL, set explicitly) is the embedded default; PostgreSQL takes the same
 //! migrations and the same statements, built per backend by sea-query.
 
+pub mod blob;
 mod convert;
 pub mod entity;
 mod events;

@@ -98,7 +98,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        Ok(rows.into_iter().map(|m| convert::event(m, true)).collect())
+        rows.into_iter().map(|m| convert::event(m, true)).collect()
     }
 
     /// Deletes the project's events older than `cutoff_ms` whose sequence number is at most

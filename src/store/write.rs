@@ -81,7 +81,7 @@ async fn commit_in(
         let ev: &NewEvent = batch[i];
         let ts = ev.timestamp.timestamp_millis();
         let agg = aggs
-            .entry((ev.project_id, ev.grouping.fingerprint.as_str()))
+            .entry((ev.project_id, ev.fingerprint.as_str()))
             .or_insert_with(|| GroupAgg {
                 proposed_id: Uuid::now_v7(),
                 count: 0,
@@ -112,7 +112,6 @@ async fn commit_in(
             event::Column::Message,
             event::Column::Code,
             event::Column::ExceptionType,
-            event::Column::Exception,
             event::Column::Culprit,
             event::Column::Release,
             event::Column::Environment,
@@ -120,16 +119,11 @@ async fn commit_in(
             event::Column::Tags,
             event::Column::IdempotencyKey,
             event::Column::SearchText,
-            event::Column::Grouping,
-            event::Column::Payload,
+            event::Column::Data,
         ]);
         for &i in chunk {
             let ev: &NewEvent = batch[i];
-            let (gid, _) = group_ids[&(ev.project_id, ev.grouping.fingerprint.as_str())];
-            let exception = ev
-                .exception
-                .as_ref()
-                .map(|e| serde_json::to_string(e).unwrap_or_default());
+            let (gid, _) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
             stmt.values_panic([
                 ev.id.into(),
                 ev.project_id.into(),
@@ -139,12 +133,7 @@ async fn commit_in(
                 ev.level.as_str().into(),
                 ev.message.clone().into(),
                 ev.code.clone().into(),
-                ev.exception
-                    .as_ref()
-                    .map(|e| e.r#type.clone())
-                    .unwrap_or_default()
-                    .into(),
-                Value::from(exception).into(),
+                ev.exception_type.clone().into(),
                 ev.culprit.clone().into(),
                 ev.release.clone().into(),
                 ev.environment.clone().into(),
@@ -153,11 +142,8 @@ async fn commit_in(
                     .unwrap_or_else(|_| "{}".into())
                     .into(),
                 Value::from(ev.idempotency_key.clone()).into(),
-                ev.search_text().into(),
-                serde_json::to_string(&ev.grouping)
-                    .unwrap_or_default()
-                    .into(),
-                ev.payload_json.clone().into(),
+                ev.search_text.clone().into(),
+                ev.data.clone().into(),
             ]);
         }
         stmt.returning(Query::returning().columns([event::Column::Seq, event::Column::Id]));
@@ -173,7 +159,7 @@ async fn commit_in(
     let mut stats: BTreeMap<(Uuid, String, &str), i64> = BTreeMap::new();
     for &i in &to_insert {
         let ev: &NewEvent = batch[i];
-        let (gid, _) = group_ids[&(ev.project_id, ev.grouping.fingerprint.as_str())];
+        let (gid, _) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
         let seq = *seqs
             .get(&ev.id)
             .ok_or_else(|| Error::Internal("inserted event not returned".into()))?;
@@ -275,12 +261,12 @@ async fn commit_in(
     let mut announced_new: HashMap<Uuid, bool> = HashMap::new();
     for &i in &to_insert {
         let ev: &NewEvent = batch[i];
-        let (gid, created) = group_ids[&(ev.project_id, ev.grouping.fingerprint.as_str())];
+        let (gid, created) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
         let new_group = created && announced_new.insert(gid, true).is_none();
         results[i] = Some(Committed {
             event_id: ev.id,
             group_id: gid,
-            fingerprint: ev.grouping.fingerprint.clone(),
+            fingerprint: ev.fingerprint.clone(),
             new_group,
             duplicate: false,
         });
@@ -332,7 +318,7 @@ async fn upsert_groups<'a>(
                 agg.proposed_id.into(),
                 (*pid).into(),
                 (*fp).to_owned().into(),
-                (ev.grouping.version as i32).into(),
+                (ev.grouping_version as i32).into(),
                 ev.title.clone().into(),
                 ev.culprit.clone().into(),
                 ev.level.as_str().into(),

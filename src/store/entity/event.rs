@@ -14,8 +14,6 @@ pub struct Model {
     pub message: String,
     pub code: String,
     pub exception_type: String,
-    /// `ExceptionData` as JSON, when the event has an exception.
-    pub exception: Option<String>,
     pub culprit: String,
     pub release: String,
     pub environment: String,
@@ -25,10 +23,8 @@ pub struct Model {
     pub idempotency_key: Option<String>,
     /// Lower-cased message, exception type and stack for `search`.
     pub search_text: String,
-    /// `Grouping` as JSON.
-    pub grouping: String,
-    /// The original payload, JSON text.
-    pub payload: String,
+    /// Exception, grouping and original payload, compressed (`store::blob`).
+    pub data: Vec<u8>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
