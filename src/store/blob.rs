@@ -35,8 +35,21 @@ pub fn encode(exception: Option<&ExceptionData>, grouping: &Grouping, payload: &
     raw.extend(&grouping);
     raw.extend(payload.as_bytes());
     let mut out = vec![VERSION];
-    // Compressing into a Vec cannot fail for valid levels.
-    out.extend(zstd::bulk::compress(&raw, LEVEL).unwrap_or_default());
+    // A compression context is large to set up; each thread keeps one.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Compressor::new(LEVEL).ok());
+    }
+    let compressed = COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
+        Some(c) => c.compress(&raw).ok(),
+        None => None,
+    });
+    // Without a context (allocation failure) fall back to a one-off compression.
+    out.extend(
+        compressed
+            .or_else(|| zstd::bulk::compress(&raw, LEVEL).ok())
+            .unwrap_or_default(),
+    );
     out
 }
 

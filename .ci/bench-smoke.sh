@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Few-second smoke of the benchmark tool (bench/, `faultline-bench`): starts the debug server on a
+# free port with a fresh data directory, runs `load --mode rest` and `load --mode grpc-batch`
+# for 3 s each, and requires both to exit 0. The tool exits non-zero when nothing was
+# acknowledged, on any error, and when the events committed (read back from the groups the
+# answers named) differ from the events acknowledged. Then stops the server with SIGTERM.
+#
+# Usage: .ci/bench-smoke.sh      (from anywhere; builds target/debug/faultline and faultline-bench)
+# Env:   FAULTLINE_BIN           server binary (default target/debug/faultline)
+#        SMOKE_KEEP=1            keep the temporary directory (server log, data)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+BIN=${FAULTLINE_BIN:-$ROOT/target/debug/faultline}
+BENCH=$ROOT/target/debug/faultline-bench
+
+fail() { printf '\nbench-smoke: FAILED: %s\n' "$*" >&2; exit 1; }
+
+WORK=$(mktemp -d -t faultline-bench-smoke.XXXXXX)
+SERVER_PID=""
+LOG=$WORK/server.log
+
+cleanup() {
+  local rc=$?
+  trap - EXIT
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ $rc -ne 0 && -f $LOG ]]; then
+    echo "----- last 40 lines of the server log ($LOG) -----" >&2
+    tail -n 40 "$LOG" >&2 || true
+  fi
+  if [[ ${SMOKE_KEEP:-} == 1 || $rc -ne 0 ]]; then
+    echo "bench-smoke: kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+echo ">>> bench-smoke: cargo build"
+if [[ -z ${FAULTLINE_BIN:-} ]]; then
+  cargo build -p faultline --bin faultline
+fi
+cargo build -p faultline-bench
+[[ -x $BIN ]] || fail "no server binary at $BIN"
+
+echo ">>> bench-smoke: starting $BIN on 127.0.0.1:0"
+"$BIN" --listen 127.0.0.1:0 --data-dir "$WORK/data" >"$LOG" 2>&1 &
+SERVER_PID=$!
+ADDR=""
+for _ in $(seq 300); do
+  ADDR=$(sed -n 's#^Faultline listening on http://\([^ ]*\).*#\1#p' "$LOG" | head -n 1)
+  [[ -n $ADDR ]] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited before listening"
+  sleep 0.1
+done
+[[ -n $ADDR ]] || fail "no 'Faultline listening on' banner within 30 s"
+[[ -s $WORK/data/admin.key ]] || fail "no admin key at $WORK/data/admin.key"
+echo "bench-smoke: server pid $SERVER_PID on $ADDR"
+
+passed=0
+failed=0
+run_load() {
+  local name=$1
+  shift
+  echo ">>> bench-smoke: load $*"
+  local rc=0
+  timeout 120 "$BENCH" load --target "http://$ADDR" --key-file "$WORK/data/admin.key" "$@" \
+    >"$WORK/$name.out" 2>&1 || rc=$?
+  cat "$WORK/$name.out"
+  if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/$name.out" \
+    && grep -q '^committed == acked: yes' "$WORK/$name.out"; then
+    passed=$((passed + 1))
+  else
+    echo "bench-smoke: $name failed (exit $rc)" >&2
+    failed=$((failed + 1))
+  fi
+}
+
+run_load rest --mode rest --seconds 3 --concurrency 8
+run_load grpc-batch --mode grpc-batch --seconds 3 --concurrency 4 --batch 50
+
+echo ">>> bench-smoke: stopping the server (SIGTERM)"
+kill -TERM "$SERVER_PID"
+rc=0
+wait "$SERVER_PID" || rc=$?
+SERVER_PID=""
+[[ $rc -eq 0 ]] || fail "the server exited with status $rc after SIGTERM"
+
+echo "bench-smoke: $passed passed, $failed failed"
+[[ $failed -eq 0 ]] || fail "$failed load run(s) failed"

@@ -1,0 +1,83 @@
+//! `faultline-bench`: load generator (`load`), bulk seeder (`seed`) and read-latency probe
+//! (`reads`) for a Faultline server on this machine.
+//!
+//! Every command refuses a target that is not a loopback address: it is meant for a server
+//! you started yourself, never for a shared or production one.
+
+mod codec;
+mod common;
+mod events;
+mod load;
+mod procinfo;
+mod reads;
+mod seed;
+mod stats;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use common::CommonArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "faultline-bench",
+    version,
+    about = "Benchmarks a local Faultline server: capture load (REST, gRPC, batches), bulk seeding and read latencies."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sends capture load for a bounded time, then checks that every acknowledged event is
+    /// committed (reading back the counts of the groups the answers named).
+    Load {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        args: load::LoadArgs,
+    },
+    /// Loads many events fast through CaptureBatch (gRPC), spread over groups and the last 7 days.
+    Seed {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        args: seed::SeedArgs,
+    },
+    /// Measures the latency of the main read endpoints (run after `seed`).
+    Reads {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        args: reads::ReadsArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Load { common, args } => run(common, |t| load::run(t, args)).await,
+        Command::Seed { common, args } => run(common, |t| seed::run(t, args)).await,
+        Command::Reads { common, args } => run(common, |t| reads::run(t, args)).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("faultline-bench: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run<F, Fut>(common: CommonArgs, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(common::Target) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let target = common.resolve()?;
+    f(target).await
+}
