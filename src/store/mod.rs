@@ -27,7 +27,11 @@ use crate::error::Error;
 /// A handle on the database; cheap to clone (it wraps a pool).
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads and occasional writes (triage, settings, retention).
     db: DatabaseConnection,
+    /// One connection for the ingest writer's batch commits, so the big multi-row statements
+    /// it prepares are cached on one connection only.
+    ingest_db: DatabaseConnection,
 }
 
 /// Which database a URL points at.
@@ -46,34 +50,44 @@ pub fn sqlite_url_in(data_dir: &Path) -> String {
 impl Store {
     /// Connects, creating the SQLite file when needed, and runs the migrations.
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(max_connections)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false);
-        if is_sqlite_url(url) {
-            // sqlx 0.9 no longer picks the journal mode: WAL lets readers run beside the
-            // writer, FULL makes every commit durable before its answer goes out.
-            opts.map_sqlx_sqlite_opts(|o| {
-                o.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-            });
-        }
-        let db = Database::connect(opts).await.map_err(|e| {
-            Error::Unavailable(format!(
-                "cannot connect to the database: {}",
-                redact(&e.to_string())
-            ))
-        })?;
-        let store = Store { db };
+        let db = connect(url, max_connections).await?;
+        let ingest_db = connect(url, 1).await?;
+        let store = Store { db, ingest_db };
         store.migrate().await?;
         Ok(store)
     }
+}
 
+async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, Error> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    if is_sqlite_url(url) {
+        // sqlx 0.9 no longer picks the journal mode: WAL lets readers run beside the
+        // writer, FULL makes every commit durable before its answer goes out.
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                // Multi-row inserts make a new statement text per batch size; a large
+                // cache of them held hundreds of MiB across the pool for no speed gain.
+                .statement_cache_capacity(16)
+        });
+    }
+    Database::connect(opts).await.map_err(|e| {
+        Error::Unavailable(format!(
+            "cannot connect to the database: {}",
+            redact(&e.to_string())
+        ))
+    })
+}
+
+impl Store {
     async fn migrate(&self) -> Result<(), Error> {
         // Several instances may start together on one PostgreSQL; a loser of the race on the
         // migrations table sees the winner's work on its next attempt.
@@ -105,18 +119,28 @@ impl Store {
 
     pub async fn close(self) {
         let _ = self.db.close().await;
+        let _ = self.ingest_db.close().await;
     }
 
     async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, Error> {
-        // IMMEDIATE takes SQLite's write lock up front, so a transaction that reads before
-        // it writes cannot fail on a lock upgrade; PostgreSQL ignores the option.
-        let opts = sea_orm::TransactionOptions {
-            isolation_level: None,
-            access_mode: None,
-            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        };
-        self.db.begin_with_options(opts).await.map_err(db_err)
+        begin_immediate(&self.db).await
     }
+
+    /// A write transaction on the ingest writer's own connection.
+    async fn begin_ingest(&self) -> Result<sea_orm::DatabaseTransaction, Error> {
+        begin_immediate(&self.ingest_db).await
+    }
+}
+
+async fn begin_immediate(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, Error> {
+    // IMMEDIATE takes SQLite's write lock up front, so a transaction that reads before
+    // it writes cannot fail on a lock upgrade; PostgreSQL ignores the option.
+    let opts = sea_orm::TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+    };
+    db.begin_with_options(opts).await.map_err(db_err)
 }
 
 /// Maps a database error to the domain error: connection trouble is `Unavailable`, the rest internal.

@@ -42,7 +42,7 @@ impl Store {
     /// committed. Events repeating an idempotency key (stored before, or earlier in the same
     /// batch) store nothing and get the first event's result with `duplicate` set.
     pub async fn commit_batch(&self, batch: &[&NewEvent]) -> Result<Vec<Committed>, Error> {
-        let txn = self.begin_write().await?;
+        let txn = self.begin_ingest().await?;
         let results = commit_in(&txn, batch).await?;
         txn.commit().await.map_err(db_err)?;
         Ok(results)
