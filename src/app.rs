@@ -112,10 +112,6 @@ impl App {
         self.bootstrap.as_ref()
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Serves until `shutdown` completes, then stops accepting, finishes in-flight requests,
     /// drains the ingest queue and closes the database.
     pub async fn run_until_stopped(

@@ -29,6 +29,13 @@ impl FieldViolation {
     }
 }
 
+/// `field: message`, the form used wherever violations are listed as text.
+impl std::fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request could not be read at all: malformed JSON, a bad cursor, a malformed id.
@@ -83,7 +90,7 @@ impl Error {
 
     pub fn invalid(violations: Vec<FieldViolation>) -> Self {
         let message = match violations.as_slice() {
-            [one] => format!("{}: {}", one.field, one.message),
+            [one] => one.to_string(),
             _ => "request validation failed".to_string(),
         };
         Error::Invalid {
@@ -102,6 +109,22 @@ impl Error {
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Error::Internal(e.to_string())
+    }
+
+    /// What a client may read: an internal failure's detail is replaced (it is logged instead).
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "an unexpected error occurred".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The field violations of a validation error; empty for every other error.
+    pub fn violations(&self) -> &[FieldViolation] {
+        match self {
+            Error::Malformed { violations, .. } | Error::Invalid { violations, .. } => violations,
+            _ => &[],
+        }
     }
 
     /// The code of the error-handling guide (`VALIDATION_ERROR`, `NOT_FOUND`, …).

@@ -149,17 +149,8 @@ impl CaptureService for Api {
 pub const BATCH_MAX: usize = 1000;
 
 fn batch_error(e: Error) -> pb::CaptureBatchResult {
-    let fields = match &e {
-        Error::Malformed { violations, .. } | Error::Invalid { violations, .. } => violations
-            .iter()
-            .map(|v| format!("{}: {}", v.field, v.message))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let message = match &e {
-        Error::Internal(_) => "the event could not be stored; retry".to_owned(),
-        other => other.to_string(),
-    };
+    let fields = e.violations().iter().map(ToString::to_string).collect();
+    let message = e.public_message();
     pb::CaptureBatchResult {
         outcome: Some(pb::capture_batch_result::Outcome::Error(
             pb::CaptureBatchError {

@@ -55,7 +55,7 @@ impl From<Error> for Status {
             Error::Internal(detail) => {
                 // Internals are logged, never sent.
                 tracing::error!(error = %detail, "internal error");
-                "an unexpected error occurred".to_owned()
+                e.public_message()
             }
             _ => e.to_string(),
         };

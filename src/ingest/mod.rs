@@ -8,13 +8,7 @@ mod writer;
 
 pub use prepare::{CaptureInput, ExceptionInput, prepare};
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,22 +47,11 @@ struct Job {
     reply: oneshot::Sender<Result<Committed, Error>>,
 }
 
-/// Counters of the ingest path, for logs and benchmarks.
-#[derive(Debug, Default)]
-pub struct IngestStats {
-    pub accepted: AtomicU64,
-    pub committed: AtomicU64,
-    pub rejected_full: AtomicU64,
-    pub batches: AtomicU64,
-    pub failed: AtomicU64,
-}
-
 /// The sending side: cheap to clone, shared by every transport.
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
     retry_after: Duration,
-    stats: Arc<IngestStats>,
 }
 
 /// The writer task; await it after the last `Ingest` is dropped to know the queue is drained.
@@ -85,13 +68,11 @@ impl WriterHandle {
 impl Ingest {
     pub fn start(store: Store, cfg: IngestConfig) -> (Ingest, WriterHandle) {
         let (tx, rx) = mpsc::channel(cfg.queue_depth.max(1));
-        let stats = Arc::new(IngestStats::default());
-        let handle = tokio::spawn(writer::run(store, rx, cfg.clone(), stats.clone()));
+        let handle = tokio::spawn(writer::run(store, rx, cfg.clone()));
         (
             Ingest {
                 tx,
                 retry_after: cfg.retry_after,
-                stats,
             },
             WriterHandle(handle),
         )
@@ -103,7 +84,6 @@ impl Ingest {
         match self.tx.try_send(Job { event, reply }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.rejected_full.fetch_add(1, Ordering::Relaxed);
                 return Err(Error::Overloaded {
                     message: "the ingest queue is full; retry later".into(),
                     retry_after: self.retry_after,
@@ -113,7 +93,6 @@ impl Ingest {
                 return Err(Error::Unavailable("the server is shutting down".into()));
             }
         }
-        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         answer
             .await
             .map_err(|_| Error::Internal("the ingest writer stopped before answering".into()))?
@@ -131,9 +110,6 @@ impl Ingest {
         let permits = match self.tx.try_reserve_many(events.len()) {
             Ok(p) => p,
             Err(mpsc::error::TrySendError::Full(())) => {
-                self.stats
-                    .rejected_full
-                    .fetch_add(events.len() as u64, Ordering::Relaxed);
                 return Err(Error::Overloaded {
                     message: "the ingest queue cannot take this batch now; retry later".into(),
                     retry_after: self.retry_after,
@@ -149,9 +125,6 @@ impl Ingest {
             permit.send(Job { event, reply });
             answers.push(answer);
         }
-        self.stats
-            .accepted
-            .fetch_add(answers.len() as u64, Ordering::Relaxed);
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
             results.push(answer.await.unwrap_or_else(|_| {
@@ -161,9 +134,5 @@ impl Ingest {
             }));
         }
         Ok(results)
-    }
-
-    pub fn stats(&self) -> &IngestStats {
-        &self.stats
     }
 }

@@ -2,22 +2,15 @@
 //! transaction, answers every caller. Under load batches grow by themselves, because events
 //! queue up while the previous commit runs.
 
-use std::{
-    sync::{Arc, atomic::Ordering},
-    time::Instant,
-};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::{IngestConfig, IngestStats, Job};
+use super::{IngestConfig, Job};
 use crate::{error::Error, store::Store};
 
-pub(super) async fn run(
-    store: Store,
-    mut rx: mpsc::Receiver<Job>,
-    cfg: IngestConfig,
-    stats: Arc<IngestStats>,
-) {
+pub(super) async fn run(store: Store, mut rx: mpsc::Receiver<Job>, cfg: IngestConfig) {
+    let mut totals = Totals::default();
     let max_batch = cfg.max_batch.max(1);
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
@@ -34,24 +27,31 @@ pub(super) async fn run(
                 }
             }
         }
-        commit(&store, &mut jobs, &stats).await;
+        commit(&store, &mut jobs, &mut totals).await;
     }
     tracing::info!(
-        committed = stats.committed.load(Ordering::Relaxed),
-        batches = stats.batches.load(Ordering::Relaxed),
+        committed = totals.committed,
+        batches = totals.batches,
+        failed = totals.failed,
         "ingest writer drained and stopped"
     );
 }
 
-async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &IngestStats) {
+/// What the writer did, for its log line when it stops.
+#[derive(Default)]
+struct Totals {
+    committed: u64,
+    batches: u64,
+    failed: u64,
+}
+
+async fn commit(store: &Store, jobs: &mut Vec<Job>, totals: &mut Totals) {
     let started = Instant::now();
     let events: Vec<&crate::domain::NewEvent> = jobs.iter().map(|j| &j.event).collect();
     match store.commit_batch(&events).await {
         Ok(results) => {
-            stats.batches.fetch_add(1, Ordering::Relaxed);
-            stats
-                .committed
-                .fetch_add(results.len() as u64, Ordering::Relaxed);
+            totals.batches += 1;
+            totals.committed += results.len() as u64;
             tracing::debug!(
                 events = results.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -71,11 +71,9 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &IngestStats) {
                     .await
                     .map(|mut r| r.remove(0));
                 match &result {
-                    Ok(_) => {
-                        stats.committed.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Ok(_) => totals.committed += 1,
                     Err(e) => {
-                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        totals.failed += 1;
                         tracing::error!(error = %e, event_id = %job.event.id, "event could not be committed");
                     }
                 }

@@ -419,22 +419,22 @@ fn time_json(t: Option<prost_types::Timestamp>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The domain's name of a level (the handlers never answer "unspecified").
 fn level_json(v: i32) -> &'static str {
-    match pb::Level::try_from(v) {
-        Ok(pb::Level::Debug) => "debug",
-        Ok(pb::Level::Info) => "info",
-        Ok(pb::Level::Warning) => "warning",
-        Ok(pb::Level::Fatal) => "fatal",
-        _ => "error",
-    }
+    convert::level_from_pb("level", v)
+        .ok()
+        .flatten()
+        .unwrap_or(Level::Error)
+        .as_str()
 }
 
+/// The domain's name of a group status.
 fn status_json(v: i32) -> &'static str {
-    match pb::GroupStatus::try_from(v) {
-        Ok(pb::GroupStatus::Resolved) => "resolved",
-        Ok(pb::GroupStatus::Ignored) => "ignored",
-        _ => "unresolved",
-    }
+    convert::status_from_pb("status", v)
+        .ok()
+        .flatten()
+        .unwrap_or(GroupStatus::Unresolved)
+        .as_str()
 }
 
 fn frame_json(f: pb::Frame) -> Value {
@@ -665,16 +665,12 @@ async fn capture_batch(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) 
                 early.push(None);
             }
             Err(e) => {
-                let fields: Vec<String> = match &e {
-                    Error::Malformed { violations, .. } | Error::Invalid { violations, .. } => {
-                        violations
-                            .iter()
-                            .map(|v| format!("{}: {}", v.field, v.message))
-                            .collect()
-                    }
-                    _ => Vec::new(),
-                };
-                early.push(Some(batch_item_error(e.code(), &e.to_string(), &fields)))
+                let fields: Vec<String> = e.violations().iter().map(ToString::to_string).collect();
+                early.push(Some(batch_item_error(
+                    e.code(),
+                    &e.public_message(),
+                    &fields,
+                )))
             }
         }
     }
