@@ -260,9 +260,18 @@ fn print_banner(
             println!();
             println!("    {}", b.admin_key);
             println!();
+            println!(
+                "Sentry SDKs send to the default project with this DSN (the key may only send events):"
+            );
+            println!();
+            println!(
+                "    {}",
+                crate::grpc::sentry::dsn("http", &b.sentry, &addr.to_string())
+            );
+            println!();
         }
         None => println!(
-            "Admin API key: see {} (written at first start)",
+            "Admin API key: see {} (written at first start); Sentry DSN: GET /v1/settings/dsn",
             key_file.display()
         ),
     }

@@ -143,6 +143,14 @@ impl CaptureService for Api {
             duplicate: c.duplicate,
         }))
     }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.CaptureService/CaptureEnvelope")]
+    async fn capture_envelope(
+        &self,
+        req: Request<pb::CaptureEnvelopeRequest>,
+    ) -> Result<Response<pb::CaptureEnvelopeResponse>, Status> {
+        super::sentry::capture_envelope(self, req).await
+    }
 }
 
 /// Most events one batch may carry.
@@ -207,6 +215,7 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
             stacktrace,
             stacktrace_lines,
             frames: frames.into_iter().map(convert::frame_from_pb).collect(),
+            ..ExceptionInput::default()
         }
     });
     put(&mut payload, "message", json!(message));
@@ -252,6 +261,7 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         timestamp,
         idempotency_key: None,
         payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
+        ..CaptureInput::default()
     })
 }
 

@@ -5,6 +5,7 @@
 mod capture;
 pub mod convert;
 mod groups;
+pub mod sentry;
 mod settings;
 pub mod status;
 

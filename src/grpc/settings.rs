@@ -71,4 +71,12 @@ impl SettingsService for Api {
             retention: Some(convert::retention_to_pb(r)),
         }))
     }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/GetDsn")]
+    async fn get_dsn(
+        &self,
+        req: Request<pb::GetDsnRequest>,
+    ) -> Result<Response<pb::GetDsnResponse>, Status> {
+        super::sentry::get_dsn(self, req).await
+    }
 }

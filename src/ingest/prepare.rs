@@ -26,6 +26,10 @@ pub struct ExceptionInput {
     pub stacktrace: String,
     pub stacktrace_lines: Vec<String>,
     pub frames: Vec<Frame>,
+    /// Sentry `mechanism.synthetic`: the type is made up by the SDK, not the program's.
+    pub synthetic: bool,
+    /// Sentry `mechanism.type`, e.g. `excepthook`, `onunhandledrejection`, `chained`.
+    pub mechanism: String,
 }
 
 /// Everything a capture path can carry, already decoded from its transport.
@@ -46,6 +50,12 @@ pub struct CaptureInput {
     pub idempotency_key: Option<String>,
     /// The original payload, JSON text, stored with the event.
     pub payload_json: String,
+    /// The other exceptions of a chain, oldest first; `exception` is the main (last) one.
+    pub chained: Vec<ExceptionInput>,
+    /// Sentry `platform`, e.g. `python`, `javascript`, `node`.
+    pub platform: String,
+    /// Sentry `transaction`: the route or task the event happened in.
+    pub transaction: String,
 }
 
 /// Validates and fingerprints a capture. `default_level` applies when the client sent none.
@@ -69,6 +79,10 @@ pub fn prepare(
         timestamp,
         idempotency_key,
         payload_json,
+        // Kept in the stored payload; the current grouping does not read them.
+        chained: _,
+        platform: _,
+        transaction: _,
     } = input;
 
     validate_common(&release, &environment, &user_id, &tags)?;
@@ -233,6 +247,8 @@ fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> Ex
         stacktrace: text,
         stacktrace_lines,
         frames,
+        synthetic: _,
+        mechanism: _,
     } = e;
     let (parsed_type, parsed_value, frames) = if !frames.is_empty() {
         (None, None, frames)

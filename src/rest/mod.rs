@@ -5,6 +5,7 @@
 mod error;
 mod errors_api;
 mod extract;
+mod sentry_api;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
@@ -31,6 +32,7 @@ async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
 pub fn router(api: Api, cfg: &Config) -> Router {
     Router::new()
         .merge(errors_api::routes())
+        .merge(sentry_api::routes())
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

@@ -16,6 +16,8 @@ pub struct Bootstrap {
     pub project_id: Uuid,
     /// The admin key in plain text: shown once, never stored.
     pub admin_key: String,
+    /// The default project's DSN parts, printed beside the admin key.
+    pub sentry: super::sentry::SentryProject,
 }
 
 /// A stored API key (its hash, never the key).
@@ -45,14 +47,7 @@ impl Store {
         }
         let now = Utc::now().timestamp_millis();
         let project_id = Uuid::now_v7();
-        project::ActiveModel {
-            id: Set(project_id),
-            name: Set("default".into()),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await
-        .map_err(db_err)?;
+        let sentry = super::sentry::insert_project(&txn, project_id, "default", now).await?;
         api_key::ActiveModel {
             id: Set(Uuid::now_v7()),
             project_id: Set(project_id),
@@ -84,6 +79,7 @@ impl Store {
         Ok(Some(Bootstrap {
             project_id,
             admin_key: admin_key.into(),
+            sentry,
         }))
     }
 

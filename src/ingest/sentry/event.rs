@@ -1,0 +1,424 @@
+//! A Sentry event (JSON) onto Faultline's capture input. Read leniently, as Sentry does: SDKs
+//! in the wild send tags as maps or pairs, messages as strings or objects, exceptions as lists
+//! or `{values}`, numbers as strings, and (old Python SDKs) bare NaN/Infinity. Fields
+//! Faultline does not model stay in the stored payload, which is the event as sent.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Frame, Level, event::limits},
+    error::Error,
+    ingest::{CaptureInput, ExceptionInput},
+};
+
+/// Most bytes one event item may hold after decompression.
+pub const EVENT_MAX: usize = 1024 * 1024;
+
+/// A decoded event: its JSON object and its text (repaired if it had to be).
+pub struct SentryEvent {
+    pub object: Map<String, Value>,
+    pub text: String,
+}
+
+/// Decodes an event payload; bare NaN/Infinity are replaced by null rather than rejected.
+pub fn decode(payload: &[u8]) -> Result<SentryEvent, Error> {
+    if payload.len() > EVENT_MAX {
+        return Err(Error::PayloadTooLarge { limit: EVENT_MAX });
+    }
+    let text = std::str::from_utf8(payload)
+        .map_err(|e| Error::malformed("event", format!("the event is not UTF-8 text: {e}")))?;
+    let (value, text) = match serde_json::from_str::<Value>(text) {
+        Ok(v) => (v, text.to_owned()),
+        Err(first) => {
+            let repaired = repair_non_finite(text);
+            match serde_json::from_str::<Value>(&repaired) {
+                Ok(v) => (v, repaired),
+                Err(_) => {
+                    return Err(Error::malformed(
+                        "event",
+                        format!("the event is not valid JSON: {first}"),
+                    ));
+                }
+            }
+        }
+    };
+    match value {
+        Value::Object(object) => Ok(SentryEvent { object, text }),
+        _ => Err(Error::malformed("event", "the event must be a JSON object")),
+    }
+}
+
+/// Replaces the bare tokens `NaN`, `Infinity` and `-Infinity` outside strings with `null`.
+fn repair_non_finite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        }
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| rest.starts_with(t));
+        match token {
+            Some(t) => {
+                out.push_str("null");
+                rest = &rest[t.len()..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// The event's own id, when it is a valid one.
+pub fn event_id(object: &Map<String, Value>) -> Option<Uuid> {
+    object
+        .get("event_id")
+        .and_then(Value::as_str)
+        .and_then(parse_event_id)
+}
+
+/// A Sentry event id: 32 hex digits, dashes allowed.
+pub fn parse_event_id(s: &str) -> Option<Uuid> {
+    Uuid::try_parse(s.trim()).ok()
+}
+
+/// Text of a scalar (strings as they are, numbers and booleans printed); empty otherwise.
+fn text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn number(v: Option<&Value>) -> u32 {
+    match v {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A list, or the `values` list of an object (`exception`, `breadcrumbs`, `threads`).
+fn values(v: Option<&Value>) -> &[Value] {
+    match v {
+        Some(Value::Array(a)) => a,
+        Some(Value::Object(o)) => match o.get("values") {
+            Some(Value::Array(a)) => a,
+            _ => &[],
+        },
+        _ => &[],
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary: Sentry trims oversized fields
+/// rather than dropping the event, and so does Faultline for SDK traffic.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+fn timestamp(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    match v? {
+        Value::String(s) => DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                // Old SDKs send naive UTC times without an offset.
+                chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f")
+                    .ok()
+                    .map(|n| n.and_utc())
+            })
+            .or_else(|| s.trim().parse::<f64>().ok().and_then(epoch)),
+        Value::Number(n) => n.as_f64().and_then(epoch),
+        _ => None,
+    }
+}
+
+fn epoch(secs: f64) -> Option<DateTime<Utc>> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Utc.timestamp_millis_opt((secs * 1000.0) as i64).single()
+}
+
+/// `message` as a string or `{message, params, formatted}`, else `logentry`.
+fn message(object: &Map<String, Value>) -> String {
+    let from = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => {
+            let formatted = text(o.get("formatted"));
+            if formatted.is_empty() {
+                text(o.get("message"))
+            } else {
+                formatted
+            }
+        }
+        _ => String::new(),
+    };
+    let m = from(object.get("logentry"));
+    if m.is_empty() {
+        from(object.get("message"))
+    } else {
+        m
+    }
+}
+
+/// Tags as a map or as a list of `[key, value]` pairs, within Faultline's limits.
+fn tags(v: Option<&Value>) -> BTreeMap<String, String> {
+    let pairs: Vec<(String, String)> = match v {
+        Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), text(Some(v)))).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|p| match p {
+                Value::Array(kv) if kv.len() == 2 => Some((text(kv.first()), text(kv.get(1)))),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    pairs
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| {
+            (
+                truncate(k, limits::TAG_KEY_MAX),
+                truncate(v, limits::TAG_VALUE_MAX),
+            )
+        })
+        .take(limits::TAGS_MAX)
+        .collect()
+}
+
+fn frame(v: &Value) -> Frame {
+    let o = v.as_object();
+    let get = |k: &str| o.and_then(|o| o.get(k));
+    let filename = text(get("filename"));
+    Frame {
+        filename: if filename.is_empty() {
+            text(get("abs_path"))
+        } else {
+            filename
+        },
+        function: text(get("function")),
+        module: text(get("module")),
+        lineno: number(get("lineno")),
+        colno: number(get("colno")),
+        in_app: get("in_app").and_then(Value::as_bool),
+        context_line: truncate(text(get("context_line")), limits::SHORT_FIELD_MAX * 4),
+    }
+}
+
+fn exception(v: &Value) -> ExceptionInput {
+    let o = v.as_object();
+    let get = |k: &str| o.and_then(|o| o.get(k));
+    let mechanism = get("mechanism").and_then(Value::as_object);
+    let frames = values(get("stacktrace").and_then(|s| s.get("frames")));
+    // Keep the newest frames (where the error happened) when a stack is over the limit.
+    let skip = frames.len().saturating_sub(limits::FRAMES_MAX);
+    ExceptionInput {
+        r#type: truncate(text(get("type")), limits::SHORT_FIELD_MAX),
+        message: truncate(text(get("value")), limits::MESSAGE_MAX),
+        module: truncate(text(get("module")), limits::SHORT_FIELD_MAX),
+        frames: frames[skip..].iter().map(frame).collect(),
+        synthetic: mechanism
+            .and_then(|m| m.get("synthetic"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        mechanism: mechanism.map(|m| text(m.get("type"))).unwrap_or_default(),
+        ..ExceptionInput::default()
+    }
+}
+
+/// The user, as Sentry identifies one: id, else email, else username, else IP address.
+fn user_id(v: Option<&Value>) -> String {
+    let Some(o) = v.and_then(Value::as_object) else {
+        return String::new();
+    };
+    ["id", "email", "username", "ip_address"]
+        .iter()
+        .map(|k| text(o.get(*k)))
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
+}
+
+fn level(v: Option<&Value>) -> Option<Level> {
+    Level::parse(&text(v))
+}
+
+/// The capture input for an event. `event_id` is the id the SDK is answered with; a repeat of
+/// it is recognised as the same event.
+pub fn to_capture(event: SentryEvent, event_id: Uuid) -> CaptureInput {
+    let SentryEvent {
+        object,
+        text: payload,
+    } = event;
+    let o = &object;
+    let mut exceptions: Vec<ExceptionInput> =
+        values(o.get("exception")).iter().map(exception).collect();
+    let main = exceptions.pop();
+    let mut message = truncate(message(o), limits::MESSAGE_MAX);
+    if message.trim().is_empty() && main.is_none() {
+        // Sentry's own title for an event with neither message nor exception.
+        message = "<unlabeled event>".to_owned();
+    }
+    let fingerprint: Vec<String> = values(o.get("fingerprint"))
+        .iter()
+        .map(|v| truncate(text(Some(v)), limits::SHORT_FIELD_MAX))
+        .filter(|s| !s.is_empty())
+        .take(limits::FINGERPRINT_PARTS_MAX)
+        .collect();
+    CaptureInput {
+        message,
+        exception: main,
+        chained: exceptions,
+        level: level(o.get("level")),
+        release: truncate(text(o.get("release")), limits::SHORT_FIELD_MAX),
+        environment: truncate(text(o.get("environment")), limits::SHORT_FIELD_MAX),
+        user_id: truncate(user_id(o.get("user")), limits::SHORT_FIELD_MAX),
+        tags: tags(o.get("tags")),
+        fingerprint,
+        timestamp: timestamp(o.get("timestamp")),
+        idempotency_key: Some(format!("sentry:{}", event_id.simple())),
+        platform: truncate(text(o.get("platform")), limits::SHORT_FIELD_MAX),
+        transaction: truncate(text(o.get("transaction")), limits::SHORT_FIELD_MAX),
+        payload_json: payload,
+        ..CaptureInput::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn capture(v: Value) -> CaptureInput {
+        let ev = decode(v.to_string().as_bytes()).unwrap();
+        to_capture(ev, Uuid::nil())
+    }
+
+    #[test]
+    fn nan_and_infinity_are_repaired() {
+        let ev = decode(
+            br#"{"extra":{"a":NaN,"b":-Infinity,"c":"NaN Infinity","d":[Infinity]},"message":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ev.object["extra"],
+            json!({"a":null,"b":null,"c":"NaN Infinity","d":[null]})
+        );
+    }
+
+    #[test]
+    fn exception_list_or_values_last_is_main() {
+        for exc in [
+            json!([{"type":"KeyError","value":"k"},{"type":"ValueError","value":"v","mechanism":{"type":"chained","synthetic":true}}]),
+            json!({"values":[{"type":"KeyError","value":"k"},{"type":"ValueError","value":"v","mechanism":{"type":"chained","synthetic":true}}]}),
+        ] {
+            let c = capture(json!({"exception": exc}));
+            let main = c.exception.unwrap();
+            assert_eq!(main.r#type, "ValueError");
+            assert!(main.synthetic);
+            assert_eq!(main.mechanism, "chained");
+            assert_eq!(c.chained.len(), 1);
+            assert_eq!(c.chained[0].r#type, "KeyError");
+        }
+    }
+
+    #[test]
+    fn tags_as_map_or_pairs_and_message_forms() {
+        let a = capture(json!({"tags":{"a":"1","n":2},"message":"plain"}));
+        let b = capture(
+            json!({"tags":[["a","1"],["n",2]],"message":{"message":"fmt %s","params":["x"],"formatted":"fmt x"}}),
+        );
+        assert_eq!(a.tags, b.tags);
+        assert_eq!(a.tags["n"], "2");
+        assert_eq!(a.message, "plain");
+        assert_eq!(b.message, "fmt x");
+        let c = capture(json!({"logentry":{"message":"from logentry"}}));
+        assert_eq!(c.message, "from logentry");
+    }
+
+    #[test]
+    fn fields_map_onto_the_capture() {
+        let c = capture(json!({
+            "timestamp": 1700000000.5, "level": "warning", "platform": "python",
+            "transaction": "/checkout", "release": "app@1.2", "environment": "prod",
+            "user": {"email": "a@b.c"}, "fingerprint": ["{{ default }}", 7],
+            "exception": {"values": [{"type": "E", "value": "v", "stacktrace": {"frames": [
+                {"abs_path": "/app/x.py", "function": "f", "lineno": "12", "in_app": true, "context_line": "raise E"}
+            ]}}]},
+            "unknown_field": {"kept": true}
+        }));
+        assert_eq!(c.level, Some(Level::Warning));
+        assert_eq!(c.timestamp.unwrap().timestamp_millis(), 1_700_000_000_500);
+        assert_eq!(c.user_id, "a@b.c");
+        assert_eq!(c.fingerprint, ["{{ default }}", "7"]);
+        assert_eq!(
+            (c.platform.as_str(), c.transaction.as_str()),
+            ("python", "/checkout")
+        );
+        let f = &c.exception.as_ref().unwrap().frames[0];
+        assert_eq!(
+            (f.filename.as_str(), f.lineno, f.in_app),
+            ("/app/x.py", 12, Some(true))
+        );
+        assert!(c.payload_json.contains("unknown_field"));
+        assert_eq!(
+            c.idempotency_key.as_deref(),
+            Some("sentry:00000000000000000000000000000000")
+        );
+    }
+
+    #[test]
+    fn rfc3339_and_naive_timestamps() {
+        let a = capture(json!({"timestamp":"2024-05-01T10:00:00Z","message":"m"}));
+        let b = capture(json!({"timestamp":"2024-05-01T10:00:00.000","message":"m"}));
+        assert_eq!(a.timestamp, b.timestamp);
+        assert!(a.timestamp.is_some());
+    }
+
+    #[test]
+    fn empty_event_gets_a_label_and_bad_json_is_malformed() {
+        assert_eq!(capture(json!({})).message, "<unlabeled event>");
+        assert!(matches!(decode(b"[1]"), Err(Error::Malformed { .. })));
+        assert!(matches!(decode(b"{\"a\":"), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            decode(&vec![b' '; EVENT_MAX + 1]),
+            Err(Error::PayloadTooLarge { .. })
+        ));
+    }
+}
