@@ -14,3 +14,5 @@ mod grpc;
 mod protocols;
 mod rest;
 mod retention;
+mod sdk;
+mod sentry;
