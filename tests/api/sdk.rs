@@ -65,8 +65,12 @@ pub fn python() -> PathBuf {
                 "python3 -m venv (the Python SDK tests need python3 with venv)",
             );
             run(
-                Command::new(dir.join("bin/pip"))
-                    .args(["install", "--quiet", "--disable-pip-version-check", PYTHON_SDK]),
+                Command::new(dir.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    PYTHON_SDK,
+                ]),
                 &format!("pip install {PYTHON_SDK}"),
             );
         });
@@ -80,12 +84,19 @@ pub fn node_modules() -> PathBuf {
     static NODE: OnceLock<PathBuf> = OnceLock::new();
     NODE.get_or_init(|| {
         provision("node", NODE_SDK, |dir| {
-            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
             std::fs::write(dir.join("package.json"), "{\"private\":true}\n")
                 .unwrap_or_else(|e| panic!("write package.json: {e}"));
             run(
                 Command::new("npm")
-                    .args(["install", "--no-audit", "--no-fund", "--loglevel=error", NODE_SDK])
+                    .args([
+                        "install",
+                        "--no-audit",
+                        "--no-fund",
+                        "--loglevel=error",
+                        NODE_SDK,
+                    ])
                     .current_dir(dir),
                 &format!("npm install {NODE_SDK} (the Node SDK tests need node and npm)"),
             );
@@ -105,7 +116,12 @@ pub struct ScriptRun {
 impl ScriptRun {
     /// The last stdout line, as JSON.
     pub fn json(&self) -> Value {
-        let line = self.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let line = self
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         serde_json::from_str(line).unwrap_or_else(|e| {
             panic!(
                 "the script printed no JSON ({e}):\nstdout:\n{}\nstderr:\n{}",
@@ -117,12 +133,21 @@ impl ScriptRun {
 
 /// Runs `program file` with `source` written to a temporary `file`, without blocking the
 /// server the test runs on the same runtime.
-async fn run_script(program: &Path, file: &str, source: &str, args: &[&str], env: &[(&str, &Path)]) -> ScriptRun {
+async fn run_script(
+    program: &Path,
+    file: &str,
+    source: &str,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> ScriptRun {
     let dir = tempfile::tempdir().expect("a temporary directory for the script");
     let path = dir.path().join(file);
     std::fs::write(&path, source).expect("write the script");
     let mut cmd = tokio::process::Command::new(program);
-    cmd.arg(&path).args(args).current_dir(dir.path()).kill_on_drop(true);
+    cmd.arg(&path)
+        .args(args)
+        .current_dir(dir.path())
+        .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -139,14 +164,29 @@ async fn run_script(program: &Path, file: &str, source: &str, args: &[&str], env
 
 /// Runs a Python script with the Sentry SDK; it must exit 0.
 pub async fn python_script(source: &str, args: &[&str]) -> ScriptRun {
-    let py = tokio::task::spawn_blocking(python).await.expect("provision Python");
+    let py = tokio::task::spawn_blocking(python)
+        .await
+        .expect("provision Python");
     let r = run_script(&py, "app.py", source, args, &[]).await;
-    assert!(r.success, "the Python script failed:\n{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.success,
+        "the Python script failed:\n{}\n{}",
+        r.stdout, r.stderr
+    );
     r
 }
 
 /// Runs a Node script with `@sentry/node` resolvable; the caller judges the exit.
 pub async fn node_script(source: &str, args: &[&str]) -> ScriptRun {
-    let modules = tokio::task::spawn_blocking(node_modules).await.expect("provision Node");
-    run_script(Path::new("node"), "app.js", source, args, &[("NODE_PATH", &modules)]).await
+    let modules = tokio::task::spawn_blocking(node_modules)
+        .await
+        .expect("provision Node");
+    run_script(
+        Path::new("node"),
+        "app.js",
+        source,
+        args,
+        &[("NODE_PATH", &modules)],
+    )
+    .await
 }

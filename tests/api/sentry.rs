@@ -126,9 +126,10 @@ async fn python_sdk_events_land_in_the_right_groups_with_their_fields() {
     assert_eq!(last["function"], "charge");
     assert!(s(&last["filename"]).ends_with("app.py"), "{last}");
     assert!(last["lineno"].as_u64().is_some_and(|l| l > 0), "{last}");
-    assert_eq!(last["context_line"].as_str().map(str::trim), Some(
-        "raise ValueError(\"payment declined for order %d amount %d\" % (order_id, amount))"
-    ));
+    assert_eq!(
+        last["context_line"].as_str().map(str::trim),
+        Some("raise ValueError(\"payment declined for order %d amount %d\" % (order_id, amount))")
+    );
     assert_eq!(a["level"], "error");
     assert_eq!(a["release"], "shop@1.2.3");
     assert_eq!(a["environment"], "staging");
@@ -136,8 +137,16 @@ async fn python_sdk_events_land_in_the_right_groups_with_their_fields() {
     assert_eq!(a["tags"]["tenant"], "acme");
     assert_eq!(a["payload"]["platform"], "python");
     // Fields Faultline does not model stay in the stored payload.
-    assert!(a["payload"]["sdk"]["name"].as_str().is_some_and(|n| n.contains("python")));
-    assert!(a["payload"]["contexts"]["runtime"].is_object(), "{}", a["payload"]);
+    assert!(
+        a["payload"]["sdk"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("python"))
+    );
+    assert!(
+        a["payload"]["contexts"]["runtime"].is_object(),
+        "{}",
+        a["payload"]
+    );
 
     let msg = by_sentry_id(&events, &s(&ids["message"]));
     assert_eq!(msg["level"], "warning");
@@ -159,7 +168,10 @@ async fn python_sdk_events_land_in_the_right_groups_with_their_fields() {
     assert_eq!(fa["group_id"], fa2["group_id"]);
     assert_ne!(fa["group_id"], fb["group_id"]);
     assert_ne!(fa["group_id"], a["group_id"]);
-    assert_eq!(fa["payload"]["fingerprint"], json!(["{{ default }}", "tenant-a"]));
+    assert_eq!(
+        fa["payload"]["fingerprint"],
+        json!(["{{ default }}", "tenant-a"])
+    );
 
     let group = app.group(&s(&a["group_id"])).await;
     assert_eq!(n(&group["count"]), 2, "{group}");
@@ -182,7 +194,10 @@ async fn python_sdk_events_land_in_the_right_groups_with_their_fields() {
     assert_eq!(ev.tags.get("tenant").map(String::as_str), Some("acme"));
     let exc = ev.exception.expect("an exception");
     assert_eq!(exc.r#type, "ValueError");
-    assert_eq!(exc.frames.last().map(|f| f.function.as_str()), Some("charge"));
+    assert_eq!(
+        exc.frames.last().map(|f| f.function.as_str()),
+        Some("charge")
+    );
     let payload: Value = serde_json::from_str(&ev.payload_json).expect("payload JSON");
     assert_eq!(payload["event_id"], ids["same_place"][0]);
 }
@@ -231,7 +246,9 @@ async fn node_sdk_capture_exception_gzipped_and_uncaught_arrive() {
     assert_eq!(small["environment"], "production");
     assert_eq!(small["payload"]["platform"], "node");
     assert_eq!(
-        arr(&small["exception"]["frames"]).last().map(|f| f["function"].clone()),
+        arr(&small["exception"]["frames"])
+            .last()
+            .map(|f| f["function"].clone()),
         Some(json!("renderInvoice"))
     );
     assert_eq!(small["group_id"], big["group_id"]);
@@ -248,7 +265,12 @@ async fn node_sdk_capture_exception_gzipped_and_uncaught_arrive() {
     let uncaught = events
         .iter()
         .find(|e| e["exception"]["value"] == "invoice 9 has no lines")
-        .unwrap_or_else(|| panic!("the uncaught error did not arrive:\n{}\n{events:#?}", run.stderr));
+        .unwrap_or_else(|| {
+            panic!(
+                "the uncaught error did not arrive:\n{}\n{events:#?}",
+                run.stderr
+            )
+        });
     assert_eq!(uncaught["level"], "fatal");
     assert_eq!(
         uncaught["payload"]["exception"]["values"][0]["mechanism"]["handled"],
@@ -270,11 +292,15 @@ async fn envelope_auth_forms_ids_and_idempotency() {
 
     // X-Sentry-Auth; the envelope header's event_id wins over the event's.
     let post = |path: String, body: Vec<u8>| app.anon(Method::POST, &path).body(body);
-    let r = app.send(post(path.clone(), body.clone()).header("x-sentry-auth", &auth)).await;
+    let r = app
+        .send(post(path.clone(), body.clone()).header("x-sentry-auth", &auth))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body, json!({"id": eid}));
     // The same event again: the same answer, still one event.
-    let r = app.send(post(path.clone(), body.clone()).header("x-sentry-auth", &auth)).await;
+    let r = app
+        .send(post(path.clone(), body.clone()).header("x-sentry-auth", &auth))
+        .await;
     assert_eq!(r.body, json!({"id": eid}));
     let events = app.list_all("").await;
     assert_eq!(events.len(), 1);
@@ -284,8 +310,14 @@ async fn envelope_auth_forms_ids_and_idempotency() {
     // ?sentry_key= (browsers), without the trailing slash, text/plain.
     let r = app
         .send(
-            post(format!("/api/{project}/envelope?sentry_key={key}&sentry_version=7"), envelope(json!({}), &[(json!({"type":"event"}), br#"{"message":"by query"}"#)]))
-                .header("content-type", "text/plain;charset=UTF-8"),
+            post(
+                format!("/api/{project}/envelope?sentry_key={key}&sentry_version=7"),
+                envelope(
+                    json!({}),
+                    &[(json!({"type":"event"}), br#"{"message":"by query"}"#)],
+                ),
+            )
+            .header("content-type", "text/plain;charset=UTF-8"),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -304,36 +336,57 @@ async fn envelope_auth_forms_ids_and_idempotency() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     // The legacy store endpoint takes one event as JSON, with and without the slash.
-    for p in [format!("/api/{project}/store/"), format!("/api/{project}/store")] {
+    for p in [
+        format!("/api/{project}/store/"),
+        format!("/api/{project}/store"),
+    ] {
         let r = app
             .send(
-                post(p.clone(), br#"{"message":"stored the old way","extra":{"ratio":NaN}}"#.to_vec())
-                    .header("x-sentry-auth", &auth)
-                    .header("content-type", "application/json"),
+                post(
+                    p.clone(),
+                    br#"{"message":"stored the old way","extra":{"ratio":NaN}}"#.to_vec(),
+                )
+                .header("x-sentry-auth", &auth)
+                .header("content-type", "application/json"),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{p}: {}", r.text);
     }
     let events = full_events(&app).await;
     assert_eq!(events.len(), 5);
-    let stored = events.iter().find(|e| e["message"] == "stored the old way").expect("store event");
+    let stored = events
+        .iter()
+        .find(|e| e["message"] == "stored the old way")
+        .expect("store event");
     assert_eq!(stored["payload"]["extra"]["ratio"], Value::Null);
 
     // No key: 401. An unknown key: 401. Another project's number: 403. All in the seed-003 format.
     let r = app.send(post(path.clone(), body.clone())).await;
     assert_error(&r, 401, "UNAUTHORIZED", "POST", &path);
     let r = app
-        .send(post(path.clone(), body.clone()).header("x-sentry-auth", "Sentry sentry_key=00000000000000000000000000000000"))
+        .send(post(path.clone(), body.clone()).header(
+            "x-sentry-auth",
+            "Sentry sentry_key=00000000000000000000000000000000",
+        ))
         .await;
     assert_error(&r, 401, "UNAUTHORIZED", "POST", &path);
     let other = format!("/api/{}/envelope/", project + 1);
-    let r = app.send(post(other.clone(), body.clone()).header("x-sentry-auth", &auth)).await;
+    let r = app
+        .send(post(other.clone(), body.clone()).header("x-sentry-auth", &auth))
+        .await;
     assert_error(&r, 403, "FORBIDDEN", "POST", &other);
 
     // The public key is for sending only: it reads nothing.
-    let r = app.send(app.anon(Method::GET, "/v1/errors/list").bearer_auth(&key)).await;
+    let r = app
+        .send(app.anon(Method::GET, "/v1/errors/list").bearer_auth(&key))
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = app.send(app.anon(Method::GET, "/v1/settings/dsn").header("x-sentry-auth", &auth)).await;
+    let r = app
+        .send(
+            app.anon(Method::GET, "/v1/settings/dsn")
+                .header("x-sentry-auth", &auth),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -362,8 +415,14 @@ async fn envelope_items_encodings_and_limits() {
         &[
             (json!({"type":"session"}), session),
             (json!({"type":"client_report","length":2}), b"{}"),
-            (json!({"type":"transaction"}), br#"{"type":"transaction","spans":[]}"#),
-            (json!({"type":"attachment","length":5,"filename":"a.txt"}), b"hello"),
+            (
+                json!({"type":"transaction"}),
+                br#"{"type":"transaction","spans":[]}"#,
+            ),
+            (
+                json!({"type":"attachment","length":5,"filename":"a.txt"}),
+                b"hello",
+            ),
             (json!({"type":"check_in"}), br#"{"status":"ok"}"#),
             (json!({"type":"log"}), b"{}"),
             (json!({"type":"span"}), b"{}"),
@@ -377,7 +436,13 @@ async fn envelope_items_encodings_and_limits() {
 
     // The same event under every content encoding, plus empty and bogus ones.
     let event = |n: &str| {
-        envelope(json!({}), &[(json!({"type":"event"}), format!(r#"{{"message":"encoded {n}"}}"#).as_bytes())])
+        envelope(
+            json!({}),
+            &[(
+                json!({"type":"event"}),
+                format!(r#"{{"message":"encoded {n}"}}"#).as_bytes(),
+            )],
+        )
     };
     let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     zlib.write_all(&event("deflate")).unwrap();
@@ -397,21 +462,40 @@ async fn envelope_items_encodings_and_limits() {
         let r = send(body, enc).await;
         assert_eq!(r.status, StatusCode::OK, "{enc:?}: {}", r.text);
     }
-    let messages: Vec<String> = app.list_all("").await.iter().map(|e| s(&e["message"])).collect();
+    let messages: Vec<String> = app
+        .list_all("")
+        .await
+        .iter()
+        .map(|e| s(&e["message"]))
+        .collect();
     for n in ["gzip", "deflate", "br", "empty", "bogus", "none"] {
-        assert!(messages.contains(&format!("encoded {n}")), "{n} missing from {messages:?}");
+        assert!(
+            messages.contains(&format!("encoded {n}")),
+            "{n} missing from {messages:?}"
+        );
     }
 
     // A decompression bomb is stopped at the envelope limit; an event over 1 MiB is refused.
     let bomb = gzip(&vec![b' '; 30 * 1024 * 1024]);
     let r = send(bomb, Some("gzip")).await;
     assert_error(&r, 413, "PAYLOAD_TOO_LARGE", "POST", &path);
-    let big = format!(r#"{{"message":"big","extra":{{"a":"{}"}}}}"#, "x".repeat(1024 * 1024));
-    let r = send(envelope(json!({}), &[(json!({"type":"event"}), big.as_bytes())]), None).await;
+    let big = format!(
+        r#"{{"message":"big","extra":{{"a":"{}"}}}}"#,
+        "x".repeat(1024 * 1024)
+    );
+    let r = send(
+        envelope(json!({}), &[(json!({"type":"event"}), big.as_bytes())]),
+        None,
+    )
+    .await;
     assert_error(&r, 413, "PAYLOAD_TOO_LARGE", "POST", &path);
 
     // Truncated and corrupt input: 400 in the documented format.
-    let r = send(b"{}\n{\"type\":\"event\",\"length\":500}\n{\"message\":\"cut".to_vec(), None).await;
+    let r = send(
+        b"{}\n{\"type\":\"event\",\"length\":500}\n{\"message\":\"cut".to_vec(),
+        None,
+    )
+    .await;
     assert_error(&r, 400, "VALIDATION_ERROR", "POST", &path);
     let r = send(b"not compressed".to_vec(), Some("gzip")).await;
     assert_error(&r, 400, "VALIDATION_ERROR", "POST", &path);
@@ -436,7 +520,11 @@ async fn random_bodies_get_a_documented_answer_never_a_crash() {
         let len = (next() % 300) as usize;
         let body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         let r = app
-            .send(app.anon(Method::POST, &path).header("x-sentry-auth", &auth).body(body))
+            .send(
+                app.anon(Method::POST, &path)
+                    .header("x-sentry-auth", &auth)
+                    .body(body),
+            )
             .await;
         assert_error(&r, 400, "VALIDATION_ERROR", "POST", &path);
     }
@@ -458,9 +546,21 @@ async fn browser_preflight_is_allowed() {
         )
         .await;
     assert!(r.status.is_success(), "{} {}", r.status, r.text);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://shop.example"));
-    let allowed = r.header("access-control-allow-headers").unwrap_or("").to_ascii_lowercase();
-    for h in ["x-sentry-auth", "content-encoding", "content-type", "sentry-trace", "baggage"] {
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    let allowed = r
+        .header("access-control-allow-headers")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    for h in [
+        "x-sentry-auth",
+        "content-encoding",
+        "content-type",
+        "sentry-trace",
+        "baggage",
+    ] {
         assert!(allowed.contains(h), "{h} not allowed: {allowed}");
     }
 }
@@ -477,15 +577,31 @@ async fn full_queue_answers_429_with_sentry_rate_limits() {
     let auth = format!("Sentry sentry_key={key}, sentry_version=7");
     for _round in 0..10 {
         let results: Vec<Resp> = futures::future::join_all((0..64).map(|i| {
-            let body = envelope(json!({}), &[(json!({"type":"event"}), format!(r#"{{"message":"burst {i}"}}"#).as_bytes())]);
-            app.send(app.anon(Method::POST, &path).header("x-sentry-auth", &auth).body(body))
+            let body = envelope(
+                json!({}),
+                &[(
+                    json!({"type":"event"}),
+                    format!(r#"{{"message":"burst {i}"}}"#).as_bytes(),
+                )],
+            );
+            app.send(
+                app.anon(Method::POST, &path)
+                    .header("x-sentry-auth", &auth)
+                    .body(body),
+            )
         }))
         .await;
-        if let Some(r) = results.iter().find(|r| r.status == StatusCode::TOO_MANY_REQUESTS) {
+        if let Some(r) = results
+            .iter()
+            .find(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        {
             assert_error(r, 429, "RATE_LIMITED", "POST", &path);
             let retry = r.header("retry-after").expect("Retry-After");
             assert!(retry.parse::<u64>().is_ok_and(|s| s >= 1));
-            assert_eq!(r.header("x-sentry-rate-limits"), Some(format!("{retry}::organization").as_str()));
+            assert_eq!(
+                r.header("x-sentry-rate-limits"),
+                Some(format!("{retry}::organization").as_str())
+            );
             return;
         }
         assert!(results.iter().all(|r| r.status == StatusCode::OK));
@@ -501,11 +617,16 @@ async fn grpc_capture_envelope_forwards_sentry_traffic() {
     let mut settings = app.settings_client().await;
 
     let dsn = settings
-        .get_dsn(app.req(pb::GetDsnRequest { host: "errors.example:9000".into() }))
+        .get_dsn(app.req(pb::GetDsnRequest {
+            host: "errors.example:9000".into(),
+        }))
         .await
         .expect("GetDsn")
         .into_inner();
-    assert_eq!(dsn.dsn, format!("http://{key}@errors.example:9000/{project}"));
+    assert_eq!(
+        dsn.dsn,
+        format!("http://{key}@errors.example:9000/{project}")
+    );
     assert_eq!(dsn.project_number, project);
     // Over gRPC there is no Host header: without `host` the answer says what is missing.
     let e = settings
@@ -562,4 +683,113 @@ async fn grpc_capture_envelope_forwards_sentry_traffic() {
         .await
         .expect_err("anonymous");
     assert_eq!(e.code(), tonic::Code::Unauthenticated);
+}
+
+const PY_PLACES: &str = r#"
+import json, sys
+import sentry_sdk
+
+sentry_sdk.init(dsn=sys.argv[1])
+# PADDING
+
+def parse_price(text):
+    return float(text)
+
+def parse_quantity(text):
+    return float(text)
+
+ids = {}
+for name, parse in (("price", parse_price), ("quantity", parse_quantity)):
+    try:
+        parse("not a number: " + name + sys.argv[2])
+    except ValueError:
+        ids[name] = sentry_sdk.capture_exception()
+sentry_sdk.flush(timeout=30)
+print(json.dumps(ids))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_line_shifts_keep_the_group_and_other_functions_split_it() {
+    let app = spawn_app().await;
+    let dsn = dsn(&app).await;
+    let first = sdk::python_script(PY_PLACES, &[&dsn, "1"]).await.json();
+    // The same code after an edit above it: every line number moves.
+    let shifted = PY_PLACES.replace("# PADDING", &"# an edit above the code\n".repeat(7));
+    let second = sdk::python_script(&shifted, &[&dsn, "2"]).await.json();
+    let events = full_events(&app).await;
+    let group = |ids: &Value, name: &str| by_sentry_id(&events, &s(&ids[name]))["group_id"].clone();
+    let line = |ids: &Value, name: &str| {
+        arr(&by_sentry_id(&events, &s(&ids[name]))["exception"]["frames"])
+            .last()
+            .map(|f| n(&f["lineno"]))
+    };
+    assert_ne!(
+        line(&first, "price"),
+        line(&second, "price"),
+        "the edit moved the lines"
+    );
+    assert_eq!(group(&first, "price"), group(&second, "price"));
+    assert_eq!(group(&first, "quantity"), group(&second, "quantity"));
+    assert_ne!(group(&first, "price"), group(&first, "quantity"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_gives_existing_projects_a_dsn() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{
+        ConnectionTrait, Database,
+        sea_query::{Alias, Order, Query},
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = match fresh_database_url().await {
+        Some(u) => u,
+        None => format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()),
+    };
+    let db = Database::connect(&url).await.expect("connect");
+    // The schema as it was before Sentry support, with two projects in it.
+    Migrator::up(&db, Some(2))
+        .await
+        .expect("the first two migrations");
+    for (name, at) in [("first", 1_000i64), ("second", 2_000)] {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("projects"))
+            .columns([
+                Alias::new("id"),
+                Alias::new("name"),
+                Alias::new("created_at"),
+            ])
+            .values_panic([uuid::Uuid::now_v7().into(), name.into(), at.into()]);
+        db.execute(&insert).await.expect("insert a project");
+    }
+    Migrator::up(&db, None)
+        .await
+        .expect("the remaining migrations");
+    let mut select = Query::select();
+    select
+        .columns([Alias::new("public_key"), Alias::new("sentry_id")])
+        .from(Alias::new("projects"))
+        .order_by(Alias::new("created_at"), Order::Asc);
+    let rows = db.query_all(&select).await.expect("select");
+    let got: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "public_key").expect("public_key"),
+                r.try_get::<i64>("", "sentry_id").expect("sentry_id"),
+            )
+        })
+        .collect();
+    assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), [1, 2]);
+    for (key, _) in &got {
+        assert!(
+            key.len() == 32
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{key:?} is not 32 lowercase hex digits"
+        );
+    }
+    assert_ne!(got[0].0, got[1].0);
+    db.close().await.ok();
 }
