@@ -44,14 +44,17 @@ pub struct Unpacked {
 pub fn unpack(body: Bytes, content_encoding: &str, format: Format) -> Result<Unpacked, Error> {
     let body = encoding::decode(body, content_encoding, ENVELOPE_MAX)?;
     let (header_id, dsn, items) = match format {
-        Format::Event => (
-            None,
-            None,
-            vec![envelope::Item {
-                ty: "event".into(),
-                payload: body,
-            }],
-        ),
+        Format::Event => {
+            let payload = legacy_store_body(body)?;
+            (
+                None,
+                None,
+                vec![envelope::Item {
+                    ty: "event".into(),
+                    payload,
+                }],
+            )
+        }
         Format::Envelope => {
             let env = envelope::parse(body)?;
             let id = env
@@ -86,4 +89,88 @@ pub fn unpack(body: Bytes, content_encoding: &str, format: Format) -> Result<Unp
         events,
         item_counts,
     })
+}
+
+/// Very old SDKs (raven) post store events as base64 of zlib-compressed JSON; anything that
+/// is not that is passed on as it is for the JSON decoder to judge.
+fn legacy_store_body(body: Bytes) -> Result<Bytes, Error> {
+    use base64::Engine;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Ok(body);
+    }
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    match base64::engine::general_purpose::STANDARD.decode(&text) {
+        Ok(raw) => encoding::decode(Bytes::from(raw), "deflate", event::EVENT_MAX),
+        Err(_) => Ok(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use base64::Engine;
+
+    use super::*;
+
+    #[test]
+    fn random_bodies_never_panic_and_fail_as_bad_input() {
+        let mut state: u64 = 0x0123_4567_89ab_cdef;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let prefixes: [&[u8]; 4] = [
+            b"",
+            b"{}\n",
+            b"{}\n{\"type\":\"event\"}\n",
+            b"\x1f\x8b\x08\x00",
+        ];
+        for i in 0..10_000usize {
+            let len = (next() % 256) as usize;
+            let mut body = prefixes[i % prefixes.len()].to_vec();
+            body.extend((0..len).map(|_| next() as u8));
+            for format in [Format::Envelope, Format::Event] {
+                for coding in ["", "gzip", "br", "deflate"] {
+                    if let Err(e) = unpack(Bytes::from(body.clone()), coding, format) {
+                        assert!(
+                            matches!(e, Error::Malformed { .. } | Error::PayloadTooLarge { .. }),
+                            "{e:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn raven_base64_zlib_store_bodies_are_read() {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(br#"{"message":"from raven"}"#).unwrap();
+        let body = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
+        let u = unpack(Bytes::from(body), "", Format::Event).unwrap();
+        assert_eq!(u.events[0].message, "from raven");
+    }
+
+    #[test]
+    fn the_envelope_header_id_wins_and_other_items_are_counted() {
+        let body = b"{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\"}\n{\"type\":\"event\"}\n{\"event_id\":\"0000000000000000000000000000000a\",\"message\":\"m\"}\n{\"type\":\"session\"}\n{}\n{\"type\":\"session\"}\n{}\n";
+        let u = unpack(Bytes::from_static(body), "", Format::Envelope).unwrap();
+        assert_eq!(
+            u.event_id.map(|i| i.simple().to_string()).as_deref(),
+            Some("9ec79c33ec9942ab8353589fcb2e04dc")
+        );
+        assert_eq!(u.item_counts["session"], 2);
+        assert_eq!(u.item_counts["event"], 1);
+        assert_eq!(
+            u.events[0].idempotency_key.as_deref(),
+            Some("sentry:9ec79c33ec9942ab8353589fcb2e04dc")
+        );
+    }
 }
