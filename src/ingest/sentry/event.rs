@@ -270,7 +270,8 @@ fn user_id(v: Option<&Value>) -> String {
     ["id", "email", "username", "ip_address"]
         .iter()
         .map(|k| text(o.get(*k)))
-        .find(|s| !s.is_empty())
+        // "{{auto}}" asks Sentry to fill in the sender's address; it names no one.
+        .find(|s| !s.is_empty() && s != "{{auto}}")
         .unwrap_or_default()
 }
 
@@ -368,7 +369,10 @@ mod tests {
         assert_eq!(a.tags["n"], "2");
         assert_eq!(a.message, "plain");
         assert_eq!(b.message, "fmt x");
-        let c = capture(json!({"logentry":{"message":"from logentry"}}));
+        let c = capture(
+            json!({"logentry":{"message":"from logentry"},"user":{"ip_address":"{{auto}}"}}),
+        );
+        assert_eq!(c.user_id, "");
         assert_eq!(c.message, "from logentry");
     }
 
