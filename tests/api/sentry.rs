@@ -377,6 +377,23 @@ async fn envelope_auth_forms_ids_and_idempotency() {
         .await;
     assert_error(&r, 403, "FORBIDDEN", "POST", &other);
 
+    // The DSN names the host SDKs should use: the Host header, or `?host=`.
+    let b = app
+        .get_ok("/v1/settings/dsn?host=errors.example:8443")
+        .await;
+    assert_eq!(
+        b["dsn"],
+        json!(format!("http://{key}@errors.example:8443/{project}"))
+    );
+    assert_eq!(
+        dsn(&app).await,
+        format!("http://{key}@{}/{project}", app.addr)
+    );
+    let r = app
+        .send(app.authed(Method::GET, "/v1/settings/dsn?host=a/b"))
+        .await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "GET", "/v1/settings/dsn");
+
     // The public key is for sending only: it reads nothing.
     let r = app
         .send(app.anon(Method::GET, "/v1/errors/list").bearer_auth(&key))
