@@ -640,10 +640,7 @@ fn exception_input(e: ExceptionBody) -> pb::ExceptionInput {
     let (mechanism, synthetic) = match mechanism {
         None => (String::new(), synthetic),
         Some(MechanismBody::Name(name)) => (name, synthetic),
-        Some(MechanismBody::Object {
-            kind,
-            synthetic: s,
-        }) => (kind, synthetic || s),
+        Some(MechanismBody::Object { kind, synthetic: s }) => (kind, synthetic || s),
     };
     let mut e = pb::ExceptionInput {
         r#type: kind,

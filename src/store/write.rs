@@ -5,8 +5,14 @@
 //! Group counts stay exact when several servers share one PostgreSQL: the upsert adds the
 //! batch's count to whatever the row holds at that moment, under the row lock, and groups
 //! are upserted in a fixed order so two batches cannot deadlock.
+//!
+//! An event has several grouping keys (`group_hashes`): one lookup per batch finds the groups
+//! its keys name; events sharing a key are clustered so they land together; a cluster with
+//! no known key is upserted under its primary key, so two servers creating the same group at
+//! once still meet on the `groups` unique index, and its keys are recorded with
+//! `ON CONFLICT DO NOTHING` in key order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, EntityName, Value,
@@ -16,7 +22,7 @@ use uuid::Uuid;
 
 use super::{
     Store, db_err,
-    entity::{event, event_tag, group, group_hourly, group_stat},
+    entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
 };
 use crate::{
     domain::{NewEvent, model::Committed},
@@ -28,6 +34,8 @@ const EVENT_ROWS_PER_STATEMENT: usize = 500;
 const TAG_ROWS_PER_STATEMENT: usize = 2000;
 const GROUP_ROWS_PER_STATEMENT: usize = 1000;
 const STAT_ROWS_PER_STATEMENT: usize = 2000;
+const HASH_ROWS_PER_STATEMENT: usize = 2000;
+const HASH_LOOKUPS_PER_STATEMENT: usize = 2000;
 
 struct GroupAgg<'a> {
     proposed_id: Uuid,
@@ -75,20 +83,52 @@ async fn commit_in(
         to_insert.push(i);
     }
 
+    // Which group each event joins: events sharing a key are one cluster; a cluster joins the
+    // group one of its keys already names (a current key first, else a legacy one), else it
+    // makes a new group under its first event's primary key.
+    let clusters = clusters(batch, &to_insert);
+    let known = known_hashes(txn, batch, &to_insert).await?;
+    let lookup = |pid: &Uuid, h: &str| known.get(pid).and_then(|m| m.get(h));
+    let mut target: HashMap<usize, &str> = HashMap::new();
+    for legacy in [false, true] {
+        for (pos, &i) in to_insert.iter().enumerate() {
+            let root = clusters[pos];
+            if target.contains_key(&root) {
+                continue;
+            }
+            let ev: &NewEvent = batch[i];
+            let found = if legacy {
+                ev.legacy_hashes
+                    .iter()
+                    .find_map(|h| lookup(&ev.project_id, h))
+            } else {
+                keys(ev).find_map(|h| lookup(&ev.project_id, h))
+            };
+            if let Some((_, fingerprint)) = found {
+                target.insert(root, fingerprint.as_str());
+            }
+        }
+    }
     // One row per group touched by the batch, in a fixed order (lock order on PostgreSQL).
     let mut aggs: BTreeMap<(Uuid, &str), GroupAgg<'_>> = BTreeMap::new();
-    for &i in &to_insert {
+    let mut group_key: Vec<(Uuid, &str)> = Vec::with_capacity(to_insert.len());
+    for (pos, &i) in to_insert.iter().enumerate() {
         let ev: &NewEvent = batch[i];
+        let root = clusters[pos];
+        let fingerprint = match target.get(&root) {
+            Some(fp) => *fp,
+            None => batch[to_insert[root]].fingerprint.as_str(),
+        };
+        let key = (ev.project_id, fingerprint);
+        group_key.push(key);
         let ts = ev.timestamp.timestamp_millis();
-        let agg = aggs
-            .entry((ev.project_id, ev.fingerprint.as_str()))
-            .or_insert_with(|| GroupAgg {
-                proposed_id: Uuid::now_v7(),
-                count: 0,
-                first_seen: ts,
-                last_seen: ts,
-                newest: ev,
-            });
+        let agg = aggs.entry(key).or_insert_with(|| GroupAgg {
+            proposed_id: Uuid::now_v7(),
+            count: 0,
+            first_seen: ts,
+            last_seen: ts,
+            newest: ev,
+        });
         agg.count += 1;
         agg.first_seen = Ord::min(agg.first_seen, ts);
         if ts >= agg.last_seen {
@@ -98,9 +138,27 @@ async fn commit_in(
     }
     let group_ids = upsert_groups(txn, &aggs).await?;
 
+    // The events' current keys not yet known are recorded for their group. Legacy keys are
+    // not: they only ever name groups stored by the old algorithm. A key another server
+    // recorded meanwhile keeps its group (first writer wins).
+    let mut new_hashes: BTreeMap<(Uuid, &str), (Uuid, u32)> = BTreeMap::new();
+    for (pos, &i) in to_insert.iter().enumerate() {
+        let ev: &NewEvent = batch[i];
+        let (gid, _) = group_ids[&group_key[pos]];
+        for h in keys(ev) {
+            if lookup(&ev.project_id, h).is_none() {
+                new_hashes
+                    .entry((ev.project_id, h))
+                    .or_insert((gid, ev.grouping_version));
+            }
+        }
+    }
+    insert_hashes(txn, &new_hashes).await?;
+
     // Events, then their tags and the hourly counts.
     let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(to_insert.len());
-    for chunk in to_insert.chunks(EVENT_ROWS_PER_STATEMENT) {
+    let positions: Vec<(usize, usize)> = to_insert.iter().copied().enumerate().collect();
+    for chunk in positions.chunks(EVENT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(event::Entity.table_ref()).columns([
             event::Column::Id,
@@ -121,9 +179,9 @@ async fn commit_in(
             event::Column::SearchText,
             event::Column::Data,
         ]);
-        for &i in chunk {
+        for &(pos, i) in chunk {
             let ev: &NewEvent = batch[i];
-            let (gid, _) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
+            let (gid, _) = group_ids[&group_key[pos]];
             stmt.values_panic([
                 ev.id.into(),
                 ev.project_id.into(),
@@ -157,9 +215,9 @@ async fn commit_in(
     let mut tag_rows = Vec::new();
     let mut hourly: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
     let mut stats: BTreeMap<(Uuid, String, &str), i64> = BTreeMap::new();
-    for &i in &to_insert {
+    for (pos, &i) in to_insert.iter().enumerate() {
         let ev: &NewEvent = batch[i];
-        let (gid, _) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
+        let (gid, _) = group_ids[&group_key[pos]];
         let seq = *seqs
             .get(&ev.id)
             .ok_or_else(|| Error::Internal("inserted event not returned".into()))?;
@@ -259,14 +317,15 @@ async fn commit_in(
 
     // Answers: the first event of a newly created group reports new_group.
     let mut announced_new: HashMap<Uuid, bool> = HashMap::new();
-    for &i in &to_insert {
+    for (pos, &i) in to_insert.iter().enumerate() {
         let ev: &NewEvent = batch[i];
-        let (gid, created) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
+        let key = group_key[pos];
+        let (gid, created) = group_ids[&key];
         let new_group = created && announced_new.insert(gid, true).is_none();
         results[i] = Some(Committed {
             event_id: ev.id,
             group_id: gid,
-            fingerprint: ev.fingerprint.clone(),
+            fingerprint: key.1.to_owned(),
             new_group,
             duplicate: false,
         });
@@ -283,6 +342,116 @@ async fn commit_in(
         .into_iter()
         .map(|r| r.ok_or_else(|| Error::Internal("event left without a result".into())))
         .collect()
+}
+
+/// The keys an event joins a group by: those of its grouping version, primary first.
+fn keys(ev: &NewEvent) -> impl Iterator<Item = &str> {
+    let only_primary = ev.hashes.is_empty().then_some(ev.fingerprint.as_str());
+    ev.hashes.iter().map(String::as_str).chain(only_primary)
+}
+
+/// For each position in `to_insert`, the first position of its cluster: events that share a
+/// key (transitively) are one cluster, so they land in one group.
+fn clusters(batch: &[&NewEvent], to_insert: &[usize]) -> Vec<usize> {
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut parent: Vec<usize> = (0..to_insert.len()).collect();
+    let mut owner: HashMap<(Uuid, &str), usize> = HashMap::with_capacity(to_insert.len() * 2);
+    for (pos, &i) in to_insert.iter().enumerate() {
+        let ev: &NewEvent = batch[i];
+        for h in keys(ev) {
+            let first = *owner.entry((ev.project_id, h)).or_insert(pos);
+            let (a, b) = (find(&mut parent, first), find(&mut parent, pos));
+            // The earlier event is the root, so a cluster is named after its first event.
+            parent[Ord::max(a, b)] = Ord::min(a, b);
+        }
+    }
+    (0..to_insert.len())
+        .map(|pos| find(&mut parent, pos))
+        .collect()
+}
+
+/// The groups the batch's keys (current and legacy) already name, per project: key → (group
+/// id, group fingerprint).
+async fn known_hashes(
+    txn: &DatabaseTransaction,
+    batch: &[&NewEvent],
+    to_insert: &[usize],
+) -> Result<HashMap<Uuid, HashMap<String, (Uuid, String)>>, Error> {
+    let mut by_project: BTreeMap<Uuid, BTreeSet<&str>> = BTreeMap::new();
+    for &i in to_insert {
+        let ev: &NewEvent = batch[i];
+        let set = by_project.entry(ev.project_id).or_default();
+        set.extend(keys(ev));
+        set.extend(ev.legacy_hashes.iter().map(String::as_str));
+    }
+    let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
+    for (pid, hashes) in by_project {
+        let hashes: Vec<&str> = hashes.into_iter().collect();
+        for chunk in hashes.chunks(HASH_LOOKUPS_PER_STATEMENT) {
+            let stmt = Query::select()
+                .column((group_hash::Entity, group_hash::Column::Hash))
+                .column((group_hash::Entity, group_hash::Column::GroupId))
+                .column((group::Entity, group::Column::Fingerprint))
+                .from(group_hash::Entity)
+                .inner_join(
+                    group::Entity,
+                    Expr::col((group::Entity, group::Column::Id))
+                        .equals((group_hash::Entity, group_hash::Column::GroupId)),
+                )
+                .and_where(Expr::col((group_hash::Entity, group_hash::Column::ProjectId)).eq(pid))
+                .and_where(
+                    Expr::col((group_hash::Entity, group_hash::Column::Hash))
+                        .is_in(chunk.iter().map(|h| (*h).to_owned())),
+                )
+                .to_owned();
+            for row in txn.query_all(&stmt).await.map_err(db_err)? {
+                let hash: String = row.try_get("", "hash").map_err(db_err)?;
+                let gid: Uuid = row.try_get("", "group_id").map_err(db_err)?;
+                let fp: String = row.try_get("", "fingerprint").map_err(db_err)?;
+                known.entry(pid).or_default().insert(hash, (gid, fp));
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// Records keys for groups, in key order (lock order on PostgreSQL); a key already recorded
+/// (by another server meanwhile) is left as it is.
+async fn insert_hashes(
+    txn: &DatabaseTransaction,
+    rows: &BTreeMap<(Uuid, &str), (Uuid, u32)>,
+) -> Result<(), Error> {
+    let rows: Vec<_> = rows.iter().collect();
+    for chunk in rows.chunks(HASH_ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(group_hash::Entity.table_ref()).columns([
+            group_hash::Column::ProjectId,
+            group_hash::Column::Hash,
+            group_hash::Column::GroupId,
+            group_hash::Column::GroupingVersion,
+        ]);
+        for ((pid, hash), (gid, version)) in chunk {
+            stmt.values_panic([
+                (*pid).into(),
+                (*hash).to_owned().into(),
+                (*gid).into(),
+                (i32::try_from(*version).unwrap_or(i32::MAX)).into(),
+            ]);
+        }
+        stmt.on_conflict(
+            OnConflict::columns([group_hash::Column::ProjectId, group_hash::Column::Hash])
+                .do_nothing()
+                .to_owned(),
+        );
+        txn.execute(&stmt).await.map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// Upserts one row per group and returns each group's id and whether this batch created it.

@@ -8,7 +8,5 @@ pub mod normalize;
 pub mod stacktrace;
 pub mod v2;
 
-pub use fingerprint::{
-    Grouping, GroupingSource, GroupingVariant, VariantKind, title_and_culprit,
-};
+pub use fingerprint::{Grouping, GroupingSource, GroupingVariant, VariantKind, title_and_culprit};
 pub use v2::{EventInput, ExceptionPart, GROUPING_VERSION, compute};

@@ -65,11 +65,16 @@ pub fn compute(input: &EventInput<'_>) -> Grouping {
 
     let mut variants = Vec::with_capacity(3);
     if input.client_fingerprint.is_empty() {
-        for (kind, (components, source)) in [(VariantKind::InApp, in_app), (VariantKind::Full, full)]
+        for (kind, (components, source)) in
+            [(VariantKind::InApp, in_app), (VariantKind::Full, full)]
         {
             variants.push(variant(kind, source, components));
         }
-    } else if input.client_fingerprint.iter().any(|e| is_default_placeholder(e)) {
+    } else if input
+        .client_fingerprint
+        .iter()
+        .any(|e| is_default_placeholder(e))
+    {
         // `{{ default }}` salts each default key, so the event still matches by either.
         for (kind, (default, _)) in [(VariantKind::InApp, in_app), (VariantKind::Full, full)] {
             let components = expand(input, &default);
@@ -319,19 +324,12 @@ fn normalise_empty(f: &str) -> &str {
 /// `name +0x1d`, `name 0x7ffe12345678`, `name+0x1d`.
 fn strip_trailing_address(f: &str) -> &str {
     let t = f.trim_end();
-    let digits = t
-        .bytes()
-        .rev()
-        .take_while(u8::is_ascii_hexdigit)
-        .count();
+    let digits = t.bytes().rev().take_while(u8::is_ascii_hexdigit).count();
     if digits == 0 || digits == t.len() {
         return f;
     }
     let head = &t[..t.len() - digits];
-    let Some(head) = head
-        .strip_suffix("0x")
-        .or_else(|| head.strip_suffix("0X"))
-    else {
+    let Some(head) = head.strip_suffix("0x").or_else(|| head.strip_suffix("0X")) else {
         return f;
     };
     let head = head.trim_end();
@@ -384,7 +382,11 @@ fn expand(input: &EventInput<'_>, default: &[String]) -> Vec<String> {
             "module" => non_empty(
                 culprit_frame(input).map_or("", |f| {
                     let m = clean_module(f.module.trim());
-                    if m.is_empty() { basename(&f.filename) } else { m }
+                    if m.is_empty() {
+                        basename(&f.filename)
+                    } else {
+                        m
+                    }
                 }),
                 "<no-module>",
             ),
@@ -492,21 +494,36 @@ mod tests {
         assert_eq!(clean_function("Object.handler"), "handler");
         assert_eq!(clean_function("async Promise.all"), "Promise.all");
         assert_eq!(clean_function("new OrderService"), "OrderService");
-        assert_eq!(clean_function("Router.handle [as handle_request]"), "Router.handle");
+        assert_eq!(
+            clean_function("Router.handle [as handle_request]"),
+            "Router.handle"
+        );
         assert_eq!(clean_function("render/</<"), "render");
         assert_eq!(clean_function("<anonymous>"), "?");
         // Java / Kotlin
         assert_eq!(clean_function("lambda$main$0"), "lambda$main");
         assert_eq!(clean_function("lambda$static$12"), "lambda$static");
-        assert_eq!(clean_module("com.acme.Foo$$Lambda$14/0x0000000800c02a00"), "com.acme.Foo");
-        assert_eq!(clean_module("com.acme.Svc$$EnhancerByCGLIB$$1a2b3c"), "com.acme.Svc");
+        assert_eq!(
+            clean_module("com.acme.Foo$$Lambda$14/0x0000000800c02a00"),
+            "com.acme.Foo"
+        );
+        assert_eq!(
+            clean_module("com.acme.Svc$$EnhancerByCGLIB$$1a2b3c"),
+            "com.acme.Svc"
+        );
         assert_eq!(clean_module("com.acme.Foo$1"), "com.acme.Foo");
         assert_eq!(clean_module("com.acme.Foo$Inner$2$1"), "com.acme.Foo$Inner");
         assert_eq!(clean_module("com.acme.Foo$Inner"), "com.acme.Foo$Inner");
         // Go
-        assert_eq!(clean_function("main.handler(0xc000010000, 0x3)"), "main.handler");
+        assert_eq!(
+            clean_function("main.handler(0xc000010000, 0x3)"),
+            "main.handler"
+        );
         assert_eq!(clean_function("handler.func1"), "handler.func");
-        assert_eq!(clean_function("(*Server).Handle.func12"), "(*Server).Handle.func");
+        assert_eq!(
+            clean_function("(*Server).Handle.func12"),
+            "(*Server).Handle.func"
+        );
         // Native addresses
         assert_eq!(clean_function("handler +0x1d"), "handler");
         assert_eq!(clean_function("frob 0x7ffe12345678"), "frob");
@@ -515,7 +532,10 @@ mod tests {
         // .NET
         assert_eq!(clean_function("<Main>b__0_1"), "<Main>b__");
         // Ruby
-        assert_eq!(clean_function("block (2 levels) in persist"), "block in persist");
+        assert_eq!(
+            clean_function("block (2 levels) in persist"),
+            "block in persist"
+        );
         assert_eq!(clean_function("block in persist"), "block in persist");
         // Python: lambdas have no number to strip and stay named.
         assert_eq!(clean_function("<lambda>"), "<lambda>");
@@ -528,12 +548,28 @@ mod tests {
     #[test]
     fn line_numbers_never_count_context_lines_do_for_python_and_js() {
         let a = [
-            ctx(frame("", "/app/views.py", "checkout", true), "total = compute(cart)", 42),
-            ctx(frame("", "/app/pricing.py", "total", true), "return int(p)", 10),
+            ctx(
+                frame("", "/app/views.py", "checkout", true),
+                "total = compute(cart)",
+                42,
+            ),
+            ctx(
+                frame("", "/app/pricing.py", "total", true),
+                "return int(p)",
+                10,
+            ),
         ];
         let b = [
-            ctx(frame("", "/srv/views.py", "checkout", true), "total = compute(cart)", 57),
-            ctx(frame("", "/srv/pricing.py", "total", true), "return int(p)", 11),
+            ctx(
+                frame("", "/srv/views.py", "checkout", true),
+                "total = compute(cart)",
+                57,
+            ),
+            ctx(
+                frame("", "/srv/pricing.py", "total", true),
+                "return int(p)",
+                11,
+            ),
         ];
         let ga = group(&one("ValueError", "x 1", &a), "python");
         let gb = group(&one("ValueError", "y 2", &b), "python");
@@ -548,12 +584,26 @@ mod tests {
         );
         // Another statement in the same function is another place.
         let c = [
-            ctx(frame("", "/app/views.py", "checkout", true), "total = compute(cart)", 42),
-            ctx(frame("", "/app/pricing.py", "total", true), "return float(p)", 10),
+            ctx(
+                frame("", "/app/views.py", "checkout", true),
+                "total = compute(cart)",
+                42,
+            ),
+            ctx(
+                frame("", "/app/pricing.py", "total", true),
+                "return float(p)",
+                10,
+            ),
         ];
-        assert_ne!(ga.fingerprint, group(&one("ValueError", "", &c), "python").fingerprint);
+        assert_ne!(
+            ga.fingerprint,
+            group(&one("ValueError", "", &c), "python").fingerprint
+        );
         // The platform is guessed from the file when not sent.
-        assert_eq!(ga.fingerprint, group(&one("ValueError", "", &a), "").fingerprint);
+        assert_eq!(
+            ga.fingerprint,
+            group(&one("ValueError", "", &a), "").fingerprint
+        );
         // JavaScript too; Java and Go source lines do not count.
         let js = [ctx(frame("", "/app/a.js", "f", true), "x.y()", 1)];
         assert_eq!(
@@ -561,11 +611,17 @@ mod tests {
             "a.js:f | x.y()"
         );
         let java = [ctx(frame("com.acme.A", "A.java", "f", true), "x.y();", 1)];
-        assert_eq!(group(&one("E", "", &java), "java").components[1], "com.acme.A:f");
+        assert_eq!(
+            group(&one("E", "", &java), "java").components[1],
+            "com.acme.A:f"
+        );
         // Long lines (minified code) do not count.
         let long = "x".repeat(MAX_CONTEXT_CHARS);
         let min = [ctx(frame("", "/app/a.min.js", "f", true), &long, 1)];
-        assert_eq!(group(&one("E", "", &min), "javascript").components[1], "a.min.js:f");
+        assert_eq!(
+            group(&one("E", "", &min), "javascript").components[1],
+            "a.min.js:f"
+        );
         let short = "x".repeat(MAX_CONTEXT_CHARS - 1);
         let ok = [ctx(frame("", "/app/a.js", "f", true), &short, 1)];
         assert!(group(&one("E", "", &ok), "javascript").components[1].ends_with(&short));
@@ -573,20 +629,29 @@ mod tests {
 
     #[test]
     fn recursion_collapses() {
-        let shallow = [frame("", "/app/a.js", "main", true), frame("", "/app/a.js", "walk", true)];
+        let shallow = [
+            frame("", "/app/a.js", "main", true),
+            frame("", "/app/a.js", "walk", true),
+        ];
         let mut deep = vec![frame("", "/app/a.js", "main", true)];
         deep.extend((0..50).map(|_| frame("", "/app/a.js", "walk", true)));
         let gs = group(&one("RangeError", "", &shallow), "");
         let gd = group(&one("RangeError", "", &deep), "");
         assert_eq!(gs.fingerprint, gd.fingerprint);
-        assert_eq!(gd.components, vec!["type:RangeError", "a.js:main", "a.js:walk"]);
+        assert_eq!(
+            gd.components,
+            vec!["type:RangeError", "a.js:main", "a.js:walk"]
+        );
         // A library frame between two app frames does not break the run in the in-app key.
         let split = [
             frame("", "/app/a.js", "walk", true),
             frame("", "/app/node_modules/x.js", "lib", false),
             frame("", "/app/a.js", "walk", true),
         ];
-        assert_eq!(group(&one("E", "", &split), "").components, vec!["type:E", "a.js:walk"]);
+        assert_eq!(
+            group(&one("E", "", &split), "").components,
+            vec!["type:E", "a.js:walk"]
+        );
     }
 
     #[test]
@@ -596,15 +661,29 @@ mod tests {
             frame("", "/app/views.py", "checkout", true),
         ];
         let other_lib = [
-            frame("", "/venv/site-packages/django/base.py", "get_response", false),
+            frame(
+                "",
+                "/venv/site-packages/django/base.py",
+                "get_response",
+                false,
+            ),
             frame("", "/app/views.py", "checkout", true),
         ];
         let a = group(&one("KeyError", "", &app_then_lib), "");
         let b = group(&one("KeyError", "", &other_lib), "");
-        assert_eq!(kinds(&a), vec![VariantKind::InApp, VariantKind::Full, VariantKind::LegacyV1]);
+        assert_eq!(
+            kinds(&a),
+            vec![VariantKind::InApp, VariantKind::Full, VariantKind::LegacyV1]
+        );
         assert_eq!(a.fingerprint, hash_of(&a, VariantKind::InApp));
-        assert_eq!(hash_of(&a, VariantKind::InApp), hash_of(&b, VariantKind::InApp));
-        assert_ne!(hash_of(&a, VariantKind::Full), hash_of(&b, VariantKind::Full));
+        assert_eq!(
+            hash_of(&a, VariantKind::InApp),
+            hash_of(&b, VariantKind::InApp)
+        );
+        assert_ne!(
+            hash_of(&a, VariantKind::Full),
+            hash_of(&b, VariantKind::Full)
+        );
         assert_eq!(
             a.variants[1].components,
             vec!["type:KeyError", "app.py:dispatch", "views.py:checkout"]
@@ -616,7 +695,10 @@ mod tests {
         ];
         let c = group(&one("KeyError", "", &renamed), "");
         assert_ne!(c.fingerprint, a.fingerprint);
-        assert_eq!(hash_of(&c, VariantKind::Full), hash_of(&a, VariantKind::Full));
+        assert_eq!(
+            hash_of(&c, VariantKind::Full),
+            hash_of(&a, VariantKind::Full)
+        );
         // No in-app frame at all: the in-app key is built from every frame.
         assert_eq!(c.variants[0].components, c.variants[1].components);
         assert_eq!(c.variants[0].source, GroupingSource::Stacktrace);
@@ -627,29 +709,67 @@ mod tests {
         let inner = [frame("", "/app/db.py", "load", true)];
         let outer = [frame("", "/app/views.py", "show", true)];
         let chain = [
-            ExceptionPart { r#type: "KeyError", value: "'k'", frames: &inner, synthetic: false },
-            ExceptionPart { r#type: "LookupError", value: "k", frames: &outer, synthetic: false },
+            ExceptionPart {
+                r#type: "KeyError",
+                value: "'k'",
+                frames: &inner,
+                synthetic: false,
+            },
+            ExceptionPart {
+                r#type: "LookupError",
+                value: "k",
+                frames: &outer,
+                synthetic: false,
+            },
         ];
         let g = group(&chain, "python");
         assert_eq!(
             g.components,
-            vec!["type:KeyError", "db.py:load", "type:LookupError", "views.py:show"]
+            vec![
+                "type:KeyError",
+                "db.py:load",
+                "type:LookupError",
+                "views.py:show"
+            ]
         );
         let alone = group(&chain[1..], "python");
-        assert_ne!(g.fingerprint, alone.fingerprint, "the cause is part of the key");
+        assert_ne!(
+            g.fingerprint, alone.fingerprint,
+            "the cause is part of the key"
+        );
         // The legacy key only ever saw the main exception.
-        assert_eq!(hash_of(&g, VariantKind::LegacyV1), hash_of(&alone, VariantKind::LegacyV1));
+        assert_eq!(
+            hash_of(&g, VariantKind::LegacyV1),
+            hash_of(&alone, VariantKind::LegacyV1)
+        );
         // A cause without frames contributes its (normalised) value.
         let bare = [
-            ExceptionPart { r#type: "OSError", value: "fd 12 closed", frames: &[], synthetic: false },
+            ExceptionPart {
+                r#type: "OSError",
+                value: "fd 12 closed",
+                frames: &[],
+                synthetic: false,
+            },
             chain[1],
         ];
         assert_eq!(
             group(&bare, "").components,
-            vec!["type:OSError", "message:fd <num> closed", "type:LookupError", "views.py:show"]
+            vec![
+                "type:OSError",
+                "message:fd <num> closed",
+                "type:LookupError",
+                "views.py:show"
+            ]
         );
 
-        let sig = |ty| [ExceptionPart { r#type: ty, value: "", frames: &outer, synthetic: true }];
+        let sig = |ty| {
+            [ExceptionPart {
+                r#type: ty,
+                value: "",
+                frames: &outer,
+                synthetic: true,
+            }]
+        };
         let s1 = group(&sig("SIGSEGV"), "");
         assert_eq!(s1.components, vec!["views.py:show"]);
         assert_eq!(s1.fingerprint, group(&sig("SIGBUS"), "").fingerprint);
@@ -671,7 +791,10 @@ mod tests {
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_eq!(a.components, vec!["type:E", "message:User <num> not found"]);
         assert_eq!(a.source, GroupingSource::ExceptionMessage);
-        let m = compute(&EventInput { message: "Disk 3 full", ..EventInput::default() });
+        let m = compute(&EventInput {
+            message: "Disk 3 full",
+            ..EventInput::default()
+        });
         assert_eq!(m.components, vec!["message:Disk <num> full"]);
         assert_eq!(m.source, GroupingSource::Message);
         assert_eq!(m.version, GROUPING_VERSION);
@@ -700,35 +823,75 @@ mod tests {
         };
         let plain = group(&ex, "");
 
-        let g = with(&["checkout", "{{ type }}", "{{function}}", "{{ module }}", "{{ transaction }}",
-            "{{ level }}", "{{ tags.tenant }}", "{{ tags.missing }}", "{{ nope }}"]);
-        assert_eq!(kinds(&g), vec![VariantKind::ClientFingerprint, VariantKind::LegacyV1]);
+        let g = with(&[
+            "checkout",
+            "{{ type }}",
+            "{{function}}",
+            "{{ module }}",
+            "{{ transaction }}",
+            "{{ level }}",
+            "{{ tags.tenant }}",
+            "{{ tags.missing }}",
+            "{{ nope }}",
+        ]);
+        assert_eq!(
+            kinds(&g),
+            vec![VariantKind::ClientFingerprint, VariantKind::LegacyV1]
+        );
         assert_eq!(g.source, GroupingSource::ClientFingerprint);
         assert_eq!(
             g.components,
-            vec!["checkout", "KeyError", "add_item", "shop.cart", "/cart/add", "error", "acme",
-                "<no-value-for-tag-missing>", "{{ nope }}"]
+            vec![
+                "checkout",
+                "KeyError",
+                "add_item",
+                "shop.cart",
+                "/cart/add",
+                "error",
+                "acme",
+                "<no-value-for-tag-missing>",
+                "{{ nope }}"
+            ]
         );
         let none = compute(&EventInput {
             message: "m",
-            client_fingerprint: &["{{ type }}".into(), "{{ function }}".into(), "{{ transaction }}".into()],
+            client_fingerprint: &[
+                "{{ type }}".into(),
+                "{{ function }}".into(),
+                "{{ transaction }}".into(),
+            ],
             ..EventInput::default()
         });
-        assert_eq!(none.components, vec!["<no-type>", "<no-function>", "<no-transaction>"]);
+        assert_eq!(
+            none.components,
+            vec!["<no-type>", "<no-function>", "<no-transaction>"]
+        );
 
         // {{ default }} salts both default keys; alone it is the default key.
         let d = with(&["{{ default }}", "tenant-a"]);
-        assert_eq!(kinds(&d), vec![VariantKind::InApp, VariantKind::Full, VariantKind::LegacyV1]);
+        assert_eq!(
+            kinds(&d),
+            vec![VariantKind::InApp, VariantKind::Full, VariantKind::LegacyV1]
+        );
         let mut want = plain.components.clone();
         want.push("tenant-a".into());
         assert_eq!(d.components, want);
-        assert_ne!(d.fingerprint, with(&["{{ default }}", "tenant-b"]).fingerprint);
+        assert_ne!(
+            d.fingerprint,
+            with(&["{{ default }}", "tenant-b"]).fingerprint
+        );
         let only = with(&["{{default}}"]);
         assert_eq!(only.fingerprint, plain.fingerprint);
-        assert_eq!(hash_of(&only, VariantKind::Full), hash_of(&plain, VariantKind::Full));
+        assert_eq!(
+            hash_of(&only, VariantKind::Full),
+            hash_of(&plain, VariantKind::Full)
+        );
         // The legacy key is what version 1 computed for the same fingerprint.
         assert_eq!(hash_of(&d, VariantKind::LegacyV1).len(), 32);
-        assert_ne!(hash_of(&d, VariantKind::LegacyV1), hash_of(&plain, VariantKind::LegacyV1));
+        assert_ne!(
+            hash_of(&d, VariantKind::LegacyV1),
+            hash_of(&plain, VariantKind::LegacyV1)
+        );
     }
 
     #[test]
@@ -755,10 +918,19 @@ mod tests {
             frame("$$$", "?#?", "🚀🚀 +0x", true),
             frame("$1$2", "////", "((((", true),
             frame("", "日本/語.rb", "block (", true),
-            frame(&"é".repeat(10_000), &"é".repeat(10_000), &"(".repeat(10_000), true),
+            frame(
+                &"é".repeat(10_000),
+                &"é".repeat(10_000),
+                &"(".repeat(10_000),
+                true,
+            ),
         ];
         let g = group(&one("型", "メッセージ 1", &frames), "");
         assert_eq!(g.fingerprint.len(), 32);
-        assert!(g.components.iter().all(|c| c.chars().count() <= 2 * MAX_PART_CHARS + 8));
+        assert!(
+            g.components
+                .iter()
+                .all(|c| c.chars().count() <= 2 * MAX_PART_CHARS + 8)
+        );
     }
 }
