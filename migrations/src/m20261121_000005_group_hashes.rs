@@ -80,12 +80,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .map_err(|e| DbErr::Migration(e.to_string()))?
-            .on_conflict(
-                OnConflict::columns([GroupHashes::ProjectId, GroupHashes::Hash])
-                    .do_nothing()
-                    .to_owned(),
-            )
             .to_owned();
+        // `groups` is unique on (project_id, fingerprint), so every row is a new key.
         m.exec_stmt(backfill).await
     }
 
