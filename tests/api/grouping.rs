@@ -520,7 +520,6 @@ async fn v2_event_view_shows_the_components_of_each_key() {
     let ev = groups
         .get_event(app.req(pb::GetEventRequest {
             event_id: s(&c["event_id"]),
-            ..Default::default()
         }))
         .await
         .expect("GetEvent")

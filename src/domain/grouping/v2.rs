@@ -137,11 +137,19 @@ enum Platform {
 
 impl Platform {
     fn of(input: &EventInput<'_>) -> Platform {
-        match input.platform.trim().to_ascii_lowercase().as_str() {
-            "python" => return Platform::Python,
-            "javascript" | "node" | "browser" | "react-native" => return Platform::JavaScript,
-            "" => {}
-            _ => return Platform::Other,
+        let named = input.platform.trim();
+        let is = |name: &str| named.eq_ignore_ascii_case(name);
+        if is("python") {
+            return Platform::Python;
+        }
+        if ["javascript", "node", "browser", "react-native"]
+            .into_iter()
+            .any(is)
+        {
+            return Platform::JavaScript;
+        }
+        if !named.is_empty() {
+            return Platform::Other;
         }
         // Structured frames without a platform: the newest frame's file extension says.
         let newest = input
@@ -286,10 +294,10 @@ pub fn clean_function(function: &str) -> Cow<'_, str> {
         let before = f;
         f = strip_trailing_address(f);
         f = strip_trailing_args(f).trim();
-        if let Some(i) = f.find(" [as ") {
-            if f.ends_with(']') {
-                f = f[..i].trim_end();
-            }
+        if let Some(i) = f.find(" [as ")
+            && f.ends_with(']')
+        {
+            f = f[..i].trim_end();
         }
         while let Some(rest) = f.strip_suffix("/<") {
             f = rest;
@@ -305,10 +313,10 @@ pub fn clean_function(function: &str) -> Cow<'_, str> {
         }
     }
     // Ruby nesting depth: `block (2 levels) in save` is the block in `save`.
-    if let Some(rest) = f.strip_prefix("block (") {
-        if let Some(i) = rest.find(") in ") {
-            return Cow::Owned(format!("block {}", &rest[i + 2..]));
-        }
+    if let Some(rest) = f.strip_prefix("block (")
+        && let Some(i) = rest.find(") in ")
+    {
+        return Cow::Owned(format!("block {}", &rest[i + 2..]));
     }
     Cow::Borrowed(normalise_empty(f))
 }
