@@ -12,7 +12,7 @@
 //! once still meet on the `groups` unique index, and its keys are recorded with
 //! `ON CONFLICT DO NOTHING` in key order.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, EntityName, Value,
@@ -87,9 +87,9 @@ async fn commit_in(
     // group one of its keys already names (a current key first, else a legacy one), else it
     // makes a new group under its first event's primary key.
     let clusters = clusters(batch, &to_insert);
-    let known = known_hashes(txn, batch, &to_insert).await?;
+    let known = lookup_hashes(txn, &batch_keys(batch, &to_insert)).await?;
     let lookup = |pid: &Uuid, h: &str| known.get(pid).and_then(|m| m.get(h));
-    let mut target: HashMap<usize, &str> = HashMap::new();
+    let mut target: HashMap<usize, &(Uuid, String)> = HashMap::new();
     for legacy in [false, true] {
         for (pos, &i) in to_insert.iter().enumerate() {
             let root = clusters[pos];
@@ -104,26 +104,93 @@ async fn commit_in(
             } else {
                 keys(ev).find_map(|h| lookup(&ev.project_id, h))
             };
-            if let Some((_, fingerprint)) = found {
-                target.insert(root, fingerprint.as_str());
+            if let Some(g) = found {
+                target.insert(root, g);
             }
         }
     }
+
+    // The current keys not yet known are recorded before the groups are written, a new
+    // cluster's under the id its group will get. A key another server recorded meanwhile (in
+    // key order, so two batches cannot deadlock; PostgreSQL makes this insert wait for the
+    // other transaction) is not taken over: the new cluster joins that server's group instead,
+    // so two servers seeing overlapping keys at once still make one group. Legacy keys are
+    // never recorded: they only name groups stored by the old algorithm.
+    let mut proposed: HashMap<usize, Uuid> = HashMap::new();
+    // (group id, grouping version, whether the group is new)
+    let mut new_hashes: BTreeMap<(Uuid, &str), (Uuid, u32, bool)> = BTreeMap::new();
+    for (pos, &i) in to_insert.iter().enumerate() {
+        let ev: &NewEvent = batch[i];
+        let root = clusters[pos];
+        let (gid, is_new) = match target.get(&root) {
+            Some(g) => (g.0, false),
+            None => (*proposed.entry(root).or_insert_with(Uuid::now_v7), true),
+        };
+        for h in keys(ev) {
+            if lookup(&ev.project_id, h).is_none() {
+                new_hashes
+                    .entry((ev.project_id, h))
+                    .or_insert((gid, ev.grouping_version, is_new));
+            }
+        }
+    }
+    let recorded = insert_hashes(txn, &new_hashes).await?;
+    let mut lost: BTreeMap<Uuid, BTreeSet<&str>> = BTreeMap::new();
+    for ((pid, h), (_, _, is_new)) in &new_hashes {
+        if *is_new && !recorded.contains(&(*pid, (*h).to_owned())) {
+            lost.entry(*pid).or_default().insert(h);
+        }
+    }
+    let taken = if lost.is_empty() {
+        HashMap::new()
+    } else {
+        lookup_hashes(txn, &lost).await?
+    };
+    // (project, proposed id, id of the group it turned out to be)
+    let mut repoint: Vec<(Uuid, Uuid, Uuid)> = Vec::new();
+    if !taken.is_empty() {
+        for (pos, &i) in to_insert.iter().enumerate() {
+            let root = clusters[pos];
+            let Some(&p) = proposed.get(&root) else {
+                continue;
+            };
+            if target.contains_key(&root) {
+                continue;
+            }
+            let ev: &NewEvent = batch[i];
+            let other = keys(ev).find_map(|h| {
+                taken
+                    .get(&ev.project_id)
+                    .and_then(|m| m.get(h))
+                    .filter(|g| g.0 != p)
+            });
+            if let Some(g) = other {
+                target.insert(root, g);
+                repoint.push((ev.project_id, p, g.0));
+            }
+        }
+    }
+
     // One row per group touched by the batch, in a fixed order (lock order on PostgreSQL).
     let mut aggs: BTreeMap<(Uuid, &str), GroupAgg<'_>> = BTreeMap::new();
     let mut group_key: Vec<(Uuid, &str)> = Vec::with_capacity(to_insert.len());
     for (pos, &i) in to_insert.iter().enumerate() {
         let ev: &NewEvent = batch[i];
         let root = clusters[pos];
-        let fingerprint = match target.get(&root) {
-            Some(fp) => *fp,
-            None => batch[to_insert[root]].fingerprint.as_str(),
+        // An existing group's row is only updated: its proposed id is never used (and must
+        // not equal the group's id, which would read as "created").
+        let (fingerprint, proposed_id) = match target.get(&root) {
+            Some(g) => (g.1.as_str(), Uuid::now_v7()),
+            None => (
+                batch[to_insert[root]].fingerprint.as_str(),
+                proposed.get(&root).copied().unwrap_or_else(Uuid::now_v7),
+            ),
         };
         let key = (ev.project_id, fingerprint);
         group_key.push(key);
         let ts = ev.timestamp.timestamp_millis();
         let agg = aggs.entry(key).or_insert_with(|| GroupAgg {
-            proposed_id: Uuid::now_v7(),
+            proposed_id,
             count: 0,
             first_seen: ts,
             last_seen: ts,
@@ -137,23 +204,30 @@ async fn commit_in(
         }
     }
     let group_ids = upsert_groups(txn, &aggs).await?;
-
-    // The events' current keys not yet known are recorded for their group. Legacy keys are
-    // not: they only ever name groups stored by the old algorithm. A key another server
-    // recorded meanwhile keeps its group (first writer wins).
-    let mut new_hashes: BTreeMap<(Uuid, &str), (Uuid, u32)> = BTreeMap::new();
+    // A new cluster whose group already existed under its primary key (made by another server
+    // meanwhile) has its keys moved to that group.
     for (pos, &i) in to_insert.iter().enumerate() {
-        let ev: &NewEvent = batch[i];
+        let root = clusters[pos];
+        if pos != root || target.contains_key(&root) {
+            continue;
+        }
+        let Some(&p) = proposed.get(&root) else {
+            continue;
+        };
         let (gid, _) = group_ids[&group_key[pos]];
-        for h in keys(ev) {
-            if lookup(&ev.project_id, h).is_none() {
-                new_hashes
-                    .entry((ev.project_id, h))
-                    .or_insert((gid, ev.grouping_version));
-            }
+        if gid != p {
+            repoint.push((batch[i].project_id, p, gid));
         }
     }
-    insert_hashes(txn, &new_hashes).await?;
+    for (pid, from, to) in repoint {
+        let stmt = Query::update()
+            .table(group_hash::Entity.table_ref())
+            .value(group_hash::Column::GroupId, to)
+            .and_where(Expr::col(group_hash::Column::ProjectId).eq(pid))
+            .and_where(Expr::col(group_hash::Column::GroupId).eq(from))
+            .to_owned();
+        txn.execute(&stmt).await.map_err(db_err)?;
+    }
 
     // Events, then their tags and the hourly counts.
     let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(to_insert.len());
@@ -376,13 +450,11 @@ fn clusters(batch: &[&NewEvent], to_insert: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// The groups the batch's keys (current and legacy) already name, per project: key → (group
-/// id, group fingerprint).
-async fn known_hashes(
-    txn: &DatabaseTransaction,
-    batch: &[&NewEvent],
+/// Every key (current and legacy) of the events to insert, per project.
+fn batch_keys<'b>(
+    batch: &[&'b NewEvent],
     to_insert: &[usize],
-) -> Result<HashMap<Uuid, HashMap<String, (Uuid, String)>>, Error> {
+) -> BTreeMap<Uuid, BTreeSet<&'b str>> {
     let mut by_project: BTreeMap<Uuid, BTreeSet<&str>> = BTreeMap::new();
     for &i in to_insert {
         let ev: &NewEvent = batch[i];
@@ -390,9 +462,17 @@ async fn known_hashes(
         set.extend(keys(ev));
         set.extend(ev.legacy_hashes.iter().map(String::as_str));
     }
+    by_project
+}
+
+/// The groups that the given keys name, per project: key → (group id, group fingerprint).
+async fn lookup_hashes(
+    txn: &DatabaseTransaction,
+    by_project: &BTreeMap<Uuid, BTreeSet<&str>>,
+) -> Result<HashMap<Uuid, HashMap<String, (Uuid, String)>>, Error> {
     let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
-    for (pid, hashes) in by_project {
-        let hashes: Vec<&str> = hashes.into_iter().collect();
+    for (&pid, hashes) in by_project {
+        let hashes: Vec<&str> = hashes.iter().copied().collect();
         for chunk in hashes.chunks(HASH_LOOKUPS_PER_STATEMENT) {
             let stmt = Query::select()
                 .column((group_hash::Entity, group_hash::Column::Hash))
@@ -422,11 +502,12 @@ async fn known_hashes(
 }
 
 /// Records keys for groups, in key order (lock order on PostgreSQL); a key already recorded
-/// (by another server meanwhile) is left as it is.
+/// (by another server meanwhile) is left as it is. Returns the keys this call recorded.
 async fn insert_hashes(
     txn: &DatabaseTransaction,
-    rows: &BTreeMap<(Uuid, &str), (Uuid, u32)>,
-) -> Result<(), Error> {
+    rows: &BTreeMap<(Uuid, &str), (Uuid, u32, bool)>,
+) -> Result<HashSet<(Uuid, String)>, Error> {
+    let mut recorded = HashSet::with_capacity(rows.len());
     let rows: Vec<_> = rows.iter().collect();
     for chunk in rows.chunks(HASH_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
@@ -436,7 +517,7 @@ async fn insert_hashes(
             group_hash::Column::GroupId,
             group_hash::Column::GroupingVersion,
         ]);
-        for ((pid, hash), (gid, version)) in chunk {
+        for ((pid, hash), (gid, version, _)) in chunk {
             stmt.values_panic([
                 (*pid).into(),
                 (*hash).to_owned().into(),
@@ -449,9 +530,16 @@ async fn insert_hashes(
                 .do_nothing()
                 .to_owned(),
         );
-        txn.execute(&stmt).await.map_err(db_err)?;
+        stmt.returning(
+            Query::returning().columns([group_hash::Column::ProjectId, group_hash::Column::Hash]),
+        );
+        for row in txn.query_all(&stmt).await.map_err(db_err)? {
+            let pid: Uuid = row.try_get("", "project_id").map_err(db_err)?;
+            let hash: String = row.try_get("", "hash").map_err(db_err)?;
+            recorded.insert((pid, hash));
+        }
     }
-    Ok(())
+    Ok(recorded)
 }
 
 /// Upserts one row per group and returns each group's id and whether this batch created it.
