@@ -7,10 +7,12 @@
 //! are upserted in a fixed order so two batches cannot deadlock.
 //!
 //! An event has several grouping keys (`group_hashes`): one lookup per batch finds the groups
-//! its keys name; events sharing a key are clustered so they land together; a cluster with
-//! no known key is upserted under its primary key, so two servers creating the same group at
-//! once still meet on the `groups` unique index, and its keys are recorded with
-//! `ON CONFLICT DO NOTHING` in key order.
+//! its keys name; events sharing a key are clustered so they land together. A cluster with no
+//! known key records its keys (`ON CONFLICT DO NOTHING`, in key order) before any group row is
+//! written; a key another server recorded meanwhile sends the cluster to that server's group.
+//! New groups are upserted under their primary key, so two servers creating the same group at
+//! once also meet on the `groups` unique index. The statements per batch stay a fixed few; the
+//! extra look-up and re-pointing run only when such a race actually happened.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
