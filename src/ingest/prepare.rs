@@ -293,7 +293,11 @@ pub fn prepare(
 fn search_text(message: &str, exception: Option<&ExceptionData>) -> String {
     let mut s = String::with_capacity(message.len() + 256);
     s.push_str(message);
-    if let Some(e) = exception {
+    // The causes of a chain are searched like the main exception.
+    for e in exception
+        .into_iter()
+        .flat_map(|e| e.chained.iter().chain([e]))
+    {
         for part in [&e.r#type, &e.value] {
             s.push('\n');
             s.push_str(part);

@@ -580,6 +580,12 @@ async fn v2_chains_and_synthetic_exceptions() {
     let chain = arr(&e["exception"]["chained"]);
     assert_eq!(chain.len(), 1);
     assert_eq!(chain[0]["type"], json!("KeyError"));
+    let found = app.get_ok("/v1/errors/search?q=KeyError").await;
+    let found = ids(arr(&found["events"]));
+    assert!(
+        found.contains(&s(&a["event_id"])),
+        "a cause is searchable: {found:?}"
+    );
 
     // A synthetic exception's type (here a signal name) does not count.
     let synthetic = |ty: &str| {
