@@ -101,6 +101,8 @@ pub struct GroupingInput<'a> {
     /// Oldest call first.
     pub frames: &'a [Frame],
     pub client_fingerprint: &'a [String],
+    /// `normalize_message(message)` when the caller already has it (it is the costly part).
+    pub normalized_message: Option<&'a str>,
 }
 
 static TRAILING_ADDRESS: LazyLock<Regex> =
@@ -207,7 +209,10 @@ fn default_key(input: &GroupingInput<'_>) -> (Vec<String>, GroupingSource) {
         }
         return (components, GroupingSource::Stacktrace);
     }
-    let message = format!("message:{}", normalize_message(input.message));
+    let message = match input.normalized_message {
+        Some(n) => format!("message:{n}"),
+        None => format!("message:{}", normalize_message(input.message)),
+    };
     if ty.is_empty() {
         (vec![message], GroupingSource::Message)
     } else {
@@ -322,6 +327,7 @@ mod tests {
             message,
             frames,
             client_fingerprint: &[],
+            normalized_message: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! frames, all frames, or the client's fingerprint) and joins a group when any of them is
 //! known; the version 1 key rides along so groups stored before keep receiving events.
 
-use std::{borrow::Cow, collections::BTreeMap};
+use std::{borrow::Cow, cell::OnceCell, collections::BTreeMap};
 
 use super::fingerprint::{
     self, GROUPING_VERSION as V1, Grouping, GroupingInput as V1Input, GroupingSource,
@@ -52,13 +52,22 @@ pub struct EventInput<'a> {
 /// `legacy_v1` variant always comes last.
 pub fn compute(input: &EventInput<'_>) -> Grouping {
     let platform = Platform::of(input);
+    // Normalising a value is the costly part of a key; each is done at most once, for the
+    // in-app, full and legacy keys together. The last cell is the event's message.
+    let normalized: Vec<OnceCell<String>> = (0..=input.exceptions.len())
+        .map(|_| OnceCell::new())
+        .collect();
+    let norm = Norm {
+        input,
+        cells: &normalized,
+    };
     let has_in_app = input
         .exceptions
         .iter()
         .any(|e| e.frames.iter().any(is_in_app));
-    let full = default_key(input, platform, false);
+    let full = default_key(input, &norm, platform, false);
     let in_app = if has_in_app {
-        default_key(input, platform, true)
+        default_key(input, &norm, platform, true)
     } else {
         full.clone()
     };
@@ -99,6 +108,10 @@ pub fn compute(input: &EventInput<'_>) -> Grouping {
         },
         frames: main.frames,
         client_fingerprint: input.client_fingerprint,
+        normalized_message: normalized
+            .get(input.exceptions.len().saturating_sub(1))
+            .and_then(OnceCell::get)
+            .map(String::as_str),
     });
     variants.push(GroupingVariant {
         kind: VariantKind::LegacyV1,
@@ -177,17 +190,18 @@ impl Platform {
 /// message when there is no exception.
 fn default_key(
     input: &EventInput<'_>,
+    norm: &Norm<'_, '_>,
     platform: Platform,
     in_app_only: bool,
 ) -> (Vec<String>, GroupingSource) {
     let mut components = Vec::new();
     if input.exceptions.is_empty() {
-        components.push(format!("message:{}", normalize_message(input.message)));
+        components.push(format!("message:{}", norm.get(0)));
         return (components, GroupingSource::Message);
     }
     let mut any_frame = false;
     let mut any_type = false;
-    for e in input.exceptions {
+    for (idx, e) in input.exceptions.iter().enumerate() {
         let ty = e.r#type.trim();
         if !e.synthetic && !ty.is_empty() {
             components.push(format!("type:{ty}"));
@@ -196,7 +210,7 @@ fn default_key(
         if push_frames(&mut components, e.frames, platform, in_app_only) {
             any_frame = true;
         } else {
-            components.push(format!("message:{}", normalize_message(e.value)));
+            components.push(format!("message:{}", norm.get(idx)));
         }
     }
     let source = if any_frame {
@@ -207,6 +221,22 @@ fn default_key(
         GroupingSource::Message
     };
     (components, source)
+}
+
+/// Normalised exception values (index = exception), or the message when there is none.
+struct Norm<'i, 'a> {
+    input: &'i EventInput<'a>,
+    cells: &'i [OnceCell<String>],
+}
+
+impl Norm<'_, '_> {
+    fn get(&self, idx: usize) -> &str {
+        let text = match self.input.exceptions.get(idx) {
+            Some(e) => e.value,
+            None => self.input.message,
+        };
+        self.cells[idx].get_or_init(|| normalize_message(text))
+    }
 }
 
 /// Adds one component per frame (newest `MAX_KEY_FRAMES`), a run of identical ones counting
@@ -911,6 +941,7 @@ mod tests {
             message: "bad 1",
             frames: &frames,
             client_fingerprint: &[],
+            normalized_message: None,
         });
         let legacy = g.variants.last().expect("legacy");
         assert_eq!(legacy.kind, VariantKind::LegacyV1);
@@ -918,6 +949,23 @@ mod tests {
         assert_eq!(legacy.hash, v1.fingerprint);
         assert_eq!(legacy.components, v1.components);
         assert_ne!(g.fingerprint, v1.fingerprint, "versions never share a hash");
+
+        // Without frames the legacy key reuses the value normalised for the version 2 keys.
+        let v1_of = |ty: &str, message: &str| {
+            fingerprint::compute(&V1Input {
+                exception_type: ty,
+                message,
+                ..V1Input::default()
+            })
+            .fingerprint
+        };
+        let m = compute(&EventInput {
+            message: "User 42 not found",
+            ..EventInput::default()
+        });
+        assert_eq!(m.variants[2].hash, v1_of("", "User 42 not found"));
+        let e = group(&one("KeyError", "'sku' 7", &[]), "");
+        assert_eq!(e.variants[2].hash, v1_of("KeyError", "'sku' 7"));
     }
 
     #[test]
