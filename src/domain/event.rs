@@ -112,6 +112,15 @@ pub struct ExceptionData {
     pub frames: Vec<Frame>,
     /// The stack trace text as received, when it came as text.
     pub raw_stacktrace: String,
+    /// How the exception was caught (Sentry `mechanism.type`), when the client said.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mechanism: String,
+    /// Made up by the SDK (e.g. from a signal): the type says nothing about the bug.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synthetic: bool,
+    /// The other exceptions of a chain, oldest first (this one is the last, the main one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chained: Vec<ExceptionData>,
 }
 
 /// An event ready for the writer: parsed, validated, fingerprinted and encoded, not yet stored.
@@ -131,8 +140,15 @@ pub struct NewEvent {
     pub user_id: String,
     pub tags: BTreeMap<String, String>,
     pub idempotency_key: Option<String>,
+    /// The primary grouping key; a new group is stored under it.
     pub fingerprint: String,
     pub grouping_version: u32,
+    /// Every key of the event's grouping version, the primary first: the event joins the group
+    /// any of them names, and they are all recorded for that group.
+    pub hashes: Vec<String>,
+    /// Keys of older grouping versions: they only find groups stored before, and are never
+    /// recorded for new groups.
+    pub legacy_hashes: Vec<String>,
     pub title: String,
     pub culprit: String,
     /// Lower-cased text the free-text search runs over.
@@ -150,6 +166,8 @@ pub mod limits {
     pub const TAG_VALUE_MAX: usize = 256;
     pub const FINGERPRINT_PARTS_MAX: usize = 32;
     pub const FRAMES_MAX: usize = 500;
+    pub const CHAINED_MAX: usize = 32;
+    pub const PLATFORM_MAX: usize = 64;
 }
 
 /// Checks the free-form string fields shared by every capture path.

@@ -186,6 +186,9 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         timestamp,
         extra,
         payload_json,
+        chained,
+        platform,
+        transaction,
     } = req;
     let original = original_payload(payload_json)?;
 
@@ -199,25 +202,8 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
     let timestamp = timestamp
         .map(|t| convert::from_ts("timestamp", t))
         .transpose()?;
-    let exception = exception.map(|e| {
-        let pb::ExceptionInput {
-            r#type,
-            message,
-            stacktrace,
-            stacktrace_lines,
-            frames,
-            module,
-        } = e;
-        ExceptionInput {
-            r#type,
-            message,
-            module,
-            stacktrace,
-            stacktrace_lines,
-            frames: frames.into_iter().map(convert::frame_from_pb).collect(),
-            ..ExceptionInput::default()
-        }
-    });
+    let exception = exception.map(exception_input);
+    let chained: Vec<ExceptionInput> = chained.into_iter().map(exception_input).collect();
     put(&mut payload, "message", json!(message));
     put(&mut payload, "code", json!(code));
     put(&mut payload, "stack", json!(stack));
@@ -230,10 +216,23 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
                 json!({
                     "type": e.r#type, "message": e.message, "module": e.module,
                     "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
-                    "frames": e.frames,
+                    "frames": e.frames, "synthetic": e.synthetic, "mechanism": e.mechanism,
                 }),
             );
     }
+    if !chained.is_empty() {
+        let chain: Vec<Value> = chained
+            .iter()
+            .map(|e| json!({
+                "type": e.r#type, "message": e.message, "module": e.module,
+                "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
+                "frames": e.frames, "synthetic": e.synthetic, "mechanism": e.mechanism,
+            }))
+            .collect();
+        payload.insert("chained".into(), Value::Array(chain));
+    }
+    put(&mut payload, "platform", json!(platform));
+    put(&mut payload, "transaction", json!(transaction));
     if let Some(l) = level {
         payload.insert("level".into(), json!(l.as_str()));
     }
@@ -257,12 +256,38 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         environment,
         user_id,
         tags: tags.into_iter().collect(),
+        chained,
+        platform,
+        transaction,
         fingerprint,
         timestamp,
         idempotency_key: None,
         payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
         ..CaptureInput::default()
     })
+}
+
+fn exception_input(e: pb::ExceptionInput) -> ExceptionInput {
+    let pb::ExceptionInput {
+        r#type,
+        message,
+        stacktrace,
+        stacktrace_lines,
+        frames,
+        module,
+        synthetic,
+        mechanism,
+    } = e;
+    ExceptionInput {
+        r#type,
+        message,
+        module,
+        stacktrace,
+        stacktrace_lines,
+        frames: frames.into_iter().map(convert::frame_from_pb).collect(),
+        synthetic,
+        mechanism,
+    }
 }
 
 /// The client's own payload, when a front-end passed it on; it must be a JSON object.

@@ -8,7 +8,7 @@ use crate::{
     domain::{
         ExceptionData, Frame, GroupStatus, Level,
         filter::{EventFilter, GroupSort},
-        grouping::Grouping,
+        grouping::{Grouping, GroupingVariant},
         model::{Committed, Group, GroupDetail, RetentionPolicy, StoredEvent},
     },
     error::Error,
@@ -147,12 +147,18 @@ fn exception_to_pb(e: &ExceptionData) -> pb::ExceptionInfo {
         module: _,
         frames,
         raw_stacktrace,
+        mechanism,
+        synthetic,
+        chained,
     } = e;
     pb::ExceptionInfo {
         r#type: r#type.clone(),
         value: value.clone(),
         frames: frames.iter().map(frame_to_pb).collect(),
         raw_stacktrace: raw_stacktrace.clone(),
+        mechanism: mechanism.clone(),
+        synthetic: *synthetic,
+        chained: chained.iter().map(exception_to_pb).collect(),
     }
 }
 
@@ -162,12 +168,31 @@ pub fn grouping_to_pb(g: &Grouping) -> pb::GroupingInfo {
         source,
         components,
         fingerprint,
+        variants,
     } = g;
     pb::GroupingInfo {
         version: *version,
         source: source.as_str().to_owned(),
         components: components.clone(),
         fingerprint: fingerprint.clone(),
+        variants: variants.iter().map(variant_to_pb).collect(),
+    }
+}
+
+fn variant_to_pb(v: &GroupingVariant) -> pb::GroupingVariant {
+    let GroupingVariant {
+        kind,
+        version,
+        source,
+        components,
+        hash,
+    } = v;
+    pb::GroupingVariant {
+        kind: kind.as_str().to_owned(),
+        version: *version,
+        source: source.as_str().to_owned(),
+        components: components.clone(),
+        hash: hash.clone(),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::{
     domain::{
         ExceptionData, Frame, Level, NewEvent,
         event::{limits, validate_common},
-        grouping::{self, GroupingInput, stacktrace},
+        grouping::{self, EventInput, ExceptionPart, stacktrace},
     },
     error::{Error, FieldViolation},
     store,
@@ -26,9 +26,9 @@ pub struct ExceptionInput {
     pub stacktrace: String,
     pub stacktrace_lines: Vec<String>,
     pub frames: Vec<Frame>,
-    /// Sentry `mechanism.synthetic`: the type is made up by the SDK, not the program's.
+    /// Sentry `mechanism.synthetic`: the SDK made the exception up, its type says nothing.
     pub synthetic: bool,
-    /// Sentry `mechanism.type`, e.g. `excepthook`, `onunhandledrejection`, `chained`.
+    /// Sentry `mechanism.type` ("generic", "onerror", …).
     pub mechanism: String,
 }
 
@@ -40,6 +40,12 @@ pub struct CaptureInput {
     /// Stack trace text sent beside `message` (not inside an exception).
     pub stack: String,
     pub exception: Option<ExceptionInput>,
+    /// The other exceptions of a chain, oldest first; `exception` is the main (last) one.
+    pub chained: Vec<ExceptionInput>,
+    /// "python", "javascript", "node", …; empty: inferred from the stack trace format.
+    pub platform: String,
+    /// The route or task the event happened in (`{{ transaction }}` in fingerprints).
+    pub transaction: String,
     pub level: Option<Level>,
     pub release: String,
     pub environment: String,
@@ -50,12 +56,6 @@ pub struct CaptureInput {
     pub idempotency_key: Option<String>,
     /// The original payload, JSON text, stored with the event.
     pub payload_json: String,
-    /// The other exceptions of a chain, oldest first; `exception` is the main (last) one.
-    pub chained: Vec<ExceptionInput>,
-    /// Sentry `platform`, e.g. `python`, `javascript`, `node`.
-    pub platform: String,
-    /// Sentry `transaction`: the route or task the event happened in.
-    pub transaction: String,
 }
 
 /// Validates and fingerprints a capture. `default_level` applies when the client sent none.
@@ -70,6 +70,9 @@ pub fn prepare(
         code,
         stack,
         exception,
+        chained,
+        platform,
+        transaction,
         level,
         release,
         environment,
@@ -79,10 +82,6 @@ pub fn prepare(
         timestamp,
         idempotency_key,
         payload_json,
-        // Kept in the stored payload; the current grouping does not read them.
-        chained: _,
-        platform: _,
-        transaction: _,
     } = input;
 
     validate_common(&release, &environment, &user_id, &tags)?;
@@ -116,6 +115,27 @@ pub fn prepare(
             "TOO_LONG",
         ));
     }
+    if chained.len() > limits::CHAINED_MAX {
+        violations.push(FieldViolation::new(
+            "chained",
+            format!("at most {} exceptions", limits::CHAINED_MAX),
+            "TOO_LONG",
+        ));
+    }
+    if platform.len() > limits::PLATFORM_MAX {
+        violations.push(FieldViolation::new(
+            "platform",
+            format!("must be at most {} bytes", limits::PLATFORM_MAX),
+            "TOO_LONG",
+        ));
+    }
+    if transaction.len() > limits::SHORT_FIELD_MAX {
+        violations.push(FieldViolation::new(
+            "transaction",
+            format!("must be at most {} bytes", limits::SHORT_FIELD_MAX),
+            "TOO_LONG",
+        ));
+    }
     if let Some(key) = &idempotency_key {
         if key.is_empty() || key.len() > limits::SHORT_FIELD_MAX {
             violations.push(FieldViolation::new(
@@ -126,21 +146,41 @@ pub fn prepare(
         }
     }
 
+    // The platform named by the first trace format the parser recognised, when not sent.
+    let mut parsed_platform = None;
     let exception = match exception {
-        Some(e) => Some(exception_data(e, &mut violations)),
+        Some(e) => Some(exception_data(e, &mut violations, &mut parsed_platform)),
         None if !stack.trim().is_empty() => {
             let parsed = stacktrace::parse(&stack);
+            parsed_platform = parsed.platform;
             Some(ExceptionData {
                 r#type: parsed.exception_type.unwrap_or_default(),
                 value: parsed
                     .exception_value
                     .unwrap_or_else(|| first_line(&message).to_owned()),
-                module: String::new(),
                 frames: parsed.frames,
                 raw_stacktrace: stack,
+                ..ExceptionData::default()
             })
         }
         None => None,
+    };
+    let chained: Vec<ExceptionData> = chained
+        .into_iter()
+        .take(limits::CHAINED_MAX)
+        .map(|e| exception_data(e, &mut violations, &mut parsed_platform))
+        .collect();
+    // A chain without its main exception: the newest one is the main one.
+    let mut chained = chained;
+    let exception = match exception {
+        Some(mut e) => {
+            e.chained = chained;
+            Some(e)
+        }
+        None => chained.pop().map(|mut main| {
+            main.chained = chained;
+            main
+        }),
     };
     let has_exception_content = exception
         .as_ref()
@@ -160,7 +200,11 @@ pub fn prepare(
     // shown says which frames counted as the application's.
     let mut exception = exception;
     if let Some(e) = exception.as_mut() {
-        for f in &mut e.frames {
+        for f in e
+            .frames
+            .iter_mut()
+            .chain(e.chained.iter_mut().flat_map(|c| c.frames.iter_mut()))
+        {
             if f.in_app.is_none() {
                 f.in_app = Some(stacktrace::is_in_app(f));
             }
@@ -178,12 +222,37 @@ pub fn prepare(
         ),
         None => ("", &message, &[]),
     };
-    let grouping = grouping::compute(&GroupingInput {
-        exception_type: exc_type,
-        message: exc_value,
-        frames,
+    let level = level.unwrap_or(default_level);
+    let mut parts: Vec<ExceptionPart<'_>> = Vec::new();
+    if let Some(e) = &exception {
+        parts.reserve(e.chained.len() + 1);
+        parts.extend(e.chained.iter().map(|c| ExceptionPart {
+            r#type: &c.r#type,
+            value: &c.value,
+            frames: &c.frames,
+            synthetic: c.synthetic,
+        }));
+        parts.push(ExceptionPart {
+            r#type: exc_type,
+            value: exc_value,
+            frames,
+            synthetic: e.synthetic,
+        });
+    }
+    let grouping = grouping::compute(&EventInput {
+        exceptions: &parts,
+        message: &message,
+        platform: if platform.is_empty() {
+            parsed_platform.unwrap_or_default()
+        } else {
+            &platform
+        },
         client_fingerprint: &fingerprint,
+        transaction: &transaction,
+        level: level.as_str(),
+        tags: Some(&tags),
     });
+    drop(parts);
     let (title, culprit) = grouping::title_and_culprit(exc_type, exc_value, frames);
     let message = if message.trim().is_empty() {
         title.clone()
@@ -198,7 +267,7 @@ pub fn prepare(
         project_id,
         timestamp: timestamp.unwrap_or(now),
         received_at: now,
-        level: level.unwrap_or(default_level),
+        level,
         message,
         code,
         exception_type: exception.map(|e| e.r#type).unwrap_or_default(),
@@ -207,6 +276,8 @@ pub fn prepare(
         user_id,
         tags,
         idempotency_key,
+        hashes: event_hashes(&grouping, grouping.version),
+        legacy_hashes: event_hashes(&grouping, grouping::fingerprint::GROUPING_VERSION),
         fingerprint: grouping.fingerprint,
         grouping_version: grouping.version,
         title,
@@ -222,7 +293,11 @@ pub fn prepare(
 fn search_text(message: &str, exception: Option<&ExceptionData>) -> String {
     let mut s = String::with_capacity(message.len() + 256);
     s.push_str(message);
-    if let Some(e) = exception {
+    // The causes of a chain are searched like the main exception.
+    for e in exception
+        .into_iter()
+        .flat_map(|e| e.chained.iter().chain([e]))
+    {
         for part in [&e.r#type, &e.value] {
             s.push('\n');
             s.push_str(part);
@@ -239,7 +314,22 @@ fn search_text(message: &str, exception: Option<&ExceptionData>) -> String {
     s.to_lowercase()
 }
 
-fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> ExceptionData {
+/// The distinct hashes of one grouping version, in the order of the variants (primary first).
+fn event_hashes(g: &grouping::Grouping, version: u32) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(g.variants.len());
+    for v in g.variants.iter().filter(|v| v.version == version) {
+        if !out.contains(&v.hash) {
+            out.push(v.hash.clone());
+        }
+    }
+    out
+}
+
+fn exception_data(
+    e: ExceptionInput,
+    violations: &mut Vec<FieldViolation>,
+    platform: &mut Option<&'static str>,
+) -> ExceptionData {
     let ExceptionInput {
         r#type,
         message,
@@ -247,16 +337,20 @@ fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> Ex
         stacktrace: text,
         stacktrace_lines,
         frames,
-        synthetic: _,
-        mechanism: _,
+        synthetic,
+        mechanism,
     } = e;
     let (parsed_type, parsed_value, frames) = if !frames.is_empty() {
         (None, None, frames)
-    } else if !stacktrace_lines.is_empty() {
-        let p = stacktrace::parse_lines(&stacktrace_lines);
-        (p.exception_type, p.exception_value, p.frames)
     } else {
-        let p = stacktrace::parse(&text);
+        let p = if stacktrace_lines.is_empty() {
+            stacktrace::parse(&text)
+        } else {
+            stacktrace::parse_lines(&stacktrace_lines)
+        };
+        if platform.is_none() {
+            *platform = p.platform;
+        }
         (p.exception_type, p.exception_value, p.frames)
     };
     if frames.len() > limits::FRAMES_MAX {
@@ -269,6 +363,13 @@ fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> Ex
     if r#type.len() > limits::SHORT_FIELD_MAX {
         violations.push(FieldViolation::new(
             "exception.type",
+            format!("must be at most {} bytes", limits::SHORT_FIELD_MAX),
+            "TOO_LONG",
+        ));
+    }
+    if mechanism.len() > limits::SHORT_FIELD_MAX {
+        violations.push(FieldViolation::new(
+            "exception.mechanism",
             format!("must be at most {} bytes", limits::SHORT_FIELD_MAX),
             "TOO_LONG",
         ));
@@ -299,6 +400,9 @@ fn exception_data(e: ExceptionInput, violations: &mut Vec<FieldViolation>) -> Ex
         module,
         frames,
         raw_stacktrace: raw,
+        mechanism,
+        synthetic,
+        chained: Vec::new(),
     }
 }
 

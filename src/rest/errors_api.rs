@@ -97,6 +97,23 @@ struct ExceptionBody {
     module: String,
     #[serde(default, alias = "stack")]
     stacktrace: Option<StackBody>,
+    #[serde(default)]
+    synthetic: bool,
+    #[serde(default)]
+    mechanism: Option<MechanismBody>,
+}
+
+/// `"mechanism": "onerror"` or Sentry's `"mechanism": {"type": "onerror", "synthetic": true}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MechanismBody {
+    Name(String),
+    Object {
+        #[serde(default, rename = "type")]
+        kind: String,
+        #[serde(default)]
+        synthetic: bool,
+    },
 }
 
 /// A time as RFC 3339 text or epoch seconds (milliseconds when the number is that large).
@@ -132,6 +149,13 @@ struct CaptureBody {
     /// Unknown fields are accepted; they stay in the stored payload.
     #[serde(default)]
     timestamp: Option<TimeBody>,
+    /// The causes of `exception`, oldest first.
+    #[serde(default)]
+    chained: Vec<ExceptionBody>,
+    #[serde(default)]
+    platform: String,
+    #[serde(default)]
+    transaction: String,
 }
 
 #[derive(Deserialize)]
@@ -450,6 +474,40 @@ fn frame_json(f: pb::Frame) -> Value {
     json!({"filename": filename, "function": function, "module": module, "lineno": lineno, "colno": colno, "in_app": in_app, "context_line": context_line})
 }
 
+fn exception_json(x: pb::ExceptionInfo) -> Value {
+    let pb::ExceptionInfo {
+        r#type,
+        value,
+        frames,
+        raw_stacktrace,
+        mechanism,
+        synthetic,
+        chained,
+    } = x;
+    let mut v = json!({"type": r#type, "value": value, "frames": frames.into_iter().map(frame_json).collect::<Vec<_>>(), "raw_stacktrace": raw_stacktrace});
+    if !mechanism.is_empty() {
+        v["mechanism"] = json!(mechanism);
+    }
+    if synthetic {
+        v["synthetic"] = json!(true);
+    }
+    if !chained.is_empty() {
+        v["chained"] = chained.into_iter().map(exception_json).collect();
+    }
+    v
+}
+
+fn variant_json(g: pb::GroupingVariant) -> Value {
+    let pb::GroupingVariant {
+        kind,
+        version,
+        source,
+        components,
+        hash,
+    } = g;
+    json!({"kind": kind, "version": version, "source": source, "components": components, "hash": hash})
+}
+
 fn event_json(e: pb::Event) -> Value {
     let pb::Event {
         id,
@@ -481,10 +539,7 @@ fn event_json(e: pb::Event) -> Value {
         "level": level_json(level),
         "message": message,
         "code": code,
-        "exception": exception.map(|x| {
-            let pb::ExceptionInfo { r#type, value, frames, raw_stacktrace } = x;
-            json!({"type": r#type, "value": value, "frames": frames.into_iter().map(frame_json).collect::<Vec<_>>(), "raw_stacktrace": raw_stacktrace})
-        }),
+        "exception": exception.map(exception_json),
         "culprit": culprit,
         "release": release,
         "environment": environment,
@@ -500,8 +555,12 @@ fn event_json(e: pb::Event) -> Value {
             source,
             components,
             fingerprint,
+            variants,
         } = g;
-        v["grouping"] = json!({"version": version, "source": source, "components": components, "fingerprint": fingerprint});
+        v["grouping"] = json!({
+            "version": version, "source": source, "components": components, "fingerprint": fingerprint,
+            "variants": variants.into_iter().map(variant_json).collect::<Vec<_>>(),
+        });
     }
     v
 }
@@ -569,6 +628,34 @@ fn capture_json(event_id: String, group_id: String, fingerprint: String, new_gro
 
 // ---------- handlers ----------
 
+fn exception_input(e: ExceptionBody) -> pb::ExceptionInput {
+    let ExceptionBody {
+        kind,
+        message,
+        module,
+        stacktrace,
+        synthetic,
+        mechanism,
+    } = e;
+    let (mechanism, synthetic) = match mechanism {
+        None => (String::new(), synthetic),
+        Some(MechanismBody::Name(name)) => (name, synthetic),
+        Some(MechanismBody::Object { kind, synthetic: s }) => (kind, synthetic || s),
+    };
+    let mut e = pb::ExceptionInput {
+        r#type: kind,
+        message,
+        module,
+        synthetic,
+        mechanism,
+        ..Default::default()
+    };
+    if let Some(s) = stacktrace {
+        stack_into(s, &mut e);
+    }
+    e
+}
+
 /// The `CaptureRequest` for one capture body; the body itself travels as the payload.
 fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
     let body: CaptureBody = decode(raw)?;
@@ -584,6 +671,9 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
         user_id,
         fingerprint,
         timestamp,
+        chained,
+        platform,
+        transaction,
     } = body;
     let mut req = pb::CaptureRequest {
         message,
@@ -599,24 +689,10 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
         payload_json: String::from_utf8_lossy(raw).into_owned(),
         ..Default::default()
     };
-    if let Some(ExceptionBody {
-        kind,
-        message,
-        module,
-        stacktrace,
-    }) = exception
-    {
-        let mut e = pb::ExceptionInput {
-            r#type: kind,
-            message,
-            module,
-            ..Default::default()
-        };
-        if let Some(s) = stacktrace {
-            stack_into(s, &mut e);
-        }
-        req.exception = Some(e);
-    }
+    req.exception = exception.map(exception_input);
+    req.chained = chained.into_iter().map(exception_input).collect();
+    req.platform = platform;
+    req.transaction = transaction;
     match stack {
         Some(StackBody::Text(t)) => req.stack = t,
         // Structured stacks beside a plain message travel as an exception without a type.

@@ -102,6 +102,7 @@ mod tests {
             source: GroupingSource::Message,
             components: vec!["message:x".into()],
             fingerprint: "ab".into(),
+            variants: Vec::new(),
         };
         let e = ExceptionData {
             r#type: "ValueError".into(),

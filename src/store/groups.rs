@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hourly, group_stat},
+    entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
 };
 use crate::{
     domain::{
@@ -232,6 +232,11 @@ impl Store {
             .map_err(db_err)?;
         group_stat::Entity::delete_many()
             .filter(group_stat::Column::GroupId.eq(group_id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_hash::Entity::delete_many()
+            .filter(group_hash::Column::GroupId.eq(group_id))
             .exec(&txn)
             .await
             .map_err(db_err)?;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hourly, group_stat, retention},
+    entity::{event, event_tag, group, group_hash, group_hourly, group_stat, retention},
 };
 use crate::{
     domain::model::{DEFAULT_RETENTION_DAYS, RetentionPolicy, StoredEvent, from_millis},
@@ -179,7 +179,13 @@ impl Store {
             .await
             .map_err(db_err)?;
         group_stat::Entity::delete_many()
-            .filter(group_stat::Column::GroupId.not_in_subquery(live_groups))
+            .filter(group_stat::Column::GroupId.not_in_subquery(live_groups.clone()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        group_hash::Entity::delete_many()
+            .filter(group_hash::Column::ProjectId.eq(project_id))
+            .filter(group_hash::Column::GroupId.not_in_subquery(live_groups))
             .exec(&self.db)
             .await
             .map_err(db_err)?;

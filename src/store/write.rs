@@ -5,8 +5,16 @@
 //! Group counts stay exact when several servers share one PostgreSQL: the upsert adds the
 //! batch's count to whatever the row holds at that moment, under the row lock, and groups
 //! are upserted in a fixed order so two batches cannot deadlock.
+//!
+//! An event has several grouping keys (`group_hashes`): one lookup per batch finds the groups
+//! its keys name; events sharing a key are clustered so they land together. A cluster with no
+//! known key records its keys (`ON CONFLICT DO NOTHING`, in key order) before any group row is
+//! written; a key another server recorded meanwhile sends the cluster to that server's group.
+//! New groups are upserted under their primary key, so two servers creating the same group at
+//! once also meet on the `groups` unique index. The statements per batch stay a fixed few; the
+//! extra look-up and re-pointing run only when such a race actually happened.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, EntityName, Value,
@@ -16,7 +24,7 @@ use uuid::Uuid;
 
 use super::{
     Store, db_err,
-    entity::{event, event_tag, group, group_hourly, group_stat},
+    entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
 };
 use crate::{
     domain::{NewEvent, model::Committed},
@@ -28,6 +36,8 @@ const EVENT_ROWS_PER_STATEMENT: usize = 500;
 const TAG_ROWS_PER_STATEMENT: usize = 2000;
 const GROUP_ROWS_PER_STATEMENT: usize = 1000;
 const STAT_ROWS_PER_STATEMENT: usize = 2000;
+const HASH_ROWS_PER_STATEMENT: usize = 2000;
+const HASH_LOOKUPS_PER_STATEMENT: usize = 2000;
 
 struct GroupAgg<'a> {
     proposed_id: Uuid,
@@ -75,20 +85,119 @@ async fn commit_in(
         to_insert.push(i);
     }
 
+    // Which group each event joins: events sharing a key are one cluster; a cluster joins the
+    // group one of its keys already names (a current key first, else a legacy one), else it
+    // makes a new group under its first event's primary key.
+    let clusters = clusters(batch, &to_insert);
+    let known = lookup_hashes(txn, &batch_keys(batch, &to_insert)).await?;
+    let lookup = |pid: &Uuid, h: &str| known.get(pid).and_then(|m| m.get(h));
+    let mut target: HashMap<usize, &(Uuid, String)> = HashMap::new();
+    for legacy in [false, true] {
+        for (pos, &i) in to_insert.iter().enumerate() {
+            let root = clusters[pos];
+            if target.contains_key(&root) {
+                continue;
+            }
+            let ev: &NewEvent = batch[i];
+            let found = if legacy {
+                ev.legacy_hashes
+                    .iter()
+                    .find_map(|h| lookup(&ev.project_id, h))
+            } else {
+                keys(ev).find_map(|h| lookup(&ev.project_id, h))
+            };
+            if let Some(g) = found {
+                target.insert(root, g);
+            }
+        }
+    }
+
+    // The current keys not yet known are recorded before the groups are written, a new
+    // cluster's under the id its group will get. A key another server recorded meanwhile (in
+    // key order, so two batches cannot deadlock; PostgreSQL makes this insert wait for the
+    // other transaction) is not taken over: the new cluster joins that server's group instead,
+    // so two servers seeing overlapping keys at once still make one group. Legacy keys are
+    // never recorded: they only name groups stored by the old algorithm.
+    let mut proposed: HashMap<usize, Uuid> = HashMap::new();
+    // (group id, grouping version, whether the group is new)
+    let mut new_hashes: BTreeMap<(Uuid, &str), (Uuid, u32, bool)> = BTreeMap::new();
+    for (pos, &i) in to_insert.iter().enumerate() {
+        let ev: &NewEvent = batch[i];
+        let root = clusters[pos];
+        let (gid, is_new) = match target.get(&root) {
+            Some(g) => (g.0, false),
+            None => (*proposed.entry(root).or_insert_with(Uuid::now_v7), true),
+        };
+        for h in keys(ev) {
+            if lookup(&ev.project_id, h).is_none() {
+                new_hashes
+                    .entry((ev.project_id, h))
+                    .or_insert((gid, ev.grouping_version, is_new));
+            }
+        }
+    }
+    let recorded = insert_hashes(txn, &new_hashes).await?;
+    let mut lost: BTreeMap<Uuid, BTreeSet<&str>> = BTreeMap::new();
+    for ((pid, h), (_, _, is_new)) in &new_hashes {
+        if *is_new && !recorded.contains(&(*pid, (*h).to_owned())) {
+            lost.entry(*pid).or_default().insert(h);
+        }
+    }
+    let taken = if lost.is_empty() {
+        HashMap::new()
+    } else {
+        lookup_hashes(txn, &lost).await?
+    };
+    // (project, proposed id, id of the group it turned out to be)
+    let mut repoint: Vec<(Uuid, Uuid, Uuid)> = Vec::new();
+    if !taken.is_empty() {
+        for (pos, &i) in to_insert.iter().enumerate() {
+            let root = clusters[pos];
+            let Some(&p) = proposed.get(&root) else {
+                continue;
+            };
+            if target.contains_key(&root) {
+                continue;
+            }
+            let ev: &NewEvent = batch[i];
+            let other = keys(ev).find_map(|h| {
+                taken
+                    .get(&ev.project_id)
+                    .and_then(|m| m.get(h))
+                    .filter(|g| g.0 != p)
+            });
+            if let Some(g) = other {
+                target.insert(root, g);
+                repoint.push((ev.project_id, p, g.0));
+            }
+        }
+    }
+
     // One row per group touched by the batch, in a fixed order (lock order on PostgreSQL).
     let mut aggs: BTreeMap<(Uuid, &str), GroupAgg<'_>> = BTreeMap::new();
-    for &i in &to_insert {
+    let mut group_key: Vec<(Uuid, &str)> = Vec::with_capacity(to_insert.len());
+    for (pos, &i) in to_insert.iter().enumerate() {
         let ev: &NewEvent = batch[i];
+        let root = clusters[pos];
+        // An existing group's row is only updated: its proposed id is never used (and must
+        // not equal the group's id, which would read as "created").
+        let (fingerprint, proposed_id) = match target.get(&root) {
+            Some(g) => (g.1.as_str(), Uuid::now_v7()),
+            None => (
+                batch[to_insert[root]].fingerprint.as_str(),
+                proposed.get(&root).copied().unwrap_or_else(Uuid::now_v7),
+            ),
+        };
+        let key = (ev.project_id, fingerprint);
+        group_key.push(key);
         let ts = ev.timestamp.timestamp_millis();
-        let agg = aggs
-            .entry((ev.project_id, ev.fingerprint.as_str()))
-            .or_insert_with(|| GroupAgg {
-                proposed_id: Uuid::now_v7(),
-                count: 0,
-                first_seen: ts,
-                last_seen: ts,
-                newest: ev,
-            });
+        let agg = aggs.entry(key).or_insert_with(|| GroupAgg {
+            proposed_id,
+            count: 0,
+            first_seen: ts,
+            last_seen: ts,
+            newest: ev,
+        });
         agg.count += 1;
         agg.first_seen = Ord::min(agg.first_seen, ts);
         if ts >= agg.last_seen {
@@ -97,10 +206,35 @@ async fn commit_in(
         }
     }
     let group_ids = upsert_groups(txn, &aggs).await?;
+    // A new cluster whose group already existed under its primary key (made by another server
+    // meanwhile) has its keys moved to that group.
+    for (pos, &i) in to_insert.iter().enumerate() {
+        let root = clusters[pos];
+        if pos != root || target.contains_key(&root) {
+            continue;
+        }
+        let Some(&p) = proposed.get(&root) else {
+            continue;
+        };
+        let (gid, _) = group_ids[&group_key[pos]];
+        if gid != p {
+            repoint.push((batch[i].project_id, p, gid));
+        }
+    }
+    for (pid, from, to) in repoint {
+        let stmt = Query::update()
+            .table(group_hash::Entity.table_ref())
+            .value(group_hash::Column::GroupId, to)
+            .and_where(Expr::col(group_hash::Column::ProjectId).eq(pid))
+            .and_where(Expr::col(group_hash::Column::GroupId).eq(from))
+            .to_owned();
+        txn.execute(&stmt).await.map_err(db_err)?;
+    }
 
     // Events, then their tags and the hourly counts.
     let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(to_insert.len());
-    for chunk in to_insert.chunks(EVENT_ROWS_PER_STATEMENT) {
+    let positions: Vec<(usize, usize)> = to_insert.iter().copied().enumerate().collect();
+    for chunk in positions.chunks(EVENT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(event::Entity.table_ref()).columns([
             event::Column::Id,
@@ -121,9 +255,9 @@ async fn commit_in(
             event::Column::SearchText,
             event::Column::Data,
         ]);
-        for &i in chunk {
+        for &(pos, i) in chunk {
             let ev: &NewEvent = batch[i];
-            let (gid, _) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
+            let (gid, _) = group_ids[&group_key[pos]];
             stmt.values_panic([
                 ev.id.into(),
                 ev.project_id.into(),
@@ -157,9 +291,9 @@ async fn commit_in(
     let mut tag_rows = Vec::new();
     let mut hourly: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
     let mut stats: BTreeMap<(Uuid, String, &str), i64> = BTreeMap::new();
-    for &i in &to_insert {
+    for (pos, &i) in to_insert.iter().enumerate() {
         let ev: &NewEvent = batch[i];
-        let (gid, _) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
+        let (gid, _) = group_ids[&group_key[pos]];
         let seq = *seqs
             .get(&ev.id)
             .ok_or_else(|| Error::Internal("inserted event not returned".into()))?;
@@ -259,14 +393,15 @@ async fn commit_in(
 
     // Answers: the first event of a newly created group reports new_group.
     let mut announced_new: HashMap<Uuid, bool> = HashMap::new();
-    for &i in &to_insert {
+    for (pos, &i) in to_insert.iter().enumerate() {
         let ev: &NewEvent = batch[i];
-        let (gid, created) = group_ids[&(ev.project_id, ev.fingerprint.as_str())];
+        let key = group_key[pos];
+        let (gid, created) = group_ids[&key];
         let new_group = created && announced_new.insert(gid, true).is_none();
         results[i] = Some(Committed {
             event_id: ev.id,
             group_id: gid,
-            fingerprint: ev.fingerprint.clone(),
+            fingerprint: key.1.to_owned(),
             new_group,
             duplicate: false,
         });
@@ -283,6 +418,130 @@ async fn commit_in(
         .into_iter()
         .map(|r| r.ok_or_else(|| Error::Internal("event left without a result".into())))
         .collect()
+}
+
+/// The keys an event joins a group by: those of its grouping version, primary first.
+fn keys(ev: &NewEvent) -> impl Iterator<Item = &str> {
+    let only_primary = ev.hashes.is_empty().then_some(ev.fingerprint.as_str());
+    ev.hashes.iter().map(String::as_str).chain(only_primary)
+}
+
+/// For each position in `to_insert`, the first position of its cluster: events that share a
+/// key (transitively) are one cluster, so they land in one group.
+fn clusters(batch: &[&NewEvent], to_insert: &[usize]) -> Vec<usize> {
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut parent: Vec<usize> = (0..to_insert.len()).collect();
+    let mut owner: HashMap<(Uuid, &str), usize> = HashMap::with_capacity(to_insert.len() * 2);
+    for (pos, &i) in to_insert.iter().enumerate() {
+        let ev: &NewEvent = batch[i];
+        for h in keys(ev) {
+            let first = *owner.entry((ev.project_id, h)).or_insert(pos);
+            let (a, b) = (find(&mut parent, first), find(&mut parent, pos));
+            // The earlier event is the root, so a cluster is named after its first event.
+            parent[Ord::max(a, b)] = Ord::min(a, b);
+        }
+    }
+    (0..to_insert.len())
+        .map(|pos| find(&mut parent, pos))
+        .collect()
+}
+
+/// Every key (current and legacy) of the events to insert, per project.
+fn batch_keys<'b>(
+    batch: &[&'b NewEvent],
+    to_insert: &[usize],
+) -> BTreeMap<Uuid, BTreeSet<&'b str>> {
+    let mut by_project: BTreeMap<Uuid, BTreeSet<&str>> = BTreeMap::new();
+    for &i in to_insert {
+        let ev: &NewEvent = batch[i];
+        let set = by_project.entry(ev.project_id).or_default();
+        set.extend(keys(ev));
+        set.extend(ev.legacy_hashes.iter().map(String::as_str));
+    }
+    by_project
+}
+
+/// The groups that the given keys name, per project: key → (group id, group fingerprint).
+async fn lookup_hashes(
+    txn: &DatabaseTransaction,
+    by_project: &BTreeMap<Uuid, BTreeSet<&str>>,
+) -> Result<HashMap<Uuid, HashMap<String, (Uuid, String)>>, Error> {
+    let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
+    for (&pid, hashes) in by_project {
+        let hashes: Vec<&str> = hashes.iter().copied().collect();
+        for chunk in hashes.chunks(HASH_LOOKUPS_PER_STATEMENT) {
+            let stmt = Query::select()
+                .column((group_hash::Entity, group_hash::Column::Hash))
+                .column((group_hash::Entity, group_hash::Column::GroupId))
+                .column((group::Entity, group::Column::Fingerprint))
+                .from(group_hash::Entity)
+                .inner_join(
+                    group::Entity,
+                    Expr::col((group::Entity, group::Column::Id))
+                        .equals((group_hash::Entity, group_hash::Column::GroupId)),
+                )
+                .and_where(Expr::col((group_hash::Entity, group_hash::Column::ProjectId)).eq(pid))
+                .and_where(
+                    Expr::col((group_hash::Entity, group_hash::Column::Hash))
+                        .is_in(chunk.iter().map(|h| (*h).to_owned())),
+                )
+                .to_owned();
+            for row in txn.query_all(&stmt).await.map_err(db_err)? {
+                let hash: String = row.try_get("", "hash").map_err(db_err)?;
+                let gid: Uuid = row.try_get("", "group_id").map_err(db_err)?;
+                let fp: String = row.try_get("", "fingerprint").map_err(db_err)?;
+                known.entry(pid).or_default().insert(hash, (gid, fp));
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// Records keys for groups, in key order (lock order on PostgreSQL); a key already recorded
+/// (by another server meanwhile) is left as it is. Returns the keys this call recorded.
+async fn insert_hashes(
+    txn: &DatabaseTransaction,
+    rows: &BTreeMap<(Uuid, &str), (Uuid, u32, bool)>,
+) -> Result<HashSet<(Uuid, String)>, Error> {
+    let mut recorded = HashSet::with_capacity(rows.len());
+    let rows: Vec<_> = rows.iter().collect();
+    for chunk in rows.chunks(HASH_ROWS_PER_STATEMENT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(group_hash::Entity.table_ref()).columns([
+            group_hash::Column::ProjectId,
+            group_hash::Column::Hash,
+            group_hash::Column::GroupId,
+            group_hash::Column::GroupingVersion,
+        ]);
+        for ((pid, hash), (gid, version, _)) in chunk {
+            stmt.values_panic([
+                (*pid).into(),
+                (*hash).to_owned().into(),
+                (*gid).into(),
+                (i32::try_from(*version).unwrap_or(i32::MAX)).into(),
+            ]);
+        }
+        stmt.on_conflict(
+            OnConflict::columns([group_hash::Column::ProjectId, group_hash::Column::Hash])
+                .do_nothing()
+                .to_owned(),
+        );
+        stmt.returning(
+            Query::returning().columns([group_hash::Column::ProjectId, group_hash::Column::Hash]),
+        );
+        for row in txn.query_all(&stmt).await.map_err(db_err)? {
+            let pid: Uuid = row.try_get("", "project_id").map_err(db_err)?;
+            let hash: String = row.try_get("", "hash").map_err(db_err)?;
+            recorded.insert((pid, hash));
+        }
+    }
+    Ok(recorded)
 }
 
 /// Upserts one row per group and returns each group's id and whether this batch created it.

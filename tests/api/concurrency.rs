@@ -199,3 +199,65 @@ async fn idempotency_key_sent_to_two_servers_at_once_stores_one_event() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Two servers on one database receive variants of one error at once: half of them mark a
+/// frame as library code, so their in-app keys differ while every event shares the full-stack
+/// key. Whichever server records that key first makes the group; the other joins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_overlapping_keys_one_group() {
+    const PER_TASK: usize = 25;
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let a = spawn_app_on(database_url.clone(), dir.path()).await;
+    let mut b = spawn_app_on(database_url.clone(), dir.path()).await;
+    b.key = a.key.clone();
+
+    let body = |helper_in_app: bool| {
+        json!({"platform": "python", "exception": {"type": "KeyError", "message": "'sku'", "stacktrace": [
+            {"module": "flask.app", "function": "dispatch_request", "in_app": false, "context_line": "return view()"},
+            {"module": "shop.views", "function": "cart", "in_app": true, "context_line": "add(item)"},
+            {"module": "shop.helpers", "function": "add", "in_app": helper_in_app, "context_line": "cart[k] += 1"},
+        ]}})
+    };
+    let mut tasks = Vec::new();
+    for (si, app) in [&a, &b].into_iter().enumerate() {
+        for t in 0..TASKS_PER_SERVER {
+            let client = app.client.clone();
+            let url = app.url("/v1/errors/capture");
+            let key = app.key.clone();
+            let bodies = [body(true), body(false)];
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for i in 0..PER_TASK {
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&bodies[(i + t + si) % 2])
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("server {si} task {t} capture {i}: {e:?}"));
+                    let status = r.status().as_u16();
+                    let text = r.text().await.unwrap();
+                    assert_eq!(status, 200, "server {si} task {t} capture {i}: {text}");
+                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    out.push(s(&v["group_id"]));
+                }
+                out
+            }));
+        }
+    }
+    let mut group_ids = HashSet::new();
+    for t in tasks {
+        group_ids.extend(t.await.expect("capture task"));
+    }
+    assert_eq!(group_ids.len(), 1, "one group: {group_ids:?}");
+    let groups = a.get_ok("/v1/errors/groups").await;
+    let groups = arr(&groups["groups"]);
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(
+        n(&groups[0]["count"]),
+        (2 * TASKS_PER_SERVER * PER_TASK) as u64
+    );
+    b.stop().await;
+    a.stop().await;
+}

@@ -13,15 +13,15 @@ use super::normalize::normalize_message;
 use super::stacktrace::{is_in_app, strip_trailing_args};
 use crate::domain::event::Frame;
 
-/// Bump when the key changes shape, so stored groups are not silently split or merged by a
-/// new algorithm (the version is hashed into every fingerprint).
+/// The version of this (first, now legacy) algorithm, hashed into every fingerprint it makes.
+/// Its output must never change: groups stored by it are still found through it (`v2`).
 pub const GROUPING_VERSION: u32 = 1;
 
 /// Only the newest frames take part, as in stack trace parsing; a deeper stack is recursion.
-const MAX_KEY_FRAMES: usize = 500;
+pub(super) const MAX_KEY_FRAMES: usize = 500;
 
 /// Frame names and locations are clipped so a hostile client cannot store megabyte keys.
-const MAX_PART_CHARS: usize = 256;
+pub(super) const MAX_PART_CHARS: usize = 256;
 
 const MAX_TITLE_CHARS: usize = 200;
 
@@ -54,6 +54,44 @@ pub struct Grouping {
     pub components: Vec<String>,
     /// 32 lowercase hex digits of xxh3-128.
     pub fingerprint: String,
+    /// Every key the event was matched by, the primary one first (empty for version 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<GroupingVariant>,
+}
+
+/// Which way of looking at an event a key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantKind {
+    /// The client's fingerprint without `{{ default }}`.
+    ClientFingerprint,
+    /// Application frames only (all frames when there are none).
+    InApp,
+    /// Every frame.
+    Full,
+    /// The version 1 key, only used to find groups stored before version 2.
+    LegacyV1,
+}
+
+impl VariantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VariantKind::ClientFingerprint => "client_fingerprint",
+            VariantKind::InApp => "in_app",
+            VariantKind::Full => "full",
+            VariantKind::LegacyV1 => "legacy_v1",
+        }
+    }
+}
+
+/// One key of an event and the components it was hashed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupingVariant {
+    pub kind: VariantKind,
+    pub version: u32,
+    pub source: GroupingSource,
+    pub components: Vec<String>,
+    pub hash: String,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,6 +101,8 @@ pub struct GroupingInput<'a> {
     /// Oldest call first.
     pub frames: &'a [Frame],
     pub client_fingerprint: &'a [String],
+    /// `normalize_message(message)` when the caller already has it (it is the costly part).
+    pub normalized_message: Option<&'a str>,
 }
 
 static TRAILING_ADDRESS: LazyLock<Regex> =
@@ -90,6 +130,7 @@ pub fn compute(input: &GroupingInput<'_>) -> Grouping {
         source,
         components,
         fingerprint,
+        variants: Vec::new(),
     }
 }
 
@@ -168,7 +209,10 @@ fn default_key(input: &GroupingInput<'_>) -> (Vec<String>, GroupingSource) {
         }
         return (components, GroupingSource::Stacktrace);
     }
-    let message = format!("message:{}", normalize_message(input.message));
+    let message = match input.normalized_message {
+        Some(n) => format!("message:{n}"),
+        None => format!("message:{}", normalize_message(input.message)),
+    };
     if ty.is_empty() {
         (vec![message], GroupingSource::Message)
     } else {
@@ -180,7 +224,7 @@ fn default_key(input: &GroupingInput<'_>) -> (Vec<String>, GroupingSource) {
 }
 
 /// `{{ default }}`, `{{default}}`, `{{ DEFAULT }}`: stands for the default components.
-fn is_default_placeholder(entry: &str) -> bool {
+pub(super) fn is_default_placeholder(entry: &str) -> bool {
     entry
         .trim()
         .strip_prefix("{{")
@@ -201,7 +245,7 @@ fn frame_location(frame: &Frame) -> String {
     truncate_chars(location, MAX_PART_CHARS)
 }
 
-fn basename(filename: &str) -> &str {
+pub(super) fn basename(filename: &str) -> &str {
     let mut path = filename.trim();
     // Query strings and fragments carry cache-busters and build hashes.
     if let Some(i) = path.find(['?', '#']) {
@@ -239,7 +283,7 @@ fn clean_function(function: &str) -> String {
 }
 
 /// Length-prefixes every component so that `["a\nb"]` and `["a", "b"]` hash differently.
-fn hash(version: u32, components: &[String]) -> String {
+pub(super) fn hash(version: u32, components: &[String]) -> String {
     let mut buf = format!("v{version}\n").into_bytes();
     for c in components {
         buf.extend_from_slice(format!("{}:", c.len()).as_bytes());
@@ -250,7 +294,7 @@ fn hash(version: u32, components: &[String]) -> String {
 }
 
 /// Cuts to at most `max` characters, the last being "…" when something was cut.
-fn truncate_chars(s: &str, max: usize) -> String {
+pub(super) fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some(_) => {
@@ -283,6 +327,7 @@ mod tests {
             message,
             frames,
             client_fingerprint: &[],
+            normalized_message: None,
         }
     }
 

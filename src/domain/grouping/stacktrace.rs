@@ -21,6 +21,8 @@ pub struct ParsedStack {
     pub frames: Vec<Frame>,
     pub exception_type: Option<String>,
     pub exception_value: Option<String>,
+    /// The platform whose trace format was recognised ("python", "node", "java", "go", "ruby").
+    pub platform: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,16 @@ impl Format {
 
     fn newest_first(self) -> bool {
         self != Format::Python
+    }
+
+    fn platform(self) -> &'static str {
+        match self {
+            Format::Python => "python",
+            Format::Node => "node",
+            Format::Java => "java",
+            Format::Go => "go",
+            Format::Ruby => "ruby",
+        }
     }
 }
 
@@ -156,6 +168,7 @@ pub fn parse(text: &str) -> ParsedStack {
         frames,
         exception_type,
         exception_value,
+        platform: Some(format.platform()),
     }
 }
 
@@ -640,6 +653,9 @@ ValueError: invalid literal for int() with base 10: 'abc'
             p.exception_value.as_deref(),
             Some("invalid literal for int() with base 10: 'abc'")
         );
+        assert_eq!(p.platform, Some("python"));
+        assert_eq!(parse(NODE).platform, Some("node"));
+        assert_eq!(parse(JAVA).platform, Some("java"));
         assert!(!is_in_app(&p.frames[0]));
         assert!(is_in_app(f));
     }

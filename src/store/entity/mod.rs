@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod event;
 pub mod event_tag;
 pub mod group;
+pub mod group_hash;
 pub mod group_hourly;
 pub mod group_stat;
 pub mod project;
