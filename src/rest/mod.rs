@@ -5,6 +5,8 @@
 mod error;
 mod errors_api;
 mod extract;
+mod logcenter_api;
+mod miniapm_api;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
@@ -31,6 +33,8 @@ async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
 pub fn router(api: Api, cfg: &Config) -> Router {
     Router::new()
         .merge(errors_api::routes())
+        .merge(logcenter_api::routes())
+        .merge(miniapm_api::routes())
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

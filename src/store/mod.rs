@@ -3,12 +3,14 @@
 //! migrations and the same statements, built per backend by sea-query.
 
 pub mod blob;
+mod cache;
 mod convert;
 pub mod entity;
 mod events;
 mod groups;
 mod projects;
 mod retention;
+mod workflow;
 mod write;
 
 use std::{path::Path, time::Duration};
@@ -19,6 +21,7 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
+pub use cache::Derived;
 pub use events::ExportPage;
 pub use projects::{ApiKeyRecord, Bootstrap};
 
@@ -32,6 +35,9 @@ pub struct Store {
     /// One connection for the ingest writer's batch commits, so the big multi-row statements
     /// it prepares are cached on one connection only.
     ingest_db: DatabaseConnection,
+    /// Caches of figures derived from stored data (see `insights`): counts writes so a cached
+    /// answer is dropped as soon as anything it was computed from may have changed.
+    pub(crate) derived: std::sync::Arc<Derived>,
 }
 
 /// Which database a URL points at.
@@ -52,7 +58,11 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
         let db = connect(url, max_connections).await?;
         let ingest_db = connect(url, 1).await?;
-        let store = Store { db, ingest_db };
+        let store = Store {
+            db,
+            ingest_db,
+            derived: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

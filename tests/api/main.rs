@@ -8,6 +8,7 @@ mod helpers;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod dialects;
 mod export;
 mod grouping;
 mod grpc;
