@@ -7,6 +7,7 @@ pub mod event;
 pub mod export;
 pub mod filter;
 pub mod grouping;
+pub mod insights;
 pub mod model;
 pub mod workflow;
 

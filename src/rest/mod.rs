@@ -2,6 +2,7 @@
 //! documented JSON into the protobuf request, calls the same trait method a gRPC client
 //! would reach, and encodes the documented JSON answer. No queries, no rules here.
 
+mod els_api;
 mod error;
 mod errors_api;
 mod extract;
@@ -35,6 +36,7 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .merge(errors_api::routes())
         .merge(logcenter_api::routes())
         .merge(miniapm_api::routes())
+        .merge(els_api::routes())
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

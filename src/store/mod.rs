@@ -8,6 +8,7 @@ mod convert;
 pub mod entity;
 mod events;
 mod groups;
+mod insights;
 mod projects;
 mod retention;
 mod workflow;
@@ -23,6 +24,7 @@ use sea_orm::{
 
 pub use cache::Derived;
 pub use events::ExportPage;
+pub use insights::{StatsFigures, TrendFigures};
 pub use projects::{ApiKeyRecord, Bootstrap};
 
 use crate::error::Error;

@@ -9,6 +9,7 @@ mod bad_input;
 mod concurrency;
 mod crash;
 mod dialects;
+mod els;
 mod export;
 mod grouping;
 mod grpc;
