@@ -251,9 +251,14 @@ impl Store {
             .collect()
     }
 
-    /// One round trip that reads a table, so a database that lost its file or schema fails
-    /// it (a bare `SELECT 1` can still pass then).
+    /// One round trip that reads a table, so a database that lost its schema fails it (a
+    /// bare `SELECT 1` can still pass then); for SQLite, also that its file is still there.
     pub async fn health_probe(&self) -> Result<(), Error> {
+        if let Some(file) = &self.sqlite_file {
+            if !file.is_file() {
+                return Err(Error::Unavailable("the database file is gone".into()));
+            }
+        }
         let stmt = Query::select()
             .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
             .from(Alias::new("projects"))

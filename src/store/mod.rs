@@ -40,11 +40,21 @@ pub struct Store {
     /// Caches of figures derived from stored data (see `insights`): counts writes so a cached
     /// answer is dropped as soon as anything it was computed from may have changed.
     pub(crate) derived: std::sync::Arc<Derived>,
+    /// The SQLite database file, for the health probe: open connections keep working on a
+    /// file deleted from under them, so only its path tells that it is gone.
+    sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
 }
 
 /// Which database a URL points at.
 pub fn is_sqlite_url(url: &str) -> bool {
     url.starts_with("sqlite:")
+}
+
+/// The file of a SQLite URL (`sqlite://path?opts`), unless it is in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// The SQLite URL of the database file inside `data_dir`.
@@ -64,6 +74,7 @@ impl Store {
             db,
             ingest_db,
             derived: Default::default(),
+            sqlite_file: sqlite_file(url).map(std::sync::Arc::new),
         };
         store.migrate().await?;
         Ok(store)
