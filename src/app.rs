@@ -105,7 +105,10 @@ impl App {
                     let mut tick = tokio::time::interval(RUN_HEARTBEAT);
                     loop {
                         tick.tick().await;
-                        if let Err(e) = store.record_run_alive(run_id, chrono::Utc::now(), false).await {
+                        if let Err(e) = store
+                            .record_run_alive(run_id, chrono::Utc::now(), false)
+                            .await
+                        {
                             tracing::warn!(error = %e, "could not record that this run is alive");
                         }
                     }

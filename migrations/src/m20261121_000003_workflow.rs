@@ -59,11 +59,24 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(ProcessRuns::Table)
                 .if_not_exists()
-                .col(ColumnDef::new(ProcessRuns::Id).uuid().not_null().primary_key())
-                .col(ColumnDef::new(ProcessRuns::StartedAt).big_integer().not_null())
+                .col(
+                    ColumnDef::new(ProcessRuns::Id)
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(ProcessRuns::StartedAt)
+                        .big_integer()
+                        .not_null(),
+                )
                 // Refreshed while running, so a run that ended without a clean stop still
                 // tells roughly when it went down.
-                .col(ColumnDef::new(ProcessRuns::LastAliveAt).big_integer().not_null())
+                .col(
+                    ColumnDef::new(ProcessRuns::LastAliveAt)
+                        .big_integer()
+                        .not_null(),
+                )
                 .col(ColumnDef::new(ProcessRuns::StoppedAt).big_integer().null())
                 .to_owned(),
         )

@@ -229,10 +229,11 @@ pub fn uptime(runs: &[Run], current: Uuid, now: DateTime<Utc>) -> Uptime {
     let since_30d = now_ms - Duration::days(30).num_milliseconds();
     // A last run that ended (no current run covers now) is an ongoing outage too.
     let mut downs = gaps.clone();
-    if let Some(last) = merged.last() {
-        if last.1 < now_ms && !runs.iter().any(|r| r.id == current) {
-            downs.push(last.1);
-        }
+    if let Some(last) = merged.last()
+        && last.1 < now_ms
+        && !runs.iter().any(|r| r.id == current)
+    {
+        downs.push(last.1);
     }
     Uptime {
         percent_24h: percent(Duration::days(1)),
@@ -270,7 +271,10 @@ mod tests {
         assert_eq!(Bucket::Day.start(t), at("2025-08-28T00:00:00Z"));
         assert_eq!(Bucket::Week.start(t), at("2025-08-25T00:00:00Z"));
         assert_eq!(Bucket::Month.start(t), at("2025-08-01T00:00:00Z"));
-        assert_eq!(Bucket::Month.next(at("2025-12-01T00:00:00Z")), at("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            Bucket::Month.next(at("2025-12-01T00:00:00Z")),
+            at("2026-01-01T00:00:00Z")
+        );
     }
 
     #[test]
@@ -282,7 +286,10 @@ mod tests {
             Period::Week,
             Bucket::Day,
             now,
-            &[(hour("2025-08-29T03:00:00Z"), 5), (hour("2025-08-28T23:00:00Z"), 2)],
+            &[
+                (hour("2025-08-29T03:00:00Z"), 5),
+                (hour("2025-08-28T23:00:00Z"), 2),
+            ],
             &[ms("2025-08-29T04:00:00Z")],
             &[ms("2025-08-28T23:30:00Z")],
         );
@@ -300,8 +307,18 @@ mod tests {
         let ms = |s: &str| at(s).timestamp_millis();
         let cur = Uuid::now_v7();
         let runs = vec![
-            Run { id: Uuid::now_v7(), started_at: ms("2025-08-29T00:00:00Z"), last_alive_at: ms("2025-08-29T05:00:00Z"), stopped_at: None },
-            Run { id: cur, started_at: ms("2025-08-29T06:00:00Z"), last_alive_at: ms("2025-08-29T06:00:00Z"), stopped_at: None },
+            Run {
+                id: Uuid::now_v7(),
+                started_at: ms("2025-08-29T00:00:00Z"),
+                last_alive_at: ms("2025-08-29T05:00:00Z"),
+                stopped_at: None,
+            },
+            Run {
+                id: cur,
+                started_at: ms("2025-08-29T06:00:00Z"),
+                last_alive_at: ms("2025-08-29T06:00:00Z"),
+                stopped_at: None,
+            },
         ];
         let u = uptime(&runs, cur, now);
         assert_eq!(u.incidents_30d, 1);

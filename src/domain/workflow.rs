@@ -94,9 +94,16 @@ mod tests {
 
     #[test]
     fn documented_chain_and_branches_only() {
-        let chain = [New, Verifying, PendingFix, Fixing, Fixed, Verified, Deployed];
+        let chain = [
+            New, Verifying, PendingFix, Fixing, Fixed, Verified, Deployed,
+        ];
         for w in chain.windows(2) {
-            assert!(w[0].check_transition(w[1]).is_ok(), "{:?} → {:?}", w[0], w[1]);
+            assert!(
+                w[0].check_transition(w[1]).is_ok(),
+                "{:?} → {:?}",
+                w[0],
+                w[1]
+            );
         }
         assert!(Verifying.check_transition(CannotReproduce).is_ok());
         assert!(Fixing.check_transition(FixFailed).is_ok());

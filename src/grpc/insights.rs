@@ -142,7 +142,12 @@ impl InsightsService for Api {
         let pb::GetTrendsRequest { period, group_by } = req.into_inner();
         let period = Period::parse(&period)?;
         let bucket = Bucket::parse(&group_by)?;
-        let key = format!("trends:{}:{}:{}", p.project_id, period.as_str(), bucket.as_str());
+        let key = format!(
+            "trends:{}:{}:{}",
+            p.project_id,
+            period.as_str(),
+            bucket.as_str()
+        );
         let points = self
             .store
             .cached(key, TRENDS_TTL, || async {
@@ -202,7 +207,8 @@ impl InsightsService for Api {
                     error_rate_percent: error_rate,
                     throughput_rpm: t.requests as f64 / minutes,
                     availability_percent: uptime.percent_30d,
-                    performance_score: (uptime.percent_30d / 100.0 * (1.0 - error_rate / 100.0)
+                    performance_score: (uptime.percent_30d / 100.0
+                        * (1.0 - error_rate / 100.0)
                         * 10.0)
                         .clamp(0.0, 10.0),
                 })
@@ -221,7 +227,11 @@ impl InsightsService for Api {
         let answer = self
             .store
             .cached("services".into(), SERVICES_TTL, || async {
-                let uptime = self.uptime_figures().await.map(|u| u.percent_30d).unwrap_or(0.0);
+                let uptime = self
+                    .uptime_figures()
+                    .await
+                    .map(|u| u.percent_30d)
+                    .unwrap_or(0.0);
                 let now = Some(convert::ts(Utc::now()));
                 let health = |ok: bool| if ok { "healthy" } else { "unhealthy" }.to_owned();
                 let (db_ok, db_ms) = self.probe_database().await;

@@ -37,7 +37,9 @@ pub(super) async fn run(
         commit(&store, &mut jobs, &mut totals).await;
         if let Some(q) = oldest {
             let lag = u64::try_from(q.elapsed().as_millis()).unwrap_or(u64::MAX);
-            stats.lag_ms.store(lag, std::sync::atomic::Ordering::Relaxed);
+            stats
+                .lag_ms
+                .store(lag, std::sync::atomic::Ordering::Relaxed);
         }
         stats.committed.fetch_add(
             totals.committed - before,

@@ -176,7 +176,10 @@ async fn create(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiR
     let mut payload: Map<String, Value> = serde_json::from_slice(&raw).unwrap_or_default();
     payload.insert("environment".into(), json!(environment));
     let user_agent = ctx.header("user-agent").unwrap_or_default().to_owned();
-    let ip = ctx.peer().map(|p| p.ip().to_canonical().to_string()).unwrap_or_default();
+    let ip = ctx
+        .peer()
+        .map(|p| p.ip().to_canonical().to_string())
+        .unwrap_or_default();
     payload.insert("user_agent".into(), json!(user_agent));
     payload.insert("ip_address".into(), json!(ip));
     let mut tags = HashMap::from([("source".to_owned(), source.trim().to_owned())]);
@@ -212,7 +215,11 @@ async fn create(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiR
         .ok_or(Error::NotFound { what: "error" })?;
     let mut data = error_json(&group, &payload);
     data["event_id"] = json!(captured.event_id);
-    Ok((StatusCode::CREATED, Json(json!({"data": data, "status": "success"}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"data": data, "status": "success"})),
+    )
+        .into_response())
 }
 
 async fn list(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
@@ -266,7 +273,9 @@ async fn list(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiR
 /// The group, with the fields of its latest event's payload.
 async fn get_one(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let group = api
-        .get_group(ctx.request(pb::GetGroupRequest { group_id: id.clone() }))
+        .get_group(ctx.request(pb::GetGroupRequest {
+            group_id: id.clone(),
+        }))
         .await?
         .into_inner()
         .group
@@ -283,17 +292,18 @@ async fn get_one(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> Ap
         .into_iter()
         .next();
     let mut payload = Map::new();
-    if let Some(ev) = latest {
-        if let Some(full) = api
+    if let Some(ev) = latest
+        && let Some(full) = api
             .get_event(ctx.request(pb::GetEventRequest { event_id: ev.id }))
             .await?
             .into_inner()
             .event
-        {
-            payload = serde_json::from_str(&full.payload_json).unwrap_or_default();
-            payload.entry("message").or_insert(json!(full.message));
-            payload.entry("environment").or_insert(json!(full.environment));
-        }
+    {
+        payload = serde_json::from_str(&full.payload_json).unwrap_or_default();
+        payload.entry("message").or_insert(json!(full.message));
+        payload
+            .entry("environment")
+            .or_insert(json!(full.environment));
     }
     Ok(success(error_json(&group, &payload)))
 }
@@ -360,7 +370,9 @@ async fn trends(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
             })
         })
         .collect();
-    Ok(success(json!({"period": period, "group_by": group_by, "data_points": points})))
+    Ok(success(
+        json!({"period": period, "group_by": group_by, "data_points": points}),
+    ))
 }
 
 async fn performance(State(api): State<Api>, ctx: Ctx) -> ApiResult {
@@ -412,7 +424,9 @@ async fn services(State(api): State<Api>, ctx: Ctx) -> ApiResult {
             })
         })
         .collect();
-    Ok(success(json!({"services": services, "overall_health": overall_health})))
+    Ok(success(
+        json!({"services": services, "overall_health": overall_health}),
+    ))
 }
 
 async fn metrics(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {

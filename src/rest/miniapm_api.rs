@@ -95,10 +95,10 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
             return Err(Error::required(field));
         }
     }
-    if let Some(SourceContext { file, .. }) = &source_context {
-        if file.trim().is_empty() {
-            return Err(Error::required("source_context.file"));
-        }
+    if let Some(SourceContext { file, .. }) = &source_context
+        && file.trim().is_empty()
+    {
+        return Err(Error::required("source_context.file"));
     }
     Ok(pb::CaptureRequest {
         exception: Some(pb::ExceptionInput {
@@ -117,7 +117,11 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
 }
 
 /// 202 with no body, as documented.
-async fn ingest(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Result<Response, ApiError> {
+async fn ingest(
+    State(api): State<Api>,
+    ctx: Ctx,
+    RawBody(raw): RawBody,
+) -> Result<Response, ApiError> {
     let req = capture_request(&raw)?;
     api.capture(ctx.request(req)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -132,7 +136,9 @@ async fn ingest_batch(
 ) -> Result<Response, ApiError> {
     let BatchBody { errors } = decode(&raw)?;
     if errors.is_empty() {
-        return Err(Error::invalid_field("errors", "must hold at least one error", "REQUIRED").into());
+        return Err(
+            Error::invalid_field("errors", "must hold at least one error", "REQUIRED").into(),
+        );
     }
     // Items that do not decode are answered here; the rest go to CaptureBatch together.
     let mut outcomes: Vec<Option<Value>> = Vec::with_capacity(errors.len());
@@ -150,7 +156,10 @@ async fn ingest_batch(
                 i,
                 e.code(),
                 &e.public_message(),
-                &e.violations().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                &e.violations()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
             ))),
         }
     }
@@ -172,7 +181,10 @@ async fn ingest_batch(
         }
     }
     let outcomes: Vec<Value> = outcomes.into_iter().flatten().collect();
-    let accepted = outcomes.iter().filter(|o| o["status"] == "accepted").count();
+    let accepted = outcomes
+        .iter()
+        .filter(|o| o["status"] == "accepted")
+        .count();
     if accepted == 0 {
         return Err(all_failed(&outcomes).into());
     }
@@ -204,7 +216,10 @@ fn all_failed(outcomes: &[Value]) -> Status {
             .iter()
             .map(|o| FieldViolation {
                 field: format!("errors[{}]", o["index"]),
-                description: o["error"]["message"].as_str().unwrap_or_default().to_owned(),
+                description: o["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 reason: o["error"]["code"].as_str().unwrap_or_default().to_owned(),
                 localized_message: None,
             })

@@ -49,21 +49,25 @@ impl Store {
 
     /// The cached value for `key` if it is younger than `ttl` and no write happened since it
     /// was computed; otherwise computes, stores and returns a fresh one.
-    pub async fn cached<T, F, Fut>(&self, key: String, ttl: Duration, compute: F) -> Result<T, Error>
+    pub async fn cached<T, F, Fut>(
+        &self,
+        key: String,
+        ttl: Duration,
+        compute: F,
+    ) -> Result<T, Error>
     where
         T: Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
         let writes = self.derived.writes.load(Ordering::Acquire);
-        if let Ok(entries) = self.derived.entries.lock() {
-            if let Some((w, at, v)) = entries.get(&key) {
-                if *w == writes && at.elapsed() < ttl {
-                    if let Some(v) = v.downcast_ref::<T>() {
-                        return Ok(v.clone());
-                    }
-                }
-            }
+        if let Ok(entries) = self.derived.entries.lock()
+            && let Some((w, at, v)) = entries.get(&key)
+            && *w == writes
+            && at.elapsed() < ttl
+            && let Some(v) = v.downcast_ref::<T>()
+        {
+            return Ok(v.clone());
         }
         let value = compute().await?;
         if let Ok(mut entries) = self.derived.entries.lock() {
@@ -80,12 +84,11 @@ impl Store {
     /// The project that takes keyless ingest from loopback, reused for a few seconds and
     /// forgotten at once when this server changes a project's policy.
     pub async fn anonymous_ingest_project(&self) -> Result<Option<Uuid>, Error> {
-        if let Ok(anon) = self.derived.anon.lock() {
-            if let Some((v, at)) = *anon {
-                if at.elapsed() < ANON_TTL {
-                    return Ok(v);
-                }
-            }
+        if let Ok(anon) = self.derived.anon.lock()
+            && let Some((v, at)) = *anon
+            && at.elapsed() < ANON_TTL
+        {
+            return Ok(v);
         }
         let v = self.anonymous_loopback_project().await?;
         if let Ok(mut anon) = self.derived.anon.lock() {

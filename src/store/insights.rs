@@ -91,14 +91,15 @@ impl Store {
         let day_ms = 86_400_000i64;
         let now_ms = now.timestamp_millis();
         let today = now_ms - now_ms.rem_euclid(day_ms);
-        let resolved_q =
-            groups().filter(group::Column::Status.eq(GroupStatus::Resolved.as_str()));
+        let resolved_q = groups().filter(group::Column::Status.eq(GroupStatus::Resolved.as_str()));
         let mut f = StatsFigures {
             groups: count(groups()).await?,
             resolved: count(resolved_q).await?,
             first_seen_today: count(groups().filter(group::Column::FirstSeen.gte(today))).await?,
-            first_seen_7d: count(groups().filter(group::Column::FirstSeen.gte(now_ms - 7 * day_ms)))
-                .await?,
+            first_seen_7d: count(
+                groups().filter(group::Column::FirstSeen.gte(now_ms - 7 * day_ms)),
+            )
+            .await?,
             first_seen_30d: count(
                 groups().filter(group::Column::FirstSeen.gte(now_ms - 30 * day_ms)),
             )
@@ -130,7 +131,11 @@ impl Store {
     }
 
     /// Events per hour of the project from `first_hour` on.
-    async fn hourly_events(&self, project_id: Uuid, first_hour: i64) -> Result<Vec<(i64, u64)>, Error> {
+    async fn hourly_events(
+        &self,
+        project_id: Uuid,
+        first_hour: i64,
+    ) -> Result<Vec<(i64, u64)>, Error> {
         let in_project = Query::select()
             .column(group::Column::Id)
             .from(group::Entity)
@@ -254,10 +259,10 @@ impl Store {
     /// One round trip that reads a table, so a database that lost its schema fails it (a
     /// bare `SELECT 1` can still pass then); for SQLite, also that its file is still there.
     pub async fn health_probe(&self) -> Result<(), Error> {
-        if let Some(file) = &self.sqlite_file {
-            if !file.is_file() {
-                return Err(Error::Unavailable("the database file is gone".into()));
-            }
+        if let Some(file) = &self.sqlite_file
+            && !file.is_file()
+        {
+            return Err(Error::Unavailable("the database file is gone".into()));
         }
         let stmt = Query::select()
             .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))

@@ -64,7 +64,9 @@ async fn assert_visible(app: &TestApp, group_id: &str, events: u64) {
 #[tokio::test]
 async fn log_center_report_answers_ok_then_duplicate_in_one_group() {
     let app = spawn_app().await;
-    let first = app.post_ok("/api/v1/logs/report", &log_center_report(42)).await;
+    let first = app
+        .post_ok("/api/v1/logs/report", &log_center_report(42))
+        .await;
     assert_eq!(first["status"], json!("ok"), "{first}");
     assert_eq!(first["is_new"], json!(true));
     let id = uuid_str(&first["id"]);
@@ -80,7 +82,9 @@ async fn log_center_report_answers_ok_then_duplicate_in_one_group() {
     assert_eq!(second["fingerprint"], first["fingerprint"]);
 
     // Another line is another error.
-    let other = app.post_ok("/api/v1/logs/report", &log_center_report(43)).await;
+    let other = app
+        .post_ok("/api/v1/logs/report", &log_center_report(43))
+        .await;
     assert_eq!(other["status"], json!("ok"));
     assert_ne!(other["id"], json!(id));
 
@@ -108,23 +112,36 @@ async fn log_center_bad_input_gets_the_error_body() {
     let app = spawn_app().await;
     let path = "/api/v1/logs/report";
     let mut no_file = log_center_report(1);
-    no_file["error"].as_object_mut().unwrap().remove("file_path");
-    let r = app.send(app.authed(Method::POST, path).json(&no_file)).await;
+    no_file["error"]
+        .as_object_mut()
+        .unwrap()
+        .remove("file_path");
+    let r = app
+        .send(app.authed(Method::POST, path).json(&no_file))
+        .await;
     let e = assert_error(&r, 422, "VALIDATION_ERROR", "POST", path);
     assert_detail_field(e, "error.file_path");
 
     let mut bad_level = log_center_report(1);
     bad_level["level"] = json!("INFO");
-    let r = app.send(app.authed(Method::POST, path).json(&bad_level)).await;
+    let r = app
+        .send(app.authed(Method::POST, path).json(&bad_level))
+        .await;
     let e = assert_error(&r, 422, "VALIDATION_ERROR", "POST", path);
     assert_detail_field(e, "level");
 
     let r = app
-        .send(app.authed(Method::POST, path).header("content-type", "application/json").body("{\"project_id\":"))
+        .send(
+            app.authed(Method::POST, path)
+                .header("content-type", "application/json")
+                .body("{\"project_id\":"),
+        )
         .await;
     assert_error(&r, 400, "VALIDATION_ERROR", "POST", path);
 
-    let r = app.send(app.anon(Method::POST, path).json(&log_center_report(1))).await;
+    let r = app
+        .send(app.anon(Method::POST, path).json(&log_center_report(1)))
+        .await;
     assert_error(&r, 401, "UNAUTHORIZED", "POST", path);
 }
 
@@ -133,14 +150,28 @@ async fn log_center_accepts_the_key_as_header_or_query_parameter() {
     let app = spawn_app().await;
     let path = "/api/v1/logs/report";
     let r = app
-        .send(app.anon(Method::POST, path).header("X-API-Key", &app.key).json(&log_center_report(1)))
+        .send(
+            app.anon(Method::POST, path)
+                .header("X-API-Key", &app.key)
+                .json(&log_center_report(1)),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let with_query = format!("{path}?key={}", enc(&app.key));
-    let r = app.send(app.anon(Method::POST, &with_query).json(&log_center_report(1))).await;
+    let r = app
+        .send(
+            app.anon(Method::POST, &with_query)
+                .json(&log_center_report(1)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["status"], json!("duplicate"));
-    let r = app.send(app.anon(Method::POST, &format!("{path}?key=nope")).json(&log_center_report(1))).await;
+    let r = app
+        .send(
+            app.anon(Method::POST, &format!("{path}?key=nope"))
+                .json(&log_center_report(1)),
+        )
+        .await;
     assert_error(&r, 401, "UNAUTHORIZED", "POST", path);
 }
 
@@ -150,16 +181,23 @@ async fn anonymous_loopback_ingest_is_off_by_default_and_ingest_only() {
     let path = "/api/v1/logs/report";
     let policy = app.get_ok("/v1/errors/ingest_policy/get").await;
     assert_eq!(policy, json!({"anonymous_loopback_ingest": false}));
-    let r = app.send(app.anon(Method::POST, path).json(&log_center_report(1))).await;
+    let r = app
+        .send(app.anon(Method::POST, path).json(&log_center_report(1)))
+        .await;
     assert_error(&r, 401, "UNAUTHORIZED", "POST", path);
 
     let (st, b) = app
-        .put("/v1/errors/ingest_policy/set", &json!({"anonymous_loopback_ingest": true}))
+        .put(
+            "/v1/errors/ingest_policy/set",
+            &json!({"anonymous_loopback_ingest": true}),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b, json!({"anonymous_loopback_ingest": true}));
     // The test client connects over 127.0.0.1: a loopback peer.
-    let r = app.send(app.anon(Method::POST, path).json(&log_center_report(1))).await;
+    let r = app
+        .send(app.anon(Method::POST, path).json(&log_center_report(1)))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["is_new"], json!(true));
     // Keyless callers may only ingest.
@@ -167,7 +205,11 @@ async fn anonymous_loopback_ingest_is_off_by_default_and_ingest_only() {
     assert_error(&r, 401, "UNAUTHORIZED", "GET", "/v1/errors/groups");
     // A forwarding header claiming another address changes nothing: only the peer counts.
     let r = app
-        .send(app.anon(Method::POST, path).header("X-Forwarded-For", "203.0.113.9").json(&log_center_report(1)))
+        .send(
+            app.anon(Method::POST, path)
+                .header("X-Forwarded-For", "203.0.113.9")
+                .json(&log_center_report(1)),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
@@ -182,14 +224,25 @@ async fn anonymous_loopback_ingest_is_off_by_default_and_ingest_only() {
         .expect("SetIngestPolicy")
         .into_inner();
     assert_eq!(got.policy.map(|p| p.anonymous_loopback_ingest), Some(false));
-    let r = app.send(app.anon(Method::POST, path).json(&log_center_report(1))).await;
+    let r = app
+        .send(app.anon(Method::POST, path).json(&log_center_report(1)))
+        .await;
     assert_error(&r, 401, "UNAUTHORIZED", "POST", path);
 
     // Changing the policy needs the admin scope; a bad body is a 422.
     let r = app
-        .send(app.authed(Method::PUT, "/v1/errors/ingest_policy/set").json(&json!({"anonymous_loopback_ingest": "yes"})))
+        .send(
+            app.authed(Method::PUT, "/v1/errors/ingest_policy/set")
+                .json(&json!({"anonymous_loopback_ingest": "yes"})),
+        )
         .await;
-    assert_error(&r, 422, "VALIDATION_ERROR", "PUT", "/v1/errors/ingest_policy/set");
+    assert_error(
+        &r,
+        422,
+        "VALIDATION_ERROR",
+        "PUT",
+        "/v1/errors/ingest_policy/set",
+    );
 }
 
 async fn move_to(app: &TestApp, id: &str, stage: &str) -> reqwest::Response {
@@ -203,22 +256,41 @@ async fn move_to(app: &TestApp, id: &str, stage: &str) -> reqwest::Response {
 #[tokio::test]
 async fn workflow_follows_the_documented_transitions_and_deployed_resolves() {
     let app = spawn_app().await;
-    let r = app.post_ok("/api/v1/logs/report", &log_center_report(42)).await;
+    let r = app
+        .post_ok("/api/v1/logs/report", &log_center_report(42))
+        .await;
     let id = s(&r["id"]);
     let got = app.get_ok(&format!("/api/v1/logs/{id}")).await;
     assert_eq!(got["status"], json!("NEW"), "{got}");
 
     // Not documented: NEW → FIXED.
     let path = format!("/api/v1/logs/{id}/status");
-    let resp = app.send(app.authed(Method::PUT, &path).json(&json!({"status": "FIXED"}))).await;
+    let resp = app
+        .send(
+            app.authed(Method::PUT, &path)
+                .json(&json!({"status": "FIXED"})),
+        )
+        .await;
     assert_error(&resp, 409, "CONFLICT", "PUT", &path);
     // Not a stage at all.
-    let resp = app.send(app.authed(Method::PUT, &path).json(&json!({"status": "DONE"}))).await;
+    let resp = app
+        .send(
+            app.authed(Method::PUT, &path)
+                .json(&json!({"status": "DONE"})),
+        )
+        .await;
     let e = assert_error(&resp, 422, "VALIDATION_ERROR", "PUT", &path);
     assert_detail_field(e, "status");
 
     let mut prev = "NEW";
-    for stage in ["VERIFYING", "PENDING_FIX", "FIXING", "FIXED", "VERIFIED", "DEPLOYED"] {
+    for stage in [
+        "VERIFYING",
+        "PENDING_FIX",
+        "FIXING",
+        "FIXED",
+        "VERIFIED",
+        "DEPLOYED",
+    ] {
         let r = move_to(&app, &id, stage).await;
         assert_eq!(r.status(), StatusCode::OK, "to {stage}");
         let b: Value = r.json().await.expect("json");
@@ -230,11 +302,18 @@ async fn workflow_follows_the_documented_transitions_and_deployed_resolves() {
     assert_eq!(g["status"], json!("resolved"), "DEPLOYED resolves: {g}");
     assert_eq!(g["workflow_stage"], json!("DEPLOYED"));
     // DEPLOYED is the end of the chain.
-    let resp = app.send(app.authed(Method::PUT, &path).json(&json!({"status": "NEW"}))).await;
+    let resp = app
+        .send(
+            app.authed(Method::PUT, &path)
+                .json(&json!({"status": "NEW"})),
+        )
+        .await;
     assert_error(&resp, 409, "CONFLICT", "PUT", &path);
 
     // A recurrence reopens it as regressed and starts the workflow over.
-    let again = app.post_ok("/api/v1/logs/report", &log_center_report(42)).await;
+    let again = app
+        .post_ok("/api/v1/logs/report", &log_center_report(42))
+        .await;
     assert_eq!(again["id"], json!(id));
     assert_eq!(again["status"], json!("duplicate"));
     let g = app.group(&id).await;
@@ -244,16 +323,34 @@ async fn workflow_follows_the_documented_transitions_and_deployed_resolves() {
 
     // Unknown and malformed ids.
     let unknown = format!("/api/v1/logs/{}/status", uuid::Uuid::new_v4());
-    let resp = app.send(app.authed(Method::PUT, &unknown).json(&json!({"status": "VERIFYING"}))).await;
+    let resp = app
+        .send(
+            app.authed(Method::PUT, &unknown)
+                .json(&json!({"status": "VERIFYING"})),
+        )
+        .await;
     assert_error(&resp, 404, "NOT_FOUND", "PUT", &unknown);
-    let resp = app.send(app.authed(Method::PUT, "/api/v1/logs/nope/status").json(&json!({"status": "VERIFYING"}))).await;
-    assert_error(&resp, 400, "VALIDATION_ERROR", "PUT", "/api/v1/logs/nope/status");
+    let resp = app
+        .send(
+            app.authed(Method::PUT, "/api/v1/logs/nope/status")
+                .json(&json!({"status": "VERIFYING"})),
+        )
+        .await;
+    assert_error(
+        &resp,
+        400,
+        "VALIDATION_ERROR",
+        "PUT",
+        "/api/v1/logs/nope/status",
+    );
 }
 
 #[tokio::test]
 async fn workflow_branches_over_grpc() {
     let app = spawn_app().await;
-    let r = app.post_ok("/api/v1/logs/report", &log_center_report(42)).await;
+    let r = app
+        .post_ok("/api/v1/logs/report", &log_center_report(42))
+        .await;
     let id = s(&r["id"]);
     let mut groups = app.groups_client().await;
     let mv = |stage: pb::WorkflowStage| pb::TransitionWorkflowRequest {
@@ -269,7 +366,12 @@ async fn workflow_branches_over_grpc() {
         .transition_workflow(app.req(mv(pb::WorkflowStage::Unspecified)))
         .await
         .expect_err("unspecified stage");
-    assert_status(&st, tonic::Code::InvalidArgument, "VALIDATION_ERROR", Some("stage"));
+    assert_status(
+        &st,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("stage"),
+    );
     for (stage, prev) in [
         (pb::WorkflowStage::Verifying, pb::WorkflowStage::New),
         (pb::WorkflowStage::PendingFix, pb::WorkflowStage::Verifying),
@@ -308,7 +410,12 @@ fn miniapm_error() -> Value {
 #[tokio::test]
 async fn miniapm_ingest_answers_202_and_groups_by_the_client_fingerprint() {
     let app = spawn_app().await;
-    let r = app.send(app.authed(Method::POST, "/ingest/errors").json(&miniapm_error())).await;
+    let r = app
+        .send(
+            app.authed(Method::POST, "/ingest/errors")
+                .json(&miniapm_error()),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     assert!(r.text.is_empty(), "202 has no body: {:?}", r.text);
 
@@ -329,7 +436,12 @@ async fn miniapm_ingest_answers_202_and_groups_by_the_client_fingerprint() {
             "post_context": ["  end", ""]
         }
     });
-    let r = app.send(app.authed(Method::POST, "/ingest/errors").json(&with_context)).await;
+    let r = app
+        .send(
+            app.authed(Method::POST, "/ingest/errors")
+                .json(&with_context),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
 
     let events = app.list_all("").await;
@@ -348,7 +460,10 @@ async fn miniapm_ingest_answers_202_and_groups_by_the_client_fingerprint() {
         Value::String(t) => serde_json::from_str(t).expect("payload json"),
         other => other.clone(),
     };
-    assert_eq!(payload["source_context"], with_context["source_context"], "{ev}");
+    assert_eq!(
+        payload["source_context"], with_context["source_context"],
+        "{ev}"
+    );
     assert_eq!(payload["request_id"], json!("abc-123-def"));
 }
 
@@ -367,7 +482,9 @@ async fn miniapm_bad_input_gets_the_error_body() {
     let r = app.send(app.authed(Method::POST, path).json(&body)).await;
     assert_error(&r, 422, "VALIDATION_ERROR", "POST", path);
 
-    let r = app.send(app.anon(Method::POST, path).json(&miniapm_error())).await;
+    let r = app
+        .send(app.anon(Method::POST, path).json(&miniapm_error()))
+        .await;
     assert_error(&r, 401, "UNAUTHORIZED", "POST", path);
 }
 
@@ -379,10 +496,15 @@ async fn miniapm_batch_stores_each_error_on_its_own() {
         {"exception_class": "RuntimeError", "message": "Error 1", "backtrace": ["..."], "fingerprint": "fp1"},
         {"exception_class": "NoMethodError", "message": "Error 2", "backtrace": ["..."], "fingerprint": "fp2"}
     ]});
-    let r = app.send(app.authed(Method::POST, path).json(&documented)).await;
+    let r = app
+        .send(app.authed(Method::POST, path).json(&documented))
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     assert_eq!(r.body["accepted"], json!(2));
-    let gids: Vec<String> = arr(&r.body["results"]).iter().map(|o| s(&o["group_id"])).collect();
+    let gids: Vec<String> = arr(&r.body["results"])
+        .iter()
+        .map(|o| s(&o["group_id"]))
+        .collect();
     assert_ne!(gids[0], gids[1]);
     for g in &gids {
         assert_visible(&app, g, 1).await;
@@ -402,12 +524,16 @@ async fn miniapm_batch_stores_each_error_on_its_own() {
 
     // All failed: 500 with the error body naming each failure.
     let all_bad = json!({"errors": [{"message": "x"}, {"exception_class": "E", "message": "y", "backtrace": [], "fingerprint": ""}]});
-    let r = app.send(app.authed(Method::POST, path).json(&all_bad)).await;
+    let r = app
+        .send(app.authed(Method::POST, path).json(&all_bad))
+        .await;
     let e = assert_error(&r, 500, "BATCH_FAILED", "POST", path);
     assert_detail_field(e, "errors[0]");
     assert_detail_field(e, "errors[1]");
 
-    let r = app.send(app.authed(Method::POST, path).json(&json!({"errors": []}))).await;
+    let r = app
+        .send(app.authed(Method::POST, path).json(&json!({"errors": []})))
+        .await;
     let e = assert_error(&r, 422, "VALIDATION_ERROR", "POST", path);
     assert_detail_field(e, "errors");
 }

@@ -29,7 +29,11 @@ fn els(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
 fn assert_envelope_error(r: &Resp, status: u16) {
     assert_eq!(r.status.as_u16(), status, "{}", r.text);
     assert_eq!(r.body["status"], json!("error"), "{}", r.text);
-    assert!(r.body["error"].as_str().is_some_and(|m| !m.is_empty()), "{}", r.text);
+    assert!(
+        r.body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        r.text
+    );
 }
 
 fn data(r: &Resp) -> &Value {
@@ -50,7 +54,11 @@ async fn health_needs_no_key_and_reports_ok() {
 async fn create_then_get_list_resolve_delete() {
     let app = spawn_app().await;
     let r = app
-        .send(els(&app, Method::POST, "/api/errors").header("User-Agent", "Mozilla/5.0 test").json(&documented_error()))
+        .send(
+            els(&app, Method::POST, "/api/errors")
+                .header("User-Agent", "Mozilla/5.0 test")
+                .json(&documented_error()),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let d = data(&r).clone();
@@ -66,7 +74,13 @@ async fn create_then_get_list_resolve_delete() {
     assert_eq!(d["resolved"], json!(false));
     assert_eq!(d["count"], json!(1));
     assert!(d["fingerprint"].as_str().is_some_and(|f| !f.is_empty()));
-    for k in ["timestamp", "first_seen", "last_seen", "created_at", "updated_at"] {
+    for k in [
+        "timestamp",
+        "first_seen",
+        "last_seen",
+        "created_at",
+        "updated_at",
+    ] {
         let _ = time(&d[k]);
     }
 
@@ -83,34 +97,58 @@ async fn create_then_get_list_resolve_delete() {
 
     // A frontend warning is another error.
     let r = app
-        .send(els(&app, Method::POST, "/api/errors").json(&json!({"level": "warning", "message": "slow paint", "source": "frontend"})))
+        .send(
+            els(&app, Method::POST, "/api/errors")
+                .json(&json!({"level": "warning", "message": "slow paint", "source": "frontend"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let warn_id = s(&data(&r)["id"]);
 
-    let r = app.send(els(&app, Method::GET, &format!("/api/errors/{id}"))).await;
+    let r = app
+        .send(els(&app, Method::GET, &format!("/api/errors/{id}")))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let d = data(&r);
     assert_eq!(d["id"], json!(id));
     assert_eq!(d["count"], json!(2));
     assert_eq!(d["source"], json!("backend"));
-    assert!(d["stack_trace"].as_str().is_some_and(|t| t.contains("Database.connect")));
+    assert!(
+        d["stack_trace"]
+            .as_str()
+            .is_some_and(|t| t.contains("Database.connect"))
+    );
 
-    let r = app.send(els(&app, Method::GET, "/api/errors?limit=20&offset=0")).await;
+    let r = app
+        .send(els(&app, Method::GET, "/api/errors?limit=20&offset=0"))
+        .await;
     let d = data(&r);
     assert_eq!(d["total"], json!(2));
     assert_eq!(d["page"], json!(1));
     assert_eq!(d["limit"], json!(20));
     assert_eq!(arr(&d["errors"]).len(), 2);
-    let r = app.send(els(&app, Method::GET, "/api/errors?level=error&source=backend")).await;
+    let r = app
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/errors?level=error&source=backend",
+        ))
+        .await;
     let d = data(&r);
     assert_eq!(d["total"], json!(1), "{d}");
     assert_eq!(d["errors"][0]["id"], json!(id));
-    let r = app.send(els(&app, Method::GET, "/api/errors?limit=1&offset=1")).await;
+    let r = app
+        .send(els(&app, Method::GET, "/api/errors?limit=1&offset=1"))
+        .await;
     let d = data(&r);
-    assert_eq!((d["total"].clone(), d["page"].clone()), (json!(2), json!(2)));
+    assert_eq!(
+        (d["total"].clone(), d["page"].clone()),
+        (json!(2), json!(2))
+    );
     assert_eq!(arr(&d["errors"]).len(), 1);
-    let r = app.send(els(&app, Method::GET, "/api/errors?source=frontend")).await;
+    let r = app
+        .send(els(&app, Method::GET, "/api/errors?source=frontend"))
+        .await;
     assert_eq!(data(&r)["errors"][0]["id"], json!(warn_id));
 
     // Visible natively and over gRPC as the same group.
@@ -119,22 +157,35 @@ async fn create_then_get_list_resolve_delete() {
     let got = app
         .groups_client()
         .await
-        .get_group(app.req(pb::GetGroupRequest { group_id: id.clone() }))
+        .get_group(app.req(pb::GetGroupRequest {
+            group_id: id.clone(),
+        }))
         .await
         .expect("gRPC GetGroup")
         .into_inner();
     assert_eq!(got.group.map(|g| g.count), Some(2));
 
-    let r = app.send(els(&app, Method::PUT, &format!("/api/errors/{id}/resolve"))).await;
+    let r = app
+        .send(els(&app, Method::PUT, &format!("/api/errors/{id}/resolve")))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body, json!({"data": {"status": "resolved"}, "status": "success"}));
-    let r = app.send(els(&app, Method::GET, &format!("/api/errors/{id}"))).await;
+    assert_eq!(
+        r.body,
+        json!({"data": {"status": "resolved"}, "status": "success"})
+    );
+    let r = app
+        .send(els(&app, Method::GET, &format!("/api/errors/{id}")))
+        .await;
     assert_eq!(data(&r)["resolved"], json!(true));
 
-    let r = app.send(els(&app, Method::DELETE, &format!("/api/errors/{id}"))).await;
+    let r = app
+        .send(els(&app, Method::DELETE, &format!("/api/errors/{id}")))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     assert!(r.text.is_empty());
-    let r = app.send(els(&app, Method::GET, &format!("/api/errors/{id}"))).await;
+    let r = app
+        .send(els(&app, Method::GET, &format!("/api/errors/{id}")))
+        .await;
     assert_envelope_error(&r, 404);
 }
 
@@ -159,26 +210,61 @@ async fn bad_input_gets_the_error_envelope() {
         assert_envelope_error(&r, 400);
     }
     // Missing source, bad level, malformed JSON.
-    let r = app.send(els(&app, Method::POST, "/api/errors").json(&json!({"message": "x"}))).await;
+    let r = app
+        .send(els(&app, Method::POST, "/api/errors").json(&json!({"message": "x"})))
+        .await;
     assert_envelope_error(&r, 400);
     assert_eq!(r.body["details"][0]["field"], json!("source"), "{}", r.text);
     let r = app
-        .send(els(&app, Method::POST, "/api/errors").json(&json!({"message": "x", "source": "api", "level": "loud"})))
+        .send(
+            els(&app, Method::POST, "/api/errors")
+                .json(&json!({"message": "x", "source": "api", "level": "loud"})),
+        )
         .await;
     assert_envelope_error(&r, 400);
     let r = app
-        .send(els(&app, Method::POST, "/api/errors").header("content-type", "application/json").body("{"))
+        .send(
+            els(&app, Method::POST, "/api/errors")
+                .header("content-type", "application/json")
+                .body("{"),
+        )
         .await;
     assert_envelope_error(&r, 400);
-    for q in ["limit=0", "limit=101", "limit=ten", "offset=-1", "level=loud"] {
-        let r = app.send(els(&app, Method::GET, &format!("/api/errors?{q}"))).await;
+    for q in [
+        "limit=0",
+        "limit=101",
+        "limit=ten",
+        "offset=-1",
+        "level=loud",
+    ] {
+        let r = app
+            .send(els(&app, Method::GET, &format!("/api/errors?{q}")))
+            .await;
         assert_envelope_error(&r, 400);
     }
-    let r = app.send(els(&app, Method::GET, "/api/analytics/trends?period=decade")).await;
+    let r = app
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/analytics/trends?period=decade",
+        ))
+        .await;
     assert_envelope_error(&r, 400);
-    let r = app.send(els(&app, Method::GET, "/api/analytics/trends?group_by=minute")).await;
+    let r = app
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/analytics/trends?group_by=minute",
+        ))
+        .await;
     assert_envelope_error(&r, 400);
-    let r = app.send(els(&app, Method::GET, "/api/monitoring/metrics?timeframe=2h")).await;
+    let r = app
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/monitoring/metrics?timeframe=2h",
+        ))
+        .await;
     assert_envelope_error(&r, 400);
     // Every route but /health needs the key.
     for path in [
@@ -212,7 +298,11 @@ async fn stats_and_trends_come_from_stored_events() {
     let fatal = app
         .capture(json!({"exception": {"type": "Crash", "message": "down"}, "level": "fatal"}))
         .await;
-    app.post_ok(&format!("/v1/errors/resolve/{}", s(&fatal["group_id"])), &json!({})).await;
+    app.post_ok(
+        &format!("/v1/errors/resolve/{}", s(&fatal["group_id"])),
+        &json!({}),
+    )
+    .await;
 
     // The cache is dropped on writes: the new figures show at once.
     let r = app.send(els(&app, Method::GET, "/api/stats")).await;
@@ -225,9 +315,20 @@ async fn stats_and_trends_come_from_stored_events() {
     assert_eq!(d["resolution_rate"], json!(25.0));
     // 4 events in the last 24 hours.
     assert_eq!(d["error_rate_24h"], json!(round2(4.0 / 24.0)));
-    assert!(d["avg_resolution_time"].as_str().is_some_and(|t| t.ends_with('s') || t.ends_with('m')), "{d}");
+    assert!(
+        d["avg_resolution_time"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('s') || t.ends_with('m')),
+        "{d}"
+    );
 
-    let r = app.send(els(&app, Method::GET, "/api/analytics/trends?period=week&group_by=day")).await;
+    let r = app
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/analytics/trends?period=week&group_by=day",
+        ))
+        .await;
     let d = data(&r);
     assert_eq!(d["period"], json!("week"));
     let points = arr(&d["data_points"]);
@@ -237,10 +338,20 @@ async fn stats_and_trends_come_from_stored_events() {
     assert_eq!(sum("resolved_count"), 1);
     assert_eq!(sum("critical_count"), 1);
     let last = points.last().unwrap();
-    assert_eq!(n(&last["error_count"]), 4, "all of today's events in today's bucket: {d}");
+    assert_eq!(
+        n(&last["error_count"]),
+        4,
+        "all of today's events in today's bucket: {d}"
+    );
     let _ = time(&last["timestamp"]);
 
-    let r = app.send(els(&app, Method::GET, "/api/analytics/trends?period=day&group_by=hour")).await;
+    let r = app
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/analytics/trends?period=day&group_by=hour",
+        ))
+        .await;
     let points = arr(&data(&r)["data_points"]).clone();
     assert!((24..=26).contains(&points.len()), "{}", points.len());
     assert_eq!(points.iter().map(|p| n(&p["error_count"])).sum::<u64>(), 4);
@@ -266,39 +377,67 @@ async fn performance_and_monitoring_report_the_server_itself() {
     for _ in 0..5 {
         app.send(app.anon(Method::GET, "/health")).await;
     }
-    let r = app.send(els(&app, Method::GET, "/api/analytics/performance")).await;
+    let r = app
+        .send(els(&app, Method::GET, "/api/analytics/performance"))
+        .await;
     let d = data(&r);
-    assert!(d["avg_response_time"].as_f64().is_some_and(|v| v >= 0.0), "{d}");
-    assert!(d["throughput_rpm"].as_f64().is_some_and(|v| v >= 5.0), "{d}");
+    assert!(
+        d["avg_response_time"].as_f64().is_some_and(|v| v >= 0.0),
+        "{d}"
+    );
+    assert!(
+        d["throughput_rpm"].as_f64().is_some_and(|v| v >= 5.0),
+        "{d}"
+    );
     assert_eq!(d["error_rate_percent"], json!(0.0));
     assert_eq!(d["availability_percent"], json!(100.0));
     assert_eq!(d["performance_score"], json!(10.0));
 
-    let r = app.send(els(&app, Method::GET, "/api/monitoring/services")).await;
+    let r = app
+        .send(els(&app, Method::GET, "/api/monitoring/services"))
+        .await;
     let d = data(&r);
     assert_eq!(d["overall_health"], json!("healthy"), "{d}");
-    let names: Vec<String> = arr(&d["services"]).iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = arr(&d["services"])
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["Database", "Ingest queue", "Ingest writer"]);
     let queue = &d["services"][1];
     assert_eq!(queue["details"]["depth"], json!(0));
     assert!(n(&queue["details"]["capacity"]) > 0);
     let _ = time(&d["services"][0]["last_checked"]);
 
-    let r = app.send(els(&app, Method::GET, "/api/monitoring/metrics?timeframe=24h")).await;
+    let r = app
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/monitoring/metrics?timeframe=24h",
+        ))
+        .await;
     let d = data(&r);
     assert_eq!(d["timeframe"], json!("24h"));
-    for k in ["cpu_usage_percent", "memory_usage_percent", "disk_usage_percent"] {
+    for k in [
+        "cpu_usage_percent",
+        "memory_usage_percent",
+        "disk_usage_percent",
+    ] {
         let v = d[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {d}"));
         assert!((0.0..=100.0).contains(&v), "{k}={v}");
     }
     assert!(d["memory_usage_percent"].as_f64().unwrap() > 0.0);
     assert!(d["disk_usage_percent"].as_f64().unwrap() > 0.0);
     assert!(n(&d["process_rss_bytes"]) > 1_000_000);
-    assert!(n(&d["active_connections"]) >= 1, "this request is in flight: {d}");
+    assert!(
+        n(&d["active_connections"]) >= 1,
+        "this request is in flight: {d}"
+    );
     assert!(d["requests_per_minute"].as_f64().unwrap() >= 6.0, "{d}");
     assert!(d["network_io"]["bytes_in"].is_u64());
 
-    let r = app.send(els(&app, Method::GET, "/api/monitoring/uptime")).await;
+    let r = app
+        .send(els(&app, Method::GET, "/api/monitoring/uptime"))
+        .await;
     let d = data(&r);
     assert_eq!(d["uptime_percent_24h"], json!(100.0), "{d}");
     assert_eq!(d["incidents_count"], json!(0));
@@ -316,7 +455,9 @@ async fn uptime_counts_the_time_between_two_runs() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut second = spawn_app_on(db, dir.path()).await;
     second.key = key;
-    let r = second.send(els(&second, Method::GET, "/api/monitoring/uptime")).await;
+    let r = second
+        .send(els(&second, Method::GET, "/api/monitoring/uptime"))
+        .await;
     let d = data(&r);
     assert_eq!(d["incidents_count"], json!(1), "{d}");
     let down = time(&d["last_downtime"]);
