@@ -495,3 +495,32 @@ async fn health_is_degraded_when_the_database_is_gone() {
     assert_eq!(r.body["status"], json!("degraded"));
     let _ = time(&r.body["timestamp"]);
 }
+
+#[tokio::test]
+async fn an_ingest_only_caller_gets_what_the_capture_told() {
+    let app = spawn_app().await;
+    let (st, b) = app
+        .put(
+            "/v1/errors/ingest_policy/set",
+            &json!({"anonymous_loopback_ingest": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    // Keyless from loopback: may store, may not read the group back.
+    let r = app
+        .send(
+            app.anon(Method::POST, "/api/errors")
+                .json(&documented_error()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let d = data(&r);
+    let id = uuid_str(&d["id"]);
+    assert_eq!(d["message"], json!("Database connection failed"));
+    assert!(d["fingerprint"].as_str().is_some_and(|f| !f.is_empty()));
+    assert_eq!(app.group(&id).await["count"], json!(1));
+    let r = app
+        .send(app.anon(Method::GET, &format!("/api/errors/{id}")))
+        .await;
+    assert_envelope_error(&r, 401);
+}
