@@ -524,3 +524,65 @@ async fn an_ingest_only_caller_gets_what_the_capture_told() {
         .await;
     assert_envelope_error(&r, 401);
 }
+
+#[tokio::test]
+async fn insights_over_grpc_agree_with_rest() {
+    let app = spawn_app().await;
+    let r = app
+        .send(els(&app, Method::POST, "/api/errors").json(&documented_error()))
+        .await;
+    let id = s(&data(&r)["id"]);
+    let mut insights = pb::insights_service_client::InsightsServiceClient::new(app.channel().await);
+    // Health needs no key.
+    let h = insights
+        .get_health(tonic::Request::new(pb::GetHealthRequest {}))
+        .await
+        .expect("GetHealth")
+        .into_inner();
+    assert_eq!((h.status.as_str(), h.database_ok), ("ok", true));
+    let page = insights
+        .query_groups(app.req(pb::QueryGroupsRequest {
+            limit: 10,
+            offset: 0,
+            level: pb::Level::Error as i32,
+            source: "backend".into(),
+        }))
+        .await
+        .expect("QueryGroups")
+        .into_inner();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.groups[0].id, id);
+    let st = insights
+        .query_groups(app.req(pb::QueryGroupsRequest {
+            limit: 101,
+            ..Default::default()
+        }))
+        .await
+        .expect_err("limit above 100");
+    assert_status(
+        &st,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("limit"),
+    );
+    let st = insights
+        .get_stats(tonic::Request::new(pb::GetStatsRequest {}))
+        .await
+        .expect_err("no key");
+    assert_eq!(st.code(), tonic::Code::Unauthenticated);
+    let t = insights
+        .get_trends(app.req(pb::GetTrendsRequest {
+            period: "day".into(),
+            group_by: "hour".into(),
+        }))
+        .await
+        .expect("GetTrends")
+        .into_inner();
+    assert_eq!(t.data_points.iter().map(|p| p.error_count).sum::<u64>(), 1);
+    let u = insights
+        .get_uptime(app.req(pb::GetUptimeRequest {}))
+        .await
+        .expect("GetUptime")
+        .into_inner();
+    assert_eq!(u.incidents_count, 0);
+}
