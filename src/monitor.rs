@@ -138,12 +138,29 @@ impl Monitor {
 /// The middleware: counts every request of both transports with its latency and outcome.
 pub async fn layer(State(m): State<Arc<Monitor>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    m.in_flight.fetch_add(1, Ordering::Relaxed);
+    let in_flight = InFlight::enter(&m);
     let resp = next.run(req).await;
-    m.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(in_flight);
     let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     m.record(Utc::now(), resp.status().is_server_error(), latency);
     resp
+}
+
+/// Counts a request in flight until dropped, so a request whose client went away (its
+/// future dropped mid-way) is not counted forever.
+struct InFlight<'a>(&'a Monitor);
+
+impl<'a> InFlight<'a> {
+    fn enter(m: &'a Monitor) -> Self {
+        m.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(m)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn clock_ticks_per_second() -> f64 {
