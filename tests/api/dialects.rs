@@ -322,6 +322,11 @@ async fn workflow_follows_the_documented_transitions_and_deployed_resolves() {
     assert_eq!(g["workflow_stage"], json!("NEW"), "{g}");
 
     // Unknown and malformed ids.
+    let unknown_get = format!("/api/v1/logs/{}", uuid::Uuid::new_v4());
+    let resp = app.send(app.authed(Method::GET, &unknown_get)).await;
+    assert_error(&resp, 404, "NOT_FOUND", "GET", &unknown_get);
+    let resp = app.send(app.authed(Method::GET, "/api/v1/logs/42")).await;
+    assert_error(&resp, 400, "VALIDATION_ERROR", "GET", "/api/v1/logs/42");
     let unknown = format!("/api/v1/logs/{}/status", uuid::Uuid::new_v4());
     let resp = app
         .send(
