@@ -18,9 +18,11 @@ use crate::{
     grpc::Api,
     ingest::{Ingest, WriterHandle},
     jobs,
+    monitor::{self, Monitor},
     pb::{
         FILE_DESCRIPTOR_SET, capture_service_server::CaptureServiceServer,
-        group_service_server::GroupServiceServer, settings_service_server::SettingsServiceServer,
+        group_service_server::GroupServiceServer, insights_service_server::InsightsServiceServer,
+        settings_service_server::SettingsServiceServer,
     },
     rest,
     store::{self, Bootstrap, Store},
@@ -30,6 +32,8 @@ use crate::{
 const ADMIN_SCOPES: &str = "admin,ingest,read,write";
 /// How often key usage is written back.
 const LAST_USED_FLUSH: Duration = Duration::from_secs(30);
+/// How often this run notes in the start/stop history that it is alive.
+const RUN_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// A built, bound, not yet running server.
 pub struct App {
@@ -42,6 +46,7 @@ pub struct App {
     bootstrap: Option<Bootstrap>,
     admin_key_file: PathBuf,
     cfg: Config,
+    monitor: Arc<Monitor>,
 }
 
 impl App {
@@ -68,13 +73,18 @@ impl App {
 
         let (ingest, writer) = Ingest::start(store.clone(), cfg.ingest.clone());
         let authenticator = Authenticator::new(store.clone());
+        let monitor = Monitor::new(&cfg.data_dir);
+        store
+            .record_run_start(monitor.run_id, monitor.started_at)
+            .await?;
         let api = Api {
+            monitor: monitor.clone(),
             store: store.clone(),
             ingest: ingest.clone(),
             export_page: 500,
             export_send_timeout: Duration::from_secs(60),
         };
-        let router = router(api, authenticator.clone(), &cfg).await;
+        let router = router(api, authenticator.clone(), monitor.clone(), &cfg).await;
 
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -89,6 +99,21 @@ impl App {
                     authenticator.flush_last_used().await;
                 }
             }),
+            tokio::spawn({
+                let (store, run_id) = (store.clone(), monitor.run_id);
+                async move {
+                    let mut tick = tokio::time::interval(RUN_HEARTBEAT);
+                    loop {
+                        tick.tick().await;
+                        if let Err(e) = store
+                            .record_run_alive(run_id, chrono::Utc::now(), false)
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not record that this run is alive");
+                        }
+                    }
+                }
+            }),
         ];
         Ok(App {
             listener,
@@ -100,6 +125,7 @@ impl App {
             bootstrap,
             admin_key_file,
             cfg,
+            monitor,
         })
     }
 
@@ -128,6 +154,7 @@ impl App {
             bootstrap,
             admin_key_file,
             cfg,
+            monitor,
         } = self;
         let addr = listener.local_addr().unwrap_or(cfg.listen);
         if cfg.print_banner {
@@ -146,17 +173,30 @@ impl App {
         for task in background {
             task.abort();
         }
+        // A clean stop is not downtime the uptime figures should blame on a crash.
+        if let Err(e) = store
+            .record_run_alive(monitor.run_id, chrono::Utc::now(), true)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the clean stop of this run");
+        }
         store.close().await;
         served.map_err(|e| Error::Internal(format!("server error: {e}")))
     }
 }
 
-async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Router {
+async fn router(
+    api: Api,
+    authenticator: Arc<Authenticator>,
+    monitor: Arc<Monitor>,
+    cfg: &Config,
+) -> Router {
     let limit = cfg.body_limit;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<CaptureServiceServer<Api>>().await;
     health.set_serving::<GroupServiceServer<Api>>().await;
     health.set_serving::<SettingsServiceServer<Api>>().await;
+    health.set_serving::<InsightsServiceServer<Api>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -185,12 +225,17 @@ async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Ro
         grpc,
         web.layer(SettingsServiceServer::new(api.clone()).max_decoding_message_size(limit)),
     );
+    let grpc = grpc_route(
+        grpc,
+        web.layer(InsightsServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
     let grpc = grpc_route(grpc, web.layer(health_service));
     let grpc = grpc_route(grpc, web.layer(reflection_v1));
     let grpc = grpc_route(grpc, web.layer(reflection_v1alpha));
 
     grpc.merge(rest::router(api, cfg))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))
+        .layer(axum::middleware::from_fn_with_state(monitor, monitor::layer))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");

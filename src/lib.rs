@@ -26,6 +26,7 @@ pub mod error;
 pub mod grpc;
 pub mod ingest;
 pub mod jobs;
+pub mod monitor;
 pub mod pb;
 pub mod rest;
 pub mod store;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_initial;
 mod m20261121_000002_group_stats;
+mod m20261121_000003_workflow;
 mod m20261121_000004_sentry;
 mod m20261121_000005_group_hashes;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261121_000002_group_stats::Migration),
+            Box::new(m20261121_000003_workflow::Migration),
             Box::new(m20261121_000004_sentry::Migration),
             Box::new(m20261121_000005_group_hashes::Migration),
         ]

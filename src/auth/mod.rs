@@ -90,6 +90,10 @@ pub enum Authn {
 pub fn require(ext: &http::Extensions, scope: Scope) -> Result<Principal, Error> {
     match ext.get::<Authn>() {
         Some(Authn::Key(p)) if p.has(scope) => Ok(p.clone()),
+        // Keyless loopback ingest (see `anonymous`) has no key to blame for a missing scope.
+        Some(Authn::Key(p)) if p.key_id.is_nil() => Err(Error::Unauthenticated(
+            "missing API key: keyless loopback callers may only send events".into(),
+        )),
         Some(Authn::Key(_)) => Err(Error::PermissionDenied(format!(
             "this API key lacks the '{}' scope",
             scope.as_str()
@@ -212,8 +216,15 @@ pub async fn layer(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let outcome = match credential(req.headers()) {
-        None | Some("") => Authn::Anonymous,
+    let query_key = query_credential(req.uri());
+    let outcome = match credential(req.headers()).or(query_key.as_deref()) {
+        None | Some("") => {
+            let loopback = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .is_some_and(|ci| ci.0.ip().to_canonical().is_loopback());
+            anonymous(&auth, loopback).await
+        }
         Some(key) => match auth.authenticate(key).await {
             Ok(a) => a,
             // The database is down: let the handler fail the request with a clear error
@@ -226,4 +237,33 @@ pub async fn layer(
     };
     req.extensions_mut().insert(outcome);
     next.run(req).await
+}
+
+/// The key of a `?key=` query parameter, for clients that cannot set headers (Log Center's
+/// `sendBeacon`). Headers win when both are sent.
+fn query_credential(uri: &http::Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// A request without credentials: ingest-only as the project that allows keyless ingest from
+/// loopback, when the TCP peer (never a forwarding header) is a loopback address; otherwise
+/// anonymous.
+async fn anonymous(auth: &Authenticator, loopback: bool) -> Authn {
+    if !loopback {
+        return Authn::Anonymous;
+    }
+    match auth.store.anonymous_ingest_project().await {
+        Ok(Some(project_id)) => Authn::Key(Principal {
+            project_id,
+            key_id: Uuid::nil(),
+            scopes: vec![Scope::Ingest],
+        }),
+        Ok(None) => Authn::Anonymous,
+        Err(e) => {
+            tracing::warn!(error = %e, "anonymous ingest policy lookup failed");
+            Authn::Anonymous
+        }
+    }
 }

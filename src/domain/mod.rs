@@ -7,6 +7,8 @@ pub mod event;
 pub mod export;
 pub mod filter;
 pub mod grouping;
+pub mod insights;
 pub mod model;
+pub mod workflow;
 
 pub use event::{ExceptionData, Frame, GroupStatus, Level, NewEvent};

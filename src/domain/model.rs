@@ -45,6 +45,8 @@ pub struct Group {
     pub count: u64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// Stage of the fix workflow.
+    pub workflow_stage: super::workflow::WorkflowStage,
 }
 
 /// Aggregates of one group.

@@ -10,6 +10,7 @@ use crate::{
         filter::{EventFilter, GroupSort},
         grouping::{Grouping, GroupingVariant},
         model::{Committed, Group, GroupDetail, RetentionPolicy, StoredEvent},
+        workflow::WorkflowStage,
     },
     error::Error,
     pb,
@@ -256,6 +257,7 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         count,
         first_seen,
         last_seen,
+        workflow_stage,
     } = g;
     pb::Group {
         id: id.to_string(),
@@ -270,7 +272,52 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         first_seen: Some(ts(first_seen)),
         last_seen: Some(ts(last_seen)),
         grouping_version,
+        workflow_stage: stage_to_pb(workflow_stage) as i32,
     }
+}
+
+pub fn stage_to_pb(s: WorkflowStage) -> pb::WorkflowStage {
+    match s {
+        WorkflowStage::New => pb::WorkflowStage::New,
+        WorkflowStage::Verifying => pb::WorkflowStage::Verifying,
+        WorkflowStage::CannotReproduce => pb::WorkflowStage::CannotReproduce,
+        WorkflowStage::PendingFix => pb::WorkflowStage::PendingFix,
+        WorkflowStage::Fixing => pb::WorkflowStage::Fixing,
+        WorkflowStage::Fixed => pb::WorkflowStage::Fixed,
+        WorkflowStage::Verified => pb::WorkflowStage::Verified,
+        WorkflowStage::Deployed => pb::WorkflowStage::Deployed,
+        WorkflowStage::FixFailed => pb::WorkflowStage::FixFailed,
+    }
+}
+
+/// The documented name of a stage on the wire (`NEW`, `PENDING_FIX`, …); unknown values read as NEW.
+pub fn stage_name(v: i32) -> &'static str {
+    stage_from_pb("stage", v)
+        .unwrap_or(WorkflowStage::New)
+        .as_str()
+}
+
+/// A stage from the wire; unspecified or unknown values are a bad request.
+pub fn stage_from_pb(field: &str, v: i32) -> Result<WorkflowStage, Error> {
+    let bad = || {
+        Error::invalid_field(
+            field,
+            "must be one of NEW, VERIFYING, CANNOT_REPRODUCE, PENDING_FIX, FIXING, FIXED, VERIFIED, DEPLOYED, FIX_FAILED",
+            "INVALID_ENUM",
+        )
+    };
+    Ok(match pb::WorkflowStage::try_from(v).map_err(|_| bad())? {
+        pb::WorkflowStage::Unspecified => return Err(bad()),
+        pb::WorkflowStage::New => WorkflowStage::New,
+        pb::WorkflowStage::Verifying => WorkflowStage::Verifying,
+        pb::WorkflowStage::CannotReproduce => WorkflowStage::CannotReproduce,
+        pb::WorkflowStage::PendingFix => WorkflowStage::PendingFix,
+        pb::WorkflowStage::Fixing => WorkflowStage::Fixing,
+        pb::WorkflowStage::Fixed => WorkflowStage::Fixed,
+        pb::WorkflowStage::Verified => WorkflowStage::Verified,
+        pb::WorkflowStage::Deployed => WorkflowStage::Deployed,
+        pb::WorkflowStage::FixFailed => WorkflowStage::FixFailed,
+    })
 }
 
 pub fn detail_to_pb(d: GroupDetail) -> pb::GetGroupResponse {

@@ -420,4 +420,20 @@ impl GroupService for Api {
             Box::pin(ReceiverStream::new(rx)) as ExportStream
         ))
     }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/TransitionWorkflow")]
+    async fn transition_workflow(
+        &self,
+        req: Request<pb::TransitionWorkflowRequest>,
+    ) -> Result<Response<pb::TransitionWorkflowResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::TransitionWorkflowRequest { group_id, stage } = req.into_inner();
+        let id = convert::uuid("error_group_id", &group_id)?;
+        let to = convert::stage_from_pb("stage", stage)?;
+        let (group, from) = self.store.transition_workflow(p.project_id, id, to).await?;
+        Ok(Response::new(pb::TransitionWorkflowResponse {
+            group: Some(convert::group_to_pb(group)),
+            previous_stage: convert::stage_to_pb(from) as i32,
+        }))
+    }
 }

@@ -6,6 +6,7 @@ mod capture;
 pub mod convert;
 mod groups;
 pub mod sentry;
+mod insights;
 mod settings;
 pub mod status;
 
@@ -22,4 +23,6 @@ pub struct Api {
     pub export_page: u64,
     /// Longest an export stream may wait for its reader before it gives up.
     pub export_send_timeout: Duration,
+    /// The server's own counters and figures (monitoring, performance, uptime).
+    pub monitor: std::sync::Arc<crate::monitor::Monitor>,
 }

@@ -79,4 +79,39 @@ impl SettingsService for Api {
     ) -> Result<Response<pb::GetDsnResponse>, Status> {
         super::sentry::get_dsn(self, req).await
     }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/GetIngestPolicy")]
+    async fn get_ingest_policy(
+        &self,
+        req: Request<pb::GetIngestPolicyRequest>,
+    ) -> Result<Response<pb::GetIngestPolicyResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let pb::GetIngestPolicyRequest {} = req.into_inner();
+        let on = self.store.anonymous_loopback_ingest(p.project_id).await?;
+        Ok(Response::new(pb::GetIngestPolicyResponse {
+            policy: Some(pb::IngestPolicy {
+                anonymous_loopback_ingest: on,
+            }),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/SetIngestPolicy")]
+    async fn set_ingest_policy(
+        &self,
+        req: Request<pb::SetIngestPolicyRequest>,
+    ) -> Result<Response<pb::SetIngestPolicyResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Admin)?;
+        let pb::SetIngestPolicyRequest {
+            anonymous_loopback_ingest,
+        } = req.into_inner();
+        let on = self
+            .store
+            .set_anonymous_loopback_ingest(p.project_id, anonymous_loopback_ingest)
+            .await?;
+        Ok(Response::new(pb::SetIngestPolicyResponse {
+            policy: Some(pb::IngestPolicy {
+                anonymous_loopback_ingest: on,
+            }),
+        }))
+    }
 }

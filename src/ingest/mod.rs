@@ -46,6 +46,17 @@ impl Default for IngestConfig {
 struct Job {
     event: NewEvent,
     reply: oneshot::Sender<Result<Committed, Error>>,
+    /// When it was queued, for the writer lag monitoring reports.
+    queued: std::time::Instant,
+}
+
+/// What the writer reports about itself (read by monitoring).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Queue-to-commit time of the oldest event of the last batch, in milliseconds.
+    pub lag_ms: std::sync::atomic::AtomicU64,
+    /// Events committed since start.
+    pub committed: std::sync::atomic::AtomicU64,
 }
 
 /// The sending side: cheap to clone, shared by every transport.
@@ -53,6 +64,7 @@ struct Job {
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
     retry_after: Duration,
+    stats: std::sync::Arc<WriterStats>,
 }
 
 /// The writer task; await it after the last `Ingest` is dropped to know the queue is drained.
@@ -69,11 +81,13 @@ impl WriterHandle {
 impl Ingest {
     pub fn start(store: Store, cfg: IngestConfig) -> (Ingest, WriterHandle) {
         let (tx, rx) = mpsc::channel(cfg.queue_depth.max(1));
-        let handle = tokio::spawn(writer::run(store, rx, cfg.clone()));
+        let stats = std::sync::Arc::new(WriterStats::default());
+        let handle = tokio::spawn(writer::run(store, rx, cfg.clone(), stats.clone()));
         (
             Ingest {
                 tx,
                 retry_after: cfg.retry_after,
+                stats,
             },
             WriterHandle(handle),
         )
@@ -82,7 +96,11 @@ impl Ingest {
     /// Queues `event` and waits until it is committed.
     pub async fn submit(&self, event: NewEvent) -> Result<Committed, Error> {
         let (reply, answer) = oneshot::channel();
-        match self.tx.try_send(Job { event, reply }) {
+        match self.tx.try_send(Job {
+            event,
+            reply,
+            queued: std::time::Instant::now(),
+        }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return Err(Error::Overloaded {
@@ -123,7 +141,11 @@ impl Ingest {
         let mut answers = Vec::with_capacity(events.len());
         for (permit, event) in permits.zip(events) {
             let (reply, answer) = oneshot::channel();
-            permit.send(Job { event, reply });
+            permit.send(Job {
+                event,
+                reply,
+                queued: std::time::Instant::now(),
+            });
             answers.push(answer);
         }
         let mut results = Vec::with_capacity(answers.len());
@@ -135,5 +157,20 @@ impl Ingest {
             }));
         }
         Ok(results)
+    }
+
+    /// Events waiting in the queue and the queue's capacity.
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let cap = self.tx.max_capacity();
+        (cap - self.tx.capacity(), cap)
+    }
+
+    /// False once the writer has stopped.
+    pub fn writer_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.stats
     }
 }

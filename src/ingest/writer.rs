@@ -9,7 +9,12 @@ use tokio::sync::mpsc;
 use super::{IngestConfig, Job};
 use crate::{error::Error, store::Store};
 
-pub(super) async fn run(store: Store, mut rx: mpsc::Receiver<Job>, cfg: IngestConfig) {
+pub(super) async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    cfg: IngestConfig,
+    stats: std::sync::Arc<super::WriterStats>,
+) {
     let mut totals = Totals::default();
     let max_batch = cfg.max_batch.max(1);
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
@@ -27,7 +32,19 @@ pub(super) async fn run(store: Store, mut rx: mpsc::Receiver<Job>, cfg: IngestCo
                 }
             }
         }
+        let oldest = jobs.iter().map(|j| j.queued).min();
+        let before = totals.committed;
         commit(&store, &mut jobs, &mut totals).await;
+        if let Some(q) = oldest {
+            let lag = u64::try_from(q.elapsed().as_millis()).unwrap_or(u64::MAX);
+            stats
+                .lag_ms
+                .store(lag, std::sync::atomic::Ordering::Relaxed);
+        }
+        stats.committed.fetch_add(
+            totals.committed - before,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
     tracing::info!(
         committed = totals.committed,

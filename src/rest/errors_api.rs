@@ -119,7 +119,7 @@ enum MechanismBody {
 /// A time as RFC 3339 text or epoch seconds (milliseconds when the number is that large).
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum TimeBody {
+pub(super) enum TimeBody {
     Text(String),
     Number(f64),
 }
@@ -215,7 +215,7 @@ fn level(field: &str, s: Option<&str>) -> Result<i32, Error> {
     }
 }
 
-fn time(field: &str, t: TimeBody) -> Result<prost_types::Timestamp, Error> {
+pub(super) fn time(field: &str, t: TimeBody) -> Result<prost_types::Timestamp, Error> {
     let dt = match t {
         TimeBody::Text(s) => match DateTime::parse_from_rfc3339(s.trim()) {
             Ok(d) => d.with_timezone(&Utc),
@@ -437,14 +437,14 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
 
 // ---------- encoding helpers ----------
 
-fn time_json(t: Option<prost_types::Timestamp>) -> Value {
+pub(super) fn time_json(t: Option<prost_types::Timestamp>) -> Value {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
         .map(|d| Value::String(d.to_rfc3339_opts(SecondsFormat::Millis, true)))
         .unwrap_or(Value::Null)
 }
 
 /// The domain's name of a level (the handlers never answer "unspecified").
-fn level_json(v: i32) -> &'static str {
+pub(super) fn level_json(v: i32) -> &'static str {
     convert::level_from_pb("level", v)
         .ok()
         .flatten()
@@ -453,7 +453,7 @@ fn level_json(v: i32) -> &'static str {
 }
 
 /// The domain's name of a group status.
-fn status_json(v: i32) -> &'static str {
+pub(super) fn status_json(v: i32) -> &'static str {
     convert::status_from_pb("status", v)
         .ok()
         .flatten()
@@ -579,6 +579,7 @@ fn group_json(g: pb::Group) -> Value {
         first_seen,
         last_seen,
         grouping_version,
+        workflow_stage,
     } = g;
     json!({
         "id": id,
@@ -594,6 +595,7 @@ fn group_json(g: pb::Group) -> Value {
         "first_seen": time_json(first_seen),
         "last_seen": time_json(last_seen),
         "grouping_version": grouping_version,
+        "workflow_stage": convert::stage_name(workflow_stage),
     })
 }
 

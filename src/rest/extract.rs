@@ -142,3 +142,16 @@ impl Ctx {
         )
     }
 }
+
+impl Ctx {
+    /// The TCP peer of the request (never a forwarding header).
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|ci| ci.0)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}

@@ -2,10 +2,13 @@
 //! documented JSON into the protobuf request, calls the same trait method a gRPC client
 //! would reach, and encodes the documented JSON answer. No queries, no rules here.
 
+mod els_api;
 mod error;
 mod errors_api;
 mod extract;
 mod sentry_api;
+mod logcenter_api;
+mod miniapm_api;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
@@ -33,6 +36,9 @@ pub fn router(api: Api, cfg: &Config) -> Router {
     Router::new()
         .merge(errors_api::routes())
         .merge(sentry_api::routes())
+        .merge(logcenter_api::routes())
+        .merge(miniapm_api::routes())
+        .merge(els_api::routes())
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

@@ -7,6 +7,7 @@ use crate::{
     domain::{
         GroupStatus, Level,
         model::{Group, StoredEvent, from_millis},
+        workflow::WorkflowStage,
     },
     error::Error,
 };
@@ -39,6 +40,7 @@ pub fn group(m: group::Model) -> Group {
         first_seen,
         last_seen,
         resolved_at: _,
+        workflow_stage,
     } = m;
     Group {
         id,
@@ -53,6 +55,7 @@ pub fn group(m: group::Model) -> Group {
         count: u64::try_from(times_seen).unwrap_or(0),
         first_seen: from_millis(first_seen),
         last_seen: from_millis(last_seen),
+        workflow_stage: WorkflowStage::parse(&workflow_stage).unwrap_or(WorkflowStage::New),
     }
 }
 

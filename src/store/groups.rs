@@ -200,6 +200,7 @@ impl Store {
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
         }
+        self.note_write();
         self.get_group(project_id, group_id).await
     }
 
@@ -245,6 +246,7 @@ impl Store {
             .await
             .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
+        self.note_write();
         Ok(events.rows_affected)
     }
 }

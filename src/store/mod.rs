@@ -3,13 +3,16 @@
 //! migrations and the same statements, built per backend by sea-query.
 
 pub mod blob;
+mod cache;
 mod convert;
 pub mod entity;
 mod events;
 mod groups;
+mod insights;
 mod projects;
 mod retention;
 pub mod sentry;
+mod workflow;
 mod write;
 
 use std::{path::Path, time::Duration};
@@ -20,7 +23,9 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
+pub use cache::Derived;
 pub use events::ExportPage;
+pub use insights::{StatsFigures, TrendFigures};
 pub use projects::{ApiKeyRecord, Bootstrap};
 
 use crate::error::Error;
@@ -33,11 +38,26 @@ pub struct Store {
     /// One connection for the ingest writer's batch commits, so the big multi-row statements
     /// it prepares are cached on one connection only.
     ingest_db: DatabaseConnection,
+    /// Caches of figures derived from stored data (see `insights`): counts writes so a cached
+    /// answer is dropped as soon as anything it was computed from may have changed.
+    pub(crate) derived: std::sync::Arc<Derived>,
+    /// The SQLite database file, for the health probe: open connections keep working on a
+    /// file deleted from under them, so only its path tells that it is gone.
+    sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
 }
 
 /// Which database a URL points at.
 pub fn is_sqlite_url(url: &str) -> bool {
     url.starts_with("sqlite:")
+}
+
+/// The file of a SQLite URL (`sqlite://path?opts`), unless it is in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// The SQLite URL of the database file inside `data_dir`.
@@ -53,7 +73,12 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
         let db = connect(url, max_connections).await?;
         let ingest_db = connect(url, 1).await?;
-        let store = Store { db, ingest_db };
+        let store = Store {
+            db,
+            ingest_db,
+            derived: Default::default(),
+            sqlite_file: sqlite_file(url).map(std::sync::Arc::new),
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -138,6 +138,7 @@ impl Store {
                 .await
                 .map_err(db_err)?;
             txn.commit().await.map_err(db_err)?;
+            self.note_write();
             deleted += res.rows_affected;
         }
 

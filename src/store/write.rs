@@ -55,6 +55,7 @@ impl Store {
         let txn = self.begin_ingest().await?;
         let results = commit_in(&txn, batch).await?;
         txn.commit().await.map_err(db_err)?;
+        self.note_write();
         Ok(results)
     }
 }
@@ -616,6 +617,11 @@ async fn upsert_groups<'a>(
                 .value(
                     group::Column::Status,
                     Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN 'unresolved' ELSE "groups"."status" END"#),
+                )
+                // Fix workflow (Log Center): a recurrence after DEPLOYED starts the workflow over.
+                .value(
+                    group::Column::WorkflowStage,
+                    Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' AND "groups"."workflow_stage" = 'DEPLOYED' THEN 'NEW' ELSE "groups"."workflow_stage" END"#),
                 )
                 .to_owned(),
         );

@@ -8,6 +8,8 @@ mod helpers;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod dialects;
+mod els;
 mod export;
 mod grouping;
 mod grpc;

@@ -17,6 +17,7 @@ pub struct Model {
     pub first_seen: i64,
     pub last_seen: i64,
     pub resolved_at: Option<i64>,
+    pub workflow_stage: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
