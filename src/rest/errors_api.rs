@@ -504,8 +504,9 @@ fn variant_json(g: pb::GroupingVariant) -> Value {
         source,
         components,
         hash,
+        matches_group,
     } = g;
-    json!({"kind": kind, "version": version, "source": source, "components": components, "hash": hash})
+    json!({"kind": kind, "version": version, "source": source, "components": components, "hash": hash, "matches_group": matches_group})
 }
 
 fn event_json(e: pb::Event) -> Value {

@@ -427,6 +427,7 @@ async fn v2_event_matching_only_the_full_stack_joins_the_group() {
     );
     assert_eq!(variant(&ea, "full")["hash"], variant(&eb, "full")["hash"]);
     assert_eq!(a["group_id"], b["group_id"], "joined by the full-stack key");
+    assert_eq!(variant(&eb, "full")["matches_group"], json!(true));
     assert_eq!(b["new_group"], json!(false));
     assert_eq!(
         b["fingerprint"], a["fingerprint"],
@@ -503,6 +504,10 @@ async fn v2_event_view_shows_the_components_of_each_key() {
     assert!(full[1].starts_with("django.core.handlers.base:_get_response"));
     let legacy = variant(&e, "legacy_v1");
     assert_eq!(n(&legacy["version"]), 1);
+    // The new group holds the event's current keys; the legacy key only finds old groups.
+    assert_eq!(in_app["matches_group"], json!(true));
+    assert_eq!(variant(&e, "full")["matches_group"], json!(true));
+    assert_eq!(legacy["matches_group"], json!(false));
     assert_eq!(
         legacy["components"],
         json!([
@@ -690,6 +695,17 @@ async fn v1_groups_keep_receiving_matching_events() {
     );
     assert_eq!(second["new_group"], json!(false));
     assert_eq!(s(&second["fingerprint"]), v1_hash);
+    let e2 = upgraded.event(&s(&second["event_id"])).await;
+    assert_eq!(
+        variant(&e2, "legacy_v1")["matches_group"],
+        json!(true),
+        "{e2}"
+    );
+    assert_eq!(
+        variant(&e2, "in_app")["matches_group"],
+        json!(true),
+        "recorded for the old group"
+    );
     let other = upgraded
         .capture(py_error("bad 2", checkout_stack(50, "other_function")))
         .await;
