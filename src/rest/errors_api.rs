@@ -105,7 +105,7 @@ struct ExceptionBody {
 
 /// `"mechanism": "onerror"` or Sentry's `"mechanism": {"type": "onerror", "synthetic": true}`.
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an object {type, synthetic}")]
 enum MechanismBody {
     Name(String),
     Object {

@@ -1,6 +1,7 @@
 //! Grouping as a user sees it: which captures become one issue, and why (GET shows the key).
 
 use faultline::pb;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -736,4 +737,66 @@ async fn v1_groups_keep_receiving_matching_events() {
         1,
         "the group keeps its key and version"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_capture_fields_are_validated() {
+    let app = spawn_app().await;
+    let cause = json!({"type": "E", "message": "m"});
+    let cases = [
+        (
+            json!({"message": "m", "chained": vec![cause; 33]}),
+            "chained",
+        ),
+        (
+            json!({"message": "m", "platform": "p".repeat(65)}),
+            "platform",
+        ),
+        (
+            json!({"message": "m", "transaction": "t".repeat(257)}),
+            "transaction",
+        ),
+        (
+            json!({"exception": {"type": "E", "mechanism": {"type": "x".repeat(257)}}}),
+            "exception.mechanism",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = app
+            .send(app.authed(Method::POST, "/v1/errors/capture").json(&body))
+            .await;
+        let e = assert_error(&r, 422, "VALIDATION_ERROR", "POST", "/v1/errors/capture");
+        assert!(
+            arr(&e["details"])
+                .iter()
+                .any(|d| d["field"] == json!(field)),
+            "{field}: {}",
+            r.text
+        );
+    }
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"exception": {"type": "E", "mechanism": 7}})),
+        )
+        .await;
+    let e = assert_error(&r, 422, "VALIDATION_ERROR", "POST", "/v1/errors/capture");
+    assert_eq!(
+        e["details"][0]["field"],
+        json!("exception.mechanism"),
+        "{}",
+        r.text
+    );
+    assert!(
+        !r.text.contains("MechanismBody"),
+        "no internal names: {}",
+        r.text
+    );
+    // A chain without a main exception: its newest exception is the main one.
+    let c = app
+        .capture(json!({"chained": [{"type": "KeyError", "message": "k"}, {"type": "LookupError", "message": "l"}]}))
+        .await;
+    let e = app.event(&s(&c["event_id"])).await;
+    assert_eq!(e["exception"]["type"], json!("LookupError"));
+    assert_eq!(e["exception"]["chained"][0]["type"], json!("KeyError"));
 }
