@@ -187,6 +187,7 @@ fn variant_to_pb(v: &GroupingVariant) -> pb::GroupingVariant {
         source,
         components,
         hash,
+        matches_group,
     } = v;
     pb::GroupingVariant {
         kind: kind.as_str().to_owned(),
@@ -194,6 +195,7 @@ fn variant_to_pb(v: &GroupingVariant) -> pb::GroupingVariant {
         source: source.as_str().to_owned(),
         components: components.clone(),
         hash: hash.clone(),
+        matches_group: *matches_group,
     }
 }
 

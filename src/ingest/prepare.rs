@@ -165,13 +165,12 @@ pub fn prepare(
         }
         None => None,
     };
-    let chained: Vec<ExceptionData> = chained
+    let mut chained: Vec<ExceptionData> = chained
         .into_iter()
         .take(limits::CHAINED_MAX)
         .map(|e| exception_data(e, &mut violations, &mut parsed_platform))
         .collect();
     // A chain without its main exception: the newest one is the main one.
-    let mut chained = chained;
     let exception = match exception {
         Some(mut e) => {
             e.chained = chained;
@@ -252,7 +251,6 @@ pub fn prepare(
         level: level.as_str(),
         tags: Some(&tags),
     });
-    drop(parts);
     let (title, culprit) = grouping::title_and_culprit(exc_type, exc_value, frames);
     let message = if message.trim().is_empty() {
         title.clone()

@@ -105,7 +105,7 @@ struct ExceptionBody {
 
 /// `"mechanism": "onerror"` or Sentry's `"mechanism": {"type": "onerror", "synthetic": true}`.
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an object {type, synthetic}")]
 enum MechanismBody {
     Name(String),
     Object {
@@ -504,8 +504,9 @@ fn variant_json(g: pb::GroupingVariant) -> Value {
         source,
         components,
         hash,
+        matches_group,
     } = g;
-    json!({"kind": kind, "version": version, "source": source, "components": components, "hash": hash})
+    json!({"kind": kind, "version": version, "source": source, "components": components, "hash": hash, "matches_group": matches_group})
 }
 
 fn event_json(e: pb::Event) -> Value {

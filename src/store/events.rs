@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group},
+    entity::{event, event_tag, group, group_hash},
 };
 use crate::{
     domain::{
@@ -133,16 +133,34 @@ impl Store {
         Ok((events, next))
     }
 
-    /// One event of the project, with its payload.
+    /// One event of the project, with its payload and which of its grouping keys its group has.
     pub async fn get_event(&self, project_id: Uuid, event_id: Uuid) -> Result<StoredEvent, Error> {
-        event::Entity::find()
+        let mut ev = event::Entity::find()
             .filter(event::Column::Id.eq(event_id))
             .filter(event::Column::ProjectId.eq(project_id))
             .one(&self.db)
             .await
             .map_err(db_err)?
             .map(|m| convert::event(m, true))
-            .ok_or(Error::NotFound { what: "event" })?
+            .ok_or(Error::NotFound { what: "event" })??;
+        let variants = &mut ev.grouping.variants;
+        if !variants.is_empty() {
+            let hashes: Vec<String> = variants.iter().map(|v| v.hash.clone()).collect();
+            let keys: Vec<String> = group_hash::Entity::find()
+                .select_only()
+                .column(group_hash::Column::Hash)
+                .filter(group_hash::Column::ProjectId.eq(project_id))
+                .filter(group_hash::Column::GroupId.eq(ev.group_id))
+                .filter(group_hash::Column::Hash.is_in(hashes))
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            for v in variants.iter_mut() {
+                v.matches_group = keys.contains(&v.hash);
+            }
+        }
+        Ok(ev)
     }
 
     /// A page of events for an export, with payloads, in the listing order.

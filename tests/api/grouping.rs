@@ -1,6 +1,7 @@
 //! Grouping as a user sees it: which captures become one issue, and why (GET shows the key).
 
 use faultline::pb;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -427,6 +428,7 @@ async fn v2_event_matching_only_the_full_stack_joins_the_group() {
     );
     assert_eq!(variant(&ea, "full")["hash"], variant(&eb, "full")["hash"]);
     assert_eq!(a["group_id"], b["group_id"], "joined by the full-stack key");
+    assert_eq!(variant(&eb, "full")["matches_group"], json!(true));
     assert_eq!(b["new_group"], json!(false));
     assert_eq!(
         b["fingerprint"], a["fingerprint"],
@@ -503,6 +505,10 @@ async fn v2_event_view_shows_the_components_of_each_key() {
     assert!(full[1].starts_with("django.core.handlers.base:_get_response"));
     let legacy = variant(&e, "legacy_v1");
     assert_eq!(n(&legacy["version"]), 1);
+    // The new group holds the event's current keys; the legacy key only finds old groups.
+    assert_eq!(in_app["matches_group"], json!(true));
+    assert_eq!(variant(&e, "full")["matches_group"], json!(true));
+    assert_eq!(legacy["matches_group"], json!(false));
     assert_eq!(
         legacy["components"],
         json!([
@@ -690,6 +696,17 @@ async fn v1_groups_keep_receiving_matching_events() {
     );
     assert_eq!(second["new_group"], json!(false));
     assert_eq!(s(&second["fingerprint"]), v1_hash);
+    let e2 = upgraded.event(&s(&second["event_id"])).await;
+    assert_eq!(
+        variant(&e2, "legacy_v1")["matches_group"],
+        json!(true),
+        "{e2}"
+    );
+    assert_eq!(
+        variant(&e2, "in_app")["matches_group"],
+        json!(true),
+        "recorded for the old group"
+    );
     let other = upgraded
         .capture(py_error("bad 2", checkout_stack(50, "other_function")))
         .await;
@@ -720,4 +737,66 @@ async fn v1_groups_keep_receiving_matching_events() {
         1,
         "the group keeps its key and version"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_capture_fields_are_validated() {
+    let app = spawn_app().await;
+    let cause = json!({"type": "E", "message": "m"});
+    let cases = [
+        (
+            json!({"message": "m", "chained": vec![cause; 33]}),
+            "chained",
+        ),
+        (
+            json!({"message": "m", "platform": "p".repeat(65)}),
+            "platform",
+        ),
+        (
+            json!({"message": "m", "transaction": "t".repeat(257)}),
+            "transaction",
+        ),
+        (
+            json!({"exception": {"type": "E", "mechanism": {"type": "x".repeat(257)}}}),
+            "exception.mechanism",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = app
+            .send(app.authed(Method::POST, "/v1/errors/capture").json(&body))
+            .await;
+        let e = assert_error(&r, 422, "VALIDATION_ERROR", "POST", "/v1/errors/capture");
+        assert!(
+            arr(&e["details"])
+                .iter()
+                .any(|d| d["field"] == json!(field)),
+            "{field}: {}",
+            r.text
+        );
+    }
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"exception": {"type": "E", "mechanism": 7}})),
+        )
+        .await;
+    let e = assert_error(&r, 422, "VALIDATION_ERROR", "POST", "/v1/errors/capture");
+    assert_eq!(
+        e["details"][0]["field"],
+        json!("exception.mechanism"),
+        "{}",
+        r.text
+    );
+    assert!(
+        !r.text.contains("MechanismBody"),
+        "no internal names: {}",
+        r.text
+    );
+    // A chain without a main exception: its newest exception is the main one.
+    let c = app
+        .capture(json!({"chained": [{"type": "KeyError", "message": "k"}, {"type": "LookupError", "message": "l"}]}))
+        .await;
+    let e = app.event(&s(&c["event_id"])).await;
+    assert_eq!(e["exception"]["type"], json!("LookupError"));
+    assert_eq!(e["exception"]["chained"][0]["type"], json!("KeyError"));
 }

@@ -92,6 +92,9 @@ pub struct GroupingVariant {
     pub source: GroupingSource,
     pub components: Vec<String>,
     pub hash: String,
+    /// Whether the event's group has this key: set when an event is read, never stored.
+    #[serde(default, skip_serializing)]
+    pub matches_group: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

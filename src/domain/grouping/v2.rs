@@ -119,6 +119,7 @@ pub fn compute(input: &EventInput<'_>) -> Grouping {
         source: legacy.source,
         components: legacy.components,
         hash: legacy.fingerprint,
+        matches_group: false,
     });
 
     let primary = &variants[0];
@@ -138,6 +139,7 @@ fn variant(kind: VariantKind, source: GroupingSource, components: Vec<String>) -
         source,
         hash: hash(GROUPING_VERSION, &components),
         components,
+        matches_group: false,
     }
 }
 
