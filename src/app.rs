@@ -20,14 +20,13 @@ use crate::{
     jobs,
     pb::{
         FILE_DESCRIPTOR_SET, capture_service_server::CaptureServiceServer,
-        group_service_server::GroupServiceServer, settings_service_server::SettingsServiceServer,
+        group_service_server::GroupServiceServer, project_service_server::ProjectServiceServer,
+        settings_service_server::SettingsServiceServer,
     },
     rest,
     store::{self, Bootstrap, Store},
 };
 
-/// Scopes of the admin key made at first start.
-const ADMIN_SCOPES: &str = "admin,ingest,read,write";
 /// How often key usage is written back.
 const LAST_USED_FLUSH: Duration = Duration::from_secs(30);
 
@@ -59,7 +58,12 @@ impl App {
 
         let key = keys::generate();
         let bootstrap = store
-            .bootstrap(&key, &keys::hash(&key), &keys::preview(&key), ADMIN_SCOPES)
+            .bootstrap(
+                &key,
+                &keys::hash(&key),
+                &keys::preview(&key),
+                &auth::roles::scopes_csv(auth::roles::Role::Owner.scopes()),
+            )
             .await?;
         let admin_key_file = cfg.data_dir.join("admin.key");
         if let Some(b) = &bootstrap {
@@ -73,6 +77,7 @@ impl App {
             ingest: ingest.clone(),
             export_page: 500,
             export_send_timeout: Duration::from_secs(60),
+            authn: authenticator.clone(),
         };
         let router = router(api, authenticator.clone(), &cfg).await;
 
@@ -157,6 +162,7 @@ async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Ro
     health.set_serving::<CaptureServiceServer<Api>>().await;
     health.set_serving::<GroupServiceServer<Api>>().await;
     health.set_serving::<SettingsServiceServer<Api>>().await;
+    health.set_serving::<ProjectServiceServer<Api>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -185,9 +191,15 @@ async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Ro
         grpc,
         web.layer(SettingsServiceServer::new(api.clone()).max_decoding_message_size(limit)),
     );
+    let grpc = grpc_route(
+        grpc,
+        web.layer(ProjectServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
     let grpc = grpc_route(grpc, web.layer(health_service));
     let grpc = grpc_route(grpc, web.layer(reflection_v1));
     let grpc = grpc_route(grpc, web.layer(reflection_v1alpha));
+    // Each method's scope comes from the one table in auth::routes.
+    let grpc = grpc.route_layer(axum::middleware::from_fn(auth::routes::enforce_grpc));
 
     grpc.merge(rest::router(api, cfg))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))

@@ -2,17 +2,21 @@
 //! methods; nothing here knows REST exists. Each method checks its scope, converts the
 //! request to domain values, calls `ingest` or `store`, and converts the answer back.
 
+mod access;
 mod capture;
 pub mod convert;
 mod groups;
+mod projects;
 mod settings;
 pub mod status;
 
 use std::time::Duration;
 
-use crate::{ingest::Ingest, store::Store};
+use std::sync::Arc;
 
-/// State shared by the three services; cheap to clone.
+use crate::{auth::Authenticator, ingest::Ingest, store::Store};
+
+/// State shared by the services; cheap to clone.
 #[derive(Clone)]
 pub struct Api {
     pub store: Store,
@@ -21,4 +25,6 @@ pub struct Api {
     pub export_page: u64,
     /// Longest an export stream may wait for its reader before it gives up.
     pub export_send_timeout: Duration,
+    /// The key cache, cleared when keys, members or projects change.
+    pub authn: Arc<Authenticator>,
 }

@@ -5,6 +5,8 @@
 mod error;
 mod errors_api;
 mod extract;
+mod projects_api;
+mod settings_api;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
@@ -31,6 +33,10 @@ async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
 pub fn router(api: Api, cfg: &Config) -> Router {
     Router::new()
         .merge(errors_api::routes())
+        .merge(projects_api::routes())
+        .merge(settings_api::routes())
+        // Each route's scope comes from the one table in auth::routes.
+        .route_layer(axum::middleware::from_fn(crate::auth::routes::enforce_rest))
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

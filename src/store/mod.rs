@@ -2,6 +2,7 @@
 //! `Error`s. SQLite (WAL, set explicitly) is the embedded default; PostgreSQL takes the same
 //! migrations and the same statements, built per backend by sea-query.
 
+mod access;
 pub mod blob;
 mod convert;
 pub mod entity;
@@ -20,7 +21,8 @@ use sea_orm::{
 };
 
 pub use events::ExportPage;
-pub use projects::{ApiKeyRecord, Bootstrap};
+pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
+pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 
 use crate::error::Error;
 
