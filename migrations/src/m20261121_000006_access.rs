@@ -99,7 +99,11 @@ impl MigrationTrait for Migration {
                         .null()
                         .unique_key(),
                 )
-                .col(ColumnDef::new(Members::InviteExpiresAt).big_integer().null())
+                .col(
+                    ColumnDef::new(Members::InviteExpiresAt)
+                        .big_integer()
+                        .null(),
+                )
                 .col(ColumnDef::new(Members::InvitedBy).string().not_null())
                 .col(ColumnDef::new(Members::CreatedAt).big_integer().not_null())
                 .col(ColumnDef::new(Members::AcceptedAt).big_integer().null())

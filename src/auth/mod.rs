@@ -65,8 +65,9 @@ impl Scope {
     }
 }
 
-/// Who is calling: the key's project and scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is calling: the key's project and scopes. `Default` lets other credential kinds fill
+/// only the fields they know (`..Default::default()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Principal {
     /// The project the request works on.
     pub project_id: Uuid,

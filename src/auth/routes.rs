@@ -72,8 +72,14 @@ pub static ROUTES: &[Route] = &[
     // gRPC infrastructure
     grpc("/grpc.health.v1.Health/Check", PUBLIC),
     grpc("/grpc.health.v1.Health/Watch", PUBLIC),
-    grpc("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", PUBLIC),
-    grpc("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", PUBLIC),
+    grpc(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        PUBLIC,
+    ),
+    grpc(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        PUBLIC,
+    ),
     // CaptureService
     grpc("/faultline.v1.CaptureService/Capture", INGEST),
     grpc("/faultline.v1.CaptureService/CaptureMessage", INGEST),
@@ -153,9 +159,19 @@ pub fn grpc_need(path: &str) -> Option<Need> {
         .map(|r| r.need)
 }
 
-/// What the REST route `method template` needs; `Err(())` when the table does not know the
-/// template at all, `Ok(None)` when it knows the template but not the method (axum answers 405).
-pub fn rest_need(method: &str, template: &str) -> Result<Option<Need>, ()> {
+/// What the table says about a REST request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestLookup {
+    /// The route and what it needs.
+    Declared(Need),
+    /// The template is known but not with this method: axum answers 405.
+    OtherMethod,
+    /// The table does not know the template at all.
+    Undeclared,
+}
+
+/// What the REST route `method template` needs.
+pub fn rest_need(method: &str, template: &str) -> RestLookup {
     let mut known = false;
     for r in ROUTES
         .iter()
@@ -163,10 +179,14 @@ pub fn rest_need(method: &str, template: &str) -> Result<Option<Need>, ()> {
     {
         known = true;
         if r.method.eq_ignore_ascii_case(method) {
-            return Ok(Some(r.need));
+            return RestLookup::Declared(r.need);
         }
     }
-    if known { Ok(None) } else { Err(()) }
+    if known {
+        RestLookup::OtherMethod
+    } else {
+        RestLookup::Undeclared
+    }
 }
 
 /// The check itself, shared by both transports.
@@ -185,12 +205,12 @@ pub async fn enforce_rest(req: Request, next: Next) -> Response {
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     match rest_need(req.method().as_str(), &template) {
-        Ok(Some(need)) => match check(req.extensions(), need) {
+        RestLookup::Declared(need) => match check(req.extensions(), need) {
             Ok(()) => next.run(req).await,
             Err(e) => crate::rest::ApiError::from(e).into_response(),
         },
-        Ok(None) => next.run(req).await,
-        Err(()) => {
+        RestLookup::OtherMethod => next.run(req).await,
+        RestLookup::Undeclared => {
             tracing::error!(%template, "REST route missing from auth::routes::ROUTES; refused");
             crate::rest::ApiError::from(Error::PermissionDenied(
                 "this route declares no scope and is refused".into(),
@@ -214,7 +234,9 @@ pub async fn enforce_grpc(req: Request, next: Next) -> Response {
                 .into_http::<axum::body::Body>()
                 .into_response();
             // A gRPC-Web client expects its own content type on a trailers-only answer.
-            if let Some(ct) = content_type.filter(|v| v.as_bytes().starts_with(b"application/grpc-web")) {
+            if let Some(ct) =
+                content_type.filter(|v| v.as_bytes().starts_with(b"application/grpc-web"))
+            {
                 resp.headers_mut().insert(http::header::CONTENT_TYPE, ct);
             }
             resp
@@ -252,8 +274,40 @@ mod tests {
         }
         for r in ROUTES.iter().filter(|r| r.transport == Transport::Grpc) {
             if r.path.starts_with("/faultline.") {
-                assert!(served.iter().any(|p| p == r.path), "{} is in the table but not served", r.path);
+                assert!(
+                    served.iter().any(|p| p == r.path),
+                    "{} is in the table but not served",
+                    r.path
+                );
             }
+        }
+    }
+
+    /// A REST route the table does not name is refused even with an owner key.
+    #[tokio::test]
+    async fn rest_route_missing_from_the_table_is_refused() {
+        use tower::ServiceExt;
+        let owner = crate::auth::Authn::Key(crate::auth::Principal {
+            scopes: vec![Scope::Owner],
+            ..Default::default()
+        });
+        let app = axum::Router::new()
+            .route(
+                "/v1/not-in-the-table",
+                axum::routing::get(|| async { "reached" }),
+            )
+            .route(
+                "/v1/errors/groups",
+                axum::routing::get(|| async { "reached" }),
+            )
+            .route_layer(axum::middleware::from_fn(enforce_rest));
+        for (path, want) in [("/v1/not-in-the-table", 403), ("/v1/errors/groups", 200)] {
+            let mut req = http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .expect("request");
+            req.extensions_mut().insert(owner.clone());
+            let resp = app.clone().oneshot(req).await.expect("answer");
+            assert_eq!(resp.status().as_u16(), want, "{path}");
         }
     }
 

@@ -224,10 +224,12 @@ impl Api {
             Some(t) => {
                 let t = convert::from_ts("expires_at", t)?;
                 if t <= Utc::now() {
-                    return Err(
-                        Error::invalid_field("expires_at", "must be in the future", "OUT_OF_RANGE")
-                            .into(),
-                    );
+                    return Err(Error::invalid_field(
+                        "expires_at",
+                        "must be in the future",
+                        "OUT_OF_RANGE",
+                    )
+                    .into());
                 }
                 Some(t.timestamp_millis())
             }
@@ -476,16 +478,20 @@ impl Api {
             }
             n => n,
         };
-        let before = match cursor.trim() {
-            "" => None,
-            c => Some(
-                c.parse::<i64>()
-                    .map_err(|_| Error::malformed("cursor", "is not a cursor this server issued"))?,
-            ),
-        };
+        let before =
+            match cursor.trim() {
+                "" => None,
+                c => Some(c.parse::<i64>().map_err(|_| {
+                    Error::malformed("cursor", "is not a cursor this server issued")
+                })?),
+            };
         let (entries, next) = self
             .store
-            .list_audit(p.restricted.then_some(p.project_id), before, u64::from(limit))
+            .list_audit(
+                p.restricted.then_some(p.project_id),
+                before,
+                u64::from(limit),
+            )
             .await?;
         Ok(Response::new(pb::ListAuditLogResponse {
             entries: entries.into_iter().map(audit_to_pb).collect(),

@@ -29,11 +29,17 @@ type ApiResult = Result<Response, ApiError>;
 pub fn routes() -> Router<Api> {
     Router::new()
         .route("/api/settings/api-keys", get(list_keys).post(create_key))
-        .route("/api/settings/api-keys/{id}", axum::routing::delete(revoke_key))
+        .route(
+            "/api/settings/api-keys/{id}",
+            axum::routing::delete(revoke_key),
+        )
         .route("/api/settings/team", get(list_members))
         .route("/api/settings/team/invite", post(invite))
         .route("/api/settings/team/invite/accept", post(accept))
-        .route("/api/settings/team/{id}", put(update_member).delete(remove_member))
+        .route(
+            "/api/settings/team/{id}",
+            put(update_member).delete(remove_member),
+        )
         .route("/api/settings/audit-log", get(audit_log))
 }
 
@@ -54,7 +60,13 @@ fn key_json(k: Option<pb::ApiKey>) -> Result<Value, Error> {
         project_id,
         member_id,
     } = k.ok_or_else(|| Error::Internal("answer without a key".into()))?;
-    let opt = |s: String| if s.is_empty() { Value::Null } else { Value::String(s) };
+    let opt = |s: String| {
+        if s.is_empty() {
+            Value::Null
+        } else {
+            Value::String(s)
+        }
+    };
     Ok(json!({
         "id": id,
         "name": name,

@@ -219,7 +219,11 @@ async fn insert_key(
 }
 
 /// Fails with a conflict when no live owner key would remain besides `except`.
-async fn keep_an_owner_key(txn: &DatabaseTransaction, except: &[Uuid], now: i64) -> Result<(), Error> {
+async fn keep_an_owner_key(
+    txn: &DatabaseTransaction,
+    except: &[Uuid],
+    now: i64,
+) -> Result<(), Error> {
     let others = api_key::Entity::find()
         .filter(live_keys(now))
         .filter(api_key::Column::Scopes.contains("owner"))
@@ -355,7 +359,10 @@ impl Store {
             .await
             .map_err(db_err)?;
         if taken.is_some() {
-            return Err(Error::Conflict(format!("{} is already a member or invited", i.email)));
+            return Err(Error::Conflict(format!(
+                "{} is already a member or invited",
+                i.email
+            )));
         }
         let now = Utc::now().timestamp_millis();
         let id = Uuid::now_v7();
@@ -393,7 +400,8 @@ impl Store {
     ) -> Result<(MemberInfo, KeyInfo), Error> {
         let txn = self.begin_write().await?;
         let now = Utc::now().timestamp_millis();
-        let invalid = || Error::Unauthenticated("the invite token is invalid, used or expired".into());
+        let invalid =
+            || Error::Unauthenticated("the invite token is invalid, used or expired".into());
         let m = member::Entity::find()
             .filter(member::Column::InviteTokenHash.eq(token_hash))
             .filter(member::Column::Status.eq("pending"))
@@ -407,7 +415,8 @@ impl Store {
             })
             .filter(|m| m.invite_expires_at.is_some_and(|t| t > now))
             .ok_or_else(invalid)?;
-        let scopes = scopes_of(&m.role).ok_or_else(|| Error::Internal(format!("unknown role {}", m.role)))?;
+        let scopes = scopes_of(&m.role)
+            .ok_or_else(|| Error::Internal(format!("unknown role {}", m.role)))?;
         let member_id = m.id;
         let project_id = m.project_id;
         let mut am: member::ActiveModel = m.into();
@@ -464,7 +473,9 @@ impl Store {
         let m = self.member(&txn, id).await?;
         let from = m.role.clone();
         if (from == "owner" || role == "owner") && !by_owner {
-            return Err(Error::PermissionDenied("only an owner makes or changes owners".into()));
+            return Err(Error::PermissionDenied(
+                "only an owner makes or changes owners".into(),
+            ));
         }
         if from == "owner" && role != "owner" {
             self.keep_an_owner(&txn, id).await?;
@@ -496,12 +507,19 @@ impl Store {
     }
 
     /// Removes a member and revokes their keys, with the same owner rules as a role change.
-    pub async fn remove_member(&self, id: Uuid, by_owner: bool, audit: NewAudit) -> Result<(), Error> {
+    pub async fn remove_member(
+        &self,
+        id: Uuid,
+        by_owner: bool,
+        audit: NewAudit,
+    ) -> Result<(), Error> {
         let txn = self.begin_write().await?;
         let m = self.member(&txn, id).await?;
         if m.role == "owner" {
             if !by_owner {
-                return Err(Error::PermissionDenied("only an owner removes an owner".into()));
+                return Err(Error::PermissionDenied(
+                    "only an owner removes an owner".into(),
+                ));
             }
             self.keep_an_owner(&txn, id).await?;
         }

@@ -20,8 +20,8 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-pub use events::ExportPage;
 pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
+pub use events::ExportPage;
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 
 use crate::error::Error;

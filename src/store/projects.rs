@@ -13,7 +13,9 @@ use super::{
     Store,
     access::{NewAudit, insert_audit},
     db_err,
-    entity::{api_key, event, event_tag, group, group_hourly, group_stat, member, project, retention},
+    entity::{
+        api_key, event, event_tag, group, group_hourly, group_stat, member, project, retention,
+    },
 };
 use crate::{domain::model::RetentionPolicy, error::Error};
 

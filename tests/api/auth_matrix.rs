@@ -157,7 +157,9 @@ fn op_of(r: &Route) -> Op {
             ("GET", "/v1/projects/get/{project_id}") => GetProject,
             ("PUT", "/v1/projects/rename/{project_id}") => RenameProject,
             ("DELETE", "/v1/projects/delete/{project_id}") => DeleteProject,
-            _ => panic!("no matrix sample for REST route {m} {p}: add one in tests/api/auth_matrix.rs"),
+            _ => panic!(
+                "no matrix sample for REST route {m} {p}: add one in tests/api/auth_matrix.rs"
+            ),
         },
     }
 }
@@ -202,7 +204,10 @@ struct Fixture {
 /// Creates a key with the owner key over REST; returns (id, secret).
 pub async fn make_key(app: &TestApp, body: Value) -> (String, String) {
     let r = app
-        .send(app.authed(Method::POST, "/api/settings/api-keys").json(&body))
+        .send(
+            app.authed(Method::POST, "/api/settings/api-keys")
+                .json(&body),
+        )
         .await;
     assert_eq!(r.status.as_u16(), 201, "create key {body}: {}", r.text);
     (s(&r.body["data"]["id"]), s(&r.body["data"]["api_key"]))
@@ -233,7 +238,10 @@ impl Fixture {
         let (revoked_id, revoked_key) =
             make_key(&app, json!({"name": "revoked", "permissions": all})).await;
         let r = app
-            .send(app.authed(Method::DELETE, &format!("/api/settings/api-keys/{revoked_id}")))
+            .send(app.authed(
+                Method::DELETE,
+                &format!("/api/settings/api-keys/{revoked_id}"),
+            ))
             .await;
         assert_eq!(r.status.as_u16(), 204, "revoke: {}", r.text);
         let mut scope_keys = Vec::new();
@@ -287,9 +295,7 @@ impl Fixture {
         };
         match op {
             Op::DeleteGroup => {
-                let (e, g) = app
-                    .capture_text(&format!("doomed {}", self.next()))
-                    .await;
+                let (e, g) = app.capture_text(&format!("doomed {}", self.next())).await;
                 t.event_id = e;
                 t.group_id = g;
             }
@@ -749,11 +755,7 @@ async fn walk(transport: Transport) {
                 check("no key", Outcome::Ok, call(&fx, r, None).await);
             }
             Need::Scope(needed) => {
-                check(
-                    "no key",
-                    Outcome::Unauthenticated,
-                    call(&fx, r, None).await,
-                );
+                check("no key", Outcome::Unauthenticated, call(&fx, r, None).await);
                 check(
                     "an expired key",
                     Outcome::Unauthenticated,
