@@ -837,3 +837,43 @@ async fn audit_log_records_every_change_with_who_and_where() {
     assert_eq!(grpc.entries.len(), entries.len());
     assert_eq!(grpc.entries[0].action, "retention.set");
 }
+
+/// Two instances on one database: the one that revokes refuses the key at once; the other
+/// within its key cache lifetime (`auth::CACHE_TTL`), as the README states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_reaches_another_instance_within_the_cache_lifetime() {
+    use crate::helpers::{fresh_database_url, poll_until, spawn_app_on};
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let a = spawn_app_on(database_url.clone(), dir.path()).await;
+    let mut b = spawn_app_on(database_url, dir.path()).await;
+    b.key = a.key.clone();
+    let (id, key) = make_key(&a, json!({"name": "shared", "permissions": ["read"]})).await;
+    assert_eq!(
+        status_of(&b, &key, Method::GET, "/v1/errors/groups", None).await,
+        200
+    );
+    assert_eq!(
+        a.delete(&format!("/api/settings/api-keys/{id}"))
+            .await
+            .0
+            .as_u16(),
+        204
+    );
+    let revoked_at = std::time::Instant::now();
+    assert_eq!(
+        status_of(&a, &key, Method::GET, "/v1/errors/groups", None).await,
+        401
+    );
+    poll_until(
+        faultline::auth::CACHE_TTL + std::time::Duration::from_secs(2),
+        "the other instance to refuse the revoked key",
+        || async {
+            (status_of(&b, &key, Method::GET, "/v1/errors/groups", None).await == 401).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        revoked_at.elapsed() <= faultline::auth::CACHE_TTL + std::time::Duration::from_millis(500)
+    );
+}
