@@ -291,7 +291,12 @@ impl Api {
         let id = convert::uuid("id", &id)?;
         let result = self
             .store
-            .revoke_key(id, p.restricted.then_some(p.project_id), entry)
+            .revoke_key(
+                id,
+                p.restricted.then_some(p.project_id),
+                p.has(Scope::Owner),
+                entry,
+            )
             .await;
         self.authn.invalidate();
         result?;

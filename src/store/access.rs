@@ -218,7 +218,8 @@ async fn insert_key(
     .map_err(db_err)
 }
 
-/// Fails with a conflict when no live owner key would remain besides `except`.
+/// Fails with a conflict when no live owner key that reaches every project would remain
+/// besides `except`.
 async fn keep_an_owner_key(
     txn: &DatabaseTransaction,
     except: &[Uuid],
@@ -227,6 +228,7 @@ async fn keep_an_owner_key(
     let others = api_key::Entity::find()
         .filter(live_keys(now))
         .filter(api_key::Column::Scopes.contains("owner"))
+        .filter(api_key::Column::Restricted.eq(false))
         .filter(api_key::Column::Id.is_not_in(except.iter().copied()))
         .limit(1)
         .all(txn)
@@ -282,12 +284,14 @@ impl Store {
             .collect())
     }
 
-    /// Revokes a key (only one restricted to `project` when given). The last working owner key
-    /// is kept, so the installation can always be administered.
+    /// Revokes a key (only one restricted to `project` when given). Only an owner (`by_owner`)
+    /// revokes an owner key, and the last working one is kept, so the installation can always
+    /// be administered.
     pub async fn revoke_key(
         &self,
         id: Uuid,
         project: Option<Uuid>,
+        by_owner: bool,
         audit: NewAudit,
     ) -> Result<(), Error> {
         let txn = self.begin_write().await?;
@@ -300,6 +304,11 @@ impl Store {
             .ok_or(Error::NotFound { what: "API key" })?;
         let now = Utc::now().timestamp_millis();
         if key.scopes.split(',').any(|s| s == "owner") {
+            if !by_owner {
+                return Err(Error::PermissionDenied(
+                    "only an owner revokes an owner's key".into(),
+                ));
+            }
             keep_an_owner_key(&txn, &[id], now).await?;
         }
         let restricted = key.restricted.then_some(key.project_id);

@@ -453,6 +453,18 @@ async fn role_admin_manages_keys_team_and_settings_but_not_owners_or_projects() 
         status_of(&app, &key, Method::DELETE, &path, None).await,
         403
     );
+    // …nor their keys.
+    let keys = app.get_ok("/api/settings/api-keys").await;
+    let owner_key = arr(&keys["data"]["api_keys"])
+        .iter()
+        .find(|k| k["member_id"] == owner["id"])
+        .cloned()
+        .expect("the owner's key");
+    let revoke = format!("/api/settings/api-keys/{}", s(&owner_key["id"]));
+    assert_eq!(
+        status_of(&app, &key, Method::DELETE, &revoke, None).await,
+        403
+    );
     let p = app
         .post_ok("/v1/projects/create", &json!({"name": "extra"}))
         .await;
