@@ -199,7 +199,10 @@ async fn router(api: Api, authenticator: Arc<Authenticator>, cfg: &Config) -> Ro
     let grpc = grpc_route(grpc, web.layer(reflection_v1));
     let grpc = grpc_route(grpc, web.layer(reflection_v1alpha));
     // Each method's scope comes from the one table in auth::routes.
-    let grpc = grpc.route_layer(axum::middleware::from_fn(auth::routes::enforce_grpc));
+    let grpc = grpc.route_layer(axum::middleware::from_fn_with_state(
+        api.store.clone(),
+        auth::routes::enforce_grpc,
+    ));
 
     grpc.merge(rest::router(api, cfg))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))

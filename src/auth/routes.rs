@@ -2,18 +2,25 @@
 //! enforce it before a handler runs. Handlers still call [`super::require`] for the principal;
 //! the matrix test (`tests/api/auth_matrix.rs`) walks this table and checks both agree.
 //!
+//! They also apply the project selector: a key that may reach every project works on the one
+//! named by the `X-Faultline-Project` header (gRPC: `x-faultline-project` metadata) instead of
+//! its own; a restricted key naming another project gets 404.
+//!
 //! Adding a route is one line here. A REST route that is on the router but not in this table
 //! is refused (fail closed, logged as an error); every gRPC method in the served descriptor
 //! set must have a line (checked by a unit test below).
 
 use axum::{
-    extract::{MatchedPath, Request},
+    extract::{MatchedPath, Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 
-use super::{Scope, require};
-use crate::error::Error;
+use super::{Authn, Principal, Scope, require};
+use crate::{error::Error, store::Store};
+
+/// The header (and gRPC metadata key) that selects the project a request works on.
+pub const PROJECT_HEADER: &str = "x-faultline-project";
 
 /// What a route asks of the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,15 +204,51 @@ fn check(ext: &http::Extensions, need: Need) -> Result<(), Error> {
     }
 }
 
+/// Points the caller's principal at the project the request names, if it names one.
+async fn select_project(store: &Store, req: &mut Request) -> Result<(), Error> {
+    let Some(value) = req.headers().get(PROJECT_HEADER) else {
+        return Ok(());
+    };
+    let malformed = || Error::malformed(PROJECT_HEADER, "must be a project id (UUID)");
+    let text = value.to_str().map_err(|_| malformed())?.trim();
+    if text.is_empty() {
+        return Ok(());
+    }
+    let id = uuid::Uuid::parse_str(text).map_err(|_| malformed())?;
+    let Some(Authn::Key(p)) = req.extensions().get::<Authn>().cloned() else {
+        return Ok(());
+    };
+    if p.project_id == id {
+        return Ok(());
+    }
+    if !p.sees_project(id) || !store.project_exists(id).await? {
+        return Err(Error::NotFound { what: "project" });
+    }
+    req.extensions_mut().insert(Authn::Key(Principal {
+        project_id: id,
+        ..p
+    }));
+    Ok(())
+}
+
+/// The scope check, then the project selection, for a route that needs `need`.
+async fn admit(store: &Store, req: &mut Request, need: Need) -> Result<(), Error> {
+    check(req.extensions(), need)?;
+    if need != Need::Public {
+        select_project(store, req).await?;
+    }
+    Ok(())
+}
+
 /// Middleware on the REST routes (as a route layer, so the matched template is known).
-pub async fn enforce_rest(req: Request, next: Next) -> Response {
+pub async fn enforce_rest(State(store): State<Store>, mut req: Request, next: Next) -> Response {
     let template = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     match rest_need(req.method().as_str(), &template) {
-        RestLookup::Declared(need) => match check(req.extensions(), need) {
+        RestLookup::Declared(need) => match admit(&store, &mut req, need).await {
             Ok(()) => next.run(req).await,
             Err(e) => crate::rest::ApiError::from(e).into_response(),
         },
@@ -222,11 +265,11 @@ pub async fn enforce_rest(req: Request, next: Next) -> Response {
 
 /// Middleware on the gRPC services. Methods the table does not name pass on to tonic, which
 /// answers UNIMPLEMENTED for unknown ones; the unit test below keeps the table complete.
-pub async fn enforce_grpc(req: Request, next: Next) -> Response {
+pub async fn enforce_grpc(State(store): State<Store>, mut req: Request, next: Next) -> Response {
     let Some(need) = grpc_need(req.uri().path()) else {
         return next.run(req).await;
     };
-    match check(req.extensions(), need) {
+    match admit(&store, &mut req, need).await {
         Ok(()) => next.run(req).await,
         Err(e) => {
             let content_type = req.headers().get(http::header::CONTENT_TYPE).cloned();
@@ -291,6 +334,7 @@ mod tests {
             scopes: vec![Scope::Owner],
             ..Default::default()
         });
+        let store = Store::open("sqlite::memory:", 1).await.expect("store");
         let app = axum::Router::new()
             .route(
                 "/v1/not-in-the-table",
@@ -300,7 +344,7 @@ mod tests {
                 "/v1/errors/groups",
                 axum::routing::get(|| async { "reached" }),
             )
-            .route_layer(axum::middleware::from_fn(enforce_rest));
+            .route_layer(axum::middleware::from_fn_with_state(store, enforce_rest));
         for (path, want) in [("/v1/not-in-the-table", 403), ("/v1/errors/groups", 200)] {
             let mut req = http::Request::get(path)
                 .body(axum::body::Body::empty())

@@ -36,7 +36,10 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .merge(projects_api::routes())
         .merge(settings_api::routes())
         // Each route's scope comes from the one table in auth::routes.
-        .route_layer(axum::middleware::from_fn(crate::auth::routes::enforce_rest))
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.store.clone(),
+            crate::auth::routes::enforce_rest,
+        ))
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

@@ -228,6 +228,14 @@ impl Store {
         Ok(out)
     }
 
+    pub async fn project_exists(&self, id: Uuid) -> Result<bool, Error> {
+        Ok(project::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
     pub async fn get_project(&self, id: Uuid) -> Result<ProjectRecord, Error> {
         self.list_projects(Some(id))
             .await?

@@ -889,3 +889,98 @@ async fn revocation_reaches_another_instance_within_the_cache_lifetime() {
         revoked_at.elapsed() <= faultline::auth::CACHE_TTL + std::time::Duration::from_millis(500)
     );
 }
+
+/// A key that reaches every project picks one with `X-Faultline-Project` (gRPC metadata
+/// `x-faultline-project`); a restricted key cannot pick another, not even to learn it exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_header_selects_the_project_of_an_unrestricted_key() {
+    let app = spawn_app().await;
+    let other = s(&app
+        .post_ok("/v1/projects/create", &json!({"name": "web"}))
+        .await["id"]);
+    let header = "X-Faultline-Project";
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .header(header, &other)
+                .json(&json!({"message": "only in web"})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let group = s(&r.body["group_id"]);
+    assert!(arr(&app.get_ok("/v1/errors/groups").await["groups"]).is_empty());
+    let in_other = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header(header, &other),
+        )
+        .await;
+    assert_eq!(arr(&in_other.body["groups"]).len(), 1, "{}", in_other.text);
+    // Retention is per project too.
+    let r = app
+        .send(
+            app.authed(Method::PUT, "/v1/errors/retention/set")
+                .header(header, &other)
+                .json(&json!({"days": 3})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let web = app.get_ok(&format!("/v1/projects/get/{other}")).await;
+    assert_eq!(web["retention"]["days"], 3);
+    assert_eq!(app.get_ok("/v1/errors/retention/get").await["days"], 90);
+
+    // Over gRPC, as metadata.
+    let mut req = app.req(pb::GetGroupRequest {
+        group_id: group.clone(),
+    });
+    req.metadata_mut()
+        .insert("x-faultline-project", other.parse().expect("ascii"));
+    app.groups_client()
+        .await
+        .get_group(req)
+        .await
+        .expect("group of the selected project");
+
+    // A key restricted to the home project cannot name another one.
+    let home = s(&app.get_ok("/v1/projects/list").await["projects"][0]["id"]);
+    let (_, key) = make_key(
+        &app,
+        json!({"name": "home only", "permissions": ["read"], "project_id": home}),
+    )
+    .await;
+    for project in [other.clone(), uuid::Uuid::new_v4().to_string()] {
+        let r = app
+            .send(
+                app.anon(Method::GET, "/v1/errors/groups")
+                    .header("X-API-Key", &key)
+                    .header(header, &project),
+            )
+            .await;
+        assert_error(&r, 404, "NOT_FOUND", "GET", "/v1/errors/groups");
+    }
+    let mut req = grpc_req(pb::ListGroupsRequest::default(), &key);
+    req.metadata_mut()
+        .insert("x-faultline-project", other.parse().expect("ascii"));
+    let st = app
+        .groups_client()
+        .await
+        .list_groups(req)
+        .await
+        .expect_err("restricted key names another project");
+    assert_eq!(st.code(), tonic::Code::NotFound);
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header(header, "not-a-uuid"),
+        )
+        .await;
+    assert_error(&r, 400, "VALIDATION_ERROR", "GET", "/v1/errors/groups");
+    // Without a key the answer is still 401, whatever the header says.
+    let r = app
+        .send(
+            app.anon(Method::GET, "/v1/errors/groups")
+                .header(header, &other),
+        )
+        .await;
+    assert_error(&r, 401, "UNAUTHORIZED", "GET", "/v1/errors/groups");
+}
