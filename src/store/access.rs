@@ -225,16 +225,17 @@ async fn keep_an_owner_key(
     except: &[Uuid],
     now: i64,
 ) -> Result<(), Error> {
-    let others = api_key::Entity::find()
+    // All of them, locked (PostgreSQL; SQLite's write transaction is exclusive already), so two
+    // concurrent revocations cannot each count on the other's key.
+    let owner_keys = api_key::Entity::find()
         .filter(live_keys(now))
         .filter(api_key::Column::Scopes.contains("owner"))
         .filter(api_key::Column::Restricted.eq(false))
-        .filter(api_key::Column::Id.is_not_in(except.iter().copied()))
-        .limit(1)
+        .lock_exclusive()
         .all(txn)
         .await
         .map_err(db_err)?;
-    if others.is_empty() {
+    if owner_keys.iter().all(|k| except.contains(&k.id)) {
         return Err(Error::Conflict(
             "at least one owner must remain: this is the last working owner key".into(),
         ));
@@ -551,15 +552,16 @@ impl Store {
 
     /// Fails when `leaving` is the last active owner, or when no live owner key would remain.
     async fn keep_an_owner(&self, txn: &DatabaseTransaction, leaving: Uuid) -> Result<(), Error> {
-        let others = member::Entity::find()
+        // Every owner row is locked, the leaving one included, so two owners stepping down at
+        // once cannot each count on the other.
+        let owners = member::Entity::find()
             .filter(member::Column::Role.eq("owner"))
             .filter(member::Column::Status.eq("active"))
-            .filter(member::Column::Id.ne(leaving))
-            .limit(1)
+            .lock_exclusive()
             .all(txn)
             .await
             .map_err(db_err)?;
-        if others.is_empty() {
+        if owners.iter().all(|m| m.id == leaving) {
             return Err(Error::Conflict("at least one owner must remain".into()));
         }
         let keys: Vec<Uuid> = api_key::Entity::find()

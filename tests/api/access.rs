@@ -984,3 +984,56 @@ async fn project_header_selects_the_project_of_an_unrestricted_key() {
         .await;
     assert_error(&r, 401, "UNAUTHORIZED", "GET", "/v1/errors/groups");
 }
+
+/// Two owners stepping down at the same moment: one succeeds, the other is refused, and an
+/// owner remains (PostgreSQL runs these transactions truly concurrently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_owner_demotions_leave_an_owner() {
+    let app = spawn_app().await;
+    let first = s(&app.get_ok("/api/settings/team").await["data"]["members"][0]["id"]);
+    let (second, second_key) = join(&app, "second-owner@example.com", "owner").await;
+    let first_path = format!("/api/settings/team/{first}");
+    let second_path = format!("/api/settings/team/{second}");
+    for round in 0..5 {
+        let a = with_key(
+            &app,
+            &app.key,
+            Method::PUT,
+            &first_path,
+            Some(json!({"role": "admin"})),
+        );
+        let b = with_key(
+            &app,
+            &second_key,
+            Method::PUT,
+            &second_path,
+            Some(json!({"role": "admin"})),
+        );
+        let (a, b) = tokio::join!(a, b);
+        let mut codes = [a.status.as_u16(), b.status.as_u16()];
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 409], "round {round}: {} / {}", a.text, b.text);
+        let team = app.get_ok("/api/settings/team").await;
+        let owners: Vec<String> = arr(&team["data"]["members"])
+            .iter()
+            .filter(|m| m["role"] == "owner")
+            .map(|m| s(&m["id"]))
+            .collect();
+        assert_eq!(owners.len(), 1, "round {round}: {team}");
+        // The remaining owner makes the other an owner again for the next round.
+        let (remaining_key, demoted) = if owners[0] == first {
+            (app.key.clone(), second.clone())
+        } else {
+            (second_key.clone(), first.clone())
+        };
+        let r = with_key(
+            &app,
+            &remaining_key,
+            Method::PUT,
+            &format!("/api/settings/team/{demoted}"),
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    }
+}
