@@ -90,7 +90,13 @@ impl MigrationTrait for Migration {
                 // The project a member's key works on when a request names none.
                 .col(ColumnDef::new(Members::ProjectId).uuid().not_null())
                 .col(ColumnDef::new(Members::Name).string().not_null())
-                .col(ColumnDef::new(Members::Email).string().not_null())
+                // One member per address; concurrent invites of one address cannot both succeed.
+                .col(
+                    ColumnDef::new(Members::Email)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(ColumnDef::new(Members::Role).string().not_null())
                 .col(ColumnDef::new(Members::Status).string().not_null())
                 .col(

@@ -392,7 +392,13 @@ impl Store {
         }
         .insert(&txn)
         .await
-        .map_err(db_err)?;
+        // A concurrent invite of the same address may have won since the check above.
+        .map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                Error::Conflict("this address is already a member or invited".into())
+            }
+            _ => db_err(e),
+        })?;
         insert_audit(&txn, audit.target(format!("member:{id}")).details(details)).await?;
         txn.commit().await.map_err(db_err)?;
         Ok(member_info(m, None))
