@@ -131,6 +131,8 @@ const CACHE_MAX: usize = 10_000;
 pub struct Authenticator {
     store: Store,
     cache: Mutex<HashMap<String, (Option<ApiKeyRecord>, Instant)>>,
+    /// Bumped by `invalidate`: a lookup that started before it must not refill the cache.
+    generation: std::sync::atomic::AtomicU64,
     used: Mutex<HashSet<Uuid>>,
 }
 
@@ -139,6 +141,7 @@ impl Authenticator {
         Arc::new(Self {
             store,
             cache: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             used: Mutex::new(HashSet::new()),
         })
     }
@@ -147,6 +150,8 @@ impl Authenticator {
     /// next request to this instance.
     pub fn invalidate(&self) {
         if let Ok(mut cache) = self.cache.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             cache.clear();
         }
     }
@@ -163,6 +168,7 @@ impl Authenticator {
         let record = match cached {
             Some(r) => r,
             None => {
+                let started = self.generation.load(std::sync::atomic::Ordering::SeqCst);
                 let r = self.store.find_key(&hash).await?;
                 let mut cache = self
                     .cache
@@ -171,7 +177,11 @@ impl Authenticator {
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
                 }
-                cache.insert(hash.clone(), (r.clone(), Instant::now()));
+                // A revocation committed while this lookup ran may not be in `r`: use it for
+                // this request only.
+                if self.generation.load(std::sync::atomic::Ordering::SeqCst) == started {
+                    cache.insert(hash.clone(), (r.clone(), Instant::now()));
+                }
                 r
             }
         };
