@@ -142,6 +142,25 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // An installation made before this migration has one first-start key and no team: that
+        // key becomes the personal key of an owner member, so the team shows its owner and the
+        // last-owner rules hold. The member takes the key's id, which needs no id generator.
+        let legacy = "FROM api_keys WHERE member_id IS NULL AND restricted = FALSE \
+                      AND revoked_at IS NULL AND scopes LIKE '%owner%'";
+        m.get_connection()
+            .execute_unprepared(&format!(
+                "INSERT INTO members (id, project_id, name, email, role, status, invited_by, \
+                 created_at, accepted_at) \
+                 SELECT id, project_id, 'admin', '', 'owner', 'active', 'first start', \
+                 created_at, created_at {legacy} \
+                 AND NOT EXISTS (SELECT 1 FROM members) ORDER BY created_at LIMIT 1"
+            ))
+            .await?;
+        m.get_connection()
+            .execute_unprepared(
+                "UPDATE api_keys SET member_id = id WHERE id IN (SELECT id FROM members)",
+            )
+            .await?;
         m.create_index(
             Index::create()
                 .name("ix_audit_log_project_seq")
