@@ -22,14 +22,13 @@ use crate::{
     pb::{
         FILE_DESCRIPTOR_SET, capture_service_server::CaptureServiceServer,
         group_service_server::GroupServiceServer, insights_service_server::InsightsServiceServer,
+        project_service_server::ProjectServiceServer,
         settings_service_server::SettingsServiceServer,
     },
     rest,
     store::{self, Bootstrap, Store},
 };
 
-/// Scopes of the admin key made at first start.
-const ADMIN_SCOPES: &str = "admin,ingest,read,write";
 /// How often key usage is written back.
 const LAST_USED_FLUSH: Duration = Duration::from_secs(30);
 /// How often this run notes in the start/stop history that it is alive.
@@ -64,7 +63,12 @@ impl App {
 
         let key = keys::generate();
         let bootstrap = store
-            .bootstrap(&key, &keys::hash(&key), &keys::preview(&key), ADMIN_SCOPES)
+            .bootstrap(
+                &key,
+                &keys::hash(&key),
+                &keys::preview(&key),
+                &auth::roles::scopes_csv(auth::roles::Role::Owner.scopes()),
+            )
             .await?;
         let admin_key_file = cfg.data_dir.join("admin.key");
         if let Some(b) = &bootstrap {
@@ -83,6 +87,7 @@ impl App {
             ingest: ingest.clone(),
             export_page: 500,
             export_send_timeout: Duration::from_secs(60),
+            authn: authenticator.clone(),
         };
         let router = router(api, authenticator.clone(), monitor.clone(), &cfg).await;
 
@@ -197,6 +202,7 @@ async fn router(
     health.set_serving::<GroupServiceServer<Api>>().await;
     health.set_serving::<SettingsServiceServer<Api>>().await;
     health.set_serving::<InsightsServiceServer<Api>>().await;
+    health.set_serving::<ProjectServiceServer<Api>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -229,9 +235,18 @@ async fn router(
         grpc,
         web.layer(InsightsServiceServer::new(api.clone()).max_decoding_message_size(limit)),
     );
+    let grpc = grpc_route(
+        grpc,
+        web.layer(ProjectServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
     let grpc = grpc_route(grpc, web.layer(health_service));
     let grpc = grpc_route(grpc, web.layer(reflection_v1));
     let grpc = grpc_route(grpc, web.layer(reflection_v1alpha));
+    // Each method's scope comes from the one table in auth::routes.
+    let grpc = grpc.route_layer(axum::middleware::from_fn_with_state(
+        api.store.clone(),
+        auth::routes::enforce_grpc,
+    ));
 
     grpc.merge(rest::router(api, cfg))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))

@@ -8,6 +8,7 @@ mod m20261121_000002_group_stats;
 mod m20261121_000003_workflow;
 mod m20261121_000004_sentry;
 mod m20261121_000005_group_hashes;
+mod m20261121_000006_access;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_workflow::Migration),
             Box::new(m20261121_000004_sentry::Migration),
             Box::new(m20261121_000005_group_hashes::Migration),
+            Box::new(m20261121_000006_access::Migration),
         ]
     }
 }

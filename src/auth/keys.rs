@@ -14,9 +14,22 @@ pub fn generate() -> String {
     format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A one-time invite token, e.g. `fli_3q2+…`: as random as a key, but never mistaken for one.
+pub fn invite_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("fli_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// The stored form of a key.
 pub fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Compares two stored hashes in constant time.
+pub fn hash_matches(stored: &str, computed: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    stored.as_bytes().ct_eq(computed.as_bytes()).into()
 }
 
 /// What may be shown after creation, e.g. `flt_****Ab9x`.

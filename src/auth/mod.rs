@@ -5,6 +5,8 @@
 //! through to the gRPC handler, so the check happens in exactly one place per operation.
 
 pub mod keys;
+pub mod roles;
+pub mod routes;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,7 +27,7 @@ use crate::{
     store::{ApiKeyRecord, Store},
 };
 
-/// What a key may do. `Admin` implies every other scope.
+/// What a key may do. `Owner` implies every scope, `Admin` every scope but `Owner`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Send events.
@@ -36,6 +38,8 @@ pub enum Scope {
     Write,
     /// Change settings and keys.
     Admin,
+    /// Delete projects and change who the owners are.
+    Owner,
 }
 
 impl Scope {
@@ -45,6 +49,7 @@ impl Scope {
             Scope::Read => "read",
             Scope::Write => "write",
             Scope::Admin => "admin",
+            Scope::Owner => "owner",
         }
     }
 
@@ -54,24 +59,39 @@ impl Scope {
             "read" => Some(Scope::Read),
             "write" => Some(Scope::Write),
             "admin" => Some(Scope::Admin),
+            "owner" => Some(Scope::Owner),
             _ => None,
         }
     }
 }
 
-/// Who is calling: the key's project and scopes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is calling: the key's project and scopes. `Default` lets other credential kinds fill
+/// only the fields they know (`..Default::default()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Principal {
+    /// The project the request works on.
     pub project_id: Uuid,
     pub key_id: Uuid,
     pub scopes: Vec<Scope>,
+    /// True when the key may reach `project_id` only; false: it may manage every project.
+    pub restricted: bool,
+    /// The team member whose personal key this is, if any.
+    pub member_id: Option<Uuid>,
+    /// The key's name, for the audit log.
+    pub key_name: String,
 }
 
 impl Principal {
     pub fn has(&self, scope: Scope) -> bool {
-        self.scopes
-            .iter()
-            .any(|s| *s == scope || *s == Scope::Admin)
+        self.scopes.iter().any(|s| {
+            *s == scope || *s == Scope::Owner || (*s == Scope::Admin && scope != Scope::Owner)
+        })
+    }
+
+    /// Whether the key may see project `id` at all. Another project is answered as
+    /// "not found", so a key learns nothing about projects beyond its reach.
+    pub fn sees_project(&self, id: Uuid) -> bool {
+        !self.restricted || self.project_id == id
     }
 }
 
@@ -105,8 +125,9 @@ pub fn require(ext: &http::Extensions, scope: Scope) -> Result<Principal, Error>
     }
 }
 
-/// How long a key lookup is reused before the database is asked again.
-const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a key lookup is reused before the database is asked again. Revoking a key clears
+/// this instance's cache at once; other instances on the same database notice within this time.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
 const CACHE_MAX: usize = 10_000;
 
 /// Resolves keys, with a short-lived cache so the hot path does not query per request, and
@@ -114,6 +135,8 @@ const CACHE_MAX: usize = 10_000;
 pub struct Authenticator {
     store: Store,
     cache: Mutex<HashMap<String, (Option<ApiKeyRecord>, Instant)>>,
+    /// Bumped by `invalidate`: a lookup that started before it must not refill the cache.
+    generation: std::sync::atomic::AtomicU64,
     used: Mutex<HashSet<Uuid>>,
 }
 
@@ -122,8 +145,19 @@ impl Authenticator {
         Arc::new(Self {
             store,
             cache: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             used: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Forgets every cached lookup, so a revoked key or a changed role takes effect on the
+    /// next request to this instance.
+    pub fn invalidate(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            cache.clear();
+        }
     }
 
     pub async fn authenticate(&self, key: &str) -> Result<Authn, Error> {
@@ -138,6 +172,7 @@ impl Authenticator {
         let record = match cached {
             Some(r) => r,
             None => {
+                let started = self.generation.load(std::sync::atomic::Ordering::SeqCst);
                 let r = self.store.find_key(&hash).await?;
                 let mut cache = self
                     .cache
@@ -146,11 +181,17 @@ impl Authenticator {
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
                 }
-                cache.insert(hash, (r.clone(), Instant::now()));
+                // A revocation committed while this lookup ran may not be in `r`: use it for
+                // this request only.
+                if self.generation.load(std::sync::atomic::Ordering::SeqCst) == started {
+                    cache.insert(hash.clone(), (r.clone(), Instant::now()));
+                }
                 r
             }
         };
-        let Some(record) = record else {
+        // The lookup matched on the hash already; comparing again in constant time keeps the
+        // decision itself free of timing differences, whatever the database's comparison does.
+        let Some(record) = record.filter(|r| keys::hash_matches(&r.key_hash, &hash)) else {
             return Ok(Authn::Rejected("invalid API key"));
         };
         let now = Utc::now().timestamp_millis();
@@ -171,6 +212,9 @@ impl Authenticator {
                 .iter()
                 .filter_map(|s| Scope::parse(s))
                 .collect(),
+            restricted: record.restricted,
+            member_id: record.member_id,
+            key_name: record.name,
         }))
     }
 
@@ -259,6 +303,9 @@ async fn anonymous(auth: &Authenticator, loopback: bool) -> Authn {
             project_id,
             key_id: Uuid::nil(),
             scopes: vec![Scope::Ingest],
+            // Keyless ingest lands in the one project that allows it, never another.
+            restricted: true,
+            ..Principal::default()
         }),
         Ok(None) => Authn::Anonymous,
         Err(e) => {

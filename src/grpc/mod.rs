@@ -2,19 +2,23 @@
 //! methods; nothing here knows REST exists. Each method checks its scope, converts the
 //! request to domain values, calls `ingest` or `store`, and converts the answer back.
 
+mod access;
 mod capture;
 pub mod convert;
 mod groups;
 pub mod sentry;
 mod insights;
+mod projects;
 mod settings;
 pub mod status;
 
 use std::time::Duration;
 
-use crate::{ingest::Ingest, store::Store};
+use std::sync::Arc;
 
-/// State shared by the three services; cheap to clone.
+use crate::{auth::Authenticator, ingest::Ingest, store::Store};
+
+/// State shared by the services; cheap to clone.
 #[derive(Clone)]
 pub struct Api {
     pub store: Store,
@@ -25,4 +29,6 @@ pub struct Api {
     pub export_send_timeout: Duration,
     /// The server's own counters and figures (monitoring, performance, uptime).
     pub monitor: std::sync::Arc<crate::monitor::Monitor>,
+    /// The key cache, cleared when keys, members or projects change.
+    pub authn: Arc<Authenticator>,
 }

@@ -1,3 +1,5 @@
+//! `SettingsService`: retention here; API keys, the team and the audit log in `access`.
+
 use std::path::Path;
 
 use tonic::{Request, Response, Status};
@@ -33,6 +35,7 @@ impl SettingsService for Api {
         req: Request<pb::SetRetentionRequest>,
     ) -> Result<Response<pb::SetRetentionResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Admin)?;
+        let entry = super::access::audit(&p, req.extensions(), "retention.set");
         let pb::SetRetentionRequest {
             days,
             auto_export_before_cleanup,
@@ -66,6 +69,16 @@ impl SettingsService for Api {
         let r = self
             .store
             .set_retention(p.project_id, days, auto_export_before_cleanup, destination)
+            .await?;
+        self.store
+            .record_audit(
+                entry
+                    .for_project(p.project_id)
+                    .target(format!("project:{}", p.project_id))
+                    .details(serde_json::json!({"days": days,
+                        "auto_export_before_cleanup": auto_export_before_cleanup,
+                        "export_destination": destination})),
+            )
             .await?;
         Ok(Response::new(pb::SetRetentionResponse {
             retention: Some(convert::retention_to_pb(r)),
@@ -113,5 +126,77 @@ impl SettingsService for Api {
                 anonymous_loopback_ingest: on,
             }),
         }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/CreateApiKey")]
+    async fn create_api_key(
+        &self,
+        req: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        self.create_api_key_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/ListApiKeys")]
+    async fn list_api_keys(
+        &self,
+        req: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        self.list_api_keys_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/RevokeApiKey")]
+    async fn revoke_api_key(
+        &self,
+        req: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        self.revoke_api_key_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/ListMembers")]
+    async fn list_members(
+        &self,
+        req: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::ListMembersResponse>, Status> {
+        self.list_members_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/InviteMember")]
+    async fn invite_member(
+        &self,
+        req: Request<pb::InviteMemberRequest>,
+    ) -> Result<Response<pb::InviteMemberResponse>, Status> {
+        self.invite_member_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/AcceptInvite")]
+    async fn accept_invite(
+        &self,
+        req: Request<pb::AcceptInviteRequest>,
+    ) -> Result<Response<pb::AcceptInviteResponse>, Status> {
+        self.accept_invite_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/UpdateMember")]
+    async fn update_member(
+        &self,
+        req: Request<pb::UpdateMemberRequest>,
+    ) -> Result<Response<pb::UpdateMemberResponse>, Status> {
+        self.update_member_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/RemoveMember")]
+    async fn remove_member(
+        &self,
+        req: Request<pb::RemoveMemberRequest>,
+    ) -> Result<Response<pb::RemoveMemberResponse>, Status> {
+        self.remove_member_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/ListAuditLog")]
+    async fn list_audit_log(
+        &self,
+        req: Request<pb::ListAuditLogRequest>,
+    ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
+        self.list_audit_log_op(req).await
     }
 }

@@ -608,7 +608,7 @@ fn event_list(events: Vec<pb::Event>, next_cursor: String) -> Value {
     })
 }
 
-fn retention_json(r: Option<pb::Retention>) -> Value {
+pub(super) fn retention_json(r: Option<pb::Retention>) -> Value {
     let pb::Retention {
         days,
         auto_export_before_cleanup,

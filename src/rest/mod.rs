@@ -9,6 +9,8 @@ mod extract;
 mod sentry_api;
 mod logcenter_api;
 mod miniapm_api;
+mod projects_api;
+mod settings_api;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
@@ -39,6 +41,13 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .merge(logcenter_api::routes())
         .merge(miniapm_api::routes())
         .merge(els_api::routes())
+        .merge(projects_api::routes())
+        .merge(settings_api::routes())
+        // Each route's scope comes from the one table in auth::routes.
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.store.clone(),
+            crate::auth::routes::enforce_rest,
+        ))
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

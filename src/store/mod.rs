@@ -2,6 +2,7 @@
 //! `Error`s. SQLite (WAL, set explicitly) is the embedded default; PostgreSQL takes the same
 //! migrations and the same statements, built per backend by sea-query.
 
+mod access;
 pub mod blob;
 mod cache;
 mod convert;
@@ -24,9 +25,10 @@ use sea_orm::{
 };
 
 pub use cache::Derived;
-pub use events::ExportPage;
 pub use insights::{StatsFigures, TrendFigures};
-pub use projects::{ApiKeyRecord, Bootstrap};
+pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
+pub use events::ExportPage;
+pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 
 use crate::error::Error;
 

@@ -1,14 +1,23 @@
-//! Projects and API keys: first-start bootstrap and the key lookup behind authentication.
+//! Projects and API keys: first-start bootstrap, the key lookup behind authentication, and
+//! creating, renaming and deleting projects.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+    sea_query::{Expr, ExprTrait, Query},
+};
 use uuid::Uuid;
 
 use super::{
-    Store, db_err,
-    entity::{api_key, project, retention},
+    Store,
+    access::{NewAudit, insert_audit},
+    db_err,
+    entity::{
+        api_key, event, event_tag, group, group_hourly, group_stat, member, project, retention,
+    },
 };
-use crate::error::Error;
+use crate::{domain::model::RetentionPolicy, error::Error};
 
 /// What the first start created.
 #[derive(Debug, Clone)]
@@ -29,11 +38,56 @@ pub struct ApiKeyRecord {
     pub scopes: Vec<String>,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub key_hash: String,
+    /// The key may reach `project_id` only.
+    pub restricted: bool,
+    pub member_id: Option<Uuid>,
+}
+
+/// A project with its settings.
+#[derive(Debug, Clone)]
+pub struct ProjectRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: i64,
+    pub retention: RetentionPolicy,
+}
+
+/// What deleting a project removed.
+#[derive(Debug, Clone, Copy)]
+pub struct DeletedProject {
+    pub events: u64,
+    pub groups: u64,
+}
+
+/// The one place a project comes into being, with its default settings, inside the caller's
+/// transaction. Per-project settings added later (DSN keys, rate limits, scrubbing) belong here.
+async fn insert_project(
+    txn: &DatabaseTransaction,
+    name: &str,
+    now: i64,
+) -> Result<super::sentry::SentryProject, Error> {
+    let project_id = Uuid::now_v7();
+    // The row itself, with its DSN public key and number.
+    let sentry = super::sentry::insert_project(txn, project_id, name, now).await?;
+    retention::ActiveModel {
+        project_id: Set(project_id),
+        days: Set(crate::domain::model::DEFAULT_RETENTION_DAYS as i32),
+        auto_export: Set(false),
+        export_destination: Set(String::new()),
+        updated_at: Set(now),
+        last_cleanup_at: Set(None),
+        last_cleanup_deleted: Set(0),
+    }
+    .insert(txn)
+    .await
+    .map_err(db_err)?;
+    Ok(sentry)
 }
 
 impl Store {
-    /// On an empty database, creates the default project and its admin key, in one
-    /// transaction. Returns `None` when a project already exists.
+    /// On an empty database, creates the default project, its owner member and the owner's
+    /// key, in one transaction. Returns `None` when a project already exists.
     pub async fn bootstrap(
         &self,
         admin_key: &str,
@@ -46,8 +100,25 @@ impl Store {
             return Ok(None);
         }
         let now = Utc::now().timestamp_millis();
-        let project_id = Uuid::now_v7();
-        let sentry = super::sentry::insert_project(&txn, project_id, "default", now).await?;
+        let sentry = insert_project(&txn, "default", now).await?;
+        let project_id = sentry.project_id;
+        let member_id = Uuid::now_v7();
+        member::ActiveModel {
+            id: Set(member_id),
+            project_id: Set(project_id),
+            name: Set("admin".into()),
+            email: Set(String::new()),
+            role: Set("owner".into()),
+            status: Set("active".into()),
+            invite_token_hash: Set(None),
+            invite_expires_at: Set(None),
+            invited_by: Set("first start".into()),
+            created_at: Set(now),
+            accepted_at: Set(Some(now)),
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
         api_key::ActiveModel {
             id: Set(Uuid::now_v7()),
             project_id: Set(project_id),
@@ -59,18 +130,8 @@ impl Store {
             expires_at: Set(None),
             revoked_at: Set(None),
             last_used_at: Set(None),
-        }
-        .insert(&txn)
-        .await
-        .map_err(db_err)?;
-        retention::ActiveModel {
-            project_id: Set(project_id),
-            days: Set(crate::domain::model::DEFAULT_RETENTION_DAYS as i32),
-            auto_export: Set(false),
-            export_destination: Set(String::new()),
-            updated_at: Set(now),
-            last_cleanup_at: Set(None),
-            last_cleanup_deleted: Set(0),
+            restricted: Set(false),
+            member_id: Set(Some(member_id)),
         }
         .insert(&txn)
         .await
@@ -102,6 +163,9 @@ impl Store {
                 .collect(),
             expires_at: m.expires_at,
             revoked_at: m.revoked_at,
+            key_hash: m.key_hash,
+            restricted: m.restricted,
+            member_id: m.member_id,
         }))
     }
 
@@ -131,5 +195,168 @@ impl Store {
             .into_iter()
             .map(|p| p.id)
             .collect())
+    }
+
+    /// Creates a project with default settings.
+    pub async fn create_project(
+        &self,
+        name: &str,
+        audit: NewAudit,
+    ) -> Result<ProjectRecord, Error> {
+        let txn = self.begin_write().await?;
+        let now = Utc::now().timestamp_millis();
+        let id = insert_project(&txn, name, now).await?.project_id;
+        insert_audit(&txn, audit.for_project(id).target(format!("project:{id}"))).await?;
+        txn.commit().await.map_err(db_err)?;
+        self.get_project(id).await
+    }
+
+    /// Projects, oldest first; only `only` when given.
+    pub async fn list_projects(&self, only: Option<Uuid>) -> Result<Vec<ProjectRecord>, Error> {
+        let mut q = project::Entity::find().order_by_asc(project::Column::CreatedAt);
+        if let Some(id) = only {
+            q = q.filter(project::Column::Id.eq(id));
+        }
+        let rows = q.all(&self.db).await.map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for p in rows {
+            out.push(ProjectRecord {
+                retention: self.get_retention(p.id).await?,
+                id: p.id,
+                name: p.name,
+                created_at: p.created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn project_exists(&self, id: Uuid) -> Result<bool, Error> {
+        Ok(project::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    pub async fn get_project(&self, id: Uuid) -> Result<ProjectRecord, Error> {
+        self.list_projects(Some(id))
+            .await?
+            .pop()
+            .ok_or(Error::NotFound { what: "project" })
+    }
+
+    pub async fn rename_project(
+        &self,
+        id: Uuid,
+        name: &str,
+        audit: NewAudit,
+    ) -> Result<ProjectRecord, Error> {
+        let txn = self.begin_write().await?;
+        let old = project::Entity::find_by_id(id)
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or(Error::NotFound { what: "project" })?;
+        let from = old.name.clone();
+        let mut am: project::ActiveModel = old.into();
+        am.name = Set(name.to_owned());
+        am.update(&txn).await.map_err(db_err)?;
+        insert_audit(
+            &txn,
+            audit
+                .for_project(id)
+                .target(format!("project:{id}"))
+                .details(serde_json::json!({"from": from, "to": name})),
+        )
+        .await?;
+        txn.commit().await.map_err(db_err)?;
+        self.get_project(id).await
+    }
+
+    /// Deletes a project and everything in it, in one transaction. Keys and members that may
+    /// reach every project and had it as their default move to the oldest remaining project;
+    /// the last project cannot be deleted.
+    pub async fn delete_project(&self, id: Uuid, audit: NewAudit) -> Result<DeletedProject, Error> {
+        let txn = self.begin_write().await?;
+        let projects = project::Entity::find()
+            .order_by_asc(project::Column::CreatedAt)
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        if !projects.iter().any(|p| p.id == id) {
+            return Err(Error::NotFound { what: "project" });
+        }
+        let Some(fallback) = projects.iter().find(|p| p.id != id).map(|p| p.id) else {
+            return Err(Error::Conflict("the last project cannot be deleted".into()));
+        };
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::ProjectId, Expr::value(fallback))
+            .filter(api_key::Column::ProjectId.eq(id))
+            .filter(api_key::Column::Restricted.eq(false))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        member::Entity::update_many()
+            .col_expr(member::Column::ProjectId, Expr::value(fallback))
+            .filter(member::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        event_tag::Entity::delete_many()
+            .filter(event_tag::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        let events = event::Entity::delete_many()
+            .filter(event::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected;
+        let project_groups = Query::select()
+            .column(group::Column::Id)
+            .from(group::Entity)
+            .and_where(Expr::col(group::Column::ProjectId).eq(id))
+            .to_owned();
+        group_hourly::Entity::delete_many()
+            .filter(group_hourly::Column::GroupId.in_subquery(project_groups.clone()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_stat::Entity::delete_many()
+            .filter(group_stat::Column::GroupId.in_subquery(project_groups))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        let groups = group::Entity::delete_many()
+            .filter(group::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?
+            .rows_affected;
+        retention::Entity::delete_many()
+            .filter(retention::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        api_key::Entity::delete_many()
+            .filter(api_key::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        project::Entity::delete_by_id(id)
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        insert_audit(
+            &txn,
+            audit
+                .for_project(id)
+                .target(format!("project:{id}"))
+                .details(serde_json::json!({"deleted_events": events, "deleted_groups": groups})),
+        )
+        .await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(DeletedProject { events, groups })
     }
 }

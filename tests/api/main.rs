@@ -5,6 +5,8 @@
 
 mod helpers;
 
+mod access;
+mod auth_matrix;
 mod bad_input;
 mod concurrency;
 mod crash;

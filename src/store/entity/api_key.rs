@@ -15,6 +15,10 @@ pub struct Model {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// True when the key may only reach `project_id`; false: every project, `project_id` is its default.
+    pub restricted: bool,
+    /// The team member whose personal key this is.
+    pub member_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,11 +1,13 @@
 //! sea-orm entities, one per table. Only `store` sees them.
 
 pub mod api_key;
+pub mod audit;
 pub mod event;
 pub mod event_tag;
 pub mod group;
 pub mod group_hash;
 pub mod group_hourly;
 pub mod group_stat;
+pub mod member;
 pub mod project;
 pub mod retention;
