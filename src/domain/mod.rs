@@ -8,5 +8,6 @@ pub mod export;
 pub mod filter;
 pub mod grouping;
 pub mod model;
+pub mod policy;
 
 pub use event::{ExceptionData, Frame, GroupStatus, Level, NewEvent};

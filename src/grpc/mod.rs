@@ -5,6 +5,7 @@
 mod capture;
 pub mod convert;
 mod groups;
+mod security;
 mod settings;
 pub mod status;
 

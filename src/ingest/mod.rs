@@ -4,6 +4,7 @@
 //! at once instead of the server buffering without bound.
 
 mod prepare;
+pub mod scrub;
 mod writer;
 
 pub use prepare::{CaptureInput, ExceptionInput, prepare};

@@ -413,7 +413,7 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
 
 // ---------- encoding helpers ----------
 
-fn time_json(t: Option<prost_types::Timestamp>) -> Value {
+pub(super) fn time_json(t: Option<prost_types::Timestamp>) -> Value {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
         .map(|d| Value::String(d.to_rfc3339_opts(SecondsFormat::Millis, true)))
         .unwrap_or(Value::Null)

@@ -5,12 +5,13 @@
 mod error;
 mod errors_api;
 mod extract;
+mod security_api;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::{config::Config, error::Error, grpc::Api};
-pub use error::ApiError;
+pub use error::{ApiError, error_response};
 
 /// Unknown paths: gRPC clients get UNIMPLEMENTED, everyone else the JSON 404.
 async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
@@ -31,6 +32,7 @@ async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
 pub fn router(api: Api, cfg: &Config) -> Router {
     Router::new()
         .merge(errors_api::routes())
+        .merge(security_api::routes())
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

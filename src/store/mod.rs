@@ -9,6 +9,7 @@ mod events;
 mod groups;
 mod projects;
 mod retention;
+mod security;
 mod write;
 
 use std::{path::Path, time::Duration};

@@ -6,5 +6,7 @@ pub mod event_tag;
 pub mod group;
 pub mod group_hourly;
 pub mod group_stat;
+pub mod integration;
 pub mod project;
+pub mod project_setting;
 pub mod retention;

@@ -1,0 +1,38 @@
+//! Abuse and overload protection that sits between the transports and the handlers: per-key
+//! rate limits (`rate`), the browser-origin decision (`cors`), and the per-project policy
+//! cache both read (`policy`). Body, header and timing limits are set where the server is
+//! assembled (`app`); their figures live here.
+
+pub mod cors;
+pub mod policy;
+pub mod rate;
+
+use std::time::Duration;
+
+pub use rate::RateLimits;
+
+/// Limits on requests and connections, all with defaults.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Requests per minute per API key, by class of request.
+    pub rate: RateLimits,
+    /// Largest request head (HTTP/1.1 request line and headers, HTTP/2 header list), in bytes.
+    pub max_header_bytes: usize,
+    /// A client must send a request's complete headers within this time, or the connection
+    /// is closed (slow-client protection).
+    pub header_read_timeout: Duration,
+    /// Origins allowed to call the management API from a browser; empty turns CORS off there.
+    /// `*` allows any origin. Browser ingest is governed per project instead.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            rate: RateLimits::default(),
+            max_header_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
+        }
+    }
+}
