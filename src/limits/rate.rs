@@ -218,11 +218,12 @@ impl RateLimiter {
     }
 }
 
-fn is_grpc(headers: &http::HeaderMap) -> bool {
+/// The content type of a gRPC or gRPC-Web request; `None` for REST.
+fn grpc_content_type(headers: &http::HeaderMap) -> Option<HeaderValue> {
     headers
         .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"))
+        .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
+        .cloned()
 }
 
 /// Whole seconds, rounded up: a client told 0 would retry at once.
@@ -253,10 +254,14 @@ pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: 
                 ),
                 retry_after: wait,
             };
-            if is_grpc(req.headers()) {
+            if let Some(content_type) = grpc_content_type(req.headers()) {
+                // A trailers-only answer: gRPC and gRPC-Web clients both read the status
+                // from the headers, given their own content type back.
                 let mut r = tonic::Status::from(err)
                     .into_http::<axum::body::Body>()
                     .into_response();
+                r.headers_mut()
+                    .insert(http::header::CONTENT_TYPE, content_type);
                 if let Ok(v) = HeaderValue::from_str(&secs_up(wait).to_string()) {
                     r.headers_mut().insert(http::header::RETRY_AFTER, v);
                 }
