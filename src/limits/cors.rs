@@ -15,7 +15,7 @@ use axum::{
 };
 use http::{HeaderValue, Method, StatusCode, header};
 
-use super::policy;
+use super::{is_sentry_ingest, policy};
 use crate::{auth::Authn, domain::policy::ProjectPolicy, error::Error};
 
 /// Which CORS rules a path falls under.
@@ -28,13 +28,7 @@ pub enum Surface {
 }
 
 pub fn surface(path: &str) -> Surface {
-    let path = path.trim_end_matches('/');
-    let mut parts = path.trim_start_matches('/').split('/');
-    let sentry = matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some("api"), Some(_), Some("store" | "envelope"), None)
-    );
-    if path.starts_with("/v1/errors/capture") || sentry {
+    if path.starts_with("/v1/errors/capture") || is_sentry_ingest(path) {
         Surface::BrowserIngest
     } else {
         Surface::Management

@@ -36,3 +36,16 @@ impl Default for LimitsConfig {
         }
     }
 }
+
+/// Sentry SDK endpoints: `/api/<project id>/store/` and `/api/<project id>/envelope/`, where the
+/// id is a number (Sentry's DSNs) or a UUID.
+pub(crate) fn is_sentry_ingest(path: &str) -> bool {
+    let mut parts = path.trim_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("api"), Some(id), Some("store" | "envelope"), None) => {
+            (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+                || uuid::Uuid::parse_str(id).is_ok()
+        }
+        _ => false,
+    }
+}

@@ -24,7 +24,7 @@ use governor::{
 use http::{HeaderName, HeaderValue};
 use uuid::Uuid;
 
-use super::policy;
+use super::{is_sentry_ingest, policy};
 use crate::{auth::Authn, error::Error};
 
 pub const LIMIT_HEADER: &str = "x-ratelimit-limit";
@@ -103,14 +103,6 @@ pub fn classify(method: &http::Method, path: &str) -> Class {
     }
 }
 
-/// Sentry SDK endpoints: `/api/<project>/store` and `/api/<project>/envelope`.
-fn is_sentry_ingest(path: &str) -> bool {
-    let mut parts = path.trim_start_matches('/').split('/');
-    matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some("api"), Some(_), Some("store" | "envelope"), None)
-    )
-}
 
 type Keyed = governor::RateLimiter<
     Uuid,
@@ -297,6 +289,7 @@ mod tests {
             Class::Ingest
         );
         assert_eq!(classify(&G, "/api/42/envelope/"), Class::Ingest);
+        assert_eq!(classify(&G, "/api/settings/store"), Class::General);
         assert_eq!(classify(&P, "/api/errors"), Class::Ingest);
         assert_eq!(classify(&G, "/v1/errors/search"), Class::Analytics);
         assert_eq!(

@@ -273,3 +273,68 @@ async fn slow_clients_are_disconnected() {
         .await
         .expect("gRPC works");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_quota_per_key_across_rest_and_grpc() {
+    let app = spawn_app_with(|c| c.limits.rate.general_per_minute = 3).await;
+    let mut settings = app.settings_client().await;
+    let r = app.send(app.authed(Method::GET, "/v1/settings/policy")).await;
+    assert_eq!(figures(&r).1, 2);
+    // The gRPC twin of the same operation draws on the same quota.
+    let resp = settings
+        .get_project_policy(app.req(pb::GetProjectPolicyRequest {}))
+        .await
+        .unwrap();
+    assert_eq!(resp.metadata().get("x-ratelimit-remaining").unwrap().to_str().unwrap(), "1");
+    let r = app.send(app.authed(Method::GET, "/v1/settings/policy")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let st = settings
+        .get_project_policy(app.req(pb::GetProjectPolicyRequest {}))
+        .await
+        .expect_err("quota spent over REST");
+    assert_eq!(st.code(), Code::ResourceExhausted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_policy_over_grpc_matches_rest() {
+    let app = spawn_app().await;
+    let mut settings = app.settings_client().await;
+    let stored = settings
+        .set_project_policy(app.req(pb::SetProjectPolicyRequest {
+            policy: Some(pb::ProjectPolicy {
+                ingest_per_minute: 0,
+                analytics_per_minute: 42,
+                general_per_minute: 0,
+                scrub_fields: vec!["iban".into()],
+                allowed_origins: vec!["https://app.example.com".into()],
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    assert_eq!(stored.analytics_per_minute, 42);
+    let b = app.get_ok("/v1/settings/policy").await;
+    assert_eq!(
+        b,
+        json!({
+            "rate_limits": {"ingest_per_minute": null, "analytics_per_minute": 42, "general_per_minute": null},
+            "scrub_fields": ["iban"],
+            "allowed_origins": ["https://app.example.com"]
+        })
+    );
+    // The analytics override is in force at once.
+    let r = app.send(app.authed(Method::GET, "/v1/errors/search?q=x")).await;
+    assert_eq!(figures(&r).0, 42, "{}", r.text);
+    let st = settings
+        .set_project_policy(app.req(pb::SetProjectPolicyRequest {
+            policy: Some(pb::ProjectPolicy {
+                general_per_minute: 20_000_000,
+                ..Default::default()
+            }),
+        }))
+        .await
+        .expect_err("out of range");
+    assert_status(&st, Code::InvalidArgument, "VALIDATION_ERROR", Some("general_per_minute"));
+}
