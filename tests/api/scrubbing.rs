@@ -137,3 +137,49 @@ async fn a_projects_extra_fields_apply_from_the_next_event() {
     assert!(disk.contains("acme-1"), "scrubbing is not retroactive");
     assert!(!disk.contains("acme-2"), "the new field was not scrubbed:\n{disk}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_captures_are_scrubbed_the_same_way() {
+    use faultline::pb;
+    let app = spawn_app().await;
+    let mut capture = app.capture_client().await;
+    let extra: prost_types::Struct = prost_types::Struct {
+        fields: [
+            (
+                "request".to_owned(),
+                prost_types::Value {
+                    kind: Some(prost_types::value::Kind::StructValue(prost_types::Struct {
+                        fields: [(
+                            "Authorization".to_owned(),
+                            prost_types::Value {
+                                kind: Some(prost_types::value::Kind::StringValue("Bearer tok-xyz-123".into())),
+                            },
+                        )]
+                        .into(),
+                    })),
+                },
+            ),
+            (
+                "note".to_owned(),
+                prost_types::Value {
+                    kind: Some(prost_types::value::Kind::StringValue("kept as sent".into())),
+                },
+            ),
+        ]
+        .into(),
+    };
+    capture
+        .capture(app.req(pb::CaptureRequest {
+            message: "card 5500-0000-0000-0004 declined".into(),
+            tags: [("session".to_owned(), "sess-abc-999".to_owned())].into(),
+            extra: Some(extra),
+            ..Default::default()
+        }))
+        .await
+        .expect("capture");
+    let disk = all_text_on_disk(&app).await;
+    for secret in ["tok-xyz-123", "sess-abc-999", "5500-0000-0000-0004"] {
+        assert!(!disk.contains(secret), "{secret:?} reached the database:\n{disk}");
+    }
+    assert!(disk.contains("kept as sent"), "{disk}");
+}
