@@ -1,4 +1,5 @@
-//! CORS. Browser ingest (`/v1/errors/capture*`, Sentry's store/envelope) is open to the
+//! CORS. Browser ingest (`/v1/errors/capture*`, `CaptureService` over gRPC-Web, Sentry's
+//! store/envelope) is open to the
 //! origins each project allows (any origin until a project lists some); the management API
 //! answers browsers only when `cors_origins` is configured, and is off by default.
 //!
@@ -28,7 +29,10 @@ pub enum Surface {
 }
 
 pub fn surface(path: &str) -> Surface {
-    if path.starts_with("/v1/errors/capture") || is_sentry_ingest(path) {
+    if path.starts_with("/v1/errors/capture")
+        || path.starts_with("/faultline.v1.CaptureService/")
+        || is_sentry_ingest(path)
+    {
         Surface::BrowserIngest
     } else {
         Surface::Management
@@ -221,6 +225,7 @@ mod tests {
         ));
         assert_eq!(surface("/v1/errors/capture/batch"), ingest);
         assert_eq!(surface("/api/7/envelope/"), ingest);
+        assert_eq!(surface("/faultline.v1.CaptureService/Capture"), ingest);
         assert_eq!(surface("/v1/errors/list"), Surface::Management);
     }
 }

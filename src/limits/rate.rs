@@ -103,7 +103,6 @@ pub fn classify(method: &http::Method, path: &str) -> Class {
     }
 }
 
-
 type Keyed = governor::RateLimiter<
     Uuid,
     DefaultKeyedStateStore<Uuid>,
@@ -246,21 +245,23 @@ pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: 
                 ),
                 retry_after: wait,
             };
-            if let Some(content_type) = grpc_content_type(req.headers()) {
+            let mut r = match grpc_content_type(req.headers()) {
                 // A trailers-only answer: gRPC and gRPC-Web clients both read the status
                 // from the headers, given their own content type back.
-                let mut r = tonic::Status::from(err)
-                    .into_http::<axum::body::Body>()
-                    .into_response();
-                r.headers_mut()
-                    .insert(http::header::CONTENT_TYPE, content_type);
-                if let Ok(v) = HeaderValue::from_str(&secs_up(wait).to_string()) {
-                    r.headers_mut().insert(http::header::RETRY_AFTER, v);
+                Some(content_type) => {
+                    let mut r = tonic::Status::from(err)
+                        .into_http::<axum::body::Body>()
+                        .into_response();
+                    r.headers_mut()
+                        .insert(http::header::CONTENT_TYPE, content_type);
+                    r
                 }
-                r
-            } else {
-                crate::rest::error_response(&req, err)
-            }
+                None => crate::rest::error_response(&req, err),
+            };
+            // Rounded up: a client told to wait less than the limiter needs is refused again.
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs_up(wait)));
+            r
         }
     };
     let headers = resp.headers_mut();

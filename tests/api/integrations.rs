@@ -35,7 +35,11 @@ async fn http_receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
             async move {
                 let path = uri.path().to_owned();
                 let fail = path.starts_with("/fail");
-                got.lock().unwrap().push(Received { path, headers, body });
+                got.lock().unwrap().push(Received {
+                    path,
+                    headers,
+                    body,
+                });
                 if fail {
                     StatusCode::INTERNAL_SERVER_ERROR
                 } else {
@@ -132,7 +136,10 @@ async fn put(app: &TestApp, name: &str, config: Value) -> Resp {
 
 async fn test_action(app: &TestApp, name: &str) -> Value {
     let r = app
-        .send(app.authed(Method::POST, &format!("/api/settings/integrations/{name}/test")))
+        .send(app.authed(
+            Method::POST,
+            &format!("/api/settings/integrations/{name}/test"),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["status"], json!("success"));
@@ -146,15 +153,27 @@ async fn webhook_is_stored_masked_and_tested_with_a_signed_request() {
     let app = spawn_app().await;
     let (addr, got) = http_receiver().await;
 
-    let r = put(&app, "webhook", json!({"url": format!("http://{addr}/hooks/faultline"), "secret": WEBHOOK_SECRET})).await;
+    let r = put(
+        &app,
+        "webhook",
+        json!({"url": format!("http://{addr}/hooks/faultline"), "secret": WEBHOOK_SECRET}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert!(!r.text.contains(WEBHOOK_SECRET), "the secret was returned: {}", r.text);
+    assert!(
+        !r.text.contains(WEBHOOK_SECRET),
+        "the secret was returned: {}",
+        r.text
+    );
     let d = &r.body["data"];
     assert_eq!(d["name"], json!("webhook"));
     assert_eq!(d["status"], json!("configured"));
     assert_eq!(d["last_test"], json!(null));
     assert_eq!(d["config"]["secret"], json!("****CRET"));
-    assert_eq!(d["config"]["url"], json!(format!("http://{addr}/hooks/faultline")));
+    assert_eq!(
+        d["config"]["url"],
+        json!(format!("http://{addr}/hooks/faultline"))
+    );
 
     let t = test_action(&app, "webhook").await;
     assert_eq!(t["delivered"], json!(true), "{t}");
@@ -174,24 +193,49 @@ async fn webhook_is_stored_masked_and_tested_with_a_signed_request() {
     assert_eq!(body["event"], json!("test"));
 
     // Sending the masked form back keeps the stored secret (the next signature still verifies).
-    let r = put(&app, "webhook", json!({"url": format!("http://{addr}/hooks/v2"), "secret": "****CRET"})).await;
+    let r = put(
+        &app,
+        "webhook",
+        json!({"url": format!("http://{addr}/hooks/v2"), "secret": "****CRET"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["data"]["status"], json!("configured"), "changed settings are untested");
+    assert_eq!(
+        r.body["data"]["status"],
+        json!("configured"),
+        "changed settings are untested"
+    );
     test_action(&app, "webhook").await;
     let req = got.lock().unwrap()[1].clone();
     assert_eq!(req.path, "/hooks/v2");
-    assert_eq!(req.headers["x-faultline-signature"].to_str().unwrap(), hmac_hex(WEBHOOK_SECRET, &req.body));
+    assert_eq!(
+        req.headers["x-faultline-signature"].to_str().unwrap(),
+        hmac_hex(WEBHOOK_SECRET, &req.body)
+    );
 
     // A receiver that fails: recorded as an error with the reason.
-    let r = put(&app, "webhook", json!({"url": format!("http://{addr}/fail/x")})).await;
+    let r = put(
+        &app,
+        "webhook",
+        json!({"url": format!("http://{addr}/fail/x")}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let t = test_action(&app, "webhook").await;
     assert_eq!(t["delivered"], json!(false));
     assert_eq!(t["integration"]["status"], json!("error"));
-    assert!(t["integration"]["last_test_error"].as_str().unwrap().contains("500"), "{t}");
+    assert!(
+        t["integration"]["last_test_error"]
+            .as_str()
+            .unwrap()
+            .contains("500"),
+        "{t}"
+    );
 
     // Listing shows the recorded outcome, never the secret.
-    let r = app.send(app.authed(Method::GET, "/api/settings/integrations")).await;
+    let r = app
+        .send(app.authed(Method::GET, "/api/settings/integrations"))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(!r.text.contains(WEBHOOK_SECRET));
     let list = arr(&r.body["data"]["integrations"]);
@@ -205,13 +249,19 @@ async fn slack_posts_a_message_and_hides_the_webhook_path() {
     let (addr, got) = http_receiver().await;
     let hook = format!("http://{addr}/services/T000/B000/XXXXSECRETPATH");
     let r = app
-        .send(app.authed(Method::POST, "/api/settings/integrations").json(&json!({
-            "name": "slack",
-            "config": {"webhook_url": hook, "channel": "#alerts"}
-        })))
+        .send(
+            app.authed(Method::POST, "/api/settings/integrations")
+                .json(&json!({
+                    "name": "slack",
+                    "config": {"webhook_url": hook, "channel": "#alerts"}
+                })),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["data"]["config"]["webhook_url"], json!(format!("http://{addr}/...")));
+    assert_eq!(
+        r.body["data"]["config"]["webhook_url"],
+        json!(format!("http://{addr}/..."))
+    );
     assert_eq!(r.body["data"]["config"]["channel"], json!("#alerts"));
     assert!(!r.text.contains("XXXXSECRETPATH"));
 
@@ -221,7 +271,10 @@ async fn slack_posts_a_message_and_hides_the_webhook_path() {
     assert_eq!(req.path, "/services/T000/B000/XXXXSECRETPATH");
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body["channel"], json!("#alerts"));
-    assert!(body["text"].as_str().unwrap().contains("test message"), "{body}");
+    assert!(
+        body["text"].as_str().unwrap().contains("test message"),
+        "{body}"
+    );
 
     // Over gRPC: the same channel, the same masking.
     let mut settings = app.settings_client().await;
@@ -247,8 +300,16 @@ async fn slack_posts_a_message_and_hides_the_webhook_path() {
         }))
         .await
         .unwrap();
-    let r = app.send(app.authed(Method::POST, "/api/settings/integrations/slack/test")).await;
-    assert_error(&r, 404, "NOT_FOUND", "POST", "/api/settings/integrations/slack/test");
+    let r = app
+        .send(app.authed(Method::POST, "/api/settings/integrations/slack/test"))
+        .await;
+    assert_error(
+        &r,
+        404,
+        "NOT_FOUND",
+        "POST",
+        "/api/settings/integrations/slack/test",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,14 +346,35 @@ async fn email_is_sent_over_smtp_with_credentials() {
     let m = &mails[0];
     assert!(m.from.contains("alerts@example.com"), "{m:?}");
     assert_eq!(m.to.len(), 2, "{m:?}");
-    assert!(m.data.contains("Subject: Faultline test message"), "{}", m.data);
+    assert!(
+        m.data.contains("Subject: Faultline test message"),
+        "{}",
+        m.data
+    );
     assert!(m.data.contains("test message from Faultline"), "{}", m.data);
     assert_eq!(m.auth.len(), 1, "credentials were used: {m:?}");
 
     // Bad settings are field errors.
-    let r = put(&app, "email", json!({"smtp_server": "", "from_email": "nope", "to": []})).await;
-    let e = assert_error(&r, 422, "VALIDATION_ERROR", "PUT", "/api/settings/integrations/email");
+    let r = put(
+        &app,
+        "email",
+        json!({"smtp_server": "", "from_email": "nope", "to": []}),
+    )
+    .await;
+    let e = assert_error(
+        &r,
+        422,
+        "VALIDATION_ERROR",
+        "PUT",
+        "/api/settings/integrations/email",
+    );
     assert_detail_field(e, "config.from");
     let r = put(&app, "sms", json!({})).await;
-    assert_error(&r, 422, "VALIDATION_ERROR", "PUT", "/api/settings/integrations/sms");
+    assert_error(
+        &r,
+        422,
+        "VALIDATION_ERROR",
+        "PUT",
+        "/api/settings/integrations/sms",
+    );
 }

@@ -19,7 +19,11 @@ fn figures(r: &Resp) -> (u64, u64, u64) {
             .parse()
             .unwrap_or_else(|e| panic!("{name} is not a number: {e}"))
     };
-    (h("x-ratelimit-limit"), h("x-ratelimit-remaining"), h("x-ratelimit-reset"))
+    (
+        h("x-ratelimit-limit"),
+        h("x-ratelimit-remaining"),
+        h("x-ratelimit-reset"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,15 +42,28 @@ async fn rest_rate_limit_counts_down_then_answers_429_with_retry_after() {
     }
     let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
     let e = assert_error(&r, 429, "RATE_LIMITED", "GET", "/v1/errors/groups");
-    assert!(e["message"].as_str().unwrap().contains("3 general requests per minute"), "{e}");
-    let retry: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 general requests per minute"),
+        "{e}"
+    );
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
     assert!((1..=20).contains(&retry), "Retry-After {retry}");
     let (limit, left, _) = figures(&r);
     assert_eq!((limit, left), (3, 0));
 
     // Ingest has its own quota.
     let r = app
-        .send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": "a"})))
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "a"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(figures(&r).0, 2);
@@ -69,7 +86,10 @@ async fn grpc_rate_limit_sends_metadata_and_resource_exhausted_with_retry_info()
             .expect("within the limit");
         let md = resp.metadata();
         assert_eq!(md.get("x-ratelimit-limit").unwrap().to_str().unwrap(), "2");
-        assert_eq!(md.get("x-ratelimit-remaining").unwrap().to_str().unwrap(), remaining);
+        assert_eq!(
+            md.get("x-ratelimit-remaining").unwrap().to_str().unwrap(),
+            remaining
+        );
         assert!(md.get("x-ratelimit-reset").is_some());
     }
     let st = groups
@@ -82,8 +102,18 @@ async fn grpc_rate_limit_sends_metadata_and_resource_exhausted_with_retry_info()
         .retry_info()
         .and_then(|r| r.retry_delay)
         .expect("RetryInfo with a delay");
-    assert!(delay > Duration::ZERO && delay <= Duration::from_secs(30), "{delay:?}");
-    assert_eq!(st.metadata().get("x-ratelimit-remaining").unwrap().to_str().unwrap(), "0");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(30),
+        "{delay:?}"
+    );
+    assert_eq!(
+        st.metadata()
+            .get("x-ratelimit-remaining")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "0"
+    );
 
     // Capture is in the ingest class: still allowed (default 1000/min).
     let mut capture = app.capture_client().await;
@@ -94,7 +124,14 @@ async fn grpc_rate_limit_sends_metadata_and_resource_exhausted_with_retry_info()
         }))
         .await
         .expect("ingest quota is separate");
-    assert_eq!(resp.metadata().get("x-ratelimit-limit").unwrap().to_str().unwrap(), "1000");
+    assert_eq!(
+        resp.metadata()
+            .get("x-ratelimit-limit")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "1000"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,20 +144,31 @@ async fn a_projects_override_replaces_the_default_at_once() {
         .await;
     assert_eq!(policy.status, StatusCode::OK, "{}", policy.text);
     assert_eq!(policy.body["rate_limits"]["ingest_per_minute"], json!(2));
-    assert_eq!(policy.body["rate_limits"]["general_per_minute"], json!(null));
+    assert_eq!(
+        policy.body["rate_limits"]["general_per_minute"],
+        json!(null)
+    );
     for _ in 0..2 {
         let r = app
-            .send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": "x"})))
+            .send(
+                app.authed(Method::POST, "/v1/errors/capture")
+                    .json(&json!({"message": "x"})),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(figures(&r).0, 2);
     }
     let r = app
-        .send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": "x"})))
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "x"})),
+        )
         .await;
     assert_error(&r, 429, "RATE_LIMITED", "POST", "/v1/errors/capture");
     // The general class keeps the documented default.
-    let r = app.send(app.authed(Method::GET, "/v1/settings/policy")).await;
+    let r = app
+        .send(app.authed(Method::GET, "/v1/settings/policy"))
+        .await;
     assert_eq!(figures(&r).0, 500);
     // Bad figures are field errors.
     let r = app
@@ -139,14 +187,30 @@ async fn cors_is_open_for_browser_ingest_per_project_and_off_for_management() {
         app.anon(Method::OPTIONS, path)
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization, content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
     };
     // Browser ingest: any origin until the project lists some.
-    let r = app.send(preflight("/v1/errors/capture", "https://shop.test")).await;
+    let r = app
+        .send(preflight("/v1/errors/capture", "https://shop.test"))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://shop.test"));
-    assert!(r.header("access-control-allow-headers").unwrap().contains("authorization"));
-    assert!(r.header("access-control-allow-methods").unwrap().contains("POST"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.test")
+    );
+    assert!(
+        r.header("access-control-allow-headers")
+            .unwrap()
+            .contains("authorization")
+    );
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
     let capture = |origin: &str| {
         app.authed(Method::POST, "/v1/errors/capture")
             .header("origin", origin)
@@ -154,14 +218,30 @@ async fn cors_is_open_for_browser_ingest_per_project_and_off_for_management() {
     };
     let r = app.send(capture("https://shop.test")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://shop.test"));
-    assert!(r.header("access-control-expose-headers").unwrap().contains("x-ratelimit-remaining"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.test")
+    );
+    assert!(
+        r.header("access-control-expose-headers")
+            .unwrap()
+            .contains("x-ratelimit-remaining")
+    );
 
     // Management API: CORS off by default — no CORS headers at all.
-    let r = app.send(preflight("/v1/errors/groups", "https://shop.test")).await;
-    assert!(r.header("access-control-allow-origin").is_none(), "{:?}", r.headers);
     let r = app
-        .send(app.authed(Method::GET, "/v1/errors/groups").header("origin", "https://shop.test"))
+        .send(preflight("/v1/errors/groups", "https://shop.test"))
+        .await;
+    assert!(
+        r.header("access-control-allow-origin").is_none(),
+        "{:?}",
+        r.headers
+    );
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("origin", "https://shop.test"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.header("access-control-allow-origin").is_none());
@@ -183,14 +263,18 @@ async fn cors_is_open_for_browser_ingest_per_project_and_off_for_management() {
     }
     // Clients that are not browsers send no Origin and are not affected.
     let r = app
-        .send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({"message": "curl"})))
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "curl"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn management_cors_answers_configured_origins_only() {
-    let app = spawn_app_with(|c| c.limits.cors_origins = vec!["https://admin.example.com".into()]).await;
+    let app =
+        spawn_app_with(|c| c.limits.cors_origins = vec!["https://admin.example.com".into()]).await;
     let r = app
         .send(
             app.anon(Method::OPTIONS, "/v1/errors/groups")
@@ -199,13 +283,25 @@ async fn management_cors_answers_configured_origins_only() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://admin.example.com"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://admin.example.com")
+    );
     let r = app
-        .send(app.authed(Method::GET, "/v1/errors/groups").header("origin", "https://admin.example.com"))
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("origin", "https://admin.example.com"),
+        )
         .await;
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://admin.example.com"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://admin.example.com")
+    );
     let r = app
-        .send(app.authed(Method::GET, "/v1/errors/groups").header("origin", "https://other.test"))
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("origin", "https://other.test"),
+        )
         .await;
     assert!(r.header("access-control-allow-origin").is_none());
 }
@@ -214,7 +310,10 @@ async fn management_cors_answers_configured_origins_only() {
 async fn oversized_request_heads_get_431() {
     let app = spawn_app_with(|c| c.limits.max_header_bytes = 16 * 1024).await;
     let r = app
-        .send(app.authed(Method::GET, "/v1/errors/groups").header("x-padding", "a".repeat(32 * 1024)))
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("x-padding", "a".repeat(32 * 1024)),
+        )
         .await;
     assert_eq!(r.status.as_u16(), 431);
     let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
@@ -226,7 +325,12 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> O
     let start = Instant::now();
     let mut buf = [0u8; 1024];
     loop {
-        match tokio::time::timeout_at(tokio::time::Instant::from_std(start + limit), stream.read(&mut buf)).await {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(start + limit),
+            stream.read(&mut buf),
+        )
+        .await
+        {
             Err(_) => return None,
             Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
             // A 408 answer may come first; the close follows.
@@ -241,11 +345,17 @@ async fn slow_clients_are_disconnected() {
 
     // Headers trickling in, one short line every 300 ms, never finished.
     let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let trickle = async {
         for i in 0..30 {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            if slow.write_all(format!("X-Slow-{i}: y\r\n").as_bytes()).await.is_err() {
+            if slow
+                .write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 return Instant::now();
             }
         }
@@ -278,15 +388,26 @@ async fn slow_clients_are_disconnected() {
 async fn one_quota_per_key_across_rest_and_grpc() {
     let app = spawn_app_with(|c| c.limits.rate.general_per_minute = 3).await;
     let mut settings = app.settings_client().await;
-    let r = app.send(app.authed(Method::GET, "/v1/settings/policy")).await;
+    let r = app
+        .send(app.authed(Method::GET, "/v1/settings/policy"))
+        .await;
     assert_eq!(figures(&r).1, 2);
     // The gRPC twin of the same operation draws on the same quota.
     let resp = settings
         .get_project_policy(app.req(pb::GetProjectPolicyRequest {}))
         .await
         .unwrap();
-    assert_eq!(resp.metadata().get("x-ratelimit-remaining").unwrap().to_str().unwrap(), "1");
-    let r = app.send(app.authed(Method::GET, "/v1/settings/policy")).await;
+    assert_eq!(
+        resp.metadata()
+            .get("x-ratelimit-remaining")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "1"
+    );
+    let r = app
+        .send(app.authed(Method::GET, "/v1/settings/policy"))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let st = settings
         .get_project_policy(app.req(pb::GetProjectPolicyRequest {}))
@@ -325,7 +446,9 @@ async fn project_policy_over_grpc_matches_rest() {
         })
     );
     // The analytics override is in force at once.
-    let r = app.send(app.authed(Method::GET, "/v1/errors/search?q=x")).await;
+    let r = app
+        .send(app.authed(Method::GET, "/v1/errors/search?q=x"))
+        .await;
     assert_eq!(figures(&r).0, 42, "{}", r.text);
     let st = settings
         .set_project_policy(app.req(pb::SetProjectPolicyRequest {
@@ -336,5 +459,10 @@ async fn project_policy_over_grpc_matches_rest() {
         }))
         .await
         .expect_err("out of range");
-    assert_status(&st, Code::InvalidArgument, "VALIDATION_ERROR", Some("general_per_minute"));
+    assert_status(
+        &st,
+        Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("general_per_minute"),
+    );
 }

@@ -54,7 +54,10 @@ async fn all_text_on_disk(app: &TestApp) -> String {
     for (sql, cols) in [
         ("SELECT key, value FROM event_tags", &["key", "value"][..]),
         ("SELECT dim, value FROM group_stats", &["dim", "value"][..]),
-        ("SELECT title, culprit FROM groups", &["title", "culprit"][..]),
+        (
+            "SELECT title, culprit FROM groups",
+            &["title", "culprit"][..],
+        ),
     ] {
         for row in db
             .query_all_raw(Statement::from_string(backend, sql))
@@ -104,9 +107,19 @@ async fn secrets_never_reach_the_database() {
 
     let disk = all_text_on_disk(&app).await;
     for secret in SECRETS {
-        assert!(!disk.contains(secret), "{secret:?} reached the database:\n{disk}");
+        assert!(
+            !disk.contains(secret),
+            "{secret:?} reached the database:\n{disk}"
+        );
     }
-    for kept in ["eu-west", "bob", "application/json", "kept as sent", "1234567890123", "PaymentError"] {
+    for kept in [
+        "eu-west",
+        "bob",
+        "application/json",
+        "kept as sent",
+        "1234567890123",
+        "PaymentError",
+    ] {
         assert!(disk.contains(kept), "{kept:?} should be stored:\n{disk}");
     }
     assert!(disk.contains("[Filtered]"));
@@ -124,7 +137,8 @@ async fn secrets_never_reach_the_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projects_extra_fields_apply_from_the_next_event() {
     let app = spawn_app().await;
-    app.capture(json!({"message": "before", "tags": {"tenant_code": "acme-1"}})).await;
+    app.capture(json!({"message": "before", "tags": {"tenant_code": "acme-1"}}))
+        .await;
     let r = app
         .send(app.authed(Method::PUT, "/v1/settings/policy").json(&json!({
             "scrub_fields": ["Tenant-Code"]
@@ -132,10 +146,14 @@ async fn a_projects_extra_fields_apply_from_the_next_event() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["scrub_fields"], json!(["Tenant-Code"]));
-    app.capture(json!({"message": "after", "tags": {"tenant_code": "acme-2"}})).await;
+    app.capture(json!({"message": "after", "tags": {"tenant_code": "acme-2"}}))
+        .await;
     let disk = all_text_on_disk(&app).await;
     assert!(disk.contains("acme-1"), "scrubbing is not retroactive");
-    assert!(!disk.contains("acme-2"), "the new field was not scrubbed:\n{disk}");
+    assert!(
+        !disk.contains("acme-2"),
+        "the new field was not scrubbed:\n{disk}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +170,9 @@ async fn grpc_captures_are_scrubbed_the_same_way() {
                         fields: [(
                             "Authorization".to_owned(),
                             prost_types::Value {
-                                kind: Some(prost_types::value::Kind::StringValue("Bearer tok-xyz-123".into())),
+                                kind: Some(prost_types::value::Kind::StringValue(
+                                    "Bearer tok-xyz-123".into(),
+                                )),
                             },
                         )]
                         .into(),
@@ -179,7 +199,10 @@ async fn grpc_captures_are_scrubbed_the_same_way() {
         .expect("capture");
     let disk = all_text_on_disk(&app).await;
     for secret in ["tok-xyz-123", "sess-abc-999", "5500-0000-0000-0004"] {
-        assert!(!disk.contains(secret), "{secret:?} reached the database:\n{disk}");
+        assert!(
+            !disk.contains(secret),
+            "{secret:?} reached the database:\n{disk}"
+        );
     }
     assert!(disk.contains("kept as sent"), "{disk}");
 }
