@@ -378,3 +378,59 @@ async fn email_is_sent_over_smtp_with_credentials() {
         "/api/settings/integrations/sms",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrations_over_grpc_store_mask_and_test() {
+    let app = spawn_app().await;
+    let (addr, got) = http_receiver().await;
+    let mut settings = app.settings_client().await;
+    let stored = settings
+        .set_integration(app.req(pb::SetIntegrationRequest {
+            config: Some(pb::set_integration_request::Config::Webhook(pb::WebhookConfig {
+                url: format!("http://{addr}/grpc-hook"),
+                secret: WEBHOOK_SECRET.into(),
+            })),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .integration
+        .unwrap();
+    assert_eq!(stored.status, pb::IntegrationStatus::Configured as i32);
+    match &stored.config {
+        Some(pb::integration::Config::Webhook(c)) => assert_eq!(c.secret, "****CRET"),
+        other => panic!("unexpected config {other:?}"),
+    }
+    let tested = settings
+        .test_integration(app.req(pb::TestIntegrationRequest {
+            kind: pb::IntegrationKind::Webhook as i32,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(tested.delivered);
+    let i = tested.integration.unwrap();
+    assert_eq!(i.status, pb::IntegrationStatus::Connected as i32);
+    assert!(i.last_test.is_some());
+    let req = got.lock().unwrap()[0].clone();
+    assert_eq!(req.headers["x-faultline-signature"].to_str().unwrap(), hmac_hex(WEBHOOK_SECRET, &req.body));
+    // REST sees what gRPC stored.
+    let b = app.get_ok("/api/settings/integrations").await;
+    assert_eq!(b["data"]["integrations"][0]["status"], json!("connected"));
+
+    let st = settings
+        .test_integration(app.req(pb::TestIntegrationRequest { kind: 0 }))
+        .await
+        .expect_err("kind is required");
+    assert_status(&st, tonic::Code::InvalidArgument, "VALIDATION_ERROR", Some("kind"));
+    let st = settings
+        .set_integration(app.req(pb::SetIntegrationRequest {
+            config: Some(pb::set_integration_request::Config::Slack(pb::SlackConfig {
+                webhook_url: "ftp://nope".into(),
+                channel: String::new(),
+            })),
+        }))
+        .await
+        .expect_err("bad URL");
+    assert_status(&st, tonic::Code::InvalidArgument, "VALIDATION_ERROR", Some("config.webhook_url"));
+}
