@@ -314,8 +314,13 @@ async fn router(
         management_origins: cfg.limits.cors_origins.clone(),
     });
     // Layers run bottom-up: authentication first, then CORS (so refusals below it carry its
-    // headers), then the rate limit, which reads the principal authentication found.
+    // headers), then the rate limit, which reads the principal authentication found, then the
+    // gRPC time limit (REST has its own inside its router).
     grpc.merge(rest::router(api, cfg))
+        .layer(axum::middleware::from_fn_with_state(
+            cfg.request_timeout,
+            limits::deadline::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(limiter, limits::rate::layer))
         .layer(axum::middleware::from_fn_with_state(cors, limits::cors::layer))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))

@@ -15,7 +15,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Largest request body accepted, in bytes (REST and gRPC messages).
     pub body_limit: usize,
-    /// Longest a request may take before it is answered with an error.
+    /// Longest a request may take before it is answered with an error (REST 504, unary gRPC
+    /// DEADLINE_EXCEEDED).
     pub request_timeout: Duration,
     /// Database connection pool size.
     pub db_max_connections: u32,

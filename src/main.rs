@@ -71,7 +71,7 @@ struct ServeArgs {
     /// Milliseconds the writer may wait for a batch to fill (0: commit what is queued at once).
     #[arg(long, env = "FAULTLINE_BATCH_WAIT_MS", default_value_t = 0)]
     batch_wait_ms: u64,
-    /// Seconds a REST request may take before it is answered with an error.
+    /// Seconds a request may take before it is answered with an error (REST 504, gRPC DEADLINE_EXCEEDED).
     #[arg(long, env = "FAULTLINE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
     /// Seconds between runs of the retention cleanup.

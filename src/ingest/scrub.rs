@@ -47,9 +47,8 @@ pub fn scrub(project_id: Uuid, mut input: CaptureInput) -> CaptureInput {
 
 /// Candidate card numbers: 13–19 digits with optional single space/dash separators. ASCII
 /// word boundaries keep the regex crate's fast engines usable on non-ASCII text.
-static CARD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)\d(?:[ -]?\d){12,18}(?-u:\b)").expect("constant regex")
-});
+static CARD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u:\b)\d(?:[ -]?\d){12,18}(?-u:\b)").expect("constant regex"));
 
 static DEFAULT: LazyLock<Arc<Scrubber>> = LazyLock::new(|| Arc::new(Scrubber::new(&[])));
 

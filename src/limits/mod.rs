@@ -4,6 +4,7 @@
 //! assembled (`app`); their figures live here.
 
 pub mod cors;
+pub mod deadline;
 pub mod policy;
 pub mod rate;
 

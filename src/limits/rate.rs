@@ -210,7 +210,7 @@ impl RateLimiter {
 }
 
 /// The content type of a gRPC or gRPC-Web request; `None` for REST.
-fn grpc_content_type(headers: &http::HeaderMap) -> Option<HeaderValue> {
+pub(super) fn grpc_content_type(headers: &http::HeaderMap) -> Option<HeaderValue> {
     headers
         .get(http::header::CONTENT_TYPE)
         .filter(|v| v.as_bytes().starts_with(b"application/grpc"))

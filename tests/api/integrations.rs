@@ -386,10 +386,12 @@ async fn integrations_over_grpc_store_mask_and_test() {
     let mut settings = app.settings_client().await;
     let stored = settings
         .set_integration(app.req(pb::SetIntegrationRequest {
-            config: Some(pb::set_integration_request::Config::Webhook(pb::WebhookConfig {
-                url: format!("http://{addr}/grpc-hook"),
-                secret: WEBHOOK_SECRET.into(),
-            })),
+            config: Some(pb::set_integration_request::Config::Webhook(
+                pb::WebhookConfig {
+                    url: format!("http://{addr}/grpc-hook"),
+                    secret: WEBHOOK_SECRET.into(),
+                },
+            )),
         }))
         .await
         .unwrap()
@@ -413,7 +415,10 @@ async fn integrations_over_grpc_store_mask_and_test() {
     assert_eq!(i.status, pb::IntegrationStatus::Connected as i32);
     assert!(i.last_test.is_some());
     let req = got.lock().unwrap()[0].clone();
-    assert_eq!(req.headers["x-faultline-signature"].to_str().unwrap(), hmac_hex(WEBHOOK_SECRET, &req.body));
+    assert_eq!(
+        req.headers["x-faultline-signature"].to_str().unwrap(),
+        hmac_hex(WEBHOOK_SECRET, &req.body)
+    );
     // REST sees what gRPC stored.
     let b = app.get_ok("/api/settings/integrations").await;
     assert_eq!(b["data"]["integrations"][0]["status"], json!("connected"));
@@ -422,15 +427,27 @@ async fn integrations_over_grpc_store_mask_and_test() {
         .test_integration(app.req(pb::TestIntegrationRequest { kind: 0 }))
         .await
         .expect_err("kind is required");
-    assert_status(&st, tonic::Code::InvalidArgument, "VALIDATION_ERROR", Some("kind"));
+    assert_status(
+        &st,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("kind"),
+    );
     let st = settings
         .set_integration(app.req(pb::SetIntegrationRequest {
-            config: Some(pb::set_integration_request::Config::Slack(pb::SlackConfig {
-                webhook_url: "ftp://nope".into(),
-                channel: String::new(),
-            })),
+            config: Some(pb::set_integration_request::Config::Slack(
+                pb::SlackConfig {
+                    webhook_url: "ftp://nope".into(),
+                    channel: String::new(),
+                },
+            )),
         }))
         .await
         .expect_err("bad URL");
-    assert_status(&st, tonic::Code::InvalidArgument, "VALIDATION_ERROR", Some("config.webhook_url"));
+    assert_status(
+        &st,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("config.webhook_url"),
+    );
 }

@@ -466,3 +466,51 @@ async fn project_policy_over_grpc_matches_rest() {
         Some("general_per_minute"),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_call_whose_body_trickles_gets_deadline_exceeded() {
+    let app = spawn_app_with(|c| c.request_timeout = Duration::from_secs(1)).await;
+    // A frame header announcing 64 bytes, then nothing for 20 s.
+    let body = futures::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok::<_, std::io::Error>(vec![0u8, 0, 0, 0, 64]), 1)),
+            _ => {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                None
+            }
+        }
+    });
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let r = client
+        .post(app.url("/faultline.v1.CaptureService/Capture"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .bearer_auth(&app.key)
+        .body(reqwest::Body::wrap_stream(body))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("an answer before the client gives up");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        r.headers().get("grpc-status").and_then(|v| v.to_str().ok()),
+        Some("4"),
+        "DEADLINE_EXCEEDED expected: {:?}",
+        r.headers()
+    );
+    // Unary calls that are quick are unaffected.
+    let mut groups = app.groups_client().await;
+    groups
+        .list_groups(app.req(pb::ListGroupsRequest::default()))
+        .await
+        .expect("a quick call");
+}
