@@ -1,10 +1,11 @@
 //! Abuse and overload protection that sits between the transports and the handlers: per-key
 //! rate limits (`rate`), the browser-origin decision (`cors`), and the per-project policy
-//! cache both read (`policy`). Body, header and timing limits are set where the server is
-//! assembled (`app`); their figures live here.
+//! cache both read (`policy`), the gRPC time limit (`deadline`), and the accept loop with its
+//! request-head limits and slow-client protection (`listener`).
 
 pub mod cors;
 pub mod deadline;
+pub mod listener;
 pub mod policy;
 pub mod rate;
 
