@@ -354,6 +354,35 @@ async fn email_is_sent_over_smtp_with_credentials() {
     assert!(m.data.contains("test message from Faultline"), "{}", m.data);
     assert_eq!(m.auth.len(), 1, "credentials were used: {m:?}");
 
+    // STARTTLS is required when asked for: a server that does not offer it gets no message,
+    // and the failure is recorded. (The masked password sent back keeps the stored one.)
+    let r = put(
+        &app,
+        "email",
+        json!({
+            "smtp_server": "127.0.0.1",
+            "smtp_port": addr.port(),
+            "from_email": "alerts@example.com",
+            "to": "ops@example.com",
+            "tls": "starttls",
+            "username": "mailer",
+            "password": "****"
+        }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["data"]["status"], json!("configured"));
+    let t = test_action(&app, "email").await;
+    assert_eq!(t["delivered"], json!(false), "{t}");
+    assert_eq!(t["integration"]["status"], json!("error"));
+    assert!(
+        t["integration"]["last_test_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    let mails = got.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "no second message: {mails:?}");
+
     // Bad settings are field errors.
     let r = put(
         &app,
