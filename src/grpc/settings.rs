@@ -71,6 +71,7 @@ impl SettingsService for Api {
             retention: Some(convert::retention_to_pb(r)),
         }))
     }
+
     #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/GetProjectPolicy")]
     async fn get_project_policy(
         &self,
