@@ -51,7 +51,10 @@ cargo build -p faultline-bench
 [[ -x $BIN ]] || fail "no server binary at $BIN"
 
 echo ">>> bench-smoke: starting $BIN on 127.0.0.1:0"
-"$BIN" --listen 127.0.0.1:0 --data-dir "$WORK/data" >"$LOG" 2>&1 &
+# One key pushes thousands of requests a minute: the per-key rate limits (1000/min ingest
+# by default) are turned off for the benchmark (0 = unlimited).
+"$BIN" --listen 127.0.0.1:0 --data-dir "$WORK/data" \
+  --rate-limit-ingest 0 --rate-limit-analytics 0 --rate-limit-general 0 >"$LOG" 2>&1 &
 SERVER_PID=$!
 ADDR=""
 for _ in $(seq 300); do

@@ -31,7 +31,8 @@ n=0
 for args in "$@"; do
   n=$((n + 1))
   rm -rf "$DATA"
-  "$SERVER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$OUT/server-$n.log" 2>&1 &
+  "$SERVER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" \
+    --rate-limit-ingest 0 --rate-limit-analytics 0 --rate-limit-general 0 >"$OUT/server-$n.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
     grep -q '^Faultline listening' "$OUT/server-$n.log" 2>/dev/null && [[ -s $DATA/admin.key ]] && break

@@ -18,6 +18,7 @@ use crate::{
     grpc::Api,
     ingest::{Ingest, WriterHandle},
     jobs,
+    limits::{self, cors::Cors, rate::RateLimiter},
     monitor::{self, Monitor},
     pb::{
         FILE_DESCRIPTOR_SET, capture_service_server::CaptureServiceServer,
@@ -33,6 +34,8 @@ use crate::{
 const LAST_USED_FLUSH: Duration = Duration::from_secs(30);
 /// How often this run notes in the start/stop history that it is alive.
 const RUN_HEARTBEAT: Duration = Duration::from_secs(30);
+/// How often policies changed by other instances are picked up and idle rate-limit state dropped.
+const POLICY_REFRESH: Duration = Duration::from_secs(30);
 
 /// A built, bound, not yet running server.
 pub struct App {
@@ -75,6 +78,7 @@ impl App {
             write_secret(&admin_key_file, &b.admin_key)?;
         }
 
+        limits::policy::refresh(&store).await?;
         let (ingest, writer) = Ingest::start(store.clone(), cfg.ingest.clone());
         let authenticator = Authenticator::new(store.clone());
         let monitor = Monitor::new(&cfg.data_dir);
@@ -89,7 +93,15 @@ impl App {
             export_send_timeout: Duration::from_secs(60),
             authn: authenticator.clone(),
         };
-        let router = router(api, authenticator.clone(), monitor.clone(), &cfg).await;
+        let limiter = RateLimiter::new(cfg.limits.rate.clone());
+        let router = router(
+            api,
+            authenticator.clone(),
+            monitor.clone(),
+            limiter.clone(),
+            &cfg,
+        )
+        .await;
 
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -116,6 +128,19 @@ impl App {
                         {
                             tracing::warn!(error = %e, "could not record that this run is alive");
                         }
+                    }
+                }
+            }),
+            tokio::spawn({
+                let store = store.clone();
+                async move {
+                    let mut tick = tokio::time::interval(POLICY_REFRESH);
+                    loop {
+                        tick.tick().await;
+                        if let Err(e) = limits::policy::refresh(&store).await {
+                            tracing::warn!(error = %e, "could not refresh project policies");
+                        }
+                        limiter.shrink();
                     }
                 }
             }),
@@ -166,12 +191,7 @@ impl App {
             print_banner(addr, bootstrap.as_ref(), &admin_key_file, &cfg);
         }
         tracing::info!(%addr, database = %store::redact(&cfg.database_url()), "faultline listening");
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = limits::listener::serve(listener, router, &cfg.limits, shutdown).await;
         tracing::info!("listener closed; draining the ingest queue");
         drop(ingest);
         writer.drained().await;
@@ -194,6 +214,7 @@ async fn router(
     api: Api,
     authenticator: Arc<Authenticator>,
     monitor: Arc<Monitor>,
+    limiter: Arc<RateLimiter>,
     cfg: &Config,
 ) -> Router {
     let limit = cfg.body_limit;
@@ -248,7 +269,19 @@ async fn router(
         auth::routes::enforce_grpc,
     ));
 
+    let cors = Arc::new(Cors {
+        management_origins: cfg.limits.cors_origins.clone(),
+    });
+    // Layers run bottom-up: authentication first, then CORS (so refusals below it carry its
+    // headers), then the rate limit, which reads the principal authentication found, then the
+    // gRPC time limit (REST has its own inside its router).
     grpc.merge(rest::router(api, cfg))
+        .layer(axum::middleware::from_fn_with_state(
+            cfg.request_timeout,
+            limits::deadline::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(limiter, limits::rate::layer))
+        .layer(axum::middleware::from_fn_with_state(cors, limits::cors::layer))
         .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))
         .layer(axum::middleware::from_fn_with_state(monitor, monitor::layer))
         .layer(

@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::{error::Error, ingest::IngestConfig, store};
+use crate::{error::Error, ingest::IngestConfig, limits::LimitsConfig, store};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -15,7 +15,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Largest request body accepted, in bytes (REST and gRPC messages).
     pub body_limit: usize,
-    /// Longest a request may take before it is answered with an error.
+    /// Longest a request may take before it is answered with an error (REST 504, unary gRPC
+    /// DEADLINE_EXCEEDED).
     pub request_timeout: Duration,
     /// Database connection pool size.
     pub db_max_connections: u32,
@@ -24,6 +25,8 @@ pub struct Config {
     pub retention_interval: Duration,
     /// Print the admin key and DSN banner at first start.
     pub print_banner: bool,
+    /// Rate limits, header limits, slow-client protection and CORS.
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             retention_interval: Duration::from_secs(3600),
             print_banner: true,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -64,6 +68,15 @@ impl Config {
         }
         if self.db_max_connections == 0 {
             problems.push("database pool must allow at least 1 connection");
+        }
+        if self.limits.max_header_bytes < 8192 {
+            problems.push("header limit must be at least 8192 bytes");
+        }
+        if self.limits.header_read_timeout.is_zero() {
+            problems.push("header read timeout must be positive");
+        }
+        if self.request_timeout.is_zero() {
+            problems.push("request timeout must be positive");
         }
         if self.retention_interval.is_zero() {
             problems.push("retention interval must be positive");

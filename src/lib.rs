@@ -3,12 +3,14 @@
 //! One event's way from request to disk:
 //!
 //! 1. A request reaches the one listener (`app`). REST (axum) and gRPC (tonic, also as
-//!    gRPC-Web) share it. The `auth` middleware turns the API key into a `Principal`.
+//!    gRPC-Web) share it (`limits::listener` bounds request heads and slow clients). The
+//!    `auth` middleware turns the API key into a `Principal`; `limits` then applies CORS and
+//!    the key's rate limit.
 //! 2. REST routes (`rest`) only decode the documented JSON into the protobuf request and call
 //!    the gRPC handler (`grpc`) — the one entry point of every operation.
 //! 3. The capture handler converts the request into domain input and calls
-//!    `ingest::prepare`: validation, stack-trace parsing and the grouping key
-//!    (`domain::grouping`, xxh3-128 over a versioned key).
+//!    `ingest::prepare`: scrubbing of secrets (`ingest::scrub`), validation, stack-trace
+//!    parsing and the grouping key (`domain::grouping`, xxh3-128 over a versioned key).
 //! 4. `ingest::Ingest::submit` puts the event on a bounded queue (full → 429 /
 //!    RESOURCE_EXHAUSTED at once) and waits.
 //! 5. The single writer drains the queue and commits many events per transaction
@@ -25,7 +27,9 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod ingest;
+pub mod integrations;
 pub mod jobs;
+pub mod limits;
 pub mod monitor;
 pub mod pb;
 pub mod rest;

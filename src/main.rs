@@ -8,7 +8,14 @@ use clap::{Args, Parser, Subcommand};
 // time on them than glibc's malloc and returns memory to the OS sooner.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use faultline::{App, config::Config, ingest::IngestConfig, store::Store, telemetry};
+use faultline::{
+    App,
+    config::Config,
+    ingest::IngestConfig,
+    limits::{LimitsConfig, RateLimits},
+    store::Store,
+    telemetry,
+};
 
 #[derive(Parser)]
 #[command(
@@ -64,7 +71,7 @@ struct ServeArgs {
     /// Milliseconds the writer may wait for a batch to fill (0: commit what is queued at once).
     #[arg(long, env = "FAULTLINE_BATCH_WAIT_MS", default_value_t = 0)]
     batch_wait_ms: u64,
-    /// Seconds a REST request may take before it is answered with an error.
+    /// Seconds a request may take before it is answered with an error (REST 504, gRPC DEADLINE_EXCEEDED).
     #[arg(long, env = "FAULTLINE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
     /// Seconds between runs of the retention cleanup.
@@ -74,6 +81,25 @@ struct ServeArgs {
         default_value_t = 3600
     )]
     retention_interval_secs: u64,
+    /// Event submissions per minute per API key (0: unlimited).
+    #[arg(long, env = "FAULTLINE_RATE_LIMIT_INGEST", default_value_t = 1000)]
+    rate_limit_ingest: u32,
+    /// Searches, exports and analytics queries per minute per API key (0: unlimited).
+    #[arg(long, env = "FAULTLINE_RATE_LIMIT_ANALYTICS", default_value_t = 100)]
+    rate_limit_analytics: u32,
+    /// Other API requests per minute per API key (0: unlimited).
+    #[arg(long, env = "FAULTLINE_RATE_LIMIT_GENERAL", default_value_t = 500)]
+    rate_limit_general: u32,
+    /// Largest request head (request line and headers), in bytes.
+    #[arg(long, env = "FAULTLINE_HEADER_LIMIT", default_value_t = 64 * 1024)]
+    header_limit: usize,
+    /// Seconds a client has to send a request's headers before the connection is closed.
+    #[arg(long, env = "FAULTLINE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Origins allowed to call the management API from a browser (comma-separated, `*` for
+    /// any). Empty: CORS off for the management API. Browser ingest is set per project.
+    #[arg(long, env = "FAULTLINE_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
 }
 
 impl ServeArgs {
@@ -87,6 +113,12 @@ impl ServeArgs {
             batch_wait_ms,
             request_timeout_secs,
             retention_interval_secs,
+            rate_limit_ingest,
+            rate_limit_analytics,
+            rate_limit_general,
+            header_limit,
+            header_read_timeout_secs,
+            cors_origins,
         } = self;
         Config {
             listen,
@@ -103,6 +135,20 @@ impl ServeArgs {
             },
             retention_interval: Duration::from_secs(retention_interval_secs),
             print_banner: true,
+            limits: LimitsConfig {
+                rate: RateLimits {
+                    ingest_per_minute: rate_limit_ingest,
+                    analytics_per_minute: rate_limit_analytics,
+                    general_per_minute: rate_limit_general,
+                },
+                max_header_bytes: header_limit,
+                header_read_timeout: Duration::from_secs(header_read_timeout_secs),
+                cors_origins: cors_origins
+                    .into_iter()
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            },
         }
     }
 }

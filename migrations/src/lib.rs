@@ -9,6 +9,7 @@ mod m20261121_000003_workflow;
 mod m20261121_000004_sentry;
 mod m20261121_000005_group_hashes;
 mod m20261121_000006_access;
+mod m20261121_000007_limits;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_sentry::Migration),
             Box::new(m20261121_000005_group_hashes::Migration),
             Box::new(m20261121_000006_access::Migration),
+            Box::new(m20261121_000007_limits::Migration),
         ]
     }
 }

@@ -172,4 +172,26 @@ impl MigrationTrait for Migration {
         )
         .await
     }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(AuditLog::Table).if_exists().to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Members::Table).if_exists().to_owned())
+            .await?;
+        for col in [ApiKeys::MemberId, ApiKeys::Restricted] {
+            m.alter_table(
+                Table::alter()
+                    .table(ApiKeys::Table)
+                    .drop_column(col)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        m.get_connection()
+            .execute_unprepared(
+                "UPDATE api_keys SET scopes = REPLACE(scopes, 'owner,', '') WHERE scopes LIKE 'owner,%'",
+            )
+            .await?;
+        Ok(())
+    }
 }

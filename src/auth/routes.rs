@@ -29,6 +29,10 @@ pub enum Need {
     Public,
     /// A valid key holding this scope.
     Scope(Scope),
+    /// Sentry ingest: the handler authenticates the project's DSN public key (from
+    /// `X-Sentry-Auth`, `?sentry_key=` or the envelope header) or an API key with the ingest
+    /// scope, and checks it against the project in the path.
+    SentryKey,
 }
 
 /// Which door a route is on.
@@ -73,6 +77,7 @@ const READ: Need = Need::Scope(Scope::Read);
 const WRITE: Need = Need::Scope(Scope::Write);
 const ADMIN: Need = Need::Scope(Scope::Admin);
 const OWNER: Need = Need::Scope(Scope::Owner);
+const SENTRY: Need = Need::SentryKey;
 
 /// Every route of the server and what it needs.
 pub static ROUTES: &[Route] = &[
@@ -156,6 +161,62 @@ pub static ROUTES: &[Route] = &[
     rest("GET", "/v1/projects/get/{project_id}", READ),
     rest("PUT", "/v1/projects/rename/{project_id}", ADMIN),
     rest("DELETE", "/v1/projects/delete/{project_id}", OWNER),
+    // Sentry protocol (CaptureService.CaptureEnvelope; SettingsService.GetDsn)
+    grpc("/faultline.v1.CaptureService/CaptureEnvelope", SENTRY),
+    rest("POST", "/api/{project}/envelope/", SENTRY),
+    rest("POST", "/api/{project}/envelope", SENTRY),
+    rest("POST", "/api/{project}/store/", SENTRY),
+    rest("POST", "/api/{project}/store", SENTRY),
+    grpc("/faultline.v1.SettingsService/GetDsn", READ),
+    rest("GET", "/v1/settings/dsn", READ),
+    // Keyless loopback ingest policy
+    grpc("/faultline.v1.SettingsService/GetIngestPolicy", READ),
+    grpc("/faultline.v1.SettingsService/SetIngestPolicy", ADMIN),
+    rest("GET", "/v1/errors/ingest_policy/get", READ),
+    rest("PUT", "/v1/errors/ingest_policy/set", ADMIN),
+    // Log Center dialect and the fix workflow
+    grpc("/faultline.v1.GroupService/TransitionWorkflow", WRITE),
+    rest("POST", "/api/v1/logs/report", INGEST),
+    rest("GET", "/api/v1/logs/{id}", READ),
+    rest("PUT", "/api/v1/logs/{id}/status", WRITE),
+    // MiniAPM dialect
+    rest("POST", "/ingest/errors", INGEST),
+    rest("POST", "/ingest/errors/batch", INGEST),
+    // Error Logging System dialect (InsightsService)
+    grpc("/faultline.v1.InsightsService/GetHealth", PUBLIC),
+    grpc("/faultline.v1.InsightsService/QueryGroups", READ),
+    grpc("/faultline.v1.InsightsService/GetStats", READ),
+    grpc("/faultline.v1.InsightsService/GetTrends", READ),
+    grpc("/faultline.v1.InsightsService/GetPerformance", READ),
+    grpc("/faultline.v1.InsightsService/GetServices", READ),
+    grpc("/faultline.v1.InsightsService/GetMetrics", READ),
+    grpc("/faultline.v1.InsightsService/GetUptime", READ),
+    rest("GET", "/health", PUBLIC),
+    rest("GET", "/api/errors", READ),
+    rest("POST", "/api/errors", INGEST),
+    rest("GET", "/api/errors/{id}", READ),
+    rest("DELETE", "/api/errors/{id}", WRITE),
+    rest("PUT", "/api/errors/{id}/resolve", WRITE),
+    rest("GET", "/api/stats", READ),
+    rest("GET", "/api/analytics/trends", READ),
+    rest("GET", "/api/analytics/performance", READ),
+    rest("GET", "/api/monitoring/services", READ),
+    rest("GET", "/api/monitoring/metrics", READ),
+    rest("GET", "/api/monitoring/uptime", READ),
+    // Project policy (rate limits, scrubbing, origins) and integrations
+    grpc("/faultline.v1.SettingsService/GetProjectPolicy", READ),
+    grpc("/faultline.v1.SettingsService/SetProjectPolicy", ADMIN),
+    grpc("/faultline.v1.SettingsService/ListIntegrations", READ),
+    grpc("/faultline.v1.SettingsService/SetIntegration", ADMIN),
+    grpc("/faultline.v1.SettingsService/DeleteIntegration", ADMIN),
+    grpc("/faultline.v1.SettingsService/TestIntegration", ADMIN),
+    rest("GET", "/v1/settings/policy", READ),
+    rest("PUT", "/v1/settings/policy", ADMIN),
+    rest("GET", "/api/settings/integrations", READ),
+    rest("POST", "/api/settings/integrations", ADMIN),
+    rest("PUT", "/api/settings/integrations/{name}", ADMIN),
+    rest("DELETE", "/api/settings/integrations/{name}", ADMIN),
+    rest("POST", "/api/settings/integrations/{name}/test", ADMIN),
 ];
 
 /// What the gRPC method at `path` needs, if the table names it.
@@ -205,7 +266,7 @@ pub fn rest_need(method: &str, template: &str) -> RestLookup {
 /// The check itself, shared by both transports.
 fn check(ext: &http::Extensions, need: Need) -> Result<(), Error> {
     match need {
-        Need::Public => Ok(()),
+        Need::Public | Need::SentryKey => Ok(()),
         Need::Scope(scope) => require(ext, scope).map(|_| ()),
     }
 }
@@ -240,7 +301,7 @@ async fn select_project(store: &Store, req: &mut Request) -> Result<(), Error> {
 /// The scope check, then the project selection, for a route that needs `need`.
 async fn admit(store: &Store, req: &mut Request, need: Need) -> Result<(), Error> {
     check(req.extensions(), need)?;
-    if need != Need::Public {
+    if matches!(need, Need::Scope(_)) {
         select_project(store, req).await?;
     }
     Ok(())

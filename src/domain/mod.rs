@@ -9,6 +9,7 @@ pub mod filter;
 pub mod grouping;
 pub mod insights;
 pub mod model;
+pub mod policy;
 pub mod workflow;
 
 pub use event::{ExceptionData, Frame, GroupStatus, Level, NewEvent};

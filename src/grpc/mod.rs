@@ -6,9 +6,10 @@ mod access;
 mod capture;
 pub mod convert;
 mod groups;
-pub mod sentry;
 mod insights;
 mod projects;
+mod security;
+pub mod sentry;
 mod settings;
 pub mod status;
 

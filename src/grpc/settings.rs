@@ -4,7 +4,7 @@ use std::path::Path;
 
 use tonic::{Request, Response, Status};
 
-use super::{Api, convert};
+use super::{Api, convert, security};
 use crate::{
     auth::{self, Scope},
     error::Error,
@@ -198,5 +198,53 @@ impl SettingsService for Api {
         req: Request<pb::ListAuditLogRequest>,
     ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
         self.list_audit_log_op(req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/GetProjectPolicy")]
+    async fn get_project_policy(
+        &self,
+        req: Request<pb::GetProjectPolicyRequest>,
+    ) -> Result<Response<pb::GetProjectPolicyResponse>, Status> {
+        security::get_policy(self, req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/SetProjectPolicy")]
+    async fn set_project_policy(
+        &self,
+        req: Request<pb::SetProjectPolicyRequest>,
+    ) -> Result<Response<pb::SetProjectPolicyResponse>, Status> {
+        security::set_policy(self, req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/ListIntegrations")]
+    async fn list_integrations(
+        &self,
+        req: Request<pb::ListIntegrationsRequest>,
+    ) -> Result<Response<pb::ListIntegrationsResponse>, Status> {
+        security::list_integrations(self, req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/SetIntegration")]
+    async fn set_integration(
+        &self,
+        req: Request<pb::SetIntegrationRequest>,
+    ) -> Result<Response<pb::SetIntegrationResponse>, Status> {
+        security::set_integration(self, req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/DeleteIntegration")]
+    async fn delete_integration(
+        &self,
+        req: Request<pb::DeleteIntegrationRequest>,
+    ) -> Result<Response<pb::DeleteIntegrationResponse>, Status> {
+        security::delete_integration(self, req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.SettingsService/TestIntegration")]
+    async fn test_integration(
+        &self,
+        req: Request<pb::TestIntegrationRequest>,
+    ) -> Result<Response<pb::TestIntegrationResponse>, Status> {
+        security::test_integration(self, req).await
     }
 }

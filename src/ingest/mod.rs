@@ -4,6 +4,7 @@
 //! at once instead of the server buffering without bound.
 
 mod prepare;
+pub mod scrub;
 pub mod sentry;
 mod writer;
 

@@ -65,6 +65,7 @@ pub fn prepare(
     default_level: Level,
     now: DateTime<Utc>,
 ) -> Result<NewEvent, Error> {
+    let input = super::scrub::scrub(project_id, input);
     let CaptureInput {
         message,
         code,

@@ -97,24 +97,57 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
+/// What an error body says about its request.
+struct RequestInfo {
+    method: String,
+    path: String,
+    request_id: String,
+    trace_id: String,
+}
+
+impl RequestInfo {
+    fn of<B>(req: &http::Request<B>) -> Self {
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let trace_id = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|tp| tp.split('-').nth(1))
+            .map(str::to_owned)
+            .unwrap_or_else(|| request_id.clone());
+        RequestInfo {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            request_id,
+            trace_id,
+        }
+    }
+}
+
 /// Middleware for the REST router: renders every error response in the documented format.
 pub async fn render(req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let trace_id = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|tp| tp.split('-').nth(1))
-        .map(str::to_owned)
-        .unwrap_or_else(|| request_id.clone());
-    let mut resp = next.run(req).await;
+    let info = RequestInfo::of(&req);
+    finish(info, next.run(req).await)
+}
+
+/// The documented error answer to `req`, for middleware that refuses a request before it
+/// reaches the REST router (rate limits, CORS).
+pub fn error_response<B>(req: &http::Request<B>, e: Error) -> Response {
+    finish(RequestInfo::of(req), ApiError::from(e).into_response())
+}
+
+fn finish(info: RequestInfo, mut resp: Response) -> Response {
+    let RequestInfo {
+        method,
+        path,
+        request_id,
+        trace_id,
+    } = info;
     let status = resp.status();
     let pending = resp.extensions_mut().remove::<Pending>();
     let already_json = resp

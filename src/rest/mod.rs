@@ -6,17 +6,18 @@ mod els_api;
 mod error;
 mod errors_api;
 mod extract;
-mod sentry_api;
 mod logcenter_api;
 mod miniapm_api;
 mod projects_api;
+mod security_api;
+mod sentry_api;
 mod settings_api;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::{config::Config, error::Error, grpc::Api};
-pub use error::ApiError;
+pub use error::{ApiError, error_response};
 
 /// Unknown paths: gRPC clients get UNIMPLEMENTED, everyone else the JSON 404.
 async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
@@ -35,19 +36,24 @@ async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
 }
 
 pub fn router(api: Api, cfg: &Config) -> Router {
+    // Each route's scope comes from the one table in auth::routes.
+    let enforce =
+        axum::middleware::from_fn_with_state(api.store.clone(), crate::auth::routes::enforce_rest);
+    // The Error Logging System answers every error, refusals included, in its own envelope,
+    // so its routes get the scope check inside that envelope.
+    let els = els_api::routes()
+        .route_layer(enforce.clone())
+        .layer(axum::middleware::from_fn(error::render_envelope));
     Router::new()
         .merge(errors_api::routes())
         .merge(sentry_api::routes())
         .merge(logcenter_api::routes())
         .merge(miniapm_api::routes())
-        .merge(els_api::routes())
         .merge(projects_api::routes())
         .merge(settings_api::routes())
-        // Each route's scope comes from the one table in auth::routes.
-        .route_layer(axum::middleware::from_fn_with_state(
-            api.store.clone(),
-            crate::auth::routes::enforce_rest,
-        ))
+        .merge(security_api::routes())
+        .route_layer(enforce)
+        .merge(els)
         .fallback(fallback)
         .with_state(api)
         .layer(DefaultBodyLimit::max(cfg.body_limit))

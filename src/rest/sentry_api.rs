@@ -7,13 +7,12 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{DefaultBodyLimit, Path, RawQuery, State},
-    http::{HeaderMap, HeaderName, HeaderValue, Method, header},
+    http::{HeaderMap, HeaderName, HeaderValue, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::{error::ApiError, extract::Ctx};
 use crate::{
@@ -29,31 +28,11 @@ pub fn routes() -> Router<Api> {
         .route("/api/{project}/envelope", post(envelope))
         .route("/api/{project}/store/", post(store))
         .route("/api/{project}/store", post(store))
-        .layer(DefaultBodyLimit::max(ENVELOPE_MAX))
-        .layer(cors());
+        // CORS for browser SDKs is answered by `limits::cors` for every ingest route.
+        .layer(DefaultBodyLimit::max(ENVELOPE_MAX));
     Router::new()
         .merge(ingest)
         .route("/v1/settings/dsn", get(dsn))
-}
-
-/// Browser SDKs post from any origin: the public key only sends events, as in Sentry.
-fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers([
-            HeaderName::from_static("x-sentry-auth"),
-            header::CONTENT_ENCODING,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("sentry-trace"),
-            HeaderName::from_static("baggage"),
-            header::AUTHORIZATION,
-        ])
-        .expose_headers([
-            HeaderName::from_static("x-sentry-rate-limits"),
-            header::RETRY_AFTER,
-        ])
-        .max_age(std::time::Duration::from_secs(3600))
 }
 
 async fn envelope(

@@ -12,6 +12,7 @@ mod groups;
 mod insights;
 mod projects;
 mod retention;
+mod security;
 pub mod sentry;
 mod workflow;
 mod write;
@@ -24,10 +25,10 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-pub use cache::Derived;
-pub use insights::{StatsFigures, TrendFigures};
 pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
+pub use cache::Derived;
 pub use events::ExportPage;
+pub use insights::{StatsFigures, TrendFigures};
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 
 use crate::error::Error;

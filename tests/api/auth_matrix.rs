@@ -754,6 +754,9 @@ async fn walk(transport: Transport) {
             Need::Public => {
                 check("no key", Outcome::Ok, call(&fx, r, None).await);
             }
+            Need::SentryKey => {
+                check("no key", Outcome::Unauthenticated, call(&fx, r, None).await);
+            }
             Need::Scope(needed) => {
                 check("no key", Outcome::Unauthenticated, call(&fx, r, None).await);
                 check(

@@ -8,6 +8,8 @@ pub mod group;
 pub mod group_hash;
 pub mod group_hourly;
 pub mod group_stat;
+pub mod integration;
 pub mod member;
 pub mod project;
+pub mod project_setting;
 pub mod retention;

@@ -1,0 +1,300 @@
+//! Data scrubbing: before an event is stored, values under sensitive keys and credit-card
+//! numbers are replaced by `[Filtered]` — in tags, the message, exception text, frames, and
+//! the stored original payload (which holds the context, request headers and data, extra and
+//! frame vars as the client sent them).
+//!
+//! A key is sensitive when, lower-cased and without `-`, `_`, `.` and spaces, it contains one
+//! of the built-in words or one of the project's extra fields (`api_key` thus catches
+//! `X-Api-Key` and `apiKey`). A card number is 13 to 19 digits, optionally grouped by spaces
+//! or dashes, with a card network's prefix, passing the Luhn check.
+//!
+//! Most payloads hold nothing to scrub: one pass of a precompiled pattern over the raw text
+//! decides whether the payload is parsed and rewritten at all, so clean events keep their
+//! bytes as sent.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, RwLock},
+};
+
+use regex::Regex;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::CaptureInput;
+use crate::{domain::policy::ProjectPolicy, limits::policy};
+
+/// What replaces a scrubbed value.
+pub const FILTERED: &str = "[Filtered]";
+
+/// Keys whose values are always scrubbed.
+pub const BUILTIN_FIELDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "authorization",
+    "cookie",
+    "session",
+];
+
+/// Scrubs an event in place, with the built-in rules and the project's extra fields.
+pub fn scrub(project_id: Uuid, mut input: CaptureInput) -> CaptureInput {
+    scrubber_for(project_id).apply(&mut input);
+    input
+}
+
+/// Candidate card numbers: 13–19 digits with optional single space/dash separators. ASCII
+/// word boundaries keep the regex crate's fast engines usable on non-ASCII text.
+static CARD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u:\b)\d(?:[ -]?\d){12,18}(?-u:\b)").expect("constant regex"));
+
+static DEFAULT: LazyLock<Arc<Scrubber>> = LazyLock::new(|| Arc::new(Scrubber::new(&[])));
+
+/// Compiled scrubbers of projects with extra fields, with the policy they were built from.
+type Compiled = HashMap<Uuid, (Arc<ProjectPolicy>, Arc<Scrubber>)>;
+static CUSTOM: LazyLock<RwLock<Compiled>> = LazyLock::new(|| RwLock::new(HashMap::new()));
+
+fn scrubber_for(project_id: Uuid) -> Arc<Scrubber> {
+    let Some(p) = policy::get(project_id).filter(|p| !p.scrub_fields.is_empty()) else {
+        return DEFAULT.clone();
+    };
+    if let Some((built_from, s)) = CUSTOM.read().ok().and_then(|c| c.get(&project_id).cloned()) {
+        // The policy cache hands out a new Arc on every change.
+        if Arc::ptr_eq(&built_from, &p) {
+            return s;
+        }
+    }
+    let s = Arc::new(Scrubber::new(&p.scrub_fields));
+    if let Ok(mut c) = CUSTOM.write() {
+        c.insert(project_id, (p, s.clone()));
+    }
+    s
+}
+
+/// Lower case without separators.
+fn normalize(key: &str) -> String {
+    key.chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+pub struct Scrubber {
+    /// Normalized sensitive words.
+    words: Vec<String>,
+    /// Matches the text of any sensitive word in a raw payload, separators allowed between
+    /// letters; `None` (a list too large for one pattern) parses every payload.
+    words_in_text: Option<Regex>,
+}
+
+impl Scrubber {
+    pub fn new(extra: &[String]) -> Scrubber {
+        let mut words: Vec<String> = BUILTIN_FIELDS
+            .iter()
+            .map(|w| normalize(w))
+            .chain(extra.iter().map(|w| normalize(w)))
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.sort();
+        words.dedup();
+        let alternatives: Vec<String> = words
+            .iter()
+            .map(|w| {
+                w.chars()
+                    .map(|c| regex::escape(&c.to_string()))
+                    .collect::<Vec<_>>()
+                    .join("[-_. ]?")
+            })
+            .collect();
+        let words_in_text = Regex::new(&format!("(?i){}", alternatives.join("|"))).ok();
+        Scrubber {
+            words,
+            words_in_text,
+        }
+    }
+
+    pub fn is_sensitive(&self, key: &str) -> bool {
+        let k = normalize(key);
+        self.words.iter().any(|w| k.contains(w.as_str()))
+    }
+
+    fn apply(&self, input: &mut CaptureInput) {
+        for (k, v) in input.tags.iter_mut() {
+            if self.is_sensitive(k) {
+                *v = FILTERED.to_owned();
+            } else {
+                scrub_cards(v);
+            }
+        }
+        scrub_cards(&mut input.message);
+        scrub_cards(&mut input.stack);
+        if let Some(e) = input.exception.as_mut() {
+            scrub_cards(&mut e.message);
+            scrub_cards(&mut e.stacktrace);
+            e.stacktrace_lines.iter_mut().for_each(scrub_cards);
+            for f in &mut e.frames {
+                scrub_cards(&mut f.context_line);
+            }
+        }
+        self.payload(&mut input.payload_json);
+    }
+
+    /// Rewrites the payload only when its raw text may hold something to scrub.
+    fn payload(&self, payload: &mut String) {
+        let may_hold_word = self
+            .words_in_text
+            .as_ref()
+            .is_none_or(|re| re.is_match(payload));
+        if !may_hold_word && !has_card(payload) {
+            return;
+        }
+        let Ok(mut v) = serde_json::from_str::<Value>(payload) else {
+            // Not JSON (it is validated before this point): scrub cards in the text at least.
+            scrub_cards(payload);
+            return;
+        };
+        self.value(&mut v);
+        if let Ok(s) = serde_json::to_string(&v) {
+            *payload = s;
+        }
+    }
+
+    fn value(&self, v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if self.is_sensitive(k) && !child.is_null() {
+                        *child = Value::String(FILTERED.to_owned());
+                    } else {
+                        self.value(child);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items.iter_mut() {
+                    // Headers as `[["Authorization", "Bearer …"], …]` (Sentry's form).
+                    if let Value::Array(pair) = item
+                        && let [Value::String(name), value] = pair.as_mut_slice()
+                        && self.is_sensitive(name)
+                    {
+                        *value = Value::String(FILTERED.to_owned());
+                        continue;
+                    }
+                    self.value(item);
+                }
+            }
+            Value::String(s) => scrub_cards(s),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+}
+
+fn has_card(text: &str) -> bool {
+    CARD.find_iter(text).any(|m| is_card(m.as_str()))
+}
+
+/// Replaces every card number in `text`.
+fn scrub_cards(text: &mut String) {
+    if !has_card(text) {
+        return;
+    }
+    let replaced = CARD.replace_all(text, |c: &regex::Captures| {
+        if is_card(&c[0]) {
+            FILTERED.to_owned()
+        } else {
+            c[0].to_owned()
+        }
+    });
+    *text = replaced.into_owned();
+}
+
+/// A network's prefix and length, and the Luhn check.
+pub fn is_card(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.chars().filter_map(|c| c.to_digit(10)).collect();
+    let n = digits.len();
+    if !(13..=19).contains(&n) {
+        return false;
+    }
+    let prefix = |k: usize| digits[..k].iter().fold(0u32, |acc, d| acc * 10 + d);
+    let network = match digits[0] {
+        4 => true,                                                  // Visa
+        5 => (51..=55).contains(&prefix(2)),                        // Mastercard
+        2 => (2221..=2720).contains(&prefix(4)),                    // Mastercard
+        3 => matches!(prefix(2), 34 | 37 | 35 | 36 | 38 | 39 | 30), // Amex, JCB, Diners
+        6 => matches!(prefix(2), 60 | 62 | 64 | 65),                // Discover, UnionPay
+        _ => false,
+    };
+    network && luhn(&digits)
+}
+
+fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let d2 = d * 2;
+                if d2 > 9 { d2 - 9 } else { d2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cards_need_luhn_and_a_network() {
+        assert!(is_card("4111 1111 1111 1111"));
+        assert!(is_card("5500-0000-0000-0004"));
+        assert!(is_card("378282246310005"));
+        assert!(!is_card("4111 1111 1111 1112"));
+        // A millisecond timestamp is not a card.
+        assert!(!is_card("1763000000006"));
+        let mut s = "paid with 4111-1111-1111-1111 at 12:00, order 1234567890123".to_owned();
+        scrub_cards(&mut s);
+        assert_eq!(s, "paid with [Filtered] at 12:00, order 1234567890123");
+    }
+
+    #[test]
+    fn keys_and_nested_values() {
+        let s = Scrubber::new(&["ssn".to_owned()]);
+        assert!(
+            s.is_sensitive("X-Api-Key")
+                && s.is_sensitive("apiKey")
+                && s.is_sensitive("user_password")
+        );
+        assert!(s.is_sensitive("SSN") && !s.is_sensitive("level"));
+        let mut p = json!({
+            "message": "x",
+            "context": {"password": "hunter2", "nested": {"ssn": "123-45-6789", "ok": 1}},
+            "request": {"headers": [["Authorization", "Bearer abc"], ["Accept", "*/*"]],
+                        "cookies": {"a": "b"}, "data": {"card": "4111111111111111"}},
+            "frames": [{"vars": {"Session-Id": "s1", "i": 3}}]
+        })
+        .to_string();
+        s.payload(&mut p);
+        let v: Value = serde_json::from_str(&p).unwrap();
+        assert_eq!(v["context"]["password"], json!(FILTERED));
+        assert_eq!(v["context"]["nested"]["ssn"], json!(FILTERED));
+        assert_eq!(v["context"]["nested"]["ok"], json!(1));
+        assert_eq!(v["request"]["headers"][0][1], json!(FILTERED));
+        assert_eq!(v["request"]["headers"][1][1], json!("*/*"));
+        assert_eq!(v["request"]["cookies"], json!(FILTERED));
+        assert_eq!(v["request"]["data"]["card"], json!(FILTERED));
+        assert_eq!(v["frames"][0]["vars"]["Session-Id"], json!(FILTERED));
+        // Clean payloads keep their exact bytes.
+        let clean = r#"{"message":"boom",  "n":1.50}"#.to_owned();
+        let mut c = clean.clone();
+        s.payload(&mut c);
+        assert_eq!(c, clean);
+    }
+}

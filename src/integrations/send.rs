@@ -1,0 +1,139 @@
+//! Delivers a message over a configured channel: an HTTP POST for slack and webhooks (the
+//! webhook signed with HMAC-SHA256 of the body), SMTP for email. Used by the test action now,
+//! by alerts later. Errors are short, safe texts: no URL (it may be a credential), no secret.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, header::ContentType},
+    transport::smtp::authentication::Credentials,
+};
+use serde_json::json;
+use sha2::Sha256;
+
+use super::{Config, EmailConfig, TlsMode};
+
+/// Header carrying `sha256=<hex HMAC-SHA256(secret, body)>` on webhook deliveries.
+pub const SIGNATURE_HEADER: &str = "x-faultline-signature";
+/// Header naming what a webhook delivery is about (`test` for the test action).
+pub const EVENT_HEADER: &str = "x-faultline-event";
+/// How long one delivery may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A message to deliver.
+pub struct Notice<'a> {
+    /// `test` for the test action.
+    pub event: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+}
+
+/// Sends `notice` over the channel; `Err` holds why it failed, fit to show an admin.
+pub async fn deliver(cfg: &Config, notice: &Notice<'_>) -> Result<(), String> {
+    match cfg {
+        Config::Slack(c) => {
+            let mut body = json!({ "text": format!("*{}*\n{}", notice.subject, notice.text) });
+            if !c.channel.is_empty() {
+                body["channel"] = json!(c.channel);
+            }
+            post(
+                &c.webhook_url,
+                body.to_string().into_bytes(),
+                None,
+                notice.event,
+            )
+            .await
+        }
+        Config::Webhook(c) => {
+            let body = json!({
+                "event": notice.event,
+                "subject": notice.subject,
+                "text": notice.text,
+                "sent_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            })
+            .to_string()
+            .into_bytes();
+            let signature = match c.secret.as_str() {
+                "" => None,
+                secret => Some(sign(secret, &body)?),
+            };
+            post(&c.url, body, signature, notice.event).await
+        }
+        Config::Email(c) => email(c, notice).await,
+    }
+}
+
+/// `sha256=<hex>` of the body under the secret.
+pub fn sign(secret: &str, body: &[u8]) -> Result<String, String> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .map_err(|e| format!("cannot sign: {e}"))?;
+    mac.update(body);
+    Ok(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
+}
+
+async fn post(
+    url: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+    event: &str,
+) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        // A redirect could carry the payload somewhere the admin did not configure.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("faultline/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let mut req = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(EVENT_HEADER, event)
+        .body(body);
+    if let Some(sig) = signature {
+        req = req.header(SIGNATURE_HEADER, sig);
+    }
+    match req.send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!(
+            "the receiver answered HTTP {}",
+            r.status().as_u16()
+        )),
+        Err(e) => Err(format!("delivery failed: {}", e.without_url())),
+    }
+}
+
+async fn email(c: &EmailConfig, notice: &Notice<'_>) -> Result<(), String> {
+    let from: Mailbox = c.from.parse().map_err(|e| format!("invalid sender: {e}"))?;
+    let mut msg = Message::builder().from(from).subject(notice.subject);
+    for to in &c.to {
+        msg = msg.to(to
+            .parse()
+            .map_err(|e| format!("invalid recipient {to}: {e}"))?);
+    }
+    let msg = msg
+        .header(ContentType::TEXT_PLAIN)
+        .body(notice.text.to_owned())
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    let builder = match c.tls {
+        TlsMode::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host),
+        TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
+            .map_err(|e| format!("TLS setup failed: {e}"))?,
+        TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host)
+            .map_err(|e| format!("TLS setup failed: {e}"))?,
+    };
+    let mut builder = builder.port(c.smtp_port).timeout(Some(TIMEOUT));
+    if !c.username.is_empty() {
+        builder = builder.credentials(Credentials::new(c.username.clone(), c.password.clone()));
+    }
+    builder
+        .build()
+        .send(msg)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("SMTP delivery failed: {e}"))
+}

@@ -1,0 +1,53 @@
+//! Abuse and overload protection that sits between the transports and the handlers: per-key
+//! rate limits (`rate`), the browser-origin decision (`cors`), and the per-project policy
+//! cache both read (`policy`), the gRPC time limit (`deadline`), and the accept loop with its
+//! request-head limits and slow-client protection (`listener`).
+
+pub mod cors;
+pub mod deadline;
+pub mod listener;
+pub mod policy;
+pub mod rate;
+
+use std::time::Duration;
+
+pub use rate::RateLimits;
+
+/// Limits on requests and connections, all with defaults.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Requests per minute per API key, by class of request.
+    pub rate: RateLimits,
+    /// Largest request head (HTTP/1.1 request line and headers, HTTP/2 header list), in bytes.
+    pub max_header_bytes: usize,
+    /// A client must send a request's complete headers within this time, or the connection
+    /// is closed (slow-client protection).
+    pub header_read_timeout: Duration,
+    /// Origins allowed to call the management API from a browser; empty turns CORS off there.
+    /// `*` allows any origin. Browser ingest is governed per project instead.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            rate: RateLimits::default(),
+            max_header_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// Sentry SDK endpoints: `/api/<project id>/store/` and `/api/<project id>/envelope/`, where the
+/// id is a number (Sentry's DSNs) or a UUID.
+pub(crate) fn is_sentry_ingest(path: &str) -> bool {
+    let mut parts = path.trim_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("api"), Some(id), Some("store" | "envelope"), None) => {
+            (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+                || uuid::Uuid::parse_str(id).is_ok()
+        }
+        _ => false,
+    }
+}

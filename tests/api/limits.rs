@@ -1,0 +1,516 @@
+//! Abuse and overload protection over the wire: per-key rate limits (REST headers and 429,
+//! gRPC metadata and RESOURCE_EXHAUSTED with RetryInfo, a project's override), CORS for
+//! browser ingest and the management API, the request-head limit and slow clients.
+
+use std::time::{Duration, Instant};
+
+use faultline::pb;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+
+use crate::helpers::*;
+
+fn figures(r: &Resp) -> (u64, u64, u64) {
+    let h = |name: &str| -> u64 {
+        r.header(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", r.headers))
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} is not a number: {e}"))
+    };
+    (
+        h("x-ratelimit-limit"),
+        h("x-ratelimit-remaining"),
+        h("x-ratelimit-reset"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_rate_limit_counts_down_then_answers_429_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.limits.rate.general_per_minute = 3;
+        c.limits.rate.ingest_per_minute = 2;
+    })
+    .await;
+    for remaining in [2, 1, 0] {
+        let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let (limit, left, reset) = figures(&r);
+        assert_eq!((limit, left), (3, remaining));
+        assert!((1..=60).contains(&reset), "reset {reset}");
+    }
+    let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
+    let e = assert_error(&r, 429, "RATE_LIMITED", "GET", "/v1/errors/groups");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 general requests per minute"),
+        "{e}"
+    );
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry), "Retry-After {retry}");
+    let (limit, left, _) = figures(&r);
+    assert_eq!((limit, left), (3, 0));
+
+    // Ingest has its own quota.
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "a"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(figures(&r).0, 2);
+
+    // Requests without a key are not counted against anyone; they are refused as before.
+    let r = app.send(app.anon(Method::GET, "/v1/errors/groups")).await;
+    assert_error(&r, 401, "UNAUTHORIZED", "GET", "/v1/errors/groups");
+    assert!(r.header("x-ratelimit-limit").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_rate_limit_sends_metadata_and_resource_exhausted_with_retry_info() {
+    use tonic_types::StatusExt;
+    let app = spawn_app_with(|c| c.limits.rate.general_per_minute = 2).await;
+    let mut groups = app.groups_client().await;
+    for remaining in ["1", "0"] {
+        let resp = groups
+            .list_groups(app.req(pb::ListGroupsRequest::default()))
+            .await
+            .expect("within the limit");
+        let md = resp.metadata();
+        assert_eq!(md.get("x-ratelimit-limit").unwrap().to_str().unwrap(), "2");
+        assert_eq!(
+            md.get("x-ratelimit-remaining").unwrap().to_str().unwrap(),
+            remaining
+        );
+        assert!(md.get("x-ratelimit-reset").is_some());
+    }
+    let st = groups
+        .list_groups(app.req(pb::ListGroupsRequest::default()))
+        .await
+        .expect_err("over the limit");
+    assert_status(&st, Code::ResourceExhausted, "RATE_LIMITED", None);
+    let delay = st
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("RetryInfo with a delay");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_secs(30),
+        "{delay:?}"
+    );
+    assert_eq!(
+        st.metadata()
+            .get("x-ratelimit-remaining")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "0"
+    );
+
+    // Capture is in the ingest class: still allowed (default 1000/min).
+    let mut capture = app.capture_client().await;
+    let resp = capture
+        .capture(app.req(pb::CaptureRequest {
+            message: "fine".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("ingest quota is separate");
+    assert_eq!(
+        resp.metadata()
+            .get("x-ratelimit-limit")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "1000"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_override_replaces_the_default_at_once() {
+    let app = spawn_app().await;
+    let policy = app
+        .send(app.authed(Method::PUT, "/v1/settings/policy").json(&json!({
+            "rate_limits": {"ingest_per_minute": 2}
+        })))
+        .await;
+    assert_eq!(policy.status, StatusCode::OK, "{}", policy.text);
+    assert_eq!(policy.body["rate_limits"]["ingest_per_minute"], json!(2));
+    assert_eq!(
+        policy.body["rate_limits"]["general_per_minute"],
+        json!(null)
+    );
+    for _ in 0..2 {
+        let r = app
+            .send(
+                app.authed(Method::POST, "/v1/errors/capture")
+                    .json(&json!({"message": "x"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(figures(&r).0, 2);
+    }
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "x"})),
+        )
+        .await;
+    assert_error(&r, 429, "RATE_LIMITED", "POST", "/v1/errors/capture");
+    // The general class keeps the documented default.
+    let r = app
+        .send(app.authed(Method::GET, "/v1/settings/policy"))
+        .await;
+    assert_eq!(figures(&r).0, 500);
+    // Bad figures are field errors.
+    let r = app
+        .send(app.authed(Method::PUT, "/v1/settings/policy").json(&json!({
+            "allowed_origins": ["not an origin"]
+        })))
+        .await;
+    let e = assert_error(&r, 422, "VALIDATION_ERROR", "PUT", "/v1/settings/policy");
+    assert_detail_field(e, "allowed_origins[0]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_open_for_browser_ingest_per_project_and_off_for_management() {
+    let app = spawn_app().await;
+    let preflight = |path: &str, origin: &str| {
+        app.anon(Method::OPTIONS, path)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+    };
+    // Browser ingest: any origin until the project lists some.
+    let r = app
+        .send(preflight("/v1/errors/capture", "https://shop.test"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.test")
+    );
+    assert!(
+        r.header("access-control-allow-headers")
+            .unwrap()
+            .contains("authorization")
+    );
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    let capture = |origin: &str| {
+        app.authed(Method::POST, "/v1/errors/capture")
+            .header("origin", origin)
+            .json(&json!({"message": "from a browser"}))
+    };
+    let r = app.send(capture("https://shop.test")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.test")
+    );
+    assert!(
+        r.header("access-control-expose-headers")
+            .unwrap()
+            .contains("x-ratelimit-remaining")
+    );
+
+    // Management API: CORS off by default — no CORS headers at all.
+    let r = app
+        .send(preflight("/v1/errors/groups", "https://shop.test"))
+        .await;
+    assert!(
+        r.header("access-control-allow-origin").is_none(),
+        "{:?}",
+        r.headers
+    );
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("origin", "https://shop.test"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("access-control-allow-origin").is_none());
+
+    // The project restricts its origins: others are refused, listed ones allowed.
+    let r = app
+        .send(app.authed(Method::PUT, "/v1/settings/policy").json(&json!({
+            "allowed_origins": ["https://app.example.com", "https://*.shop.test"]
+        })))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.send(capture("https://evil.test")).await;
+    assert_error(&r, 403, "FORBIDDEN", "POST", "/v1/errors/capture");
+    assert!(r.header("access-control-allow-origin").is_none());
+    for ok in ["https://app.example.com", "https://eu.shop.test"] {
+        let r = app.send(capture(ok)).await;
+        assert_eq!(r.status, StatusCode::OK, "{ok}: {}", r.text);
+        assert_eq!(r.header("access-control-allow-origin"), Some(ok));
+    }
+    // Clients that are not browsers send no Origin and are not affected.
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "curl"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_cors_answers_configured_origins_only() {
+    let app =
+        spawn_app_with(|c| c.limits.cors_origins = vec!["https://admin.example.com".into()]).await;
+    let r = app
+        .send(
+            app.anon(Method::OPTIONS, "/v1/errors/groups")
+                .header("origin", "https://admin.example.com")
+                .header("access-control-request-method", "GET"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://admin.example.com")
+    );
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("origin", "https://admin.example.com"),
+        )
+        .await;
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://admin.example.com")
+    );
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("origin", "https://other.test"),
+        )
+        .await;
+    assert!(r.header("access-control-allow-origin").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_heads_get_431() {
+    let app = spawn_app_with(|c| c.limits.max_header_bytes = 16 * 1024).await;
+    let r = app
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("x-padding", "a".repeat(32 * 1024)),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 431);
+    let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// Reads until the server closes the connection; returns when, or `None` if it never did.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(start + limit),
+            stream.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            // A 408 answer may come first; the close follows.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_disconnected() {
+    let app = spawn_app_with(|c| c.limits.header_read_timeout = Duration::from_secs(1)).await;
+
+    // Headers trickling in, one short line every 300 ms, never finished.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let trickle = async {
+        for i in 0..30 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if slow
+                .write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return Instant::now();
+            }
+        }
+        Instant::now()
+    };
+    let start = Instant::now();
+    let stopped = trickle.await;
+    assert!(
+        stopped - start < Duration::from_secs(5),
+        "the server kept reading a trickling request head for {:?}",
+        stopped - start
+    );
+
+    // A client that connects and sends nothing.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let closed = closed_within(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "a silent connection was kept open");
+
+    // Well-behaved clients on HTTP/1.1 and gRPC (HTTP/2) are unaffected.
+    let r = app.send(app.authed(Method::GET, "/v1/errors/groups")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let mut groups = app.groups_client().await;
+    groups
+        .list_groups(app.req(pb::ListGroupsRequest::default()))
+        .await
+        .expect("gRPC works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_quota_per_key_across_rest_and_grpc() {
+    let app = spawn_app_with(|c| c.limits.rate.general_per_minute = 3).await;
+    let mut settings = app.settings_client().await;
+    let r = app
+        .send(app.authed(Method::GET, "/v1/settings/policy"))
+        .await;
+    assert_eq!(figures(&r).1, 2);
+    // The gRPC twin of the same operation draws on the same quota.
+    let resp = settings
+        .get_project_policy(app.req(pb::GetProjectPolicyRequest {}))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.metadata()
+            .get("x-ratelimit-remaining")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "1"
+    );
+    let r = app
+        .send(app.authed(Method::GET, "/v1/settings/policy"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let st = settings
+        .get_project_policy(app.req(pb::GetProjectPolicyRequest {}))
+        .await
+        .expect_err("quota spent over REST");
+    assert_eq!(st.code(), Code::ResourceExhausted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_policy_over_grpc_matches_rest() {
+    let app = spawn_app().await;
+    let mut settings = app.settings_client().await;
+    let stored = settings
+        .set_project_policy(app.req(pb::SetProjectPolicyRequest {
+            policy: Some(pb::ProjectPolicy {
+                ingest_per_minute: 0,
+                analytics_per_minute: 42,
+                general_per_minute: 0,
+                scrub_fields: vec!["iban".into()],
+                allowed_origins: vec!["https://app.example.com".into()],
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    assert_eq!(stored.analytics_per_minute, 42);
+    let b = app.get_ok("/v1/settings/policy").await;
+    assert_eq!(
+        b,
+        json!({
+            "rate_limits": {"ingest_per_minute": null, "analytics_per_minute": 42, "general_per_minute": null},
+            "scrub_fields": ["iban"],
+            "allowed_origins": ["https://app.example.com"]
+        })
+    );
+    // The analytics override is in force at once.
+    let r = app
+        .send(app.authed(Method::GET, "/v1/errors/search?q=x"))
+        .await;
+    assert_eq!(figures(&r).0, 42, "{}", r.text);
+    let st = settings
+        .set_project_policy(app.req(pb::SetProjectPolicyRequest {
+            policy: Some(pb::ProjectPolicy {
+                general_per_minute: 20_000_000,
+                ..Default::default()
+            }),
+        }))
+        .await
+        .expect_err("out of range");
+    assert_status(
+        &st,
+        Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("general_per_minute"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_call_whose_body_trickles_gets_deadline_exceeded() {
+    let app = spawn_app_with(|c| c.request_timeout = Duration::from_secs(1)).await;
+    // A frame header announcing 64 bytes, then nothing for 20 s.
+    let body = futures::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok::<_, std::io::Error>(vec![0u8, 0, 0, 0, 64]), 1)),
+            _ => {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                None
+            }
+        }
+    });
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let r = client
+        .post(app.url("/faultline.v1.CaptureService/Capture"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .bearer_auth(&app.key)
+        .body(reqwest::Body::wrap_stream(body))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("an answer before the client gives up");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        r.headers().get("grpc-status").and_then(|v| v.to_str().ok()),
+        Some("4"),
+        "DEADLINE_EXCEEDED expected: {:?}",
+        r.headers()
+    );
+    // Unary calls that are quick are unaffected.
+    let mut groups = app.groups_client().await;
+    groups
+        .list_groups(app.req(pb::ListGroupsRequest::default()))
+        .await
+        .expect("a quick call");
+}
