@@ -135,12 +135,23 @@ impl Store {
 
     /// One event of the project, with its payload and which of its grouping keys its group has.
     pub async fn get_event(&self, project_id: Uuid, event_id: Uuid) -> Result<StoredEvent, Error> {
-        let mut ev = event::Entity::find()
+        let mut row = event::Entity::find()
             .filter(event::Column::Id.eq(event_id))
             .filter(event::Column::ProjectId.eq(project_id))
             .one(&self.db)
             .await
-            .map_err(db_err)?
+            .map_err(db_err)?;
+        if row.is_none() {
+            // A Sentry SDK knows its event by the id it made (`last_event_id()`), which the
+            // event keeps as its idempotency key (`ingest::sentry`), indexed per project.
+            row = event::Entity::find()
+                .filter(event::Column::ProjectId.eq(project_id))
+                .filter(event::Column::IdempotencyKey.eq(format!("sentry:{}", event_id.simple())))
+                .one(&self.db)
+                .await
+                .map_err(db_err)?;
+        }
+        let mut ev = row
             .map(|m| convert::event(m, true))
             .ok_or(Error::NotFound { what: "event" })??;
         let variants = &mut ev.grouping.variants;

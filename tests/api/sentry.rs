@@ -177,6 +177,10 @@ async fn python_sdk_events_land_in_the_right_groups_with_their_fields() {
     let group = app.group(&s(&a["group_id"])).await;
     assert_eq!(n(&group["count"]), 2, "{group}");
 
+    // The id the SDK reported (`last_event_id()`) finds the event too.
+    let by_sdk_id = app.event(&s(&ids["same_place"][0])).await;
+    assert_eq!(by_sdk_id["id"], a["id"]);
+
     // The same events over gRPC.
     let mut groups = app.groups_client().await;
     let ev = groups
