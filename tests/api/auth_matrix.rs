@@ -693,266 +693,164 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
         };
     }
     match op {
-        Op::Capture => grpc_outcome(
-            capture
-                .capture(grpc_req(
-                    pb::CaptureRequest {
-                        message: "matrix capture".into(),
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::Capture => rpc!(
+            capture,
+            capture,
+            pb::CaptureRequest {
+                message: "matrix capture".into(),
+                ..Default::default()
+            }
         ),
-        Op::CaptureMessage => grpc_outcome(
-            capture
-                .capture_message(grpc_req(
-                    pb::CaptureMessageRequest {
-                        text: "matrix message".into(),
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::CaptureMessage => rpc!(
+            capture,
+            capture_message,
+            pb::CaptureMessageRequest {
+                text: "matrix message".into(),
+                ..Default::default()
+            }
         ),
-        Op::CaptureBatch => grpc_outcome(
-            capture
-                .capture_batch(grpc_req(
-                    pb::CaptureBatchRequest {
-                        events: vec![pb::CaptureRequest {
-                            message: "matrix batch".into(),
-                            ..Default::default()
-                        }],
-                    },
-                    key,
-                ))
-                .await,
+        Op::CaptureBatch => rpc!(
+            capture,
+            capture_batch,
+            pb::CaptureBatchRequest {
+                events: vec![pb::CaptureRequest {
+                    message: "matrix batch".into(),
+                    ..Default::default()
+                }],
+            }
         ),
-        Op::ListEvents => grpc_outcome(
-            groups
-                .list_events(grpc_req(pb::ListEventsRequest::default(), key))
-                .await,
+        Op::ListEvents => rpc!(groups, list_events, pb::ListEventsRequest::default()),
+        Op::SearchEvents => rpc!(
+            groups,
+            search_events,
+            pb::SearchEventsRequest {
+                q: "boom".into(),
+                ..Default::default()
+            }
         ),
-        Op::SearchEvents => grpc_outcome(
-            groups
-                .search_events(grpc_req(
-                    pb::SearchEventsRequest {
-                        q: "boom".into(),
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::GetEvent => rpc!(
+            groups,
+            get_event,
+            pb::GetEventRequest {
+                event_id: t.event_id.clone(),
+            }
         ),
-        Op::GetEvent => grpc_outcome(
-            groups
-                .get_event(grpc_req(
-                    pb::GetEventRequest {
-                        event_id: t.event_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
+        Op::ListGroups => rpc!(groups, list_groups, pb::ListGroupsRequest::default()),
+        Op::GetGroup => rpc!(groups, get_group, pb::GetGroupRequest { group_id }),
+        Op::ListGroupEvents => rpc!(
+            groups,
+            list_group_events,
+            pb::ListGroupEventsRequest {
+                group_id,
+                ..Default::default()
+            }
         ),
-        Op::ListGroups => grpc_outcome(
-            groups
-                .list_groups(grpc_req(pb::ListGroupsRequest::default(), key))
-                .await,
+        Op::Resolve => rpc!(groups, resolve_group, pb::ResolveGroupRequest { group_id }),
+        Op::Unresolve => rpc!(
+            groups,
+            unresolve_group,
+            pb::UnresolveGroupRequest { group_id }
         ),
-        Op::GetGroup => grpc_outcome(
-            groups
-                .get_group(grpc_req(pb::GetGroupRequest { group_id }, key))
-                .await,
+        Op::Ignore => rpc!(groups, ignore_group, pb::IgnoreGroupRequest { group_id }),
+        Op::DeleteGroup => rpc!(groups, delete_group, pb::DeleteGroupRequest { group_id }),
+        Op::Bulk => rpc!(
+            groups,
+            bulk_update_groups,
+            pb::BulkUpdateGroupsRequest {
+                group_ids: vec![group_id],
+                action: pb::BulkAction::Resolve as i32,
+            }
         ),
-        Op::ListGroupEvents => grpc_outcome(
-            groups
-                .list_group_events(grpc_req(
-                    pb::ListGroupEventsRequest {
-                        group_id,
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::Export => rpc!(groups, export_events, pb::ExportEventsRequest::default()),
+        Op::GetRetention => rpc!(settings, get_retention, pb::GetRetentionRequest {}),
+        Op::SetRetention => rpc!(
+            settings,
+            set_retention,
+            pb::SetRetentionRequest {
+                days: 30,
+                ..Default::default()
+            }
         ),
-        Op::Resolve => grpc_outcome(
-            groups
-                .resolve_group(grpc_req(pb::ResolveGroupRequest { group_id }, key))
-                .await,
+        Op::CreateKey => rpc!(
+            settings,
+            create_api_key,
+            pb::CreateApiKeyRequest {
+                name: "made in the matrix".into(),
+                permissions: vec!["read".into()],
+                ..Default::default()
+            }
         ),
-        Op::Unresolve => grpc_outcome(
-            groups
-                .unresolve_group(grpc_req(pb::UnresolveGroupRequest { group_id }, key))
-                .await,
+        Op::ListKeys => rpc!(settings, list_api_keys, pb::ListApiKeysRequest {}),
+        Op::RevokeKey => rpc!(
+            settings,
+            revoke_api_key,
+            pb::RevokeApiKeyRequest {
+                id: t.key_id.clone(),
+            }
         ),
-        Op::Ignore => grpc_outcome(
-            groups
-                .ignore_group(grpc_req(pb::IgnoreGroupRequest { group_id }, key))
-                .await,
+        Op::ListMembers => rpc!(settings, list_members, pb::ListMembersRequest {}),
+        Op::Invite => rpc!(
+            settings,
+            invite_member,
+            pb::InviteMemberRequest {
+                email: t.email.clone(),
+                role: pb::Role::Viewer as i32,
+                name: String::new(),
+            }
         ),
-        Op::DeleteGroup => grpc_outcome(
-            groups
-                .delete_group(grpc_req(pb::DeleteGroupRequest { group_id }, key))
-                .await,
+        Op::Accept => rpc!(
+            settings,
+            accept_invite,
+            pb::AcceptInviteRequest {
+                invite_token: t.invite_token.clone(),
+                name: String::new(),
+            }
         ),
-        Op::Bulk => grpc_outcome(
-            groups
-                .bulk_update_groups(grpc_req(
-                    pb::BulkUpdateGroupsRequest {
-                        group_ids: vec![group_id],
-                        action: pb::BulkAction::Resolve as i32,
-                    },
-                    key,
-                ))
-                .await,
+        Op::UpdateMember => rpc!(
+            settings,
+            update_member,
+            pb::UpdateMemberRequest {
+                id: t.member_id.clone(),
+                role: pb::Role::Developer as i32,
+            }
         ),
-        Op::Export => grpc_outcome(
-            groups
-                .export_events(grpc_req(pb::ExportEventsRequest::default(), key))
-                .await,
+        Op::RemoveMember => rpc!(
+            settings,
+            remove_member,
+            pb::RemoveMemberRequest {
+                id: t.member_id.clone(),
+            }
         ),
-        Op::GetRetention => grpc_outcome(
-            settings
-                .get_retention(grpc_req(pb::GetRetentionRequest {}, key))
-                .await,
+        Op::AuditLog => rpc!(settings, list_audit_log, pb::ListAuditLogRequest::default()),
+        Op::CreateProject => rpc!(
+            projects,
+            create_project,
+            pb::CreateProjectRequest {
+                name: "matrix project".into(),
+            }
         ),
-        Op::SetRetention => grpc_outcome(
-            settings
-                .set_retention(grpc_req(
-                    pb::SetRetentionRequest {
-                        days: 30,
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::ListProjects => rpc!(projects, list_projects, pb::ListProjectsRequest {}),
+        Op::GetProject => rpc!(
+            projects,
+            get_project,
+            pb::GetProjectRequest {
+                project_id: t.project_id.clone(),
+            }
         ),
-        Op::CreateKey => grpc_outcome(
-            settings
-                .create_api_key(grpc_req(
-                    pb::CreateApiKeyRequest {
-                        name: "made in the matrix".into(),
-                        permissions: vec!["read".into()],
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::RenameProject => rpc!(
+            projects,
+            rename_project,
+            pb::RenameProjectRequest {
+                project_id: t.project_id.clone(),
+                name: "matrix project".into(),
+            }
         ),
-        Op::ListKeys => grpc_outcome(
-            settings
-                .list_api_keys(grpc_req(pb::ListApiKeysRequest {}, key))
-                .await,
-        ),
-        Op::RevokeKey => grpc_outcome(
-            settings
-                .revoke_api_key(grpc_req(
-                    pb::RevokeApiKeyRequest {
-                        id: t.key_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::ListMembers => grpc_outcome(
-            settings
-                .list_members(grpc_req(pb::ListMembersRequest {}, key))
-                .await,
-        ),
-        Op::Invite => grpc_outcome(
-            settings
-                .invite_member(grpc_req(
-                    pb::InviteMemberRequest {
-                        email: t.email.clone(),
-                        role: pb::Role::Viewer as i32,
-                        name: String::new(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::Accept => grpc_outcome(
-            settings
-                .accept_invite(grpc_req(
-                    pb::AcceptInviteRequest {
-                        invite_token: t.invite_token.clone(),
-                        name: String::new(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::UpdateMember => grpc_outcome(
-            settings
-                .update_member(grpc_req(
-                    pb::UpdateMemberRequest {
-                        id: t.member_id.clone(),
-                        role: pb::Role::Developer as i32,
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::RemoveMember => grpc_outcome(
-            settings
-                .remove_member(grpc_req(
-                    pb::RemoveMemberRequest {
-                        id: t.member_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::AuditLog => grpc_outcome(
-            settings
-                .list_audit_log(grpc_req(pb::ListAuditLogRequest::default(), key))
-                .await,
-        ),
-        Op::CreateProject => grpc_outcome(
-            projects
-                .create_project(grpc_req(
-                    pb::CreateProjectRequest {
-                        name: "matrix project".into(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::ListProjects => grpc_outcome(
-            projects
-                .list_projects(grpc_req(pb::ListProjectsRequest {}, key))
-                .await,
-        ),
-        Op::GetProject => grpc_outcome(
-            projects
-                .get_project(grpc_req(
-                    pb::GetProjectRequest {
-                        project_id: t.project_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::RenameProject => grpc_outcome(
-            projects
-                .rename_project(grpc_req(
-                    pb::RenameProjectRequest {
-                        project_id: t.project_id.clone(),
-                        name: "matrix project".into(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::DeleteProject => grpc_outcome(
-            projects
-                .delete_project(grpc_req(
-                    pb::DeleteProjectRequest {
-                        project_id: t.project_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
+        Op::DeleteProject => rpc!(
+            projects,
+            delete_project,
+            pb::DeleteProjectRequest {
+                project_id: t.project_id.clone(),
+            }
         ),
         Op::SentryEnvelope => {
             let req = pb::CaptureEnvelopeRequest {
