@@ -2,7 +2,7 @@
 //! and calls each with no key, another project's key, an expired key, a revoked key and a key
 //! of each single scope, checking 401 / 403 / 404 / success against what the table declares.
 //! Sentry ingest routes are also called with the project's and another project's DSN public
-//! key. A route in the table without a sample here fails the test, as does a faultline gRPC
+//! key, and every keyed route with the DSN public key posing as an API key. A route in the table without a sample here fails the test, as does a faultline gRPC
 //! method missing from the table (see the unit test in `src/auth/routes.rs`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1031,6 +1031,8 @@ async fn walk(transport: Transport) {
             ("an expired key", Cred::Key(&fx.expired_key)),
             ("a revoked key", Cred::Key(&fx.revoked_key)),
             ("an unknown key", Cred::Key("flt_not-a-key")),
+            // The DSN public key is published in browser code: it is never an API key.
+            ("the DSN key as an API key", Cred::Key(&fx.dsn_key)),
         ];
         for (who, cred) in unauthenticated {
             check(who, Outcome::Unauthenticated, call(&fx, r, cred).await);
