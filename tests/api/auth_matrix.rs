@@ -2,8 +2,9 @@
 //! and calls each with no key, another project's key, an expired key, a revoked key and a key
 //! of each single scope, checking 401 / 403 / 404 / success against what the table declares.
 //! Sentry ingest routes are also called with the project's and another project's DSN public
-//! key, and every keyed route with the DSN public key posing as an API key. A route in the table without a sample here fails the test, as does a faultline gRPC
-//! method missing from the table (see the unit test in `src/auth/routes.rs`).
+//! key, and every keyed route with the DSN public key posing as an API key. A route in the
+//! table without a sample here fails the test, as does a faultline gRPC method missing from
+//! the table (see the unit test in `src/auth/routes.rs`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
