@@ -1,8 +1,10 @@
 //! The auth matrix: walks `faultline::auth::routes::ROUTES` — every route of both transports —
 //! and calls each with no key, another project's key, an expired key, a revoked key and a key
 //! of each single scope, checking 401 / 403 / 404 / success against what the table declares.
-//! A route in the table without a sample here fails the test, as does a faultline gRPC method
-//! missing from the table (see the unit test in `src/auth/routes.rs`).
+//! Sentry ingest routes are also called with the project's and another project's DSN public
+//! key, and every keyed route with the DSN public key posing as an API key. A route in the
+//! table without a sample here fails the test, as does a faultline gRPC method missing from
+//! the table (see the unit test in `src/auth/routes.rs`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -13,7 +15,8 @@ use faultline::{
     },
     pb::{
         self, capture_service_client::CaptureServiceClient,
-        group_service_client::GroupServiceClient, project_service_client::ProjectServiceClient,
+        group_service_client::GroupServiceClient, insights_service_client::InsightsServiceClient,
+        project_service_client::ProjectServiceClient,
         settings_service_client::SettingsServiceClient,
     },
 };
@@ -21,7 +24,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::helpers::{TestApp, s, spawn_app};
+use crate::helpers::{Resp, TestApp, n, s, spawn_app};
 
 /// What one call came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +85,58 @@ enum Op {
     HealthWatch,
     ReflectionV1,
     ReflectionV1alpha,
+    SentryEnvelope,
+    SentryStore,
+    GetDsn,
+    GetIngestPolicy,
+    SetIngestPolicy,
+    TransitionWorkflow,
+    LogReport,
+    LogGet,
+    MiniApmIngest,
+    MiniApmBatch,
+    InsightsHealth,
+    QueryGroups,
+    ElsCreate,
+    ElsGet,
+    ElsDelete,
+    ElsResolve,
+    GetStats,
+    GetTrends,
+    GetPerformance,
+    GetServices,
+    GetMetrics,
+    GetUptime,
+    GetPolicy,
+    SetPolicy,
+    ListIntegrations,
+    SetIntegration,
+    DeleteIntegration,
+    TestIntegration,
+}
+
+/// A caller's credential: an API key, or a Sentry DSN public key (ingest routes only).
+#[derive(Debug, Clone, Copy)]
+enum Cred<'a> {
+    None,
+    Key(&'a str),
+    Dsn(&'a str),
+}
+
+impl<'a> Cred<'a> {
+    fn api_key(self) -> Option<&'a str> {
+        match self {
+            Cred::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    fn dsn_key(self) -> Option<&'a str> {
+        match self {
+            Cred::Dsn(k) => Some(k),
+            _ => None,
+        }
+    }
 }
 
 fn op_of(r: &Route) -> Op {
@@ -123,6 +178,25 @@ fn op_of(r: &Route) -> Op {
             "Watch" => HealthWatch,
             "ServerReflectionInfo" if p.contains("v1alpha") => ReflectionV1alpha,
             "ServerReflectionInfo" => ReflectionV1,
+            "CaptureEnvelope" => SentryEnvelope,
+            "GetDsn" => GetDsn,
+            "GetIngestPolicy" => GetIngestPolicy,
+            "SetIngestPolicy" => SetIngestPolicy,
+            "TransitionWorkflow" => TransitionWorkflow,
+            "GetHealth" => InsightsHealth,
+            "QueryGroups" => QueryGroups,
+            "GetStats" => GetStats,
+            "GetTrends" => GetTrends,
+            "GetPerformance" => GetPerformance,
+            "GetServices" => GetServices,
+            "GetMetrics" => GetMetrics,
+            "GetUptime" => GetUptime,
+            "GetProjectPolicy" => GetPolicy,
+            "SetProjectPolicy" => SetPolicy,
+            "ListIntegrations" => ListIntegrations,
+            "SetIntegration" => SetIntegration,
+            "DeleteIntegration" => DeleteIntegration,
+            "TestIntegration" => TestIntegration,
             _ => panic!("no matrix sample for gRPC route {p}: add one in tests/api/auth_matrix.rs"),
         },
         (Transport::Rest, m, p) => match (m, p) {
@@ -157,6 +231,35 @@ fn op_of(r: &Route) -> Op {
             ("GET", "/v1/projects/get/{project_id}") => GetProject,
             ("PUT", "/v1/projects/rename/{project_id}") => RenameProject,
             ("DELETE", "/v1/projects/delete/{project_id}") => DeleteProject,
+            ("POST", "/api/{project}/envelope/" | "/api/{project}/envelope") => SentryEnvelope,
+            ("POST", "/api/{project}/store/" | "/api/{project}/store") => SentryStore,
+            ("GET", "/v1/settings/dsn") => GetDsn,
+            ("GET", "/v1/errors/ingest_policy/get") => GetIngestPolicy,
+            ("PUT", "/v1/errors/ingest_policy/set") => SetIngestPolicy,
+            ("POST", "/api/v1/logs/report") => LogReport,
+            ("GET", "/api/v1/logs/{id}") => LogGet,
+            ("PUT", "/api/v1/logs/{id}/status") => TransitionWorkflow,
+            ("POST", "/ingest/errors") => MiniApmIngest,
+            ("POST", "/ingest/errors/batch") => MiniApmBatch,
+            ("GET", "/health") => InsightsHealth,
+            ("GET", "/api/errors") => QueryGroups,
+            ("POST", "/api/errors") => ElsCreate,
+            ("GET", "/api/errors/{id}") => ElsGet,
+            ("DELETE", "/api/errors/{id}") => ElsDelete,
+            ("PUT", "/api/errors/{id}/resolve") => ElsResolve,
+            ("GET", "/api/stats") => GetStats,
+            ("GET", "/api/analytics/trends") => GetTrends,
+            ("GET", "/api/analytics/performance") => GetPerformance,
+            ("GET", "/api/monitoring/services") => GetServices,
+            ("GET", "/api/monitoring/metrics") => GetMetrics,
+            ("GET", "/api/monitoring/uptime") => GetUptime,
+            ("GET", "/v1/settings/policy") => GetPolicy,
+            ("PUT", "/v1/settings/policy") => SetPolicy,
+            ("GET", "/api/settings/integrations") => ListIntegrations,
+            ("POST", "/api/settings/integrations") => SetIntegration,
+            ("PUT", "/api/settings/integrations/{name}") => SetIntegration,
+            ("DELETE", "/api/settings/integrations/{name}") => DeleteIntegration,
+            ("POST", "/api/settings/integrations/{name}/test") => TestIntegration,
             _ => panic!(
                 "no matrix sample for REST route {m} {p}: add one in tests/api/auth_matrix.rs"
             ),
@@ -167,8 +270,12 @@ fn op_of(r: &Route) -> Op {
 fn other_project(op: Op) -> OtherProject {
     use Op::*;
     match op {
+        // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | DeleteGroup
-        | RevokeKey | GetProject | RenameProject | DeleteProject => OtherProject::NotFound,
+        | RevokeKey | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet
+        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration => {
+            OtherProject::NotFound
+        }
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -198,8 +305,21 @@ struct Fixture {
     expired_key: String,
     revoked_key: String,
     scope_keys: Vec<(Scope, String)>,
+    /// The DSN public keys of the first and the other project, and the first one's Sentry
+    /// project number (the `{project}` of the Sentry ingest paths).
+    dsn_key: String,
+    other_dsn_key: String,
+    sentry_project: String,
     seq: AtomicUsize,
 }
+
+/// The channel the matrix configures and removes (`{name}` of the integration routes). Only
+/// the first project ever has it: the samples that set a channel set [`SET_CHANNEL`], so a key
+/// of the other project never finds this one.
+const CHANNEL: &str = "webhook";
+const SET_CHANNEL: &str = "slack";
+/// Nothing listens there: a test message fails fast and is recorded as undelivered.
+const DEAD_URL: &str = "http://127.0.0.1:9/matrix";
 
 /// Creates a key with the owner key over REST; returns (id, secret).
 pub async fn make_key(app: &TestApp, body: Value) -> (String, String) {
@@ -259,6 +379,16 @@ impl Fixture {
             .await;
             scope_keys.push((scope, k));
         }
+        let dsn = app.get_ok("/v1/settings/dsn").await;
+        let other_dsn = app
+            .send(
+                app.anon(Method::GET, "/v1/settings/dsn")
+                    .header("X-API-Key", &other_key),
+            )
+            .await;
+        assert_eq!(other_dsn.status.as_u16(), 200, "dsn: {}", other_dsn.text);
+        let other_dsn_key = s(&other_dsn.body["public_key"]);
+        assert_ne!(s(&dsn["public_key"]), other_dsn_key);
         let (event_id, group_id) = app.capture_text("matrix boom").await;
         // Let the expiring key expire before the matrix starts.
         let wait = soon - chrono::Utc::now();
@@ -275,6 +405,9 @@ impl Fixture {
             expired_key,
             revoked_key,
             scope_keys,
+            dsn_key: s(&dsn["public_key"]),
+            other_dsn_key,
+            sentry_project: n(&dsn["project_id"]).to_string(),
             seq: AtomicUsize::new(0),
         }
     }
@@ -294,10 +427,14 @@ impl Fixture {
             ..Target::default()
         };
         match op {
-            Op::DeleteGroup => {
-                let (e, g) = app.capture_text(&format!("doomed {}", self.next())).await;
-                t.event_id = e;
-                t.group_id = g;
+            // These consume their group (deleted, or moved on in the one-way workflow). The
+            // fingerprint keeps each in a group of its own.
+            Op::DeleteGroup | Op::ElsDelete | Op::TransitionWorkflow => {
+                let b = app
+                    .capture(json!({"message": "doomed", "fingerprint": ["matrix", self.next().to_string()]}))
+                    .await;
+                t.event_id = s(&b["event_id"]);
+                t.group_id = s(&b["group_id"]);
             }
             Op::RevokeKey => {
                 t.key_id = make_key(app, json!({"name": "to revoke", "permissions": ["read"]}))
@@ -315,6 +452,18 @@ impl Fixture {
                 t.member_id = s(&r.body["data"]["id"]);
                 t.invite_token = s(&r.body["data"]["invite_token"]);
             }
+            Op::DeleteIntegration | Op::TestIntegration => {
+                let r = app
+                    .send(
+                        app.authed(
+                            Method::PUT,
+                            &format!("/api/settings/integrations/{CHANNEL}"),
+                        )
+                        .json(&json!({"config": {"url": DEAD_URL}})),
+                    )
+                    .await;
+                assert_eq!(r.status.as_u16(), 200, "set {CHANNEL}: {}", r.text);
+            }
             Op::DeleteProject => {
                 let p = app
                     .post_ok(
@@ -330,6 +479,27 @@ impl Fixture {
     }
 }
 
+/// A Sentry event as SDKs send it, with a fresh id (Sentry ingest is idempotent per id).
+fn sentry_event() -> Value {
+    json!({
+        "event_id": uuid::Uuid::new_v4().simple().to_string(),
+        "message": "matrix sentry",
+        "level": "error",
+        "platform": "other",
+    })
+}
+
+/// An envelope holding one event, as `/envelope/` and `CaptureEnvelope` take it.
+fn sentry_envelope() -> Vec<u8> {
+    let event = sentry_event();
+    format!(
+        "{}\n{}\n{event}\n",
+        json!({"event_id": event["event_id"]}),
+        json!({"type": "event"})
+    )
+    .into_bytes()
+}
+
 fn rest_body(op: Op, t: &Target) -> Option<Value> {
     Some(match op {
         Op::Capture => json!({"message": "matrix capture"}),
@@ -343,46 +513,146 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::Accept => json!({"invite_token": t.invite_token}),
         Op::UpdateMember => json!({"role": "developer"}),
         Op::CreateProject | Op::RenameProject => json!({"name": "matrix project"}),
+        Op::SentryStore => sentry_event(),
+        // Keeps keyless loopback ingest off, so keyless ingest stays refused.
+        Op::SetIngestPolicy => json!({"anonymous_loopback_ingest": false}),
+        Op::TransitionWorkflow => json!({"status": "VERIFYING"}),
+        Op::LogReport => json!({
+            "project_id": "matrix",
+            "environment": "production",
+            "level": "ERROR",
+            "error": {
+                "type": "ValueError",
+                "message": "matrix log",
+                "file_path": "apps/matrix.py",
+                "line_number": 7,
+                "stack_trace": ["Traceback (most recent call last):"]
+            }
+        }),
+        Op::MiniApmIngest => miniapm_error(),
+        Op::MiniApmBatch => json!({"errors": [miniapm_error()]}),
+        Op::ElsCreate => json!({"level": "error", "message": "matrix els", "source": "matrix"}),
+        Op::SetPolicy => json!({"rate_limits": {}, "scrub_fields": [], "allowed_origins": []}),
+        // `name` is what POST needs; PUT names the channel in the path and ignores it.
+        Op::SetIntegration => json!({"name": SET_CHANNEL, "config": {"webhook_url": DEAD_URL}}),
         _ => return None,
     })
 }
 
-fn rest_outcome(status: u16, body: &Value) -> Outcome {
-    let code = body["error"]["code"].as_str().unwrap_or("");
-    match (status, code) {
-        (200..=299, _) => Outcome::Ok,
-        (401, "UNAUTHORIZED") => Outcome::Unauthenticated,
-        (403, "FORBIDDEN") => Outcome::Forbidden,
-        (404, "NOT_FOUND") => Outcome::NotFound,
-        _ => Outcome::Other(format!("{status} {body}")),
+fn miniapm_error() -> Value {
+    json!({
+        "exception_class": "Matrix::Error",
+        "message": "matrix miniapm",
+        "backtrace": ["app/matrix.rb:1:in `call`"],
+        "fingerprint": "matrix"
+    })
+}
+
+/// The Error Logging System dialect: its own success and error envelopes.
+fn is_els(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        InsightsHealth
+            | QueryGroups
+            | ElsCreate
+            | ElsGet
+            | ElsDelete
+            | ElsResolve
+            | GetStats
+            | GetTrends
+            | GetPerformance
+            | GetServices
+            | GetMetrics
+            | GetUptime
+    )
+}
+
+/// Whether a 2xx answer has the documented status and shape of the route's success.
+fn is_success(op: Op, resp: &Resp) -> bool {
+    let status = resp.status.as_u16();
+    match op {
+        Op::MiniApmIngest => status == 202 && resp.text.is_empty(),
+        Op::MiniApmBatch => status == 202,
+        Op::SentryEnvelope | Op::SentryStore => {
+            status == 200 && resp.body["id"].as_str().is_some_and(|id| id.len() == 32)
+        }
+        Op::RevokeKey | Op::RemoveMember | Op::ElsDelete | Op::DeleteIntegration => status == 204,
+        Op::InsightsHealth => status == 200,
+        Op::ElsCreate => status == 201 && resp.body["status"] == "success",
+        _ if is_els(op) => status == 200 && resp.body["status"] == "success",
+        _ => (200..=299).contains(&status),
     }
 }
 
-async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, key: Option<&str>) -> Outcome {
+/// What a REST answer came to. Errors must come in the route's documented shape: seed-003
+/// `{"error": {"code": ...}}`, or the Error Logging System's `{"error": "...", "status": "error"}`.
+fn rest_outcome(op: Op, resp: &Resp) -> Outcome {
+    let body = &resp.body;
+    let error_is = |code: &str| {
+        if is_els(op) {
+            body["status"] == "error" && body["error"].as_str().is_some_and(|m| !m.is_empty())
+        } else {
+            body["error"]["code"] == code
+        }
+    };
+    match resp.status.as_u16() {
+        200..=299 if is_success(op, resp) => Outcome::Ok,
+        401 if error_is("UNAUTHORIZED") => Outcome::Unauthenticated,
+        403 if error_is("FORBIDDEN") => Outcome::Forbidden,
+        404 if error_is("NOT_FOUND") => Outcome::NotFound,
+        status => Outcome::Other(format!("{status} {}", resp.text)),
+    }
+}
+
+async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) -> Outcome {
     let id = match op {
         Op::RevokeKey => &t.key_id,
-        _ => &t.member_id,
+        Op::UpdateMember | Op::RemoveMember => &t.member_id,
+        _ => &t.group_id,
     };
-    let path = r
+    let channel = if op == Op::SetIntegration {
+        SET_CHANNEL
+    } else {
+        CHANNEL
+    };
+    let mut path = r
         .path
         .replace("{event_id}", &t.event_id)
         .replace("{error_group_id}", &t.group_id)
         .replace("{project_id}", &t.project_id)
+        .replace("{project}", &fx.sentry_project)
+        .replace("{name}", channel)
         .replace("{id}", id);
-    let path = match op {
-        Op::SearchEvents => format!("{path}?q=boom"),
-        _ => path,
-    };
+    if op == Op::SearchEvents {
+        path.push_str("?q=boom");
+    }
+    // Browser SDKs put the DSN key in the query; the others in X-Sentry-Auth. Both are used.
+    let dsn_in_query = op == Op::SentryStore;
+    if let (true, Some(k)) = (dsn_in_query, cred.dsn_key()) {
+        path = format!("{path}?sentry_key={k}&sentry_version=7");
+    }
     let method = Method::from_bytes(r.method.as_bytes()).expect("method");
     let mut rb = fx.app.anon(method, &path);
-    if let Some(k) = key {
-        rb = rb.header("X-API-Key", k);
+    match cred {
+        Cred::Key(k) => rb = rb.header("X-API-Key", k),
+        Cred::Dsn(k) if !dsn_in_query => {
+            rb = rb.header(
+                "X-Sentry-Auth",
+                format!("Sentry sentry_key={k}, sentry_version=7"),
+            );
+        }
+        _ => {}
     }
-    if let Some(b) = rest_body(op, t) {
+    if op == Op::SentryEnvelope {
+        rb = rb
+            .header("Content-Type", "application/x-sentry-envelope")
+            .body(sentry_envelope());
+    } else if let Some(b) = rest_body(op, t) {
         rb = rb.json(&b);
     }
     let resp = fx.app.send(rb).await;
-    rest_outcome(resp.status.as_u16(), &resp.body)
+    rest_outcome(op, &resp)
 }
 
 fn grpc_req<T>(msg: T, key: Option<&str>) -> tonic::Request<T> {
@@ -408,275 +678,266 @@ fn grpc_outcome<T>(r: Result<T, tonic::Status>) -> Outcome {
     }
 }
 
-async fn call_grpc(fx: &Fixture, op: Op, t: &Target, key: Option<&str>) -> Outcome {
+async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome {
+    let key = cred.api_key();
     let ch = fx.channel.clone();
     let mut capture = CaptureServiceClient::new(ch.clone());
     let mut groups = GroupServiceClient::new(ch.clone());
     let mut settings = SettingsServiceClient::new(ch.clone());
     let mut projects = ProjectServiceClient::new(ch.clone());
+    let mut insights = InsightsServiceClient::new(ch.clone());
     let group_id = t.group_id.clone();
+    // One unary call with the caller's API key, and what it came to.
+    macro_rules! rpc {
+        ($client:ident, $method:ident, $msg:expr) => {
+            grpc_outcome($client.$method(grpc_req($msg, key)).await)
+        };
+    }
     match op {
-        Op::Capture => grpc_outcome(
-            capture
-                .capture(grpc_req(
-                    pb::CaptureRequest {
-                        message: "matrix capture".into(),
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::Capture => rpc!(
+            capture,
+            capture,
+            pb::CaptureRequest {
+                message: "matrix capture".into(),
+                ..Default::default()
+            }
         ),
-        Op::CaptureMessage => grpc_outcome(
-            capture
-                .capture_message(grpc_req(
-                    pb::CaptureMessageRequest {
-                        text: "matrix message".into(),
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::CaptureMessage => rpc!(
+            capture,
+            capture_message,
+            pb::CaptureMessageRequest {
+                text: "matrix message".into(),
+                ..Default::default()
+            }
         ),
-        Op::CaptureBatch => grpc_outcome(
-            capture
-                .capture_batch(grpc_req(
-                    pb::CaptureBatchRequest {
-                        events: vec![pb::CaptureRequest {
-                            message: "matrix batch".into(),
-                            ..Default::default()
-                        }],
-                    },
-                    key,
-                ))
-                .await,
+        Op::CaptureBatch => rpc!(
+            capture,
+            capture_batch,
+            pb::CaptureBatchRequest {
+                events: vec![pb::CaptureRequest {
+                    message: "matrix batch".into(),
+                    ..Default::default()
+                }],
+            }
         ),
-        Op::ListEvents => grpc_outcome(
-            groups
-                .list_events(grpc_req(pb::ListEventsRequest::default(), key))
-                .await,
+        Op::ListEvents => rpc!(groups, list_events, pb::ListEventsRequest::default()),
+        Op::SearchEvents => rpc!(
+            groups,
+            search_events,
+            pb::SearchEventsRequest {
+                q: "boom".into(),
+                ..Default::default()
+            }
         ),
-        Op::SearchEvents => grpc_outcome(
-            groups
-                .search_events(grpc_req(
-                    pb::SearchEventsRequest {
-                        q: "boom".into(),
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::GetEvent => rpc!(
+            groups,
+            get_event,
+            pb::GetEventRequest {
+                event_id: t.event_id.clone(),
+            }
         ),
-        Op::GetEvent => grpc_outcome(
-            groups
-                .get_event(grpc_req(
-                    pb::GetEventRequest {
-                        event_id: t.event_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
+        Op::ListGroups => rpc!(groups, list_groups, pb::ListGroupsRequest::default()),
+        Op::GetGroup => rpc!(groups, get_group, pb::GetGroupRequest { group_id }),
+        Op::ListGroupEvents => rpc!(
+            groups,
+            list_group_events,
+            pb::ListGroupEventsRequest {
+                group_id,
+                ..Default::default()
+            }
         ),
-        Op::ListGroups => grpc_outcome(
-            groups
-                .list_groups(grpc_req(pb::ListGroupsRequest::default(), key))
-                .await,
+        Op::Resolve => rpc!(groups, resolve_group, pb::ResolveGroupRequest { group_id }),
+        Op::Unresolve => rpc!(
+            groups,
+            unresolve_group,
+            pb::UnresolveGroupRequest { group_id }
         ),
-        Op::GetGroup => grpc_outcome(
-            groups
-                .get_group(grpc_req(pb::GetGroupRequest { group_id }, key))
-                .await,
+        Op::Ignore => rpc!(groups, ignore_group, pb::IgnoreGroupRequest { group_id }),
+        Op::DeleteGroup => rpc!(groups, delete_group, pb::DeleteGroupRequest { group_id }),
+        Op::Bulk => rpc!(
+            groups,
+            bulk_update_groups,
+            pb::BulkUpdateGroupsRequest {
+                group_ids: vec![group_id],
+                action: pb::BulkAction::Resolve as i32,
+            }
         ),
-        Op::ListGroupEvents => grpc_outcome(
-            groups
-                .list_group_events(grpc_req(
-                    pb::ListGroupEventsRequest {
-                        group_id,
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::Export => rpc!(groups, export_events, pb::ExportEventsRequest::default()),
+        Op::GetRetention => rpc!(settings, get_retention, pb::GetRetentionRequest {}),
+        Op::SetRetention => rpc!(
+            settings,
+            set_retention,
+            pb::SetRetentionRequest {
+                days: 30,
+                ..Default::default()
+            }
         ),
-        Op::Resolve => grpc_outcome(
-            groups
-                .resolve_group(grpc_req(pb::ResolveGroupRequest { group_id }, key))
-                .await,
+        Op::CreateKey => rpc!(
+            settings,
+            create_api_key,
+            pb::CreateApiKeyRequest {
+                name: "made in the matrix".into(),
+                permissions: vec!["read".into()],
+                ..Default::default()
+            }
         ),
-        Op::Unresolve => grpc_outcome(
-            groups
-                .unresolve_group(grpc_req(pb::UnresolveGroupRequest { group_id }, key))
-                .await,
+        Op::ListKeys => rpc!(settings, list_api_keys, pb::ListApiKeysRequest {}),
+        Op::RevokeKey => rpc!(
+            settings,
+            revoke_api_key,
+            pb::RevokeApiKeyRequest {
+                id: t.key_id.clone(),
+            }
         ),
-        Op::Ignore => grpc_outcome(
-            groups
-                .ignore_group(grpc_req(pb::IgnoreGroupRequest { group_id }, key))
-                .await,
+        Op::ListMembers => rpc!(settings, list_members, pb::ListMembersRequest {}),
+        Op::Invite => rpc!(
+            settings,
+            invite_member,
+            pb::InviteMemberRequest {
+                email: t.email.clone(),
+                role: pb::Role::Viewer as i32,
+                name: String::new(),
+            }
         ),
-        Op::DeleteGroup => grpc_outcome(
-            groups
-                .delete_group(grpc_req(pb::DeleteGroupRequest { group_id }, key))
-                .await,
+        Op::Accept => rpc!(
+            settings,
+            accept_invite,
+            pb::AcceptInviteRequest {
+                invite_token: t.invite_token.clone(),
+                name: String::new(),
+            }
         ),
-        Op::Bulk => grpc_outcome(
-            groups
-                .bulk_update_groups(grpc_req(
-                    pb::BulkUpdateGroupsRequest {
-                        group_ids: vec![group_id],
-                        action: pb::BulkAction::Resolve as i32,
-                    },
-                    key,
-                ))
-                .await,
+        Op::UpdateMember => rpc!(
+            settings,
+            update_member,
+            pb::UpdateMemberRequest {
+                id: t.member_id.clone(),
+                role: pb::Role::Developer as i32,
+            }
         ),
-        Op::Export => grpc_outcome(
-            groups
-                .export_events(grpc_req(pb::ExportEventsRequest::default(), key))
-                .await,
+        Op::RemoveMember => rpc!(
+            settings,
+            remove_member,
+            pb::RemoveMemberRequest {
+                id: t.member_id.clone(),
+            }
         ),
-        Op::GetRetention => grpc_outcome(
-            settings
-                .get_retention(grpc_req(pb::GetRetentionRequest {}, key))
-                .await,
+        Op::AuditLog => rpc!(settings, list_audit_log, pb::ListAuditLogRequest::default()),
+        Op::CreateProject => rpc!(
+            projects,
+            create_project,
+            pb::CreateProjectRequest {
+                name: "matrix project".into(),
+            }
         ),
-        Op::SetRetention => grpc_outcome(
-            settings
-                .set_retention(grpc_req(
-                    pb::SetRetentionRequest {
-                        days: 30,
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::ListProjects => rpc!(projects, list_projects, pb::ListProjectsRequest {}),
+        Op::GetProject => rpc!(
+            projects,
+            get_project,
+            pb::GetProjectRequest {
+                project_id: t.project_id.clone(),
+            }
         ),
-        Op::CreateKey => grpc_outcome(
-            settings
-                .create_api_key(grpc_req(
-                    pb::CreateApiKeyRequest {
-                        name: "made in the matrix".into(),
-                        permissions: vec!["read".into()],
-                        ..Default::default()
-                    },
-                    key,
-                ))
-                .await,
+        Op::RenameProject => rpc!(
+            projects,
+            rename_project,
+            pb::RenameProjectRequest {
+                project_id: t.project_id.clone(),
+                name: "matrix project".into(),
+            }
         ),
-        Op::ListKeys => grpc_outcome(
-            settings
-                .list_api_keys(grpc_req(pb::ListApiKeysRequest {}, key))
-                .await,
+        Op::DeleteProject => rpc!(
+            projects,
+            delete_project,
+            pb::DeleteProjectRequest {
+                project_id: t.project_id.clone(),
+            }
         ),
-        Op::RevokeKey => grpc_outcome(
-            settings
-                .revoke_api_key(grpc_req(
-                    pb::RevokeApiKeyRequest {
-                        id: t.key_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
+        Op::SentryEnvelope => {
+            let req = pb::CaptureEnvelopeRequest {
+                body: sentry_envelope(),
+                format: pb::SentryPayloadFormat::Envelope as i32,
+                project: fx.sentry_project.clone(),
+                sentry_key: cred.dsn_key().unwrap_or_default().to_owned(),
+                ..Default::default()
+            };
+            rpc!(capture, capture_envelope, req)
+        }
+        Op::GetDsn => rpc!(
+            settings,
+            get_dsn,
+            pb::GetDsnRequest {
+                host: "errors.example.com".into(),
+            }
         ),
-        Op::ListMembers => grpc_outcome(
-            settings
-                .list_members(grpc_req(pb::ListMembersRequest {}, key))
-                .await,
+        Op::GetIngestPolicy => rpc!(settings, get_ingest_policy, pb::GetIngestPolicyRequest {}),
+        Op::SetIngestPolicy => rpc!(
+            settings,
+            set_ingest_policy,
+            pb::SetIngestPolicyRequest {
+                anonymous_loopback_ingest: false,
+            }
         ),
-        Op::Invite => grpc_outcome(
-            settings
-                .invite_member(grpc_req(
-                    pb::InviteMemberRequest {
-                        email: t.email.clone(),
-                        role: pb::Role::Viewer as i32,
-                        name: String::new(),
-                    },
-                    key,
-                ))
-                .await,
+        Op::TransitionWorkflow => rpc!(
+            groups,
+            transition_workflow,
+            pb::TransitionWorkflowRequest {
+                group_id,
+                stage: pb::WorkflowStage::Verifying as i32,
+            }
         ),
-        Op::Accept => grpc_outcome(
-            settings
-                .accept_invite(grpc_req(
-                    pb::AcceptInviteRequest {
-                        invite_token: t.invite_token.clone(),
-                        name: String::new(),
-                    },
-                    key,
-                ))
-                .await,
+        Op::InsightsHealth => rpc!(insights, get_health, pb::GetHealthRequest {}),
+        Op::QueryGroups => rpc!(insights, query_groups, pb::QueryGroupsRequest::default()),
+        Op::GetStats => rpc!(insights, get_stats, pb::GetStatsRequest {}),
+        Op::GetTrends => rpc!(insights, get_trends, pb::GetTrendsRequest::default()),
+        Op::GetPerformance => rpc!(insights, get_performance, pb::GetPerformanceRequest {}),
+        Op::GetServices => rpc!(insights, get_services, pb::GetServicesRequest {}),
+        Op::GetMetrics => rpc!(insights, get_metrics, pb::GetMetricsRequest::default()),
+        Op::GetUptime => rpc!(insights, get_uptime, pb::GetUptimeRequest {}),
+        Op::GetPolicy => rpc!(settings, get_project_policy, pb::GetProjectPolicyRequest {}),
+        Op::SetPolicy => rpc!(
+            settings,
+            set_project_policy,
+            pb::SetProjectPolicyRequest {
+                policy: Some(pb::ProjectPolicy::default()),
+            }
         ),
-        Op::UpdateMember => grpc_outcome(
-            settings
-                .update_member(grpc_req(
-                    pb::UpdateMemberRequest {
-                        id: t.member_id.clone(),
-                        role: pb::Role::Developer as i32,
-                    },
-                    key,
-                ))
-                .await,
+        Op::ListIntegrations => rpc!(settings, list_integrations, pb::ListIntegrationsRequest {}),
+        Op::SetIntegration => rpc!(
+            settings,
+            set_integration,
+            pb::SetIntegrationRequest {
+                config: Some(pb::set_integration_request::Config::Slack(
+                    pb::SlackConfig {
+                        webhook_url: DEAD_URL.into(),
+                        channel: String::new(),
+                    }
+                )),
+            }
         ),
-        Op::RemoveMember => grpc_outcome(
-            settings
-                .remove_member(grpc_req(
-                    pb::RemoveMemberRequest {
-                        id: t.member_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
+        Op::DeleteIntegration => rpc!(
+            settings,
+            delete_integration,
+            pb::DeleteIntegrationRequest {
+                kind: pb::IntegrationKind::Webhook as i32,
+            }
         ),
-        Op::AuditLog => grpc_outcome(
-            settings
-                .list_audit_log(grpc_req(pb::ListAuditLogRequest::default(), key))
-                .await,
+        Op::TestIntegration => rpc!(
+            settings,
+            test_integration,
+            pb::TestIntegrationRequest {
+                kind: pb::IntegrationKind::Webhook as i32,
+            }
         ),
-        Op::CreateProject => grpc_outcome(
-            projects
-                .create_project(grpc_req(
-                    pb::CreateProjectRequest {
-                        name: "matrix project".into(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::ListProjects => grpc_outcome(
-            projects
-                .list_projects(grpc_req(pb::ListProjectsRequest {}, key))
-                .await,
-        ),
-        Op::GetProject => grpc_outcome(
-            projects
-                .get_project(grpc_req(
-                    pb::GetProjectRequest {
-                        project_id: t.project_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::RenameProject => grpc_outcome(
-            projects
-                .rename_project(grpc_req(
-                    pb::RenameProjectRequest {
-                        project_id: t.project_id.clone(),
-                        name: "matrix project".into(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
-        Op::DeleteProject => grpc_outcome(
-            projects
-                .delete_project(grpc_req(
-                    pb::DeleteProjectRequest {
-                        project_id: t.project_id.clone(),
-                    },
-                    key,
-                ))
-                .await,
-        ),
+        Op::SentryStore
+        | Op::LogReport
+        | Op::LogGet
+        | Op::MiniApmIngest
+        | Op::MiniApmBatch
+        | Op::ElsCreate
+        | Op::ElsGet
+        | Op::ElsDelete
+        | Op::ElsResolve => unreachable!("{op:?} is a REST-only route"),
         Op::HealthCheck | Op::HealthWatch => {
             use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
             let mut health = HealthClient::new(ch);
@@ -722,12 +983,12 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, key: Option<&str>) -> Outco
     }
 }
 
-async fn call(fx: &Fixture, r: &Route, key: Option<&str>) -> Outcome {
+async fn call(fx: &Fixture, r: &Route, cred: Cred<'_>) -> Outcome {
     let op = op_of(r);
     let t = fx.target(op).await;
     match r.transport {
-        Transport::Rest => call_rest(fx, r, op, &t, key).await,
-        Transport::Grpc => call_grpc(fx, op, &t, key).await,
+        Transport::Rest => call_rest(fx, r, op, &t, cred).await,
+        Transport::Grpc => call_grpc(fx, op, &t, cred).await,
     }
 }
 
@@ -750,52 +1011,66 @@ async fn walk(transport: Transport) {
                 ));
             }
         };
-        match r.need {
+        let (needed, other) = match r.need {
             Need::Public => {
-                check("no key", Outcome::Ok, call(&fx, r, None).await);
+                check("no key", Outcome::Ok, call(&fx, r, Cred::None).await);
+                continue;
             }
-            Need::SentryKey => {
-                check("no key", Outcome::Unauthenticated, call(&fx, r, None).await);
-            }
-            Need::Scope(needed) => {
-                check("no key", Outcome::Unauthenticated, call(&fx, r, None).await);
-                check(
-                    "an expired key",
-                    Outcome::Unauthenticated,
-                    call(&fx, r, Some(&fx.expired_key)).await,
-                );
-                check(
-                    "a revoked key",
-                    Outcome::Unauthenticated,
-                    call(&fx, r, Some(&fx.revoked_key)).await,
-                );
-                check(
-                    "an unknown key",
-                    Outcome::Unauthenticated,
-                    call(&fx, r, Some("flt_not-a-key")).await,
-                );
-                let want = match other_project(op_of(r)) {
+            // The other project's key names its own project, not the one in the path.
+            Need::SentryKey => (Scope::Ingest, Outcome::Forbidden),
+            Need::Scope(needed) => (
+                needed,
+                match other_project(op_of(r)) {
                     OtherProject::Ok => Outcome::Ok,
                     OtherProject::NotFound => Outcome::NotFound,
                     OtherProject::Forbidden => Outcome::Forbidden,
-                };
-                check(
-                    "another project's key",
-                    want,
-                    call(&fx, r, Some(&fx.other_key)).await,
-                );
-                for (held, key) in &fx.scope_keys {
-                    let want = if grants(*held, needed) {
-                        Outcome::Ok
-                    } else {
-                        Outcome::Forbidden
-                    };
-                    check(
-                        &format!("a '{}' key", held.as_str()),
-                        want,
-                        call(&fx, r, Some(key)).await,
-                    );
-                }
+                },
+            ),
+        };
+        let unauthenticated = [
+            ("no key", Cred::None),
+            ("an expired key", Cred::Key(&fx.expired_key)),
+            ("a revoked key", Cred::Key(&fx.revoked_key)),
+            ("an unknown key", Cred::Key("flt_not-a-key")),
+            // The DSN public key is published in browser code: it is never an API key.
+            ("the DSN key as an API key", Cred::Key(&fx.dsn_key)),
+        ];
+        for (who, cred) in unauthenticated {
+            check(who, Outcome::Unauthenticated, call(&fx, r, cred).await);
+        }
+        check(
+            "another project's key",
+            other,
+            call(&fx, r, Cred::Key(&fx.other_key)).await,
+        );
+        for (held, key) in &fx.scope_keys {
+            let want = if grants(*held, needed) {
+                Outcome::Ok
+            } else {
+                Outcome::Forbidden
+            };
+            check(
+                &format!("a '{}' key", held.as_str()),
+                want,
+                call(&fx, r, Cred::Key(key)).await,
+            );
+        }
+        if r.need == Need::SentryKey {
+            let dsn_keys = [
+                ("the project's DSN key", Outcome::Ok, fx.dsn_key.as_str()),
+                (
+                    "another project's DSN key",
+                    Outcome::Forbidden,
+                    &fx.other_dsn_key,
+                ),
+                (
+                    "an unknown DSN key",
+                    Outcome::Unauthenticated,
+                    "0123456789abcdef0123456789abcdef",
+                ),
+            ];
+            for (who, want, key) in dsn_keys {
+                check(who, want, call(&fx, r, Cred::Dsn(key)).await);
             }
         }
     }
