@@ -10,6 +10,7 @@ mod m20261121_000004_sentry;
 mod m20261121_000005_group_hashes;
 mod m20261121_000006_access;
 mod m20261121_000007_limits;
+mod m20261121_000008_log_center;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_group_hashes::Migration),
             Box::new(m20261121_000006_access::Migration),
             Box::new(m20261121_000007_limits::Migration),
+            Box::new(m20261121_000008_log_center::Migration),
         ]
     }
 }

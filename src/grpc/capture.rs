@@ -4,11 +4,12 @@ use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 use crate::{
-    auth::{self, Scope},
+    auth::{self, Principal, Scope},
     domain::Level,
     error::Error,
     ingest::{self, CaptureInput, ExceptionInput},
     pb::{self, capture_service_server::CaptureService},
+    store::NewAudit,
 };
 
 #[tonic::async_trait]
@@ -19,8 +20,12 @@ impl CaptureService for Api {
         req: Request<pb::CaptureRequest>,
     ) -> Result<Response<pb::CaptureResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
-        let input = capture_input(req.into_inner())?;
-        let event = ingest::prepare(principal.project_id, input, Level::Error, Utc::now())?;
+        let entry = super::access::audit(&principal, req.extensions(), "project.create");
+        let mut req = req.into_inner();
+        let project = std::mem::take(&mut req.project);
+        let project_id = self.capture_project(&principal, &project, entry).await?;
+        let input = capture_input(req)?;
+        let event = ingest::prepare(project_id, input, Level::Error, Utc::now())?;
         let committed = self.ingest.submit(event).await?;
         Ok(Response::new(convert::committed_to_pb(committed)))
     }
@@ -31,6 +36,7 @@ impl CaptureService for Api {
         req: Request<pb::CaptureBatchRequest>,
     ) -> Result<Response<pb::CaptureBatchResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
+        let entry = super::access::audit(&principal, req.extensions(), "project.create");
         let pb::CaptureBatchRequest { events } = req.into_inner();
         if events.is_empty() {
             return Err(
@@ -49,10 +55,17 @@ impl CaptureService for Api {
         let mut results: Vec<Option<pb::CaptureBatchResult>> = Vec::with_capacity(events.len());
         let mut valid = Vec::with_capacity(events.len());
         let mut slots = Vec::with_capacity(events.len());
-        for (i, item) in events.into_iter().enumerate() {
-            match capture_input(item)
-                .and_then(|input| ingest::prepare(principal.project_id, input, Level::Error, now))
+        for (i, mut item) in events.into_iter().enumerate() {
+            let project = std::mem::take(&mut item.project);
+            let prepared = match self
+                .capture_project(&principal, &project, entry.clone())
+                .await
             {
+                Ok(project_id) => capture_input(item)
+                    .and_then(|input| ingest::prepare(project_id, input, Level::Error, now)),
+                Err(e) => Err(e),
+            };
+            match prepared {
                 Ok(event) => {
                     valid.push(event);
                     slots.push(i);
@@ -153,6 +166,42 @@ impl CaptureService for Api {
     }
 }
 
+impl Api {
+    /// The project a capture names (by name or id): the key's own when none is named. A
+    /// missing one is created when the key may create projects (the rule of
+    /// `CreateProject`); otherwise, and for a project beyond the key's reach, NOT_FOUND, so
+    /// a key learns nothing about projects it may not see.
+    async fn capture_project(
+        &self,
+        p: &Principal,
+        project: &str,
+        entry: NewAudit,
+    ) -> Result<uuid::Uuid, Error> {
+        let project = project.trim();
+        if project.is_empty() {
+            return Ok(p.project_id);
+        }
+        let not_found = Error::NotFound { what: "project" };
+        if let Some(id) = self.store.find_project_ref(project).await? {
+            return if p.sees_project(id) {
+                Ok(id)
+            } else {
+                Err(not_found)
+            };
+        }
+        if p.restricted || !p.has(Scope::Admin) {
+            return Err(not_found);
+        }
+        let name = super::access::name("project", project)?;
+        let details = json!({ "name": name, "via": "capture" });
+        let (id, _created) = self
+            .store
+            .project_named_or_create(&name, entry.details(details))
+            .await?;
+        Ok(id)
+    }
+}
+
 /// Most events one batch may carry.
 pub const BATCH_MAX: usize = 1000;
 
@@ -189,6 +238,7 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         chained,
         platform,
         transaction,
+        project: _,
     } = req;
     let original = original_payload(payload_json)?;
 

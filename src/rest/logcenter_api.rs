@@ -1,8 +1,11 @@
 //! Log Center (seed document 001): `POST /api/v1/logs/report` onto `CaptureService.Capture`,
 //! and the fix workflow onto `GroupService.GetGroup` / `TransitionWorkflow`.
 //!
-//! Log Center groups by MD5(project_id + type + file + line); here the same four parts are
-//! the client fingerprint of the capture, so reports that share them share a group.
+//! Log Center groups by MD5(project_id + type + file + line). `project_id` names the
+//! Faultline project (`CaptureRequest.project`; the Capture handler finds it, or creates it
+//! when the key may), and groups live in one project, so type, file and line are the client
+//! fingerprint: reports that share all four share a group, whether they name the project by
+//! name or by id.
 
 use axum::{
     Json, Router,
@@ -156,12 +159,12 @@ fn report_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
         tags,
         fingerprint: vec![
             "logcenter".to_owned(),
-            project_id,
             kind,
             file_path,
             line_number.to_string(),
         ],
         timestamp: timestamp.map(|t| time("timestamp", t)).transpose()?,
+        project: project_id,
         payload_json: String::from_utf8_lossy(raw).into_owned(),
         ..Default::default()
     })

@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -14,7 +14,8 @@ use super::{
     access::{NewAudit, insert_audit},
     db_err,
     entity::{
-        api_key, event, event_tag, group, group_hourly, group_stat, member, project, retention,
+        api_key, event, event_tag, group, group_hourly, group_stat, member, project, project_name,
+        retention,
     },
 };
 use crate::{domain::model::RetentionPolicy, error::Error};
@@ -64,10 +65,10 @@ pub struct DeletedProject {
 /// transaction. Per-project settings added later (DSN keys, rate limits, scrubbing) belong here.
 async fn insert_project(
     txn: &DatabaseTransaction,
+    project_id: Uuid,
     name: &str,
     now: i64,
 ) -> Result<super::sentry::SentryProject, Error> {
-    let project_id = Uuid::now_v7();
     // The row itself, with its DSN public key and number.
     let sentry = super::sentry::insert_project(txn, project_id, name, now).await?;
     retention::ActiveModel {
@@ -85,6 +86,26 @@ async fn insert_project(
     Ok(sentry)
 }
 
+/// The oldest project called `name`.
+async fn oldest_named(db: &impl ConnectionTrait, name: &str) -> Result<Option<Uuid>, Error> {
+    Ok(project::Entity::find()
+        .filter(project::Column::Name.eq(name))
+        .order_by_asc(project::Column::CreatedAt)
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .map(|p| p.id))
+}
+
+async fn drop_claims(txn: &DatabaseTransaction, id: Uuid) -> Result<(), Error> {
+    project_name::Entity::delete_many()
+        .filter(project_name::Column::ProjectId.eq(id))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 impl Store {
     /// On an empty database, creates the default project, its owner member and the owner's
     /// key, in one transaction. Returns `None` when a project already exists.
@@ -100,7 +121,7 @@ impl Store {
             return Ok(None);
         }
         let now = Utc::now().timestamp_millis();
-        let sentry = insert_project(&txn, "default", now).await?;
+        let sentry = insert_project(&txn, Uuid::now_v7(), "default", now).await?;
         let project_id = sentry.project_id;
         let member_id = Uuid::now_v7();
         member::ActiveModel {
@@ -205,10 +226,81 @@ impl Store {
     ) -> Result<ProjectRecord, Error> {
         let txn = self.begin_write().await?;
         let now = Utc::now().timestamp_millis();
-        let id = insert_project(&txn, name, now).await?.project_id;
+        let id = insert_project(&txn, Uuid::now_v7(), name, now)
+            .await?
+            .project_id;
         insert_audit(&txn, audit.for_project(id).target(format!("project:{id}"))).await?;
         txn.commit().await.map_err(db_err)?;
         self.get_project(id).await
+    }
+
+    /// The project an event names: the one with that id, else the oldest with that name.
+    pub async fn find_project_ref(&self, name_or_id: &str) -> Result<Option<Uuid>, Error> {
+        if let Ok(id) = Uuid::parse_str(name_or_id)
+            && self.project_exists(id).await?
+        {
+            return Ok(Some(id));
+        }
+        oldest_named(&self.db, name_or_id).await
+    }
+
+    /// The project named `name`, created as `create_project` does when there is none yet.
+    /// Returns the id and whether this call created it. Two concurrent first calls for one
+    /// name both try to claim it in `project_names`; the loser rolls back and takes the
+    /// winner's project.
+    pub async fn project_named_or_create(
+        &self,
+        name: &str,
+        audit: NewAudit,
+    ) -> Result<(Uuid, bool), Error> {
+        // A lost race on the name ends in the winner's project; one on the DSN number (another
+        // project created at the same moment) is retried.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let lost = match self.try_create_named(name, audit.clone()).await {
+                Ok(found) => return Ok(found),
+                Err(e @ Error::Conflict(_)) => e,
+                Err(e) => return Err(e),
+            };
+            if let Some(id) = oldest_named(&self.db, name).await? {
+                return Ok((id, false));
+            }
+            if attempts == 3 {
+                return Err(lost);
+            }
+        }
+    }
+
+    /// One attempt of `project_named_or_create`; `Conflict` when a concurrent transaction
+    /// won the name or the DSN number.
+    async fn try_create_named(&self, name: &str, audit: NewAudit) -> Result<(Uuid, bool), Error> {
+        let lost = |e: sea_orm::DbErr| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                Error::Conflict("the project was created at the same moment".into())
+            }
+            _ => db_err(e),
+        };
+        let txn = self.begin_write().await?;
+        if let Some(id) = oldest_named(&txn, name).await? {
+            return Ok((id, false));
+        }
+        let now = Utc::now().timestamp_millis();
+        let id = Uuid::now_v7();
+        // The claim first: a concurrent creator of the same name waits here for this
+        // transaction and then fails, before it has made a project of its own.
+        project_name::ActiveModel {
+            name: Set(name.to_owned()),
+            project_id: Set(id),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(lost)?;
+        insert_project(&txn, id, name, now).await?;
+        insert_audit(&txn, audit.for_project(id).target(format!("project:{id}"))).await?;
+        txn.commit().await.map_err(lost)?;
+        Ok((id, true))
     }
 
     /// Projects, oldest first; only `only` when given.
@@ -261,6 +353,8 @@ impl Store {
         let mut am: project::ActiveModel = old.into();
         am.name = Set(name.to_owned());
         am.update(&txn).await.map_err(db_err)?;
+        // The old name no longer names this project.
+        drop_claims(&txn, id).await?;
         insert_audit(
             &txn,
             audit
@@ -344,6 +438,7 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
+        drop_claims(&txn, id).await?;
         project::Entity::delete_by_id(id)
             .exec(&txn)
             .await

@@ -53,7 +53,13 @@ pub async fn insert_project<C: ConnectionTrait>(
     }
     .insert(txn)
     .await
-    .map_err(db_err)?;
+    // Another transaction took the same DSN number: a race the caller may retry.
+    .map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            Error::Conflict("another project was created at the same moment; try again".into())
+        }
+        _ => db_err(e),
+    })?;
     Ok(sentry)
 }
 

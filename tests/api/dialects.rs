@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::{auth_matrix::make_key, helpers::*};
 use faultline::pb;
 
 /// A recent time: the documented examples' dates are older than the default retention, and
@@ -16,9 +16,11 @@ fn recent() -> String {
 }
 
 /// The example body of the Log Center guide (with a recent timestamp), `line_number` changeable.
+/// `project_id` names the test server's first project ("default") so the native reads of the
+/// default key see the events; the guide's own name, which creates a project, is tested below.
 fn log_center_report(line: u32) -> Value {
     json!({
-        "project_id": "rtc_backend",
+        "project_id": "default",
         "environment": "production",
         "level": "ERROR",
         "timestamp": recent(),
@@ -94,6 +96,145 @@ async fn log_center_report_answers_ok_then_duplicate_in_one_group() {
     assert_eq!(ev["environment"], json!("production"));
     assert_eq!(ev["user_id"], json!("u_12345"));
     assert_eq!(ev["tags"]["commit"], json!("abc1234"));
+}
+
+/// `project_id` names a Faultline project: created by the first report when the key may
+/// create projects, found by later ones (also concurrent first ones end in one project), and
+/// answered 404 for a key that may not create it or may not reach it.
+#[tokio::test]
+async fn log_center_project_id_maps_to_a_project_created_on_first_use() {
+    let app = spawn_app().await;
+    let path = "/api/v1/logs/report";
+    let projects = |list: Value, name: &str| -> Vec<String> {
+        arr(&list["projects"])
+            .iter()
+            .filter(|p| p["name"] == json!(name))
+            .map(|p| s(&p["id"]))
+            .collect()
+    };
+    let mut body = log_center_report(42);
+    body["project_id"] = json!("rtc_backend");
+    let first = app.post_ok(path, &body).await;
+    assert_eq!(first["is_new"], json!(true), "{first}");
+    let group = s(&first["id"]);
+    let created = projects(app.get_ok("/v1/projects/list").await, "rtc_backend");
+    assert_eq!(created.len(), 1);
+    let project = created[0].clone();
+    // Not in the key's own project, but readable when the request selects the new one.
+    let own = app
+        .send(app.authed(Method::GET, &format!("/v1/errors/group_detail/{group}")))
+        .await;
+    assert_eq!(own.status, StatusCode::NOT_FOUND, "{}", own.text);
+    let read = |path: String| {
+        app.authed(Method::GET, &path)
+            .header("X-Faultline-Project", &project)
+    };
+    let g = app
+        .send(read(format!("/v1/errors/group_detail/{group}")))
+        .await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.text);
+    assert_eq!(g.body["count"], json!(1));
+    let ev = app
+        .send(read(format!("/v1/errors/get/{}", s(&first["event_id"]))))
+        .await;
+    assert_eq!(ev.status, StatusCode::OK, "{}", ev.text);
+
+    // The second report finds the project and the group; so does its id.
+    let second = app.post_ok(path, &body).await;
+    assert_eq!(second["status"], json!("duplicate"), "{second}");
+    assert_eq!(second["id"], json!(group));
+    body["project_id"] = json!(project);
+    let by_id = app.post_ok(path, &body).await;
+    assert_eq!(by_id["id"], json!(group), "{by_id}");
+    let g = app
+        .send(read(format!("/v1/errors/group_detail/{group}")))
+        .await;
+    assert_eq!(g.body["count"], json!(3), "{}", g.text);
+    assert_eq!(
+        projects(app.get_ok("/v1/projects/list").await, "rtc_backend").len(),
+        1
+    );
+    // Creating it is audited like CreateProject.
+    let log = app.get_ok("/api/settings/audit-log?limit=100").await;
+    assert!(
+        arr(&log["data"]["entries"])
+            .iter()
+            .any(|e| e["action"] == json!("project.create")
+                && e["target"] == json!(format!("project:{project}"))),
+        "{log}"
+    );
+
+    // Concurrent first reports for one name end in one project and one group.
+    let mut burst = log_center_report(7);
+    burst["project_id"] = json!("burst");
+    let answers = futures::future::join_all(
+        (0..6).map(|_| app.send(app.authed(Method::POST, path).json(&burst))),
+    )
+    .await;
+    for r in &answers {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert!(
+        answers
+            .iter()
+            .all(|r| r.body["id"] == answers[0].body["id"])
+    );
+    assert_eq!(
+        projects(app.get_ok("/v1/projects/list").await, "burst").len(),
+        1
+    );
+
+    // An ingest-only key may report to an existing project but not create one.
+    let (_, ingest) = make_key(&app, json!({"name": "lc", "permissions": ["ingest"]})).await;
+    body["project_id"] = json!("rtc_backend");
+    let r = app
+        .send(
+            app.anon(Method::POST, path)
+                .header("X-API-Key", &ingest)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    body["project_id"] = json!("never_seen");
+    let r = app
+        .send(
+            app.anon(Method::POST, path)
+                .header("X-API-Key", &ingest)
+                .json(&body),
+        )
+        .await;
+    assert_error(&r, 404, "NOT_FOUND", "POST", path);
+    // A key restricted to one project learns nothing of another, existing or not.
+    let (_, restricted) = make_key(
+        &app,
+        json!({"name": "a only", "permissions": ["ingest", "admin"], "project_id": project}),
+    )
+    .await;
+    for other in ["burst", "never_seen"] {
+        body["project_id"] = json!(other);
+        let r = app
+            .send(
+                app.anon(Method::POST, path)
+                    .header("X-API-Key", &restricted)
+                    .json(&body),
+            )
+            .await;
+        assert_error(&r, 404, "NOT_FOUND", "POST", path);
+    }
+    body["project_id"] = json!("rtc_backend");
+    let r = app
+        .send(
+            app.anon(Method::POST, path)
+                .header("X-API-Key", &restricted)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["id"], json!(group));
+    assert_eq!(
+        projects(app.get_ok("/v1/projects/list").await, "never_seen").len(),
+        0
+    );
 }
 
 #[tokio::test]

@@ -11,5 +11,6 @@ pub mod group_stat;
 pub mod integration;
 pub mod member;
 pub mod project;
+pub mod project_name;
 pub mod project_setting;
 pub mod retention;
