@@ -273,7 +273,7 @@ fn other_project(op: Op) -> OtherProject {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | DeleteGroup
         | RevokeKey | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet
-        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration => {
+        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport => {
             OtherProject::NotFound
         }
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
@@ -517,8 +517,9 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         // Keeps keyless loopback ingest off, so keyless ingest stays refused.
         Op::SetIngestPolicy => json!({"anonymous_loopback_ingest": false}),
         Op::TransitionWorkflow => json!({"status": "VERIFYING"}),
+        // Names the first project: a key that cannot see it gets 404 (see `other_project`).
         Op::LogReport => json!({
-            "project_id": "matrix",
+            "project_id": t.project_id,
             "environment": "production",
             "level": "ERROR",
             "error": {
