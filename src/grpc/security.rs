@@ -16,7 +16,21 @@ use crate::{
     },
     limits::policy,
     pb,
+    store::NewAudit,
 };
+
+/// Writes the audit entry of a settings change `entry` made to `project`.
+pub(super) async fn record_change(
+    api: &Api,
+    entry: NewAudit,
+    project: uuid::Uuid,
+    target: String,
+    details: serde_json::Value,
+) -> Result<(), Error> {
+    api.store
+        .record_audit(entry.for_project(project).target(target).details(details))
+        .await
+}
 
 /// Highest per-minute figure a project may set.
 const MAX_PER_MINUTE: u32 = 10_000_000;
@@ -135,11 +149,15 @@ pub async fn set_policy(
     req: Request<pb::SetProjectPolicyRequest>,
 ) -> Result<Response<pb::SetProjectPolicyResponse>, Status> {
     let p = auth::require(req.extensions(), Scope::Admin)?;
+    let entry = super::access::audit(&p, req.extensions(), "project_policy.set");
     let pb::SetProjectPolicyRequest { policy: new } = req.into_inner();
     let new = policy_from_pb(new.ok_or_else(|| Error::required("policy"))?)?;
     let stored = api.store.set_policy(p.project_id, &new).await?;
     // Rate limits, origins and scrubbing use the new policy from the next request on.
     policy::put(p.project_id, stored.clone());
+    let details = serde_json::to_value(&stored).unwrap_or_default();
+    let target = format!("project:{}", p.project_id);
+    record_change(api, entry, p.project_id, target, details).await?;
     Ok(Response::new(pb::SetProjectPolicyResponse {
         policy: Some(policy_to_pb(stored)),
     }))
@@ -315,8 +333,11 @@ pub async fn set_integration(
     req: Request<pb::SetIntegrationRequest>,
 ) -> Result<Response<pb::SetIntegrationResponse>, Status> {
     let p = auth::require(req.extensions(), Scope::Admin)?;
+    let entry = super::access::audit(&p, req.extensions(), "integration.set");
     let pb::SetIntegrationRequest { config } = req.into_inner();
     let config = config_from_pb(config.ok_or_else(|| Error::required("config"))?)?;
+    // The kind only: the configuration holds secrets (webhook URLs, SMTP passwords).
+    let kind = config.kind().as_str();
     let stored = api
         .store
         .put_integration(p.project_id, config, |new, old| match old {
@@ -324,6 +345,9 @@ pub async fn set_integration(
             None => new,
         })
         .await?;
+    let target = format!("integration:{kind}");
+    let details = serde_json::json!({ "kind": kind });
+    record_change(api, entry, p.project_id, target, details).await?;
     Ok(Response::new(pb::SetIntegrationResponse {
         integration: Some(integration_to_pb(stored)),
     }))
@@ -334,10 +358,15 @@ pub async fn delete_integration(
     req: Request<pb::DeleteIntegrationRequest>,
 ) -> Result<Response<pb::DeleteIntegrationResponse>, Status> {
     let p = auth::require(req.extensions(), Scope::Admin)?;
+    let entry = super::access::audit(&p, req.extensions(), "integration.delete");
     let pb::DeleteIntegrationRequest { kind } = req.into_inner();
-    api.store
-        .delete_integration(p.project_id, kind_from_pb(kind)?)
-        .await?;
+    let kind = kind_from_pb(kind)?;
+    api.store.delete_integration(p.project_id, kind).await?;
+    let (target, details) = (
+        format!("integration:{}", kind.as_str()),
+        serde_json::json!({ "kind": kind.as_str() }),
+    );
+    record_change(api, entry, p.project_id, target, details).await?;
     Ok(Response::new(pb::DeleteIntegrationResponse {}))
 }
 
@@ -346,6 +375,7 @@ pub async fn test_integration(
     req: Request<pb::TestIntegrationRequest>,
 ) -> Result<Response<pb::TestIntegrationResponse>, Status> {
     let p = auth::require(req.extensions(), Scope::Admin)?;
+    let entry = super::access::audit(&p, req.extensions(), "integration.test");
     let pb::TestIntegrationRequest { kind } = req.into_inner();
     let kind = kind_from_pb(kind)?;
     let channel = api.store.get_integration(p.project_id, kind).await?;
@@ -369,6 +399,11 @@ pub async fn test_integration(
         .store
         .record_integration_test(p.project_id, kind, outcome)
         .await?;
+    let (target, details) = (
+        format!("integration:{}", kind.as_str()),
+        serde_json::json!({ "kind": kind.as_str(), "delivered": delivered }),
+    );
+    record_change(api, entry, p.project_id, target, details).await?;
     Ok(Response::new(pb::TestIntegrationResponse {
         delivered,
         integration: Some(integration_to_pb(recorded)),

@@ -1,4 +1,5 @@
-//! `SettingsService`: retention here; API keys, the team and the audit log in `access`.
+//! `SettingsService`: retention and the ingest policy here; API keys, the team and the audit
+//! log in `access`; the project policy and integrations in `security`.
 
 use std::path::Path;
 
@@ -70,16 +71,11 @@ impl SettingsService for Api {
             .store
             .set_retention(p.project_id, days, auto_export_before_cleanup, destination)
             .await?;
-        self.store
-            .record_audit(
-                entry
-                    .for_project(p.project_id)
-                    .target(format!("project:{}", p.project_id))
-                    .details(serde_json::json!({"days": days,
-                        "auto_export_before_cleanup": auto_export_before_cleanup,
-                        "export_destination": destination})),
-            )
-            .await?;
+        let details = serde_json::json!({"days": days,
+            "auto_export_before_cleanup": auto_export_before_cleanup,
+            "export_destination": destination});
+        let target = format!("project:{}", p.project_id);
+        security::record_change(self, entry, p.project_id, target, details).await?;
         Ok(Response::new(pb::SetRetentionResponse {
             retention: Some(convert::retention_to_pb(r)),
         }))
@@ -114,6 +110,7 @@ impl SettingsService for Api {
         req: Request<pb::SetIngestPolicyRequest>,
     ) -> Result<Response<pb::SetIngestPolicyResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Admin)?;
+        let entry = super::access::audit(&p, req.extensions(), "ingest_policy.set");
         let pb::SetIngestPolicyRequest {
             anonymous_loopback_ingest,
         } = req.into_inner();
@@ -121,6 +118,9 @@ impl SettingsService for Api {
             .store
             .set_anonymous_loopback_ingest(p.project_id, anonymous_loopback_ingest)
             .await?;
+        let details = serde_json::json!({ "anonymous_loopback_ingest": on });
+        let target = format!("project:{}", p.project_id);
+        security::record_change(self, entry, p.project_id, target, details).await?;
         Ok(Response::new(pb::SetIngestPolicyResponse {
             policy: Some(pb::IngestPolicy {
                 anonymous_loopback_ingest: on,

@@ -850,6 +850,72 @@ async fn audit_log_records_every_change_with_who_and_where() {
     assert_eq!(grpc.entries[0].action, "retention.set");
 }
 
+/// Every settings change is audited: the project policy, integrations (set, test, delete) and
+/// the ingest policy, with the project as scope and no secret in the entry.
+#[tokio::test]
+async fn audit_log_records_settings_changes() {
+    let app = spawn_app().await;
+    let ok = |r: &Resp| assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    ok(&app
+        .send(
+            app.authed(Method::PUT, "/v1/settings/policy")
+                .json(&json!({"rate_limits": {"ingest_per_minute": 50}, "scrub_fields": ["pin"]})),
+        )
+        .await);
+    // Port 9 refuses the connection: the test action records a failed delivery.
+    let hook = "http://127.0.0.1:9/services/T000/B000/HOOKSECRET";
+    ok(&app
+        .send(
+            app.authed(Method::PUT, "/api/settings/integrations/slack")
+                .json(&json!({"config": {"webhook_url": hook, "channel": "#ops"}})),
+        )
+        .await);
+    ok(&app
+        .send(app.authed(Method::POST, "/api/settings/integrations/slack/test"))
+        .await);
+    let r = app
+        .send(app.authed(Method::DELETE, "/api/settings/integrations/slack"))
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    ok(&app
+        .send(
+            app.authed(Method::PUT, "/v1/errors/ingest_policy/set")
+                .json(&json!({"anonymous_loopback_ingest": true})),
+        )
+        .await);
+
+    let log = app.get_ok("/api/settings/audit-log?limit=100").await;
+    let entries = arr(&log["data"]["entries"]);
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == json!(action))
+            .unwrap_or_else(|| panic!("no {action} in {log}"))
+            .clone()
+    };
+    let project = s(&app.get_ok("/v1/projects/list").await["projects"][0]["id"]);
+    let policy = find("project_policy.set");
+    assert_eq!(
+        policy["details"]["rate"]["ingest_per_minute"], 50,
+        "{policy}"
+    );
+    assert_eq!(policy["details"]["scrub_fields"], json!(["pin"]));
+    for action in ["integration.set", "integration.test", "integration.delete"] {
+        let e = find(action);
+        assert_eq!(e["target"], "integration:slack", "{e}");
+        assert_eq!(e["details"]["kind"], "slack", "{e}");
+    }
+    assert_eq!(find("integration.test")["details"]["delivered"], false);
+    let ingest = find("ingest_policy.set");
+    assert_eq!(ingest["details"]["anonymous_loopback_ingest"], true);
+    assert_eq!(ingest["target"], json!(format!("project:{project}")));
+    assert_eq!(entries[0]["action"], "ingest_policy.set");
+    for e in entries {
+        assert_eq!(e["ip"], "127.0.0.1", "{e}");
+        assert!(!e.to_string().contains("HOOKSECRET"), "a secret in {e}");
+    }
+}
+
 /// Two instances on one database: the one that revokes refuses the key at once; the other
 /// within its key cache lifetime (`auth::CACHE_TTL`), as the README states.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
