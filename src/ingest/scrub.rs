@@ -130,13 +130,10 @@ impl Scrubber {
         }
         scrub_cards(&mut input.message);
         scrub_cards(&mut input.stack);
-        if let Some(e) = input.exception.as_mut() {
-            scrub_cards(&mut e.message);
-            scrub_cards(&mut e.stacktrace);
-            e.stacktrace_lines.iter_mut().for_each(scrub_cards);
-            for f in &mut e.frames {
-                scrub_cards(&mut f.context_line);
-            }
+        scrub_cards(&mut input.transaction);
+        // The main exception and every cause of its chain.
+        for e in input.exception.iter_mut().chain(input.chained.iter_mut()) {
+            scrub_exception(e);
         }
         self.payload(&mut input.payload_json);
     }
@@ -246,6 +243,15 @@ fn luhn(digits: &[u32]) -> bool {
     sum.is_multiple_of(10)
 }
 
+fn scrub_exception(e: &mut crate::ingest::ExceptionInput) {
+    scrub_cards(&mut e.message);
+    scrub_cards(&mut e.stacktrace);
+    e.stacktrace_lines.iter_mut().for_each(scrub_cards);
+    for f in &mut e.frames {
+        scrub_cards(&mut f.context_line);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +302,30 @@ mod tests {
         let mut c = clean.clone();
         s.payload(&mut c);
         assert_eq!(c, clean);
+    }
+
+    #[test]
+    fn every_exception_of_a_chain_is_scrubbed() {
+        use crate::ingest::ExceptionInput;
+        let card = "4111 1111 1111 1111";
+        let exc = |m: &str| ExceptionInput {
+            message: format!("{m} {card}"),
+            stacktrace_lines: vec![format!("charge({card})")],
+            ..ExceptionInput::default()
+        };
+        let mut input = CaptureInput {
+            exception: Some(exc("declined")),
+            chained: vec![exc("cause"), exc("root cause")],
+            transaction: format!("/pay/{card}"),
+            ..CaptureInput::default()
+        };
+        Scrubber::new(&[]).apply(&mut input);
+        let all = input.exception.iter().chain(input.chained.iter());
+        for e in all {
+            assert!(!e.message.contains(card), "{}", e.message);
+            assert!(!e.stacktrace_lines[0].contains(card));
+        }
+        assert_eq!(input.chained[1].message, format!("root cause {FILTERED}"));
+        assert!(!input.transaction.contains(card));
     }
 }
