@@ -225,12 +225,25 @@ fn secs_up(d: Duration) -> u64 {
 /// The middleware. Requests without a valid key are not counted here: they are refused by
 /// the handlers (or are public, like health checks).
 pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
-    let Some(Authn::Key(principal)) = req.extensions().get::<Authn>() else {
-        return next.run(req).await;
+    let sentry = is_sentry_ingest(req.uri().path());
+    // Whose budget: an API key's, or (Sentry ingest) the DSN public key's, counted under an id
+    // derived from it; a DSN key gets the default ingest figure (its project is not known yet).
+    let (key_id, project_id) = match req.extensions().get::<Authn>() {
+        Some(Authn::Key(p)) => (p.key_id, p.project_id),
+        _ if sentry => {
+            let Some(public_key) =
+                crate::ingest::sentry::auth::key_from_request(req.headers(), req.uri().query())
+            else {
+                return next.run(req).await;
+            };
+            let id = Uuid::from_u128(xxhash_rust::xxh3::xxh3_128(public_key.as_bytes()));
+            (id, Uuid::nil())
+        }
+        _ => return next.run(req).await,
     };
     let class = classify(req.method(), req.uri().path());
-    let per_minute = limiter.per_minute(class, principal.project_id);
-    let Some(verdict) = limiter.check(class, principal.key_id, per_minute) else {
+    let per_minute = limiter.per_minute(class, project_id);
+    let Some(verdict) = limiter.check(class, key_id, per_minute) else {
         return next.run(req).await;
     };
     let mut resp = match verdict.retry_after {
@@ -261,6 +274,13 @@ pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: 
             // Rounded up: a client told to wait less than the limiter needs is refused again.
             r.headers_mut()
                 .insert(http::header::RETRY_AFTER, HeaderValue::from(secs_up(wait)));
+            if sentry {
+                // Sentry SDKs back off by this header, not by Retry-After.
+                if let Ok(v) = HeaderValue::from_str(&format!("{}::key", secs_up(wait))) {
+                    r.headers_mut()
+                        .insert(HeaderName::from_static("x-sentry-rate-limits"), v);
+                }
+            }
             r
         }
     };

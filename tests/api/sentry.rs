@@ -823,3 +823,29 @@ async fn the_migration_gives_existing_projects_a_dsn() {
     assert_ne!(got[0].0, got[1].0);
     db.close().await.ok();
 }
+
+/// The per-key rate limit counts a DSN key too, and its 429 carries what Sentry SDKs back off by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsn_key_is_rate_limited_with_sentry_headers() {
+    let app = spawn_app_with(|c| c.limits.rate.ingest_per_minute = 2).await;
+    let (key, project) = key_and_project(&app).await;
+    let store = |n: u32| {
+        app.anon(Method::POST, &format!("/api/{project}/store/?sentry_key={key}"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"message":"limited {n}"}}"#))
+    };
+    for n in 0..2 {
+        let r = app.send(store(n)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let r = app.send(store(2)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    let retry: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!(retry >= 1, "Retry-After {retry}");
+    assert_eq!(
+        r.header("x-sentry-rate-limits"),
+        Some(format!("{retry}::key").as_str())
+    );
+    // Nothing refused was stored.
+    assert_eq!(full_events(&app).await.len(), 2);
+}
