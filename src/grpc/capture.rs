@@ -243,10 +243,10 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
     let original = original_payload(payload_json)?;
 
     let mut payload = Map::new();
-    if let Some(extra) = extra {
-        if let Value::Object(o) = convert::struct_to_json(extra) {
-            payload.extend(o);
-        }
+    if let Some(extra) = extra
+        && let Value::Object(o) = convert::struct_to_json(extra)
+    {
+        payload.extend(o);
     }
     let level = convert::level_from_pb("level", level)?;
     let timestamp = timestamp
@@ -313,7 +313,6 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         timestamp,
         idempotency_key: None,
         payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
-        ..CaptureInput::default()
     })
 }
 

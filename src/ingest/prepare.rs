@@ -137,14 +137,14 @@ pub fn prepare(
             "TOO_LONG",
         ));
     }
-    if let Some(key) = &idempotency_key {
-        if key.is_empty() || key.len() > limits::SHORT_FIELD_MAX {
-            violations.push(FieldViolation::new(
-                "idempotency_key",
-                format!("must be 1 to {} bytes", limits::SHORT_FIELD_MAX),
-                "INVALID",
-            ));
-        }
+    if let Some(key) = &idempotency_key
+        && (key.is_empty() || key.len() > limits::SHORT_FIELD_MAX)
+    {
+        violations.push(FieldViolation::new(
+            "idempotency_key",
+            format!("must be 1 to {} bytes", limits::SHORT_FIELD_MAX),
+            "INVALID",
+        ));
     }
 
     // The platform named by the first trace format the parser recognised, when not sent.

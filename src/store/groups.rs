@@ -131,10 +131,10 @@ impl Store {
                 "release" => releases.push(st.value),
                 "environment" => environments.push(st.value),
                 dim => {
-                    if let Some(key) = dim.strip_prefix("tag:") {
-                        if top_tags.len() < TOP_TAGS {
-                            top_tags.push((key.to_owned(), st.value, count));
-                        }
+                    if let Some(key) = dim.strip_prefix("tag:")
+                        && top_tags.len() < TOP_TAGS
+                    {
+                        top_tags.push((key.to_owned(), st.value, count));
                     }
                 }
             }

@@ -52,10 +52,10 @@ impl WebReply {
     /// grpc-status from the trailers frame, or from the headers of a trailers-only answer.
     fn grpc_status(&self) -> Option<String> {
         for line in self.trailers.split("\r\n").chain(self.trailers.split('\n')) {
-            if let Some((k, v)) = line.split_once(':') {
-                if k.trim().eq_ignore_ascii_case("grpc-status") {
-                    return Some(v.trim().to_owned());
-                }
+            if let Some((k, v)) = line.split_once(':')
+                && k.trim().eq_ignore_ascii_case("grpc-status")
+            {
+                return Some(v.trim().to_owned());
             }
         }
         self.headers

@@ -831,9 +831,12 @@ async fn dsn_key_is_rate_limited_with_sentry_headers() {
     let app = spawn_app_with(|c| c.limits.rate.ingest_per_minute = 2).await;
     let (key, project) = key_and_project(&app).await;
     let store = |n: u32| {
-        app.anon(Method::POST, &format!("/api/{project}/store/?sentry_key={key}"))
-            .header("content-type", "application/json")
-            .body(format!(r#"{{"message":"limited {n}"}}"#))
+        app.anon(
+            Method::POST,
+            &format!("/api/{project}/store/?sentry_key={key}"),
+        )
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"message":"limited {n}"}}"#))
     };
     for n in 0..2 {
         let r = app.send(store(n)).await;
@@ -841,7 +844,11 @@ async fn dsn_key_is_rate_limited_with_sentry_headers() {
     }
     let r = app.send(store(2)).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
-    let retry: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
     assert!(retry >= 1, "Retry-After {retry}");
     assert_eq!(
         r.header("x-sentry-rate-limits"),
