@@ -148,12 +148,7 @@ fn key_info(m: api_key::Model) -> KeyInfo {
         restricted: m.restricted,
         name: m.name,
         preview: m.key_preview,
-        scopes: m
-            .scopes
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        scopes: super::convert::scopes(&m.scopes),
         expires_at: m.expires_at,
         last_used_at: m.last_used_at,
         created_at: m.created_at,

@@ -101,3 +101,12 @@ pub fn event(m: event::Model, with_payload: bool) -> Result<StoredEvent, Error> 
         payload_json: with_payload.then_some(blob.payload),
     })
 }
+
+/// A key's scopes as stored: comma-separated names.
+pub(super) fn scopes(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

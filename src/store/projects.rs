@@ -176,12 +176,7 @@ impl Store {
             id: m.id,
             project_id: m.project_id,
             name: m.name,
-            scopes: m
-                .scopes
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            scopes: super::convert::scopes(&m.scopes),
             expires_at: m.expires_at,
             revoked_at: m.revoked_at,
             key_hash: m.key_hash,
