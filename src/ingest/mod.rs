@@ -51,6 +51,12 @@ struct Job {
     queued: std::time::Instant,
 }
 
+impl AsRef<NewEvent> for Job {
+    fn as_ref(&self) -> &NewEvent {
+        &self.event
+    }
+}
+
 /// What the writer reports about itself (read by monitoring).
 #[derive(Debug, Default)]
 pub struct WriterStats {

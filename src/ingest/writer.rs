@@ -64,8 +64,8 @@ struct Totals {
 
 async fn commit(store: &Store, jobs: &mut Vec<Job>, totals: &mut Totals) {
     let started = Instant::now();
-    let events: Vec<&crate::domain::NewEvent> = jobs.iter().map(|j| &j.event).collect();
-    match store.commit_batch(&events).await {
+    let (mut batch, result) = store.commit_batch(std::mem::take(jobs)).await;
+    match result {
         Ok(results) => {
             totals.batches += 1;
             totals.committed += results.len() as u64;
@@ -74,30 +74,34 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, totals: &mut Totals) {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "batch committed"
             );
-            for (job, result) in jobs.drain(..).zip(results) {
+            for (job, result) in batch.drain(..).zip(results) {
                 let _ = job.reply.send(Ok(result));
             }
         }
         Err(e) => {
             // One bad event must not sink the others: retry each alone. This also settles a
             // race on an idempotency key with another server: the retry sees its commit.
-            tracing::warn!(error = %e, events = jobs.len(), "batch commit failed; committing events one by one");
-            for job in jobs.drain(..) {
-                let result = store
-                    .commit_batch(&[&job.event])
-                    .await
-                    .map(|mut r| r.remove(0));
+            tracing::warn!(error = %e, events = batch.len(), "batch commit failed; committing events one by one");
+            for job in batch.drain(..) {
+                let (mut back, result) = store.commit_batch(vec![job]).await;
+                let result = result.map(|mut r| r.remove(0));
                 match &result {
                     Ok(_) => totals.committed += 1,
                     Err(e) => {
                         totals.failed += 1;
-                        tracing::error!(error = %e, event_id = %job.event.id, "event could not be committed");
+                        tracing::error!(error = %e, "event could not be committed");
                     }
                 }
-                let _ = job.reply.send(result.map_err(public));
+                // Without the job (the SQLite writer thread is gone) its caller learns that
+                // the writer stopped before answering.
+                if let Some(job) = back.pop() {
+                    let _ = job.reply.send(result.map_err(public));
+                }
             }
         }
     }
+    // The emptied vector goes back for the next batch, with its capacity.
+    *jobs = batch;
 }
 
 /// Internal failures reach the caller as "try again", which is what they can do about it.

@@ -10,6 +10,7 @@ pub mod entity;
 mod events;
 mod groups;
 mod insights;
+mod lite;
 mod projects;
 mod retention;
 mod security;
@@ -41,6 +42,9 @@ pub struct Store {
     /// One connection for the ingest writer's batch commits, so the big multi-row statements
     /// it prepares are cached on one connection only.
     ingest_db: DatabaseConnection,
+    /// On a SQLite file, the ingest writer's own thread and connection (see `lite`); the
+    /// batch commit then bypasses `ingest_db`.
+    lite: Option<std::sync::Arc<lite::LiteWriter>>,
     /// Caches of figures derived from stored data (see `insights`): counts writes so a cached
     /// answer is dropped as soon as anything it was computed from may have changed.
     pub(crate) derived: std::sync::Arc<Derived>,
@@ -76,13 +80,17 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
         let db = connect(url, max_connections).await?;
         let ingest_db = connect(url, 1).await?;
-        let store = Store {
+        let mut store = Store {
             db,
             ingest_db,
+            lite: None,
             derived: Default::default(),
             sqlite_file: sqlite_file(url).map(std::sync::Arc::new),
         };
         store.migrate().await?;
+        if let Some(file) = store.sqlite_file.as_deref() {
+            store.lite = Some(std::sync::Arc::new(lite::LiteWriter::start(file)?));
+        }
         Ok(store)
     }
 }

@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, EntityName, Value,
+    ConnectionTrait, DatabaseTransaction, EntityName, StatementBuilder, Value,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -48,22 +48,143 @@ struct GroupAgg<'a> {
 }
 
 impl Store {
-    /// Commits `batch` in one transaction and returns, per event and in order, what was
-    /// committed. Events repeating an idempotency key (stored before, or earlier in the same
-    /// batch) store nothing and get the first event's result with `duplicate` set.
-    pub async fn commit_batch(&self, batch: &[&NewEvent]) -> Result<Vec<Committed>, Error> {
-        let txn = self.begin_ingest().await?;
-        let results = commit_in(&txn, batch).await?;
-        txn.commit().await.map_err(db_err)?;
-        self.note_write();
-        Ok(results)
+    /// Commits `batch` in one transaction and returns it with, per event and in order, what
+    /// was committed. Events repeating an idempotency key (stored before, or earlier in the
+    /// same batch) store nothing and get the first event's result with `duplicate` set.
+    ///
+    /// The batch is handed over (and back) because on SQLite it crosses to the writer
+    /// thread (`lite`).
+    pub async fn commit_batch<T: AsRef<NewEvent> + Send + 'static>(
+        &self,
+        batch: Vec<T>,
+    ) -> (Vec<T>, Result<Vec<Committed>, Error>) {
+        let result = match &self.lite {
+            Some(lite) => {
+                let (batch, result) = lite
+                    .transaction(batch, |t, batch| {
+                        let events: Vec<&NewEvent> = batch.iter().map(AsRef::as_ref).collect();
+                        // Every statement of a `LiteTxn` completes at once: nothing waits.
+                        futures::executor::block_on(commit_in(t, &events))
+                    })
+                    .await;
+                (batch.unwrap_or_default(), result)
+            }
+            None => {
+                let events: Vec<&NewEvent> = batch.iter().map(AsRef::as_ref).collect();
+                let result = async {
+                    let txn = self.begin_ingest().await?;
+                    let results = commit_in(&txn, &events).await?;
+                    txn.commit().await.map_err(db_err)?;
+                    Ok(results)
+                }
+                .await;
+                drop(events);
+                (batch, result)
+            }
+        };
+        if result.1.is_ok() {
+            self.note_write();
+        }
+        result
     }
 }
 
-async fn commit_in(
-    txn: &DatabaseTransaction,
-    batch: &[&NewEvent],
-) -> Result<Vec<Committed>, Error> {
+/// A write transaction the batch commit runs in: sqlx's (PostgreSQL, in-memory SQLite) or the
+/// SQLite writer thread's (`lite`).
+pub(super) trait BatchTxn {
+    /// Rows one multi-row statement should carry: `usual` over a network connection; one on
+    /// the SQLite writer, where a statement prepared once and run per row is cheapest.
+    fn rows_per_statement(&self, usual: usize) -> usize;
+    async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error>;
+    async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error>;
+}
+
+impl BatchTxn for DatabaseTransaction {
+    fn rows_per_statement(&self, usual: usize) -> usize {
+        usual
+    }
+    async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
+        self.execute(stmt).await.map(drop).map_err(db_err)
+    }
+    async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
+        let rows = self.query_all(stmt).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(Row::Orm).collect())
+    }
+}
+
+impl BatchTxn for super::lite::LiteTxn<'_> {
+    fn rows_per_statement(&self, _usual: usize) -> usize {
+        1
+    }
+    async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
+        self.execute(stmt)
+    }
+    async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
+        super::lite::LiteTxn::rows(self, stmt)
+    }
+}
+
+/// One row a batch statement returned.
+pub(super) enum Row {
+    Orm(sea_orm::QueryResult),
+    /// Column names and values, as the SQLite writer read them.
+    Lite(std::sync::Arc<[String]>, Vec<rusqlite::types::Value>),
+}
+
+impl Row {
+    fn lite(
+        &self,
+        names: &[String],
+        values: &[rusqlite::types::Value],
+        col: &str,
+    ) -> Result<rusqlite::types::Value, Error> {
+        let _ = self;
+        names
+            .iter()
+            .position(|n| n == col)
+            .and_then(|i| values.get(i).cloned())
+            .ok_or_else(|| Error::Internal(format!("database: no column {col}")))
+    }
+
+    fn uuid(&self, col: &str) -> Result<Uuid, Error> {
+        match self {
+            Row::Orm(r) => r.try_get("", col).map_err(db_err),
+            Row::Lite(n, v) => match self.lite(n, v, col)? {
+                rusqlite::types::Value::Blob(b) => Uuid::from_slice(&b)
+                    .map_err(|e| Error::Internal(format!("database: {col}: {e}"))),
+                other => Err(Error::Internal(format!(
+                    "database: {col} is {other:?}, not a UUID"
+                ))),
+            },
+        }
+    }
+
+    fn string(&self, col: &str) -> Result<String, Error> {
+        match self {
+            Row::Orm(r) => r.try_get("", col).map_err(db_err),
+            Row::Lite(n, v) => match self.lite(n, v, col)? {
+                rusqlite::types::Value::Text(s) => Ok(s),
+                other => Err(Error::Internal(format!(
+                    "database: {col} is {other:?}, not text"
+                ))),
+            },
+        }
+    }
+
+    fn int(&self, col: &str) -> Result<i64, Error> {
+        match self {
+            Row::Orm(r) => r.try_get("", col).map_err(db_err),
+            Row::Lite(n, v) => match self.lite(n, v, col)? {
+                rusqlite::types::Value::Integer(i) => Ok(i),
+                other => Err(Error::Internal(format!(
+                    "database: {col} is {other:?}, not an integer"
+                ))),
+            },
+        }
+    }
+}
+
+async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Committed>, Error> {
     let mut results: Vec<Option<Committed>> = vec![None; batch.len()];
     let mut first_with_key: HashMap<(Uuid, &str), usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
@@ -229,13 +350,13 @@ async fn commit_in(
             .and_where(Expr::col(group_hash::Column::ProjectId).eq(pid))
             .and_where(Expr::col(group_hash::Column::GroupId).eq(from))
             .to_owned();
-        txn.execute(&stmt).await.map_err(db_err)?;
+        txn.exec(&stmt).await?;
     }
 
     // Events, then their tags and the hourly counts.
     let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(to_insert.len());
     let positions: Vec<(usize, usize)> = to_insert.iter().copied().enumerate().collect();
-    for chunk in positions.chunks(EVENT_ROWS_PER_STATEMENT) {
+    for chunk in positions.chunks(txn.rows_per_statement(EVENT_ROWS_PER_STATEMENT)) {
         let mut stmt = Query::insert();
         stmt.into_table(event::Entity.table_ref()).columns([
             event::Column::Id,
@@ -282,9 +403,9 @@ async fn commit_in(
             ]);
         }
         stmt.returning(Query::returning().columns([event::Column::Seq, event::Column::Id]));
-        for row in txn.query_all(&stmt).await.map_err(db_err)? {
-            let seq: i64 = row.try_get("", "seq").map_err(db_err)?;
-            let id: Uuid = row.try_get("", "id").map_err(db_err)?;
+        for row in txn.rows(&stmt).await? {
+            let seq = row.int("seq")?;
+            let id = row.uuid("id")?;
             seqs.insert(id, seq);
         }
     }
@@ -319,7 +440,7 @@ async fn commit_in(
             .entry((gid, ev.timestamp.timestamp().div_euclid(3600)))
             .or_default() += 1;
     }
-    for chunk in tag_rows.chunks(TAG_ROWS_PER_STATEMENT) {
+    for chunk in tag_rows.chunks(txn.rows_per_statement(TAG_ROWS_PER_STATEMENT)) {
         let mut stmt = Query::insert();
         stmt.into_table(event_tag::Entity.table_ref()).columns([
             event_tag::Column::EventSeq,
@@ -337,16 +458,17 @@ async fn commit_in(
                 (*v).clone().into(),
             ]);
         }
-        txn.execute(&stmt).await.map_err(db_err)?;
+        txn.exec(&stmt).await?;
     }
-    if !hourly.is_empty() {
+    let hourly: Vec<_> = hourly.into_iter().collect();
+    for chunk in hourly.chunks(txn.rows_per_statement(STAT_ROWS_PER_STATEMENT)) {
         let mut stmt = Query::insert();
         stmt.into_table(group_hourly::Entity.table_ref()).columns([
             group_hourly::Column::GroupId,
             group_hourly::Column::Hour,
             group_hourly::Column::Count,
         ]);
-        for ((gid, hour), n) in &hourly {
+        for ((gid, hour), n) in chunk {
             stmt.values_panic([(*gid).into(), (*hour).into(), (*n).into()]);
         }
         stmt.on_conflict(
@@ -357,11 +479,11 @@ async fn commit_in(
                 )
                 .to_owned(),
         );
-        txn.execute(&stmt).await.map_err(db_err)?;
+        txn.exec(&stmt).await?;
     }
 
     let stat_rows: Vec<_> = stats.into_iter().collect();
-    for chunk in stat_rows.chunks(STAT_ROWS_PER_STATEMENT) {
+    for chunk in stat_rows.chunks(txn.rows_per_statement(STAT_ROWS_PER_STATEMENT)) {
         let mut stmt = Query::insert();
         stmt.into_table(group_stat::Entity.table_ref()).columns([
             group_stat::Column::GroupId,
@@ -389,7 +511,7 @@ async fn commit_in(
             )
             .to_owned(),
         );
-        txn.execute(&stmt).await.map_err(db_err)?;
+        txn.exec(&stmt).await?;
     }
 
     // Answers: the first event of a newly created group reports new_group.
@@ -470,13 +592,13 @@ fn batch_keys<'b>(
 
 /// The groups that the given keys name, per project: key → (group id, group fingerprint).
 async fn lookup_hashes(
-    txn: &DatabaseTransaction,
+    txn: &impl BatchTxn,
     by_project: &BTreeMap<Uuid, BTreeSet<&str>>,
 ) -> Result<HashMap<Uuid, HashMap<String, (Uuid, String)>>, Error> {
     let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
     for (&pid, hashes) in by_project {
         let hashes: Vec<&str> = hashes.iter().copied().collect();
-        for chunk in hashes.chunks(HASH_LOOKUPS_PER_STATEMENT) {
+        for chunk in hashes.chunks(txn.rows_per_statement(HASH_LOOKUPS_PER_STATEMENT)) {
             let stmt = Query::select()
                 .column((group_hash::Entity, group_hash::Column::Hash))
                 .column((group_hash::Entity, group_hash::Column::GroupId))
@@ -493,10 +615,10 @@ async fn lookup_hashes(
                         .is_in(chunk.iter().map(|h| (*h).to_owned())),
                 )
                 .to_owned();
-            for row in txn.query_all(&stmt).await.map_err(db_err)? {
-                let hash: String = row.try_get("", "hash").map_err(db_err)?;
-                let gid: Uuid = row.try_get("", "group_id").map_err(db_err)?;
-                let fp: String = row.try_get("", "fingerprint").map_err(db_err)?;
+            for row in txn.rows(&stmt).await? {
+                let hash = row.string("hash")?;
+                let gid = row.uuid("group_id")?;
+                let fp = row.string("fingerprint")?;
                 known.entry(pid).or_default().insert(hash, (gid, fp));
             }
         }
@@ -507,12 +629,12 @@ async fn lookup_hashes(
 /// Records keys for groups, in key order (lock order on PostgreSQL); a key already recorded
 /// (by another server meanwhile) is left as it is. Returns the keys this call recorded.
 async fn insert_hashes(
-    txn: &DatabaseTransaction,
+    txn: &impl BatchTxn,
     rows: &BTreeMap<(Uuid, &str), (Uuid, u32, bool)>,
 ) -> Result<HashSet<(Uuid, String)>, Error> {
     let mut recorded = HashSet::with_capacity(rows.len());
     let rows: Vec<_> = rows.iter().collect();
-    for chunk in rows.chunks(HASH_ROWS_PER_STATEMENT) {
+    for chunk in rows.chunks(txn.rows_per_statement(HASH_ROWS_PER_STATEMENT)) {
         let mut stmt = Query::insert();
         stmt.into_table(group_hash::Entity.table_ref()).columns([
             group_hash::Column::ProjectId,
@@ -536,9 +658,9 @@ async fn insert_hashes(
         stmt.returning(
             Query::returning().columns([group_hash::Column::ProjectId, group_hash::Column::Hash]),
         );
-        for row in txn.query_all(&stmt).await.map_err(db_err)? {
-            let pid: Uuid = row.try_get("", "project_id").map_err(db_err)?;
-            let hash: String = row.try_get("", "hash").map_err(db_err)?;
+        for row in txn.rows(&stmt).await? {
+            let pid = row.uuid("project_id")?;
+            let hash = row.string("hash")?;
             recorded.insert((pid, hash));
         }
     }
@@ -547,7 +669,7 @@ async fn insert_hashes(
 
 /// Upserts one row per group and returns each group's id and whether this batch created it.
 async fn upsert_groups<'a>(
-    txn: &DatabaseTransaction,
+    txn: &impl BatchTxn,
     aggs: &BTreeMap<(Uuid, &'a str), GroupAgg<'_>>,
 ) -> Result<HashMap<(Uuid, &'a str), (Uuid, bool)>, Error> {
     let mut out = HashMap::with_capacity(aggs.len());
@@ -556,7 +678,7 @@ async fn upsert_groups<'a>(
         .iter()
         .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
         .collect();
-    for chunk in entries.chunks(GROUP_ROWS_PER_STATEMENT) {
+    for chunk in entries.chunks(txn.rows_per_statement(GROUP_ROWS_PER_STATEMENT)) {
         let mut stmt = Query::insert();
         stmt.into_table(group::Entity.table_ref()).columns([
             group::Column::Id,
@@ -630,11 +752,11 @@ async fn upsert_groups<'a>(
             group::Column::ProjectId,
             group::Column::Fingerprint,
         ]));
-        let rows = txn.query_all(&stmt).await.map_err(db_err)?;
+        let rows = txn.rows(&stmt).await?;
         for row in rows {
-            let id: Uuid = row.try_get("", "id").map_err(db_err)?;
-            let pid: Uuid = row.try_get("", "project_id").map_err(db_err)?;
-            let fp: String = row.try_get("", "fingerprint").map_err(db_err)?;
+            let id = row.uuid("id")?;
+            let pid = row.uuid("project_id")?;
+            let fp = row.string("fingerprint")?;
             if let Some((key, proposed)) = keys.get(&(pid, fp)) {
                 out.insert(*key, (id, id == *proposed));
             }
@@ -649,7 +771,7 @@ async fn upsert_groups<'a>(
 }
 
 async fn known_idempotency_keys(
-    txn: &DatabaseTransaction,
+    txn: &impl BatchTxn,
     batch: &[&NewEvent],
 ) -> Result<HashMap<(Uuid, String), Committed>, Error> {
     let mut by_project: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
@@ -660,32 +782,37 @@ async fn known_idempotency_keys(
     }
     let mut known = HashMap::new();
     for (pid, keys) in by_project {
-        let stmt = Query::select()
-            .column((event::Entity, event::Column::Id))
-            .column((event::Entity, event::Column::GroupId))
-            .column((event::Entity, event::Column::IdempotencyKey))
-            .column((group::Entity, group::Column::Fingerprint))
-            .from(event::Entity)
-            .inner_join(
-                group::Entity,
-                Expr::col((group::Entity, group::Column::Id))
-                    .equals((event::Entity, event::Column::GroupId)),
-            )
-            .and_where(Expr::col((event::Entity, event::Column::ProjectId)).eq(pid))
-            .and_where(Expr::col((event::Entity, event::Column::IdempotencyKey)).is_in(keys))
-            .to_owned();
-        for row in txn.query_all(&stmt).await.map_err(db_err)? {
-            let key: String = row.try_get("", "idempotency_key").map_err(db_err)?;
-            known.insert(
-                (pid, key),
-                Committed {
-                    event_id: row.try_get("", "id").map_err(db_err)?,
-                    group_id: row.try_get("", "group_id").map_err(db_err)?,
-                    fingerprint: row.try_get("", "fingerprint").map_err(db_err)?,
-                    new_group: false,
-                    duplicate: true,
-                },
-            );
+        for chunk in keys.chunks(txn.rows_per_statement(HASH_LOOKUPS_PER_STATEMENT)) {
+            let stmt = Query::select()
+                .column((event::Entity, event::Column::Id))
+                .column((event::Entity, event::Column::GroupId))
+                .column((event::Entity, event::Column::IdempotencyKey))
+                .column((group::Entity, group::Column::Fingerprint))
+                .from(event::Entity)
+                .inner_join(
+                    group::Entity,
+                    Expr::col((group::Entity, group::Column::Id))
+                        .equals((event::Entity, event::Column::GroupId)),
+                )
+                .and_where(Expr::col((event::Entity, event::Column::ProjectId)).eq(pid))
+                .and_where(
+                    Expr::col((event::Entity, event::Column::IdempotencyKey))
+                        .is_in(chunk.iter().cloned()),
+                )
+                .to_owned();
+            for row in txn.rows(&stmt).await? {
+                let key = row.string("idempotency_key")?;
+                known.insert(
+                    (pid, key),
+                    Committed {
+                        event_id: row.uuid("id")?,
+                        group_id: row.uuid("group_id")?,
+                        fingerprint: row.string("fingerprint")?,
+                        new_group: false,
+                        duplicate: true,
+                    },
+                );
+            }
         }
     }
     Ok(known)

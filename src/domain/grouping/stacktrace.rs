@@ -63,6 +63,9 @@ static PY_HEADER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("Python header pattern compiles")
 });
 
+/// The reference for `python_frame_line`, which reads these lines by hand; the tests hold
+/// the two to the same answers.
+#[cfg(test)]
 static PY_FRAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"^\s*File "(?P<file>[^"]+)", line (?P<line>[0-9]+)(?:, in (?P<func>.+?))?\s*$"#)
         .expect("Python frame pattern compiles")
@@ -123,6 +126,61 @@ static EXCEPTION_LINE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("exception line pattern compiles")
 });
+
+// Cheap checks of what each pattern needs literally, so the regex engines only see lines that
+// may match (a trace has dozens of lines, each tried against several formats).
+
+/// `PY_HEADER`: `^\s*Traceback \(…`.
+fn is_py_header(line: &str) -> bool {
+    line.trim_start().starts_with("Traceback (") && PY_HEADER.is_match(line)
+}
+
+/// `GO_GOROUTINE`: `^goroutine …`.
+fn is_goroutine(line: &str) -> bool {
+    line.starts_with("goroutine ") && GO_GOROUTINE.is_match(line)
+}
+
+/// What the Node and Java frame patterns start with: `^\s*at\s+`.
+fn starts_with_at(line: &str) -> bool {
+    line.trim_start()
+        .strip_prefix("at")
+        .is_some_and(|r| r.starts_with(char::is_whitespace))
+}
+
+/// `GO_LOCATION`: indented, with `.go:` in it.
+fn may_be_go_location(line: &str) -> bool {
+    line.starts_with(char::is_whitespace) && line.contains(".go:")
+}
+
+fn is_go_location(line: &str) -> bool {
+    may_be_go_location(line) && GO_LOCATION.is_match(line)
+}
+
+/// A Python frame line, `File "<file>", line <n>[, in <func>]`: exactly what `PY_FRAME`
+/// matches, read by hand because Python is the commonest trace and a capturing regex costs
+/// about a microsecond a line. Returns (file, line number, function).
+fn python_frame_line(line: &str) -> Option<(&str, &str, &str)> {
+    let rest = line.trim_start().strip_prefix("File \"")?;
+    let quote = rest.find('"')?;
+    let file = &rest[..quote];
+    let rest = rest[quote..].strip_prefix("\", line ")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if file.is_empty() || digits == 0 {
+        return None;
+    }
+    let (number, rest) = rest.split_at(digits);
+    if let Some(func) = rest.strip_prefix(", in ") {
+        // `.+?` then `\s*$`: the rest without trailing space, but at least one character.
+        let trimmed = func.trim_end();
+        let func = match func.chars().next() {
+            None => return None,
+            Some(c) if trimmed.is_empty() => &func[..c.len_utf8()],
+            Some(_) => trimmed,
+        };
+        return Some((file, number, func));
+    }
+    rest.trim_end().is_empty().then_some((file, number, ""))
+}
 
 /// Parses a stack trace in any supported format. Lines that cannot be read are skipped.
 pub fn parse(text: &str) -> ParsedStack {
@@ -252,10 +310,10 @@ pub fn is_in_app(frame: &Frame) -> bool {
 fn detect(lines: &[&str]) -> Option<Format> {
     let mut counts = [0usize; Format::ALL.len()];
     for (i, line) in lines.iter().enumerate() {
-        if PY_HEADER.is_match(line) {
+        if is_py_header(line) {
             return Some(Format::Python);
         }
-        if GO_GOROUTINE.is_match(line) {
+        if is_goroutine(line) {
             return Some(Format::Go);
         }
         if let Some(f) = frame_format_of_line(lines, i) {
@@ -285,18 +343,19 @@ fn detect(lines: &[&str]) -> Option<Format> {
 /// Which format's frame pattern a line matches, if any (only for detection).
 fn frame_format_of_line(lines: &[&str], i: usize) -> Option<Format> {
     let line = lines[i];
-    if PY_FRAME.is_match(line) {
+    if python_frame_line(line).is_some() {
         Some(Format::Python)
-    } else if JAVA_FRAME.is_match(line) {
+    } else if starts_with_at(line) && JAVA_FRAME.is_match(line) {
         Some(Format::Java)
-    } else if NODE_FRAME.is_match(line)
-        || NODE_ANON_FRAME.is_match(line)
-        || NODE_BUILTIN_FRAME.is_match(line)
+    } else if starts_with_at(line)
+        && (NODE_FRAME.is_match(line)
+            || NODE_ANON_FRAME.is_match(line)
+            || NODE_BUILTIN_FRAME.is_match(line))
     {
         Some(Format::Node)
-    } else if RUBY_FRAME.is_match(line) {
+    } else if line.contains(":in") && RUBY_FRAME.is_match(line) {
         Some(Format::Ruby)
-    } else if GO_LOCATION.is_match(line) {
+    } else if is_go_location(line) {
         Some(Format::Go)
     } else {
         None
@@ -309,10 +368,7 @@ fn frame_format_of_line(lines: &[&str], i: usize) -> Option<Format> {
 fn block(format: Format, lines: &[&str]) -> (usize, usize) {
     match format {
         Format::Python => {
-            let start = lines
-                .iter()
-                .rposition(|l| PY_HEADER.is_match(l))
-                .unwrap_or(0);
+            let start = lines.iter().rposition(|l| is_py_header(l)).unwrap_or(0);
             (start, lines.len())
         }
         Format::Java => {
@@ -329,7 +385,7 @@ fn block(format: Format, lines: &[&str]) -> (usize, usize) {
             let mut seen_goroutine = false;
             let mut end = lines.len();
             for (i, l) in lines.iter().enumerate() {
-                if GO_GOROUTINE.is_match(l) {
+                if is_goroutine(l) {
                     if seen_goroutine {
                         end = i;
                         break;
@@ -380,13 +436,11 @@ fn parse_line_number(s: &str) -> u32 {
 }
 
 fn parse_python_frame(lines: &[&str], i: usize, end: usize) -> Option<(Frame, usize)> {
-    let caps = PY_FRAME.captures(lines[i])?;
+    let (file, line, func) = python_frame_line(lines[i])?;
     let mut frame = Frame {
-        filename: caps.name("file").map_or("", |m| m.as_str()).to_string(),
-        function: caps.name("func").map_or("", |m| m.as_str()).to_string(),
-        lineno: caps
-            .name("line")
-            .map_or(0, |m| parse_line_number(m.as_str())),
+        filename: file.to_string(),
+        function: func.to_string(),
+        lineno: parse_line_number(line),
         ..Frame::default()
     };
     // The source line is printed indented under its frame; absent for frozen or missing
@@ -394,7 +448,7 @@ fn parse_python_frame(lines: &[&str], i: usize, end: usize) -> Option<(Frame, us
     let mut consumed = 1;
     if let Some(next) = lines.get(i + 1).filter(|_| i + 1 < end) {
         let indented = next.starts_with(' ') || next.starts_with('\t');
-        if indented && !next.trim().is_empty() && !PY_FRAME.is_match(next) {
+        if indented && !next.trim().is_empty() && python_frame_line(next).is_none() {
             frame.context_line = next.trim().to_string();
             consumed = 2;
         }
@@ -403,6 +457,9 @@ fn parse_python_frame(lines: &[&str], i: usize, end: usize) -> Option<(Frame, us
 }
 
 fn parse_node_frame(line: &str) -> Option<Frame> {
+    if !starts_with_at(line) {
+        return None;
+    }
     if let Some(caps) = NODE_FRAME.captures(line) {
         return Some(Frame {
             function: caps.name("func").map_or("", |m| m.as_str()).to_string(),
@@ -439,6 +496,9 @@ fn parse_node_frame(line: &str) -> Option<Frame> {
 }
 
 fn parse_java_frame(line: &str) -> Option<Frame> {
+    if !starts_with_at(line) {
+        return None;
+    }
     let caps = JAVA_FRAME.captures(line)?;
     let name = caps.name("name").map_or("", |m| m.as_str());
     // Java 9+ prefixes the module or class loader: `java.base/java.lang.Thread.run`,
@@ -471,12 +531,15 @@ fn parse_java_frame(line: &str) -> Option<Frame> {
 /// A Go frame is a function line followed by an indented `file.go:line +0xoff` line; the
 /// frame is read at the location line, looking back one line for the function.
 fn parse_go_frame(lines: &[&str], i: usize) -> Option<Frame> {
+    if !may_be_go_location(lines[i]) {
+        return None;
+    }
     let caps = GO_LOCATION.captures(lines[i])?;
     let call = i
         .checked_sub(1)
         .and_then(|p| lines.get(p))
         .map(|l| l.trim())
-        .filter(|l| !l.is_empty() && !GO_LOCATION.is_match(l))
+        .filter(|l| !l.is_empty() && !is_go_location(l))
         .unwrap_or("");
     let (module, function) = split_go_name(call);
     Some(Frame {
@@ -535,6 +598,9 @@ pub(crate) fn strip_trailing_args(name: &str) -> &str {
 
 /// Returns the frame and, on the first line of a Ruby trace, the `message (Type)` part.
 fn parse_ruby_frame(line: &str) -> Option<(Frame, Option<String>)> {
+    if !line.contains(":in") {
+        return None;
+    }
     let caps = RUBY_FRAME.captures(line)?;
     let frame = Frame {
         filename: caps.name("file").map_or("", |m| m.as_str()).to_string(),
@@ -614,6 +680,66 @@ fn exception(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written Python frame reader and the guards agree with the patterns they
+    /// stand in for, on ordinary and awkward lines alike.
+    #[test]
+    fn hand_readers_match_the_patterns() {
+        let lines = [
+            r#"  File "/app/x.py", line 12, in handle"#,
+            r#"File "/app/x.py", line 12"#,
+            r#"	File "a b.py", line 7, in <module>   "#,
+            r#"  File "/app/x.py", line 12, in  "#,
+            r#"  File "/app/x.py", line 12, in "#,
+            r#"  File "/app/x.py", line 12, in"#,
+            r#"  File "/app/x.py", line 12 , in f"#,
+            r#"  File "", line 12, in f"#,
+            r#"  File "/app/x.py", line , in f"#,
+            r#"  File "/app/x.py", line 12x"#,
+            r#"  File "/app/"x".py", line 12, in f"#,
+            "\u{a0} File \"/app/é.py\", line 3, in fünf\u{2003}",
+            r#"  File "/app/x.py", line 12, in f(a, b)  x"#,
+            "  File \"/app/x.py\", line 12, in \u{3000}",
+            "  File \"/app/x.py\", line 12, in f\r",
+            "Traceback (most recent call last):",
+            "  Traceback (most recent call last):  ",
+            "Traceback (most recent call first):",
+            "goroutine 1 [running]:",
+            " goroutine 1 [running]:",
+            "    at Foo.bar (/app/x.js:1:2)",
+            "at\tFoo.bar (/app/x.js:1:2)",
+            "attach (/app/x.js:1:2)",
+            "\tat com.acme.Foo.bar(Foo.java:42)",
+            "\t/usr/local/go/src/runtime/panic.go:770 +0x132",
+            "/usr/local/go/src/runtime/panic.go:770",
+            "/app/x.rb:10:in 'save'",
+            "from /app/x.rb:10:in `save'",
+            "",
+            "   ",
+        ];
+        for l in lines {
+            let by_regex = PY_FRAME.captures(l).map(|c| {
+                (
+                    c.name("file").map_or("", |m| m.as_str()),
+                    c.name("line").map_or("", |m| m.as_str()),
+                    c.name("func").map_or("", |m| m.as_str()),
+                )
+            });
+            assert_eq!(python_frame_line(l), by_regex, "{l:?}");
+            assert_eq!(is_py_header(l), PY_HEADER.is_match(l), "{l:?}");
+            assert_eq!(is_goroutine(l), GO_GOROUTINE.is_match(l), "{l:?}");
+            for re in [
+                &*JAVA_FRAME,
+                &*NODE_FRAME,
+                &*NODE_ANON_FRAME,
+                &*NODE_BUILTIN_FRAME,
+            ] {
+                assert!(starts_with_at(l) || !re.is_match(l), "{l:?}");
+            }
+            assert!(l.contains(":in") || !RUBY_FRAME.is_match(l), "{l:?}");
+            assert!(may_be_go_location(l) || !GO_LOCATION.is_match(l), "{l:?}");
+        }
+    }
 
     fn last(p: &ParsedStack) -> &Frame {
         p.frames.last().expect("frames")

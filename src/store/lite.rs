@@ -1,0 +1,182 @@
+//! The SQLite side of the ingest writer: one OS thread owns one write connection and runs each
+//! batch's whole transaction itself.
+//!
+//! Through sqlx every statement is a round trip between the async writer and sqlx's SQLite
+//! worker thread, and a multi-row statement's text changes with the batch size, so it is
+//! prepared again and again. Here the batch crosses threads once, and each statement is built
+//! for one row, prepared once (`prepare_cached`) and run per row: SQLite executes in-process,
+//! so a row costs microseconds and nothing is parsed twice.
+//!
+//! The statements are the same sea-query statements the PostgreSQL path sends (`write.rs`
+//! builds them either way); only how they are run differs. The connection opens the same
+//! file the pool uses, with the same settings (WAL, `synchronous=FULL`, busy timeout, foreign
+//! keys), and takes the write lock up front (`BEGIN IMMEDIATE`).
+
+use std::{path::Path, sync::mpsc, time::Duration};
+
+use rusqlite::types::Value as Lite;
+use sea_orm::{DbBackend, StatementBuilder, Value};
+use tokio::sync::oneshot;
+
+use super::write::Row;
+use crate::error::Error;
+
+type Work = Box<dyn FnOnce(&rusqlite::Connection) + Send>;
+
+/// Hands work to the writer thread; the thread stops when this is dropped.
+pub(super) struct LiteWriter {
+    tx: std::sync::Mutex<mpsc::Sender<Work>>,
+}
+
+impl std::fmt::Debug for LiteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiteWriter")
+    }
+}
+
+impl LiteWriter {
+    /// Opens the write connection on `file` and starts its thread.
+    pub(super) fn start(file: &Path) -> Result<LiteWriter, Error> {
+        let conn = rusqlite::Connection::open(file).map_err(lite_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(lite_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(lite_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let (tx, rx) = mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("faultline-sqlite-writer".into())
+            .spawn(move || {
+                for work in rx {
+                    work(&conn);
+                }
+            })
+            .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
+        Ok(LiteWriter {
+            tx: std::sync::Mutex::new(tx),
+        })
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE … COMMIT` on the writer thread (rolled back when
+    /// it fails) and returns what it returned, with `carry` (what `f` reads) handed back.
+    /// `carry` is lost only if the thread is gone.
+    pub(super) async fn transaction<C: Send + 'static, T: Send + 'static>(
+        &self,
+        carry: C,
+        f: impl FnOnce(&LiteTxn<'_>, &C) -> Result<T, Error> + Send + 'static,
+    ) -> (Option<C>, Result<T, Error>) {
+        let (reply, answer) = oneshot::channel();
+        let work: Work = Box::new(move |conn| {
+            let result = run_in_transaction(conn, |t| f(t, &carry));
+            let _ = reply.send((carry, result));
+        });
+        let sent = match self.tx.lock() {
+            Ok(tx) => tx.send(work).is_ok(),
+            Err(_) => false,
+        };
+        if !sent {
+            return (
+                None,
+                Err(Error::Unavailable("the SQLite writer has stopped".into())),
+            );
+        }
+        match answer.await {
+            Ok((carry, result)) => (Some(carry), result),
+            Err(_) => (
+                None,
+                Err(Error::Internal(
+                    "the SQLite writer stopped mid-batch".into(),
+                )),
+            ),
+        }
+    }
+}
+
+fn run_in_transaction<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce(&LiteTxn<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
+    match f(&LiteTxn { conn }) {
+        Ok(v) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(lite_err(e))
+            }
+        },
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The writer connection inside a transaction.
+pub(super) struct LiteTxn<'c> {
+    conn: &'c rusqlite::Connection,
+}
+
+impl LiteTxn<'_> {
+    /// Runs a statement, returning its rows (a `RETURNING` clause's or a query's).
+    pub(super) fn rows<S: StatementBuilder>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
+        let built = stmt.build(&DbBackend::Sqlite);
+        let mut prepared = self.conn.prepare_cached(&built.sql).map_err(lite_err)?;
+        let names: std::sync::Arc<[String]> = prepared
+            .column_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let params: Vec<Lite> = built
+            .values
+            .map(|v| v.0.into_iter().map(lite_value).collect::<Result<_, _>>())
+            .transpose()?
+            .unwrap_or_default();
+        let mut rows = prepared
+            .query(rusqlite::params_from_iter(params))
+            .map_err(lite_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(lite_err)? {
+            let mut cells = Vec::with_capacity(names.len());
+            for i in 0..names.len() {
+                cells.push(row.get::<_, Lite>(i).map_err(lite_err)?);
+            }
+            out.push(Row::Lite(names.clone(), cells));
+        }
+        Ok(out)
+    }
+
+    /// Runs a statement that returns nothing.
+    pub(super) fn execute<S: StatementBuilder>(&self, stmt: &S) -> Result<(), Error> {
+        self.rows(stmt).map(drop)
+    }
+}
+
+/// A bound value as SQLite stores it from sqlx: UUIDs as 16-byte blobs, booleans as 0/1.
+fn lite_value(v: Value) -> Result<Lite, Error> {
+    Ok(match v {
+        Value::Bool(b) => b.map_or(Lite::Null, |b| Lite::Integer(i64::from(b))),
+        Value::TinyInt(n) => n.map_or(Lite::Null, |n| Lite::Integer(n.into())),
+        Value::SmallInt(n) => n.map_or(Lite::Null, |n| Lite::Integer(n.into())),
+        Value::Int(n) => n.map_or(Lite::Null, |n| Lite::Integer(n.into())),
+        Value::BigInt(n) => n.map_or(Lite::Null, Lite::Integer),
+        Value::TinyUnsigned(n) => n.map_or(Lite::Null, |n| Lite::Integer(n.into())),
+        Value::SmallUnsigned(n) => n.map_or(Lite::Null, |n| Lite::Integer(n.into())),
+        Value::Unsigned(n) => n.map_or(Lite::Null, |n| Lite::Integer(n.into())),
+        Value::Double(n) => n.map_or(Lite::Null, Lite::Real),
+        Value::String(s) => s.map_or(Lite::Null, Lite::Text),
+        Value::Bytes(b) => b.map_or(Lite::Null, Lite::Blob),
+        Value::Uuid(u) => u.map_or(Lite::Null, |u| Lite::Blob(u.as_bytes().to_vec())),
+        other => {
+            return Err(Error::Internal(format!(
+                "the SQLite writer cannot bind {other:?}"
+            )));
+        }
+    })
+}
+
+fn lite_err(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("database: {e}"))
+}
