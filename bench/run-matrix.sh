@@ -6,7 +6,11 @@
 # Usage (from the repository root, after `cargo build --release -p faultline -p faultline-bench`):
 #   bench/run-matrix.sh "--mode rest --seconds 15 --concurrency 32" "--mode grpc-batch --seconds 15 --concurrency 32"
 # Env: PORT (default 18090), DATA (default /tmp/faultline-bench-data; deleted before each run),
-#      FAULTLINE_BIN, BENCH_BIN (default target/release/...), OUT (keeps each run's output; default a temp dir)
+#      FAULTLINE_BIN, BENCH_BIN (default target/release/...), OUT (keeps each run's output; default a temp dir),
+#      PG_URL (e.g. postgres://postgres@127.0.0.1:5432/ft_bench, or over the Unix socket
+#      postgres://postgres@%2Fvar%2Frun%2Fpostgresql/ft_bench): run on PostgreSQL instead of
+#      SQLite; that database is dropped and created again before each run (via psql),
+#      SERVER_ARGS (more server flags, e.g. "--queue-depth 1000" for an overload run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PORT=${PORT:-18090}
@@ -31,7 +35,14 @@ n=0
 for args in "$@"; do
   n=$((n + 1))
   rm -rf "$DATA"
-  "$SERVER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" \
+  db_args=()
+  if [[ -n ${PG_URL:-} ]]; then
+    db=${PG_URL##*/}
+    psql -q "${PG_URL%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\""
+    db_args=(--database-url "$PG_URL")
+  fi
+  # shellcheck disable=SC2086
+  "$SERVER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${db_args[@]}" ${SERVER_ARGS:-} \
     --rate-limit-ingest 0 --rate-limit-analytics 0 --rate-limit-general 0 >"$OUT/server-$n.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
