@@ -12,7 +12,7 @@
 //! file the pool uses, with the same settings (WAL, `synchronous=FULL`, busy timeout, foreign
 //! keys), and takes the write lock up front (`BEGIN IMMEDIATE`).
 
-use std::{path::Path, sync::mpsc, time::Duration};
+use std::{path::Path, sync::mpsc};
 
 use rusqlite::types::Value as Lite;
 use sea_orm::{DbBackend, StatementBuilder, Value};
@@ -25,7 +25,7 @@ type Work = Box<dyn FnOnce(&rusqlite::Connection) + Send>;
 
 /// Hands work to the writer thread; the thread stops when this is dropped.
 pub(super) struct LiteWriter {
-    tx: std::sync::Mutex<mpsc::Sender<Work>>,
+    tx: mpsc::Sender<Work>,
 }
 
 impl std::fmt::Debug for LiteWriter {
@@ -38,8 +38,7 @@ impl LiteWriter {
     /// Opens the write connection on `file` and starts its thread.
     pub(super) fn start(file: &Path) -> Result<LiteWriter, Error> {
         let conn = rusqlite::Connection::open(file).map_err(lite_err)?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(lite_err)?;
+        conn.busy_timeout(super::BUSY_TIMEOUT).map_err(lite_err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )
@@ -54,9 +53,7 @@ impl LiteWriter {
                 }
             })
             .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
-        Ok(LiteWriter {
-            tx: std::sync::Mutex::new(tx),
-        })
+        Ok(LiteWriter { tx })
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE … COMMIT` on the writer thread (rolled back when
@@ -72,11 +69,7 @@ impl LiteWriter {
             let result = run_in_transaction(conn, |t| f(t, &carry));
             let _ = reply.send((carry, result));
         });
-        let sent = match self.tx.lock() {
-            Ok(tx) => tx.send(work).is_ok(),
-            Err(_) => false,
-        };
-        if !sent {
+        if self.tx.send(work).is_err() {
             return (
                 None,
                 Err(Error::Unavailable("the SQLite writer has stopped".into())),

@@ -95,6 +95,9 @@ impl Store {
     }
 }
 
+/// How long a SQLite writer waits for another's lock (the pool and the ingest writer thread).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, Error> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
@@ -109,7 +112,7 @@ async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, 
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
                 // Multi-row inserts make a new statement text per batch size; a large
                 // cache of them held hundreds of MiB across the pool for no speed gain.
@@ -118,6 +121,8 @@ async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, 
     }
     if !is_sqlite_url(url) {
         let port = postgres_port(url);
+        // sqlx keeps one `after_connect`: this replaces the one sea-orm installs only for a
+        // schema search path, which Faultline never sets.
         opts.map_sqlx_postgres_pool_opts(move |pool| {
             pool.after_connect(move |_conn, _meta| {
                 Box::pin(async move {
@@ -135,16 +140,10 @@ async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, 
     })
 }
 
-/// The TCP port of a PostgreSQL URL (5432 unless it names one).
+/// The TCP port of a PostgreSQL URL, as sqlx reads it (5432 unless it names one).
 fn postgres_port(url: &str) -> u16 {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    host_port
-        .rsplit_once(':')
-        .filter(|(_, p)| !p.contains(']'))
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or(5432)
+    url.parse::<sea_orm::sqlx::postgres::PgConnectOptions>()
+        .map_or(5432, |o| o.get_port())
 }
 
 /// sqlx 0.9 connects to PostgreSQL without `TCP_NODELAY` (`sqlx-core/src/net/socket`), and a

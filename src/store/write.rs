@@ -78,7 +78,6 @@ impl Store {
                     Ok(results)
                 }
                 .await;
-                drop(events);
                 (batch, result)
             }
         };
@@ -132,54 +131,22 @@ pub(super) enum Row {
 }
 
 impl Row {
-    fn lite(
+    /// Column `col`, read the way each connection reads its type.
+    fn get<T: sea_orm::TryGetable + rusqlite::types::FromSql>(
         &self,
-        names: &[String],
-        values: &[rusqlite::types::Value],
         col: &str,
-    ) -> Result<rusqlite::types::Value, Error> {
-        let _ = self;
-        names
-            .iter()
-            .position(|n| n == col)
-            .and_then(|i| values.get(i).cloned())
-            .ok_or_else(|| Error::Internal(format!("database: no column {col}")))
-    }
-
-    fn uuid(&self, col: &str) -> Result<Uuid, Error> {
+    ) -> Result<T, Error> {
         match self {
             Row::Orm(r) => r.try_get("", col).map_err(db_err),
-            Row::Lite(n, v) => match self.lite(n, v, col)? {
-                rusqlite::types::Value::Blob(b) => Uuid::from_slice(&b)
-                    .map_err(|e| Error::Internal(format!("database: {col}: {e}"))),
-                other => Err(Error::Internal(format!(
-                    "database: {col} is {other:?}, not a UUID"
-                ))),
-            },
-        }
-    }
-
-    fn string(&self, col: &str) -> Result<String, Error> {
-        match self {
-            Row::Orm(r) => r.try_get("", col).map_err(db_err),
-            Row::Lite(n, v) => match self.lite(n, v, col)? {
-                rusqlite::types::Value::Text(s) => Ok(s),
-                other => Err(Error::Internal(format!(
-                    "database: {col} is {other:?}, not text"
-                ))),
-            },
-        }
-    }
-
-    fn int(&self, col: &str) -> Result<i64, Error> {
-        match self {
-            Row::Orm(r) => r.try_get("", col).map_err(db_err),
-            Row::Lite(n, v) => match self.lite(n, v, col)? {
-                rusqlite::types::Value::Integer(i) => Ok(i),
-                other => Err(Error::Internal(format!(
-                    "database: {col} is {other:?}, not an integer"
-                ))),
-            },
+            Row::Lite(names, values) => {
+                let value = names
+                    .iter()
+                    .position(|n| n == col)
+                    .and_then(|i| values.get(i))
+                    .ok_or_else(|| Error::Internal(format!("database: no column {col}")))?;
+                T::column_result(value.into())
+                    .map_err(|e| Error::Internal(format!("database: {col}: {e}")))
+            }
         }
     }
 }
@@ -404,8 +371,8 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
         }
         stmt.returning(Query::returning().columns([event::Column::Seq, event::Column::Id]));
         for row in txn.rows(&stmt).await? {
-            let seq = row.int("seq")?;
-            let id = row.uuid("id")?;
+            let seq = row.get("seq")?;
+            let id = row.get("id")?;
             seqs.insert(id, seq);
         }
     }
@@ -616,9 +583,9 @@ async fn lookup_hashes(
                 )
                 .to_owned();
             for row in txn.rows(&stmt).await? {
-                let hash = row.string("hash")?;
-                let gid = row.uuid("group_id")?;
-                let fp = row.string("fingerprint")?;
+                let hash = row.get("hash")?;
+                let gid = row.get("group_id")?;
+                let fp = row.get("fingerprint")?;
                 known.entry(pid).or_default().insert(hash, (gid, fp));
             }
         }
@@ -659,8 +626,8 @@ async fn insert_hashes(
             Query::returning().columns([group_hash::Column::ProjectId, group_hash::Column::Hash]),
         );
         for row in txn.rows(&stmt).await? {
-            let pid = row.uuid("project_id")?;
-            let hash = row.string("hash")?;
+            let pid = row.get("project_id")?;
+            let hash = row.get("hash")?;
             recorded.insert((pid, hash));
         }
     }
@@ -754,9 +721,9 @@ async fn upsert_groups<'a>(
         ]));
         let rows = txn.rows(&stmt).await?;
         for row in rows {
-            let id = row.uuid("id")?;
-            let pid = row.uuid("project_id")?;
-            let fp = row.string("fingerprint")?;
+            let id = row.get("id")?;
+            let pid = row.get("project_id")?;
+            let fp = row.get("fingerprint")?;
             if let Some((key, proposed)) = keys.get(&(pid, fp)) {
                 out.insert(*key, (id, id == *proposed));
             }
@@ -801,13 +768,13 @@ async fn known_idempotency_keys(
                 )
                 .to_owned();
             for row in txn.rows(&stmt).await? {
-                let key = row.string("idempotency_key")?;
+                let key = row.get("idempotency_key")?;
                 known.insert(
                     (pid, key),
                     Committed {
-                        event_id: row.uuid("id")?,
-                        group_id: row.uuid("group_id")?,
-                        fingerprint: row.string("fingerprint")?,
+                        event_id: row.get("id")?,
+                        group_id: row.get("group_id")?,
+                        fingerprint: row.get("fingerprint")?,
                         new_group: false,
                         duplicate: true,
                     },
