@@ -72,6 +72,9 @@ impl Config {
         if self.limits.max_header_bytes < 8192 {
             problems.push("header limit must be at least 8192 bytes");
         }
+        if self.limits.max_connections == 0 || self.limits.max_requests == 0 {
+            problems.push("max connections and max requests must be at least 1");
+        }
         if self.limits.header_read_timeout.is_zero() {
             problems.push("header read timeout must be positive");
         }

@@ -8,11 +8,13 @@
 //!    the key's rate limit.
 //! 2. REST routes (`rest`) only decode the documented JSON into the protobuf request and call
 //!    the gRPC handler (`grpc`) — the one entry point of every operation.
-//! 3. The capture handler converts the request into domain input and calls
-//!    `ingest::prepare`: scrubbing of secrets (`ingest::scrub`), validation, stack-trace
-//!    parsing and the grouping key (`domain::grouping`, xxh3-128 over a versioned key).
-//! 4. `ingest::Ingest::submit` puts the event on a bounded queue (full → 429 /
-//!    RESOURCE_EXHAUSTED at once) and waits.
+//! 3. The capture handler first takes room on the bounded ingest queue
+//!    (`ingest::Ingest::reserve`; full → 429 / RESOURCE_EXHAUSTED at once, before any work),
+//!    then converts the request into domain input and calls `ingest::prepare`: scrubbing of
+//!    secrets (`ingest::scrub`), validation, stack-trace parsing and the grouping key
+//!    (`domain::grouping`, xxh3-128 over a versioned key).
+//! 4. The prepared event is queued on that room (`ingest::Reservation`) and the handler
+//!    waits for its commit.
 //! 5. The single writer drains the queue and commits many events per transaction
 //!    (`store::Store::commit_batch`): one set-based upsert of the batch's groups (counts,
 //!    last seen, regressions), multi-row inserts of events and tags.

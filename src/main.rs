@@ -96,6 +96,14 @@ struct ServeArgs {
     /// Seconds a client has to send a request's headers before the connection is closed.
     #[arg(long, env = "FAULTLINE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     header_read_timeout_secs: u64,
+    /// Open connections; beyond it, new clients wait until one closes. Bounds memory under
+    /// any number of clients.
+    #[arg(long, env = "FAULTLINE_MAX_CONNECTIONS", default_value_t = 2048)]
+    max_connections: usize,
+    /// Requests handled at once; beyond it, requests are answered 429 / RESOURCE_EXHAUSTED
+    /// with a retry hint at once.
+    #[arg(long, env = "FAULTLINE_MAX_REQUESTS", default_value_t = 512)]
+    max_requests: usize,
     /// Origins allowed to call the management API from a browser (comma-separated, `*` for
     /// any). Empty: CORS off for the management API. Browser ingest is set per project.
     #[arg(long, env = "FAULTLINE_CORS_ORIGINS", value_delimiter = ',')]
@@ -118,6 +126,8 @@ impl ServeArgs {
             rate_limit_general,
             header_limit,
             header_read_timeout_secs,
+            max_connections,
+            max_requests,
             cors_origins,
         } = self;
         Config {
@@ -143,6 +153,8 @@ impl ServeArgs {
                 },
                 max_header_bytes: header_limit,
                 header_read_timeout: Duration::from_secs(header_read_timeout_secs),
+                max_connections,
+                max_requests,
                 cors_origins: cors_origins
                     .into_iter()
                     .map(|o| o.trim().to_owned())

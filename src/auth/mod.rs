@@ -137,6 +137,8 @@ pub struct Authenticator {
     cache: Mutex<HashMap<String, (Option<ApiKeyRecord>, Instant)>>,
     /// Bumped by `invalidate`: a lookup that started before it must not refill the cache.
     generation: std::sync::atomic::AtomicU64,
+    /// Lookups under way, by key hash (see `look_up`).
+    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     used: Mutex<HashSet<Uuid>>,
 }
 
@@ -146,6 +148,7 @@ impl Authenticator {
             store,
             cache: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
+            in_flight: Mutex::new(HashMap::new()),
             used: Mutex::new(HashSet::new()),
         })
     }
@@ -160,34 +163,21 @@ impl Authenticator {
         }
     }
 
-    pub async fn authenticate(&self, key: &str) -> Result<Authn, Error> {
-        let hash = keys::hash(key);
-        let cached = self
+    fn cached(&self, hash: &str) -> Result<Option<Option<ApiKeyRecord>>, Error> {
+        Ok(self
             .cache
             .lock()
             .map_err(|_| Error::Internal("auth cache poisoned".into()))?
-            .get(&hash)
+            .get(hash)
             .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(r, _)| r.clone());
-        let record = match cached {
+            .map(|(r, _)| r.clone()))
+    }
+
+    pub async fn authenticate(&self, key: &str) -> Result<Authn, Error> {
+        let hash = keys::hash(key);
+        let record = match self.cached(&hash)? {
             Some(r) => r,
-            None => {
-                let started = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-                let r = self.store.find_key(&hash).await?;
-                let mut cache = self
-                    .cache
-                    .lock()
-                    .map_err(|_| Error::Internal("auth cache poisoned".into()))?;
-                if cache.len() >= CACHE_MAX {
-                    cache.clear();
-                }
-                // A revocation committed while this lookup ran may not be in `r`: use it for
-                // this request only.
-                if self.generation.load(std::sync::atomic::Ordering::SeqCst) == started {
-                    cache.insert(hash.clone(), (r.clone(), Instant::now()));
-                }
-                r
-            }
+            None => self.look_up(&hash).await?,
         };
         // The lookup matched on the hash already; comparing again in constant time keeps the
         // decision itself free of timing differences, whatever the database's comparison does.
@@ -216,6 +206,45 @@ impl Authenticator {
             member_id: record.member_id,
             key_name: record.name,
         }))
+    }
+
+    /// Reads a key that is not cached. Concurrent requests with the same key share one
+    /// database query: when the entry expires under load, or at start with many clients
+    /// connecting at once, the others wait for the first one's answer instead of each
+    /// queueing its own query for the pool.
+    async fn look_up(&self, hash: &str) -> Result<Option<ApiKeyRecord>, Error> {
+        let flight = self
+            .in_flight
+            .lock()
+            .map_err(|_| Error::Internal("auth cache poisoned".into()))?
+            .entry(hash.to_owned())
+            .or_default()
+            .clone();
+        let _turn = flight.lock().await;
+        if let Some(r) = self.cached(hash)? {
+            return Ok(r);
+        }
+        let started = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let found = self.store.find_key(hash).await;
+        // Whoever still waits on this flight finds the answer in the cache (or, after an
+        // error or a revocation, asks again); later requests start a new flight.
+        if let Ok(mut flights) = self.in_flight.lock() {
+            flights.remove(hash);
+        }
+        let r = found?;
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| Error::Internal("auth cache poisoned".into()))?;
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        // A revocation committed while this lookup ran may not be in `r`: use it for this
+        // request only.
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) == started {
+            cache.insert(hash.to_owned(), (r.clone(), Instant::now()));
+        }
+        Ok(r)
     }
 
     /// Writes the keys used since the last flush as used now.

@@ -23,10 +23,11 @@ impl CaptureService for Api {
         let entry = super::access::audit(&principal, req.extensions(), "project.create");
         let mut req = req.into_inner();
         let project = std::mem::take(&mut req.project);
+        let room = self.ingest.reserve(1)?;
         let project_id = self.capture_project(&principal, &project, entry).await?;
         let input = capture_input(req)?;
         let event = ingest::prepare(project_id, input, Level::Error, Utc::now())?;
-        let committed = self.ingest.submit(event).await?;
+        let committed = room.submit(event).await?;
         Ok(Response::new(convert::committed_to_pb(committed)))
     }
 
@@ -51,9 +52,9 @@ impl CaptureService for Api {
             )
             .into());
         }
+        let mut room = self.ingest.reserve(events.len())?;
         let now = Utc::now();
         let mut results: Vec<Option<pb::CaptureBatchResult>> = Vec::with_capacity(events.len());
-        let mut valid = Vec::with_capacity(events.len());
         let mut slots = Vec::with_capacity(events.len());
         for (i, mut item) in events.into_iter().enumerate() {
             let project = std::mem::take(&mut item.project);
@@ -67,14 +68,14 @@ impl CaptureService for Api {
             };
             match prepared {
                 Ok(event) => {
-                    valid.push(event);
+                    room.queue(event)?;
                     slots.push(i);
                     results.push(None);
                 }
                 Err(e) => results.push(Some(batch_error(e))),
             }
         }
-        for (slot, outcome) in slots.into_iter().zip(self.ingest.submit_many(valid).await?) {
+        for (slot, outcome) in slots.into_iter().zip(room.committed().await) {
             results[slot] = Some(match outcome {
                 Ok(c) => pb::CaptureBatchResult {
                     outcome: Some(pb::capture_batch_result::Outcome::Captured(
@@ -108,6 +109,7 @@ impl CaptureService for Api {
         req: Request<pb::CaptureMessageRequest>,
     ) -> Result<Response<pb::CaptureMessageResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
+        let room = self.ingest.reserve(1)?;
         let pb::CaptureMessageRequest {
             text,
             level,
@@ -147,7 +149,7 @@ impl CaptureService for Api {
             ..CaptureInput::default()
         };
         let event = ingest::prepare(principal.project_id, input, Level::Info, Utc::now())?;
-        let c = self.ingest.submit(event).await?;
+        let c = room.submit(event).await?;
         Ok(Response::new(pb::CaptureMessageResponse {
             event_id: c.event_id.to_string(),
             group_id: c.group_id.to_string(),

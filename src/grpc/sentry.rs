@@ -51,13 +51,18 @@ pub(super) async fn capture_envelope(
         .or_else(|| unpacked.dsn.as_deref().and_then(key_from_dsn));
     let project_id = authenticate(api, &extensions, key.as_deref(), project.trim()).await?;
 
+    let mut room = api.ingest.reserve(unpacked.events.len())?;
     let now = Utc::now();
     let mut prepared = Vec::with_capacity(unpacked.events.len());
     for input in unpacked.events {
         prepared.push(ingest::prepare(project_id, input, Level::Error, now)?);
     }
-    let mut events = Vec::with_capacity(prepared.len());
-    for outcome in api.ingest.submit_many(prepared).await? {
+    // All of an envelope's events are queued, or (one is invalid) none.
+    for event in prepared {
+        room.queue(event)?;
+    }
+    let mut events = Vec::new();
+    for outcome in room.committed().await {
         events.push(convert::committed_to_pb(outcome?));
     }
     tracing::debug!(items = ?unpacked.item_counts, events = events.len(), "sentry envelope accepted");

@@ -100,70 +100,28 @@ impl Ingest {
         )
     }
 
-    /// Queues `event` and waits until it is committed.
-    pub async fn submit(&self, event: NewEvent) -> Result<Committed, Error> {
-        let (reply, answer) = oneshot::channel();
-        match self.tx.try_send(Job {
-            event,
-            reply,
-            queued: std::time::Instant::now(),
-        }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(Error::Overloaded {
-                    message: "the ingest queue is full; retry later".into(),
-                    retry_after: self.retry_after,
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(Error::Unavailable("the server is shutting down".into()));
-            }
-        }
-        answer
-            .await
-            .map_err(|_| Error::Internal("the ingest writer stopped before answering".into()))?
-    }
-
-    /// Queues all of `events` or none of them (when the queue cannot take them all, the caller
-    /// is told to retry), then waits until each is committed. Results are in input order.
-    pub async fn submit_many(
-        &self,
-        events: Vec<NewEvent>,
-    ) -> Result<Vec<Result<Committed, Error>>, Error> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let permits = match self.tx.try_reserve_many(events.len()) {
-            Ok(p) => p,
-            Err(mpsc::error::TrySendError::Full(())) => {
-                return Err(Error::Overloaded {
-                    message: "the ingest queue cannot take this batch now; retry later".into(),
-                    retry_after: self.retry_after,
-                });
-            }
+    /// Takes room in the queue for `n` events, or refuses at once (the caller is told to
+    /// retry) when it has no room for all of them. Captures reserve before they parse,
+    /// scrub and fingerprint, so an overloaded server turns a capture away without spending
+    /// that work on it, and the events being prepared are bounded by the queue's depth.
+    pub fn reserve(&self, n: usize) -> Result<Reservation<'_>, Error> {
+        match self.tx.try_reserve_many(n) {
+            Ok(permits) => Ok(Reservation {
+                permits,
+                answers: Vec::with_capacity(n),
+            }),
+            Err(mpsc::error::TrySendError::Full(())) => Err(Error::Overloaded {
+                message: if n == 1 {
+                    "the ingest queue is full; retry later".into()
+                } else {
+                    "the ingest queue cannot take this batch now; retry later".into()
+                },
+                retry_after: self.retry_after,
+            }),
             Err(mpsc::error::TrySendError::Closed(())) => {
-                return Err(Error::Unavailable("the server is shutting down".into()));
+                Err(Error::Unavailable("the server is shutting down".into()))
             }
-        };
-        let mut answers = Vec::with_capacity(events.len());
-        for (permit, event) in permits.zip(events) {
-            let (reply, answer) = oneshot::channel();
-            permit.send(Job {
-                event,
-                reply,
-                queued: std::time::Instant::now(),
-            });
-            answers.push(answer);
         }
-        let mut results = Vec::with_capacity(answers.len());
-        for answer in answers {
-            results.push(answer.await.unwrap_or_else(|_| {
-                Err(Error::Internal(
-                    "the ingest writer stopped before answering".into(),
-                ))
-            }));
-        }
-        Ok(results)
     }
 
     /// Events waiting in the queue and the queue's capacity.
@@ -179,5 +137,55 @@ impl Ingest {
 
     pub fn writer_stats(&self) -> &WriterStats {
         &self.stats
+    }
+}
+
+/// Room in the queue taken by `Ingest::reserve`. Events are queued on it as soon as each is
+/// prepared, so the writer can commit the first events of a batch while later ones are still
+/// being prepared; room not used (an event that failed validation) is given back on drop.
+pub struct Reservation<'a> {
+    permits: mpsc::PermitIterator<'a, Job>,
+    answers: Vec<oneshot::Receiver<Result<Committed, Error>>>,
+}
+
+impl Reservation<'_> {
+    /// Queues `event` on reserved room. Answers come from `committed`, in queuing order.
+    pub fn queue(&mut self, event: NewEvent) -> Result<(), Error> {
+        let permit = self
+            .permits
+            .next()
+            .ok_or_else(|| Error::Internal("more events queued than reserved".into()))?;
+        let (reply, answer) = oneshot::channel();
+        permit.send(Job {
+            event,
+            reply,
+            queued: std::time::Instant::now(),
+        });
+        self.answers.push(answer);
+        Ok(())
+    }
+
+    /// Gives back the unused room, then waits until each queued event is committed.
+    pub async fn committed(self) -> Vec<Result<Committed, Error>> {
+        let Reservation { permits, answers } = self;
+        drop(permits);
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(answer.await.unwrap_or_else(|_| {
+                Err(Error::Internal(
+                    "the ingest writer stopped before answering".into(),
+                ))
+            }));
+        }
+        results
+    }
+
+    /// Queues one event and waits until it is committed.
+    pub async fn submit(mut self, event: NewEvent) -> Result<Committed, Error> {
+        self.queue(event)?;
+        self.committed()
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(Error::Internal("no answer for a queued event".into())))
     }
 }

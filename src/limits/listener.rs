@@ -1,6 +1,6 @@
 //! The accept loop: hyper's automatic HTTP/1.1 / HTTP/2 builder serving the router on one
-//! port, with the request-head limits and slow-client protection of `LimitsConfig`, and a
-//! graceful shutdown that lets open requests finish.
+//! port, with the request-head limits and slow-client protection of `LimitsConfig`, a cap on
+//! connections that bounds memory, and a graceful shutdown that lets open requests finish.
 
 use std::{future::Future, time::Duration};
 
@@ -11,6 +11,9 @@ use super::LimitsConfig;
 
 /// How long shutdown waits for open connections to finish their requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+/// The retry hint given to requests over `max_requests`.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Serves connections with hyper's automatic HTTP/1.1 / HTTP/2 builder (gRPC needs h2c on
 /// the same port), which, unlike `axum::serve`, lets the request-head size and the time to
@@ -26,6 +29,8 @@ pub async fn serve(
         server::{conn::auto::Builder, graceful::GracefulShutdown},
         service::TowerToHyperService,
     };
+    use std::sync::Arc;
+    use tokio::sync::Semaphore;
     use tower::ServiceExt;
 
     let mut builder = Builder::new(TokioExecutor::new());
@@ -42,9 +47,18 @@ pub async fn serve(
         // Dead peers of idle HTTP/2 connections (gRPC clients) are noticed and dropped.
         .keep_alive_interval(Some(Duration::from_secs(60)))
         .keep_alive_timeout(Duration::from_secs(20));
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let in_flight = Arc::new(Semaphore::new(limits.max_requests));
+    let max_requests = limits.max_requests;
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // A place for one more connection first: at the cap, new clients wait in the
+        // kernel's accept queue instead of costing memory here.
+        let place = tokio::select! {
+            p = connections.clone().acquire_owned() => p.expect("never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
@@ -58,18 +72,34 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc =
-            router
-                .clone()
-                .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    req
-                });
+        let router = router.clone();
+        let in_flight = in_flight.clone();
+        let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let admitted = if exempt(req.uri().path()) {
+                None
+            } else {
+                Some(in_flight.clone().try_acquire_owned())
+            };
+            let router = router.clone();
+            async move {
+                match admitted {
+                    Some(Err(_)) => Ok(refuse(req, max_requests).await),
+                    Some(Ok(permit)) => {
+                        let resp = router.oneshot(req).await;
+                        drop(permit);
+                        resp
+                    }
+                    None => router.oneshot(req).await,
+                }
+            }
+        });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let first_bytes_within = limits.header_read_timeout;
         tokio::spawn(async move {
+            let _place = place;
             // The automatic builder waits, without a time limit, for enough bytes to tell
             // HTTP/2 from HTTP/1.1; a client that sends (almost) nothing is dropped here.
             if !protocol_known(&stream, first_bytes_within).await {
@@ -93,6 +123,37 @@ pub async fn serve(
         tracing::warn!("open connections did not finish within {SHUTDOWN_GRACE:?}");
     }
     Ok(())
+}
+
+/// Health checks are answered under any load, so an orchestrator does not restart a server
+/// for being busy.
+fn exempt(path: &str) -> bool {
+    path == "/health" || path.starts_with("/grpc.health.")
+}
+
+/// The answer to a request over `max_requests`: "retry later" (see `rate::refusal`), given
+/// without routing, authenticating or parsing it.
+async fn refuse(req: http::Request<hyper::body::Incoming>, max: usize) -> axum::response::Response {
+    use http_body_util::BodyExt;
+    let message = format!("the server is handling its maximum of {max} requests; retry later");
+    // The request id the router's middleware would have given it, so the answer can be
+    // quoted in a report like any other.
+    let mut req = req;
+    let id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .cloned()
+        .unwrap_or_else(|| {
+            http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a valid header value")
+        });
+    req.headers_mut().insert(X_REQUEST_ID, id.clone());
+    let mut resp = super::rate::refusal(&req, message, RETRY_AFTER);
+    resp.headers_mut().insert(X_REQUEST_ID, id);
+    // The body is read and dropped, so the connection can carry the client's next request.
+    let mut body = req.into_body();
+    while let Some(Ok(_)) = body.frame().await {}
+    resp
 }
 
 /// Waits until the connection's first bytes say which HTTP version it speaks: the 24-byte

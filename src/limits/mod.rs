@@ -23,6 +23,16 @@ pub struct LimitsConfig {
     /// A client must send a request's complete headers within this time, or the connection
     /// is closed (slow-client protection).
     pub header_read_timeout: Duration,
+    /// Open connections. Each costs memory whatever it sends, so this bounds the server's
+    /// memory however many clients connect: beyond it, new clients wait in the kernel's
+    /// accept queue until one closes (idle HTTP/1.1 connections are closed after
+    /// `header_read_timeout`).
+    pub max_connections: usize,
+    /// Requests handled at once, over all connections and HTTP/2 streams (health checks
+    /// aside). Beyond it a request is answered 429 / RESOURCE_EXHAUSTED with a retry hint at
+    /// once, before it is routed or parsed: an overloaded server spends nothing on the
+    /// excess, and what requests in progress hold is bounded.
+    pub max_requests: usize,
     /// Origins allowed to call the management API from a browser; empty turns CORS off there.
     /// `*` allows any origin. Browser ingest is governed per project instead.
     pub cors_origins: Vec<String>,
@@ -34,6 +44,8 @@ impl Default for LimitsConfig {
             rate: RateLimits::default(),
             max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            max_connections: 2048,
+            max_requests: 512,
             cors_origins: Vec::new(),
         }
     }

@@ -222,6 +222,39 @@ fn secs_up(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// "Retry after `wait`": 429 in the error format of the API the request called, or for gRPC
+/// and gRPC-Web a trailers-only RESOURCE_EXHAUSTED with `RetryInfo`; with `Retry-After`, and
+/// for Sentry SDKs (which back off by it) `X-Sentry-Rate-Limits`.
+pub(crate) fn refusal<B>(req: &http::Request<B>, message: String, wait: Duration) -> Response {
+    let err = Error::Overloaded {
+        message,
+        retry_after: wait,
+    };
+    let mut r = match grpc_content_type(req.headers()) {
+        // A trailers-only answer: gRPC and gRPC-Web clients both read the status from the
+        // headers, given their own content type back.
+        Some(content_type) => {
+            let mut r = tonic::Status::from(err)
+                .into_http::<axum::body::Body>()
+                .into_response();
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, content_type);
+            r
+        }
+        None => crate::rest::error_response(req, err),
+    };
+    // Rounded up: a client told to wait less than the limiter needs is refused again.
+    r.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(secs_up(wait)));
+    if is_sentry_ingest(req.uri().path())
+        && let Ok(v) = HeaderValue::from_str(&format!("{}::key", secs_up(wait)))
+    {
+        r.headers_mut()
+            .insert(HeaderName::from_static("x-sentry-rate-limits"), v);
+    }
+    r
+}
+
 /// The middleware. Requests without a valid key are not counted here: they are refused by
 /// the handlers (or are public, like health checks).
 pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
@@ -248,41 +281,16 @@ pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: 
     };
     let mut resp = match verdict.retry_after {
         None => next.run(req).await,
-        Some(wait) => {
-            let err = Error::Overloaded {
-                message: format!(
-                    "rate limit exceeded: this API key may make {} {} requests per minute; retry in {} s",
-                    verdict.limit,
-                    class.as_str(),
-                    secs_up(wait)
-                ),
-                retry_after: wait,
-            };
-            let mut r = match grpc_content_type(req.headers()) {
-                // A trailers-only answer: gRPC and gRPC-Web clients both read the status
-                // from the headers, given their own content type back.
-                Some(content_type) => {
-                    let mut r = tonic::Status::from(err)
-                        .into_http::<axum::body::Body>()
-                        .into_response();
-                    r.headers_mut()
-                        .insert(http::header::CONTENT_TYPE, content_type);
-                    r
-                }
-                None => crate::rest::error_response(&req, err),
-            };
-            // Rounded up: a client told to wait less than the limiter needs is refused again.
-            r.headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs_up(wait)));
-            if sentry {
-                // Sentry SDKs back off by this header, not by Retry-After.
-                if let Ok(v) = HeaderValue::from_str(&format!("{}::key", secs_up(wait))) {
-                    r.headers_mut()
-                        .insert(HeaderName::from_static("x-sentry-rate-limits"), v);
-                }
-            }
-            r
-        }
+        Some(wait) => refusal(
+            &req,
+            format!(
+                "rate limit exceeded: this API key may make {} {} requests per minute; retry in {} s",
+                verdict.limit,
+                class.as_str(),
+                secs_up(wait)
+            ),
+            wait,
+        ),
     };
     let headers = resp.headers_mut();
     for (name, value) in [

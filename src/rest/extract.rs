@@ -38,7 +38,10 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .unwrap_or(0);
         Bytes::from_request(req, state)
             .await
-            .map(RawBody)
+            // A body that arrived in one piece is a slice of the connection's read buffer and
+            // would keep all of it (8 to 16 KiB) alive while the request waits for its
+            // commit; a copy of just the body lets it go.
+            .map(|b| RawBody(Bytes::copy_from_slice(&b)))
             .map_err(|rejection| {
                 if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::from(Error::PayloadTooLarge { limit })

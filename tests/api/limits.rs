@@ -514,3 +514,117 @@ async fn a_grpc_call_whose_body_trickles_gets_deadline_exceeded() {
         .await
         .expect("a quick call");
 }
+
+/// Sends the head and half the body of a capture on a raw connection and keeps it open, so
+/// the request stays in progress until `finish` sends the rest.
+async fn half_sent_capture(app: &TestApp) -> (tokio::net::TcpStream, Vec<u8>) {
+    let body = json!({"message": "held open"}).to_string().into_bytes();
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/errors/capture HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.key,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    s.write_all(first).await.unwrap();
+    (s, rest.to_vec())
+}
+
+/// Reads an HTTP/1.1 answer's status line (and whatever else arrived with it).
+async fn status_line(s: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(within, s.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_max_requests_are_refused_at_once_and_health_still_answers() {
+    use tonic_types::StatusExt;
+    let app = spawn_app_with(|c| c.limits.max_requests = 1).await;
+    let (mut held, rest) = half_sent_capture(&app).await;
+    // The held request takes the only place once the server has read its head.
+    let mut refused = None;
+    for _ in 0..100 {
+        let r = app
+            .send(
+                app.authed(Method::POST, "/v1/errors/capture")
+                    .json(&json!({"message": "one too many"})),
+            )
+            .await;
+        if r.status.as_u16() == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = refused.expect("a request beyond max_requests was never refused");
+    assert_error(&r, 429, "RATE_LIMITED", "POST", "/v1/errors/capture");
+    let ra = r.header("retry-after").expect("Retry-After");
+    assert!(ra.parse::<u64>().is_ok_and(|s| s >= 1), "Retry-After {ra:?}");
+
+    let mut capture = app.capture_client().await;
+    let st = capture
+        .capture(app.req(pb::CaptureRequest {
+            message: "grpc, one too many".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect_err("refused while the place is taken");
+    assert_status(&st, Code::ResourceExhausted, "RATE_LIMITED", None);
+    assert!(
+        st.get_error_details()
+            .retry_info()
+            .is_some_and(|ri| ri.retry_delay.is_some_and(|d| !d.is_zero())),
+        "RetryInfo expected: {st:?}"
+    );
+
+    // Health checks are not counted.
+    let (status, _) = app.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The held request completes normally, and the place is free again.
+    held.write_all(&rest).await.unwrap();
+    let line = status_line(&mut held, Duration::from_secs(10)).await;
+    assert_eq!(line.as_deref(), Some("HTTP/1.1 200 OK"));
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"message": "room again"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_over_max_connections_wait_for_a_place() {
+    let app = spawn_app_with(|c| {
+        c.limits.max_connections = 1;
+        c.limits.header_read_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    // A served connection holds the only place (once any idle one of the test client's is
+    // closed by the server's idle timeout).
+    let mut first = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    first.write_all(health).await.unwrap();
+    let line = status_line(&mut first, Duration::from_secs(10)).await;
+    assert_eq!(line.as_deref(), Some("HTTP/1.1 200 OK"));
+    // A second client is accepted by the kernel, but not served while the first is open.
+    let mut second = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    second.write_all(health).await.unwrap();
+    assert_eq!(
+        status_line(&mut second, Duration::from_millis(700)).await,
+        None,
+        "a connection beyond max_connections was served"
+    );
+    drop(first);
+    let line = status_line(&mut second, Duration::from_secs(10)).await;
+    assert_eq!(line.as_deref(), Some("HTTP/1.1 200 OK"));
+}
