@@ -98,7 +98,7 @@ struct ServeArgs {
     header_read_timeout_secs: u64,
     /// Open connections; beyond it, new clients wait until one closes. Bounds memory under
     /// any number of clients.
-    #[arg(long, env = "FAULTLINE_MAX_CONNECTIONS", default_value_t = 2048)]
+    #[arg(long, env = "FAULTLINE_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
     /// Requests handled at once; beyond it, requests are answered 429 / RESOURCE_EXHAUSTED
     /// with a retry hint at once.

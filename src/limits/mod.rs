@@ -44,7 +44,7 @@ impl Default for LimitsConfig {
             rate: RateLimits::default(),
             max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
-            max_connections: 2048,
+            max_connections: 1024,
             max_requests: 512,
             cors_origins: Vec::new(),
         }
