@@ -34,9 +34,21 @@ pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 
 use crate::error::Error;
 
-/// A handle on the database; cheap to clone (it wraps a pool).
+/// A handle on the database; cheap to clone: one shared `StoreInner`, so the per-request
+/// clones of the handler state cost one reference count, not one per pool and cache.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct Store(std::sync::Arc<StoreInner>);
+
+impl std::ops::Deref for Store {
+    type Target = StoreInner;
+
+    fn deref(&self) -> &StoreInner {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct StoreInner {
     /// Reads and occasional writes (triage, settings, retention).
     db: DatabaseConnection,
     /// One connection for the ingest writer's batch commits, so the big multi-row statements
@@ -80,18 +92,18 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
         let db = connect(url, max_connections).await?;
         let ingest_db = connect(url, 1).await?;
-        let mut store = Store {
+        let mut inner = StoreInner {
             db,
             ingest_db,
             lite: None,
             derived: Default::default(),
             sqlite_file: sqlite_file(url).map(std::sync::Arc::new),
         };
-        store.migrate().await?;
-        if let Some(file) = store.sqlite_file.as_deref() {
-            store.lite = Some(std::sync::Arc::new(lite::LiteWriter::start(file)?));
+        Store::migrate(&inner.db).await?;
+        if let Some(file) = inner.sqlite_file.as_deref() {
+            inner.lite = Some(std::sync::Arc::new(lite::LiteWriter::start(file)?));
         }
-        Ok(store)
+        Ok(Store(std::sync::Arc::new(inner)))
     }
 }
 
@@ -218,12 +230,12 @@ mod nodelay {
 }
 
 impl Store {
-    async fn migrate(&self) -> Result<(), Error> {
+    async fn migrate(db: &DatabaseConnection) -> Result<(), Error> {
         // Several instances may start together on one PostgreSQL; a loser of the race on the
         // migrations table sees the winner's work on its next attempt.
         let mut last = None;
         for attempt in 0..5u64 {
-            match Migrator::up(&self.db, None).await {
+            match Migrator::up(db, None).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(attempt, error = %e, "migration attempt failed");
@@ -247,9 +259,10 @@ impl Store {
         self.db.ping().await.is_ok()
     }
 
+    /// Closes the pools (for every clone of this handle: a pool's clones share it).
     pub async fn close(self) {
-        let _ = self.db.close().await;
-        let _ = self.ingest_db.close().await;
+        let _ = self.db.clone().close().await;
+        let _ = self.ingest_db.clone().close().await;
     }
 
     async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, Error> {
