@@ -712,6 +712,7 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
 
 async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
     let req = capture_request(&raw)?;
+    drop(raw);
     let pb::CaptureResponse {
         event_id,
         group_id,
@@ -753,12 +754,16 @@ async fn capture_batch(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) 
             }
         }
     }
+    // The body and its items are decoded: let them go before waiting for the commit.
+    let only_undecodable = decoded.is_empty() && !events.is_empty();
+    drop(events);
+    drop(raw);
     // An empty list goes to the handler, which rejects it; a list of only undecodable items does not.
     let pb::CaptureBatchResponse {
         results,
         accepted: _,
         rejected: _,
-    } = if decoded.is_empty() && !events.is_empty() {
+    } = if only_undecodable {
         pb::CaptureBatchResponse::default()
     } else {
         api.capture_batch(ctx.request(pb::CaptureBatchRequest { events: decoded }))
