@@ -88,7 +88,7 @@ pub struct Cors {
 const ALLOW_HEADERS: &str = "authorization, x-api-key, content-type, content-encoding, x-request-id, traceparent, x-sentry-auth, sentry-trace, baggage, x-faultline-project, x-grpc-web, grpc-timeout";
 const EXPOSE_HEADERS: &str = "x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, x-sentry-rate-limits";
 
-fn allow(resp: &mut Response, origin: &HeaderValue) {
+pub(super) fn allow(resp: &mut Response, origin: &HeaderValue) {
     let h = resp.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     h.insert(

@@ -77,7 +77,7 @@ pub async fn serve(
         let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
-            let admitted = if exempt(req.uri().path()) {
+            let admitted = if exempt(&req) {
                 None
             } else {
                 Some(in_flight.clone().try_acquire_owned())
@@ -126,9 +126,11 @@ pub async fn serve(
 }
 
 /// Health checks are answered under any load, so an orchestrator does not restart a server
-/// for being busy.
-fn exempt(path: &str) -> bool {
-    path == "/health" || path.starts_with("/grpc.health.")
+/// for being busy; so are CORS preflights, which cost nothing and without which a browser
+/// could not read the refusal of the request that follows.
+fn exempt<B>(req: &http::Request<B>) -> bool {
+    let path = req.uri().path();
+    req.method() == http::Method::OPTIONS || path == "/health" || path.starts_with("/grpc.health.")
 }
 
 /// The answer to a request over `max_requests`: "retry later" (see `rate::refusal`), given
@@ -139,17 +141,17 @@ async fn refuse(req: http::Request<hyper::body::Incoming>, max: usize) -> axum::
     // The request id the router's middleware would have given it, so the answer can be
     // quoted in a report like any other.
     let mut req = req;
-    let id = req
-        .headers()
-        .get(X_REQUEST_ID)
-        .cloned()
-        .unwrap_or_else(|| {
-            http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .expect("a UUID is a valid header value")
-        });
+    let id = req.headers().get(X_REQUEST_ID).cloned().unwrap_or_else(|| {
+        http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .expect("a UUID is a valid header value")
+    });
     req.headers_mut().insert(X_REQUEST_ID, id.clone());
     let mut resp = super::rate::refusal(&req, message, RETRY_AFTER);
     resp.headers_mut().insert(X_REQUEST_ID, id);
+    // A browser may read the refusal (and its Retry-After): it holds nothing of anyone's.
+    if let Some(origin) = req.headers().get(http::header::ORIGIN).cloned() {
+        super::cors::allow(&mut resp, &origin);
+    }
     // The body is read and dropped, so the connection can carry the client's next request.
     let mut body = req.into_body();
     while let Some(Ok(_)) = body.frame().await {}

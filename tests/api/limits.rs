@@ -567,7 +567,44 @@ async fn requests_over_max_requests_are_refused_at_once_and_health_still_answers
     let r = refused.expect("a request beyond max_requests was never refused");
     assert_error(&r, 429, "RATE_LIMITED", "POST", "/v1/errors/capture");
     let ra = r.header("retry-after").expect("Retry-After");
-    assert!(ra.parse::<u64>().is_ok_and(|s| s >= 1), "Retry-After {ra:?}");
+    assert!(
+        ra.parse::<u64>().is_ok_and(|s| s >= 1),
+        "Retry-After {ra:?}"
+    );
+
+    // A browser can read the refusal, and its preflight is answered as usual.
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .header("origin", "https://shop.test")
+                .json(&json!({"message": "from a page"})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 429, "{}", r.text);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.test")
+    );
+    assert!(
+        r.header("access-control-expose-headers")
+            .is_some_and(|h| h.contains("retry-after")),
+        "{:?}",
+        r.headers
+    );
+    let r = app
+        .send(
+            app.client
+                .request(Method::OPTIONS, app.url("/v1/errors/capture"))
+                .header("origin", "https://shop.test")
+                .header("access-control-request-method", "POST"),
+        )
+        .await;
+    assert_ne!(
+        r.status.as_u16(),
+        429,
+        "a preflight was refused: {}",
+        r.text
+    );
 
     let mut capture = app.capture_client().await;
     let st = capture
