@@ -83,13 +83,14 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, totals: &mut Totals) {
             // race on an idempotency key with another server: the retry sees its commit.
             tracing::warn!(error = %e, events = batch.len(), "batch commit failed; committing events one by one");
             for job in batch.drain(..) {
+                let event_id = job.event.id;
                 let (mut back, result) = store.commit_batch(vec![job]).await;
                 let result = result.map(|mut r| r.remove(0));
                 match &result {
                     Ok(_) => totals.committed += 1,
                     Err(e) => {
                         totals.failed += 1;
-                        tracing::error!(error = %e, "event could not be committed");
+                        tracing::error!(error = %e, %event_id, "event could not be committed");
                     }
                 }
                 // Without the job (the SQLite writer thread is gone) its caller learns that

@@ -11,7 +11,6 @@ use super::LimitsConfig;
 
 /// How long shutdown waits for open connections to finish their requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 /// The retry hint given to requests over `max_requests`.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -32,6 +31,7 @@ pub async fn serve(
     use std::sync::Arc;
     use tokio::sync::Semaphore;
     use tower::ServiceExt;
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -50,6 +50,13 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(limits.max_requests));
     let max_requests = limits.max_requests;
+    // Refusals get a request id the way the router's answers do, so they can be quoted too.
+    let refusal = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .service_fn(move |req| async move {
+            Ok::<_, std::convert::Infallible>(refuse(req, max_requests).await)
+        });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -72,27 +79,20 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let (router, refusal) = (router.clone(), refusal.clone());
         let in_flight = in_flight.clone();
         let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
-            let admitted = if exempt(&req) {
-                None
-            } else {
-                Some(in_flight.clone().try_acquire_owned())
-            };
-            let router = router.clone();
+            let permit = (!exempt(&req)).then(|| in_flight.clone().try_acquire_owned());
+            let (router, refusal) = (router.clone(), refusal.clone());
             async move {
-                match admitted {
-                    Some(Err(_)) => Ok(refuse(req, max_requests).await),
-                    Some(Ok(permit)) => {
-                        let resp = router.oneshot(req).await;
-                        drop(permit);
-                        resp
-                    }
-                    None => router.oneshot(req).await,
-                }
+                // Held until the answer's head is out (a streamed body then runs on).
+                let _permit = match permit {
+                    Some(Err(_)) => return refusal.oneshot(req).await,
+                    permit => permit,
+                };
+                router.oneshot(req).await
             }
         });
         let builder = builder.clone();
@@ -138,16 +138,7 @@ fn exempt<B>(req: &http::Request<B>) -> bool {
 async fn refuse(req: http::Request<hyper::body::Incoming>, max: usize) -> axum::response::Response {
     use http_body_util::BodyExt;
     let message = format!("the server is handling its maximum of {max} requests; retry later");
-    // The request id the router's middleware would have given it, so the answer can be
-    // quoted in a report like any other.
-    let mut req = req;
-    let id = req.headers().get(X_REQUEST_ID).cloned().unwrap_or_else(|| {
-        http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .expect("a UUID is a valid header value")
-    });
-    req.headers_mut().insert(X_REQUEST_ID, id.clone());
     let mut resp = super::rate::refusal(&req, message, RETRY_AFTER);
-    resp.headers_mut().insert(X_REQUEST_ID, id);
     // A browser may read the refusal (and its Retry-After): it holds nothing of anyone's.
     if let Some(origin) = req.headers().get(http::header::ORIGIN).cloned() {
         super::cors::allow(&mut resp, &origin);

@@ -140,11 +140,6 @@ impl LiteTxn<'_> {
         }
         Ok(out)
     }
-
-    /// Runs a statement that returns nothing.
-    pub(super) fn execute<S: StatementBuilder>(&self, stmt: &S) -> Result<(), Error> {
-        self.rows(stmt).map(drop)
-    }
 }
 
 /// A bound value as SQLite stores it from sqlx: UUIDs as 16-byte blobs, booleans as 0/1.

@@ -51,18 +51,24 @@ impl std::ops::Deref for Store {
 pub struct StoreInner {
     /// Reads and occasional writes (triage, settings, retention).
     db: DatabaseConnection,
-    /// One connection for the ingest writer's batch commits, so the big multi-row statements
-    /// it prepares are cached on one connection only.
-    ingest_db: DatabaseConnection,
-    /// On a SQLite file, the ingest writer's own thread and connection (see `lite`); the
-    /// batch commit then bypasses `ingest_db`.
-    lite: Option<std::sync::Arc<lite::LiteWriter>>,
+    /// Where the ingest writer's batch commits run.
+    ingest: IngestConnection,
     /// Caches of figures derived from stored data (see `insights`): counts writes so a cached
     /// answer is dropped as soon as anything it was computed from may have changed.
     pub(crate) derived: std::sync::Arc<Derived>,
     /// The SQLite database file, for the health probe: open connections keep working on a
     /// file deleted from under them, so only its path tells that it is gone.
     sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
+}
+
+/// The ingest writer's own connection.
+#[derive(Debug)]
+enum IngestConnection {
+    /// A SQLite file: a writer thread with its own connection (see `lite`).
+    Lite(lite::LiteWriter),
+    /// PostgreSQL or in-memory SQLite: a pool of one, so the big multi-row statements the
+    /// writer prepares are cached on one connection only.
+    Pool(DatabaseConnection),
 }
 
 /// Which database a URL points at.
@@ -91,19 +97,18 @@ impl Store {
     /// Connects, creating the SQLite file when needed, and runs the migrations.
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
         let db = connect(url, max_connections).await?;
-        let ingest_db = connect(url, 1).await?;
-        let mut inner = StoreInner {
-            db,
-            ingest_db,
-            lite: None,
-            derived: Default::default(),
-            sqlite_file: sqlite_file(url).map(std::sync::Arc::new),
+        Store::migrate(&db).await?;
+        let sqlite_file = sqlite_file(url);
+        let ingest = match &sqlite_file {
+            Some(file) => IngestConnection::Lite(lite::LiteWriter::start(file)?),
+            None => IngestConnection::Pool(connect(url, 1).await?),
         };
-        Store::migrate(&inner.db).await?;
-        if let Some(file) = inner.sqlite_file.as_deref() {
-            inner.lite = Some(std::sync::Arc::new(lite::LiteWriter::start(file)?));
-        }
-        Ok(Store(std::sync::Arc::new(inner)))
+        Ok(Store(std::sync::Arc::new(StoreInner {
+            db,
+            ingest,
+            derived: Default::default(),
+            sqlite_file: sqlite_file.map(std::sync::Arc::new),
+        })))
     }
 }
 
@@ -265,16 +270,13 @@ impl Store {
     /// Closes the pools (for every clone of this handle: a pool's clones share it).
     pub async fn close(self) {
         let _ = self.db.clone().close().await;
-        let _ = self.ingest_db.clone().close().await;
+        if let IngestConnection::Pool(db) = &self.ingest {
+            let _ = db.clone().close().await;
+        }
     }
 
     async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, Error> {
         begin_immediate(&self.db).await
-    }
-
-    /// A write transaction on the ingest writer's own connection.
-    async fn begin_ingest(&self) -> Result<sea_orm::DatabaseTransaction, Error> {
-        begin_immediate(&self.ingest_db).await
     }
 }
 

@@ -58,8 +58,8 @@ impl Store {
         &self,
         batch: Vec<T>,
     ) -> (Vec<T>, Result<Vec<Committed>, Error>) {
-        let result = match &self.lite {
-            Some(lite) => {
+        let result = match &self.ingest {
+            super::IngestConnection::Lite(lite) => {
                 let (batch, result) = lite
                     .transaction(batch, |t, batch| {
                         let events: Vec<&NewEvent> = batch.iter().map(AsRef::as_ref).collect();
@@ -69,10 +69,10 @@ impl Store {
                     .await;
                 (batch.unwrap_or_default(), result)
             }
-            None => {
+            super::IngestConnection::Pool(db) => {
                 let events: Vec<&NewEvent> = batch.iter().map(AsRef::as_ref).collect();
                 let result = async {
-                    let txn = self.begin_ingest().await?;
+                    let txn = super::begin_immediate(db).await?;
                     let results = commit_in(&txn, &events).await?;
                     txn.commit().await.map_err(db_err)?;
                     Ok(results)
@@ -116,7 +116,7 @@ impl BatchTxn for super::lite::LiteTxn<'_> {
         1
     }
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
-        self.execute(stmt)
+        super::lite::LiteTxn::rows(self, stmt).map(drop)
     }
     async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
         super::lite::LiteTxn::rows(self, stmt)

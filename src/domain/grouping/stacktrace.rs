@@ -58,9 +58,47 @@ impl Format {
     }
 }
 
-static PY_HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*Traceback \(most recent call last\):\s*$")
-        .expect("Python header pattern compiles")
+/// A frame or header pattern behind a cheap check of what it needs literally, so the regex
+/// engines only see lines that may match (a trace has dozens of lines, each tried against
+/// several formats). The tests hold every check to its pattern.
+struct Guarded {
+    needs: fn(&str) -> bool,
+    re: Regex,
+}
+
+impl Guarded {
+    fn new(needs: fn(&str) -> bool, pattern: &str) -> Guarded {
+        Guarded {
+            needs,
+            re: Regex::new(pattern).expect("stack trace pattern compiles"),
+        }
+    }
+
+    fn is_match(&self, line: &str) -> bool {
+        (self.needs)(line) && self.re.is_match(line)
+    }
+
+    fn captures<'l>(&self, line: &'l str) -> Option<regex::Captures<'l>> {
+        if (self.needs)(line) {
+            self.re.captures(line)
+        } else {
+            None
+        }
+    }
+}
+
+/// What the Node and Java frame patterns start with: `^\s*at\s+`.
+fn starts_with_at(line: &str) -> bool {
+    line.trim_start()
+        .strip_prefix("at")
+        .is_some_and(|r| r.starts_with(char::is_whitespace))
+}
+
+static PY_HEADER: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        |l| l.trim_start().starts_with("Traceback ("),
+        r"^\s*Traceback \(most recent call last\):\s*$",
+    )
 });
 
 /// The reference for `python_frame_line`, which reads these lines by hand; the tests hold
@@ -72,46 +110,59 @@ static PY_FRAME: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// `at fn (file:line:col)`, including `async fn`, `new Foo` and `file://` URLs.
-static NODE_FRAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*at\s+(?P<func>.+?)\s+\((?P<file>.+):(?P<line>[0-9]+):(?P<col>[0-9]+)\)\s*$")
-        .expect("Node frame pattern compiles")
+static NODE_FRAME: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        starts_with_at,
+        r"^\s*at\s+(?P<func>.+?)\s+\((?P<file>.+):(?P<line>[0-9]+):(?P<col>[0-9]+)\)\s*$",
+    )
 });
 
 /// `at file:line:col`: an anonymous function.
-static NODE_ANON_FRAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*at\s+(?P<file>.+):(?P<line>[0-9]+):(?P<col>[0-9]+)\s*$")
-        .expect("Node anonymous frame pattern compiles")
+static NODE_ANON_FRAME: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        starts_with_at,
+        r"^\s*at\s+(?P<file>.+):(?P<line>[0-9]+):(?P<col>[0-9]+)\s*$",
+    )
 });
 
 /// `at fn (index 0)`, `at fn (<anonymous>)`, `at fn (native)`: built-ins without a location.
-static NODE_BUILTIN_FRAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*at\s+(?P<func>.+?)\s+\((?P<what>[^():]*)\)\s*$")
-        .expect("Node built-in frame pattern compiles")
+static NODE_BUILTIN_FRAME: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        starts_with_at,
+        r"^\s*at\s+(?P<func>.+?)\s+\((?P<what>[^():]*)\)\s*$",
+    )
 });
 
 /// `at com.acme.Foo.bar(Foo.java:42)`; the name touches the parenthesis, unlike V8's.
 /// Logback's packaging suffix (`~[app.jar:1.0]`) is tolerated.
-static JAVA_FRAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*at\s+(?P<name>[^\s()]+)\((?P<src>[^()]*)\)\s*(?:~?\[[^\]]*\])?\s*$")
-        .expect("Java frame pattern compiles")
+static JAVA_FRAME: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        starts_with_at,
+        r"^\s*at\s+(?P<name>[^\s()]+)\((?P<src>[^()]*)\)\s*(?:~?\[[^\]]*\])?\s*$",
+    )
 });
 
-static GO_LOCATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s+(?P<file>\S.*?\.go):(?P<line>[0-9]+)(?:\s+\+0x[0-9A-Fa-f]+)?\s*$")
-        .expect("Go location pattern compiles")
+static GO_LOCATION: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        |l| l.starts_with(char::is_whitespace) && l.contains(".go:"),
+        r"^\s+(?P<file>\S.*?\.go):(?P<line>[0-9]+)(?:\s+\+0x[0-9A-Fa-f]+)?\s*$",
+    )
 });
 
-static GO_GOROUTINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^goroutine [0-9]+ \[[^\]]*\]:?\s*$").expect("goroutine pattern compiles")
+static GO_GOROUTINE: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        |l| l.starts_with("goroutine "),
+        r"^goroutine [0-9]+ \[[^\]]*\]:?\s*$",
+    )
 });
 
 /// `/app/x.rb:10:in 'save'` (Ruby 3.4 quotes) or `` in `save' `` (older), optionally after
 /// `from`, optionally followed by `: message (Type)` on the first line.
-static RUBY_FRAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+static RUBY_FRAME: LazyLock<Guarded> = LazyLock::new(|| {
+    Guarded::new(
+        |l| l.contains(":in"),
         r"^\s*(?:from\s+)?(?P<file>\S.*?):(?P<line>[0-9]+):in\s+[`'](?P<func>.*?)'(?::\s*(?P<rest>.*))?$",
     )
-    .expect("Ruby frame pattern compiles")
 });
 
 static RUBY_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
@@ -126,35 +177,6 @@ static EXCEPTION_LINE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("exception line pattern compiles")
 });
-
-// Cheap checks of what each pattern needs literally, so the regex engines only see lines that
-// may match (a trace has dozens of lines, each tried against several formats).
-
-/// `PY_HEADER`: `^\s*Traceback \(…`.
-fn is_py_header(line: &str) -> bool {
-    line.trim_start().starts_with("Traceback (") && PY_HEADER.is_match(line)
-}
-
-/// `GO_GOROUTINE`: `^goroutine …`.
-fn is_goroutine(line: &str) -> bool {
-    line.starts_with("goroutine ") && GO_GOROUTINE.is_match(line)
-}
-
-/// What the Node and Java frame patterns start with: `^\s*at\s+`.
-fn starts_with_at(line: &str) -> bool {
-    line.trim_start()
-        .strip_prefix("at")
-        .is_some_and(|r| r.starts_with(char::is_whitespace))
-}
-
-/// `GO_LOCATION`: indented, with `.go:` in it.
-fn may_be_go_location(line: &str) -> bool {
-    line.starts_with(char::is_whitespace) && line.contains(".go:")
-}
-
-fn is_go_location(line: &str) -> bool {
-    may_be_go_location(line) && GO_LOCATION.is_match(line)
-}
 
 /// A Python frame line, `File "<file>", line <n>[, in <func>]`: exactly what `PY_FRAME`
 /// matches, read by hand because Python is the commonest trace and a capturing regex costs
@@ -310,10 +332,10 @@ pub fn is_in_app(frame: &Frame) -> bool {
 fn detect(lines: &[&str]) -> Option<Format> {
     let mut counts = [0usize; Format::ALL.len()];
     for (i, line) in lines.iter().enumerate() {
-        if is_py_header(line) {
+        if PY_HEADER.is_match(line) {
             return Some(Format::Python);
         }
-        if is_goroutine(line) {
+        if GO_GOROUTINE.is_match(line) {
             return Some(Format::Go);
         }
         if let Some(f) = frame_format_of_line(lines, i) {
@@ -345,17 +367,16 @@ fn frame_format_of_line(lines: &[&str], i: usize) -> Option<Format> {
     let line = lines[i];
     if python_frame_line(line).is_some() {
         Some(Format::Python)
-    } else if starts_with_at(line) && JAVA_FRAME.is_match(line) {
+    } else if JAVA_FRAME.is_match(line) {
         Some(Format::Java)
-    } else if starts_with_at(line)
-        && (NODE_FRAME.is_match(line)
-            || NODE_ANON_FRAME.is_match(line)
-            || NODE_BUILTIN_FRAME.is_match(line))
+    } else if NODE_FRAME.is_match(line)
+        || NODE_ANON_FRAME.is_match(line)
+        || NODE_BUILTIN_FRAME.is_match(line)
     {
         Some(Format::Node)
-    } else if line.contains(":in") && RUBY_FRAME.is_match(line) {
+    } else if RUBY_FRAME.is_match(line) {
         Some(Format::Ruby)
-    } else if is_go_location(line) {
+    } else if GO_LOCATION.is_match(line) {
         Some(Format::Go)
     } else {
         None
@@ -368,7 +389,10 @@ fn frame_format_of_line(lines: &[&str], i: usize) -> Option<Format> {
 fn block(format: Format, lines: &[&str]) -> (usize, usize) {
     match format {
         Format::Python => {
-            let start = lines.iter().rposition(|l| is_py_header(l)).unwrap_or(0);
+            let start = lines
+                .iter()
+                .rposition(|l| PY_HEADER.is_match(l))
+                .unwrap_or(0);
             (start, lines.len())
         }
         Format::Java => {
@@ -385,7 +409,7 @@ fn block(format: Format, lines: &[&str]) -> (usize, usize) {
             let mut seen_goroutine = false;
             let mut end = lines.len();
             for (i, l) in lines.iter().enumerate() {
-                if is_goroutine(l) {
+                if GO_GOROUTINE.is_match(l) {
                     if seen_goroutine {
                         end = i;
                         break;
@@ -457,9 +481,6 @@ fn parse_python_frame(lines: &[&str], i: usize, end: usize) -> Option<(Frame, us
 }
 
 fn parse_node_frame(line: &str) -> Option<Frame> {
-    if !starts_with_at(line) {
-        return None;
-    }
     if let Some(caps) = NODE_FRAME.captures(line) {
         return Some(Frame {
             function: caps.name("func").map_or("", |m| m.as_str()).to_string(),
@@ -496,9 +517,6 @@ fn parse_node_frame(line: &str) -> Option<Frame> {
 }
 
 fn parse_java_frame(line: &str) -> Option<Frame> {
-    if !starts_with_at(line) {
-        return None;
-    }
     let caps = JAVA_FRAME.captures(line)?;
     let name = caps.name("name").map_or("", |m| m.as_str());
     // Java 9+ prefixes the module or class loader: `java.base/java.lang.Thread.run`,
@@ -531,15 +549,12 @@ fn parse_java_frame(line: &str) -> Option<Frame> {
 /// A Go frame is a function line followed by an indented `file.go:line +0xoff` line; the
 /// frame is read at the location line, looking back one line for the function.
 fn parse_go_frame(lines: &[&str], i: usize) -> Option<Frame> {
-    if !may_be_go_location(lines[i]) {
-        return None;
-    }
     let caps = GO_LOCATION.captures(lines[i])?;
     let call = i
         .checked_sub(1)
         .and_then(|p| lines.get(p))
         .map(|l| l.trim())
-        .filter(|l| !l.is_empty() && !is_go_location(l))
+        .filter(|l| !l.is_empty() && !GO_LOCATION.is_match(l))
         .unwrap_or("");
     let (module, function) = split_go_name(call);
     Some(Frame {
@@ -598,9 +613,6 @@ pub(crate) fn strip_trailing_args(name: &str) -> &str {
 
 /// Returns the frame and, on the first line of a Ruby trace, the `message (Type)` part.
 fn parse_ruby_frame(line: &str) -> Option<(Frame, Option<String>)> {
-    if !line.contains(":in") {
-        return None;
-    }
     let caps = RUBY_FRAME.captures(line)?;
     let frame = Frame {
         filename: caps.name("file").map_or("", |m| m.as_str()).to_string(),
@@ -726,18 +738,18 @@ mod tests {
                 )
             });
             assert_eq!(python_frame_line(l), by_regex, "{l:?}");
-            assert_eq!(is_py_header(l), PY_HEADER.is_match(l), "{l:?}");
-            assert_eq!(is_goroutine(l), GO_GOROUTINE.is_match(l), "{l:?}");
-            for re in [
+            for p in [
+                &*PY_HEADER,
+                &*GO_GOROUTINE,
                 &*JAVA_FRAME,
                 &*NODE_FRAME,
                 &*NODE_ANON_FRAME,
                 &*NODE_BUILTIN_FRAME,
+                &*RUBY_FRAME,
+                &*GO_LOCATION,
             ] {
-                assert!(starts_with_at(l) || !re.is_match(l), "{l:?}");
+                assert!((p.needs)(l) || !p.re.is_match(l), "{l:?} against {}", p.re);
             }
-            assert!(l.contains(":in") || !RUBY_FRAME.is_match(l), "{l:?}");
-            assert!(may_be_go_location(l) || !GO_LOCATION.is_match(l), "{l:?}");
         }
     }
 
