@@ -3,7 +3,8 @@
 # free port with a fresh data directory, runs `load --mode rest` and `load --mode grpc-batch`
 # for 3 s each, and requires both to exit 0. The tool exits non-zero when nothing was
 # acknowledged, on any error, and when the events committed (read back from the groups the
-# answers named) differ from the events acknowledged. Then stops the server with SIGTERM.
+# answers named) differ from the events acknowledged. Then runs `store-floor` on SQLite for
+# 1 s (it must print its RESULT and delete its file) and stops the server with SIGTERM.
 #
 # Usage: .ci/bench-smoke.sh      (from anywhere; builds target/debug/faultline and faultline-bench)
 # Env:   FAULTLINE_BIN           server binary (default target/debug/faultline)
@@ -88,6 +89,19 @@ run_load() {
 
 run_load rest --mode rest --seconds 3 --concurrency 8
 run_load grpc-batch --mode grpc-batch --seconds 3 --concurrency 4 --batch 50
+
+# The storage floor (no server): one second of bare durable appends to a SQLite file.
+echo ">>> bench-smoke: store-floor"
+rc=0
+timeout 60 "$BENCH" store-floor --database-url "sqlite://$WORK/floor.db" --seconds 1 \
+  >"$WORK/floor.out" 2>&1 || rc=$?
+cat "$WORK/floor.out"
+if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/floor.out" && [[ ! -e $WORK/floor.db ]]; then
+  passed=$((passed + 1))
+else
+  echo "bench-smoke: store-floor failed (exit $rc, or it left its file behind)" >&2
+  failed=$((failed + 1))
+fi
 
 echo ">>> bench-smoke: stopping the server (SIGTERM)"
 kill -TERM "$SERVER_PID"

@@ -10,7 +10,12 @@
 #      PG_URL (e.g. postgres://postgres@127.0.0.1:5432/ft_bench, or over the Unix socket
 #      postgres://postgres@%2Fvar%2Frun%2Fpostgresql/ft_bench): run on PostgreSQL instead of
 #      SQLite; that database is dropped and created again before each run (via psql),
-#      SERVER_ARGS (more server flags, e.g. "--queue-depth 1000" for an overload run).
+#      SERVER_ARGS (more server flags, e.g. "--queue-depth 1000" for an overload run),
+#      NULL_SERVER=1: run against `faultline-bench null-server` instead of Faultline, a server
+#      that answers capture calls in Faultline's shapes and does nothing else (stores nothing),
+#      to measure the ceiling of the transport and the load generator on this machine. The
+#      runs then use `--key null --no-verify` (there is nothing to read back); FAULTLINE_BIN,
+#      DATA, PG_URL and SERVER_ARGS are not used. Rows say "null server" in the committed column.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PORT=${PORT:-18090}
@@ -34,27 +39,40 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|"
 n=0
 for args in "$@"; do
   n=$((n + 1))
-  rm -rf "$DATA"
-  db_args=()
-  if [[ -n ${PG_URL:-} ]]; then
-    db=${PG_URL##*/}
-    psql -q "${PG_URL%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\""
-    db_args=(--database-url "$PG_URL")
+  if [[ ${NULL_SERVER:-} == 1 ]]; then
+    "$BENCH_BIN" null-server --listen "127.0.0.1:$PORT" >"$OUT/server-$n.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+      grep -q '^null server listening' "$OUT/server-$n.log" 2>/dev/null && break
+      sleep 0.1
+    done
+    key_args=(--key null)
+    # load refuses a flag given twice.
+    [[ " $args " == *" --no-verify "* ]] || key_args+=(--no-verify)
+  else
+    rm -rf "$DATA"
+    db_args=()
+    if [[ -n ${PG_URL:-} ]]; then
+      db=${PG_URL##*/}
+      psql -q "${PG_URL%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\""
+      db_args=(--database-url "$PG_URL")
+    fi
+    # shellcheck disable=SC2086
+    "$SERVER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${db_args[@]}" ${SERVER_ARGS:-} \
+      --rate-limit-ingest 0 --rate-limit-analytics 0 --rate-limit-general 0 >"$OUT/server-$n.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+      grep -q '^Faultline listening' "$OUT/server-$n.log" 2>/dev/null && [[ -s $DATA/admin.key ]] && break
+      sleep 0.1
+    done
+    key_args=(--key-file "$DATA/admin.key")
   fi
   # shellcheck disable=SC2086
-  "$SERVER_BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${db_args[@]}" ${SERVER_ARGS:-} \
-    --rate-limit-ingest 0 --rate-limit-analytics 0 --rate-limit-general 0 >"$OUT/server-$n.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 100); do
-    grep -q '^Faultline listening' "$OUT/server-$n.log" 2>/dev/null && [[ -s $DATA/admin.key ]] && break
-    sleep 0.1
-  done
-  # shellcheck disable=SC2086
-  "$BENCH_BIN" load --target "http://127.0.0.1:$PORT" --key-file "$DATA/admin.key" $args \
+  "$BENCH_BIN" load --target "http://127.0.0.1:$PORT" "${key_args[@]}" $args \
     >"$OUT/run-$n.txt" 2>&1 || echo "run $n ($args) exited non-zero: see $OUT/run-$n.txt" >&2
   stop_server
-  python3 - "$OUT/run-$n.txt" "$args" <<'PY'
-import json, sys
+  NULL_SERVER=${NULL_SERVER:-} python3 - "$OUT/run-$n.txt" "$args" <<'PY'
+import json, os, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not lines:
     print(f"| {sys.argv[2]}: no RESULT line |")
@@ -62,6 +80,8 @@ if not lines:
 r = json.loads(lines[-1][len("RESULT "):])
 L, S = r["latency"], r["server"]
 ok = {True: "yes", False: "**NO**", None: "not checked"}[r["committed_matches_acked"]]
+if os.environ.get("NULL_SERVER") == "1":
+    ok = "null server"
 loop = f"open {r['rate']:g}/s" if r["rate"] else "closed"
 statuses = ", ".join(f"{k}: {v}" for k, v in r["statuses"].items())
 print(

@@ -83,7 +83,14 @@ fn read_key(path: &PathBuf) -> anyhow::Result<String> {
 /// Accepts 127.0.0.0/8, ::1 (and IPv4-mapped loopback) and `localhost`; refuses anything else.
 pub fn check_loopback(url: &Url) -> anyhow::Result<()> {
     let ok = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        // Non-http URLs (postgres://) keep their host as text, addresses included.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => {
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())

@@ -1,13 +1,18 @@
 //! `faultline-bench`: load generator (`load`), bulk seeder (`seed`) and read-latency probe
-//! (`reads`) for a Faultline server on this machine.
+//! (`reads`) for a Faultline server on this machine, and two references for what the machine
+//! can do at all: a server that does nothing (`null-server`) and bare durable appends
+//! (`store-floor`).
 //!
 //! Every command refuses a target that is not a loopback address: it is meant for a server
-//! you started yourself, never for a shared or production one.
+//! you started yourself, never for a shared or production one. The null server likewise
+//! listens on loopback only.
 
 mod codec;
 mod common;
 mod events;
+mod floor;
 mod load;
+mod null;
 mod procinfo;
 mod reads;
 mod seed;
@@ -54,6 +59,20 @@ enum Command {
         #[command(flatten)]
         args: reads::ReadsArgs,
     },
+    /// Measures the machine's floor for storing event-sized rows durably, with no server:
+    /// bare appends to one table without an index (SQLite as Faultline's writer opens it, or
+    /// a loopback PostgreSQL).
+    StoreFloor {
+        #[command(flatten)]
+        args: floor::FloorArgs,
+    },
+    /// Serves the capture routes (REST and gRPC, one port) in Faultline's answer shapes while
+    /// doing no work and storing nothing: `load` against it gives the ceiling of the transport
+    /// and the load generator on this machine. A reference for benchmarks, not a Faultline.
+    NullServer {
+        #[command(flatten)]
+        args: null::NullArgs,
+    },
 }
 
 #[tokio::main]
@@ -63,6 +82,8 @@ async fn main() -> ExitCode {
         Command::Load { common, args } => run(common, |t| load::run(t, args)).await,
         Command::Seed { common, args } => run(common, |t| seed::run(t, args)).await,
         Command::Reads { common, args } => run(common, |t| reads::run(t, args)).await,
+        Command::StoreFloor { args } => floor::run(args).await,
+        Command::NullServer { args } => null::run(args).await,
     };
     match result {
         Ok(code) => code,

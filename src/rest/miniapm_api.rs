@@ -72,7 +72,8 @@ struct ErrorBody {
 
 #[derive(Deserialize)]
 struct BatchBody {
-    errors: Vec<Value>,
+    /// Each item as sent: it is decoded on its own and stored as its payload verbatim.
+    errors: Vec<Box<serde_json::value::RawValue>>,
 }
 
 fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
@@ -123,6 +124,7 @@ async fn ingest(
     RawBody(raw): RawBody,
 ) -> Result<Response, ApiError> {
     let req = capture_request(&raw)?;
+    drop(raw);
     api.capture(ctx.request(req)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -145,8 +147,7 @@ async fn ingest_batch(
     let mut requests = Vec::new();
     let mut slots = Vec::new();
     for (i, item) in errors.iter().enumerate() {
-        let item_raw = serde_json::to_vec(item).unwrap_or_default();
-        match capture_request(&item_raw) {
+        match capture_request(item.get().as_bytes()) {
             Ok(r) => {
                 requests.push(r);
                 slots.push(i);
@@ -163,6 +164,9 @@ async fn ingest_batch(
             ))),
         }
     }
+    // The body and its items are decoded: let them go before waiting for the commit.
+    drop(errors);
+    drop(raw);
     if !requests.is_empty() {
         let pb::CaptureBatchResponse { results, .. } = api
             .capture_batch(ctx.request(pb::CaptureBatchRequest { events: requests }))

@@ -1,0 +1,364 @@
+//! `null-server`: a reference server for measuring the ceiling of this machine, not a Faultline.
+//!
+//! It carries the same requests as Faultline on one port (REST over HTTP/1.1, gRPC over
+//! cleartext HTTP/2) and answers them in Faultline's shapes, but does no work: no
+//! authentication, no validation beyond "the body is JSON" (REST) or "the message decodes"
+//! (gRPC), no grouping, no queue, no database. Every event gets a fresh id and joins one group
+//! fixed for the life of the process. Run `load` against it and the events/s it reports is
+//! what the transport, the load generator and the two cores can carry at all: a throughput
+//! target above that figure cannot be met by any server on this machine.
+//!
+//! It stores nothing and must never be mistaken for Faultline, or started anywhere but beside
+//! the benchmark (`bench/run-matrix.sh` with `NULL_SERVER=1`); it listens on loopback only.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use anyhow::{Context, bail};
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    serve::ListenerExt,
+};
+use clap::Args;
+use serde::{Deserialize, Serialize, de::IgnoredAny};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tonic::{Request, Status};
+
+use faultline::pb::{
+    self,
+    capture_service_server::{CaptureService, CaptureServiceServer},
+};
+
+/// Most events one batch may carry, as on the real server.
+const BATCH_MAX: usize = 1000;
+
+const UNIMPLEMENTED: &str = "the null server only answers Capture and CaptureBatch";
+
+#[derive(Args, Clone, Debug)]
+pub struct NullArgs {
+    /// Address to listen on, e.g. 127.0.0.1:18097 (REST and gRPC share the port). Only loopback
+    /// addresses are accepted. No default, so it is never started by mistake on a Faultline's port.
+    #[arg(long)]
+    pub listen: SocketAddr,
+}
+
+/// Serves until the process is stopped.
+pub async fn run(args: NullArgs) -> anyhow::Result<ExitCode> {
+    let ip = args.listen.ip();
+    let loopback = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    if !loopback {
+        bail!(
+            "refusing to listen on {}: the null server only listens on this machine \
+             (127.0.0.0/8 or ::1)",
+            args.listen
+        );
+    }
+    // The real server's default, so the same requests fit (and the same ones are refused).
+    let body_limit = faultline::Config::default().body_limit;
+
+    let null = Arc::new(NullCapture::new(body_limit));
+    let grpc = tonic::service::Routes::new(
+        CaptureServiceServer::from_arc(null.clone()).max_decoding_message_size(body_limit),
+    )
+    .into_axum_router();
+    let rest = Router::new()
+        .route("/v1/errors/groups", get(groups))
+        .route("/v1/errors/capture", post(capture))
+        .route("/v1/errors/capture/batch", post(capture_batch))
+        .with_state(null)
+        .layer(DefaultBodyLimit::max(body_limit));
+    // Replaces the gRPC routes' own fallback, which would answer REST clients too.
+    let app = grpc.merge(rest).fallback(fallback);
+
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("null server listening on http://{addr}");
+    println!(
+        "(a reference server for faultline-bench: it answers capture calls and stores nothing)"
+    );
+    std::io::stdout().flush()?;
+
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await.context("serving")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What every capture answers with: a fresh event id in the one group of this process.
+pub struct NullCapture {
+    group_id: String,
+    fingerprint: String,
+    /// No event has claimed `new_group` yet.
+    group_unclaimed: AtomicBool,
+    /// Largest REST body taken, for the 413 answer.
+    body_limit: usize,
+}
+
+impl NullCapture {
+    fn new(body_limit: usize) -> Self {
+        let group = uuid::Uuid::new_v4();
+        NullCapture {
+            group_id: group.to_string(),
+            // Real fingerprints are 32 hex digits (xxh3-128); this one only looks like one.
+            fingerprint: group.simple().to_string(),
+            group_unclaimed: AtomicBool::new(true),
+            body_limit,
+        }
+    }
+
+    fn captured(&self) -> pb::CaptureResponse {
+        // The load before the swap keeps the shared flag's cache line read-only after the first event.
+        let new_group = self.group_unclaimed.load(Ordering::Relaxed)
+            && self.group_unclaimed.swap(false, Ordering::Relaxed);
+        pb::CaptureResponse {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            group_id: self.group_id.clone(),
+            fingerprint: self.fingerprint.clone(),
+            new_group,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl CaptureService for NullCapture {
+    async fn capture(
+        &self,
+        _req: Request<pb::CaptureRequest>,
+    ) -> Result<tonic::Response<pb::CaptureResponse>, Status> {
+        Ok(tonic::Response::new(self.captured()))
+    }
+
+    async fn capture_message(
+        &self,
+        _req: Request<pb::CaptureMessageRequest>,
+    ) -> Result<tonic::Response<pb::CaptureMessageResponse>, Status> {
+        Err(Status::unimplemented(UNIMPLEMENTED))
+    }
+
+    async fn capture_batch(
+        &self,
+        req: Request<pb::CaptureBatchRequest>,
+    ) -> Result<tonic::Response<pb::CaptureBatchResponse>, Status> {
+        let pb::CaptureBatchRequest { events } = req.into_inner();
+        batch_size_ok(events.len())
+            .map_err(|message| Status::invalid_argument(format!("events: {message}")))?;
+        let results: Vec<pb::CaptureBatchResult> = events
+            .iter()
+            .map(|_| pb::CaptureBatchResult {
+                outcome: Some(pb::capture_batch_result::Outcome::Captured(self.captured())),
+            })
+            .collect();
+        Ok(tonic::Response::new(pb::CaptureBatchResponse {
+            accepted: results.len() as u32,
+            rejected: 0,
+            results,
+        }))
+    }
+
+    async fn capture_envelope(
+        &self,
+        _req: Request<pb::CaptureEnvelopeRequest>,
+    ) -> Result<tonic::Response<pb::CaptureEnvelopeResponse>, Status> {
+        Err(Status::unimplemented(UNIMPLEMENTED))
+    }
+}
+
+/// The real server's limits on a batch.
+fn batch_size_ok(n: usize) -> Result<(), String> {
+    if n == 0 {
+        Err("must hold at least one event".to_owned())
+    } else if n > BATCH_MAX {
+        Err(format!("at most {BATCH_MAX} events per batch"))
+    } else {
+        Ok(())
+    }
+}
+
+// ---------- REST, in the shapes of src/rest/errors_api.rs ----------
+
+/// One captured event as the REST API answers it (`capture_json` on the real server).
+#[derive(Serialize)]
+struct CaptureAnswer {
+    ok: bool,
+    error_id: String,
+    event_id: String,
+    group_id: String,
+    fingerprint: String,
+    new_group: bool,
+}
+
+impl From<pb::CaptureResponse> for CaptureAnswer {
+    fn from(c: pb::CaptureResponse) -> Self {
+        let pb::CaptureResponse {
+            event_id,
+            group_id,
+            fingerprint,
+            new_group,
+        } = c;
+        CaptureAnswer {
+            ok: true,
+            error_id: event_id.clone(),
+            event_id,
+            group_id,
+            fingerprint,
+            new_group,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BatchAnswer {
+    ok: bool,
+    accepted: usize,
+    rejected: usize,
+    results: Vec<CaptureAnswer>,
+}
+
+#[derive(Deserialize)]
+struct BatchBody {
+    events: Vec<IgnoredAny>,
+}
+
+/// An empty page of groups (the load tool's preflight and warm-up call this).
+async fn groups() -> Response {
+    Json(json!({"groups": [], "has_more": false, "next_cursor": null})).into_response()
+}
+
+async fn capture(
+    State(null): State<Arc<NullCapture>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(e) = body
+        .map_err(|r| body_error(r, null.body_limit))
+        .and_then(|b| decode::<IgnoredAny>(&b))
+    {
+        return e.render();
+    }
+    Json(CaptureAnswer::from(null.captured())).into_response()
+}
+
+async fn capture_batch(
+    State(null): State<Arc<NullCapture>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let events = match body
+        .map_err(|r| body_error(r, null.body_limit))
+        .and_then(|b| decode::<BatchBody>(&b))
+        .and_then(|BatchBody { events }| {
+            batch_size_ok(events.len()).map_err(|message| RestError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "VALIDATION_ERROR",
+                message: format!("events: {message}"),
+            })?;
+            Ok(events.len())
+        }) {
+        Ok(n) => n,
+        Err(e) => return e.render(),
+    };
+    let results: Vec<CaptureAnswer> = (0..events)
+        .map(|_| CaptureAnswer::from(null.captured()))
+        .collect();
+    Json(BatchAnswer {
+        ok: true,
+        accepted: results.len(),
+        rejected: 0,
+        results,
+    })
+    .into_response()
+}
+
+/// Unknown paths: gRPC clients get UNIMPLEMENTED, everyone else the JSON 404 (as the real
+/// server's REST fallback).
+async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let is_grpc = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if is_grpc {
+        Status::unimplemented(UNIMPLEMENTED)
+            .into_http::<axum::body::Body>()
+            .into_response()
+    } else {
+        RestError {
+            status: StatusCode::NOT_FOUND,
+            code: "NOT_FOUND",
+            message: format!("route not found: {method} {}", uri.path()),
+        }
+        .render()
+    }
+}
+
+/// A refusal. Only its status matters to the load tool; the body is a short JSON error in
+/// the real server's envelope (`{"error": {code, message, statusCode}}`).
+struct RestError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl RestError {
+    fn malformed(message: String) -> Self {
+        RestError {
+            status: StatusCode::BAD_REQUEST,
+            code: "VALIDATION_ERROR",
+            message,
+        }
+    }
+
+    fn render(self) -> Response {
+        let RestError {
+            status,
+            code,
+            message,
+        } = self;
+        let body = json!({
+            "error": {"code": code, "message": message, "statusCode": status.as_u16()}
+        });
+        (status, Json(body)).into_response()
+    }
+}
+
+fn body_error(rejection: BytesRejection, limit: usize) -> RestError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        RestError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "PAYLOAD_TOO_LARGE",
+            message: format!("request body exceeds the limit of {limit} bytes"),
+        }
+    } else {
+        RestError::malformed(rejection.body_text())
+    }
+}
+
+/// Decodes JSON: broken JSON is 400, JSON of the wrong shape 422, as on the real server.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RestError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => RestError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "VALIDATION_ERROR",
+            message: e.to_string(),
+        },
+        _ => RestError::malformed(format!("malformed JSON: {e}")),
+    })
+}
