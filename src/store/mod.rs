@@ -137,9 +137,10 @@ async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, 
         });
     }
     if !is_sqlite_url(url) {
-        // As on SQLite: every batch size is its own statement text, and a cache of 100 of
-        // them per connection held tens of MiB of statement text for no speed gain.
-        opts.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(16));
+        // The batch writer's statements come in a few power-of-two row counts per kind
+        // (`write::Pieces`); room for all of them keeps them parsed and planned. Before, every
+        // batch size was its own text and a cache of 100 held tens of MiB for no gain.
+        opts.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(64));
         let port = postgres_port(url);
         // sqlx keeps one `after_connect`: this replaces the one sea-orm installs only for a
         // schema search path, which Faultline never sets.

@@ -91,16 +91,17 @@ impl Store {
 /// A write transaction the batch commit runs in: sqlx's (PostgreSQL, in-memory SQLite) or the
 /// SQLite writer thread's (`lite`).
 pub(super) trait BatchTxn {
-    /// Rows one multi-row statement should carry: `usual` over a network connection; one on
-    /// the SQLite writer, where a statement prepared once and run per row is cheapest.
-    fn rows_per_statement(&self, usual: usize) -> usize;
+    /// The pieces `rows` are written or looked up in, one statement each: one row per
+    /// statement on the SQLite writer, where a statement prepared once and run per row is
+    /// cheapest; over a network connection multi-row statements of at most `usual` rows.
+    fn pieces<'r, T>(&self, rows: &'r [T], usual: usize) -> Pieces<'r, T>;
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error>;
     async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error>;
 }
 
 impl BatchTxn for DatabaseTransaction {
-    fn rows_per_statement(&self, usual: usize) -> usize {
-        usual
+    fn pieces<'r, T>(&self, rows: &'r [T], usual: usize) -> Pieces<'r, T> {
+        Pieces::new(rows, usual)
     }
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
         self.execute(stmt).await.map(drop).map_err(db_err)
@@ -112,14 +113,49 @@ impl BatchTxn for DatabaseTransaction {
 }
 
 impl BatchTxn for super::lite::LiteTxn<'_> {
-    fn rows_per_statement(&self, _usual: usize) -> usize {
-        1
+    fn pieces<'r, T>(&self, rows: &'r [T], _usual: usize) -> Pieces<'r, T> {
+        Pieces::new(rows, 1)
     }
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
         super::lite::LiteTxn::rows(self, stmt).map(drop)
     }
     async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
         super::lite::LiteTxn::rows(self, stmt)
+    }
+}
+
+/// Consecutive pieces of a slice whose lengths are powers of two, each the largest that fits
+/// what is left, up to `max` (rounded down to a power of two): 100 rows with `max` 500 are
+/// written as 64 + 32 + 4. A multi-row statement's text depends on its row count, and
+/// PostgreSQL parses and plans each new text (a round trip, and the larger part of a big
+/// insert's cost); with power-of-two counts a few texts serve every batch size, and they stay
+/// in the connection's statement cache.
+pub(super) struct Pieces<'r, T> {
+    rest: &'r [T],
+    max: usize,
+}
+
+impl<'r, T> Pieces<'r, T> {
+    fn new(rows: &'r [T], max: usize) -> Self {
+        let max = max.max(1);
+        Pieces {
+            rest: rows,
+            max: 1 << max.ilog2(),
+        }
+    }
+}
+
+impl<'r, T> Iterator for Pieces<'r, T> {
+    type Item = &'r [T];
+
+    fn next(&mut self) -> Option<&'r [T]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let n = self.max.min(1 << self.rest.len().ilog2());
+        let (piece, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(piece)
     }
 }
 
@@ -323,7 +359,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
     // Events, then their tags and the hourly counts.
     let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(to_insert.len());
     let positions: Vec<(usize, usize)> = to_insert.iter().copied().enumerate().collect();
-    for chunk in positions.chunks(txn.rows_per_statement(EVENT_ROWS_PER_STATEMENT)) {
+    for chunk in txn.pieces(&positions, EVENT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(event::Entity.table_ref()).columns([
             event::Column::Id,
@@ -407,7 +443,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
             .entry((gid, ev.timestamp.timestamp().div_euclid(3600)))
             .or_default() += 1;
     }
-    for chunk in tag_rows.chunks(txn.rows_per_statement(TAG_ROWS_PER_STATEMENT)) {
+    for chunk in txn.pieces(&tag_rows, TAG_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(event_tag::Entity.table_ref()).columns([
             event_tag::Column::EventSeq,
@@ -428,7 +464,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
         txn.exec(&stmt).await?;
     }
     let hourly: Vec<_> = hourly.into_iter().collect();
-    for chunk in hourly.chunks(txn.rows_per_statement(STAT_ROWS_PER_STATEMENT)) {
+    for chunk in txn.pieces(&hourly, STAT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group_hourly::Entity.table_ref()).columns([
             group_hourly::Column::GroupId,
@@ -450,7 +486,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
     }
 
     let stat_rows: Vec<_> = stats.into_iter().collect();
-    for chunk in stat_rows.chunks(txn.rows_per_statement(STAT_ROWS_PER_STATEMENT)) {
+    for chunk in txn.pieces(&stat_rows, STAT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group_stat::Entity.table_ref()).columns([
             group_stat::Column::GroupId,
@@ -565,7 +601,7 @@ async fn lookup_hashes(
     let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
     for (&pid, hashes) in by_project {
         let hashes: Vec<&str> = hashes.iter().copied().collect();
-        for chunk in hashes.chunks(txn.rows_per_statement(HASH_LOOKUPS_PER_STATEMENT)) {
+        for chunk in txn.pieces(&hashes, HASH_LOOKUPS_PER_STATEMENT) {
             let stmt = Query::select()
                 .column((group_hash::Entity, group_hash::Column::Hash))
                 .column((group_hash::Entity, group_hash::Column::GroupId))
@@ -601,7 +637,7 @@ async fn insert_hashes(
 ) -> Result<HashSet<(Uuid, String)>, Error> {
     let mut recorded = HashSet::with_capacity(rows.len());
     let rows: Vec<_> = rows.iter().collect();
-    for chunk in rows.chunks(txn.rows_per_statement(HASH_ROWS_PER_STATEMENT)) {
+    for chunk in txn.pieces(&rows, HASH_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group_hash::Entity.table_ref()).columns([
             group_hash::Column::ProjectId,
@@ -645,7 +681,7 @@ async fn upsert_groups<'a>(
         .iter()
         .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
         .collect();
-    for chunk in entries.chunks(txn.rows_per_statement(GROUP_ROWS_PER_STATEMENT)) {
+    for chunk in txn.pieces(&entries, GROUP_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group::Entity.table_ref()).columns([
             group::Column::Id,
@@ -749,7 +785,7 @@ async fn known_idempotency_keys(
     }
     let mut known = HashMap::new();
     for (pid, keys) in by_project {
-        for chunk in keys.chunks(txn.rows_per_statement(HASH_LOOKUPS_PER_STATEMENT)) {
+        for chunk in txn.pieces(&keys, HASH_LOOKUPS_PER_STATEMENT) {
             let stmt = Query::select()
                 .column((event::Entity, event::Column::Id))
                 .column((event::Entity, event::Column::GroupId))
@@ -783,4 +819,34 @@ async fn known_idempotency_keys(
         }
     }
     Ok(known)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pieces;
+
+    fn lengths(n: usize, max: usize) -> Vec<usize> {
+        let rows: Vec<usize> = (0..n).collect();
+        let pieces: Vec<&[usize]> = Pieces::new(&rows, max).collect();
+        // The pieces are the rows, in order, each once.
+        assert_eq!(pieces.concat(), rows);
+        pieces.iter().map(|p| p.len()).collect()
+    }
+
+    #[test]
+    fn pieces_are_powers_of_two_up_to_max() {
+        assert_eq!(lengths(0, 500), Vec::<usize>::new());
+        assert_eq!(lengths(1, 500), [1]);
+        assert_eq!(lengths(100, 500), [64, 32, 4]);
+        assert_eq!(lengths(256, 500), [256]);
+        // 500 rounds down to 256.
+        assert_eq!(lengths(1000, 500), [256, 256, 256, 128, 64, 32, 8]);
+        assert_eq!(lengths(3, 1), [1, 1, 1]);
+        assert_eq!(lengths(3, 0), [1, 1, 1]);
+        // Every batch size of the writer (up to 1000 events) needs at most 9 texts per kind.
+        let mut sizes: Vec<usize> = (1..=1000).flat_map(|n| lengths(n, 500)).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        assert_eq!(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 256]);
+    }
 }
