@@ -4,7 +4,8 @@
 # for 3 s each, and requires both to exit 0. The tool exits non-zero when nothing was
 # acknowledged, on any error, and when the events committed (read back from the groups the
 # answers named) differ from the events acknowledged. Then runs `store-floor` on SQLite for
-# 1 s (it must print its RESULT and delete its file) and stops the server with SIGTERM.
+# 1 s (it must print its RESULT and delete its file), drives the null server for 1 s, and
+# stops the server with SIGTERM.
 #
 # Usage: .ci/bench-smoke.sh      (from anywhere; builds target/debug/faultline and faultline-bench)
 # Env:   FAULTLINE_BIN           server binary (default target/debug/faultline)
@@ -100,6 +101,34 @@ if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/floor.out" && [[ ! -e $WORK/flo
   passed=$((passed + 1))
 else
   echo "bench-smoke: store-floor failed (exit $rc, or it left its file behind)" >&2
+  failed=$((failed + 1))
+fi
+
+# The null server (the transport ceiling): it must come up and carry a second of load.
+echo ">>> bench-smoke: null-server"
+"$BENCH" null-server --listen 127.0.0.1:0 >"$WORK/null.log" 2>&1 &
+NULL_PID=$!
+NULL_ADDR=""
+for _ in $(seq 100); do
+  NULL_ADDR=$(sed -n 's#^null server listening on http://\([^ ]*\).*#\1#p' "$WORK/null.log" | head -n 1)
+  [[ -n $NULL_ADDR ]] && break
+  sleep 0.1
+done
+rc=0
+if [[ -n $NULL_ADDR ]]; then
+  timeout 60 "$BENCH" load --target "http://$NULL_ADDR" --key null --no-verify --mode rest \
+    --seconds 1 --concurrency 4 >"$WORK/null.out" 2>&1 || rc=$?
+  cat "$WORK/null.out"
+else
+  rc=1
+  cat "$WORK/null.log"
+fi
+kill "$NULL_PID" 2>/dev/null || true
+wait "$NULL_PID" 2>/dev/null || true
+if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/null.out"; then
+  passed=$((passed + 1))
+else
+  echo "bench-smoke: null-server failed (exit $rc)" >&2
   failed=$((failed + 1))
 fi
 
