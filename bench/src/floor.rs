@@ -1,10 +1,10 @@
 //! `store-floor`: the fastest this machine stores event-sized rows durably when nothing else
 //! runs: no server, no parsing, no grouping, one table without an index, rows of
 //! `--row-bytes` incompressible bytes (a stored event's compressed part is incompressible)
-//! appended `--batch` rows per transaction. SQLite runs as Faultline's writer does (rusqlite,
-//! WAL, `synchronous=FULL`, a cached prepared statement); PostgreSQL as Faultline's pool does
-//! (sea-orm over sqlx, one multi-row insert per transaction, the server's own durability
-//! settings).
+//! appended `--batch` rows per transaction. SQLite runs on the connection Faultline's writer
+//! opens (`store::open_writer_connection`: WAL, `synchronous=FULL`) with a cached prepared
+//! statement; PostgreSQL over Faultline's own pool (`store::connect`), one multi-row insert
+//! per transaction, with the database server's durability settings.
 //!
 //! Whatever Faultline does per event comes on top of this, so an ingest rate above this floor
 //! cannot be reached on this machine without giving up durability.
@@ -17,7 +17,7 @@ use std::{
 use anyhow::{Context, bail};
 use clap::Args;
 use rand::RngCore;
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
 
 use crate::procinfo;
 
@@ -130,10 +130,10 @@ fn sqlite(path: &str, rows: &[Vec<u8>], batch: usize, deadline: Instant) -> anyh
         }
     };
     remove(path);
-    let mut db = rusqlite::Connection::open(path).with_context(|| format!("opening {path}"))?;
+    let mut db = faultline::store::open_writer_connection(std::path::Path::new(path))
+        .with_context(|| format!("opening {path}"))?;
     db.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-         CREATE TABLE {TABLE} (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+        "CREATE TABLE {TABLE} (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
     ))?;
     let sql = format!("INSERT INTO {TABLE} (data) VALUES (?1)");
     let mut written = 0u64;
@@ -160,7 +160,7 @@ async fn postgres(
     batch: usize,
     deadline: Instant,
 ) -> anyhow::Result<u64> {
-    let db = Database::connect(url)
+    let db = faultline::store::connect(url, 1)
         .await
         .with_context(|| format!("connecting to {url}"))?;
     let table = format!("{TABLE}_{}", uuid::Uuid::new_v4().simple());

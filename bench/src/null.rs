@@ -24,22 +24,25 @@ use std::{
 use anyhow::{Context, bail};
 use axum::{
     Json, Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
-    http::{HeaderMap, Method, StatusCode, Uri, header},
+    extract::State,
+    http::header,
     response::{IntoResponse, Response},
     routing::{get, post},
     serve::ListenerExt,
 };
 use clap::Args;
-use serde::{Deserialize, Serialize, de::IgnoredAny};
+use serde::{Deserialize, de::IgnoredAny};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tonic::{Request, Status};
 
-use faultline::pb::{
-    self,
-    capture_service_server::{CaptureService, CaptureServiceServer},
+use faultline::{
+    error::Error,
+    pb::{
+        self,
+        capture_service_server::{CaptureService, CaptureServiceServer},
+    },
+    rest::{capture_json, decode, error_response},
 };
 
 /// Most events one batch may carry, as on the real server.
@@ -83,8 +86,7 @@ pub async fn run(args: NullArgs) -> anyhow::Result<ExitCode> {
         .route("/v1/errors/groups", get(groups))
         .route("/v1/errors/capture", post(capture))
         .route("/v1/errors/capture/batch", post(capture_batch))
-        .with_state(null)
-        .layer(DefaultBodyLimit::max(body_limit));
+        .with_state(null);
     // Replaces the gRPC routes' own fallback, which would answer REST clients too.
     let app = grpc.merge(rest).fallback(fallback);
 
@@ -162,7 +164,7 @@ impl CaptureService for NullCapture {
     ) -> Result<tonic::Response<pb::CaptureBatchResponse>, Status> {
         let pb::CaptureBatchRequest { events } = req.into_inner();
         batch_size_ok(events.len())
-            .map_err(|message| Status::invalid_argument(format!("events: {message}")))?;
+            .map_err(|(_, message)| Status::invalid_argument(format!("events: {message}")))?;
         let results: Vec<pb::CaptureBatchResult> = events
             .iter()
             .map(|_| pb::CaptureBatchResult {
@@ -184,56 +186,18 @@ impl CaptureService for NullCapture {
     }
 }
 
-/// The real server's limits on a batch.
-fn batch_size_ok(n: usize) -> Result<(), String> {
+/// The real server's limits on a batch: the violation's code and message for `events`.
+fn batch_size_ok(n: usize) -> Result<(), (&'static str, String)> {
     if n == 0 {
-        Err("must hold at least one event".to_owned())
+        Err(("REQUIRED", "must hold at least one event".to_owned()))
     } else if n > BATCH_MAX {
-        Err(format!("at most {BATCH_MAX} events per batch"))
+        Err(("TOO_MANY", format!("at most {BATCH_MAX} events per batch")))
     } else {
         Ok(())
     }
 }
 
-// ---------- REST, in the shapes of src/rest/errors_api.rs ----------
-
-/// One captured event as the REST API answers it (`capture_json` on the real server).
-#[derive(Serialize)]
-struct CaptureAnswer {
-    ok: bool,
-    error_id: String,
-    event_id: String,
-    group_id: String,
-    fingerprint: String,
-    new_group: bool,
-}
-
-impl From<pb::CaptureResponse> for CaptureAnswer {
-    fn from(c: pb::CaptureResponse) -> Self {
-        let pb::CaptureResponse {
-            event_id,
-            group_id,
-            fingerprint,
-            new_group,
-        } = c;
-        CaptureAnswer {
-            ok: true,
-            error_id: event_id.clone(),
-            event_id,
-            group_id,
-            fingerprint,
-            new_group,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct BatchAnswer {
-    ok: bool,
-    accepted: usize,
-    rejected: usize,
-    results: Vec<CaptureAnswer>,
-}
+// ---------- REST: the server's own decoding, answers and error envelope ----------
 
 #[derive(Deserialize)]
 struct BatchBody {
@@ -245,53 +209,37 @@ async fn groups() -> Response {
     Json(json!({"groups": [], "has_more": false, "next_cursor": null})).into_response()
 }
 
-async fn capture(
-    State(null): State<Arc<NullCapture>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(e) = body
-        .map_err(|r| body_error(r, null.body_limit))
-        .and_then(|b| decode::<IgnoredAny>(&b))
-    {
-        return e.render();
+async fn capture(State(null): State<Arc<NullCapture>>, req: axum::extract::Request) -> Response {
+    let (head, body) = split(req);
+    match read::<IgnoredAny>(body, null.body_limit).await {
+        Ok(_) => Json(answer(null.captured())).into_response(),
+        Err(e) => error_response(&head, e),
     }
-    Json(CaptureAnswer::from(null.captured())).into_response()
 }
 
 async fn capture_batch(
     State(null): State<Arc<NullCapture>>,
-    body: Result<Bytes, BytesRejection>,
+    req: axum::extract::Request,
 ) -> Response {
-    let events = match body
-        .map_err(|r| body_error(r, null.body_limit))
-        .and_then(|b| decode::<BatchBody>(&b))
+    let (head, body) = split(req);
+    let n = match read::<BatchBody>(body, null.body_limit)
+        .await
         .and_then(|BatchBody { events }| {
-            batch_size_ok(events.len()).map_err(|message| RestError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "VALIDATION_ERROR",
-                message: format!("events: {message}"),
-            })?;
-            Ok(events.len())
+            batch_size_ok(events.len())
+                .map(|()| events.len())
+                .map_err(|(code, message)| Error::invalid_field("events", message, code))
         }) {
         Ok(n) => n,
-        Err(e) => return e.render(),
+        Err(e) => return error_response(&head, e),
     };
-    let results: Vec<CaptureAnswer> = (0..events)
-        .map(|_| CaptureAnswer::from(null.captured()))
-        .collect();
-    Json(BatchAnswer {
-        ok: true,
-        accepted: results.len(),
-        rejected: 0,
-        results,
-    })
-    .into_response()
+    let results: Vec<serde_json::Value> = (0..n).map(|_| answer(null.captured())).collect();
+    Json(json!({"ok": true, "accepted": n, "rejected": 0, "results": results})).into_response()
 }
 
-/// Unknown paths: gRPC clients get UNIMPLEMENTED, everyone else the JSON 404 (as the real
-/// server's REST fallback).
-async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let is_grpc = headers
+/// Unknown paths: gRPC clients get UNIMPLEMENTED, everyone else the JSON 404.
+async fn fallback(req: axum::extract::Request) -> Response {
+    let is_grpc = req
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"));
@@ -300,65 +248,28 @@ async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
             .into_http::<axum::body::Body>()
             .into_response()
     } else {
-        RestError {
-            status: StatusCode::NOT_FOUND,
-            code: "NOT_FOUND",
-            message: format!("route not found: {method} {}", uri.path()),
-        }
-        .render()
+        error_response(&req, Error::NotFound { what: "route" })
     }
 }
 
-/// A refusal. Only its status matters to the load tool; the body is a short JSON error in
-/// the real server's envelope (`{"error": {code, message, statusCode}}`).
-struct RestError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+fn answer(c: pb::CaptureResponse) -> serde_json::Value {
+    capture_json(c.event_id, c.group_id, c.fingerprint, c.new_group)
 }
 
-impl RestError {
-    fn malformed(message: String) -> Self {
-        RestError {
-            status: StatusCode::BAD_REQUEST,
-            code: "VALIDATION_ERROR",
-            message,
-        }
-    }
-
-    fn render(self) -> Response {
-        let RestError {
-            status,
-            code,
-            message,
-        } = self;
-        let body = json!({
-            "error": {"code": code, "message": message, "statusCode": status.as_u16()}
-        });
-        (status, Json(body)).into_response()
-    }
+/// The request's head (for the error envelope) and its body.
+fn split(req: axum::extract::Request) -> (http::Request<()>, axum::body::Body) {
+    let (parts, body) = req.into_parts();
+    (http::Request::from_parts(parts, ()), body)
 }
 
-fn body_error(rejection: BytesRejection, limit: usize) -> RestError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        RestError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "PAYLOAD_TOO_LARGE",
-            message: format!("request body exceeds the limit of {limit} bytes"),
-        }
-    } else {
-        RestError::malformed(rejection.body_text())
-    }
-}
-
-/// Decodes JSON: broken JSON is 400, JSON of the wrong shape 422, as on the real server.
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RestError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => RestError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "VALIDATION_ERROR",
-            message: e.to_string(),
-        },
-        _ => RestError::malformed(format!("malformed JSON: {e}")),
-    })
+/// Reads the body within `limit` (a body over it, or broken off, is answered as too large)
+/// and decodes it as the server does.
+async fn read<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<T, Error> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| Error::PayloadTooLarge { limit })?;
+    decode(&bytes)
 }

@@ -625,7 +625,13 @@ pub(super) fn retention_json(r: Option<pb::Retention>) -> Value {
     })
 }
 
-fn capture_json(event_id: String, group_id: String, fingerprint: String, new_group: bool) -> Value {
+/// The documented answer to one captured event.
+pub fn capture_json(
+    event_id: String,
+    group_id: String,
+    fingerprint: String,
+    new_group: bool,
+) -> Value {
     json!({"ok": true, "error_id": event_id, "event_id": event_id, "group_id": group_id, "fingerprint": fingerprint, "new_group": new_group})
 }
 

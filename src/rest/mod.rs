@@ -18,6 +18,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::{config::Config, error::Error, grpc::Api};
 pub use error::{ApiError, error_response};
+// Also what the benchmark's null server answers with (`bench/src/null.rs`).
+pub use errors_api::capture_json;
+pub use extract::decode;
 
 /// Unknown paths: gRPC clients get UNIMPLEMENTED, everyone else the JSON 404.
 async fn fallback(headers: http::HeaderMap) -> axum::response::Response {

@@ -34,16 +34,24 @@ impl std::fmt::Debug for LiteWriter {
     }
 }
 
+/// A connection with the ingest writer's settings: WAL, `synchronous=FULL` (every commit is
+/// durable before it is answered), the busy timeout, foreign keys and a statement cache.
+/// Also what the benchmark's storage floor writes with (`faultline-bench store-floor`).
+pub fn open_writer_connection(file: &Path) -> Result<rusqlite::Connection, Error> {
+    let conn = rusqlite::Connection::open(file).map_err(lite_err)?;
+    conn.busy_timeout(super::BUSY_TIMEOUT).map_err(lite_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(lite_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 impl LiteWriter {
     /// Opens the write connection on `file` and starts its thread.
     pub(super) fn start(file: &Path) -> Result<LiteWriter, Error> {
-        let conn = rusqlite::Connection::open(file).map_err(lite_err)?;
-        conn.busy_timeout(super::BUSY_TIMEOUT).map_err(lite_err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(lite_err)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        let conn = open_writer_connection(file)?;
         let (tx, rx) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("faultline-sqlite-writer".into())

@@ -31,6 +31,7 @@ pub use cache::Derived;
 pub use events::ExportPage;
 pub use insights::{StatsFigures, TrendFigures};
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
+pub use lite::open_writer_connection;
 
 use crate::error::Error;
 
@@ -115,7 +116,9 @@ impl Store {
 /// How long a SQLite writer waits for another's lock (the pool and the ingest writer thread).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, Error> {
+/// A pool with Faultline's connection settings (SQLite pragmas, statement caches, the
+/// PostgreSQL TCP_NODELAY fix below). Also what the benchmark's storage floor inserts over.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, Error> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
         .min_connections(1)
@@ -138,8 +141,8 @@ async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, 
     }
     if !is_sqlite_url(url) {
         // The batch writer's statements come in a few power-of-two row counts per kind
-        // (`write::Pieces`); room for all of them keeps them parsed and planned. Before, every
-        // batch size was its own text and a cache of 100 held tens of MiB for no gain.
+        // (`write::Pieces`), and 64 entries hold all of them. Before, every batch size was
+        // its own text, and a cache of 100 of those held tens of MiB for no gain.
         opts.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(64));
         let port = postgres_port(url);
         // sqlx keeps one `after_connect`: this replaces the one sea-orm installs only for a
