@@ -15,7 +15,7 @@ use crate::{
     auth::{self, Authenticator, keys},
     config::Config,
     error::Error,
-    grpc::Api,
+    grpc::{Api, ApiState},
     ingest::{Ingest, WriterHandle},
     jobs,
     limits::{self, cors::Cors, rate::RateLimiter},
@@ -85,14 +85,14 @@ impl App {
         store
             .record_run_start(monitor.run_id, monitor.started_at)
             .await?;
-        let api = Api {
+        let api = Api::new(ApiState {
             monitor: monitor.clone(),
             store: store.clone(),
             ingest: ingest.clone(),
             export_page: 500,
             export_send_timeout: Duration::from_secs(60),
             authn: authenticator.clone(),
-        };
+        });
         let limiter = RateLimiter::new(cfg.limits.rate.clone());
         let router = router(
             api,

@@ -188,7 +188,8 @@ async fn postgres(
         txn.commit().await?;
         written += batch as u64;
     }
-    db.execute_unprepared(&format!("DROP TABLE {table}")).await?;
+    db.execute_unprepared(&format!("DROP TABLE {table}"))
+        .await?;
     db.close().await?;
     Ok(written)
 }

@@ -3,15 +3,61 @@
 //! and are only read whole, so one blob keeps rows small and inserts cheap. Encoding runs in
 //! the request handler (`ingest::prepare`), not in the single writer.
 //!
-//! Layout: one version byte (1), then zstd of
+//! Layout: one version byte, then zstd of
 //! `u32 LE length, exception JSON (empty: none), u32 LE length, grouping JSON, payload bytes`.
+//! Version 2 leaves the grouping's `components` out when they are its primary variant's (as
+//! `grouping::compute` makes them): the same list twice was a tenth of what was compressed.
+//! Version 1 blobs, which always hold them, are still read.
+
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{ExceptionData, grouping::Grouping},
+    domain::{
+        ExceptionData,
+        grouping::{Grouping, GroupingSource, GroupingVariant},
+    },
     error::Error,
 };
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+
+/// The grouping as stored: `components` only when they are not the first variant's.
+#[derive(Serialize)]
+struct StoredGrouping<'a> {
+    version: u32,
+    source: GroupingSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    components: Option<&'a [String]>,
+    fingerprint: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    variants: &'a [GroupingVariant],
+}
+
+#[derive(Deserialize)]
+struct ReadGrouping {
+    version: u32,
+    source: GroupingSource,
+    components: Option<Vec<String>>,
+    fingerprint: String,
+    #[serde(default)]
+    variants: Vec<GroupingVariant>,
+}
+
+impl From<ReadGrouping> for Grouping {
+    fn from(g: ReadGrouping) -> Grouping {
+        let components = g
+            .components
+            .or_else(|| g.variants.first().map(|v| v.components.clone()))
+            .unwrap_or_default();
+        Grouping {
+            version: g.version,
+            source: g.source,
+            components,
+            fingerprint: g.fingerprint,
+            variants: g.variants,
+        }
+    }
+}
 /// Fast level: most of the size win at a small share of the CPU of higher levels.
 const LEVEL: i32 = 1;
 
@@ -27,7 +73,16 @@ pub fn encode(exception: Option<&ExceptionData>, grouping: &Grouping, payload: &
     let exception = exception
         .map(|e| serde_json::to_vec(e).unwrap_or_default())
         .unwrap_or_default();
-    let grouping = serde_json::to_vec(grouping).unwrap_or_default();
+    let primary = grouping.variants.first().map(|v| v.components.as_slice());
+    let grouping = serde_json::to_vec(&StoredGrouping {
+        version: grouping.version,
+        source: grouping.source,
+        components: (primary != Some(grouping.components.as_slice()))
+            .then_some(grouping.components.as_slice()),
+        fingerprint: &grouping.fingerprint,
+        variants: &grouping.variants,
+    })
+    .unwrap_or_default();
     let mut raw = Vec::with_capacity(8 + exception.len() + grouping.len() + payload.len());
     raw.extend((exception.len() as u32).to_le_bytes());
     raw.extend(&exception);
@@ -56,7 +111,7 @@ pub fn encode(exception: Option<&ExceptionData>, grouping: &Grouping, payload: &
 pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
     let corrupt = || Error::Internal("stored event data is corrupt".into());
     let (&version, compressed) = data.split_first().ok_or_else(corrupt)?;
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(corrupt());
     }
     let raw = zstd::stream::decode_all(compressed).map_err(|_| corrupt())?;
@@ -77,7 +132,9 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
     } else {
         Some(serde_json::from_slice(exception).map_err(|_| corrupt())?)
     };
-    let grouping = serde_json::from_slice(take()?).map_err(|_| corrupt())?;
+    let grouping = serde_json::from_slice::<ReadGrouping>(take()?)
+        .map_err(|_| corrupt())?
+        .into();
     let payload = if with_payload {
         String::from_utf8_lossy(rest).into_owned()
     } else {
@@ -93,7 +150,7 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::grouping::GroupingSource;
+    use crate::domain::grouping::VariantKind;
 
     #[test]
     fn round_trips_and_rejects_garbage() {
@@ -119,5 +176,74 @@ mod tests {
         assert!(decode(b"", true).is_err());
         assert!(decode(b"\x01garbage", true).is_err());
         assert!(decode(b"\x02", true).is_err());
+        assert!(decode(b"\x03garbage", true).is_err());
+    }
+
+    fn with_variants() -> Grouping {
+        let variant = |kind, components: &[&str], hash: &str| GroupingVariant {
+            kind,
+            version: 2,
+            source: GroupingSource::Stacktrace,
+            components: components.iter().map(|c| (*c).to_owned()).collect(),
+            hash: hash.into(),
+            matches_group: false,
+        };
+        Grouping {
+            version: 2,
+            source: GroupingSource::Stacktrace,
+            components: vec!["type:E".into(), "a.py:f".into()],
+            fingerprint: "aa".into(),
+            variants: vec![
+                variant(VariantKind::InApp, &["type:E", "a.py:f"], "aa"),
+                variant(VariantKind::Full, &["type:E", "lib.py:g", "a.py:f"], "bb"),
+            ],
+        }
+    }
+
+    /// The stored grouping JSON of a blob.
+    fn stored_grouping(blob: &[u8]) -> serde_json::Value {
+        let raw = zstd::stream::decode_all(&blob[1..]).unwrap();
+        let n = u32::from_le_bytes(raw[..4].try_into().unwrap()) as usize;
+        let rest = &raw[4 + n..];
+        let m = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+        serde_json::from_slice(&rest[4..4 + m]).unwrap()
+    }
+
+    #[test]
+    fn primary_components_are_stored_once() {
+        let g = with_variants();
+        let blob = encode(None, &g, "{}");
+        assert_eq!(blob[0], 2);
+        assert!(stored_grouping(&blob).get("components").is_none());
+        assert_eq!(decode(&blob, false).unwrap().grouping, g);
+
+        // Components that are not the primary variant's are kept.
+        let mut other = with_variants();
+        other.components = vec!["custom".into()];
+        let blob = encode(None, &other, "{}");
+        assert_eq!(
+            stored_grouping(&blob)["components"],
+            serde_json::json!(["custom"])
+        );
+        assert_eq!(decode(&blob, false).unwrap().grouping, other);
+    }
+
+    #[test]
+    fn reads_version_1_blobs() {
+        // Version 1: the grouping serialized whole.
+        let g = with_variants();
+        let grouping = serde_json::to_vec(&g).unwrap();
+        let payload = b"{\"message\":\"x\"}";
+        let mut raw = Vec::new();
+        raw.extend(0u32.to_le_bytes());
+        raw.extend((grouping.len() as u32).to_le_bytes());
+        raw.extend(&grouping);
+        raw.extend(payload);
+        let mut blob = vec![1u8];
+        blob.extend(zstd::bulk::compress(&raw, 1).unwrap());
+        let b = decode(&blob, true).unwrap();
+        assert_eq!(b.grouping, g);
+        assert!(b.exception.is_none());
+        assert_eq!(b.payload.as_bytes(), payload);
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! Through sqlx every statement is a round trip between the async writer and sqlx's SQLite
 //! worker thread, and a multi-row statement's text changes with the batch size, so it is
-//! prepared again and again. Here the batch crosses threads once, and each statement is built
-//! for one row, prepared once (`prepare_cached`) and run per row: SQLite executes in-process,
-//! so a row costs microseconds and nothing is parsed twice.
+//! prepared again and again. Here the batch crosses threads once, and statements carry
+//! power-of-two row counts (`write::Pieces`), so a few statement texts serve every batch size
+//! and each is prepared once (`prepare_cached`) and then only bound and run.
 //!
 //! The statements are the same sea-query statements the PostgreSQL path sends (`write.rs`
 //! builds them either way); only how they are run differs. The connection opens the same
@@ -44,7 +44,8 @@ pub fn open_writer_connection(file: &Path) -> Result<rusqlite::Connection, Error
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )
     .map_err(lite_err)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    // Room for every statement of a batch at each of its power-of-two row counts.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 

@@ -30,8 +30,8 @@ pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
 pub use cache::Derived;
 pub use events::ExportPage;
 pub use insights::{StatsFigures, TrendFigures};
-pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 pub use lite::open_writer_connection;
+pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 
 use crate::error::Error;
 

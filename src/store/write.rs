@@ -92,9 +92,9 @@ impl Store {
 /// A write transaction the batch commit runs in: sqlx's (PostgreSQL, in-memory SQLite) or the
 /// SQLite writer thread's (`lite`).
 pub(super) trait BatchTxn {
-    /// The pieces `rows` are written or looked up in, one statement each: one row per
-    /// statement on the SQLite writer, where a statement prepared once and run per row is
-    /// cheapest; over a network connection multi-row statements of at most `usual` rows.
+    /// The pieces `rows` are written or looked up in, one statement each: multi-row
+    /// statements of at most `usual` rows. (The SQLite writer measured faster with them too
+    /// than with one prepared row statement run per row: BENCHMARKS.md, session 7.)
     fn pieces<'r, T>(&self, rows: &'r [T], usual: usize) -> Pieces<'r, T>;
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error>;
     async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error>;
@@ -114,8 +114,8 @@ impl BatchTxn for DatabaseTransaction {
 }
 
 impl BatchTxn for super::lite::LiteTxn<'_> {
-    fn pieces<'r, T>(&self, rows: &'r [T], _usual: usize) -> Pieces<'r, T> {
-        Pieces::new(rows, 1)
+    fn pieces<'r, T>(&self, rows: &'r [T], usual: usize) -> Pieces<'r, T> {
+        Pieces::new(rows, usual)
     }
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
         super::lite::LiteTxn::rows(self, stmt).map(drop)
@@ -130,7 +130,8 @@ impl BatchTxn for super::lite::LiteTxn<'_> {
 /// written as 64 + 32 + 4. A multi-row statement's text depends on its row count, and every
 /// new text is prepared and cached on the connection; with power-of-two counts a few texts
 /// serve every batch size and stay cached. Measured on PostgreSQL (BENCHMARKS.md): the same
-/// throughput as one statement per batch, and lower peak memory.
+/// throughput as one statement per batch, and lower peak memory; on the SQLite writer 6%
+/// more batched throughput than one row per statement.
 pub(super) struct Pieces<'r, T> {
     rest: &'r [T],
     max: usize,
@@ -678,7 +679,9 @@ async fn upsert_groups<'a>(
 ) -> Result<HashMap<(Uuid, &'a str), (Uuid, bool)>, Error> {
     let mut out = HashMap::with_capacity(aggs.len());
     let entries: Vec<_> = aggs.iter().collect();
-    let keys: HashMap<(Uuid, String), ((Uuid, &'a str), Uuid)> = aggs
+    // Owned (project, fingerprint) → the batch's key and the id proposed for a new group.
+    type Proposed<'k> = ((Uuid, &'k str), Uuid);
+    let keys: HashMap<(Uuid, String), Proposed<'a>> = aggs
         .iter()
         .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
         .collect();

@@ -287,13 +287,33 @@ fn clean_function(function: &str) -> String {
 
 /// Length-prefixes every component so that `["a\nb"]` and `["a", "b"]` hash differently.
 pub(super) fn hash(version: u32, components: &[String]) -> String {
-    let mut buf = format!("v{version}\n").into_bytes();
+    // `v{version}\n`, then `{len}:{component}\n` per component, in one buffer sized up front.
+    let mut buf = Vec::with_capacity(16 + components.iter().map(|c| c.len() + 22).sum::<usize>());
+    buf.push(b'v');
+    push_decimal(&mut buf, version as usize);
+    buf.push(b'\n');
     for c in components {
-        buf.extend_from_slice(format!("{}:", c.len()).as_bytes());
+        push_decimal(&mut buf, c.len());
+        buf.push(b':');
         buf.extend_from_slice(c.as_bytes());
         buf.push(b'\n');
     }
     format!("{:032x}", xxh3_128(&buf))
+}
+
+/// `n` in decimal ASCII, as `format!("{n}")` writes it.
+fn push_decimal(buf: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
 }
 
 /// Cuts to at most `max` characters, the last being "…" when something was cut.
@@ -313,6 +333,25 @@ pub(super) fn truncate_chars(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_input_is_the_documented_text() {
+        let comps: Vec<String> = vec![
+            String::new(),
+            "a".repeat(9),
+            "b".repeat(10),
+            "ü".repeat(12345),
+        ];
+        let mut text = String::from("v12\n");
+        for c in &comps {
+            text.push_str(&format!("{}:{c}\n", c.len()));
+        }
+        assert_eq!(
+            hash(12, &comps),
+            format!("{:032x}", xxh3_128(text.as_bytes()))
+        );
+        assert_eq!(hash(0, &[]), format!("{:032x}", xxh3_128(b"v0\n")));
+    }
 
     fn frame(module: &str, filename: &str, function: &str, lineno: u32) -> Frame {
         Frame {
