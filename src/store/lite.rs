@@ -11,8 +11,15 @@
 //! builds them either way); only how they are run differs. The connection opens the same
 //! file the pool uses, with the same settings (WAL, `synchronous=FULL`, busy timeout, foreign
 //! keys), and takes the write lock up front (`BEGIN IMMEDIATE`).
+//!
+//! Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a thread
+//! of their own, so the writer, the one stage every event passes through, spends its time on
+//! commits. The writer still checkpoints when the WAL has grown past
+//! `WRITER_CHECKPOINT_PAGES`: the background checkpoint rarely finds the WAL fully copied
+//! while commits keep coming, and only a fully copied WAL starts again from its beginning;
+//! by then most of it is copied, so the writer's checkpoint is short.
 
-use std::{path::Path, sync::mpsc};
+use std::{path::Path, sync::mpsc, time::Duration};
 
 use rusqlite::types::Value as Lite;
 use sea_orm::{DbBackend, StatementBuilder, Value};
@@ -23,9 +30,16 @@ use crate::error::Error;
 
 type Work = Box<dyn FnOnce(&rusqlite::Connection) + Send>;
 
-/// Hands work to the writer thread; the thread stops when this is dropped.
+/// WAL pages after which the writer checkpoints itself (SQLite's default is 1 000).
+const WRITER_CHECKPOINT_PAGES: u32 = 4_000;
+/// How often the checkpoint thread copies what the WAL holds into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+
+/// Hands work to the writer thread; the thread and the checkpoint thread stop when this is
+/// dropped.
 pub(super) struct LiteWriter {
     tx: mpsc::Sender<Work>,
+    _stop_checkpoints: mpsc::Sender<()>,
 }
 
 impl std::fmt::Debug for LiteWriter {
@@ -53,6 +67,16 @@ impl LiteWriter {
     /// Opens the write connection on `file` and starts its thread.
     pub(super) fn start(file: &Path) -> Result<LiteWriter, Error> {
         let conn = open_writer_connection(file)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(lite_err)?;
+        let checkpointer = open_writer_connection(file)?;
+        let (stop_checkpoints, stop) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("faultline-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_until_stopped(&checkpointer, &stop))
+            .map_err(|e| {
+                Error::Internal(format!("cannot start the SQLite checkpoint thread: {e}"))
+            })?;
         let (tx, rx) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("faultline-sqlite-writer".into())
@@ -62,7 +86,10 @@ impl LiteWriter {
                 }
             })
             .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
-        Ok(LiteWriter { tx })
+        Ok(LiteWriter {
+            tx,
+            _stop_checkpoints: stop_checkpoints,
+        })
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE … COMMIT` on the writer thread (rolled back when
@@ -92,6 +119,16 @@ impl LiteWriter {
                     "the SQLite writer stopped mid-batch".into(),
                 )),
             ),
+        }
+    }
+}
+
+/// Copies committed WAL frames into the database file every `CHECKPOINT_EVERY` until `stop`'s
+/// sender is dropped. A passive checkpoint takes no lock the writer waits for.
+fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
         }
     }
 }
@@ -176,4 +213,83 @@ fn lite_value(v: Value) -> Result<Lite, Error> {
 
 fn lite_err(e: rusqlite::Error) -> Error {
     Error::Internal(format!("database: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes of the database file itself (the WAL is beside it).
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// A writer on a new database with one table of blobs.
+    async fn writer_with_table(file: &Path) -> LiteWriter {
+        let writer = LiteWriter::start(file).unwrap();
+        let (_, created) = writer
+            .transaction((), |t, _| {
+                t.conn
+                    .execute_batch("CREATE TABLE t (b BLOB NOT NULL)")
+                    .map_err(lite_err)
+            })
+            .await;
+        created.unwrap();
+        writer
+    }
+
+    /// Commits one transaction of 1 MiB of blobs.
+    async fn commit_one_mib(writer: &LiteWriter) {
+        let (_, inserted) = writer
+            .transaction((), |t, _| {
+                for _ in 0..64 {
+                    t.conn
+                        .execute("INSERT INTO t (b) VALUES (randomblob(16384))", [])
+                        .map_err(lite_err)?;
+                }
+                Ok(())
+            })
+            .await;
+        inserted.unwrap();
+    }
+
+    #[tokio::test]
+    async fn commits_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.db");
+        let writer = writer_with_table(&file).await;
+        let before = file_len(&file);
+        // Well under the pages after which the writer checkpoints itself.
+        commit_one_mib(&writer).await;
+        // Only a checkpoint grows the database file; the checkpoint thread makes one soon.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while file_len(&file) < before + (1 << 20) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint copied the commit into the database file: {} bytes",
+                file_len(&file)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_wal_stays_bounded_under_a_stream_of_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.db");
+        let writer = writer_with_table(&file).await;
+        // 48 MiB in 1 MiB commits, three times the WAL size after which the writer checkpoints.
+        let mut largest = 0;
+        for _ in 0..48 {
+            commit_one_mib(&writer).await;
+            largest = largest.max(file_len(&dir.path().join("t.db-wal")));
+        }
+        // Pages with their 24-byte frame headers, and the commits around the writer's checkpoint.
+        let bound = u64::from(WRITER_CHECKPOINT_PAGES) * (4096 + 24) + (4 << 20);
+        assert!(
+            largest <= bound,
+            "the WAL grew to {largest} bytes (bound {bound})"
+        );
+        assert!(largest > 0, "no WAL was seen");
+    }
 }
