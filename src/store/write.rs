@@ -309,17 +309,18 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
         // An existing group's row is only updated: its proposed id is never used (and must
         // not equal the group's id, which would read as "created").
         let (fingerprint, proposed_id) = match target.get(&root) {
-            Some(g) => (g.1.as_str(), Uuid::now_v7()),
+            Some(g) => (g.1.as_str(), None),
             None => (
                 batch[to_insert[root]].fingerprint.as_str(),
-                proposed.get(&root).copied().unwrap_or_else(Uuid::now_v7),
+                proposed.get(&root).copied(),
             ),
         };
         let key = (ev.project_id, fingerprint);
         group_key.push(key);
         let ts = ev.timestamp.timestamp_millis();
+        // Made only for the group's first event: a v7 id costs a getrandom call.
         let agg = aggs.entry(key).or_insert_with(|| GroupAgg {
-            proposed_id,
+            proposed_id: proposed_id.unwrap_or_else(Uuid::now_v7),
             count: 0,
             first_seen: ts,
             last_seen: ts,
