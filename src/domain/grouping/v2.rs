@@ -281,7 +281,10 @@ fn frame_component(f: &Frame, platform: Platform) -> String {
     push_clipped(&mut c, &function);
     if platform.uses_context_line() {
         let line = f.context_line.trim();
-        if !line.is_empty() && line.chars().nth(MAX_CONTEXT_CHARS - 1).is_none() {
+        // Fewer bytes than the limit means fewer characters, without counting them.
+        let short =
+            line.len() < MAX_CONTEXT_CHARS || line.chars().nth(MAX_CONTEXT_CHARS - 1).is_none();
+        if !line.is_empty() && short {
             c.push_str(" | ");
             c.push_str(line);
         }
@@ -302,6 +305,9 @@ fn push_clipped(out: &mut String, part: &str) {
 /// anonymous classes (`Foo$1`), which shift when another is added above.
 fn clean_module(module: &str) -> &str {
     let mut m = module;
+    if !m.contains('$') {
+        return m;
+    }
     if let Some(i) = m.find("$$") {
         m = &m[..i];
     }
@@ -326,8 +332,8 @@ pub fn clean_function(function: &str) -> Cow<'_, str> {
         let before = f;
         f = strip_trailing_address(f);
         f = strip_trailing_args(f).trim();
-        if let Some(i) = f.find(" [as ")
-            && f.ends_with(']')
+        if f.ends_with(']')
+            && let Some(i) = f.find(" [as ")
         {
             f = f[..i].trim_end();
         }
@@ -380,6 +386,9 @@ fn strip_trailing_address(f: &str) -> &str {
 /// The counter the compiler appends to lambdas and closures: `lambda$main$0` → `lambda$main`,
 /// `handler.func1` → `handler.func`, `<Main>b__0_1` → `<Main>b__`.
 fn strip_lambda_number(f: &str) -> &str {
+    if !f.ends_with(|c: char| c.is_ascii_digit() || c == '_') {
+        return f;
+    }
     if let Some(i) = f.rfind("b__") {
         let tail = &f[i + 3..];
         if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
