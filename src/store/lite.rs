@@ -19,7 +19,11 @@
 //! while commits keep coming, and only a fully copied WAL starts again from its beginning;
 //! by then most of it is copied, so the writer's checkpoint is short.
 
-use std::{path::Path, sync::mpsc, time::Duration};
+use std::{
+    path::Path,
+    sync::{Mutex, mpsc},
+    time::Duration,
+};
 
 use rusqlite::types::Value as Lite;
 use sea_orm::{DbBackend, StatementBuilder, Value};
@@ -35,11 +39,14 @@ const WRITER_CHECKPOINT_PAGES: u32 = 4_000;
 /// How often the checkpoint thread copies what the WAL holds into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
-/// Hands work to the writer thread; the thread and the checkpoint thread stop when this is
-/// dropped.
+/// Hands work to the writer thread; the thread and the checkpoint thread stop on `stop` or
+/// when this is dropped.
 pub(super) struct LiteWriter {
-    tx: mpsc::Sender<Work>,
-    _stop_checkpoints: mpsc::Sender<()>,
+    /// `None` once stopped.
+    tx: Mutex<Option<mpsc::Sender<Work>>>,
+    stop_checkpoints: Mutex<Option<mpsc::Sender<()>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpoints: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for LiteWriter {
@@ -71,14 +78,14 @@ impl LiteWriter {
             .map_err(lite_err)?;
         let checkpointer = open_writer_connection(file)?;
         let (stop_checkpoints, stop) = mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let checkpoints = std::thread::Builder::new()
             .name("faultline-sqlite-checkpoint".into())
             .spawn(move || checkpoint_until_stopped(&checkpointer, &stop))
             .map_err(|e| {
                 Error::Internal(format!("cannot start the SQLite checkpoint thread: {e}"))
             })?;
         let (tx, rx) = mpsc::channel::<Work>();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("faultline-sqlite-writer".into())
             .spawn(move || {
                 for work in rx {
@@ -87,9 +94,23 @@ impl LiteWriter {
             })
             .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(LiteWriter {
-            tx,
-            _stop_checkpoints: stop_checkpoints,
+            tx: Mutex::new(Some(tx)),
+            stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
+            writer: Mutex::new(Some(writer)),
+            checkpoints: Mutex::new(Some(checkpoints)),
         })
+    }
+
+    /// Stops both threads once the work handed over is done, the checkpoint thread last with
+    /// a checkpoint that copies the whole WAL into the database file and empties it, so a
+    /// stopped server leaves one complete file. (SQLite also removes the WAL when its last
+    /// connection closes, but only if no other connection of the process is still closing.)
+    /// Blocks; later transactions are refused.
+    pub(super) fn stop(&self) {
+        drop(take(&self.tx));
+        join(take(&self.writer), "writer");
+        drop(take(&self.stop_checkpoints));
+        join(take(&self.checkpoints), "checkpoint");
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE … COMMIT` on the writer thread (rolled back when
@@ -105,7 +126,8 @@ impl LiteWriter {
             let result = run_in_transaction(conn, |t| f(t, &carry));
             let _ = reply.send((carry, result));
         });
-        if self.tx.send(work).is_err() {
+        let tx = self.tx.lock().ok().and_then(|g| g.clone());
+        if tx.is_none_or(|tx| tx.send(work).is_err()) {
             return (
                 None,
                 Err(Error::Unavailable("the SQLite writer has stopped".into())),
@@ -130,6 +152,10 @@ fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<(
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "background WAL checkpoint failed");
         }
+    }
+    // Stopping: everything into the database file, and the WAL emptied.
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
     }
 }
 
@@ -211,6 +237,19 @@ fn lite_value(v: Value) -> Result<Lite, Error> {
     })
 }
 
+fn join(thread: Option<std::thread::JoinHandle<()>>, name: &str) {
+    if let Some(t) = thread
+        && t.join().is_err()
+    {
+        tracing::error!("the SQLite {name} thread panicked");
+    }
+}
+
+/// What `m` holds, leaving `None`.
+fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
+    m.lock().ok().and_then(|mut g| g.take())
+}
+
 fn lite_err(e: rusqlite::Error) -> Error {
     Error::Internal(format!("database: {e}"))
 }
@@ -271,6 +310,28 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn stop_closes_the_database_down_to_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.db");
+        let writer = writer_with_table(&file).await;
+        commit_one_mib(&writer).await;
+        let wal = dir.path().join("t.db-wal");
+        assert!(wal.exists(), "a WAL while the writer runs");
+        writer.stop();
+        assert!(
+            file_len(&wal) == 0,
+            "the WAL is empty (or gone) once the writer stopped"
+        );
+        let (_, after) = writer.transaction((), |_, _| Ok(())).await;
+        assert!(matches!(after, Err(Error::Unavailable(_))), "{after:?}");
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 64);
     }
 
     #[tokio::test]

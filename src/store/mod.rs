@@ -274,8 +274,20 @@ impl Store {
     /// Closes the pools (for every clone of this handle: a pool's clones share it).
     pub async fn close(self) {
         let _ = self.db.clone().close().await;
-        if let IngestConnection::Pool(db) = &self.ingest {
-            let _ = db.clone().close().await;
+        match &self.ingest {
+            IngestConnection::Pool(db) => {
+                let _ = db.clone().close().await;
+            }
+            // Last, so that its connections are the database's last (see `LiteWriter::stop`).
+            IngestConnection::Lite(_) => {
+                let store = self.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let IngestConnection::Lite(w) = &store.ingest {
+                        w.stop();
+                    }
+                })
+                .await;
+            }
         }
     }
 

@@ -364,6 +364,18 @@ async fn sigterm_under_overload_drains_and_loses_nothing_acknowledged() {
         server.stderr()
     );
     drop(server);
+    if database_url.is_none() {
+        // A clean stop leaves one complete database file: the WAL is checkpointed and empty
+        // (SQLite usually removes it too).
+        let wal = dir.path().join("faultline.db-wal");
+        let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(
+            left,
+            0,
+            "{} holds {left} bytes after a clean stop",
+            wal.display()
+        );
+    }
     let acked = acked.lock().unwrap().clone();
     assert!(
         *refused.lock().unwrap() > 0,
