@@ -39,14 +39,17 @@ const WRITER_CHECKPOINT_PAGES: u32 = 4_000;
 /// How often the checkpoint thread copies what the WAL holds into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
-/// Hands work to the writer thread; the thread and the checkpoint thread stop on `stop` or
-/// when this is dropped.
+/// Hands work to the writer thread. The writer (and with it the checkpoint thread) stops on
+/// `stop`, or when this is dropped.
 pub(super) struct LiteWriter {
     /// `None` once stopped.
-    tx: Mutex<Option<mpsc::Sender<Work>>>,
-    stop_checkpoints: Mutex<Option<mpsc::Sender<()>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    checkpoints: Mutex<Option<std::thread::JoinHandle<()>>>,
+    running: Mutex<Option<Running>>,
+}
+
+struct Running {
+    tx: mpsc::Sender<Work>,
+    /// Answered by the writer thread once it has closed its connection.
+    stopped: oneshot::Receiver<()>,
 }
 
 impl std::fmt::Debug for LiteWriter {
@@ -85,32 +88,42 @@ impl LiteWriter {
                 Error::Internal(format!("cannot start the SQLite checkpoint thread: {e}"))
             })?;
         let (tx, rx) = mpsc::channel::<Work>();
-        let writer = std::thread::Builder::new()
+        let (closed, stopped) = oneshot::channel();
+        std::thread::Builder::new()
             .name("faultline-sqlite-writer".into())
             .spawn(move || {
                 for work in rx {
                     work(&conn);
                 }
+                // Stopping: the checkpoint thread first, then the whole WAL into the database
+                // file and the WAL emptied, so a stopped server leaves one complete file.
+                // (SQLite also removes the WAL when its last connection closes, but only if
+                // no other connection of the process is still closing.)
+                drop(stop_checkpoints);
+                if checkpoints.join().is_err() {
+                    tracing::error!("the SQLite checkpoint thread panicked");
+                }
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "final WAL checkpoint failed");
+                }
+                drop(conn);
+                let _ = closed.send(());
             })
             .map_err(|e| Error::Internal(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(LiteWriter {
-            tx: Mutex::new(Some(tx)),
-            stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
-            writer: Mutex::new(Some(writer)),
-            checkpoints: Mutex::new(Some(checkpoints)),
+            running: Mutex::new(Some(Running { tx, stopped })),
         })
     }
 
-    /// Stops both threads once the work handed over is done, the checkpoint thread last with
-    /// a checkpoint that copies the whole WAL into the database file and empties it, so a
-    /// stopped server leaves one complete file. (SQLite also removes the WAL when its last
-    /// connection closes, but only if no other connection of the process is still closing.)
-    /// Blocks; later transactions are refused.
-    pub(super) fn stop(&self) {
-        drop(take(&self.tx));
-        join(take(&self.writer), "writer");
-        drop(take(&self.stop_checkpoints));
-        join(take(&self.checkpoints), "checkpoint");
+    /// Stops the writer once the work handed over is done, and returns when it has stopped
+    /// the checkpoint thread, checkpointed the whole WAL and closed its connection. Later
+    /// transactions are refused.
+    pub(super) async fn stop(&self) {
+        let running = self.running.lock().ok().and_then(|mut r| r.take());
+        if let Some(Running { tx, stopped }) = running {
+            drop(tx);
+            let _ = stopped.await;
+        }
     }
 
     /// Runs `f` inside one `BEGIN IMMEDIATE … COMMIT` on the writer thread (rolled back when
@@ -126,7 +139,11 @@ impl LiteWriter {
             let result = run_in_transaction(conn, |t| f(t, &carry));
             let _ = reply.send((carry, result));
         });
-        let tx = self.tx.lock().ok().and_then(|g| g.clone());
+        let tx = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|r| r.tx.clone()));
         if tx.is_none_or(|tx| tx.send(work).is_err()) {
             return (
                 None,
@@ -152,10 +169,6 @@ fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<(
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "background WAL checkpoint failed");
         }
-    }
-    // Stopping: everything into the database file, and the WAL emptied.
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "final WAL checkpoint failed");
     }
 }
 
@@ -237,19 +250,6 @@ fn lite_value(v: Value) -> Result<Lite, Error> {
     })
 }
 
-fn join(thread: Option<std::thread::JoinHandle<()>>, name: &str) {
-    if let Some(t) = thread
-        && t.join().is_err()
-    {
-        tracing::error!("the SQLite {name} thread panicked");
-    }
-}
-
-/// What `m` holds, leaving `None`.
-fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
-    m.lock().ok().and_then(|mut g| g.take())
-}
-
 fn lite_err(e: rusqlite::Error) -> Error {
     Error::Internal(format!("database: {e}"))
 }
@@ -320,7 +320,7 @@ mod tests {
         commit_one_mib(&writer).await;
         let wal = dir.path().join("t.db-wal");
         assert!(wal.exists(), "a WAL while the writer runs");
-        writer.stop();
+        writer.stop().await;
         assert!(
             file_len(&wal) == 0,
             "the WAL is empty (or gone) once the writer stopped"

@@ -279,15 +279,7 @@ impl Store {
                 let _ = db.clone().close().await;
             }
             // Last, so that its connections are the database's last (see `LiteWriter::stop`).
-            IngestConnection::Lite(_) => {
-                let store = self.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    if let IngestConnection::Lite(w) = &store.ingest {
-                        w.stop();
-                    }
-                })
-                .await;
-            }
+            IngestConnection::Lite(w) => w.stop().await,
         }
     }
 

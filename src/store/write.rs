@@ -92,18 +92,11 @@ impl Store {
 /// A write transaction the batch commit runs in: sqlx's (PostgreSQL, in-memory SQLite) or the
 /// SQLite writer thread's (`lite`).
 pub(super) trait BatchTxn {
-    /// The pieces `rows` are written or looked up in, one statement each: multi-row
-    /// statements of at most `usual` rows. (The SQLite writer measured faster with them too
-    /// than with one prepared row statement run per row: BENCHMARKS.md, session 7.)
-    fn pieces<'r, T>(&self, rows: &'r [T], usual: usize) -> Pieces<'r, T>;
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error>;
     async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error>;
 }
 
 impl BatchTxn for DatabaseTransaction {
-    fn pieces<'r, T>(&self, rows: &'r [T], usual: usize) -> Pieces<'r, T> {
-        Pieces::new(rows, usual)
-    }
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
         self.execute(stmt).await.map(drop).map_err(db_err)
     }
@@ -114,9 +107,6 @@ impl BatchTxn for DatabaseTransaction {
 }
 
 impl BatchTxn for super::lite::LiteTxn<'_> {
-    fn pieces<'r, T>(&self, rows: &'r [T], usual: usize) -> Pieces<'r, T> {
-        Pieces::new(rows, usual)
-    }
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
         super::lite::LiteTxn::rows(self, stmt).map(drop)
     }
@@ -129,10 +119,11 @@ impl BatchTxn for super::lite::LiteTxn<'_> {
 /// what is left, up to `max` (rounded down to a power of two): 100 rows with `max` 500 are
 /// written as 64 + 32 + 4. A multi-row statement's text depends on its row count, and every
 /// new text is prepared and cached on the connection; with power-of-two counts a few texts
-/// serve every batch size and stay cached. Measured on PostgreSQL (BENCHMARKS.md): the same
-/// throughput as one statement per batch, and lower peak memory; on the SQLite writer 6%
-/// more batched throughput than one row per statement.
-pub(super) struct Pieces<'r, T> {
+/// serve every batch size and stay cached. Every statement of a batch is written in these
+/// pieces, on PostgreSQL and on the SQLite writer alike. Measured (BENCHMARKS.md): on
+/// PostgreSQL the same throughput as one statement per batch, and lower peak memory; on the
+/// SQLite writer 6% more batched throughput than one row per statement.
+struct Pieces<'r, T> {
     rest: &'r [T],
     max: usize,
 }
@@ -362,7 +353,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
     // Events, then their tags and the hourly counts.
     let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(to_insert.len());
     let positions: Vec<(usize, usize)> = to_insert.iter().copied().enumerate().collect();
-    for chunk in txn.pieces(&positions, EVENT_ROWS_PER_STATEMENT) {
+    for chunk in Pieces::new(&positions, EVENT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(event::Entity.table_ref()).columns([
             event::Column::Id,
@@ -446,7 +437,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
             .entry((gid, ev.timestamp.timestamp().div_euclid(3600)))
             .or_default() += 1;
     }
-    for chunk in txn.pieces(&tag_rows, TAG_ROWS_PER_STATEMENT) {
+    for chunk in Pieces::new(&tag_rows, TAG_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(event_tag::Entity.table_ref()).columns([
             event_tag::Column::EventSeq,
@@ -467,7 +458,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
         txn.exec(&stmt).await?;
     }
     let hourly: Vec<_> = hourly.into_iter().collect();
-    for chunk in txn.pieces(&hourly, STAT_ROWS_PER_STATEMENT) {
+    for chunk in Pieces::new(&hourly, STAT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group_hourly::Entity.table_ref()).columns([
             group_hourly::Column::GroupId,
@@ -489,7 +480,7 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
     }
 
     let stat_rows: Vec<_> = stats.into_iter().collect();
-    for chunk in txn.pieces(&stat_rows, STAT_ROWS_PER_STATEMENT) {
+    for chunk in Pieces::new(&stat_rows, STAT_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group_stat::Entity.table_ref()).columns([
             group_stat::Column::GroupId,
@@ -604,7 +595,7 @@ async fn lookup_hashes(
     let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
     for (&pid, hashes) in by_project {
         let hashes: Vec<&str> = hashes.iter().copied().collect();
-        for chunk in txn.pieces(&hashes, HASH_LOOKUPS_PER_STATEMENT) {
+        for chunk in Pieces::new(&hashes, HASH_LOOKUPS_PER_STATEMENT) {
             let stmt = Query::select()
                 .column((group_hash::Entity, group_hash::Column::Hash))
                 .column((group_hash::Entity, group_hash::Column::GroupId))
@@ -640,7 +631,7 @@ async fn insert_hashes(
 ) -> Result<HashSet<(Uuid, String)>, Error> {
     let mut recorded = HashSet::with_capacity(rows.len());
     let rows: Vec<_> = rows.iter().collect();
-    for chunk in txn.pieces(&rows, HASH_ROWS_PER_STATEMENT) {
+    for chunk in Pieces::new(&rows, HASH_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group_hash::Entity.table_ref()).columns([
             group_hash::Column::ProjectId,
@@ -686,7 +677,7 @@ async fn upsert_groups<'a>(
         .iter()
         .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
         .collect();
-    for chunk in txn.pieces(&entries, GROUP_ROWS_PER_STATEMENT) {
+    for chunk in Pieces::new(&entries, GROUP_ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(group::Entity.table_ref()).columns([
             group::Column::Id,
@@ -790,7 +781,7 @@ async fn known_idempotency_keys(
     }
     let mut known = HashMap::new();
     for (pid, keys) in by_project {
-        for chunk in txn.pieces(&keys, HASH_LOOKUPS_PER_STATEMENT) {
+        for chunk in Pieces::new(&keys, HASH_LOOKUPS_PER_STATEMENT) {
             let stmt = Query::select()
                 .column((event::Entity, event::Column::Id))
                 .column((event::Entity, event::Column::GroupId))

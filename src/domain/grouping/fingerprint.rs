@@ -287,33 +287,17 @@ fn clean_function(function: &str) -> String {
 
 /// Length-prefixes every component so that `["a\nb"]` and `["a", "b"]` hash differently.
 pub(super) fn hash(version: u32, components: &[String]) -> String {
-    // `v{version}\n`, then `{len}:{component}\n` per component, in one buffer sized up front.
+    use std::io::Write;
+    // `v{version}\n`, then `{len}:{component}\n` per component, in one buffer sized up front
+    // (writing to a `Vec` cannot fail).
     let mut buf = Vec::with_capacity(16 + components.iter().map(|c| c.len() + 22).sum::<usize>());
-    buf.push(b'v');
-    push_decimal(&mut buf, version as usize);
-    buf.push(b'\n');
+    let _ = writeln!(buf, "v{version}");
     for c in components {
-        push_decimal(&mut buf, c.len());
-        buf.push(b':');
+        let _ = write!(buf, "{}:", c.len());
         buf.extend_from_slice(c.as_bytes());
         buf.push(b'\n');
     }
     format!("{:032x}", xxh3_128(&buf))
-}
-
-/// `n` in decimal ASCII, as `format!("{n}")` writes it.
-fn push_decimal(buf: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
 }
 
 /// Cuts to at most `max` characters, the last being "…" when something was cut.
