@@ -79,7 +79,7 @@ impl App {
         }
 
         limits::policy::refresh(&store).await?;
-        let (ingest, writer) = Ingest::start(store.clone(), cfg.ingest.clone());
+        let (ingest, writer) = Ingest::start(store.clone(), cfg.ingest.clone())?;
         let authenticator = Authenticator::new(store.clone());
         let monitor = Monitor::new(&cfg.data_dir);
         store

@@ -74,30 +74,48 @@ pub struct Ingest {
     stats: std::sync::Arc<WriterStats>,
 }
 
-/// The writer task; await it after the last `Ingest` is dropped to know the queue is drained.
-pub struct WriterHandle(tokio::task::JoinHandle<()>);
+/// The writer thread; await `drained` after the last `Ingest` is dropped to know the queue
+/// is drained.
+pub struct WriterHandle(oneshot::Receiver<()>);
 
 impl WriterHandle {
     pub async fn drained(self) {
-        if let Err(e) = self.0.await {
-            tracing::error!(error = %e, "ingest writer task failed");
+        if self.0.await.is_err() {
+            tracing::error!("ingest writer thread failed");
         }
     }
 }
 
 impl Ingest {
-    pub fn start(store: Store, cfg: IngestConfig) -> (Ingest, WriterHandle) {
+    /// Starts the writer on a thread of its own with a single-threaded runtime. On the
+    /// request workers' runtime the writer waited behind the requests queued there each time
+    /// it woke (for the next batch, for each database round trip, for a commit's answer), and
+    /// so did every event it was to commit.
+    pub fn start(store: Store, cfg: IngestConfig) -> Result<(Ingest, WriterHandle), Error> {
         let (tx, rx) = mpsc::channel(cfg.queue_depth.max(1));
         let stats = std::sync::Arc::new(WriterStats::default());
-        let handle = tokio::spawn(writer::run(store, rx, cfg.clone(), stats.clone()));
-        (
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start the ingest writer: {e}")))?;
+        let (done, drained) = oneshot::channel();
+        let writer = writer::run(store, rx, cfg.clone(), stats.clone());
+        std::thread::Builder::new()
+            .name("faultline-writer".into())
+            .spawn(move || {
+                runtime.block_on(writer);
+                drop(runtime);
+                let _ = done.send(());
+            })
+            .map_err(|e| Error::Internal(format!("cannot start the ingest writer: {e}")))?;
+        Ok((
             Ingest {
                 tx,
                 retry_after: cfg.retry_after,
                 stats,
             },
-            WriterHandle(handle),
-        )
+            WriterHandle(drained),
+        ))
     }
 
     /// Takes room in the queue for `n` events, or refuses at once (the caller is told to

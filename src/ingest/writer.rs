@@ -18,6 +18,10 @@ pub(super) async fn run(
     let mut totals = Totals::default();
     let max_batch = cfg.max_batch.max(1);
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    // Opened here, on the writer's runtime, before the first batch waits for it.
+    if let Some(Err(e)) = store.ingest_pool().await {
+        tracing::warn!(error = %e, "the ingest writer could not connect yet; it retries per batch");
+    }
     loop {
         if rx.recv_many(&mut jobs, max_batch).await == 0 {
             break; // every sender is gone and the queue is empty: drained
@@ -46,6 +50,7 @@ pub(super) async fn run(
             std::sync::atomic::Ordering::Relaxed,
         );
     }
+    store.close_ingest_pool().await;
     tracing::info!(
         committed = totals.committed,
         batches = totals.batches,

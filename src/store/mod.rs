@@ -68,8 +68,14 @@ enum IngestConnection {
     /// A SQLite file: a writer thread with its own connection (see `lite`).
     Lite(lite::LiteWriter),
     /// PostgreSQL or in-memory SQLite: a pool of one, so the big multi-row statements the
-    /// writer prepares are cached on one connection only.
-    Pool(DatabaseConnection),
+    /// writer prepares are cached on one connection only. It is opened by the ingest writer on
+    /// its own thread (`Store::ingest_pool`), so that its socket is driven by that thread's
+    /// runtime: on the request workers' runtime, each of a batch's round trips waited behind
+    /// the requests queued there, and the writer spent most of a batch waiting to run.
+    Pool {
+        url: String,
+        pool: tokio::sync::OnceCell<DatabaseConnection>,
+    },
 }
 
 /// Which database a URL points at.
@@ -102,7 +108,10 @@ impl Store {
         let sqlite_file = sqlite_file(url);
         let ingest = match &sqlite_file {
             Some(file) => IngestConnection::Lite(lite::LiteWriter::start(file)?),
-            None => IngestConnection::Pool(connect(url, 1).await?),
+            None => IngestConnection::Pool {
+                url: url.to_owned(),
+                pool: tokio::sync::OnceCell::new(),
+            },
         };
         Ok(Store(std::sync::Arc::new(StoreInner {
             db,
@@ -271,15 +280,34 @@ impl Store {
         self.db.ping().await.is_ok()
     }
 
-    /// Closes the pools (for every clone of this handle: a pool's clones share it).
+    /// Closes the pools (for every clone of this handle: a pool's clones share it). The
+    /// ingest writer closes its own pool (`close_ingest_pool`) before its thread ends.
     pub async fn close(self) {
         let _ = self.db.clone().close().await;
-        match &self.ingest {
-            IngestConnection::Pool(db) => {
-                let _ = db.clone().close().await;
-            }
+        if let IngestConnection::Lite(w) = &self.ingest {
             // Last, so that its connections are the database's last (see `LiteWriter::stop`).
-            IngestConnection::Lite(w) => w.stop().await,
+            w.stop().await;
+        }
+    }
+
+    /// The ingest writer's pool, opened on first use by the runtime that calls this (the
+    /// writer's own); `None` on a SQLite file, which has its writer thread instead.
+    pub(crate) async fn ingest_pool(&self) -> Option<Result<&DatabaseConnection, Error>> {
+        match &self.ingest {
+            IngestConnection::Pool { url, pool } => {
+                Some(pool.get_or_try_init(|| connect(url, 1)).await)
+            }
+            IngestConnection::Lite(_) => None,
+        }
+    }
+
+    /// Closes the ingest writer's pool, if it was opened; run by the writer on its own
+    /// runtime, which drives the pool's connections, before that runtime ends.
+    pub(crate) async fn close_ingest_pool(&self) {
+        if let IngestConnection::Pool { pool, .. } = &self.ingest
+            && let Some(db) = pool.get()
+        {
+            let _ = db.clone().close().await;
         }
     }
 
