@@ -11,6 +11,7 @@ mod m20261121_000005_group_hashes;
 mod m20261121_000006_access;
 mod m20261121_000007_limits;
 mod m20261121_000008_log_center;
+mod m20261204_000009_events_inline;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_access::Migration),
             Box::new(m20261121_000007_limits::Migration),
             Box::new(m20261121_000008_log_center::Migration),
+            Box::new(m20261204_000009_events_inline::Migration),
         ]
     }
 }

@@ -23,3 +23,4 @@ mod retention;
 mod scrubbing;
 mod sdk;
 mod sentry;
+mod storage;
