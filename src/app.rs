@@ -3,7 +3,12 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::Router;
+use axum::{
+    Router,
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::{
@@ -269,21 +274,17 @@ async fn router(
         auth::routes::enforce_grpc,
     ));
 
-    let cors = Arc::new(Cors {
-        management_origins: cfg.limits.cors_origins.clone(),
+    let edge = Arc::new(Edge {
+        monitor,
+        authenticator,
+        cors: Cors {
+            management_origins: cfg.limits.cors_origins.clone(),
+        },
+        limiter,
+        grpc_timeout: cfg.request_timeout,
     });
-    // Layers run bottom-up: authentication first, then CORS (so refusals below it carry its
-    // headers), then the rate limit, which reads the principal authentication found, then the
-    // gRPC time limit (REST has its own inside its router).
     grpc.merge(rest::router(api, cfg))
-        .layer(axum::middleware::from_fn_with_state(
-            cfg.request_timeout,
-            limits::deadline::layer,
-        ))
-        .layer(axum::middleware::from_fn_with_state(limiter, limits::rate::layer))
-        .layer(axum::middleware::from_fn_with_state(cors, limits::cors::layer))
-        .layer(axum::middleware::from_fn_with_state(authenticator, auth::layer))
-        .layer(axum::middleware::from_fn_with_state(monitor, monitor::layer))
+        .layer(axum::middleware::from_fn_with_state(edge, edge_layer))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -292,6 +293,34 @@ async fn router(
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// What every request of both transports passes through on its way in, in one layer: one
+/// middleware per concern cost a boxed service clone and a boxed future each per request.
+struct Edge {
+    monitor: Arc<Monitor>,
+    authenticator: Arc<Authenticator>,
+    cors: Cors,
+    limiter: Arc<RateLimiter>,
+    /// The gRPC time limit (REST has its own inside its router).
+    grpc_timeout: Duration,
+}
+
+/// Counting first (so every answer is counted), then authentication, then CORS (so refusals
+/// below it carry its headers), then the rate limit, which reads the principal authentication
+/// found, then the gRPC time limit.
+async fn edge_layer(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+    let edge = &*edge;
+    monitor::around(&edge.monitor, async move {
+        auth::authenticate(&edge.authenticator, &mut req).await;
+        limits::cors::around(&edge.cors, req, |req| {
+            limits::rate::around(&edge.limiter, req, |req| {
+                limits::deadline::around(edge.grpc_timeout, req, |req| next.run(req))
+            })
+        })
+        .await
+    })
+    .await
 }
 
 /// Mounts a tonic service at `/<package.Service>/*`, as `tonic::service::Routes` does, but

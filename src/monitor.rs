@@ -13,11 +13,7 @@ use std::{
     time::Instant,
 };
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::Response,
-};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -135,11 +131,12 @@ impl Monitor {
     }
 }
 
-/// The middleware: counts every request of both transports with its latency and outcome.
-pub async fn layer(State(m): State<Arc<Monitor>>, req: Request, next: Next) -> Response {
+/// Counts every request of both transports with its latency and outcome (part of the edge
+/// layer, `app::edge`).
+pub async fn around(m: &Monitor, handled: impl Future<Output = Response>) -> Response {
     let started = Instant::now();
-    let in_flight = InFlight::enter(&m);
-    let resp = next.run(req).await;
+    let in_flight = InFlight::enter(m);
+    let resp = handled.await;
     drop(in_flight);
     let latency = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     m.record(Utc::now(), resp.status().is_server_error(), latency);

@@ -14,11 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::Response,
-};
+use axum::extract::Request;
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -283,12 +279,9 @@ pub fn credential(headers: &http::HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The middleware: runs for every request on both transports.
-pub async fn layer(
-    State(auth): State<Arc<Authenticator>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Finds who is calling and notes it on the request, for every request on both transports
+/// (part of the edge layer, `app::edge`).
+pub async fn authenticate(auth: &Authenticator, req: &mut Request) {
     let query_key = query_credential(req.uri());
     let outcome = match credential(req.headers()).or(query_key.as_deref()) {
         None | Some("") => {
@@ -296,7 +289,7 @@ pub async fn layer(
                 .extensions()
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .is_some_and(|ci| ci.0.ip().to_canonical().is_loopback());
-            anonymous(&auth, loopback).await
+            anonymous(auth, loopback).await
         }
         Some(key) => match auth.authenticate(key).await {
             Ok(a) => a,
@@ -309,7 +302,6 @@ pub async fn layer(
         },
     };
     req.extensions_mut().insert(outcome);
-    next.run(req).await
 }
 
 /// The key of a `?key=` query parameter, for clients that cannot set headers (Log Center's

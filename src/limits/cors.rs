@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{Request, State},
-    middleware::Next,
+    extract::Request,
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, Method, StatusCode, header};
@@ -98,9 +97,13 @@ pub(super) fn allow(resp: &mut Response, origin: &HeaderValue) {
     h.append(header::VARY, HeaderValue::from_static("origin"));
 }
 
-pub async fn layer(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
+pub async fn around<F, Fut>(cors: &Cors, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let origin_text = origin.to_str().unwrap_or("");
     let surface = surface(req.uri().path());
@@ -111,7 +114,7 @@ pub async fn layer(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> R
     if preflight {
         if !origin_allowed(surface, origin_text, None, &cors.management_origins) {
             // No CORS headers: the browser refuses the call.
-            return next.run(req).await;
+            return next(req).await;
         }
         let mut resp = StatusCode::NO_CONTENT.into_response();
         allow(&mut resp, &origin);
@@ -152,7 +155,7 @@ pub async fn layer(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> R
             )),
         );
     }
-    let mut resp = next.run(req).await;
+    let mut resp = next(req).await;
     if allowed {
         allow(&mut resp, &origin);
     }

@@ -6,16 +6,20 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{Request, State},
-    middleware::Next,
+    extract::Request,
     response::{IntoResponse, Response},
 };
 
-pub async fn layer(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+/// Runs `next` under the limit (part of the edge layer, `app::edge`).
+pub async fn around<F, Fut>(limit: Duration, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let Some(content_type) = super::rate::grpc_content_type(req.headers()) else {
-        return next.run(req).await;
+        return next(req).await;
     };
-    match tokio::time::timeout(limit, next.run(req)).await {
+    match tokio::time::timeout(limit, next(req)).await {
         Ok(resp) => resp,
         Err(_) => {
             let mut r = tonic::Status::deadline_exceeded(format!(

@@ -13,8 +13,7 @@ use std::{
 };
 
 use axum::{
-    extract::{Request, State},
-    middleware::Next,
+    extract::Request,
     response::{IntoResponse, Response},
 };
 use governor::{
@@ -255,9 +254,13 @@ pub(crate) fn refusal<B>(req: &http::Request<B>, message: String, wait: Duration
     r
 }
 
-/// The middleware. Requests without a valid key are not counted here: they are refused by
+/// The rate limit (part of the edge layer, `app::edge`). Requests without a valid key are not counted here: they are refused by
 /// the handlers (or are public, like health checks).
-pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
+pub async fn around<F, Fut>(limiter: &RateLimiter, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let sentry = is_sentry_ingest(req.uri().path());
     // Whose budget: an API key's, or (Sentry ingest) the DSN public key's, counted under an id
     // derived from it; a DSN key gets the default ingest figure (its project is not known yet).
@@ -267,20 +270,20 @@ pub async fn layer(State(limiter): State<Arc<RateLimiter>>, req: Request, next: 
             let Some(public_key) =
                 crate::ingest::sentry::auth::key_from_request(req.headers(), req.uri().query())
             else {
-                return next.run(req).await;
+                return next(req).await;
             };
             let id = Uuid::from_u128(xxhash_rust::xxh3::xxh3_128(public_key.as_bytes()));
             (id, Uuid::nil())
         }
-        _ => return next.run(req).await,
+        _ => return next(req).await,
     };
     let class = classify(req.method(), req.uri().path());
     let per_minute = limiter.per_minute(class, project_id);
     let Some(verdict) = limiter.check(class, key_id, per_minute) else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let mut resp = match verdict.retry_after {
-        None => next.run(req).await,
+        None => next(req).await,
         Some(wait) => refusal(
             &req,
             format!(
