@@ -290,6 +290,12 @@ const LIBRARY_PATH_MARKERS: &[&str] = &[
     "/go/pkg/mod/",
 ];
 
+/// All of `LIBRARY_PATH_MARKERS` in one pass over a path (a `contains` per marker cost more
+/// than the rest of the frame's checks).
+static LIBRARY_PATHS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::new(LIBRARY_PATH_MARKERS).expect("the library path markers build")
+});
+
 const LIBRARY_MODULE_PREFIXES: &[&str] = &[
     "java.",
     "javax.",
@@ -309,8 +315,12 @@ pub fn is_in_app(frame: &Frame) -> bool {
     if let Some(in_app) = frame.in_app {
         return in_app;
     }
-    let path = frame.filename.replace('\\', "/");
-    if LIBRARY_PATH_MARKERS.iter().any(|m| path.contains(m)) {
+    let path = if frame.filename.contains('\\') {
+        std::borrow::Cow::Owned(frame.filename.replace('\\', "/"))
+    } else {
+        std::borrow::Cow::Borrowed(frame.filename.as_str())
+    };
+    if LIBRARY_PATHS.is_match(path.as_ref()) {
         return false;
     }
     // Old Node versions print core modules as bare `internal/...` paths (new ones as
@@ -629,15 +639,92 @@ fn parse_ruby_frame(line: &str) -> Option<(Frame, Option<String>)> {
     Some((frame, rest))
 }
 
+/// `Type: value` (or `Type`) of an exception line, as `EXCEPTION_LINE` reads it. ASCII lines,
+/// nearly all, are read by hand (`exception_line_ascii`): the pattern's captures cost more
+/// than the rest of a trace's parsing.
 fn split_exception_line(line: &str) -> Option<(String, String)> {
-    let caps = EXCEPTION_LINE.captures(line.trim())?;
-    let ty = caps.name("type")?.as_str().to_string();
-    let value = caps
-        .name("value")
-        .map_or("", |m| m.as_str())
-        .trim()
-        .to_string();
-    Some((ty, value))
+    let line = line.trim();
+    let (ty, value) = if line.is_ascii() && !line.contains('\n') {
+        exception_line_ascii(line)?
+    } else {
+        let caps = EXCEPTION_LINE.captures(line)?;
+        (
+            caps.name("type")?.as_str(),
+            caps.name("value").map_or("", |m| m.as_str()),
+        )
+    };
+    Some((ty.to_string(), value.trim().to_string()))
+}
+
+/// `EXCEPTION_LINE` on an ASCII line without a newline: (type, value before trimming).
+fn exception_line_ascii(line: &str) -> Option<(&str, &str)> {
+    // `\s` on ASCII: space, \t, \n, \x0B, \x0C, \r.
+    fn is_space(b: u8) -> bool {
+        matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+    }
+    fn skip_spaces(s: &str) -> &str {
+        s.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8))
+    }
+    /// What follows a type: nothing, or ` [tag]`, then nothing or `: value`.
+    fn tail(rest: &str) -> Option<&str> {
+        let mut rest = rest;
+        let spaced = skip_spaces(rest);
+        if spaced.len() < rest.len()
+            && let Some(inner) = spaced.strip_prefix('[')
+            && let Some(end) = inner.find(']')
+            && end > 0
+            && inner[..end]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            rest = &inner[end + 1..];
+        }
+        if rest.is_empty() {
+            return Some("");
+        }
+        rest.strip_prefix(':').map(skip_spaces)
+    }
+    /// The end of a dotted name: identifiers (a letter, `_` or `$`, then letters, digits,
+    /// `_` or `$`) joined by single dots.
+    fn dotted_name_end(s: &str) -> Option<usize> {
+        let b = s.as_bytes();
+        let starts = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'$';
+        let continues = |c: u8| starts(c) || c.is_ascii_digit();
+        let mut i = 0;
+        loop {
+            if !b.get(i).copied().is_some_and(starts) {
+                return None;
+            }
+            i += 1;
+            while b.get(i).copied().is_some_and(continues) {
+                i += 1;
+            }
+            if b.get(i) == Some(&b'.') && b.get(i + 1).copied().is_some_and(starts) {
+                i += 1;
+            } else {
+                return Some(i);
+            }
+        }
+    }
+    fn read(s: &str) -> Option<(usize, &str)> {
+        let end = dotted_name_end(s)?;
+        tail(&s[end..]).map(|value| (end, value))
+    }
+    // The pattern prefers the optional prefix, and falls back to reading without it.
+    let prefixed = line
+        .strip_prefix("Exception in thread \"")
+        .and_then(|r| r.find('"').map(|q| &r[q + 1..]))
+        .or_else(|| line.strip_prefix("Uncaught"))
+        .and_then(|r| {
+            let spaced = skip_spaces(r);
+            (spaced.len() < r.len()).then_some(spaced)
+        });
+    if let Some(rest) = prefixed
+        && let Some((end, value)) = read(rest)
+    {
+        return Some((&rest[..end], value));
+    }
+    read(line).map(|(end, value)| (&line[..end], value))
 }
 
 /// Finds the exception named by the trace's header (Node, Java, Go, Ruby) or footer (Python).
@@ -750,6 +837,71 @@ mod tests {
             ] {
                 assert!((p.needs)(l) || !p.re.is_match(l), "{l:?} against {}", p.re);
             }
+        }
+    }
+
+    /// The hand reader of exception lines agrees with `EXCEPTION_LINE` (which non-ASCII
+    /// lines still go through) on ordinary and awkward lines alike.
+    #[test]
+    fn exception_lines_read_by_hand_match_the_pattern() {
+        let lines = [
+            "ValueError: bad price",
+            "ValueError",
+            "ValueError:",
+            "ValueError:   spaced  ",
+            "java.lang.IllegalStateException: closed",
+            "Exception in thread \"main\" java.lang.NullPointerException: x",
+            "Exception in thread \"main\"java.lang.NullPointerException",
+            "Exception in thread \"a\"  \t Foo",
+            "Exception in thread \"main\" ",
+            "Exception in thread main Foo",
+            "Uncaught TypeError: x is undefined",
+            "Uncaught  TypeError",
+            "Uncaught: not a prefix",
+            "Uncaught [tag]",
+            "Uncaught",
+            "UncaughtTypeError: x",
+            "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers",
+            "Error [ERR_X]",
+            "Error [ERR X]: y",
+            "Error []: y",
+            "Error[ERR]: y",
+            "Error [ERR]x",
+            "$Foo.bar_1.$baz: v",
+            "a..b: c",
+            "a.: c",
+            ".a: c",
+            "1Error: c",
+            "Foo.1bar: c",
+            "Foo bar: c",
+            "Foo :c",
+            "Foo\x0B: c",
+            "Foo\x0B[A]\x0C: c",
+            "Foo: line\rwith cr",
+            "panic: boom",
+            "Error: a: b: c",
+            "",
+            "   ",
+            ":",
+            "Ünïcode: fällt zurück",
+            "Exception in thread \"é\" Foo: x",
+        ];
+        for l in lines {
+            let l = l.trim();
+            let by_regex = EXCEPTION_LINE.captures(l).map(|c| {
+                (
+                    c.name("type").map_or("", |m| m.as_str()),
+                    c.name("value").map_or("", |m| m.as_str()),
+                )
+            });
+            if l.is_ascii() {
+                assert_eq!(exception_line_ascii(l), by_regex, "{l:?}");
+            }
+            assert_eq!(
+                split_exception_line(l),
+                by_regex.map(|(t, v)| (t.to_string(), v.trim().to_string())),
+                "{l:?}"
+            );
         }
     }
 
