@@ -94,20 +94,37 @@ impl Ingest {
     pub fn start(store: Store, cfg: IngestConfig) -> Result<(Ingest, WriterHandle), Error> {
         let (tx, rx) = mpsc::channel(cfg.queue_depth.max(1));
         let stats = std::sync::Arc::new(WriterStats::default());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot start the ingest writer: {e}")))?;
         let (done, drained) = oneshot::channel();
+        let (ready, started) = std::sync::mpsc::sync_channel(1);
         let writer = writer::run(store, rx, cfg.clone(), stats.clone());
+        let failed =
+            |e: std::io::Error| Error::Internal(format!("cannot start the ingest writer: {e}"));
+        // The runtime is made, run and dropped on its thread: dropping a runtime inside
+        // another one's async context panics.
         std::thread::Builder::new()
             .name("faultline-writer".into())
             .spawn(move || {
-                runtime.block_on(writer);
-                drop(runtime);
-                let _ = done.send(());
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => {
+                        let _ = ready.send(Ok(()));
+                        runtime.block_on(writer);
+                        drop(runtime);
+                        let _ = done.send(());
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                    }
+                }
             })
-            .map_err(|e| Error::Internal(format!("cannot start the ingest writer: {e}")))?;
+            .map_err(failed)?;
+        // Waits only for the runtime to be built, before any event can be queued.
+        started
+            .recv()
+            .map_err(|_| Error::Internal("the ingest writer thread ended at start".into()))?
+            .map_err(failed)?;
         Ok((
             Ingest {
                 tx,
