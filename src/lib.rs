@@ -15,7 +15,8 @@
 //!    (`domain::grouping`, xxh3-128 over a versioned key).
 //! 4. The prepared event is queued on that room (`ingest::Reservation`) and the handler
 //!    waits for its commit.
-//! 5. The single writer drains the queue and commits many events per transaction
+//! 5. The single writer (its own thread and runtime, `ingest::Ingest::start`) drains the
+//!    queue and commits many events per transaction
 //!    (`store::Store::commit_batch`): one set-based upsert of the batch's groups (counts,
 //!    last seen, regressions), multi-row inserts of events and tags.
 //! 6. After the commit, every waiting caller gets its answer: an acknowledged event is on disk.
