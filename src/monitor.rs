@@ -132,7 +132,7 @@ impl Monitor {
 }
 
 /// Counts every request of both transports with its latency and outcome (part of the edge
-/// layer, `app::edge`).
+/// layer, `app::edge_layer`).
 pub async fn around(m: &Monitor, handled: impl Future<Output = Response>) -> Response {
     let started = Instant::now();
     let in_flight = InFlight::enter(m);

@@ -280,7 +280,7 @@ pub fn credential(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 /// Finds who is calling and notes it on the request, for every request on both transports
-/// (part of the edge layer, `app::edge`).
+/// (part of the edge layer, `app::edge_layer`).
 pub async fn authenticate(auth: &Authenticator, req: &mut Request) {
     let query_key = query_credential(req.uri());
     let outcome = match credential(req.headers()).or(query_key.as_deref()) {

@@ -19,7 +19,7 @@ pub(super) async fn run(
     let max_batch = cfg.max_batch.max(1);
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     // Opened here, on the writer's runtime, before the first batch waits for it.
-    if let Some(Err(e)) = store.ingest_pool().await {
+    if let Err(e) = store.open_ingest_pool().await {
         tracing::warn!(error = %e, "the ingest writer could not connect yet; it retries per batch");
     }
     loop {

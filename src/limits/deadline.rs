@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-/// Runs `next` under the limit (part of the edge layer, `app::edge`).
+/// Runs `next` under the limit (part of the edge layer, `app::edge_layer`).
 pub async fn around<F, Fut>(limit: Duration, req: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,

@@ -254,8 +254,9 @@ pub(crate) fn refusal<B>(req: &http::Request<B>, message: String, wait: Duration
     r
 }
 
-/// The rate limit (part of the edge layer, `app::edge`). Requests without a valid key are not counted here: they are refused by
-/// the handlers (or are public, like health checks).
+/// The rate limit (part of the edge layer, `app::edge_layer`). Requests without a valid key
+/// are not counted here: they are refused by the handlers (or are public, like health
+/// checks).
 pub async fn around<F, Fut>(limiter: &RateLimiter, req: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,

@@ -67,15 +67,25 @@ pub struct StoreInner {
 enum IngestConnection {
     /// A SQLite file: a writer thread with its own connection (see `lite`).
     Lite(lite::LiteWriter),
-    /// PostgreSQL or in-memory SQLite: a pool of one, so the big multi-row statements the
-    /// writer prepares are cached on one connection only. It is opened by the ingest writer on
-    /// its own thread (`Store::ingest_pool`), so that its socket is driven by that thread's
-    /// runtime: on the request workers' runtime, each of a batch's round trips waited behind
-    /// the requests queued there, and the writer spent most of a batch waiting to run.
-    Pool {
-        url: String,
-        pool: tokio::sync::OnceCell<DatabaseConnection>,
-    },
+    /// PostgreSQL or in-memory SQLite: a pool of one (see `IngestPool`).
+    Pool(IngestPool),
+}
+
+/// The ingest writer's pool of one, so the big multi-row statements it prepares are cached on
+/// one connection only. It is opened on first use by the runtime that uses it, the writer's
+/// own, so that its socket is driven by that thread: on the request workers' runtime, each of
+/// a batch's round trips waited behind the requests queued there, and the writer spent most
+/// of a batch waiting to run.
+#[derive(Debug)]
+struct IngestPool {
+    url: String,
+    pool: tokio::sync::OnceCell<DatabaseConnection>,
+}
+
+impl IngestPool {
+    async fn get(&self) -> Result<&DatabaseConnection, Error> {
+        self.pool.get_or_try_init(|| connect(&self.url, 1)).await
+    }
 }
 
 /// Which database a URL points at.
@@ -108,10 +118,10 @@ impl Store {
         let sqlite_file = sqlite_file(url);
         let ingest = match &sqlite_file {
             Some(file) => IngestConnection::Lite(lite::LiteWriter::start(file)?),
-            None => IngestConnection::Pool {
+            None => IngestConnection::Pool(IngestPool {
                 url: url.to_owned(),
                 pool: tokio::sync::OnceCell::new(),
-            },
+            }),
         };
         Ok(Store(std::sync::Arc::new(StoreInner {
             db,
@@ -290,22 +300,20 @@ impl Store {
         }
     }
 
-    /// The ingest writer's pool, opened on first use by the runtime that calls this (the
-    /// writer's own); `None` on a SQLite file, which has its writer thread instead.
-    pub(crate) async fn ingest_pool(&self) -> Option<Result<&DatabaseConnection, Error>> {
+    /// Opens the ingest writer's pool (PostgreSQL, in-memory SQLite) on the runtime that
+    /// calls this, the writer's own; a SQLite file has its writer thread instead.
+    pub(crate) async fn open_ingest_pool(&self) -> Result<(), Error> {
         match &self.ingest {
-            IngestConnection::Pool { url, pool } => {
-                Some(pool.get_or_try_init(|| connect(url, 1)).await)
-            }
-            IngestConnection::Lite(_) => None,
+            IngestConnection::Pool(p) => p.get().await.map(drop),
+            IngestConnection::Lite(_) => Ok(()),
         }
     }
 
     /// Closes the ingest writer's pool, if it was opened; run by the writer on its own
     /// runtime, which drives the pool's connections, before that runtime ends.
     pub(crate) async fn close_ingest_pool(&self) {
-        if let IngestConnection::Pool { pool, .. } = &self.ingest
-            && let Some(db) = pool.get()
+        if let IngestConnection::Pool(p) = &self.ingest
+            && let Some(db) = p.pool.get()
         {
             let _ = db.clone().close().await;
         }

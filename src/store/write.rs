@@ -70,13 +70,10 @@ impl Store {
                     .await;
                 (batch.unwrap_or_default(), result)
             }
-            super::IngestConnection::Pool { .. } => {
+            super::IngestConnection::Pool(pool) => {
                 let events: Vec<&NewEvent> = batch.iter().map(AsRef::as_ref).collect();
                 let result = async {
-                    let db = self
-                        .ingest_pool()
-                        .await
-                        .ok_or_else(|| Error::Internal("no ingest pool".into()))??;
+                    let db = pool.get().await?;
                     let txn = super::begin_immediate(db).await?;
                     let results = commit_in(&txn, &events).await?;
                     txn.commit().await.map_err(db_err)?;

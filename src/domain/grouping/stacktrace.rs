@@ -658,12 +658,9 @@ fn split_exception_line(line: &str) -> Option<(String, String)> {
 
 /// `EXCEPTION_LINE` on an ASCII line without a newline: (type, value before trimming).
 fn exception_line_ascii(line: &str) -> Option<(&str, &str)> {
-    // `\s` on ASCII: space, \t, \n, \x0B, \x0C, \r.
-    fn is_space(b: u8) -> bool {
-        matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
-    }
+    /// `\s*` on ASCII: space, \t, \n, \x0B, \x0C, \r.
     fn skip_spaces(s: &str) -> &str {
-        s.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8))
+        s.trim_start_matches([' ', '\t', '\n', '\x0B', '\x0C', '\r'])
     }
     /// What follows a type: nothing, or ` [tag]`, then nothing or `: value`.
     fn tail(rest: &str) -> Option<&str> {
