@@ -109,9 +109,15 @@ pub struct ExceptionData {
     pub r#type: String,
     pub value: String,
     pub module: String,
+    #[serde(default)]
     pub frames: Vec<Frame>,
     /// The stack trace text as received, when it came as text.
     pub raw_stacktrace: String,
+    /// The frames were parsed from `raw_stacktrace`, not sent as frames. Stored data leaves
+    /// them out and parses the text again when read (`store::blob`): they were a third of
+    /// what each event compressed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frames_from_text: bool,
     /// How the exception was caught (Sentry `mechanism.type`), when the client said.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mechanism: String,
@@ -121,6 +127,29 @@ pub struct ExceptionData {
     /// The other exceptions of a chain, oldest first (this one is the last, the main one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chained: Vec<ExceptionData>,
+}
+
+impl ExceptionData {
+    /// Parses the frames again where storage left them out (`frames_from_text`), classifying
+    /// them as `ingest::prepare` did; the whole chain.
+    pub fn restore_frames(&mut self) {
+        if self.frames_from_text && self.frames.is_empty() {
+            self.frames = crate::domain::grouping::stacktrace::parse(&self.raw_stacktrace).frames;
+            classify_frames(&mut self.frames);
+        }
+        for c in &mut self.chained {
+            c.restore_frames();
+        }
+    }
+}
+
+/// Marks each frame the client did not classify as the application's or not, by its path.
+pub fn classify_frames(frames: &mut [Frame]) {
+    for f in frames {
+        if f.in_app.is_none() {
+            f.in_app = Some(crate::domain::grouping::stacktrace::is_in_app(f));
+        }
+    }
 }
 
 /// An event ready for the writer: parsed, validated, fingerprinted and encoded, not yet stored.

@@ -148,6 +148,7 @@ fn exception_to_pb(e: &ExceptionData) -> pb::ExceptionInfo {
         module: _,
         frames,
         raw_stacktrace,
+        frames_from_text: _,
         mechanism,
         synthetic,
         chained,

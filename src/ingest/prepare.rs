@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         ExceptionData, Frame, Level, NewEvent,
-        event::{limits, validate_common},
+        event::{classify_frames, limits, validate_common},
         grouping::{self, EventInput, ExceptionPart, stacktrace},
     },
     error::{Error, FieldViolation},
@@ -161,6 +161,7 @@ pub fn prepare(
                     .unwrap_or_else(|| first_line(&message).to_owned()),
                 frames: parsed.frames,
                 raw_stacktrace: stack,
+                frames_from_text: true,
                 ..ExceptionData::default()
             })
         }
@@ -200,14 +201,9 @@ pub fn prepare(
     // shown says which frames counted as the application's.
     let mut exception = exception;
     if let Some(e) = exception.as_mut() {
-        for f in e
-            .frames
-            .iter_mut()
-            .chain(e.chained.iter_mut().flat_map(|c| c.frames.iter_mut()))
-        {
-            if f.in_app.is_none() {
-                f.in_app = Some(stacktrace::is_in_app(f));
-            }
+        classify_frames(&mut e.frames);
+        for c in &mut e.chained {
+            classify_frames(&mut c.frames);
         }
     }
     let (exc_type, exc_value, frames): (&str, &str, &[Frame]) = match &exception {
@@ -260,6 +256,16 @@ pub fn prepare(
     };
 
     let search_text = search_text(&message, exception.as_ref());
+    // Frames parsed from text are not stored: reading parses the text again.
+    fn leave_out_parsed_frames(e: &mut ExceptionData) {
+        if e.frames_from_text {
+            e.frames = Vec::new();
+        }
+        e.chained.iter_mut().for_each(leave_out_parsed_frames);
+    }
+    if let Some(e) = exception.as_mut() {
+        leave_out_parsed_frames(e);
+    }
     let data = store::blob::encode(exception.as_ref(), &grouping, &payload_json);
     Ok(NewEvent {
         id: Uuid::now_v7(),
@@ -339,6 +345,9 @@ fn exception_data(
         synthetic,
         mechanism,
     } = e;
+    // Frames parsed from one text, which storage can parse again (`frames_from_text`); not
+    // from lines, whose fallback frames depend on how the text was cut.
+    let frames_from_text = frames.is_empty() && stacktrace_lines.is_empty();
     let (parsed_type, parsed_value, frames) = if !frames.is_empty() {
         (None, None, frames)
     } else {
@@ -399,6 +408,7 @@ fn exception_data(
         module,
         frames,
         raw_stacktrace: raw,
+        frames_from_text,
         mechanism,
         synthetic,
         chained: Vec::new(),

@@ -7,7 +7,9 @@
 //! `u32 LE length, exception JSON (empty: none), u32 LE length, grouping JSON, payload bytes`.
 //! Version 2 leaves the grouping's `components` out when they are its primary variant's (as
 //! `grouping::compute` makes them): the same list twice was a tenth of what was compressed.
-//! Version 1 blobs, which always hold them, are still read.
+//! Version 3 leaves out the frames of exceptions whose frames were parsed from their stack
+//! trace text (`ExceptionData::frames_from_text`); reading parses the text again. Versions 1
+//! and 2, which always hold every frame, are still read.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +21,7 @@ use crate::{
     error::Error,
 };
 
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 
 /// The grouping as stored: `components` only when they are not the first variant's.
 #[derive(Serialize)]
@@ -111,7 +113,7 @@ pub fn encode(exception: Option<&ExceptionData>, grouping: &Grouping, payload: &
 pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
     let corrupt = || Error::Internal("stored event data is corrupt".into());
     let (&version, compressed) = data.split_first().ok_or_else(corrupt)?;
-    if version != VERSION && version != 1 {
+    if !(1..=VERSION).contains(&version) {
         return Err(corrupt());
     }
     let raw = zstd::stream::decode_all(compressed).map_err(|_| corrupt())?;
@@ -130,7 +132,9 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
     let exception = if exception.is_empty() {
         None
     } else {
-        Some(serde_json::from_slice(exception).map_err(|_| corrupt())?)
+        let mut e: ExceptionData = serde_json::from_slice(exception).map_err(|_| corrupt())?;
+        e.restore_frames();
+        Some(e)
     };
     let grouping = serde_json::from_slice::<ReadGrouping>(take()?)
         .map_err(|_| corrupt())?
@@ -150,7 +154,7 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::grouping::VariantKind;
+    use crate::domain::{Frame, grouping::VariantKind};
 
     #[test]
     fn round_trips_and_rejects_garbage() {
@@ -177,6 +181,7 @@ mod tests {
         assert!(decode(b"\x01garbage", true).is_err());
         assert!(decode(b"\x02", true).is_err());
         assert!(decode(b"\x03garbage", true).is_err());
+        assert!(decode(b"\x04garbage", true).is_err());
     }
 
     fn with_variants() -> Grouping {
@@ -213,7 +218,7 @@ mod tests {
     fn primary_components_are_stored_once() {
         let g = with_variants();
         let blob = encode(None, &g, "{}");
-        assert_eq!(blob[0], 2);
+        assert_eq!(blob[0], VERSION);
         assert!(stored_grouping(&blob).get("components").is_none());
         assert_eq!(decode(&blob, false).unwrap().grouping, g);
 
@@ -226,6 +231,82 @@ mod tests {
             serde_json::json!(["custom"])
         );
         assert_eq!(decode(&blob, false).unwrap().grouping, other);
+    }
+
+    #[test]
+    fn frames_parsed_from_text_are_parsed_again_when_read() {
+        let raw = "Traceback (most recent call last):\n  File \"/srv/app/views.py\", line 3, in get\n    \
+                   x = load()\n  File \"/usr/lib/python3/site-packages/db.py\", line 9, in load\n    \
+                   raise KeyError(k)\nKeyError: 'a'";
+        let mut frames = crate::domain::grouping::stacktrace::parse(raw).frames;
+        crate::domain::event::classify_frames(&mut frames);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].in_app, Some(true));
+        assert_eq!(frames[1].in_app, Some(false));
+        let sent = ExceptionData {
+            r#type: "KeyError".into(),
+            value: "'a'".into(),
+            raw_stacktrace: raw.into(),
+            frames_from_text: true,
+            ..Default::default()
+        };
+        // A cause whose frames the client sent keeps them in the blob.
+        let cause = ExceptionData {
+            r#type: "OSError".into(),
+            frames: vec![Frame {
+                function: "read".into(),
+                in_app: Some(true),
+                ..Frame::default()
+            }],
+            ..Default::default()
+        };
+        let stored = ExceptionData {
+            chained: vec![sent.clone(), cause.clone()],
+            ..sent.clone()
+        };
+        let g = with_variants();
+        let blob = encode(Some(&stored), &g, "{}");
+        let raw_json = zstd::stream::decode_all(&blob[1..]).unwrap();
+        let n = u32::from_le_bytes(raw_json[..4].try_into().unwrap()) as usize;
+        let json: serde_json::Value = serde_json::from_slice(&raw_json[4..4 + n]).unwrap();
+        assert!(
+            json.get("frames")
+                .is_some_and(|f| f == &serde_json::json!([]))
+        );
+        assert_eq!(json["chained"][1]["frames"][0]["function"], "read");
+
+        let read = decode(&blob, false).unwrap().exception.unwrap();
+        let with_frames = ExceptionData {
+            frames: frames.clone(),
+            ..sent
+        };
+        assert_eq!(read.frames, frames);
+        assert_eq!(read.chained, vec![with_frames, cause]);
+    }
+
+    #[test]
+    fn reads_version_2_blobs_with_their_frames() {
+        // Version 2: every frame stored, no `frames_from_text`.
+        let e = ExceptionData {
+            r#type: "E".into(),
+            frames: vec![Frame {
+                function: "f".into(),
+                in_app: Some(false),
+                ..Frame::default()
+            }],
+            raw_stacktrace: "not a trace".into(),
+            ..Default::default()
+        };
+        let exception = serde_json::to_vec(&e).unwrap();
+        let grouping = br#"{"version":1,"source":"message","components":["x"],"fingerprint":"ab"}"#;
+        let mut raw = Vec::new();
+        raw.extend((exception.len() as u32).to_le_bytes());
+        raw.extend(&exception);
+        raw.extend((grouping.len() as u32).to_le_bytes());
+        raw.extend(grouping);
+        let mut blob = vec![2u8];
+        blob.extend(zstd::bulk::compress(&raw, 1).unwrap());
+        assert_eq!(decode(&blob, false).unwrap().exception, Some(e));
     }
 
     #[test]
