@@ -3,9 +3,8 @@
 //! fingerprint), and the versioned xxh3-128 hash of that key. Also the issue's display title
 //! and culprit, which are derived from the same inputs.
 
-use std::sync::LazyLock;
+use std::borrow::Cow;
 
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -108,9 +107,6 @@ pub struct GroupingInput<'a> {
     pub normalized_message: Option<&'a str>,
 }
 
-static TRAILING_ADDRESS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\s*\+?0[xX][0-9A-Fa-f]+\s*$").expect("address pattern compiles"));
-
 /// Computes the grouping of an event.
 pub fn compute(input: &GroupingInput<'_>) -> Grouping {
     let (default_components, default_source) = default_key(input);
@@ -196,18 +192,19 @@ fn default_key(input: &GroupingInput<'_>) -> (Vec<String>, GroupingSource) {
             in_app
         };
         let skip = chosen.len().saturating_sub(MAX_KEY_FRAMES);
-        let mut previous: Option<String> = None;
+        // Where the frames' components start (after the type).
+        let first_frame = components.len();
         for frame in &chosen[skip..] {
-            let component = format!(
-                "{}:{}",
-                frame_location(frame),
-                clean_function(&frame.function)
-            );
+            let location = frame_location(frame);
+            let function = clean_function(&frame.function);
+            let mut component = String::with_capacity(location.len() + 1 + function.len());
+            component.push_str(&location);
+            component.push(':');
+            component.push_str(&function);
             // Recursion depth varies per event; one entry per run of identical frames keeps
             // it from splitting the group.
-            if previous.as_ref() != Some(&component) {
-                components.push(component.clone());
-                previous = Some(component);
+            if components.len() == first_frame || components.last() != Some(&component) {
+                components.push(component);
             }
         }
         return (components, GroupingSource::Stacktrace);
@@ -237,7 +234,7 @@ pub(super) fn is_default_placeholder(entry: &str) -> bool {
 
 /// The module when known (stable across deploys and machines), else the file's basename:
 /// directories differ between hosts, containers and build output.
-fn frame_location(frame: &Frame) -> String {
+fn frame_location(frame: &Frame) -> Cow<'_, str> {
     let module = frame.module.trim();
     let location = if module.is_empty() {
         basename(&frame.filename)
@@ -245,7 +242,7 @@ fn frame_location(frame: &Frame) -> String {
         module
     };
     let location = if location.is_empty() { "?" } else { location };
-    truncate_chars(location, MAX_PART_CHARS)
+    clip_chars(location, MAX_PART_CHARS)
 }
 
 pub(super) fn basename(filename: &str) -> &str {
@@ -261,14 +258,11 @@ pub(super) fn basename(filename: &str) -> &str {
 
 /// Reduces a function name to what identifies the code: no `async`/`new`/`Object.`
 /// decoration, argument lists or addresses, which vary by call site or by run.
-fn clean_function(function: &str) -> String {
+fn clean_function(function: &str) -> Cow<'_, str> {
     let mut f = function.trim();
     loop {
         let before = f;
-        f = TRAILING_ADDRESS
-            .find(f)
-            .map_or(f, |m| &f[..m.start()])
-            .trim();
+        f = without_trailing_address(f).trim();
         f = strip_trailing_args(f).trim();
         for prefix in ["async ", "new ", "Object."] {
             if let Some(rest) = f.strip_prefix(prefix) {
@@ -280,9 +274,24 @@ fn clean_function(function: &str) -> String {
         }
     }
     if f.is_empty() || f == "<anonymous>" {
-        return "?".to_string();
+        return Cow::Borrowed("?");
     }
-    truncate_chars(f, MAX_PART_CHARS)
+    clip_chars(f, MAX_PART_CHARS)
+}
+
+/// `f` without a trailing address: what is left of the pattern `\s*\+?0[xX][0-9A-Fa-f]+\s*$`
+/// (its leftmost match) cut off, read by hand.
+fn without_trailing_address(f: &str) -> &str {
+    let t = f.trim_end();
+    let digits = t.bytes().rev().take_while(u8::is_ascii_hexdigit).count();
+    if digits == 0 {
+        return f;
+    }
+    let head = &t[..t.len() - digits];
+    let Some(head) = head.strip_suffix("0x").or_else(|| head.strip_suffix("0X")) else {
+        return f;
+    };
+    head.strip_suffix('+').unwrap_or(head).trim_end()
 }
 
 /// Length-prefixes every component so that `["a\nb"]` and `["a", "b"]` hash differently.
@@ -302,21 +311,73 @@ pub(super) fn hash(version: u32, components: &[String]) -> String {
 
 /// Cuts to at most `max` characters, the last being "…" when something was cut.
 pub(super) fn truncate_chars(s: &str, max: usize) -> String {
+    clip_chars(s, max).into_owned()
+}
+
+/// `truncate_chars`, borrowing `s` when it is short enough.
+fn clip_chars(s: &str, max: usize) -> Cow<'_, str> {
+    // Fewer bytes than `max` means fewer characters, without counting them.
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
     match s.char_indices().nth(max) {
-        None => s.to_string(),
-        Some(_) => {
+        None => Cow::Borrowed(s),
+        Some(_) => Cow::Owned({
             let keep = s
                 .char_indices()
                 .nth(max.saturating_sub(1))
                 .map_or(s.len(), |(i, _)| i);
             format!("{}…", &s[..keep])
-        }
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-read address suffix cuts exactly what the pattern it replaced did.
+    #[test]
+    fn trailing_addresses_are_cut_as_the_pattern_did() {
+        let pattern = regex::Regex::new(r"\s*\+?0[xX][0-9A-Fa-f]+\s*$").unwrap();
+        let by_pattern = |f: &str| pattern.find(f).map_or(f, |m| &f[..m.start()]).to_owned();
+        let fixed = [
+            "handler +0x1d",
+            "handler+0x1d",
+            "handler 0x7ffe12345678 ",
+            "0xdead",
+            "f0x0x1",
+            "a00x12",
+            "x +\u{2003}0X1F",
+            "name\u{2003}+0x1",
+            "name +0x",
+            "name 0xg1",
+            "+0x1",
+            " 0x1 ",
+            "",
+        ];
+        for f in fixed {
+            assert_eq!(
+                without_trailing_address(f).trim(),
+                by_pattern(f).trim(),
+                "{f:?}"
+            );
+        }
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let alphabet = ['0', 'x', 'X', '+', ' ', '\u{2003}', 'a', 'F', '9', 'g', '_'];
+        for _ in 0..50_000 {
+            let len = rng.random_range(0..12);
+            let f: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            assert_eq!(
+                without_trailing_address(&f).trim(),
+                by_pattern(&f).trim(),
+                "{f:?}"
+            );
+        }
+    }
 
     #[test]
     fn hash_input_is_the_documented_text() {

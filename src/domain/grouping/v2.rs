@@ -61,16 +61,28 @@ pub fn compute(input: &EventInput<'_>) -> Grouping {
         input,
         cells: &normalized,
     };
+    // Each exception's newest frames as components, with whether each is in-app: made once
+    // for the in-app key and the full key.
+    let mut frame_keys: Vec<Vec<(String, bool)>> = input
+        .exceptions
+        .iter()
+        .map(|e| {
+            let skip = e.frames.len().saturating_sub(MAX_KEY_FRAMES);
+            e.frames[skip..]
+                .iter()
+                .map(|f| (frame_component(f, platform), is_in_app(f)))
+                .collect()
+        })
+        .collect();
     let has_in_app = input
         .exceptions
         .iter()
         .any(|e| e.frames.iter().any(is_in_app));
-    let full = default_key(input, &norm, platform, false);
-    let in_app = if has_in_app {
-        default_key(input, &norm, platform, true)
-    } else {
-        full.clone()
-    };
+    // The in-app key copies the components it uses; the full key, made last, takes them.
+    let in_app =
+        has_in_app.then(|| default_key(input, &norm, &mut frame_keys, Frames::InAppCopied));
+    let full = default_key(input, &norm, &mut frame_keys, Frames::AllTaken);
+    let in_app = in_app.unwrap_or_else(|| full.clone());
 
     let mut variants = Vec::with_capacity(3);
     if input.client_fingerprint.is_empty() {
@@ -193,8 +205,8 @@ impl Platform {
 fn default_key(
     input: &EventInput<'_>,
     norm: &Norm<'_, '_>,
-    platform: Platform,
-    in_app_only: bool,
+    frame_keys: &mut [Vec<(String, bool)>],
+    frames: Frames,
 ) -> (Vec<String>, GroupingSource) {
     let mut components = Vec::new();
     if input.exceptions.is_empty() {
@@ -209,7 +221,7 @@ fn default_key(
             components.push(format!("type:{ty}"));
             any_type = true;
         }
-        if push_frames(&mut components, e.frames, platform, in_app_only) {
+        if push_frames(&mut components, &mut frame_keys[idx], frames) {
             any_frame = true;
         } else {
             components.push(format!("message:{}", norm.get(idx)));
@@ -241,28 +253,38 @@ impl Norm<'_, '_> {
     }
 }
 
-/// Adds one component per frame (newest `MAX_KEY_FRAMES`), a run of identical ones counting
-/// once: recursion depth varies per event. Returns whether any frame contributed.
+/// Adds one component per frame (the newest `MAX_KEY_FRAMES`, made by `compute`), a run of
+/// identical ones counting once: recursion depth varies per event. Returns whether any frame
+/// contributed.
 fn push_frames(
     components: &mut Vec<String>,
-    frames: &[Frame],
-    platform: Platform,
-    in_app_only: bool,
+    frame_keys: &mut [(String, bool)],
+    frames: Frames,
 ) -> bool {
-    let skip = frames.len().saturating_sub(MAX_KEY_FRAMES);
     let mut last: Option<usize> = None;
-    for f in &frames[skip..] {
-        if in_app_only && !is_in_app(f) {
+    for (c, in_app) in frame_keys {
+        if frames == Frames::InAppCopied && !*in_app {
             continue;
         }
-        let c = frame_component(f, platform);
-        if last.is_some_and(|i| components[i] == c) {
+        if last.is_some_and(|i| components[i] == *c) {
             continue;
         }
-        components.push(c);
+        components.push(match frames {
+            Frames::InAppCopied => c.clone(),
+            Frames::AllTaken => std::mem::take(c),
+        });
         last = Some(components.len() - 1);
     }
     last.is_some()
+}
+
+/// Which frames a default key uses, and how it gets their components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frames {
+    /// In-app frames only, their components copied (the full key still needs them).
+    InAppCopied,
+    /// Every frame, its component taken: the last key made from them.
+    AllTaken,
 }
 
 /// `location:function`, plus ` | source line` where the platform's source lines identify code.
@@ -999,5 +1021,133 @@ mod tests {
                 .iter()
                 .all(|c| c.chars().count() <= 2 * MAX_PART_CHARS + 8)
         );
+    }
+
+    /// Every key of a set of varied events, as computed when this test was written: a change
+    /// to how keys are made must not move existing events to new groups unnoticed.
+    #[test]
+    fn keys_stay_as_they_were() {
+        use crate::domain::grouping::stacktrace::parse;
+        let python = parse(
+            "Traceback (most recent call last):\n  File \"/usr/lib/python3.12/site-packages/django/core/handlers/base.py\", line 55, in inner\n    response = get_response(request)\n  File \"/srv/app/views.py\", line 12, in checkout\n    total = compute(cart)\n  File \"/srv/app/views.py\", line 12, in checkout\n    total = compute(cart)\n  File \"/srv/app/billing.py\", line 40, in compute\n    return sum(x.price for x in cart) / n\nZeroDivisionError: division by zero",
+        );
+        let js = parse(
+            "TypeError: Cannot read properties of undefined (reading 'id')\n    at Object.<anonymous> (/srv/web/node_modules/express/lib/router.js:10:5)\n    at async renderCart [as render] (/srv/web/src/cart.js:42:13)\n    at new Handler (/srv/web/src/server.js:99:12)",
+        );
+        let java = parse(
+            "java.lang.IllegalStateException: closed\n\tat com.shop.Cart$$Lambda$14/0x0000000800c02a00.apply(Unknown Source)\n\tat com.shop.Cart$1.run(Cart.java:31)\n\tat com.shop.Main.lambda$main$0(Main.java:12)",
+        );
+        let long = [frame("", "/app/x.py", &"f".repeat(300), true)];
+        let chain = [
+            ExceptionPart {
+                r#type: "KeyError",
+                value: "'sku-1234'",
+                frames: &python.frames,
+                synthetic: false,
+            },
+            ExceptionPart {
+                r#type: "RuntimeError",
+                value: "order 77 failed",
+                frames: &js.frames,
+                synthetic: true,
+            },
+        ];
+        let fp = |parts: &'static [&'static str]| -> Vec<String> {
+            parts.iter().map(|p| (*p).to_owned()).collect()
+        };
+        let templated = fp(&["{{ default }}", "checkout"]);
+        let custom = fp(&["payments", "{{ transaction }}"]);
+        let py = one("ZeroDivisionError", "division by zero", &python.frames);
+        let js1 = one("TypeError", "Cannot read 'id' of 42", &js.frames);
+        let java1 = one("IllegalStateException", "closed", &java.frames);
+        let long1 = one("E", "", &long);
+        let py_x = one("ZeroDivisionError", "x", &python.frames);
+        let cases: Vec<(&str, EventInput<'_>)> = vec![
+            (
+                "python",
+                EventInput {
+                    exceptions: &py,
+                    platform: "python",
+                    ..EventInput::default()
+                },
+            ),
+            (
+                "js",
+                EventInput {
+                    exceptions: &js1,
+                    platform: "",
+                    ..EventInput::default()
+                },
+            ),
+            (
+                "java",
+                EventInput {
+                    exceptions: &java1,
+                    platform: "java",
+                    ..EventInput::default()
+                },
+            ),
+            (
+                "long function",
+                EventInput {
+                    exceptions: &long1,
+                    ..EventInput::default()
+                },
+            ),
+            (
+                "chain",
+                EventInput {
+                    exceptions: &chain,
+                    ..EventInput::default()
+                },
+            ),
+            (
+                "message",
+                EventInput {
+                    message: "user 4455 not found after 120 ms",
+                    ..EventInput::default()
+                },
+            ),
+            (
+                "templated",
+                EventInput {
+                    exceptions: &py_x,
+                    client_fingerprint: &templated,
+                    ..EventInput::default()
+                },
+            ),
+            (
+                "custom",
+                EventInput {
+                    exceptions: &py_x,
+                    client_fingerprint: &custom,
+                    transaction: "/cart",
+                    ..EventInput::default()
+                },
+            ),
+        ];
+        let got: Vec<String> = cases
+            .iter()
+            .map(|(name, input)| {
+                let g = compute(input);
+                let hashes: Vec<String> = g
+                    .variants
+                    .iter()
+                    .map(|v| format!("{:?}={}", v.kind, v.hash))
+                    .collect();
+                format!("{name}: {}", hashes.join(" "))
+            })
+            .collect();
+        let expected = [
+            "python: InApp=d82483ff4aeca80f646f2e6e23840b28 Full=68058f66bcea6e1a8bd49e371dc26059 LegacyV1=7a4219669354cb846e61d13670f6bb52",
+            "js: InApp=6dcb37fd5d34b6637a79ec19afc999f2 Full=69e1616d30ed72ca7c8990913ed7fd00 LegacyV1=51ffae73bcca6089c072d79627aa875c",
+            "java: InApp=c4d0245d1388902100151f7efebec6ec Full=c4d0245d1388902100151f7efebec6ec LegacyV1=6fbdbb15e6dc7202ebb9e7b42970175b",
+            "long function: InApp=797ba5ad46e090ed8d4f0a9c96ac6d49 Full=797ba5ad46e090ed8d4f0a9c96ac6d49 LegacyV1=7be7bd42393eb379be97903182ce5615",
+            "chain: InApp=2fc95bacee54b12fb37c2790225e689a Full=8c152fcc905a38934ffd4bb1e4d95542 LegacyV1=38401d4f251f7998d15c5e977c783c56",
+            "message: InApp=6b45161a444cc065acb9e39500d73206 Full=6b45161a444cc065acb9e39500d73206 LegacyV1=9af9eb3bb8fcfa2579fc974947b5dcf7",
+            "templated: InApp=d89208b5091fe0497a3b7abf418bd47b Full=50e1d9a64b52890cc56ea6a829a65cad LegacyV1=fcc6da23a3138685afeed810f9792f84",
+            "custom: ClientFingerprint=7c23e203f34b73d3eb60ea069c86dcb1 LegacyV1=0cdb2e73295a1cb210eb7dcedaa5c7e7",
+        ];
+        assert_eq!(got, expected, "{got:#?}");
     }
 }
