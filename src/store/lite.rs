@@ -17,7 +17,10 @@
 //! commits. The writer still checkpoints when the WAL has grown past
 //! `WRITER_CHECKPOINT_PAGES`: the background checkpoint rarely finds the WAL fully copied
 //! while commits keep coming, and only a fully copied WAL starts again from its beginning;
-//! by then most of it is copied, so the writer's checkpoint is short.
+//! by then most of it is copied, so the writer's checkpoint is short. When the background
+//! checkpoint is running at that moment, the writer waits for it and then checkpoints
+//! (`checkpoint_when_large`): SQLite answers a second checkpoint with "busy" at once, without
+//! its busy handler, and skipping it let the WAL grow by another commit each time.
 
 use std::{
     path::Path,
@@ -40,6 +43,9 @@ const WRITER_CHECKPOINT_PAGES: u32 = 4_000;
 /// 20 ms cost 2–5 µs more of SQLite's CPU per event: each checkpoint sorts the WAL's index
 /// again, and a page that many commits change is copied once per checkpoint.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How long the writer's checkpoint waits for a running one to finish (one copies at most a
+/// few thousand pages).
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
 
 /// Hands work to the writer thread. The writer (and with it the checkpoint thread) stops on
 /// `stop`, or when this is dropped.
@@ -84,8 +90,8 @@ impl LiteWriter {
     /// Opens the write connection on `file` and starts its thread.
     pub(super) fn start(file: &Path) -> Result<LiteWriter, Error> {
         let conn = open_writer_connection(file)?;
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
-            .map_err(lite_err)?;
+        // In place of SQLite's automatic checkpoint (which skips when busy).
+        conn.wal_hook(Some(checkpoint_when_large));
         let checkpointer = open_writer_connection(file)?;
         let (stop_checkpoints, stop) = mpsc::channel::<()>();
         let checkpoints = std::thread::Builder::new()
@@ -165,6 +171,35 @@ impl LiteWriter {
                     "the SQLite writer stopped mid-batch".into(),
                 )),
             ),
+        }
+    }
+}
+
+/// Called after each commit of the writer with the pages its WAL holds: past
+/// `WRITER_CHECKPOINT_PAGES` it checkpoints, retrying while another checkpoint (the
+/// background thread's) holds the lock, for up to `CHECKPOINT_WAIT`. Never fails: an error
+/// here would make SQLite report the commit, which has happened, as failed.
+fn checkpoint_when_large(
+    wal: &rusqlite::hooks::Wal,
+    pages: std::ffi::c_int,
+) -> rusqlite::Result<()> {
+    if u32::try_from(pages).unwrap_or(0) < WRITER_CHECKPOINT_PAGES {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < CHECKPOINT_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pages, "WAL checkpoint by the writer failed");
+                return Ok(());
+            }
+            Ok(_) => return Ok(()),
         }
     }
 }
