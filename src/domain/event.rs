@@ -115,8 +115,9 @@ pub struct ExceptionData {
     pub raw_stacktrace: String,
     /// The frames were parsed from `raw_stacktrace`, not sent as frames. Stored data leaves
     /// them out and parses the text again when read (`store::blob`): they were a third of
-    /// what each event compressed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// what each event compressed. Not serialized: stored data without frames but with text
+    /// says the same.
+    #[serde(skip)]
     pub frames_from_text: bool,
     /// How the exception was caught (Sentry `mechanism.type`), when the client said.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -130,12 +131,15 @@ pub struct ExceptionData {
 }
 
 impl ExceptionData {
-    /// Parses the frames again where storage left them out (`frames_from_text`), classifying
-    /// them as `ingest::prepare` did; the whole chain.
+    /// Parses the frames again where storage left them out, classifying them as
+    /// `ingest::prepare` did; the whole chain. Frames are left out only when they came from
+    /// the text, so an exception stored with text and no frames had them parsed from it (or
+    /// its text held none, and parsing finds none again).
     pub fn restore_frames(&mut self) {
-        if self.frames_from_text && self.frames.is_empty() {
+        if self.frames.is_empty() && !self.raw_stacktrace.is_empty() {
             self.frames = crate::domain::grouping::stacktrace::parse(&self.raw_stacktrace).frames;
             classify_frames(&mut self.frames);
+            self.frames_from_text = true;
         }
         for c in &mut self.chained {
             c.restore_frames();

@@ -8,8 +8,9 @@
 //! Version 2 leaves the grouping's `components` out when they are its primary variant's (as
 //! `grouping::compute` makes them): the same list twice was a tenth of what was compressed.
 //! Version 3 leaves out the frames of exceptions whose frames were parsed from their stack
-//! trace text (`ExceptionData::frames_from_text`); reading parses the text again. Versions 1
-//! and 2, which always hold every frame, are still read.
+//! trace text (`ExceptionData::frames_from_text`); reading parses the text again where an
+//! exception has text and no frames. Versions 1 and 2, which always hold every frame, are
+//! still read as they are.
 
 use serde::{Deserialize, Serialize};
 
@@ -133,7 +134,10 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
         None
     } else {
         let mut e: ExceptionData = serde_json::from_slice(exception).map_err(|_| corrupt())?;
-        e.restore_frames();
+        // Versions 1 and 2 stored every frame: what they hold is read as it is.
+        if version >= 3 {
+            e.restore_frames();
+        }
         Some(e)
     };
     let grouping = serde_json::from_slice::<ReadGrouping>(take()?)
@@ -274,6 +278,7 @@ mod tests {
                 .is_some_and(|f| f == &serde_json::json!([]))
         );
         assert_eq!(json["chained"][1]["frames"][0]["function"], "read");
+        assert!(json.get("frames_from_text").is_none(), "{json}");
 
         let read = decode(&blob, false).unwrap().exception.unwrap();
         let with_frames = ExceptionData {
@@ -286,7 +291,13 @@ mod tests {
 
     #[test]
     fn reads_version_2_blobs_with_their_frames() {
-        // Version 2: every frame stored, no `frames_from_text`.
+        // Version 2: every frame stored as parsed, even none: a cause whose text (a trace
+        // today's parser reads) has no stored frames is read without frames.
+        let cause = ExceptionData {
+            r#type: "KeyError".into(),
+            raw_stacktrace: "Traceback (most recent call last):\n  File \"/app/a.py\", line 1, in f\n    g()\nKeyError: 'a'".into(),
+            ..Default::default()
+        };
         let e = ExceptionData {
             r#type: "E".into(),
             frames: vec![Frame {
@@ -295,6 +306,7 @@ mod tests {
                 ..Frame::default()
             }],
             raw_stacktrace: "not a trace".into(),
+            chained: vec![cause],
             ..Default::default()
         };
         let exception = serde_json::to_vec(&e).unwrap();
