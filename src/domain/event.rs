@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::Error;
+use crate::{domain::grouping::stacktrace, error::Error};
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -131,19 +131,30 @@ pub struct ExceptionData {
 }
 
 impl ExceptionData {
+    /// Drops the frames that were parsed from the text, the whole chain: what storage keeps
+    /// (`store::blob`); `restore_frames` undoes it.
+    pub fn leave_out_parsed_frames(&mut self) {
+        if self.frames_from_text {
+            self.frames = Vec::new();
+        }
+        self.chained
+            .iter_mut()
+            .for_each(ExceptionData::leave_out_parsed_frames);
+    }
+
     /// Parses the frames again where storage left them out, classifying them as
     /// `ingest::prepare` did; the whole chain. Frames are left out only when they came from
     /// the text, so an exception stored with text and no frames had them parsed from it (or
     /// its text held none, and parsing finds none again).
     pub fn restore_frames(&mut self) {
         if self.frames.is_empty() && !self.raw_stacktrace.is_empty() {
-            self.frames = crate::domain::grouping::stacktrace::parse(&self.raw_stacktrace).frames;
+            self.frames = stacktrace::parse(&self.raw_stacktrace).frames;
             classify_frames(&mut self.frames);
             self.frames_from_text = true;
         }
-        for c in &mut self.chained {
-            c.restore_frames();
-        }
+        self.chained
+            .iter_mut()
+            .for_each(ExceptionData::restore_frames);
     }
 }
 
@@ -151,7 +162,7 @@ impl ExceptionData {
 pub fn classify_frames(frames: &mut [Frame]) {
     for f in frames {
         if f.in_app.is_none() {
-            f.in_app = Some(crate::domain::grouping::stacktrace::is_in_app(f));
+            f.in_app = Some(stacktrace::is_in_app(f));
         }
     }
 }

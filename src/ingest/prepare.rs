@@ -257,14 +257,8 @@ pub fn prepare(
 
     let search_text = search_text(&message, exception.as_ref());
     // Frames parsed from text are not stored: reading parses the text again.
-    fn leave_out_parsed_frames(e: &mut ExceptionData) {
-        if e.frames_from_text {
-            e.frames = Vec::new();
-        }
-        e.chained.iter_mut().for_each(leave_out_parsed_frames);
-    }
     if let Some(e) = exception.as_mut() {
-        leave_out_parsed_frames(e);
+        e.leave_out_parsed_frames();
     }
     let data = store::blob::encode(exception.as_ref(), &grouping, &payload_json);
     Ok(NewEvent {

@@ -80,9 +80,14 @@ fn scrubber_for(project_id: Uuid) -> Arc<Scrubber> {
 /// Lower case without separators.
 fn normalize(key: &str) -> String {
     key.chars()
-        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .filter(|&c| !is_separator(c))
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// The characters `normalize` drops.
+fn is_separator(c: char) -> bool {
+    matches!(c, '-' | '_' | '.' | ' ')
 }
 
 pub struct Scrubber {
@@ -113,10 +118,7 @@ impl Scrubber {
         if key.len() <= SHORT && key.is_ascii() {
             let mut buf = [0u8; SHORT];
             let mut n = 0;
-            for b in key
-                .bytes()
-                .filter(|b| !matches!(b, b'-' | b'_' | b'.' | b' '))
-            {
+            for b in key.bytes().filter(|&b| !is_separator(char::from(b))) {
                 buf[n] = b.to_ascii_lowercase();
                 n += 1;
             }
@@ -179,7 +181,7 @@ impl Scrubber {
         let mut de = serde_json::Deserializer::from_str(payload);
         let walked = HasSensitiveKey {
             scrubber: self,
-            string_is_name: false,
+            string_names: false,
         }
         .deserialize(&mut de)
         .and_then(|found| de.end().map(|()| found));
@@ -228,8 +230,9 @@ impl Scrubber {
 /// pairs).
 struct HasSensitiveKey<'s> {
     scrubber: &'s Scrubber,
-    /// The value is an array's first element: a string here may name a pair.
-    string_is_name: bool,
+    /// The value is an object key or an array's first element (a pair's name): a string here
+    /// names something, and is tested.
+    string_names: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for HasSensitiveKey<'_> {
@@ -260,12 +263,12 @@ impl<'de> Visitor<'de> for HasSensitiveKey<'_> {
         Ok(false)
     }
     fn visit_str<E>(self, s: &str) -> Result<bool, E> {
-        Ok(self.string_is_name && self.scrubber.is_sensitive(s))
+        Ok(self.string_names && self.scrubber.is_sensitive(s))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let element = |string_is_name| HasSensitiveKey {
+        let element = |string_names| HasSensitiveKey {
             scrubber: self.scrubber,
-            string_is_name,
+            string_names,
         };
         let mut found = seq.next_element_seed(element(true))?.unwrap_or(false);
         while let Some(f) = seq.next_element_seed(element(false))? {
@@ -274,39 +277,21 @@ impl<'de> Visitor<'de> for HasSensitiveKey<'_> {
         Ok(found)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let seed = |string_names| HasSensitiveKey {
+            scrubber: self.scrubber,
+            string_names,
+        };
         let mut found = false;
-        while let Some(sensitive) = map.next_key_seed(KeyIsSensitive(self.scrubber))? {
+        // serde_json hands a key to `visit_str` (borrowed when it has no escapes).
+        while let Some(sensitive) = map.next_key_seed(seed(true))? {
             if sensitive {
                 found = true;
                 map.next_value::<IgnoredAny>()?;
             } else {
-                found |= map.next_value_seed(HasSensitiveKey {
-                    scrubber: self.scrubber,
-                    string_is_name: false,
-                })?;
+                found |= map.next_value_seed(seed(false))?;
             }
         }
         Ok(found)
-    }
-}
-
-/// Reads an object key (borrowed from the text when it has no escapes) and tests it.
-struct KeyIsSensitive<'s>(&'s Scrubber);
-
-impl<'de> DeserializeSeed<'de> for KeyIsSensitive<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyIsSensitive<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
-        Ok(self.0.is_sensitive(s))
     }
 }
 

@@ -211,11 +211,34 @@ mod tests {
 
     /// The stored grouping JSON of a blob.
     fn stored_grouping(blob: &[u8]) -> serde_json::Value {
+        stored_parts(blob).1
+    }
+
+    /// The stored exception JSON (null when none) and grouping JSON of a blob.
+    fn stored_parts(blob: &[u8]) -> (serde_json::Value, serde_json::Value) {
         let raw = zstd::stream::decode_all(&blob[1..]).unwrap();
         let n = u32::from_le_bytes(raw[..4].try_into().unwrap()) as usize;
+        let exception = if n == 0 {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&raw[4..4 + n]).unwrap()
+        };
         let rest = &raw[4 + n..];
         let m = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-        serde_json::from_slice(&rest[4..4 + m]).unwrap()
+        (exception, serde_json::from_slice(&rest[4..4 + m]).unwrap())
+    }
+
+    /// A blob as an older version wrote it: `version`, then zstd of the framed parts.
+    fn old_blob(version: u8, exception: &[u8], grouping: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut raw = Vec::new();
+        raw.extend((exception.len() as u32).to_le_bytes());
+        raw.extend(exception);
+        raw.extend((grouping.len() as u32).to_le_bytes());
+        raw.extend(grouping);
+        raw.extend(payload);
+        let mut blob = vec![version];
+        blob.extend(zstd::bulk::compress(&raw, 1).unwrap());
+        blob
     }
 
     #[test]
@@ -270,9 +293,7 @@ mod tests {
         };
         let g = with_variants();
         let blob = encode(Some(&stored), &g, "{}");
-        let raw_json = zstd::stream::decode_all(&blob[1..]).unwrap();
-        let n = u32::from_le_bytes(raw_json[..4].try_into().unwrap()) as usize;
-        let json: serde_json::Value = serde_json::from_slice(&raw_json[4..4 + n]).unwrap();
+        let (json, _) = stored_parts(&blob);
         assert!(
             json.get("frames")
                 .is_some_and(|f| f == &serde_json::json!([]))
@@ -311,13 +332,7 @@ mod tests {
         };
         let exception = serde_json::to_vec(&e).unwrap();
         let grouping = br#"{"version":1,"source":"message","components":["x"],"fingerprint":"ab"}"#;
-        let mut raw = Vec::new();
-        raw.extend((exception.len() as u32).to_le_bytes());
-        raw.extend(&exception);
-        raw.extend((grouping.len() as u32).to_le_bytes());
-        raw.extend(grouping);
-        let mut blob = vec![2u8];
-        blob.extend(zstd::bulk::compress(&raw, 1).unwrap());
+        let blob = old_blob(2, &exception, grouping, b"");
         assert_eq!(decode(&blob, false).unwrap().exception, Some(e));
     }
 
@@ -327,13 +342,7 @@ mod tests {
         let g = with_variants();
         let grouping = serde_json::to_vec(&g).unwrap();
         let payload = b"{\"message\":\"x\"}";
-        let mut raw = Vec::new();
-        raw.extend(0u32.to_le_bytes());
-        raw.extend((grouping.len() as u32).to_le_bytes());
-        raw.extend(&grouping);
-        raw.extend(payload);
-        let mut blob = vec![1u8];
-        blob.extend(zstd::bulk::compress(&raw, 1).unwrap());
+        let blob = old_blob(1, b"", &grouping, payload);
         let b = decode(&blob, true).unwrap();
         assert_eq!(b.grouping, g);
         assert!(b.exception.is_none());

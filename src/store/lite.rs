@@ -205,7 +205,8 @@ fn checkpoint_when_large(
 }
 
 /// Copies committed WAL frames into the database file every `CHECKPOINT_EVERY` until `stop`'s
-/// sender is dropped. A passive checkpoint takes no lock the writer waits for.
+/// sender is dropped. A passive checkpoint blocks no commit; only the writer's own checkpoint,
+/// past `WRITER_CHECKPOINT_PAGES`, waits for it to finish (`checkpoint_when_large`).
 fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<()>) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {

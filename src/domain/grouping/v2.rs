@@ -63,7 +63,7 @@ pub fn compute(input: &EventInput<'_>) -> Grouping {
     };
     // Each exception's newest frames as components, with whether each is in-app: made once
     // for the in-app key and the full key.
-    let mut frame_keys: Vec<Vec<(String, bool)>> = input
+    let frame_keys: Vec<Vec<(String, bool)>> = input
         .exceptions
         .iter()
         .map(|e| {
@@ -78,11 +78,12 @@ pub fn compute(input: &EventInput<'_>) -> Grouping {
         .exceptions
         .iter()
         .any(|e| e.frames.iter().any(is_in_app));
-    // The in-app key copies the components it uses; the full key, made last, takes them.
-    let in_app =
-        has_in_app.then(|| default_key(input, &norm, &mut frame_keys, Frames::InAppCopied));
-    let full = default_key(input, &norm, &mut frame_keys, Frames::AllTaken);
-    let in_app = in_app.unwrap_or_else(|| full.clone());
+    let full = default_key(input, &norm, &frame_keys, false);
+    let in_app = if has_in_app {
+        default_key(input, &norm, &frame_keys, true)
+    } else {
+        full.clone()
+    };
 
     let mut variants = Vec::with_capacity(3);
     if input.client_fingerprint.is_empty() {
@@ -205,8 +206,8 @@ impl Platform {
 fn default_key(
     input: &EventInput<'_>,
     norm: &Norm<'_, '_>,
-    frame_keys: &mut [Vec<(String, bool)>],
-    frames: Frames,
+    frame_keys: &[Vec<(String, bool)>],
+    in_app_only: bool,
 ) -> (Vec<String>, GroupingSource) {
     let mut components = Vec::new();
     if input.exceptions.is_empty() {
@@ -221,7 +222,7 @@ fn default_key(
             components.push(format!("type:{ty}"));
             any_type = true;
         }
-        if push_frames(&mut components, &mut frame_keys[idx], frames) {
+        if push_frames(&mut components, &frame_keys[idx], in_app_only) {
             any_frame = true;
         } else {
             components.push(format!("message:{}", norm.get(idx)));
@@ -258,33 +259,21 @@ impl Norm<'_, '_> {
 /// contributed.
 fn push_frames(
     components: &mut Vec<String>,
-    frame_keys: &mut [(String, bool)],
-    frames: Frames,
+    frame_keys: &[(String, bool)],
+    in_app_only: bool,
 ) -> bool {
     let mut last: Option<usize> = None;
     for (c, in_app) in frame_keys {
-        if frames == Frames::InAppCopied && !*in_app {
+        if in_app_only && !in_app {
             continue;
         }
-        if last.is_some_and(|i| components[i] == *c) {
+        if last.is_some_and(|i| &components[i] == c) {
             continue;
         }
-        components.push(match frames {
-            Frames::InAppCopied => c.clone(),
-            Frames::AllTaken => std::mem::take(c),
-        });
+        components.push(c.clone());
         last = Some(components.len() - 1);
     }
     last.is_some()
-}
-
-/// Which frames a default key uses, and how it gets their components.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Frames {
-    /// In-app frames only, their components copied (the full key still needs them).
-    InAppCopied,
-    /// Every frame, its component taken: the last key made from them.
-    AllTaken,
 }
 
 /// `location:function`, plus ` | source line` where the platform's source lines identify code.
