@@ -1,8 +1,9 @@
 //! Event reads: filtered listings with keyset paging, search, single events, export pages.
 
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, LikeExpr, Query},
+    ColumnTrait, Condition, EntityTrait, Iterable, Order, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
+    sea_query::{Expr, ExprTrait, JoinType, LikeExpr, Query},
 };
 use uuid::Uuid;
 
@@ -38,8 +39,48 @@ fn escape_like(word: &str) -> String {
     s
 }
 
-/// The WHERE clause of a filter, for one project.
-fn condition(project_id: Uuid, f: &EventFilter) -> Condition {
+/// The events of one project that match a filter, after `cursor`, newest first.
+///
+/// Without a group, a tag filter drives the query: its first tag is read from the tag index
+/// (`ix_event_tags_lookup`, newest first) and each event found there is checked against the
+/// rest. Read the other way round, newest event first with a tag probe per event, a tag that
+/// few or no events have scanned the whole project (0.13 s at 300 000 events on SQLite). A
+/// group's events are read from the group's index, which bounds the scan by the group's size
+/// even when the tag is common, and the tags are probed per event.
+fn matching(
+    project_id: Uuid,
+    f: &EventFilter,
+    cursor: Option<EventCursor>,
+) -> Select<event::Entity> {
+    let driving = f.tags.iter().next().filter(|_| f.group_id.is_none());
+    let mut q = event::Entity::find().filter(condition(project_id, f, driving.is_some()));
+    let Some((key, value)) = driving else {
+        if let Some(c) = cursor {
+            q = q.filter(event::Column::Seq.lt(c.before_seq));
+        }
+        return q.order_by_desc(event::Column::Seq);
+    };
+    let tag_seq = Expr::col((event_tag::Entity, event_tag::Column::EventSeq));
+    let select = QueryTrait::query(&mut q);
+    select
+        .join(
+            JoinType::InnerJoin,
+            event_tag::Entity,
+            tag_seq.clone().equals((event::Entity, event::Column::Seq)),
+        )
+        .and_where(Expr::col((event_tag::Entity, event_tag::Column::ProjectId)).eq(project_id))
+        .and_where(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(key.as_str()))
+        .and_where(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(value.as_str()));
+    if let Some(c) = cursor {
+        select.and_where(tag_seq.clone().lt(c.before_seq));
+    }
+    select.order_by_expr(tag_seq, Order::Desc);
+    q
+}
+
+/// The WHERE clause of a filter, for one project; the first tag is left out when the query
+/// is driven by it (`matching`).
+fn condition(project_id: Uuid, f: &EventFilter, first_tag_joined: bool) -> Condition {
     let mut c = Condition::all().add(event::Column::ProjectId.eq(project_id));
     if let Some(level) = f.level {
         c = c.add(event::Column::Level.eq(level.as_str()));
@@ -71,7 +112,7 @@ fn condition(project_id: Uuid, f: &EventFilter) -> Condition {
             .to_owned();
         c = c.add(event::Column::GroupId.in_subquery(groups));
     }
-    for (k, v) in &f.tags {
+    for (k, v) in f.tags.iter().skip(usize::from(first_tag_joined)) {
         let tagged = Query::select()
             .expr(Expr::val(1))
             .from(event_tag::Entity)
@@ -105,16 +146,11 @@ impl Store {
         cursor: Option<EventCursor>,
         limit: u64,
     ) -> Result<(Vec<StoredEvent>, Option<EventCursor>), Error> {
-        let mut q = event::Entity::find().filter(condition(project_id, filter));
-        if let Some(c) = cursor {
-            q = q.filter(event::Column::Seq.lt(c.before_seq));
-        }
         // Listings skip the search text; the payload stays compressed inside `data` unread.
-        let rows = q
+        let rows = matching(project_id, filter, cursor)
             .select_only()
             .columns(event::Column::iter().filter(|c| !matches!(c, event::Column::SearchText)))
             .column_as(Expr::val(""), "search_text")
-            .order_by_desc(event::Column::Seq)
             .limit(limit + 1)
             .into_model::<event::Model>()
             .all(&self.db)
@@ -182,12 +218,7 @@ impl Store {
         cursor: Option<EventCursor>,
         page: u64,
     ) -> Result<ExportPage, Error> {
-        let mut q = event::Entity::find().filter(condition(project_id, filter));
-        if let Some(c) = cursor {
-            q = q.filter(event::Column::Seq.lt(c.before_seq));
-        }
-        let rows = q
-            .order_by_desc(event::Column::Seq)
+        let rows = matching(project_id, filter, cursor)
             .limit(page)
             .all(&self.db)
             .await

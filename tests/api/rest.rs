@@ -442,6 +442,109 @@ async fn list_limit_defaults_to_50_and_is_capped_at_100() {
     assert_eq!(all.len(), 101);
 }
 
+/// A tag filter without a group is read from the tag index, with a group from the group's
+/// events: either way pages run newest first, each match once, and the other filters apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_filters_page_newest_first() {
+    let app = spawn_app().await;
+    struct Sent {
+        id: String,
+        group: String,
+        shard: String,
+        phase: &'static str,
+        level: &'static str,
+    }
+    // Oldest first: each capture waits for its commit.
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let shard = (i % 3).to_string();
+        let phase = if i < 6 { "early" } else { "late" };
+        let level = if i % 4 == 0 { "warning" } else { "error" };
+        let r = app
+            .capture(json!({"message": format!("paging {i}"), "level": level,
+                "fingerprint": [format!("paging-{}", i % 2)],
+                "tags": {"shard": shard, "phase": phase}}))
+            .await;
+        sent.push(Sent {
+            id: s(&r["event_id"]),
+            group: s(&r["group_id"]),
+            shard,
+            phase,
+            level,
+        });
+    }
+    let newest_first = |keep: &dyn Fn(&Sent) -> bool| {
+        sent.iter()
+            .rev()
+            .filter(|e| keep(e))
+            .map(|e| e.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let pages = |query: String| {
+        let app = &app;
+        async move {
+            let mut got = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let page = app
+                    .get_ok(&format!("/v1/errors/list?limit=2&{query}{cursor}"))
+                    .await;
+                got.extend(ids(arr(&page["events"])));
+                match page["next_cursor"].as_str() {
+                    Some(c) if !c.is_empty() => cursor = format!("&cursor={}", enc(c)),
+                    _ => return got,
+                }
+            }
+        }
+    };
+    assert_eq!(
+        pages("tag=shard:1".into()).await,
+        newest_first(&|e| e.shard == "1"),
+        "one tag"
+    );
+    assert_eq!(
+        pages("tag=shard:0&tag=phase:late".into()).await,
+        newest_first(&|e| e.shard == "0" && e.phase == "late"),
+        "two tags"
+    );
+    assert_eq!(
+        pages("tag=shard:2&level=error".into()).await,
+        newest_first(&|e| e.shard == "2" && e.level == "error"),
+        "a tag and a column"
+    );
+    let group = sent[1].group.clone();
+    assert_eq!(
+        pages(format!("tag=phase:early&group_id={group}")).await,
+        newest_first(&|e| e.phase == "early" && e.group == group),
+        "a tag within a group"
+    );
+    assert!(
+        pages("tag=shard:none".into()).await.is_empty(),
+        "no event has it"
+    );
+    assert!(
+        pages("tag=nokey:1".into()).await.is_empty(),
+        "no event has the key"
+    );
+    // Another project's events carry the same tag and are not listed.
+    let other = s(&app
+        .post_ok("/v1/projects/create", &json!({"name": "elsewhere"}))
+        .await["id"]);
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .header("X-Faultline-Project", &other)
+                .json(&json!({"message": "elsewhere", "tags": {"shard": "1"}})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    assert_eq!(
+        pages("tag=shard:1".into()).await,
+        newest_first(&|e| e.shard == "1"),
+        "the project's own events only"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_filters() {
     let app = spawn_app().await;
