@@ -120,6 +120,9 @@ fn condition(project_id: Uuid, f: &EventFilter, first_tag_joined: bool) -> Condi
                 Expr::col((event_tag::Entity, event_tag::Column::EventSeq))
                     .equals((event::Entity, event::Column::Seq)),
             )
+            // Lets PostgreSQL read a rare tag from `ix_event_tags_lookup`, whose first column
+            // this is, instead of scanning every tag row.
+            .and_where(Expr::col((event_tag::Entity, event_tag::Column::ProjectId)).eq(project_id))
             .and_where(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(k.as_str()))
             .and_where(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(v.as_str()))
             .to_owned();
