@@ -195,6 +195,20 @@ pub async fn run(target: Target, args: ReadsArgs) -> anyhow::Result<ExitCode> {
             format!("search q={word}"),
             format!("/v1/errors/search?q={}&limit={limit}", form_encode(&word)),
         ),
+        // Tag filters: one a fifth of the events have, one no event has (read from the tag
+        // index, not by scanning the events), and a common one within the largest group.
+        (
+            "events, tag browser:firefox".into(),
+            format!("/v1/errors/list?tag=browser:firefox&limit={limit}"),
+        ),
+        (
+            "events, tag no event has".into(),
+            format!("/v1/errors/list?tag=browser:zzqxjv&limit={limit}"),
+        ),
+        (
+            "events, tag browser:firefox in the largest group".into(),
+            format!("/v1/errors/list?tag=browser:firefox&group_id={gid}&limit={limit}"),
+        ),
     ];
     let mut plan: Vec<(String, String, usize, usize)> =
         plan.into_iter().map(|(n, p)| (n, p, samples, 3)).collect();
