@@ -695,7 +695,7 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
         fingerprint,
         timestamp: timestamp.map(|t| time("timestamp", t)).transpose()?,
         // The body as sent is the event's payload; unknown fields are kept in it verbatim.
-        payload_json: String::from_utf8_lossy(raw).into_owned(),
+        payload_json: crate::domain::text_from_bytes(raw),
         ..Default::default()
     };
     req.exception = exception.map(exception_input);
@@ -832,7 +832,7 @@ async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Api
         release,
         environment,
         idempotency_key,
-        payload_json: String::from_utf8_lossy(&raw).into_owned(),
+        payload_json: crate::domain::text_from_bytes(&raw),
     };
     let pb::CaptureMessageResponse {
         event_id,

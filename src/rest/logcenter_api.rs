@@ -165,7 +165,7 @@ fn report_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
         ],
         timestamp: timestamp.map(|t| time("timestamp", t)).transpose()?,
         project: project_id,
-        payload_json: String::from_utf8_lossy(raw).into_owned(),
+        payload_json: crate::domain::text_from_bytes(raw),
         ..Default::default()
     })
 }

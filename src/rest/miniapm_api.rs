@@ -112,7 +112,7 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
         fingerprint: vec![fingerprint],
         timestamp: timestamp.map(|t| time("timestamp", t)).transpose()?,
         tags: HashMap::new(),
-        payload_json: String::from_utf8_lossy(raw).into_owned(),
+        payload_json: crate::domain::text_from_bytes(raw),
         ..Default::default()
     })
 }

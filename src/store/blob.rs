@@ -144,7 +144,7 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
         .map_err(|_| corrupt())?
         .into();
     let payload = if with_payload {
-        String::from_utf8_lossy(rest).into_owned()
+        crate::domain::text_from_bytes(rest)
     } else {
         String::new()
     };
