@@ -1,15 +1,17 @@
 //! Event reads: filtered listings with keyset paging, search, single events, export pages.
 
+use std::collections::HashMap;
+
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, Iterable, Order, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Iterable, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select,
     sea_query::{Expr, ExprTrait, JoinType, LikeExpr, Query},
 };
 use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hash},
+    entity::{event, event_tag, group, group_hash, group_stat},
 };
 use crate::{
     domain::{
@@ -19,6 +21,11 @@ use crate::{
     },
     error::Error,
 };
+
+/// At most this many groups, holding at most `NARROW_EVENTS_MAX` events between them, are read
+/// one by one for a listing filtered by release, environment or user (`narrowed_groups`).
+const NARROW_GROUPS_MAX: usize = 32;
+const NARROW_EVENTS_MAX: i64 = 20_000;
 
 /// One page of an export: events and where the next page starts.
 pub struct ExportPage {
@@ -149,16 +156,23 @@ impl Store {
         cursor: Option<EventCursor>,
         limit: u64,
     ) -> Result<(Vec<StoredEvent>, Option<EventCursor>), Error> {
-        // Listings skip the search text; the payload stays compressed inside `data` unread.
-        let rows = matching(project_id, filter, cursor)
-            .select_only()
-            .columns(event::Column::iter().filter(|c| !matches!(c, event::Column::SearchText)))
-            .column_as(Expr::val(""), "search_text")
-            .limit(limit + 1)
-            .into_model::<event::Model>()
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
+        let rows = match self.narrowed_groups(project_id, filter).await? {
+            // Each group's newest matches from the group's index, merged newest first.
+            Some(groups) => {
+                let mut rows = Vec::new();
+                for group_id in groups {
+                    let one = EventFilter {
+                        group_id: Some(group_id),
+                        ..filter.clone()
+                    };
+                    rows.extend(self.page_rows(project_id, &one, cursor, limit).await?);
+                }
+                rows.sort_unstable_by_key(|m| std::cmp::Reverse(m.seq));
+                rows.truncate(usize::try_from(limit + 1).unwrap_or(usize::MAX));
+                rows
+            }
+            None => self.page_rows(project_id, filter, cursor, limit).await?,
+        };
         let mut events: Vec<StoredEvent> = rows
             .into_iter()
             .map(|m| convert::event(m, false))
@@ -170,6 +184,97 @@ impl Store {
             None
         };
         Ok((events, next))
+    }
+
+    /// Up to `limit + 1` rows of a listing, newest first.
+    async fn page_rows(
+        &self,
+        project_id: Uuid,
+        filter: &EventFilter,
+        cursor: Option<EventCursor>,
+        limit: u64,
+    ) -> Result<Vec<event::Model>, Error> {
+        // Listings skip the search text; the payload stays compressed inside `data` unread.
+        matching(project_id, filter, cursor)
+            .select_only()
+            .columns(event::Column::iter().filter(|c| !matches!(c, event::Column::SearchText)))
+            .column_as(Expr::val(""), "search_text")
+            .limit(limit + 1)
+            .into_model::<event::Model>()
+            .all(&self.db)
+            .await
+            .map_err(db_err)
+    }
+
+    /// For a listing filtered by release, environment or user (without a group or a tag),
+    /// the groups that can hold its events: those whose counts (`group_stats`, written with
+    /// the events and removed only with their group) hold every one of those values. Read
+    /// newest first across the project, a value that few events have meant reading every
+    /// event (420 ms at 300 000 events on SQLite for a value no event has); reading only these
+    /// groups' events is bounded by their size. `None` (scan the project) when the filter
+    /// names none of these fields, or when every value it names is held by more than
+    /// `NARROW_GROUPS_MAX` groups, or the groups hold more than `NARROW_EVENTS_MAX` events
+    /// between them: a value that common is found soon enough newest first.
+    async fn narrowed_groups(
+        &self,
+        project_id: Uuid,
+        f: &EventFilter,
+    ) -> Result<Option<Vec<Uuid>>, Error> {
+        if f.group_id.is_some() || !f.tags.is_empty() {
+            return Ok(None);
+        }
+        // Group id → events the group has seen.
+        let mut found: Option<HashMap<Uuid, i64>> = None;
+        for (dim, value) in [
+            ("release", &f.release),
+            ("environment", &f.environment),
+            ("user", &f.user_id),
+        ] {
+            // Empty values are not counted (an event without a release has none).
+            let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let stmt = Query::select()
+                .column((group_stat::Entity, group_stat::Column::GroupId))
+                .column((group::Entity, group::Column::TimesSeen))
+                .from(group_stat::Entity)
+                .inner_join(
+                    group::Entity,
+                    Expr::col((group::Entity, group::Column::Id))
+                        .equals((group_stat::Entity, group_stat::Column::GroupId)),
+                )
+                .and_where(Expr::col((group::Entity, group::Column::ProjectId)).eq(project_id))
+                .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim))
+                .and_where(Expr::col((group_stat::Entity, group_stat::Column::Value)).eq(value))
+                // One more than can be read one by one: a common value costs a few rows here.
+                .limit(NARROW_GROUPS_MAX as u64 + 1)
+                .to_owned();
+            let mut these = HashMap::new();
+            for row in self.db.query_all(&stmt).await.map_err(db_err)? {
+                let group_id: Uuid = row.try_get("", "group_id").map_err(db_err)?;
+                let seen: i64 = row.try_get("", "times_seen").map_err(db_err)?;
+                these.insert(group_id, seen);
+            }
+            if these.len() > NARROW_GROUPS_MAX {
+                // Not every group that holds this value was read: it narrows nothing, and
+                // the groups the other values name are still a superset of the answer.
+                continue;
+            }
+            found = Some(match found {
+                None => these,
+                Some(before) => before
+                    .into_iter()
+                    .filter(|(g, _)| these.contains_key(g))
+                    .collect(),
+            });
+        }
+        let Some(groups) = found else {
+            return Ok(None);
+        };
+        if groups.values().sum::<i64>() > NARROW_EVENTS_MAX {
+            return Ok(None);
+        }
+        Ok(Some(groups.into_keys().collect()))
     }
 
     /// One event of the project, with its payload and which of its grouping keys its group has.

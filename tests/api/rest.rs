@@ -442,6 +442,29 @@ async fn list_limit_defaults_to_50_and_is_capped_at_100() {
     assert_eq!(all.len(), 101);
 }
 
+/// The ids of the events `keep` picks out of `sent` (oldest first), newest first.
+fn newest_ids<T>(sent: &[T], id: fn(&T) -> &String, keep: &dyn Fn(&T) -> bool) -> Vec<String> {
+    sent.iter()
+        .rev()
+        .filter(|e| keep(e))
+        .map(|e| id(e).clone())
+        .collect()
+}
+
+/// Every event of a listing, read two at a time through `next_cursor`.
+async fn small_pages(app: &TestApp, path: &str, query: String) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app.get_ok(&format!("{path}?limit=2&{query}{cursor}")).await;
+        got.extend(ids(arr(&page["events"])));
+        match page["next_cursor"].as_str() {
+            Some(c) if !c.is_empty() => cursor = format!("&cursor={}", enc(c)),
+            _ => return got,
+        }
+    }
+}
+
 /// A tag filter without a group is read from the tag index, with a group from the group's
 /// events: either way pages run newest first, each match once, and the other filters apply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,30 +496,8 @@ async fn tag_filters_page_newest_first() {
             level,
         });
     }
-    let newest_first = |keep: &dyn Fn(&Sent) -> bool| {
-        sent.iter()
-            .rev()
-            .filter(|e| keep(e))
-            .map(|e| e.id.clone())
-            .collect::<Vec<_>>()
-    };
-    let pages = |query: String| {
-        let app = &app;
-        async move {
-            let mut got = Vec::new();
-            let mut cursor = String::new();
-            loop {
-                let page = app
-                    .get_ok(&format!("/v1/errors/list?limit=2&{query}{cursor}"))
-                    .await;
-                got.extend(ids(arr(&page["events"])));
-                match page["next_cursor"].as_str() {
-                    Some(c) if !c.is_empty() => cursor = format!("&cursor={}", enc(c)),
-                    _ => return got,
-                }
-            }
-        }
-    };
+    let newest_first = |keep: &dyn Fn(&Sent) -> bool| newest_ids(&sent, |e| &e.id, keep);
+    let pages = |query: String| small_pages(&app, "/v1/errors/list", query);
     assert_eq!(
         pages("tag=shard:1".into()).await,
         newest_first(&|e| e.shard == "1"),
@@ -541,6 +542,107 @@ async fn tag_filters_page_newest_first() {
     assert_eq!(
         pages("tag=shard:1".into()).await,
         newest_first(&|e| e.shard == "1"),
+        "the project's own events only"
+    );
+}
+
+/// Release, environment and user filters read only the groups whose counts hold the value
+/// when those are few and small, and the project newest first otherwise: both give the
+/// same pages, newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn column_filters_page_newest_first() {
+    let app = spawn_app().await;
+    struct Sent {
+        id: String,
+        user: String,
+        release: String,
+        environment: &'static str,
+        level: &'static str,
+    }
+    let mut sent = Vec::new();
+    let capture = |i: usize, fingerprint: String, user: String| {
+        let app = &app;
+        let release = format!("r{}", i % 3);
+        let environment = if i.is_multiple_of(2) { "production" } else { "staging" };
+        let level = if i.is_multiple_of(5) { "warning" } else { "error" };
+        async move {
+            let r = app
+                .capture(json!({"message": format!("columns {i}"), "level": level,
+                    "fingerprint": [fingerprint], "user_id": user, "release": release,
+                    "environment": environment}))
+                .await;
+            Sent {
+                id: s(&r["event_id"]),
+                user,
+                release,
+                environment,
+                level,
+            }
+        }
+    };
+    // Three small groups: each value is held by at most three groups of a few events.
+    for i in 0..15 {
+        sent.push(capture(i, format!("columns-{}", i % 3), format!("u{}", i % 4)).await);
+    }
+    // 40 groups of one event, all with the same user: too many groups to read one by one.
+    for i in 15..55 {
+        sent.push(capture(i, format!("spread-{i}"), "everyone".into()).await);
+    }
+    let newest_first = |keep: &dyn Fn(&Sent) -> bool| newest_ids(&sent, |e| &e.id, keep);
+    let pages = |query: String| small_pages(&app, "/v1/errors/list", query);
+    assert_eq!(
+        pages("user_id=u1".into()).await,
+        newest_first(&|e| e.user == "u1"),
+        "a user in few groups"
+    );
+    assert_eq!(
+        pages("user_id=u2&release=r1".into()).await,
+        newest_first(&|e| e.user == "u2" && e.release == "r1"),
+        "a user and a release"
+    );
+    assert_eq!(
+        pages("environment=staging&level=error".into()).await,
+        newest_first(&|e| e.environment == "staging" && e.level == "error"),
+        "an environment and a level"
+    );
+    assert_eq!(
+        pages("user_id=everyone".into()).await,
+        newest_first(&|e| e.user == "everyone"),
+        "a user in many groups"
+    );
+    assert_eq!(
+        pages("release=r2".into()).await,
+        newest_first(&|e| e.release == "r2"),
+        "a release in groups of both kinds"
+    );
+    assert!(
+        pages("user_id=nobody".into()).await.is_empty(),
+        "no event has it"
+    );
+    assert!(
+        pages("user_id=u1&release=r9".into()).await.is_empty(),
+        "no group holds both"
+    );
+    assert_eq!(
+        small_pages(&app, "/v1/errors/search", "q=columns&user_id=u3".into()).await,
+        newest_first(&|e| e.user == "u3"),
+        "a search with a user"
+    );
+    // Another project's event with the same user is not listed.
+    let other = s(&app
+        .post_ok("/v1/projects/create", &json!({"name": "columns"}))
+        .await["id"]);
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .header("X-Faultline-Project", &other)
+                .json(&json!({"message": "elsewhere", "user_id": "u1"})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    assert_eq!(
+        pages("user_id=u1".into()).await,
+        newest_first(&|e| e.user == "u1"),
         "the project's own events only"
     );
 }
