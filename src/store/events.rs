@@ -23,7 +23,8 @@ use crate::{
 };
 
 /// At most this many groups, holding at most `NARROW_EVENTS_MAX` events between them, are read
-/// one by one for a listing filtered by release, environment or user (`narrowed_groups`).
+/// one by one for a listing or export filtered by release, environment or user
+/// (`narrowed_groups`).
 const NARROW_GROUPS_MAX: usize = 32;
 const NARROW_EVENTS_MAX: i64 = 20_000;
 
@@ -75,14 +76,22 @@ fn matching(
             event_tag::Entity,
             tag_seq.clone().equals((event::Entity, event::Column::Seq)),
         )
-        .and_where(Expr::col((event_tag::Entity, event_tag::Column::ProjectId)).eq(project_id))
-        .and_where(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(key.as_str()))
-        .and_where(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(value.as_str()));
+        .cond_where(tag_is(project_id, key, value));
     if let Some(c) = cursor {
         select.and_where(tag_seq.clone().lt(c.before_seq));
     }
     select.order_by_expr(tag_seq, Order::Desc);
     q
+}
+
+/// Tag rows of the project with `key` = `value`: the columns of `ix_event_tags_lookup`, in its
+/// order. Naming the project (its first column) lets PostgreSQL read a rare tag from the index
+/// in the per-event probe too, instead of scanning every tag row.
+fn tag_is(project_id: Uuid, key: &str, value: &str) -> Condition {
+    Condition::all()
+        .add(Expr::col((event_tag::Entity, event_tag::Column::ProjectId)).eq(project_id))
+        .add(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(key))
+        .add(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(value))
 }
 
 /// The WHERE clause of a filter, for one project; the first tag is left out when the query
@@ -127,11 +136,7 @@ fn condition(project_id: Uuid, f: &EventFilter, first_tag_joined: bool) -> Condi
                 Expr::col((event_tag::Entity, event_tag::Column::EventSeq))
                     .equals((event::Entity, event::Column::Seq)),
             )
-            // Lets PostgreSQL read a rare tag from `ix_event_tags_lookup`, whose first column
-            // this is, instead of scanning every tag row.
-            .and_where(Expr::col((event_tag::Entity, event_tag::Column::ProjectId)).eq(project_id))
-            .and_where(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(k.as_str()))
-            .and_where(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(v.as_str()))
+            .cond_where(tag_is(project_id, k, v))
             .to_owned();
         c = c.add(Expr::exists(tagged));
     }
@@ -156,23 +161,9 @@ impl Store {
         cursor: Option<EventCursor>,
         limit: u64,
     ) -> Result<(Vec<StoredEvent>, Option<EventCursor>), Error> {
-        let rows = match self.narrowed_groups(project_id, filter).await? {
-            // Each group's newest matches from the group's index, merged newest first.
-            Some(groups) => {
-                let mut rows = Vec::new();
-                for group_id in groups {
-                    let one = EventFilter {
-                        group_id: Some(group_id),
-                        ..filter.clone()
-                    };
-                    rows.extend(self.page_rows(project_id, &one, cursor, limit).await?);
-                }
-                rows.sort_unstable_by_key(|m| std::cmp::Reverse(m.seq));
-                rows.truncate(usize::try_from(limit + 1).unwrap_or(usize::MAX));
-                rows
-            }
-            None => self.page_rows(project_id, filter, cursor, limit).await?,
-        };
+        let rows = self
+            .newest_rows(project_id, filter, cursor, limit + 1)
+            .await?;
         let mut events: Vec<StoredEvent> = rows
             .into_iter()
             .map(|m| convert::event(m, false))
@@ -186,27 +177,53 @@ impl Store {
         Ok((events, next))
     }
 
-    /// Up to `limit + 1` rows of a listing, newest first.
-    async fn page_rows(
+    /// Up to `n` rows matching `filter` after `cursor`, newest first: from the groups that
+    /// can hold them when `narrowed_groups` names a few (each group's newest rows from its
+    /// own index, merged), else from one query. Listings and exports read through here.
+    async fn newest_rows(
         &self,
         project_id: Uuid,
         filter: &EventFilter,
         cursor: Option<EventCursor>,
-        limit: u64,
+        n: u64,
     ) -> Result<Vec<event::Model>, Error> {
-        // Listings skip the search text; the payload stays compressed inside `data` unread.
+        let Some(groups) = self.narrowed_groups(project_id, filter).await? else {
+            return self.query_rows(project_id, filter, cursor, n).await;
+        };
+        let mut rows = Vec::new();
+        for group_id in groups {
+            let one = EventFilter {
+                group_id: Some(group_id),
+                ..filter.clone()
+            };
+            rows.extend(self.query_rows(project_id, &one, cursor, n).await?);
+        }
+        rows.sort_unstable_by_key(|m| std::cmp::Reverse(m.seq));
+        rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    /// Up to `n` rows of one query, newest first. The search text is left out (nothing read
+    /// from a row shows it); the payload stays compressed inside `data`.
+    async fn query_rows(
+        &self,
+        project_id: Uuid,
+        filter: &EventFilter,
+        cursor: Option<EventCursor>,
+        n: u64,
+    ) -> Result<Vec<event::Model>, Error> {
         matching(project_id, filter, cursor)
             .select_only()
             .columns(event::Column::iter().filter(|c| !matches!(c, event::Column::SearchText)))
             .column_as(Expr::val(""), "search_text")
-            .limit(limit + 1)
+            .limit(n)
             .into_model::<event::Model>()
             .all(&self.db)
             .await
             .map_err(db_err)
     }
 
-    /// For a listing filtered by release, environment or user (without a group or a tag),
+    /// For a listing or export filtered by release, environment or user (no group, no tag),
     /// the groups that can hold its events: those whose counts (`group_stats`, written with
     /// the events and removed only with their group) hold every one of those values. Read
     /// newest first across the project, a value that few events have meant reading every
@@ -326,11 +343,7 @@ impl Store {
         cursor: Option<EventCursor>,
         page: u64,
     ) -> Result<ExportPage, Error> {
-        let rows = matching(project_id, filter, cursor)
-            .limit(page)
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
+        let rows = self.newest_rows(project_id, filter, cursor, page).await?;
         let full = rows.len() as u64 == page;
         let events: Vec<StoredEvent> = rows
             .into_iter()

@@ -563,8 +563,16 @@ async fn column_filters_page_newest_first() {
     let capture = |i: usize, fingerprint: String, user: String| {
         let app = &app;
         let release = format!("r{}", i % 3);
-        let environment = if i.is_multiple_of(2) { "production" } else { "staging" };
-        let level = if i.is_multiple_of(5) { "warning" } else { "error" };
+        let environment = if i.is_multiple_of(2) {
+            "production"
+        } else {
+            "staging"
+        };
+        let level = if i.is_multiple_of(5) {
+            "warning"
+        } else {
+            "error"
+        };
         async move {
             let r = app
                 .capture(json!({"message": format!("columns {i}"), "level": level,
