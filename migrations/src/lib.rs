@@ -12,6 +12,7 @@ mod m20261121_000006_access;
 mod m20261121_000007_limits;
 mod m20261121_000008_log_center;
 mod m20261204_000009_events_inline;
+mod m20261205_000010_search_forget;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000007_limits::Migration),
             Box::new(m20261121_000008_log_center::Migration),
             Box::new(m20261204_000009_events_inline::Migration),
+            Box::new(m20261205_000010_search_forget::Migration),
         ]
     }
 }

@@ -87,9 +87,13 @@ pub fn open_writer_connection(file: &Path) -> Result<rusqlite::Connection, Error
 }
 
 impl LiteWriter {
-    /// Opens the write connection on `file` and starts its thread.
-    pub(super) fn start(file: &Path) -> Result<LiteWriter, Error> {
+    /// Opens the write connection on `file` and starts its thread, and with it the search
+    /// indexer on `search_index` when given (see `search`), which stops with the writer.
+    pub(super) fn start(file: &Path, search_index: Option<&Path>) -> Result<LiteWriter, Error> {
         let conn = open_writer_connection(file)?;
+        let mut indexer = search_index
+            .map(|index| super::search::Indexer::start(file, index))
+            .transpose()?;
         // In place of SQLite's automatic checkpoint (which skips when busy).
         conn.wal_hook(Some(checkpoint_when_large));
         let checkpointer = open_writer_connection(file)?;
@@ -108,10 +112,13 @@ impl LiteWriter {
                 for work in rx {
                     work(&conn);
                 }
-                // Stopping: the checkpoint thread first, then the whole WAL into the database
+                // Stopping: the search indexer and the checkpoint thread first, then the whole WAL into the database
                 // file and the WAL emptied, so a stopped server leaves one complete file.
                 // (SQLite also removes the WAL when its last connection closes, but only if
                 // no other connection of the process is still closing.)
+                if let Some(indexer) = indexer.as_mut() {
+                    indexer.stop();
+                }
                 drop(stop_checkpoints);
                 if checkpoints.join().is_err() {
                     tracing::error!("the SQLite checkpoint thread panicked");
@@ -308,7 +315,7 @@ mod tests {
 
     /// A writer on a new database with one table of blobs.
     async fn writer_with_table(file: &Path) -> LiteWriter {
-        let writer = LiteWriter::start(file).unwrap();
+        let writer = LiteWriter::start(file, None).unwrap();
         let (_, created) = writer
             .transaction((), |t, _| {
                 t.conn

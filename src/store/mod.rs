@@ -13,6 +13,7 @@ mod insights;
 mod lite;
 mod projects;
 mod retention;
+mod search;
 mod security;
 pub mod sentry;
 mod workflow;
@@ -60,6 +61,9 @@ pub struct StoreInner {
     /// The SQLite database file, for the health probe: open connections keep working on a
     /// file deleted from under them, so only its path tells that it is gone.
     sqlite_file: Option<std::sync::Arc<std::path::PathBuf>>,
+    /// The read pool's connections have the search index attached (a SQLite file; see
+    /// `search`).
+    search_index: bool,
 }
 
 /// The ingest writer's own connection.
@@ -113,11 +117,27 @@ pub fn sqlite_url_in(data_dir: &Path) -> String {
 impl Store {
     /// Connects, creating the SQLite file when needed, and runs the migrations.
     pub async fn open(url: &str, max_connections: u32) -> Result<Store, Error> {
-        let db = connect(url, max_connections).await?;
-        Store::migrate(&db).await?;
+        Store::open_with(url, max_connections, true).await
+    }
+
+    /// `open`, with the search indexer only when `run_indexer` (tests step it themselves).
+    async fn open_with(url: &str, max_connections: u32, run_indexer: bool) -> Result<Store, Error> {
         let sqlite_file = sqlite_file(url);
+        // Before the pool: its connections attach the index file, which must exist by then.
+        let search_index = sqlite_file.as_deref().and_then(|file| {
+            search::prepare(file)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "no search index: searches read every event"),
+                )
+                .ok()
+        });
+        let db = connect_attached(url, max_connections, search_index.clone()).await?;
+        Store::migrate(&db).await?;
         let ingest = match &sqlite_file {
-            Some(file) => IngestConnection::Lite(lite::LiteWriter::start(file)?),
+            Some(file) => IngestConnection::Lite(lite::LiteWriter::start(
+                file,
+                search_index.as_deref().filter(|_| run_indexer),
+            )?),
             None => IngestConnection::Pool(IngestPool {
                 url: url.to_owned(),
                 pool: tokio::sync::OnceCell::new(),
@@ -128,6 +148,7 @@ impl Store {
             ingest,
             derived: Default::default(),
             sqlite_file: sqlite_file.map(std::sync::Arc::new),
+            search_index: search_index.is_some(),
         })))
     }
 }
@@ -138,6 +159,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pool with Faultline's connection settings (SQLite pragmas, statement caches, the
 /// PostgreSQL TCP_NODELAY fix below). Also what the benchmark's storage floor inserts over.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, Error> {
+    connect_attached(url, max_connections, None).await
+}
+
+/// `connect`, with a SQLite search index file attached to every connection as
+/// `search::SCHEMA`.
+async fn connect_attached(
+    url: &str,
+    max_connections: u32,
+    search_index: Option<std::path::PathBuf>,
+) -> Result<DatabaseConnection, Error> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
         .min_connections(1)
@@ -157,6 +188,22 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 // cache of them held hundreds of MiB across the pool for no speed gain.
                 .statement_cache_capacity(16)
         });
+        if let Some(index) = search_index {
+            let index = index.to_string_lossy().into_owned();
+            opts.map_sqlx_sqlite_pool_opts(move |pool| {
+                let index = index.clone();
+                pool.after_connect(move |conn, _meta| {
+                    let index = index.clone();
+                    Box::pin(async move {
+                        sea_orm::sqlx::query(search::ATTACH)
+                            .bind(index)
+                            .execute(&mut *conn)
+                            .await
+                            .map(drop)
+                    })
+                })
+            });
+        }
     }
     if !is_sqlite_url(url) {
         // The batch writer's statements come in a few power-of-two row counts per kind
