@@ -28,8 +28,8 @@ pub struct ReadsArgs {
     /// Page size of every listing.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
-    /// Timed requests of the slow searches (two words; a word no event has, which reads every
-    /// event). 0 skips them.
+    /// Timed requests of the searches that read every event without a search index (two
+    /// words; a word no event has; one event's request id): PostgreSQL has none. 0 skips them.
     #[arg(long, default_value_t = 5)]
     pub slow_samples: usize,
 }
@@ -182,7 +182,7 @@ pub async fn run(target: Target, args: ReadsArgs) -> anyhow::Result<ExitCode> {
         ("groups, first page".into(), groups_first.clone()),
         (format!("groups, page {groups_depth}"), groups_deep),
         ("events list, first page".into(), list_first.clone()),
-        (format!("events list, page {list_depth}"), list_deep),
+        (format!("events list, page {list_depth}"), list_deep.clone()),
         (
             "group_detail (largest group)".into(),
             format!("/v1/errors/group_detail/{gid}"),
@@ -212,7 +212,28 @@ pub async fn run(target: Target, args: ReadsArgs) -> anyhow::Result<ExitCode> {
     ];
     let mut plan: Vec<(String, String, usize, usize)> =
         plan.into_iter().map(|(n, p)| (n, p, samples, 3)).collect();
+    // A word one event has: the request id of the last event on the deep events page.
+    let deep = get_json(&http, &target, &list_deep).await?;
+    let request_id = deep["events"]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(|e| e["message"].as_str())
+        .and_then(|m| m.split("(request ").nth(1))
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_hexdigit() || *c == '-')
+                .collect::<String>()
+        })
+        .filter(|id| !id.is_empty());
     if args.slow_samples > 0 {
+        if let Some(id) = request_id {
+            plan.push((
+                "search, one event's request id".into(),
+                format!("/v1/errors/search?q={}&limit={limit}", form_encode(&id)),
+                args.slow_samples,
+                1,
+            ));
+        }
         let second = WORDS
             .iter()
             .find(|w| **w != word)

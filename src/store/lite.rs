@@ -91,8 +91,9 @@ impl LiteWriter {
     /// indexer on `search_index` when given (see `search`), which stops with the writer.
     pub(super) fn start(file: &Path, search_index: Option<&Path>) -> Result<LiteWriter, Error> {
         let conn = open_writer_connection(file)?;
+        let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut indexer = search_index
-            .map(|index| super::search::Indexer::start(file, index))
+            .map(|index| super::search::Indexer::start(file, index, commits.clone()))
             .transpose()?;
         // In place of SQLite's automatic checkpoint (which skips when busy).
         conn.wal_hook(Some(checkpoint_when_large));
@@ -111,9 +112,11 @@ impl LiteWriter {
             .spawn(move || {
                 for work in rx {
                     work(&conn);
+                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                // Stopping: the search indexer and the checkpoint thread first, then the whole WAL into the database
-                // file and the WAL emptied, so a stopped server leaves one complete file.
+                // Stopping: the search indexer and the checkpoint thread first, then the whole
+                // WAL into the database file and the WAL emptied, so a stopped server leaves
+                // one complete file.
                 // (SQLite also removes the WAL when its last connection closes, but only if
                 // no other connection of the process is still closing.)
                 if let Some(indexer) = indexer.as_mut() {
