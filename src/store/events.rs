@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Iterable, Order, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Iterable, Order, QueryFilter,
     QuerySelect, QueryTrait, Select,
     sea_query::{Alias, Expr, ExprTrait, JoinType, LikeExpr, Query},
 };
@@ -48,40 +48,75 @@ fn escape_like(word: &str) -> String {
     s
 }
 
-/// The events of one project that match a filter, after `cursor`, newest first.
-///
-/// Without a group, a tag filter drives the query: its first tag is read from the tag index
-/// (`ix_event_tags_lookup`, newest first) and each event found there is checked against the
-/// rest. Read the other way round, newest event first with a tag probe per event, a tag that
-/// few or no events have scanned the whole project (0.13 s at 300 000 events on SQLite). A
-/// group's events are read from the group's index, which bounds the scan by the group's size
-/// even when the tag is common, and the tags are probed per event.
+/// The search index's candidates for a search (SQLite, `search`): its FTS5 query, and up to
+/// which event the index holds.
+struct Indexed {
+    terms: String,
+    upto: i64,
+}
+
+/// The events of one project that match a filter, after `cursor`, newest first, read through
+/// one index, whose event number orders the rows and takes the cursor:
+/// - the project's or the group's events (`ix_events_project_seq`, `ix_events_group_seq`);
+/// - without a group, the first tag filter's rows (`ix_event_tags_lookup`). Read the other
+///   way round, newest event first with a tag probe per event, a tag that few or no events
+///   have scanned the whole project (0.13 s at 300 000 events on SQLite). A group's events
+///   are read from the group's index, which bounds the scan by the group's size even when the
+///   tag is common, and the tags are probed per event;
+/// - given `indexed`, the search index's candidates up to `indexed.upto`, each checked
+///   against the whole filter (its words with `LIKE` too). `CROSS JOIN` puts the index first:
+///   otherwise SQLite read the project's events newest first and probed the index per event
+///   (7 s for a common word at 300 000 events), the plan it chose from the join's equality
+///   and `ix_events_project_seq`.
 fn matching(
     project_id: Uuid,
     f: &EventFilter,
     cursor: Option<EventCursor>,
+    indexed: Option<Indexed>,
 ) -> Select<event::Entity> {
-    let driving = f.tags.iter().next().filter(|_| f.group_id.is_none());
-    let mut q = event::Entity::find().filter(condition(project_id, f, driving.is_some()));
-    let Some((key, value)) = driving else {
-        if let Some(c) = cursor {
-            q = q.filter(event::Column::Seq.lt(c.before_seq));
-        }
-        return q.order_by_desc(event::Column::Seq);
-    };
-    let tag_seq = Expr::col((event_tag::Entity, event_tag::Column::EventSeq));
+    let tag = f
+        .tags
+        .iter()
+        .next()
+        .filter(|_| f.group_id.is_none() && indexed.is_none());
+    let mut q = event::Entity::find().filter(condition(project_id, f, tag.is_some()));
     let select = QueryTrait::query(&mut q);
-    select
-        .join(
-            JoinType::InnerJoin,
-            event_tag::Entity,
-            tag_seq.clone().equals((event::Entity, event::Column::Seq)),
-        )
-        .cond_where(tag_is(project_id, key, value));
-    if let Some(c) = cursor {
-        select.and_where(tag_seq.clone().lt(c.before_seq));
+    let before = cursor.map(|c| c.before_seq);
+    let (seq, before) = match (tag, indexed) {
+        (Some((key, value)), _) => {
+            let tag_seq = Expr::col((event_tag::Entity, event_tag::Column::EventSeq));
+            select
+                .join(
+                    JoinType::InnerJoin,
+                    event_tag::Entity,
+                    tag_seq.clone().equals((event::Entity, event::Column::Seq)),
+                )
+                .cond_where(tag_is(project_id, key, value));
+            (tag_seq, before)
+        }
+        (None, Some(Indexed { terms, upto })) => {
+            let fts = Alias::new(search::TABLE);
+            let rowid = Expr::col((fts.clone(), Alias::new("rowid")));
+            select
+                .from_clear()
+                .from((Alias::new(search::SCHEMA), fts))
+                .cross_join(event::Entity)
+                .and_where(rowid.clone().equals((event::Entity, event::Column::Seq)))
+                .and_where(Expr::cust_with_values(
+                    format!("\"{}\" MATCH ?", search::TABLE),
+                    [terms],
+                ));
+            // One upper bound on the rowid, the lower of the cursor's and the index's reach:
+            // FTS5 takes one bound into its scan, and would check a second per candidate.
+            let bound = before.map_or(upto + 1, |b| std::cmp::min(b, upto + 1));
+            (rowid, Some(bound))
+        }
+        (None, None) => (Expr::col((event::Entity, event::Column::Seq)), before),
+    };
+    if let Some(before) = before {
+        select.and_where(seq.clone().lt(before));
     }
-    select.order_by_expr(tag_seq, Order::Desc);
+    select.order_by_expr(seq, Order::Desc);
     q
 }
 
@@ -221,8 +256,9 @@ impl Store {
         Ok(rows)
     }
 
-    /// Up to `n` rows matching `filter` after `cursor`, newest first, from one query (two
-    /// for a search through the index, `searched_rows`).
+    /// Up to `n` rows matching `filter` after `cursor`, newest first, from one query; a
+    /// search on SQLite reads the events its index does not hold yet first, as without it,
+    /// then the older ones through the index (`matching`).
     async fn query_rows(
         &self,
         project_id: Uuid,
@@ -230,72 +266,31 @@ impl Store {
         cursor: Option<EventCursor>,
         n: u64,
     ) -> Result<Vec<event::Model>, Error> {
-        if self.search_index && filter.group_id.is_none() && filter.tags.is_empty() {
-            let words = filter.q.as_deref().map(search_words).unwrap_or_default();
-            if let Some(terms) = search::match_expression(&words) {
-                return self
-                    .searched_rows(project_id, filter, cursor, n, terms)
-                    .await;
-            }
-        }
-        rows_of(matching(project_id, filter, cursor), n, &self.db).await
-    }
-
-    /// `query_rows` for a search on SQLite: the events the search index does not hold yet,
-    /// newest first as without it, then the older ones from the index. The index finds the
-    /// events holding the search's trigrams, newest first; each is then checked against the
-    /// whole filter (its words with `LIKE` too), so the answer is the one without the index.
-    /// Read the other way round, a word few events hold read every event of the project.
-    /// A group's or a tag's events are read through their own indexes instead (`matching`).
-    async fn searched_rows(
-        &self,
-        project_id: Uuid,
-        filter: &EventFilter,
-        cursor: Option<EventCursor>,
-        n: u64,
-        terms: String,
-    ) -> Result<Vec<event::Model>, Error> {
+        let words = filter.q.as_deref().map(search_words).unwrap_or_default();
+        let terms = search::match_expression(&words)
+            .filter(|_| self.search_index && filter.group_id.is_none() && filter.tags.is_empty());
+        let Some(terms) = terms else {
+            return rows_of(matching(project_id, filter, cursor, None), n, &self.db).await;
+        };
         let state = Query::select()
             .column(Alias::new("indexed_seq"))
             .from((Alias::new(search::SCHEMA), Alias::new(search::STATE)))
             .to_owned();
-        let indexed: i64 = match self.db.query_one(&state).await.map_err(db_err)? {
+        let upto: i64 = match self.db.query_one(&state).await.map_err(db_err)? {
             Some(row) => row.try_get("", "indexed_seq").map_err(db_err)?,
             None => 0,
         };
         let mut rows = Vec::new();
-        if cursor.is_none_or(|c| c.before_seq > indexed + 1) {
-            let tail = matching(project_id, filter, cursor).filter(event::Column::Seq.gt(indexed));
+        if cursor.is_none_or(|c| c.before_seq > upto + 1) {
+            let tail =
+                matching(project_id, filter, cursor, None).filter(event::Column::Seq.gt(upto));
             rows = rows_of(tail, n, &self.db).await?;
         }
         let wanted = n.saturating_sub(rows.len() as u64);
-        if wanted == 0 {
-            return Ok(rows);
+        if wanted > 0 {
+            let older = matching(project_id, filter, cursor, Some(Indexed { terms, upto }));
+            rows.extend(rows_of(older, wanted, &self.db).await?);
         }
-        // Past the tail: events up to `indexed`, older than the cursor.
-        let before = cursor.map_or(indexed + 1, |c| std::cmp::min(c.before_seq, indexed + 1));
-        let fts = Alias::new(search::TABLE);
-        let fts_rowid = Expr::col((fts.clone(), Alias::new("rowid")));
-        let mut q = event::Entity::find().filter(condition(project_id, filter, false));
-        // The index first: `CROSS JOIN` keeps SQLite from reading the project's events newest
-        // first and probing the index per event (7 s for a common word at 300 000 events),
-        // the plan it chose from the join's equality and `ix_events_project_seq`.
-        QueryTrait::query(&mut q)
-            .from_clear()
-            .from((Alias::new(search::SCHEMA), fts.clone()))
-            .cross_join(event::Entity)
-            .and_where(
-                fts_rowid
-                    .clone()
-                    .equals((event::Entity, event::Column::Seq)),
-            )
-            .and_where(Expr::cust_with_values(
-                format!("\"{}\" MATCH ?", search::TABLE),
-                [terms],
-            ))
-            .and_where(fts_rowid.clone().lt(before))
-            .order_by_expr(fts_rowid, Order::Desc);
-        rows.extend(rows_of(q, wanted, &self.db).await?);
         Ok(rows)
     }
 

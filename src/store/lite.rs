@@ -92,7 +92,7 @@ impl LiteWriter {
     pub(super) fn start(file: &Path, search_index: Option<&Path>) -> Result<LiteWriter, Error> {
         let conn = open_writer_connection(file)?;
         let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mut indexer = search_index
+        let indexer = search_index
             .map(|index| super::search::Indexer::start(file, index, commits.clone()))
             .transpose()?;
         // In place of SQLite's automatic checkpoint (which skips when busy).
@@ -119,9 +119,7 @@ impl LiteWriter {
                 // one complete file.
                 // (SQLite also removes the WAL when its last connection closes, but only if
                 // no other connection of the process is still closing.)
-                if let Some(indexer) = indexer.as_mut() {
-                    indexer.stop();
-                }
+                drop(indexer);
                 drop(stop_checkpoints);
                 if checkpoints.join().is_err() {
                     tracing::error!("the SQLite checkpoint thread panicked");
@@ -229,15 +227,19 @@ fn run_in_transaction<T>(
     conn: &rusqlite::Connection,
     f: impl FnOnce(&LiteTxn<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)?;
-    match f(&LiteTxn { conn }) {
-        Ok(v) => match conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(v),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(lite_err(e))
-            }
-        },
+    in_transaction(conn, "BEGIN IMMEDIATE", || f(&LiteTxn { conn }))
+}
+
+/// `begin` (`BEGIN IMMEDIATE`, or a deferred `BEGIN`), `f`, then `COMMIT`; `ROLLBACK` when `f`
+/// or the commit failed.
+pub(super) fn in_transaction<T>(
+    conn: &rusqlite::Connection,
+    begin: &str,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    conn.execute_batch(begin).map_err(lite_err)?;
+    match f().and_then(|v| conn.execute_batch("COMMIT").map_err(lite_err).map(|()| v)) {
+        Ok(v) => Ok(v),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
@@ -303,7 +305,7 @@ fn lite_value(v: Value) -> Result<Lite, Error> {
     })
 }
 
-fn lite_err(e: rusqlite::Error) -> Error {
+pub(super) fn lite_err(e: rusqlite::Error) -> Error {
     Error::Internal(format!("database: {e}"))
 }
 

@@ -43,6 +43,7 @@ use std::{
     time::Duration,
 };
 
+use super::lite::{in_transaction, lite_err, open_writer_connection};
 use crate::error::Error;
 
 /// The schema name the index file is attached under, on the read pool's connections and on
@@ -70,6 +71,9 @@ const BUSY_SHARE_INVERSE: u32 = 10;
 /// Page cache of the indexer's connection, per file, in KiB (SQLite's default is 2 000): it
 /// reads each event once and appends to the index, so a cache helps it little.
 const CACHE_KIB: u32 = 256;
+/// Its transactions begin deferred: one takes the write lock of only the file it writes
+/// (`BEGIN IMMEDIATE` would take every attached file's, the main file's among them).
+const BEGIN: &str = "BEGIN";
 /// How long the indexer sleeps once it has caught up.
 const POLL: Duration = Duration::from_millis(250);
 /// How long it waits after a failed step before trying again.
@@ -93,10 +97,8 @@ pub(super) fn index_file(main: &Path) -> PathBuf {
 /// connection attaches it. Returns the index file.
 pub(super) fn prepare(main: &Path) -> Result<PathBuf, Error> {
     let file = index_file(main);
-    let conn = rusqlite::Connection::open(&file).map_err(lite_err)?;
-    conn.busy_timeout(super::BUSY_TIMEOUT).map_err(lite_err)?;
-    conn.execute_batch("PRAGMA journal_mode = WAL")
-        .map_err(lite_err)?;
+    // In WAL mode, as the main file.
+    let conn = open_writer_connection(&file)?;
     let layout: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(lite_err)?;
@@ -170,15 +172,13 @@ pub(super) fn open_indexer_connection(
     main: &Path,
     index: &Path,
 ) -> Result<rusqlite::Connection, Error> {
-    let conn = rusqlite::Connection::open(main).map_err(lite_err)?;
-    conn.busy_timeout(super::BUSY_TIMEOUT).map_err(lite_err)?;
+    let conn = open_writer_connection(main)?;
     conn.execute(ATTACH, [index.to_string_lossy()])
         .map_err(lite_err)?;
     // The index can be built again from the events: a commit of it need not wait for the
     // disk (WAL keeps it consistent; a power cut may only lose the last chunks).
     conn.execute_batch(&format!(
-        "PRAGMA {SCHEMA}.synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
-         PRAGMA main.cache_size = -{CACHE_KIB}; PRAGMA {SCHEMA}.cache_size = -{CACHE_KIB};"
+        "PRAGMA {SCHEMA}.synchronous = NORMAL; PRAGMA main.cache_size = -{CACHE_KIB}; PRAGMA {SCHEMA}.cache_size = -{CACHE_KIB};"
     ))
     .map_err(lite_err)?;
     Ok(conn)
@@ -214,7 +214,7 @@ fn forget_deleted(conn: &rusqlite::Connection, max: usize) -> Result<usize, Erro
     if seqs.is_empty() {
         return Ok(0);
     }
-    in_transaction(conn, || {
+    in_transaction(conn, BEGIN, || {
         // Events above the index's mark were never indexed, and being gone, never will be.
         let indexed = indexed_seq(conn)?;
         let mut delete = conn
@@ -226,7 +226,7 @@ fn forget_deleted(conn: &rusqlite::Connection, max: usize) -> Result<usize, Erro
         Ok(())
     })?;
     // Only now: should the step above fail, they are still listed for the next one.
-    in_transaction(conn, || {
+    in_transaction(conn, BEGIN, || {
         let mut done = conn
             .prepare_cached("DELETE FROM main.event_search_forget WHERE seq = ?1")
             .map_err(lite_err)?;
@@ -256,7 +256,7 @@ fn index_new(conn: &rusqlite::Connection, max: usize) -> Result<usize, Error> {
     let Some(&(upto, _)) = rows.last() else {
         return Ok(0);
     };
-    in_transaction(conn, || {
+    in_transaction(conn, BEGIN, || {
         let mut insert = conn
             .prepare_cached(&format!(
                 "INSERT INTO {SCHEMA}.{TABLE} (rowid, text) VALUES (?1, ?2)"
@@ -274,23 +274,7 @@ fn index_new(conn: &rusqlite::Connection, max: usize) -> Result<usize, Error> {
     })
 }
 
-/// `BEGIN` (deferred: a transaction takes the write lock of only the file it writes),
-/// `f`, then `COMMIT`, or `ROLLBACK` when `f` failed.
-fn in_transaction<T>(
-    conn: &rusqlite::Connection,
-    f: impl FnOnce() -> Result<T, Error>,
-) -> Result<T, Error> {
-    conn.execute_batch("BEGIN").map_err(lite_err)?;
-    match f().and_then(|v| conn.execute_batch("COMMIT").map_err(lite_err).map(|()| v)) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
-/// The indexer thread; stops when dropped or on `stop`.
+/// The indexer thread; stops when dropped.
 pub(super) struct Indexer {
     running: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
@@ -325,21 +309,17 @@ impl Indexer {
             running: Some((stop_tx, thread)),
         })
     }
+}
 
-    /// Stops the indexer between two steps and waits for its thread to end.
-    pub(super) fn stop(&mut self) {
+/// Stops the indexer between two steps and waits for its thread to end.
+impl Drop for Indexer {
+    fn drop(&mut self) {
         if let Some((stop, thread)) = self.running.take() {
             drop(stop);
             if thread.join().is_err() {
                 tracing::error!("the search indexer panicked");
             }
         }
-    }
-}
-
-impl Drop for Indexer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -425,10 +405,6 @@ pub(super) fn match_expression(words: &[String]) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" AND "))
 }
 
-fn lite_err(e: rusqlite::Error) -> Error {
-    Error::Internal(format!("search index: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,7 +443,7 @@ mod tests {
         (store, dir.join("faultline.db"), project)
     }
 
-    /// Every page of a search, `limit` events at a time, as event numbers.
+    /// Every page of a search, `limit` events at a time, as event ids.
     async fn search_pages(store: &Store, project: Uuid, q: &str, limit: u64) -> Vec<Uuid> {
         let filter = EventFilter {
             q: Some(q.into()),
@@ -484,6 +460,35 @@ mod tests {
             match next {
                 Some(c) => cursor = Some(c),
                 None => return seqs,
+            }
+        }
+    }
+
+    /// Each search, paged `limit` events at a time for each of `limits`, finds exactly the
+    /// events of `searched` (id and search text, oldest first) holding its every word, newest
+    /// first.
+    async fn assert_searches(
+        store: &Store,
+        project: Uuid,
+        searched: &[(Uuid, String)],
+        queries: &[&str],
+        limits: &[u64],
+        when: &str,
+    ) {
+        for q in queries {
+            let words = search_words(q);
+            let expected: Vec<Uuid> = searched
+                .iter()
+                .rev()
+                .filter(|(_, text)| words.iter().all(|w| text.contains(w.as_str())))
+                .map(|(id, _)| *id)
+                .collect();
+            for &limit in limits {
+                assert_eq!(
+                    search_pages(store, project, q, limit).await,
+                    expected,
+                    "{q:?}, {limit} a page, {when}"
+                );
             }
         }
     }
@@ -553,27 +558,11 @@ mod tests {
             "gateway keyerror",
             "nowhere",
         ];
-        let expected = |searched: &[(Uuid, String)], q: &str| -> Vec<Uuid> {
-            let words = search_words(q);
-            searched
-                .iter()
-                .rev()
-                .filter(|(_, text)| words.iter().all(|w| text.contains(w.as_str())))
-                .map(|(id, _)| *id)
-                .collect()
-        };
         let conn = open_indexer_connection(&main, &index_file(&main)).unwrap();
         let mut steps = 0;
         loop {
-            for q in queries {
-                for limit in [3, 50] {
-                    assert_eq!(
-                        search_pages(&store, project, q, limit).await,
-                        expected(&searched, q),
-                        "{q:?}, {limit} a page, after {steps} indexing steps"
-                    );
-                }
-            }
+            let when = format!("after {steps} indexing steps");
+            assert_searches(&store, project, &searched, &queries, &[3, 50], &when).await;
             // Seven events a step: pages of three cross from the tail into the index.
             if index_some(&conn, 7).unwrap() == 0 {
                 break;
@@ -616,13 +605,15 @@ mod tests {
             .query_row("SELECT count(*) FROM event_search_forget", [], |r| r.get(0))
             .unwrap();
         assert_eq!(forgotten, 0);
-        for q in queries {
-            assert_eq!(
-                search_pages(&store, project, q, 3).await,
-                expected(&searched, q),
-                "{q:?}"
-            );
-        }
+        assert_searches(
+            &store,
+            project,
+            &searched,
+            &queries,
+            &[3],
+            "after deletions",
+        )
+        .await;
         // Deletions listed again (an event deleted between two steps' reads is listed after
         // the index no longer holds it) and numbers never indexed change nothing.
         conn.execute_batch(
@@ -633,13 +624,15 @@ mod tests {
         .unwrap();
         assert!(index_some(&conn, 1000).unwrap() > 0);
         assert_eq!(indexed_rows(&conn), 40 - deleted as i64);
-        for q in queries {
-            assert_eq!(
-                search_pages(&store, project, q, 3).await,
-                expected(&searched, q),
-                "{q:?}"
-            );
-        }
+        assert_searches(
+            &store,
+            project,
+            &searched,
+            &queries,
+            &[3],
+            "deletions again",
+        )
+        .await;
         conn.execute(
             &format!("INSERT INTO {SCHEMA}.{TABLE} ({TABLE}) VALUES ('integrity-check')"),
             [],
