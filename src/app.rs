@@ -114,6 +114,10 @@ impl App {
 
         let background = vec![
             tokio::spawn(jobs::retention::run(store.clone(), cfg.retention_interval)),
+            tokio::spawn(jobs::maintenance::run(
+                store.clone(),
+                jobs::maintenance::INTERVAL,
+            )),
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(LAST_USED_FLUSH);
                 loop {

@@ -13,6 +13,7 @@ mod m20261121_000007_limits;
 mod m20261121_000008_log_center;
 mod m20261204_000009_events_inline;
 mod m20261205_000010_search_forget;
+mod m20261205_000011_pg_search;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000008_log_center::Migration),
             Box::new(m20261204_000009_events_inline::Migration),
             Box::new(m20261205_000010_search_forget::Migration),
+            Box::new(m20261205_000011_pg_search::Migration),
         ]
     }
 }

@@ -41,6 +41,13 @@ impl std::fmt::Debug for Derived {
     }
 }
 
+impl Derived {
+    /// How many writes `note_write` has counted.
+    pub(crate) fn write_count(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+}
+
 impl Store {
     /// Marks that stored data changed: every cached derived answer is stale from now on.
     pub(crate) fn note_write(&self) {

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Iterable, Order, QueryFilter,
-    QuerySelect, QueryTrait, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Iterable, Order, QueryFilter,
+    QuerySelect, QueryTrait, Select, Statement,
     sea_query::{Alias, Expr, ExprTrait, JoinType, LikeExpr, Query},
 };
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     Store, convert, db_err,
     entity::{event, event_tag, group, group_hash, group_stat},
-    search,
+    pg_search, search,
 };
 use crate::{
     domain::{
@@ -28,6 +28,14 @@ use crate::{
 /// (`narrowed_groups`).
 const NARROW_GROUPS_MAX: usize = 32;
 const NARROW_EVENTS_MAX: i64 = 20_000;
+
+/// A search on PostgreSQL reads the project's newest events up to this many directly
+/// (`pg_searched_rows`): a common word is found among them without the index.
+const PG_WINDOW: u64 = 1000;
+/// Ranges (chunks found, pending ranges) a PostgreSQL search reads first below those, and at
+/// most per round after (four times as many each round).
+const PG_FIRST_RANGES: usize = 16;
+const PG_MAX_RANGES: usize = 256;
 
 /// One page of an export: events and where the next page starts.
 pub struct ExportPage {
@@ -267,6 +275,15 @@ impl Store {
         n: u64,
     ) -> Result<Vec<event::Model>, Error> {
         let words = filter.q.as_deref().map(search_words).unwrap_or_default();
+        if !words.is_empty()
+            && self.backend() == DbBackend::Postgres
+            && filter.group_id.is_none()
+            && filter.tags.is_empty()
+        {
+            return self
+                .pg_searched_rows(project_id, filter, &words, cursor, n)
+                .await;
+        }
         let terms = search::match_expression(&words)
             .filter(|_| self.search_index && filter.group_id.is_none() && filter.tags.is_empty());
         let Some(terms) = terms else {
@@ -290,6 +307,76 @@ impl Store {
         if wanted > 0 {
             let older = matching(project_id, filter, cursor, Some(Indexed { terms, upto }));
             rows.extend(rows_of(older, wanted, &self.db).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Up to `n` rows of a search on PostgreSQL after `cursor`, newest first (see
+    /// `pg_search`), read in one snapshot: the project's newest `PG_WINDOW` events directly,
+    /// then, below them, the events of the pending ranges and of the chunks holding every
+    /// word's trigrams, newest first, a few ranges at a time (`PG_FIRST_RANGES`).
+    async fn pg_searched_rows(
+        &self,
+        project_id: Uuid,
+        filter: &EventFilter,
+        words: &[String],
+        cursor: Option<EventCursor>,
+        n: u64,
+    ) -> Result<Vec<event::Model>, Error> {
+        let txn = pg_search::snapshot(&self.db).await?;
+        let window = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT min(seq) AS lo, count(*) AS n FROM (SELECT seq FROM events \
+             WHERE project_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) w",
+            [
+                project_id.into(),
+                cursor.map_or(i64::MAX, |c| c.before_seq).into(),
+                (PG_WINDOW as i64).into(),
+            ],
+        );
+        let row = txn.query_one_raw(window).await.map_err(db_err)?;
+        let (lo, seen): (Option<i64>, i64) = match row {
+            Some(r) => (
+                r.try_get("", "lo").map_err(db_err)?,
+                r.try_get("", "n").map_err(db_err)?,
+            ),
+            None => (None, 0),
+        };
+        let Some(mut below) = lo else {
+            return Ok(Vec::new());
+        };
+        let newest =
+            matching(project_id, filter, cursor, None).filter(event::Column::Seq.gte(below));
+        let mut rows = rows_of(newest, n, &txn).await?;
+        if rows.len() as u64 >= n || (seen as u64) < PG_WINDOW {
+            return Ok(rows);
+        }
+        let Some(trigrams) = pg_search::word_trigrams(words) else {
+            // No word of three bytes: nothing narrows the search.
+            let older = EventCursor { before_seq: below };
+            let q = matching(project_id, filter, Some(older), None);
+            rows.extend(rows_of(q, n - rows.len() as u64, &txn).await?);
+            return Ok(rows);
+        };
+        let mut ranges = pg_search::chunks_holding(&txn, &trigrams).await?;
+        ranges.extend(pg_search::pending_below(&txn, below).await?);
+        ranges.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+        let mut per_round = PG_FIRST_RANGES;
+        loop {
+            let (floor, round) = pg_search::round(&ranges, below, per_round);
+            if !round.is_empty() {
+                let within = round.iter().fold(Condition::any(), |c, &(lo, hi)| {
+                    c.add(event::Column::Seq.between(lo, hi))
+                });
+                let older = EventCursor { before_seq: below };
+                let q = matching(project_id, filter, Some(older), None).filter(within);
+                rows.extend(rows_of(q, n - rows.len() as u64, &txn).await?);
+            }
+            match floor {
+                Some(floor) if (rows.len() as u64) < n => below = floor,
+                _ => break,
+            }
+            per_round = Ord::min(per_round * 4, PG_MAX_RANGES);
         }
         Ok(rows)
     }

@@ -11,6 +11,8 @@ mod events;
 mod groups;
 mod insights;
 mod lite;
+mod maintenance;
+mod pg_search;
 mod projects;
 mod retention;
 mod search;
@@ -64,6 +66,8 @@ pub struct StoreInner {
     /// The read pool's connections have the search index attached (a SQLite file; see
     /// `search`).
     search_index: bool,
+    /// PostgreSQL's search indexer (see `pg_search`).
+    pg_indexer: Option<pg_search::PgIndexer>,
 }
 
 /// The ingest writer's own connection.
@@ -143,12 +147,16 @@ impl Store {
                 pool: tokio::sync::OnceCell::new(),
             }),
         };
+        let derived: std::sync::Arc<cache::Derived> = Default::default();
+        let pg_indexer = (run_indexer && db.get_database_backend() == DbBackend::Postgres)
+            .then(|| pg_search::PgIndexer::start(db.clone(), derived.clone()));
         Ok(Store(std::sync::Arc::new(StoreInner {
             db,
             ingest,
-            derived: Default::default(),
+            derived,
             sqlite_file: sqlite_file.map(std::sync::Arc::new),
             search_index: search_index.is_some(),
+            pg_indexer,
         })))
     }
 }
@@ -340,6 +348,9 @@ impl Store {
     /// Closes the pools (for every clone of this handle: a pool's clones share it). The
     /// ingest writer closes its own pool (`close_ingest_pool`) before its thread ends.
     pub async fn close(self) {
+        if let Some(indexer) = &self.pg_indexer {
+            indexer.stop().await;
+        }
         let _ = self.db.clone().close().await;
         if let IngestConnection::Lite(w) = &self.ingest {
             // Last, so that its connections are the database's last (see `LiteWriter::stop`).

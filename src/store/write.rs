@@ -65,7 +65,7 @@ impl Store {
                     .transaction(batch, |t, batch| {
                         let events: Vec<&NewEvent> = batch.iter().map(AsRef::as_ref).collect();
                         // Every statement of a `LiteTxn` completes at once: nothing waits.
-                        futures::executor::block_on(commit_in(t, &events))
+                        futures::executor::block_on(commit_in(t, &events, false))
                     })
                     .await;
                 (batch.unwrap_or_default(), result)
@@ -75,7 +75,8 @@ impl Store {
                 let result = async {
                     let db = pool.get().await?;
                     let txn = super::begin_immediate(db).await?;
-                    let results = commit_in(&txn, &events).await?;
+                    let pending = self.backend() == sea_orm::DbBackend::Postgres;
+                    let results = commit_in(&txn, &events, pending).await?;
                     txn.commit().await.map_err(db_err)?;
                     Ok(results)
                 }
@@ -181,7 +182,13 @@ impl Row {
     }
 }
 
-async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Committed>, Error> {
+/// Commits one batch in `txn`. With `search_pending` (PostgreSQL) the range of the batch's
+/// event numbers is written down for the search indexer (`pg_search`).
+async fn commit_in(
+    txn: &impl BatchTxn,
+    batch: &[&NewEvent],
+    search_pending: bool,
+) -> Result<Vec<Committed>, Error> {
     let mut results: Vec<Option<Committed>> = vec![None; batch.len()];
     let mut first_with_key: HashMap<(Uuid, &str), usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
@@ -406,6 +413,10 @@ async fn commit_in(txn: &impl BatchTxn, batch: &[&NewEvent]) -> Result<Vec<Commi
             let id = row.get("id")?;
             seqs.insert(id, seq);
         }
+    }
+
+    if let (true, Some(lo), Some(hi)) = (search_pending, seqs.values().min(), seqs.values().max()) {
+        txn.exec(&super::pg_search::pending_range(*lo, *hi)).await?;
     }
 
     let mut tag_rows = Vec::new();

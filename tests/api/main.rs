@@ -17,6 +17,7 @@ mod grouping;
 mod grpc;
 mod integrations;
 mod limits;
+mod maintenance;
 mod protocols;
 mod rest;
 mod retention;

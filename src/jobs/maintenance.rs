@@ -1,0 +1,37 @@
+//! The statistics job (PostgreSQL only): Faultline's query plans need current table
+//! statistics, which the server's autovacuum keeps — unless it is off, or tuned so lazily
+//! that it falls behind. Every `interval`, starting at once so that a restarted server on a
+//! stale database gets good plans back, this job runs `ANALYZE` on the tables that
+//! autovacuum's own rule calls stale (`Store::analyze_stale_tables`). Of several instances
+//! sharing a database, one analyzes per pass (an advisory lock); the job never VACUUMs.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::DbBackend;
+
+use crate::store::Store;
+
+/// How often the job looks at the statistics: a look is one query on the statistics views.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs until the task is aborted; returns at once on SQLite.
+pub async fn run(store: Store, interval: Duration) {
+    if store.backend() != DbBackend::Postgres {
+        return;
+    }
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let started = Instant::now();
+        match store.analyze_stale_tables().await {
+            Ok(tables) if tables.is_empty() => {}
+            Ok(tables) => tracing::info!(
+                tables = %tables.join(", "),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "analyzed tables with stale statistics"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not analyze tables with stale statistics"),
+        }
+    }
+}

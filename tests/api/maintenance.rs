@@ -1,0 +1,161 @@
+//! The statistics job's pass (`Store::analyze_stale_tables`): on PostgreSQL it analyzes the
+//! tables autovacuum's rule calls stale — here `events` after a few hundred inserts on a
+//! fresh database — once, and not while another instance holds its advisory lock; on SQLite
+//! it does nothing. This reaches past the wire on purpose: the job has no API, and what it
+//! changes is only visible in PostgreSQL's statistics views.
+
+use std::time::Duration;
+
+use faultline::{
+    domain::event::Level,
+    ingest::{CaptureInput, prepare},
+    store::{NewAudit, Store, sqlite_url_in},
+};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+
+use crate::helpers::*;
+
+/// The advisory lock key documented in `store::maintenance`: "FltAnlyz" as a big-endian bigint.
+const LOCK_KEY: i64 = i64::from_be_bytes(*b"FltAnlyz");
+const EVENTS: usize = 300;
+
+fn audit() -> NewAudit {
+    NewAudit {
+        actor_key_id: None,
+        actor_member_id: None,
+        actor: "test".into(),
+        peer_ip: String::new(),
+        action: "project.create".into(),
+        target: String::new(),
+        project_id: None,
+        details: serde_json::Value::Null,
+    }
+}
+
+/// `events`' row in `pg_stat_user_tables`: (n_mod_since_analyze, last_analyze is set,
+/// last_autoanalyze is set).
+async fn events_stats(db: &DatabaseConnection) -> (i64, bool, bool) {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT n_mod_since_analyze, last_analyze IS NOT NULL AS analyzed, \
+             last_autoanalyze IS NOT NULL AS autoanalyzed \
+             FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'events'",
+        ))
+        .await
+        .expect("read pg_stat_user_tables")
+        .expect("events is in pg_stat_user_tables");
+    (
+        row.try_get("", "n_mod_since_analyze").unwrap(),
+        row.try_get("", "analyzed").unwrap(),
+        row.try_get("", "autoanalyzed").unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg_url = fresh_database_url().await;
+    let url = pg_url.clone().unwrap_or_else(|| sqlite_url_in(dir.path()));
+    let store = Store::open(&url, 2).await.expect("open the store");
+
+    let (project, _) = store.project_named_or_create("p", audit()).await.unwrap();
+    let commit = |n: usize| {
+        let store = store.clone();
+        async move {
+            for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+                let batch: Vec<_> = chunk
+                    .iter()
+                    .map(|i| {
+                        let input = CaptureInput {
+                            message: format!("maintenance test event {}", i % 3),
+                            ..Default::default()
+                        };
+                        Box::new(prepare(project, input, Level::Error, chrono::Utc::now()).unwrap())
+                    })
+                    .collect();
+                let (_, committed) = store.commit_batch(batch).await;
+                committed.expect("commit a batch");
+            }
+        }
+    };
+
+    let Some(pg_url) = pg_url else {
+        // SQLite: never anything to analyze, however much was written.
+        commit(EVENTS).await;
+        assert_eq!(
+            store.analyze_stale_tables().await.unwrap(),
+            Vec::<String>::new()
+        );
+        store.close().await;
+        return;
+    };
+
+    // One connection, so that the session advisory lock below is taken and released on it.
+    let mut opts = ConnectOptions::new(pg_url);
+    opts.max_connections(1).sqlx_logging(false);
+    let db = Database::connect(opts)
+        .await
+        .expect("connect to the test database");
+    // Should the server run autovacuum, it must not analyze `events` behind the test's back.
+    db.execute_unprepared("ALTER TABLE events SET (autovacuum_enabled = off)")
+        .await
+        .unwrap();
+
+    commit(EVENTS).await;
+    // The writer's connection reports its counts when idle, at most once a second: a report
+    // deferred that way comes 10 s later (PGSTAT_MIN_INTERVAL, PGSTAT_IDLE_INTERVAL).
+    let (_, analyzed, autoanalyzed) = poll_until(
+        Duration::from_secs(15),
+        "the inserts in pg_stat_user_tables",
+        || async {
+            let s = events_stats(&db).await;
+            (s.0 >= EVENTS as i64).then_some(s)
+        },
+    )
+    .await;
+    assert!(
+        !analyzed && !autoanalyzed,
+        "events was analyzed before the job ran"
+    );
+
+    // Another instance's pass holds the lock: this one skips and analyzes nothing.
+    db.execute_unprepared(&format!("SELECT pg_advisory_lock({LOCK_KEY})"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.analyze_stale_tables().await.unwrap(),
+        Vec::<String>::new(),
+        "a pass ran while another instance held the lock"
+    );
+    assert!(
+        !events_stats(&db).await.1,
+        "events analyzed despite the lock"
+    );
+    db.execute_unprepared(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
+        .await
+        .unwrap();
+
+    let analyzed = store.analyze_stale_tables().await.unwrap();
+    assert!(
+        analyzed.iter().any(|t| t == "events"),
+        "events not analyzed: {analyzed:?}"
+    );
+    let (n_mod, analyzed_now, _) =
+        poll_until(Duration::from_secs(5), "last_analyze of events", || async {
+            let s = events_stats(&db).await;
+            s.1.then_some(s)
+        })
+        .await;
+    assert!(analyzed_now);
+    assert_eq!(n_mod, 0, "rows changed since the analyze");
+
+    assert_eq!(
+        store.analyze_stale_tables().await.unwrap(),
+        Vec::<String>::new(),
+        "a second pass found stale tables right after the first"
+    );
+    let _ = db.close().await;
+    store.close().await;
+}
