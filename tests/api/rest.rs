@@ -1484,10 +1484,13 @@ async fn group_level_follows_the_latest_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_event_payload_is_the_original_body() {
     let app = spawn_app().await;
+    // An hour ago: an event older than the default retention (90 days) may be deleted by the
+    // test server's retention job (every 200 ms) before it is read back.
+    let hour_ago = chrono::Utc::now().timestamp() - 3600;
     let sent = json!({
         "message": "checkout failed",
         "level": "warning",
-        "timestamp": 1_700_000_000,
+        "timestamp": hour_ago,
         "stack": [
             {"filename": "/app/shop/cart.py", "function": "add_item", "lineno": 12, "in_app": true}
         ],
