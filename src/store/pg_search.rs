@@ -22,6 +22,8 @@
 //!   `PG_WINDOW` events directly (a common word is found there at once); then, older than
 //!   those, the events of the pending ranges and of the chunks found, newest first, a few
 //!   ranges at a time.
+//! - Events written by a server older than migration 11 (during a rolling upgrade) have no
+//!   range, so they are found only among the newest `PG_WINDOW`; the README says so.
 //! - Deleted events leave their trigrams in their chunk (a superset still); a chunk none of
 //!   whose events remain is dropped by `prune`.
 //! - pg_trgm's own index was tried on such chunks (their distinct lines as text) and dropped:
