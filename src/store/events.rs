@@ -128,6 +128,71 @@ fn matching(
     q
 }
 
+/// `Store::pg_searched_rows` in its snapshot `txn`.
+async fn pg_searched_in(
+    txn: &impl ConnectionTrait,
+    project_id: Uuid,
+    filter: &EventFilter,
+    words: &[String],
+    cursor: Option<EventCursor>,
+    n: u64,
+) -> Result<Vec<event::Model>, Error> {
+    let window = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT min(seq) AS lo, count(*) AS n FROM (SELECT seq FROM events \
+             WHERE project_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) w",
+        [
+            project_id.into(),
+            cursor.map_or(i64::MAX, |c| c.before_seq).into(),
+            (PG_WINDOW as i64).into(),
+        ],
+    );
+    let row = txn.query_one_raw(window).await.map_err(db_err)?;
+    let (lo, seen): (Option<i64>, i64) = match row {
+        Some(r) => (
+            r.try_get("", "lo").map_err(db_err)?,
+            r.try_get("", "n").map_err(db_err)?,
+        ),
+        None => (None, 0),
+    };
+    let Some(mut below) = lo else {
+        return Ok(Vec::new());
+    };
+    let newest = matching(project_id, filter, cursor, None).filter(event::Column::Seq.gte(below));
+    let mut rows = rows_of(newest, n, txn).await?;
+    if rows.len() as u64 >= n || (seen as u64) < PG_WINDOW {
+        return Ok(rows);
+    }
+    let Some(trigrams) = pg_search::word_trigrams(words) else {
+        // No word of three bytes: nothing narrows the search.
+        let older = EventCursor { before_seq: below };
+        let q = matching(project_id, filter, Some(older), None);
+        rows.extend(rows_of(q, n - rows.len() as u64, txn).await?);
+        return Ok(rows);
+    };
+    let mut ranges = pg_search::chunks_holding(txn, &trigrams).await?;
+    ranges.extend(pg_search::pending_below(txn, below).await?);
+    ranges.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+    let mut per_round = PG_FIRST_RANGES;
+    loop {
+        let (floor, round) = pg_search::round(&ranges, below, per_round);
+        if !round.is_empty() {
+            let within = round.iter().fold(Condition::any(), |c, &(lo, hi)| {
+                c.add(event::Column::Seq.between(lo, hi))
+            });
+            let older = EventCursor { before_seq: below };
+            let q = matching(project_id, filter, Some(older), None).filter(within);
+            rows.extend(rows_of(q, n - rows.len() as u64, txn).await?);
+        }
+        match floor {
+            Some(floor) if (rows.len() as u64) < n => below = floor,
+            _ => break,
+        }
+        per_round = Ord::min(per_round * 4, PG_MAX_RANGES);
+    }
+    Ok(rows)
+}
+
 /// Tag rows of the project with `key` = `value`: the columns of `ix_event_tags_lookup`, in its
 /// order. Naming the project (its first column) lets PostgreSQL read a rare tag from the index
 /// in the per-event probe too, instead of scanning every tag row.
@@ -324,60 +389,8 @@ impl Store {
         n: u64,
     ) -> Result<Vec<event::Model>, Error> {
         let txn = pg_search::snapshot(&self.db).await?;
-        let window = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT min(seq) AS lo, count(*) AS n FROM (SELECT seq FROM events \
-             WHERE project_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) w",
-            [
-                project_id.into(),
-                cursor.map_or(i64::MAX, |c| c.before_seq).into(),
-                (PG_WINDOW as i64).into(),
-            ],
-        );
-        let row = txn.query_one_raw(window).await.map_err(db_err)?;
-        let (lo, seen): (Option<i64>, i64) = match row {
-            Some(r) => (
-                r.try_get("", "lo").map_err(db_err)?,
-                r.try_get("", "n").map_err(db_err)?,
-            ),
-            None => (None, 0),
-        };
-        let Some(mut below) = lo else {
-            return Ok(Vec::new());
-        };
-        let newest =
-            matching(project_id, filter, cursor, None).filter(event::Column::Seq.gte(below));
-        let mut rows = rows_of(newest, n, &txn).await?;
-        if rows.len() as u64 >= n || (seen as u64) < PG_WINDOW {
-            return Ok(rows);
-        }
-        let Some(trigrams) = pg_search::word_trigrams(words) else {
-            // No word of three bytes: nothing narrows the search.
-            let older = EventCursor { before_seq: below };
-            let q = matching(project_id, filter, Some(older), None);
-            rows.extend(rows_of(q, n - rows.len() as u64, &txn).await?);
-            return Ok(rows);
-        };
-        let mut ranges = pg_search::chunks_holding(&txn, &trigrams).await?;
-        ranges.extend(pg_search::pending_below(&txn, below).await?);
-        ranges.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
-        let mut per_round = PG_FIRST_RANGES;
-        loop {
-            let (floor, round) = pg_search::round(&ranges, below, per_round);
-            if !round.is_empty() {
-                let within = round.iter().fold(Condition::any(), |c, &(lo, hi)| {
-                    c.add(event::Column::Seq.between(lo, hi))
-                });
-                let older = EventCursor { before_seq: below };
-                let q = matching(project_id, filter, Some(older), None).filter(within);
-                rows.extend(rows_of(q, n - rows.len() as u64, &txn).await?);
-            }
-            match floor {
-                Some(floor) if (rows.len() as u64) < n => below = floor,
-                _ => break,
-            }
-            per_round = Ord::min(per_round * 4, PG_MAX_RANGES);
-        }
+        let rows = pg_searched_in(&txn, project_id, filter, words, cursor, n).await?;
+        txn.commit().await.map_err(db_err)?;
         Ok(rows)
     }
 
