@@ -2,8 +2,10 @@
 //! statistics, which the server's autovacuum keeps — unless it is off, or tuned so lazily
 //! that it falls behind. Every `interval`, starting at once so that a restarted server on a
 //! stale database gets good plans back, this job runs `ANALYZE` on the tables that
-//! autovacuum's own rule calls stale (`Store::analyze_stale_tables`). Of several instances
-//! sharing a database, one analyzes per pass (an advisory lock); the job never VACUUMs.
+//! autovacuum's own rule calls stale (`Store::analyze_stale_tables`). Where autovacuum is off
+//! (for the server or a table), it also vacuums the tables with more dead rows than that rule
+//! allows (`Store::vacuum_dead_tables`); where autovacuum runs, vacuuming is left to it. Of
+//! several instances sharing a database, one works per pass (an advisory lock).
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,16 @@ pub async fn run(store: Store, interval: Duration) {
                 "analyzed tables with stale statistics"
             ),
             Err(e) => tracing::warn!(error = %e, "could not analyze tables with stale statistics"),
+        }
+        let started = Instant::now();
+        match store.vacuum_dead_tables().await {
+            Ok(tables) if tables.is_empty() => {}
+            Ok(tables) => tracing::info!(
+                tables = %tables.join(", "),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "vacuumed tables autovacuum leaves alone"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not vacuum tables"),
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The statistics job's pass (`Store::analyze_stale_tables`): on PostgreSQL it analyzes the
-//! tables autovacuum's rule calls stale — here `events` after a few hundred inserts on a
-//! fresh database — once, and not while another instance holds its advisory lock; on SQLite
-//! it does nothing. This reaches past the wire on purpose: the job has no API, and what it
+//! The statistics job's passes (`Store::analyze_stale_tables`, `Store::vacuum_dead_tables`):
+//! on PostgreSQL the first analyzes the tables autovacuum's rule calls stale — here `events`
+//! after a few hundred inserts on a fresh database — once, and not while another instance
+//! holds its advisory lock; the second vacuums a table with autovacuum off once it has more
+//! dead rows than that rule allows; on SQLite they do nothing. This reaches past the wire on purpose: the job has no API, and what it
 //! changes is only visible in PostgreSQL's statistics views.
 
 use std::time::Duration;
@@ -53,6 +54,23 @@ async fn events_stats(db: &DatabaseConnection) -> (i64, bool, bool) {
     )
 }
 
+/// `events`' dead rows and whether it was ever vacuumed by hand.
+async fn dead_rows(db: &DatabaseConnection) -> (i64, bool) {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT n_dead_tup, last_vacuum IS NOT NULL AS vacuumed FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'events'",
+        ))
+        .await
+        .expect("read pg_stat_user_tables")
+        .expect("events is in pg_stat_user_tables");
+    (
+        row.try_get("", "n_dead_tup").unwrap(),
+        row.try_get("", "vacuumed").unwrap(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
     let dir = tempfile::tempdir().unwrap();
@@ -86,6 +104,10 @@ async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
         commit(EVENTS).await;
         assert_eq!(
             store.analyze_stale_tables().await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            store.vacuum_dead_tables().await.unwrap(),
             Vec::<String>::new()
         );
         store.close().await;
@@ -155,6 +177,35 @@ async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
         store.analyze_stale_tables().await.unwrap(),
         Vec::<String>::new(),
         "a second pass found stale tables right after the first"
+    );
+
+    // Dead rows in `events`, whose autovacuum is off (above): every row updated once, with a
+    // new id (an indexed column, so no update is a HOT one), leaves 300 dead versions, more
+    // than autovacuum's 50 + 20 % of 300. The pass vacuums it, and the next one does not.
+    db.execute_unprepared("UPDATE events SET id = gen_random_uuid()")
+        .await
+        .unwrap();
+    poll_until(
+        Duration::from_secs(15),
+        "the dead rows in pg_stat_user_tables",
+        || async { (dead_rows(&db).await.0 > 110).then_some(()) },
+    )
+    .await;
+    let vacuumed = store.vacuum_dead_tables().await.unwrap();
+    assert!(
+        vacuumed.iter().any(|t| t == "events"),
+        "events not vacuumed: {vacuumed:?}"
+    );
+    let (dead, _) = poll_until(Duration::from_secs(5), "last_vacuum of events", || async {
+        let d = dead_rows(&db).await;
+        d.1.then_some(d)
+    })
+    .await;
+    assert_eq!(dead, 0, "dead rows left after the vacuum");
+    let again = store.vacuum_dead_tables().await.unwrap();
+    assert!(
+        !again.iter().any(|t| t == "events"),
+        "events vacuumed again: {again:?}"
     );
     let _ = db.close().await;
     store.close().await;
