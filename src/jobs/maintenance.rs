@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::DbBackend;
 
-use crate::store::Store;
+use crate::{error::Error, store::Store};
 
 /// How often the job looks at the statistics: a look is one query on the statistics views.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -26,24 +26,34 @@ pub async fn run(store: Store, interval: Duration) {
     loop {
         tick.tick().await;
         let started = Instant::now();
-        match store.analyze_stale_tables().await {
-            Ok(tables) if tables.is_empty() => {}
-            Ok(tables) => tracing::info!(
-                tables = %tables.join(", "),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "analyzed tables with stale statistics"
-            ),
-            Err(e) => tracing::warn!(error = %e, "could not analyze tables with stale statistics"),
-        }
+        let analyzed = store.analyze_stale_tables().await;
+        log_pass(
+            started,
+            analyzed,
+            "analyzed tables with stale statistics",
+            "could not analyze tables with stale statistics",
+        );
         let started = Instant::now();
-        match store.vacuum_dead_tables().await {
-            Ok(tables) if tables.is_empty() => {}
-            Ok(tables) => tracing::info!(
-                tables = %tables.join(", "),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "vacuumed tables autovacuum leaves alone"
-            ),
-            Err(e) => tracing::warn!(error = %e, "could not vacuum tables"),
-        }
+        let vacuumed = store.vacuum_dead_tables().await;
+        log_pass(
+            started,
+            vacuumed,
+            "vacuumed tables autovacuum leaves alone",
+            "could not vacuum tables",
+        );
+    }
+}
+
+/// Logs the tables a pass worked on after `done` (nothing when there were none), or its error
+/// after `failed`.
+fn log_pass(started: Instant, tables: Result<Vec<String>, Error>, done: &str, failed: &str) {
+    match tables {
+        Ok(tables) if tables.is_empty() => {}
+        Ok(tables) => tracing::info!(
+            tables = %tables.join(", "),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "{done}"
+        ),
+        Err(e) => tracing::warn!(error = %e, "{failed}"),
     }
 }

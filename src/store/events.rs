@@ -128,8 +128,11 @@ fn matching(
     q
 }
 
-/// `Store::pg_searched_rows` in its snapshot `txn`.
-async fn pg_searched_in(
+/// Up to `n` rows of a search on PostgreSQL after `cursor`, newest first (see `pg_search`),
+/// read in `txn`, one snapshot: the project's newest `PG_WINDOW` events directly, then, below
+/// them, the events of the pending ranges and of the chunks holding every word's trigrams,
+/// newest first, a few ranges at a time (`PG_FIRST_RANGES`).
+async fn pg_searched_rows(
     txn: &impl ConnectionTrait,
     project_id: Uuid,
     filter: &EventFilter,
@@ -331,7 +334,8 @@ impl Store {
 
     /// Up to `n` rows matching `filter` after `cursor`, newest first, from one query; a
     /// search on SQLite reads the events its index does not hold yet first, as without it,
-    /// then the older ones through the index (`matching`).
+    /// then the older ones through the index (`matching`); a search on PostgreSQL goes
+    /// through its own index (`pg_searched_rows`).
     async fn query_rows(
         &self,
         project_id: Uuid,
@@ -340,17 +344,16 @@ impl Store {
         n: u64,
     ) -> Result<Vec<event::Model>, Error> {
         let words = filter.q.as_deref().map(search_words).unwrap_or_default();
-        if !words.is_empty()
-            && self.backend() == DbBackend::Postgres
-            && filter.group_id.is_none()
-            && filter.tags.is_empty()
-        {
-            return self
-                .pg_searched_rows(project_id, filter, &words, cursor, n)
-                .await;
+        // A group's or a tag's index leads a search that names one (`matching`); the search
+        // indexes lead the others.
+        let by_words = !words.is_empty() && filter.group_id.is_none() && filter.tags.is_empty();
+        if by_words && self.backend() == DbBackend::Postgres {
+            let txn = pg_search::snapshot(&self.db).await?;
+            let rows = pg_searched_rows(&txn, project_id, filter, &words, cursor, n).await?;
+            txn.commit().await.map_err(db_err)?;
+            return Ok(rows);
         }
-        let terms = search::match_expression(&words)
-            .filter(|_| self.search_index && filter.group_id.is_none() && filter.tags.is_empty());
+        let terms = search::match_expression(&words).filter(|_| by_words && self.search_index);
         let Some(terms) = terms else {
             return rows_of(matching(project_id, filter, cursor, None), n, &self.db).await;
         };
@@ -373,24 +376,6 @@ impl Store {
             let older = matching(project_id, filter, cursor, Some(Indexed { terms, upto }));
             rows.extend(rows_of(older, wanted, &self.db).await?);
         }
-        Ok(rows)
-    }
-
-    /// Up to `n` rows of a search on PostgreSQL after `cursor`, newest first (see
-    /// `pg_search`), read in one snapshot: the project's newest `PG_WINDOW` events directly,
-    /// then, below them, the events of the pending ranges and of the chunks holding every
-    /// word's trigrams, newest first, a few ranges at a time (`PG_FIRST_RANGES`).
-    async fn pg_searched_rows(
-        &self,
-        project_id: Uuid,
-        filter: &EventFilter,
-        words: &[String],
-        cursor: Option<EventCursor>,
-        n: u64,
-    ) -> Result<Vec<event::Model>, Error> {
-        let txn = pg_search::snapshot(&self.db).await?;
-        let rows = pg_searched_in(&txn, project_id, filter, words, cursor, n).await?;
-        txn.commit().await.map_err(db_err)?;
         Ok(rows)
     }
 

@@ -88,12 +88,15 @@ pub fn open_writer_connection(file: &Path) -> Result<rusqlite::Connection, Error
 
 impl LiteWriter {
     /// Opens the write connection on `file` and starts its thread, and with it the search
-    /// indexer on `search_index` when given (see `search`), which stops with the writer.
-    pub(super) fn start(file: &Path, search_index: Option<&Path>) -> Result<LiteWriter, Error> {
+    /// indexer on `search_index` when given (see `search`; it holds back while `writes`
+    /// moves), which stops with the writer.
+    pub(super) fn start(
+        file: &Path,
+        search_index: Option<(&Path, std::sync::Arc<super::cache::Derived>)>,
+    ) -> Result<LiteWriter, Error> {
         let conn = open_writer_connection(file)?;
-        let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let indexer = search_index
-            .map(|index| super::search::Indexer::start(file, index, commits.clone()))
+            .map(|(index, writes)| super::search::Indexer::start(file, index, writes))
             .transpose()?;
         // In place of SQLite's automatic checkpoint (which skips when busy).
         conn.wal_hook(Some(checkpoint_when_large));
@@ -112,7 +115,6 @@ impl LiteWriter {
             .spawn(move || {
                 for work in rx {
                     work(&conn);
-                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 // Stopping: the search indexer and the checkpoint thread first, then the whole
                 // WAL into the database file and the WAL emptied, so a stopped server leaves

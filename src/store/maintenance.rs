@@ -12,49 +12,53 @@ use crate::error::Error;
 /// instances on one database only one analyzes or vacuums at a time; the others skip their
 /// pass. The bytes of "FltAnlyz" as a big-endian `bigint`; no other Faultline code takes an
 /// advisory lock.
-pub const ANALYZE_LOCK_KEY: i64 = 0x466C_7441_6E6C_797A;
+pub const MAINTENANCE_LOCK_KEY: i64 = 0x466C_7441_6E6C_797A;
 
 /// When autovacuum is on, a stale table is analyzed only once its last analyze (manual or
-/// automatic) is older than this: autovacuum is then behind, not merely about to run.
+/// automatic) is older than this.
 const AUTOVACUUM_GRACE: &str = "10 minutes";
 
-/// The tables of the current schema that need `ANALYZE`, by autovacuum's own rule: more rows
-/// changed since the last analyze than `autovacuum_analyze_threshold +
-/// autovacuum_analyze_scale_factor * reltuples` (`reltuples` is -1 before the first analyze,
-/// read as 0). With `autovacuum = off` that is all; with it on, only tables whose last analyze
-/// is older than `AUTOVACUUM_GRACE` (or that were never analyzed). Per-table storage
-/// parameters (`ALTER TABLE … SET (autovacuum_…)`) are not read: the server's settings apply.
-fn stale_tables_sql() -> String {
+/// The tables of the current schema due for `action` (`analyze` or `vacuum`) by autovacuum's
+/// own rule: `counter` (rows changed since the last analyze, or dead rows) above
+/// `autovacuum_<action>_threshold + autovacuum_<action>_scale_factor * reltuples` (`reltuples`
+/// is -1 before the first analyze, read as 0) — all of them with `autovacuum = off`, else
+/// those for which `otherwise` holds. Per-table thresholds (`ALTER TABLE … SET
+/// (autovacuum_…)`) are not read: the server's settings apply.
+fn due_tables_sql(action: &str, counter: &str, otherwise: &str) -> String {
     format!(
         "SELECT s.schemaname::text AS schema, s.relname::text AS name \
          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
          WHERE s.schemaname = current_schema() \
-           AND s.n_mod_since_analyze > \
-               current_setting('autovacuum_analyze_threshold')::float8 \
-               + current_setting('autovacuum_analyze_scale_factor')::float8 \
+           AND s.{counter} > \
+               current_setting('autovacuum_{action}_threshold')::float8 \
+               + current_setting('autovacuum_{action}_scale_factor')::float8 \
                  * greatest(c.reltuples, 0)::float8 \
-           AND (current_setting('autovacuum') = 'off' \
-                OR coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') \
-                   < now() - interval '{AUTOVACUUM_GRACE}') \
+           AND (current_setting('autovacuum') = 'off' OR {otherwise}) \
          ORDER BY s.relname"
     )
 }
 
-/// The tables of the current schema that autovacuum would vacuum but will not: more dead rows
-/// than `autovacuum_vacuum_threshold + autovacuum_vacuum_scale_factor * reltuples`, where
-/// autovacuum is off for the server or for the table (`autovacuum_enabled = false`). Where it
-/// runs, vacuuming is left to it.
-fn dead_tables_sql() -> &'static str {
-    "SELECT s.schemaname::text AS schema, s.relname::text AS name \
-     FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
-     WHERE s.schemaname = current_schema() \
-       AND s.n_dead_tup > \
-           current_setting('autovacuum_vacuum_threshold')::float8 \
-           + current_setting('autovacuum_vacuum_scale_factor')::float8 \
-             * greatest(c.reltuples, 0)::float8 \
-       AND (current_setting('autovacuum') = 'off' \
-            OR 'autovacuum_enabled=false' = ANY (coalesce(c.reloptions, '{}'))) \
-     ORDER BY s.relname"
+/// Tables needing `ANALYZE`: where autovacuum runs, only those last analyzed longer than
+/// `AUTOVACUUM_GRACE` ago (or never): autovacuum is then behind, not merely about to run.
+fn stale_tables_sql() -> String {
+    due_tables_sql(
+        "analyze",
+        "n_mod_since_analyze",
+        &format!(
+            "coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') \
+             < now() - interval '{AUTOVACUUM_GRACE}'"
+        ),
+    )
+}
+
+/// Tables needing `VACUUM` that autovacuum will not vacuum: where it runs, only those it is
+/// turned off for (`autovacuum_enabled = false`); the others are left to it.
+fn dead_tables_sql() -> String {
+    due_tables_sql(
+        "vacuum",
+        "n_dead_tup",
+        "'autovacuum_enabled=false' = ANY (coalesce(c.reloptions, '{}'))",
+    )
 }
 
 /// A name as a quoted PostgreSQL identifier.
@@ -65,7 +69,7 @@ fn quote_ident(name: &str) -> String {
 impl Store {
     /// Analyzes the tables whose statistics are stale (see `stale_tables_sql`) and returns
     /// their names. Empty on SQLite, when nothing is stale, and when another instance holds
-    /// `ANALYZE_LOCK_KEY`.
+    /// `MAINTENANCE_LOCK_KEY`.
     ///
     /// The pass is one transaction on one connection: the advisory lock is the transaction's
     /// (it cannot outlive the pass on a pooled connection), and `ANALYZE` may run inside a
@@ -83,10 +87,8 @@ impl Store {
         txn.commit().await.map_err(db_err)?;
         Ok(tables.into_iter().map(|(_, table)| table).collect())
     }
-}
 
-impl Store {
-    /// Begins a pass (PostgreSQL only): a transaction holding `ANALYZE_LOCK_KEY`, and the
+    /// Begins a pass (PostgreSQL only): a transaction holding `MAINTENANCE_LOCK_KEY`, and the
     /// tables (schema, name) that `sql` lists in it. `None` on SQLite and when another
     /// instance holds the lock.
     async fn begin_pass(
@@ -102,7 +104,7 @@ impl Store {
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
                 "SELECT pg_try_advisory_xact_lock($1) AS locked",
-                [ANALYZE_LOCK_KEY.into()],
+                [MAINTENANCE_LOCK_KEY.into()],
             ))
             .await
             .map_err(db_err)?
@@ -134,13 +136,13 @@ impl Store {
     /// (see `dead_tables_sql`), and returns their names. Every ingest batch updates its groups'
     /// rows and counts, so without vacuuming those tables grow by a row version per batch
     /// (125 MB for 5 000 groups after 1 000 000 events). Empty on SQLite, when nothing is due,
-    /// and when another instance holds `ANALYZE_LOCK_KEY`.
+    /// and when another instance holds `MAINTENANCE_LOCK_KEY`.
     ///
     /// `VACUUM` cannot run inside a transaction: the pass holds the lock in a transaction on
     /// one connection and vacuums on another (the transaction has no snapshot between its
     /// statements, so it does not hold back what `VACUUM` may remove).
     pub async fn vacuum_dead_tables(&self) -> Result<Vec<String>, Error> {
-        let Some((txn, tables)) = self.begin_pass(dead_tables_sql()).await? else {
+        let Some((txn, tables)) = self.begin_pass(&dead_tables_sql()).await? else {
             return Ok(Vec::new());
         };
         for (schema, table) in &tables {
@@ -164,7 +166,7 @@ mod tests {
 
     #[test]
     fn the_lock_key_spells_its_name() {
-        assert_eq!(ANALYZE_LOCK_KEY.to_be_bytes(), *b"FltAnlyz");
+        assert_eq!(MAINTENANCE_LOCK_KEY.to_be_bytes(), *b"FltAnlyz");
     }
 
     #[tokio::test]

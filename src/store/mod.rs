@@ -58,7 +58,8 @@ pub struct StoreInner {
     /// Where the ingest writer's batch commits run.
     ingest: IngestConnection,
     /// Caches of figures derived from stored data (see `insights`): counts writes so a cached
-    /// answer is dropped as soon as anything it was computed from may have changed.
+    /// answer is dropped as soon as anything it was computed from may have changed. The search
+    /// indexers (`search`, `pg_search`) read the same count to hold back while ingest commits.
     pub(crate) derived: std::sync::Arc<Derived>,
     /// The SQLite database file, for the health probe: open connections keep working on a
     /// file deleted from under them, so only its path tells that it is gone.
@@ -137,17 +138,21 @@ impl Store {
         });
         let db = connect_attached(url, max_connections, search_index.clone()).await?;
         Store::migrate(&db).await?;
+        // Counts writes for the caches, and tells the search indexers when ingest is busy.
+        let derived: std::sync::Arc<cache::Derived> = Default::default();
         let ingest = match &sqlite_file {
             Some(file) => IngestConnection::Lite(lite::LiteWriter::start(
                 file,
-                search_index.as_deref().filter(|_| run_indexer),
+                search_index
+                    .as_deref()
+                    .filter(|_| run_indexer)
+                    .map(|index| (index, derived.clone())),
             )?),
             None => IngestConnection::Pool(IngestPool {
                 url: url.to_owned(),
                 pool: tokio::sync::OnceCell::new(),
             }),
         };
-        let derived: std::sync::Arc<cache::Derived> = Default::default();
         let pg_indexer = (run_indexer && db.get_database_backend() == DbBackend::Postgres)
             .then(|| pg_search::PgIndexer::start(db.clone(), derived.clone()));
         Ok(Store(std::sync::Arc::new(StoreInner {

@@ -18,7 +18,7 @@
 //!   them all (`@>`, which GIN answers exactly, reading no array): the chunks found hold every
 //!   answer, and each of their events is checked with the whole filter. Words of fewer than
 //!   three bytes have no trigram and narrow nothing.
-//! - A search (`Store::pg_searched_rows`) reads, in one snapshot: the project's newest
+//! - A search (`events::pg_searched_rows`) reads, in one snapshot: the project's newest
 //!   `PG_WINDOW` events directly (a common word is found there at once); then, older than
 //!   those, the events of the pending ranges and of the chunks found, newest first, a few
 //!   ranges at a time.
@@ -45,14 +45,14 @@ use sea_orm::{
 use super::db_err;
 use crate::error::Error;
 
-pub(super) const PENDING: &str = "event_search_pending";
-pub(super) const CHUNKS: &str = "event_search_chunks";
+const PENDING: &str = "event_search_pending";
+const CHUNKS: &str = "event_search_chunks";
 
 /// Events per chunk, at most.
 const CHUNK_EVENTS: i64 = 256;
-/// A chunk spans fewer event numbers than this, so a search reading the chunks that start
-/// below some number knows how far below to look for chunks reaching above it.
-pub(super) const CHUNK_SPAN: i64 = 4096;
+/// A chunk spans fewer event numbers than this: pending ranges far apart (or sparse after
+/// deletions) make separate chunks, so a chunk found makes a search read few other events.
+const CHUNK_SPAN: i64 = 4096;
 /// Pending ranges looked at per step.
 const RANGES_PER_STEP: u64 = 64;
 /// Between steps while ingest batches keep committing, the indexer waits this many times as
@@ -80,7 +80,7 @@ fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
 /// ranges no other server holds become one chunk; the ranges read are removed (or shortened,
 /// when only their start was read). Returns how many events were read, or `None` when nothing
 /// was pending.
-pub(super) async fn index_step(db: &DatabaseConnection) -> Result<Option<usize>, Error> {
+async fn index_step(db: &DatabaseConnection) -> Result<Option<usize>, Error> {
     let txn = db.begin().await.map_err(db_err)?;
     let ranges = txn
         .query_all_raw(stmt(
@@ -101,7 +101,8 @@ pub(super) async fn index_step(db: &DatabaseConnection) -> Result<Option<usize>,
         let id: i64 = row.try_get("", "id").map_err(db_err)?;
         let lo: i64 = row.try_get("", "lo").map_err(db_err)?;
         let hi: i64 = row.try_get("", "hi").map_err(db_err)?;
-        let start = span.map_or(lo, |(s, _)| s.min(lo));
+        // Ranges come lowest start first: the chunk starts at the first one's.
+        let start = span.map_or(lo, |(s, _)| s);
         let budget = CHUNK_EVENTS - texts.len() as i64;
         if budget <= 0 || lo - start >= CHUNK_SPAN {
             break;
@@ -193,7 +194,7 @@ fn array_literal(values: impl IntoIterator<Item = i32>) -> String {
 }
 
 /// Drops the chunks none of whose events remain (retention, deleted groups). Returns how many.
-pub(super) async fn prune(db: &DatabaseConnection) -> Result<u64, Error> {
+async fn prune(db: &DatabaseConnection) -> Result<u64, Error> {
     let done = db
         .execute_raw(stmt(
             &format!(
@@ -229,39 +230,7 @@ impl PgIndexer {
     /// Starts indexing on `db`. `writes` counts the store's writes (every ingest batch
     /// among them): while it moves, the indexer holds back.
     pub(super) fn start(db: DatabaseConnection, writes: Arc<super::cache::Derived>) -> PgIndexer {
-        let task = tokio::spawn(async move {
-            let mut seen = writes.write_count();
-            let mut tidied = Instant::now();
-            loop {
-                if tidied.elapsed() >= TIDY_EVERY {
-                    tidied = Instant::now();
-                    if let Err(e) = tidy(&db).await {
-                        tracing::warn!(error = %e, "search index upkeep failed");
-                    }
-                }
-                let started = Instant::now();
-                let wait = match index_step(&db).await {
-                    Ok(Some(_)) => {
-                        let now = writes.write_count();
-                        let busy = now != seen;
-                        seen = now;
-                        if busy {
-                            started.elapsed() * BUSY_WAIT_FACTOR
-                        } else {
-                            Duration::ZERO
-                        }
-                    }
-                    Ok(None) => POLL,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "search indexing step failed");
-                        RETRY
-                    }
-                };
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        });
+        let task = tokio::spawn(index_until_aborted(db, writes));
         PgIndexer(std::sync::Mutex::new(Some(task)))
     }
 
@@ -285,8 +254,44 @@ impl Drop for PgIndexer {
     }
 }
 
+/// The indexer's task: a step at a time, waiting while ingest is busy (at most a tenth of the
+/// time) or nothing is pending, and tidying up every `TIDY_EVERY`.
+async fn index_until_aborted(db: DatabaseConnection, writes: Arc<super::cache::Derived>) {
+    let mut seen = writes.write_count();
+    let mut tidied = Instant::now();
+    loop {
+        if tidied.elapsed() >= TIDY_EVERY {
+            tidied = Instant::now();
+            if let Err(e) = tidy(&db).await {
+                tracing::warn!(error = %e, "search index upkeep failed");
+            }
+        }
+        let started = Instant::now();
+        let wait = match index_step(&db).await {
+            Ok(Some(_)) => {
+                let now = writes.write_count();
+                let busy = now != seen;
+                seen = now;
+                if busy {
+                    started.elapsed() * BUSY_WAIT_FACTOR
+                } else {
+                    Duration::ZERO
+                }
+            }
+            Ok(None) => POLL,
+            Err(e) => {
+                tracing::warn!(error = %e, "search indexing step failed");
+                RETRY
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 /// Ranges of event numbers, inclusive, coalesced where they touch or overlap, highest first.
-pub(super) fn coalesce(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+fn coalesce(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     ranges.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
     let mut out: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
     for (lo, hi) in ranges {

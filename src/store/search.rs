@@ -31,15 +31,11 @@
 //! this module, it is built again from the events; when it is ahead of the events (the main
 //! file restored from an older copy), it is emptied and built again.
 //!
-//! PostgreSQL has no such index: a search there reads the events as before.
+//! PostgreSQL keeps its index in the database instead (`pg_search`).
 
 use std::{
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-        mpsc,
-    },
+    sync::{Arc, mpsc},
     time::Duration,
 };
 
@@ -280,13 +276,12 @@ pub(super) struct Indexer {
 }
 
 impl Indexer {
-    /// Starts the indexer on `main`'s index file (made by `prepare`).
-    /// `writer_commits` counts the ingest writer's transactions: while it moves, the indexer
-    /// holds back.
+    /// Starts the indexer on `main`'s index file (made by `prepare`). `writes` counts the
+    /// store's writes, every ingest batch among them: while it moves, the indexer holds back.
     pub(super) fn start(
         main: &Path,
         index: &Path,
-        writer_commits: Arc<AtomicU64>,
+        writes: Arc<super::cache::Derived>,
     ) -> Result<Indexer, Error> {
         let conn = open_indexer_connection(main, index)?;
         let (stop_tx, stop) = mpsc::channel::<()>();
@@ -294,7 +289,7 @@ impl Indexer {
             .name("faultline-search-indexer".into())
             .spawn(move || {
                 lowest_priority();
-                index_until_stopped(&conn, &writer_commits, &stop);
+                index_until_stopped(&conn, &writes, &stop);
                 // Leave one file: the index's WAL copied back and emptied.
                 if let Err(e) = conn.query_row(
                     &format!("PRAGMA {SCHEMA}.wal_checkpoint(TRUNCATE)"),
@@ -325,14 +320,14 @@ impl Drop for Indexer {
 
 fn index_until_stopped(
     conn: &rusqlite::Connection,
-    writer_commits: &AtomicU64,
+    writes: &super::cache::Derived,
     stop: &mpsc::Receiver<()>,
 ) {
-    let mut commits_seen = writer_commits.load(Ordering::Relaxed);
+    let mut seen = writes.write_count();
     loop {
-        let commits = writer_commits.load(Ordering::Relaxed);
-        let busy = commits != commits_seen;
-        commits_seen = commits;
+        let now = writes.write_count();
+        let busy = now != seen;
+        seen = now;
         let chunk = if busy { BUSY_CHUNK } else { CHUNK };
         let started = std::time::Instant::now();
         let wait = match index_some(conn, chunk) {

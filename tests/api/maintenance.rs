@@ -33,42 +33,37 @@ fn audit() -> NewAudit {
     }
 }
 
-/// `events`' row in `pg_stat_user_tables`: (n_mod_since_analyze, last_analyze is set,
-/// last_autoanalyze is set).
-async fn events_stats(db: &DatabaseConnection) -> (i64, bool, bool) {
+/// `events`' row in `pg_stat_user_tables`.
+struct EventsStats {
+    /// Rows changed since the last analyze.
+    modified: i64,
+    analyzed: bool,
+    autoanalyzed: bool,
+    dead: i64,
+    /// Vacuumed by hand (not by autovacuum).
+    vacuumed: bool,
+}
+
+async fn events_stats(db: &DatabaseConnection) -> EventsStats {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
             "SELECT n_mod_since_analyze, last_analyze IS NOT NULL AS analyzed, \
-             last_autoanalyze IS NOT NULL AS autoanalyzed \
+             last_autoanalyze IS NOT NULL AS autoanalyzed, n_dead_tup, \
+             last_vacuum IS NOT NULL AS vacuumed \
              FROM pg_stat_user_tables \
              WHERE schemaname = current_schema() AND relname = 'events'",
         ))
         .await
         .expect("read pg_stat_user_tables")
         .expect("events is in pg_stat_user_tables");
-    (
-        row.try_get("", "n_mod_since_analyze").unwrap(),
-        row.try_get("", "analyzed").unwrap(),
-        row.try_get("", "autoanalyzed").unwrap(),
-    )
-}
-
-/// `events`' dead rows and whether it was ever vacuumed by hand.
-async fn dead_rows(db: &DatabaseConnection) -> (i64, bool) {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT n_dead_tup, last_vacuum IS NOT NULL AS vacuumed FROM pg_stat_user_tables \
-             WHERE schemaname = current_schema() AND relname = 'events'",
-        ))
-        .await
-        .expect("read pg_stat_user_tables")
-        .expect("events is in pg_stat_user_tables");
-    (
-        row.try_get("", "n_dead_tup").unwrap(),
-        row.try_get("", "vacuumed").unwrap(),
-    )
+    EventsStats {
+        modified: row.try_get("", "n_mod_since_analyze").unwrap(),
+        analyzed: row.try_get("", "analyzed").unwrap(),
+        autoanalyzed: row.try_get("", "autoanalyzed").unwrap(),
+        dead: row.try_get("", "n_dead_tup").unwrap(),
+        vacuumed: row.try_get("", "vacuumed").unwrap(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,17 +123,17 @@ async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
     commit(EVENTS).await;
     // The writer's connection reports its counts when idle, at most once a second: a report
     // deferred that way comes 10 s later (PGSTAT_MIN_INTERVAL, PGSTAT_IDLE_INTERVAL).
-    let (_, analyzed, autoanalyzed) = poll_until(
+    let s = poll_until(
         Duration::from_secs(15),
         "the inserts in pg_stat_user_tables",
         || async {
             let s = events_stats(&db).await;
-            (s.0 >= EVENTS as i64).then_some(s)
+            (s.modified >= EVENTS as i64).then_some(s)
         },
     )
     .await;
     assert!(
-        !analyzed && !autoanalyzed,
+        !s.analyzed && !s.autoanalyzed,
         "events was analyzed before the job ran"
     );
 
@@ -152,7 +147,7 @@ async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
         "a pass ran while another instance held the lock"
     );
     assert!(
-        !events_stats(&db).await.1,
+        !events_stats(&db).await.analyzed,
         "events analyzed despite the lock"
     );
     db.execute_unprepared(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
@@ -164,14 +159,12 @@ async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
         analyzed.iter().any(|t| t == "events"),
         "events not analyzed: {analyzed:?}"
     );
-    let (n_mod, analyzed_now, _) =
-        poll_until(Duration::from_secs(5), "last_analyze of events", || async {
-            let s = events_stats(&db).await;
-            s.1.then_some(s)
-        })
-        .await;
-    assert!(analyzed_now);
-    assert_eq!(n_mod, 0, "rows changed since the analyze");
+    let s = poll_until(Duration::from_secs(5), "last_analyze of events", || async {
+        let s = events_stats(&db).await;
+        s.analyzed.then_some(s)
+    })
+    .await;
+    assert_eq!(s.modified, 0, "rows changed since the analyze");
 
     assert_eq!(
         store.analyze_stale_tables().await.unwrap(),
@@ -188,7 +181,7 @@ async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
     poll_until(
         Duration::from_secs(15),
         "the dead rows in pg_stat_user_tables",
-        || async { (dead_rows(&db).await.0 > 110).then_some(()) },
+        || async { (events_stats(&db).await.dead > 110).then_some(()) },
     )
     .await;
     let vacuumed = store.vacuum_dead_tables().await.unwrap();
@@ -196,12 +189,12 @@ async fn stale_statistics_are_analyzed_once_and_by_one_instance() {
         vacuumed.iter().any(|t| t == "events"),
         "events not vacuumed: {vacuumed:?}"
     );
-    let (dead, _) = poll_until(Duration::from_secs(5), "last_vacuum of events", || async {
-        let d = dead_rows(&db).await;
-        d.1.then_some(d)
+    let s = poll_until(Duration::from_secs(5), "last_vacuum of events", || async {
+        let s = events_stats(&db).await;
+        s.vacuumed.then_some(s)
     })
     .await;
-    assert_eq!(dead, 0, "dead rows left after the vacuum");
+    assert_eq!(s.dead, 0, "dead rows left after the vacuum");
     let again = store.vacuum_dead_tables().await.unwrap();
     assert!(
         !again.iter().any(|t| t == "events"),
