@@ -4,13 +4,13 @@
 //! Through sqlx every statement is a round trip between the async writer and sqlx's SQLite
 //! worker thread, and a multi-row statement's text changes with the batch size, so it is
 //! prepared again and again. Here the batch crosses threads once, and statements carry
-//! power-of-two row counts (`write::Pieces`), so a few statement texts serve every batch size
+//! power-of-two row counts (`batch_sql::piece_lengths`), so a few statement texts serve every batch size
 //! and each is prepared once (`prepare_cached`) and then only bound and run.
 //!
-//! The statements are the same sea-query statements the PostgreSQL path sends (`write.rs`
-//! builds them either way); only how they are run differs. The connection opens the same
-//! file the pool uses, with the same settings (WAL, `synchronous=FULL`, busy timeout, foreign
-//! keys), and takes the write lock up front (`BEGIN IMMEDIATE`).
+//! The statements are built by the same code as PostgreSQL's (`write.rs`); only how their
+//! rows are sent differs (`batch_sql`). The connection opens the same file the pool uses,
+//! with the same settings (WAL, `synchronous=FULL`, busy timeout, foreign keys), and takes
+//! the write lock up front (`BEGIN IMMEDIATE`).
 //!
 //! Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a thread
 //! of their own, so the writer, the one stage every event passes through, spends its time on
@@ -32,7 +32,7 @@ use rusqlite::types::Value as Lite;
 use sea_orm::{DbBackend, StatementBuilder, Value};
 use tokio::sync::oneshot;
 
-use super::write::Row;
+use super::batch_sql::Row;
 use crate::error::Error;
 
 type Work = Box<dyn FnOnce(&rusqlite::Connection) + Send>;

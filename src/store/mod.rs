@@ -3,6 +3,7 @@
 //! migrations and the same statements, built per backend by sea-query.
 
 mod access;
+mod batch_sql;
 pub mod blob;
 mod cache;
 mod convert;
@@ -219,9 +220,10 @@ async fn connect_attached(
         }
     }
     if !is_sqlite_url(url) {
-        // The batch writer's statements come in a few power-of-two row counts per kind
-        // (`write::Pieces`), and 64 entries hold all of them. Before, every batch size was
-        // its own text, and a cache of 100 of those held tens of MiB for no gain.
+        // The batch writer sends one text per kind of statement whatever the batch size
+        // (`batch_sql`: rows as arrays), and 64 entries hold them and every other query's.
+        // When every batch size was its own text, a cache of 100 of those held tens of MiB
+        // for no gain.
         opts.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(64));
         let port = postgres_port(url);
         // sqlx keeps one `after_connect`: this replaces the one sea-orm installs only for a

@@ -17,13 +17,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, EntityName, StatementBuilder, Value,
+    EntityName, Value,
     sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
 
 use super::{
-    Store, db_err,
+    Store,
+    batch_sql::{BatchTxn, insert_rows, select_in},
+    db_err,
     entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
 };
 use crate::{
@@ -32,7 +34,7 @@ use crate::{
 };
 
 // Statement sizes keep well under SQLite's 32 766 and PostgreSQL's 65 535 bind parameters.
-// Powers of two: statements carry power-of-two row counts (`Pieces`).
+// On SQLite statements carry power-of-two row counts (`batch_sql::piece_lengths`).
 const EVENT_ROWS_PER_STATEMENT: usize = 256;
 const TAG_ROWS_PER_STATEMENT: usize = 1024;
 const GROUP_ROWS_PER_STATEMENT: usize = 512;
@@ -88,97 +90,6 @@ impl Store {
             self.note_write();
         }
         result
-    }
-}
-
-/// A write transaction the batch commit runs in: sqlx's (PostgreSQL, in-memory SQLite) or the
-/// SQLite writer thread's (`lite`).
-pub(super) trait BatchTxn {
-    async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error>;
-    async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error>;
-}
-
-impl BatchTxn for DatabaseTransaction {
-    async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
-        self.execute(stmt).await.map(drop).map_err(db_err)
-    }
-    async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
-        let rows = self.query_all(stmt).await.map_err(db_err)?;
-        Ok(rows.into_iter().map(Row::Orm).collect())
-    }
-}
-
-impl BatchTxn for super::lite::LiteTxn<'_> {
-    async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error> {
-        super::lite::LiteTxn::rows(self, stmt).map(drop)
-    }
-    async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
-        super::lite::LiteTxn::rows(self, stmt)
-    }
-}
-
-/// Consecutive pieces of a slice whose lengths are powers of two, each the largest that fits
-/// what is left, up to `max` (rounded down to a power of two): 100 rows with `max` 500 are
-/// written as 64 + 32 + 4. A multi-row statement's text depends on its row count, and every
-/// new text is prepared and cached on the connection; with power-of-two counts a few texts
-/// serve every batch size and stay cached. Every statement of a batch is written in these
-/// pieces, on PostgreSQL and on the SQLite writer alike. Measured (BENCHMARKS.md): on
-/// PostgreSQL the same throughput as one statement per batch, and lower peak memory; on the
-/// SQLite writer 6% more batched throughput than one row per statement.
-struct Pieces<'r, T> {
-    rest: &'r [T],
-    max: usize,
-}
-
-impl<'r, T> Pieces<'r, T> {
-    fn new(rows: &'r [T], max: usize) -> Self {
-        let max = max.max(1);
-        Pieces {
-            rest: rows,
-            max: 1 << max.ilog2(),
-        }
-    }
-}
-
-impl<'r, T> Iterator for Pieces<'r, T> {
-    type Item = &'r [T];
-
-    fn next(&mut self) -> Option<&'r [T]> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let n = self.max.min(1 << self.rest.len().ilog2());
-        let (piece, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Some(piece)
-    }
-}
-
-/// One row a batch statement returned.
-pub(super) enum Row {
-    Orm(sea_orm::QueryResult),
-    /// Column names and values, as the SQLite writer read them.
-    Lite(std::sync::Arc<[String]>, Vec<rusqlite::types::Value>),
-}
-
-impl Row {
-    /// Column `col`, read the way each connection reads its type.
-    fn get<T: sea_orm::TryGetable + rusqlite::types::FromSql>(
-        &self,
-        col: &str,
-    ) -> Result<T, Error> {
-        match self {
-            Row::Orm(r) => r.try_get("", col).map_err(db_err),
-            Row::Lite(names, values) => {
-                let value = names
-                    .iter()
-                    .position(|n| n == col)
-                    .and_then(|i| values.get(i))
-                    .ok_or_else(|| Error::Internal(format!("database: no column {col}")))?;
-                T::column_result(value.into())
-                    .map_err(|e| Error::Internal(format!("database: {col}: {e}")))
-            }
-        }
     }
 }
 
@@ -360,10 +271,10 @@ async fn commit_in(
 
     // Events, then their tags and the hourly counts.
     let mut seqs: HashMap<Uuid, i64> = HashMap::with_capacity(to_insert.len());
-    let positions: Vec<(usize, usize)> = to_insert.iter().copied().enumerate().collect();
-    for chunk in Pieces::new(&positions, EVENT_ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(event::Entity.table_ref()).columns([
+    let mut insert = Query::insert();
+    insert
+        .into_table(event::Entity.table_ref())
+        .columns([
             event::Column::Id,
             event::Column::ProjectId,
             event::Column::GroupId,
@@ -381,11 +292,15 @@ async fn commit_in(
             event::Column::IdempotencyKey,
             event::Column::SearchText,
             event::Column::Data,
-        ]);
-        for &(pos, i) in chunk {
+        ])
+        .returning(Query::returning().columns([event::Column::Seq, event::Column::Id]));
+    let rows = to_insert
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| {
             let ev: &NewEvent = batch[i];
             let (gid, _) = group_ids[&group_key[pos]];
-            stmt.values_panic([
+            vec![
                 ev.id.into(),
                 ev.project_id.into(),
                 gid.into(),
@@ -402,17 +317,16 @@ async fn commit_in(
                 serde_json::to_string(&ev.tags)
                     .unwrap_or_else(|_| "{}".into())
                     .into(),
-                Value::from(ev.idempotency_key.clone()).into(),
+                Value::from(ev.idempotency_key.clone()),
                 ev.search_text.clone().into(),
                 ev.data.clone().into(),
-            ]);
-        }
-        stmt.returning(Query::returning().columns([event::Column::Seq, event::Column::Id]));
-        for row in txn.rows(&stmt).await? {
-            let seq = row.get("seq")?;
-            let id = row.get("id")?;
-            seqs.insert(id, seq);
-        }
+            ]
+        })
+        .collect();
+    for row in insert_rows(txn, &insert, rows, EVENT_ROWS_PER_STATEMENT).await? {
+        let seq = row.get("seq")?;
+        let id = row.get("id")?;
+        seqs.insert(id, seq);
     }
 
     if let (true, Some(lo), Some(hi)) = (search_pending, seqs.values().min(), seqs.values().max()) {
@@ -449,38 +363,36 @@ async fn commit_in(
             .entry((gid, ev.timestamp.timestamp().div_euclid(3600)))
             .or_default() += 1;
     }
-    for chunk in Pieces::new(&tag_rows, TAG_ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(event_tag::Entity.table_ref()).columns([
-            event_tag::Column::EventSeq,
-            event_tag::Column::ProjectId,
-            event_tag::Column::GroupId,
-            event_tag::Column::Key,
-            event_tag::Column::Value,
-        ]);
-        for (seq, pid, gid, k, v) in chunk {
-            stmt.values_panic([
-                (*seq).into(),
-                (*pid).into(),
-                (*gid).into(),
-                (*k).clone().into(),
-                (*v).clone().into(),
-            ]);
-        }
-        txn.exec(&stmt).await?;
-    }
-    let hourly: Vec<_> = hourly.into_iter().collect();
-    for chunk in Pieces::new(&hourly, STAT_ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(group_hourly::Entity.table_ref()).columns([
+    let mut insert = Query::insert();
+    insert.into_table(event_tag::Entity.table_ref()).columns([
+        event_tag::Column::EventSeq,
+        event_tag::Column::ProjectId,
+        event_tag::Column::GroupId,
+        event_tag::Column::Key,
+        event_tag::Column::Value,
+    ]);
+    let rows = tag_rows
+        .into_iter()
+        .map(|(seq, pid, gid, k, v)| {
+            vec![
+                seq.into(),
+                pid.into(),
+                gid.into(),
+                k.clone().into(),
+                v.clone().into(),
+            ]
+        })
+        .collect();
+    insert_rows(txn, &insert, rows, TAG_ROWS_PER_STATEMENT).await?;
+    let mut insert = Query::insert();
+    insert
+        .into_table(group_hourly::Entity.table_ref())
+        .columns([
             group_hourly::Column::GroupId,
             group_hourly::Column::Hour,
             group_hourly::Column::Count,
-        ]);
-        for ((gid, hour), n) in chunk {
-            stmt.values_panic([(*gid).into(), (*hour).into(), (*n).into()]);
-        }
-        stmt.on_conflict(
+        ])
+        .on_conflict(
             OnConflict::columns([group_hourly::Column::GroupId, group_hourly::Column::Hour])
                 .value(
                     group_hourly::Column::Count,
@@ -488,27 +400,22 @@ async fn commit_in(
                 )
                 .to_owned(),
         );
-        txn.exec(&stmt).await?;
-    }
+    let rows = hourly
+        .into_iter()
+        .map(|((gid, hour), n)| vec![gid.into(), hour.into(), n.into()])
+        .collect();
+    insert_rows(txn, &insert, rows, STAT_ROWS_PER_STATEMENT).await?;
 
-    let stat_rows: Vec<_> = stats.into_iter().collect();
-    for chunk in Pieces::new(&stat_rows, STAT_ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(group_stat::Entity.table_ref()).columns([
+    let mut insert = Query::insert();
+    insert
+        .into_table(group_stat::Entity.table_ref())
+        .columns([
             group_stat::Column::GroupId,
             group_stat::Column::Dim,
             group_stat::Column::Value,
             group_stat::Column::Count,
-        ]);
-        for ((gid, dim, value), n) in chunk {
-            stmt.values_panic([
-                (*gid).into(),
-                dim.clone().into(),
-                (*value).to_owned().into(),
-                (*n).into(),
-            ]);
-        }
-        stmt.on_conflict(
+        ])
+        .on_conflict(
             OnConflict::columns([
                 group_stat::Column::GroupId,
                 group_stat::Column::Dim,
@@ -520,8 +427,13 @@ async fn commit_in(
             )
             .to_owned(),
         );
-        txn.exec(&stmt).await?;
-    }
+    let rows = stats
+        .into_iter()
+        .map(|((gid, dim, value), n)| {
+            vec![gid.into(), dim.into(), value.to_owned().into(), n.into()]
+        })
+        .collect();
+    insert_rows(txn, &insert, rows, STAT_ROWS_PER_STATEMENT).await?;
 
     // Answers: the first event of a newly created group reports new_group.
     let mut announced_new: HashMap<Uuid, bool> = HashMap::new();
@@ -606,30 +518,25 @@ async fn lookup_hashes(
 ) -> Result<HashMap<Uuid, HashMap<String, (Uuid, String)>>, Error> {
     let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
     for (&pid, hashes) in by_project {
-        let hashes: Vec<&str> = hashes.iter().copied().collect();
-        for chunk in Pieces::new(&hashes, HASH_LOOKUPS_PER_STATEMENT) {
-            let stmt = Query::select()
-                .column((group_hash::Entity, group_hash::Column::Hash))
-                .column((group_hash::Entity, group_hash::Column::GroupId))
-                .column((group::Entity, group::Column::Fingerprint))
-                .from(group_hash::Entity)
-                .inner_join(
-                    group::Entity,
-                    Expr::col((group::Entity, group::Column::Id))
-                        .equals((group_hash::Entity, group_hash::Column::GroupId)),
-                )
-                .and_where(Expr::col((group_hash::Entity, group_hash::Column::ProjectId)).eq(pid))
-                .and_where(
-                    Expr::col((group_hash::Entity, group_hash::Column::Hash))
-                        .is_in(chunk.iter().map(|h| (*h).to_owned())),
-                )
-                .to_owned();
-            for row in txn.rows(&stmt).await? {
-                let hash = row.get("hash")?;
-                let gid = row.get("group_id")?;
-                let fp = row.get("fingerprint")?;
-                known.entry(pid).or_default().insert(hash, (gid, fp));
-            }
+        let select = Query::select()
+            .column((group_hash::Entity, group_hash::Column::Hash))
+            .column((group_hash::Entity, group_hash::Column::GroupId))
+            .column((group::Entity, group::Column::Fingerprint))
+            .from(group_hash::Entity)
+            .inner_join(
+                group::Entity,
+                Expr::col((group::Entity, group::Column::Id))
+                    .equals((group_hash::Entity, group_hash::Column::GroupId)),
+            )
+            .and_where(Expr::col((group_hash::Entity, group_hash::Column::ProjectId)).eq(pid))
+            .to_owned();
+        let keys = hashes.iter().map(|h| (*h).to_owned()).collect();
+        let column = Expr::col((group_hash::Entity, group_hash::Column::Hash));
+        for row in select_in(txn, &select, column, keys, HASH_LOOKUPS_PER_STATEMENT).await? {
+            let hash = row.get("hash")?;
+            let gid = row.get("group_id")?;
+            let fp = row.get("fingerprint")?;
+            known.entry(pid).or_default().insert(hash, (gid, fp));
         }
     }
     Ok(known)
@@ -642,36 +549,38 @@ async fn insert_hashes(
     rows: &BTreeMap<(Uuid, &str), (Uuid, u32, bool)>,
 ) -> Result<HashSet<(Uuid, String)>, Error> {
     let mut recorded = HashSet::with_capacity(rows.len());
-    let rows: Vec<_> = rows.iter().collect();
-    for chunk in Pieces::new(&rows, HASH_ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(group_hash::Entity.table_ref()).columns([
+    let mut insert = Query::insert();
+    insert
+        .into_table(group_hash::Entity.table_ref())
+        .columns([
             group_hash::Column::ProjectId,
             group_hash::Column::Hash,
             group_hash::Column::GroupId,
             group_hash::Column::GroupingVersion,
-        ]);
-        for ((pid, hash), (gid, version, _)) in chunk {
-            stmt.values_panic([
+        ])
+        .on_conflict(
+            OnConflict::columns([group_hash::Column::ProjectId, group_hash::Column::Hash])
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning(
+            Query::returning().columns([group_hash::Column::ProjectId, group_hash::Column::Hash]),
+        );
+    let rows = rows
+        .iter()
+        .map(|((pid, hash), (gid, version, _))| {
+            vec![
                 (*pid).into(),
                 (*hash).to_owned().into(),
                 (*gid).into(),
                 (i32::try_from(*version).unwrap_or(i32::MAX)).into(),
-            ]);
-        }
-        stmt.on_conflict(
-            OnConflict::columns([group_hash::Column::ProjectId, group_hash::Column::Hash])
-                .do_nothing()
-                .to_owned(),
-        );
-        stmt.returning(
-            Query::returning().columns([group_hash::Column::ProjectId, group_hash::Column::Hash]),
-        );
-        for row in txn.rows(&stmt).await? {
-            let pid = row.get("project_id")?;
-            let hash = row.get("hash")?;
-            recorded.insert((pid, hash));
-        }
+            ]
+        })
+        .collect();
+    for row in insert_rows(txn, &insert, rows, HASH_ROWS_PER_STATEMENT).await? {
+        let pid = row.get("project_id")?;
+        let hash = row.get("hash")?;
+        recorded.insert((pid, hash));
     }
     Ok(recorded)
 }
@@ -682,49 +591,30 @@ async fn upsert_groups<'a>(
     aggs: &BTreeMap<(Uuid, &'a str), GroupAgg<'_>>,
 ) -> Result<HashMap<(Uuid, &'a str), (Uuid, bool)>, Error> {
     let mut out = HashMap::with_capacity(aggs.len());
-    let entries: Vec<_> = aggs.iter().collect();
     // Owned (project, fingerprint) → the batch's key and the id proposed for a new group.
     type Proposed<'k> = ((Uuid, &'k str), Uuid);
     let keys: HashMap<(Uuid, String), Proposed<'a>> = aggs
         .iter()
         .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
         .collect();
-    for chunk in Pieces::new(&entries, GROUP_ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(group::Entity.table_ref()).columns([
-            group::Column::Id,
-            group::Column::ProjectId,
-            group::Column::Fingerprint,
-            group::Column::GroupingVersion,
-            group::Column::Title,
-            group::Column::Culprit,
-            group::Column::Level,
-            group::Column::Status,
-            group::Column::Regressed,
-            group::Column::TimesSeen,
-            group::Column::FirstSeen,
-            group::Column::LastSeen,
-        ]);
-        for ((pid, fp), agg) in chunk {
-            let ev = agg.newest;
-            stmt.values_panic([
-                agg.proposed_id.into(),
-                (*pid).into(),
-                (*fp).to_owned().into(),
-                (ev.grouping_version as i32).into(),
-                ev.title.clone().into(),
-                ev.culprit.clone().into(),
-                ev.level.as_str().into(),
-                "unresolved".into(),
-                false.into(),
-                agg.count.into(),
-                agg.first_seen.into(),
-                agg.last_seen.into(),
-            ]);
-        }
-        // A resolved group that receives an event reopens as regressed; an ignored one stays
-        // ignored. Every right-hand side reads the row as it was before this statement.
-        stmt.on_conflict(
+    let mut stmt = Query::insert();
+    stmt.into_table(group::Entity.table_ref()).columns([
+        group::Column::Id,
+        group::Column::ProjectId,
+        group::Column::Fingerprint,
+        group::Column::GroupingVersion,
+        group::Column::Title,
+        group::Column::Culprit,
+        group::Column::Level,
+        group::Column::Status,
+        group::Column::Regressed,
+        group::Column::TimesSeen,
+        group::Column::FirstSeen,
+        group::Column::LastSeen,
+    ]);
+    // A resolved group that receives an event reopens as regressed; an ignored one stays
+    // ignored. Every right-hand side reads the row as it was before this statement.
+    stmt.on_conflict(
             OnConflict::columns([group::Column::ProjectId, group::Column::Fingerprint])
                 .value(group::Column::TimesSeen, Expr::cust(r#""groups"."times_seen" + excluded."times_seen""#))
                 .value(
@@ -758,19 +648,37 @@ async fn upsert_groups<'a>(
                 )
                 .to_owned(),
         );
-        stmt.returning(Query::returning().columns([
-            group::Column::Id,
-            group::Column::ProjectId,
-            group::Column::Fingerprint,
-        ]));
-        let rows = txn.rows(&stmt).await?;
-        for row in rows {
-            let id = row.get("id")?;
-            let pid = row.get("project_id")?;
-            let fp = row.get("fingerprint")?;
-            if let Some((key, proposed)) = keys.get(&(pid, fp)) {
-                out.insert(*key, (id, id == *proposed));
-            }
+    stmt.returning(Query::returning().columns([
+        group::Column::Id,
+        group::Column::ProjectId,
+        group::Column::Fingerprint,
+    ]));
+    let rows = aggs
+        .iter()
+        .map(|((pid, fp), agg)| {
+            let ev = agg.newest;
+            vec![
+                agg.proposed_id.into(),
+                (*pid).into(),
+                (*fp).to_owned().into(),
+                (ev.grouping_version as i32).into(),
+                ev.title.clone().into(),
+                ev.culprit.clone().into(),
+                ev.level.as_str().into(),
+                "unresolved".into(),
+                false.into(),
+                agg.count.into(),
+                agg.first_seen.into(),
+                agg.last_seen.into(),
+            ]
+        })
+        .collect();
+    for row in insert_rows(txn, &stmt, rows, GROUP_ROWS_PER_STATEMENT).await? {
+        let id = row.get("id")?;
+        let pid = row.get("project_id")?;
+        let fp = row.get("fingerprint")?;
+        if let Some((key, proposed)) = keys.get(&(pid, fp)) {
+            out.insert(*key, (id, id == *proposed));
         }
     }
     if out.len() != aggs.len() {
@@ -793,68 +701,33 @@ async fn known_idempotency_keys(
     }
     let mut known = HashMap::new();
     for (pid, keys) in by_project {
-        for chunk in Pieces::new(&keys, HASH_LOOKUPS_PER_STATEMENT) {
-            let stmt = Query::select()
-                .column((event::Entity, event::Column::Id))
-                .column((event::Entity, event::Column::GroupId))
-                .column((event::Entity, event::Column::IdempotencyKey))
-                .column((group::Entity, group::Column::Fingerprint))
-                .from(event::Entity)
-                .inner_join(
-                    group::Entity,
-                    Expr::col((group::Entity, group::Column::Id))
-                        .equals((event::Entity, event::Column::GroupId)),
-                )
-                .and_where(Expr::col((event::Entity, event::Column::ProjectId)).eq(pid))
-                .and_where(
-                    Expr::col((event::Entity, event::Column::IdempotencyKey))
-                        .is_in(chunk.iter().cloned()),
-                )
-                .to_owned();
-            for row in txn.rows(&stmt).await? {
-                let key = row.get("idempotency_key")?;
-                known.insert(
-                    (pid, key),
-                    Committed {
-                        event_id: row.get("id")?,
-                        group_id: row.get("group_id")?,
-                        fingerprint: row.get("fingerprint")?,
-                        new_group: false,
-                        duplicate: true,
-                    },
-                );
-            }
+        let select = Query::select()
+            .column((event::Entity, event::Column::Id))
+            .column((event::Entity, event::Column::GroupId))
+            .column((event::Entity, event::Column::IdempotencyKey))
+            .column((group::Entity, group::Column::Fingerprint))
+            .from(event::Entity)
+            .inner_join(
+                group::Entity,
+                Expr::col((group::Entity, group::Column::Id))
+                    .equals((event::Entity, event::Column::GroupId)),
+            )
+            .and_where(Expr::col((event::Entity, event::Column::ProjectId)).eq(pid))
+            .to_owned();
+        let column = Expr::col((event::Entity, event::Column::IdempotencyKey));
+        for row in select_in(txn, &select, column, keys, HASH_LOOKUPS_PER_STATEMENT).await? {
+            let key = row.get("idempotency_key")?;
+            known.insert(
+                (pid, key),
+                Committed {
+                    event_id: row.get("id")?,
+                    group_id: row.get("group_id")?,
+                    fingerprint: row.get("fingerprint")?,
+                    new_group: false,
+                    duplicate: true,
+                },
+            );
         }
     }
     Ok(known)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Pieces;
-
-    fn lengths(n: usize, max: usize) -> Vec<usize> {
-        let rows: Vec<usize> = (0..n).collect();
-        let pieces: Vec<&[usize]> = Pieces::new(&rows, max).collect();
-        // The pieces are the rows, in order, each once.
-        assert_eq!(pieces.concat(), rows);
-        pieces.iter().map(|p| p.len()).collect()
-    }
-
-    #[test]
-    fn pieces_are_powers_of_two_up_to_max() {
-        assert_eq!(lengths(0, 500), Vec::<usize>::new());
-        assert_eq!(lengths(1, 500), [1]);
-        assert_eq!(lengths(100, 500), [64, 32, 4]);
-        assert_eq!(lengths(256, 500), [256]);
-        // 500 rounds down to 256.
-        assert_eq!(lengths(1000, 500), [256, 256, 256, 128, 64, 32, 8]);
-        assert_eq!(lengths(3, 1), [1, 1, 1]);
-        assert_eq!(lengths(3, 0), [1, 1, 1]);
-        // Every batch size of the writer (up to 1000 events) needs at most 9 texts per kind.
-        let mut sizes: Vec<usize> = (1..=1000).flat_map(|n| lengths(n, 500)).collect();
-        sizes.sort_unstable();
-        sizes.dedup();
-        assert_eq!(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 256]);
-    }
 }
