@@ -267,23 +267,44 @@ pub fn prepare(
         timestamp: timestamp.unwrap_or(now),
         received_at: now,
         level,
-        message,
-        code,
-        exception_type: exception.map(|e| e.r#type).unwrap_or_default(),
-        release,
-        environment,
-        user_id,
-        tags,
-        idempotency_key,
+        message: without_nul(message),
+        code: without_nul(code),
+        exception_type: without_nul(exception.map(|e| e.r#type).unwrap_or_default()),
+        release: without_nul(release),
+        environment: without_nul(environment),
+        user_id: without_nul(user_id),
+        tags: if tags
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            tags.into_iter()
+                .map(|(k, v)| (without_nul(k), without_nul(v)))
+                .collect()
+        } else {
+            tags
+        },
+        idempotency_key: idempotency_key.map(without_nul),
         hashes: event_hashes(&grouping, grouping.version),
         legacy_hashes: event_hashes(&grouping, grouping::fingerprint::GROUPING_VERSION),
-        fingerprint: grouping.fingerprint,
+        fingerprint: without_nul(grouping.fingerprint),
         grouping_version: grouping.version,
-        title,
-        culprit,
-        search_text,
+        title: without_nul(title),
+        culprit: without_nul(culprit),
+        search_text: without_nul(search_text),
         data,
     })
+}
+
+/// Text as the event's text columns hold it: NUL (valid in JSON as `\u0000`) becomes U+FFFD.
+/// PostgreSQL text cannot hold NUL at all: such an event failed its batch and then alone,
+/// and its client was told to retry what could never be stored. SQLite could store it, so
+/// both databases now store the same. The stored payload keeps the original.
+fn without_nul(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
+    }
 }
 
 /// Lower-cased text the free-text search runs over: message, exception type and value, and

@@ -400,13 +400,34 @@ async fn begin_immediate(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     db.begin_with_options(opts).await.map_err(db_err)
 }
 
-/// Maps a database error to the domain error: connection trouble is `Unavailable`, the rest internal.
+/// Maps a database error to the domain error: connection trouble is `Unavailable`, text
+/// PostgreSQL cannot store (NUL) is the request's fault, the rest internal.
 pub(crate) fn db_err(e: DbErr) -> Error {
     match &e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
             Error::Unavailable("database unavailable".into())
         }
+        // character_not_in_repertoire: PostgreSQL text cannot hold NUL (events store it as
+        // U+FFFD before they get here; other text, a project's name say, is refused).
+        _ if sqlstate(&e).as_deref() == Some("22021") => Error::Invalid {
+            message: "text must not contain the NUL character (\\u0000)".into(),
+            violations: Vec::new(),
+        },
         _ => Error::Internal(format!("database: {e}")),
+    }
+}
+
+/// The SQLSTATE of an error the database itself returned.
+fn sqlstate(e: &DbErr) -> Option<String> {
+    use sea_orm::RuntimeErr;
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                sea_orm::sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

@@ -76,3 +76,64 @@ async fn usual_events_stay_in_their_row_and_large_ones_read_back_whole() {
         );
     }
 }
+
+/// NUL (`\u0000` in JSON) in an event's text is stored as U+FFFD in the text the event is
+/// listed, searched and counted by, on both databases; the payload keeps the original.
+/// PostgreSQL text cannot hold NUL: such an event failed, alone too, and its client got 503
+/// "retry" for an event that could never be stored. In a batch it sinks nothing else.
+/// Elsewhere, NUL that PostgreSQL refuses is the request's fault (422), not the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_in_event_text_is_stored_as_a_replacement_character() {
+    let app = spawn_app().await;
+    let sent = json!({
+        "message": "bad\u{0}byte in checkout",
+        "exception": {"type": "Value\u{0}Error", "message": "bad\u{0}byte", "stacktrace": [
+            {"module": "shop\u{0}views", "function": "check\u{0}out", "filename": "shop/views.py", "lineno": 12, "in_app": true}
+        ]},
+        "tags": {"re\u{0}gion": "e\u{0}u"},
+        "user_id": "user\u{0}17",
+        "release": "shop@1\u{0}",
+        "environment": "prod\u{0}",
+    });
+    let first = app.capture(sent.clone()).await;
+
+    let e = app.event(&s(&first["event_id"])).await;
+    assert_eq!(e["message"], json!("bad\u{FFFD}byte in checkout"));
+    assert_eq!(e["tags"], json!({"re\u{FFFD}gion": "e\u{FFFD}u"}));
+    assert_eq!(e["user_id"], json!("user\u{FFFD}17"));
+    assert_eq!(e["release"], json!("shop@1\u{FFFD}"));
+    assert_eq!(e["environment"], json!("prod\u{FFFD}"));
+    assert_eq!(e["payload"], sent, "the payload is kept as sent");
+    let found = app.list_all("q=bad%EF%BF%BDbyte").await;
+    assert_eq!(ids(&found), vec![s(&first["event_id"])]);
+
+    // An idempotency key holding NUL still finds its first event.
+    let message = json!({"text": "nightly\u{0}sync", "idempotency_key": "sync\u{0}1"});
+    let m = app.message(message.clone()).await;
+    let again = app.message(message).await;
+    assert_eq!(again["duplicate"], json!(true), "{again}");
+    assert_eq!(again["event_id"], m["event_id"]);
+
+    // One such event among others in a batch: all are stored, each once.
+    let mut events: Vec<Value> = (0..5)
+        .map(|i| json!({"message": format!("order {i} failed")}))
+        .collect();
+    events.insert(2, json!({"message": "nul\u{0}in a batch"}));
+    let (status, body) = app
+        .post("/v1/errors/capture/batch", &json!({"events": events}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = arr(&body["results"]);
+    assert_eq!(results.len(), 6);
+    assert!(results.iter().all(|r| r["ok"] == json!(true)), "{body}");
+    assert_eq!(app.list_all("").await.len(), 8);
+
+    // Other text PostgreSQL cannot store is refused as invalid, not a 500 (SQLite stores it).
+    if app.database_url.is_some() {
+        let (status, body) = app
+            .post("/v1/projects/create", &json!({"name": "shop\u{0}eu"}))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], json!("VALIDATION_ERROR"), "{body}");
+    }
+}
