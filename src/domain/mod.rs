@@ -25,8 +25,81 @@ pub fn text_from_bytes(bytes: &[u8]) -> String {
     }
 }
 
+/// JSON text with every escaped lone surrogate (`\ud83d` without its low half, or a low half
+/// alone) replaced by `\ufffd`; `None` when it has none. JavaScript strings may hold lone
+/// surrogates (an SDK that cuts a long message inside an emoji makes one) and
+/// `JSON.stringify` writes them as such escapes, which strict JSON parsers, serde_json among
+/// them, refuse: the whole event would be refused for one cut character.
+pub fn json_without_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
+    fn hex4(b: &[u8]) -> Option<u32> {
+        let digits = std::str::from_utf8(b.get(..4)?).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    }
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    // In valid JSON a backslash only occurs in strings, where it starts an escape.
+    while let Some(p) = text[i..].iter().position(|&c| c == b'\\') {
+        let at = i + p;
+        if text.get(at + 1) != Some(&b'u') {
+            i = at + 2;
+            continue;
+        }
+        let Some(unit) = hex4(&text[at + 2..]) else {
+            i = at + 2;
+            continue;
+        };
+        i = at + 6;
+        let low_follows = || {
+            text.get(at + 6..at + 8) == Some(b"\\u")
+                && hex4(&text[at + 8..]).is_some_and(|u| (0xDC00..0xE000).contains(&u))
+        };
+        match unit {
+            0xD800..0xDC00 if low_follows() => i = at + 12,
+            0xD800..0xE000 => {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+                o.extend_from_slice(&text[copied..at]);
+                o.extend_from_slice(b"\\ufffd");
+                copied = at + 6;
+            }
+            _ => {}
+        }
+    }
+    let mut out = out?;
+    out.extend_from_slice(&text[copied..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let fix = |s: &str| {
+            super::json_without_lone_surrogates(s.as_bytes()).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(
+            fix(r#"{"m":"cut \ud83d"}"#).as_deref(),
+            Some(r#"{"m":"cut \ufffd"}"#)
+        );
+        assert_eq!(
+            fix(r#"{"m":"\ude00 x \ud83dy"}"#).as_deref(),
+            Some(r#"{"m":"\ufffd x \ufffdy"}"#)
+        );
+        // A high half followed by another high half: both are lone.
+        assert_eq!(
+            fix(r#"["\uD83D\uD83D\ude00"]"#).as_deref(),
+            Some(r#"["\ufffd\uD83D\ude00"]"#)
+        );
+        // Pairs, other escapes and an escaped backslash before "ud83d" are left alone.
+        assert_eq!(fix(r#"{"m":"\ud83d\ude00 \u00e9 \\ud83d \n"}"#), None);
+        assert_eq!(fix("{}"), None);
+        // The result parses, and reads as U+FFFD.
+        let v: String =
+            serde_json::from_slice(&super::json_without_lone_surrogates(br#""a\udc00b""#).unwrap())
+                .unwrap();
+        assert_eq!(v, "a\u{fffd}b");
+    }
+
     #[test]
     fn text_from_bytes_keeps_valid_text_and_replaces_invalid_sequences() {
         assert_eq!(

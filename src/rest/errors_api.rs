@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     error::ApiError,
-    extract::{ApiJson, Ctx, RawBody, decode},
+    extract::{ApiJson, Ctx, RawBody, decode, lenient},
 };
 use crate::{
     domain::{GroupStatus, Level},
@@ -717,7 +717,7 @@ fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
 }
 
 async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
-    let req = capture_request(&raw)?;
+    let req = lenient(&raw, capture_request)?;
     drop(raw);
     let pb::CaptureResponse {
         event_id,
@@ -741,11 +741,11 @@ struct BatchBody {
 /// `POST /v1/errors/capture/batch {events: [capture bodies]}`: one answer per item, in order.
 /// An item that cannot be decoded is answered with its error without reaching the handler.
 async fn capture_batch(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
-    let BatchBody { events } = decode(&raw)?;
+    let BatchBody { events } = lenient(&raw, decode)?;
     let mut decoded = Vec::with_capacity(events.len());
     let mut early: Vec<Option<Value>> = Vec::with_capacity(events.len());
     for item in &events {
-        match capture_request(item.get().as_bytes()) {
+        match lenient(item.get().as_bytes(), capture_request) {
             Ok(req) => {
                 decoded.push(req);
                 early.push(None);
@@ -813,8 +813,8 @@ fn batch_item_error(code: &str, message: &str, fields: &[String]) -> Value {
     json!({"ok": false, "error": {"code": code, "message": message, "details": fields}})
 }
 
-async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
-    let body: MessageBody = decode(&raw)?;
+/// The `CaptureMessageRequest` for one message body; the body itself travels as the payload.
+fn message_request(raw: &[u8]) -> Result<pb::CaptureMessageRequest, Error> {
     let MessageBody {
         text,
         level: lvl,
@@ -823,8 +823,8 @@ async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Api
         release,
         environment,
         idempotency_key,
-    } = body;
-    let req = pb::CaptureMessageRequest {
+    } = decode(raw)?;
+    Ok(pb::CaptureMessageRequest {
         text,
         level: level("level", lvl.as_deref())?,
         tags: tags.into_iter().collect(),
@@ -832,8 +832,12 @@ async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Api
         release,
         environment,
         idempotency_key,
-        payload_json: crate::domain::text_from_bytes(&raw),
-    };
+        payload_json: crate::domain::text_from_bytes(raw),
+    })
+}
+
+async fn message(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
+    let req = lenient(&raw, message_request)?;
     let pb::CaptureMessageResponse {
         event_id,
         group_id,

@@ -56,6 +56,20 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 #[derive(Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// Runs `read` on an event body, and when that fails on a body holding escaped lone
+/// surrogates (`domain::json_without_lone_surrogates`), once more on the body with each
+/// replaced by U+FFFD, which is then the body the event keeps. Only a failing body is
+/// scanned.
+pub fn lenient<T>(raw: &[u8], read: impl Fn(&[u8]) -> Result<T, Error>) -> Result<T, Error> {
+    match read(raw) {
+        Err(e) => match crate::domain::json_without_lone_surrogates(raw) {
+            Some(repaired) => read(&repaired),
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
 /// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field path).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

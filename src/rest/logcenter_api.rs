@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::{
     error::ApiError,
     errors_api::{TimeBody, status_json, time, time_json},
-    extract::{ApiJson, Ctx, RawBody, decode},
+    extract::{ApiJson, Ctx, RawBody, decode, lenient},
 };
 use crate::{
     domain::workflow::WorkflowStage,
@@ -173,7 +173,7 @@ fn report_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
 /// `{"status":"ok"|"duplicate","id","fingerprint","is_new"}`: `id` is the group (the
 /// deduplicated error), `is_new` whether this report created it.
 async fn report(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> ApiResult {
-    let req = report_request(&raw)?;
+    let req = lenient(&raw, report_request)?;
     let pb::CaptureResponse {
         event_id,
         group_id,

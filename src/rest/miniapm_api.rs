@@ -20,7 +20,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 use super::{
     error::ApiError,
     errors_api::{TimeBody, time},
-    extract::{Ctx, RawBody, decode},
+    extract::{Ctx, RawBody, decode, lenient},
 };
 use crate::{
     error::Error,
@@ -123,7 +123,7 @@ async fn ingest(
     ctx: Ctx,
     RawBody(raw): RawBody,
 ) -> Result<Response, ApiError> {
-    let req = capture_request(&raw)?;
+    let req = lenient(&raw, capture_request)?;
     drop(raw);
     api.capture(ctx.request(req)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -136,7 +136,7 @@ async fn ingest_batch(
     ctx: Ctx,
     RawBody(raw): RawBody,
 ) -> Result<Response, ApiError> {
-    let BatchBody { errors } = decode(&raw)?;
+    let BatchBody { errors } = lenient(&raw, decode)?;
     if errors.is_empty() {
         return Err(
             Error::invalid_field("errors", "must hold at least one error", "REQUIRED").into(),
@@ -147,7 +147,7 @@ async fn ingest_batch(
     let mut requests = Vec::new();
     let mut slots = Vec::new();
     for (i, item) in errors.iter().enumerate() {
-        match capture_request(item.get().as_bytes()) {
+        match lenient(item.get().as_bytes(), capture_request) {
             Ok(r) => {
                 requests.push(r);
                 slots.push(i);

@@ -857,3 +857,71 @@ async fn dsn_key_is_rate_limited_with_sentry_headers() {
     // Nothing refused was stored.
     assert_eq!(full_events(&app).await.len(), 2);
 }
+
+/// A browser SDK that cuts a long message inside an emoji sends a lone surrogate
+/// (`"\ud83d"`), which strict JSON refuses. The event is stored with U+FFFD in its place,
+/// through an envelope and through the REST capture, message and batch routes alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_surrogates_from_javascript_do_not_lose_the_event() {
+    let app = spawn_app().await;
+    let (key, project) = key_and_project(&app).await;
+    let auth = format!(
+        "Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.javascript.browser/8.0.0"
+    );
+    let r = app
+        .send(
+            app.anon(Method::POST, &format!("/api/{project}/envelope/"))
+                .header("x-sentry-auth", &auth)
+                .body(envelope(
+                    json!({}),
+                    &[(
+                        json!({"type": "event"}),
+                        br#"{"message":"checkout failed \ud83d","platform":"javascript"}"#,
+                    )],
+                )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let raw = |path: &str, body: &'static str| {
+        app.authed(Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    for (path, body) in [
+        ("/v1/errors/capture", r#"{"message":"capture cut \ud83d"}"#),
+        ("/v1/errors/message", r#"{"text":"message cut \ude00 too"}"#),
+        (
+            "/v1/errors/capture/batch",
+            r#"{"events":[{"message":"batch cut \ud83d"},{"message":"whole \ud83d\ude00"}]}"#,
+        ),
+    ] {
+        let r = app.send(raw(path, body)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        if path.ends_with("batch") {
+            assert!(
+                arr(&r.body["results"])
+                    .iter()
+                    .all(|i| i["ok"] == json!(true)),
+                "{}",
+                r.text
+            );
+        }
+    }
+    let mut messages: Vec<String> = full_events(&app)
+        .await
+        .iter()
+        .map(|e| s(&e["message"]))
+        .collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        [
+            "batch cut \u{fffd}",
+            "capture cut \u{fffd}",
+            "checkout failed \u{fffd}",
+            "message cut \u{fffd} too",
+            "whole \u{1f600}",
+        ]
+    );
+}

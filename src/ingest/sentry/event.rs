@@ -24,7 +24,8 @@ pub struct SentryEvent {
     pub text: String,
 }
 
-/// Decodes an event payload; bare NaN/Infinity are replaced by null rather than rejected.
+/// Decodes an event payload; bare NaN/Infinity are replaced by null and escaped lone
+/// surrogates by U+FFFD rather than rejected.
 pub fn decode(payload: &[u8]) -> Result<SentryEvent, Error> {
     if payload.len() > EVENT_MAX {
         return Err(Error::PayloadTooLarge { limit: EVENT_MAX });
@@ -34,7 +35,12 @@ pub fn decode(payload: &[u8]) -> Result<SentryEvent, Error> {
     let (value, text) = match serde_json::from_str::<Value>(text) {
         Ok(v) => (v, text.to_owned()),
         Err(first) => {
+            // JavaScript's lone surrogates (`\ud83d` cut from its pair) become U+FFFD.
             let repaired = repair_non_finite(text);
+            let repaired = match crate::domain::json_without_lone_surrogates(repaired.as_bytes()) {
+                Some(fixed) => String::from_utf8(fixed).unwrap_or(repaired),
+                None => repaired,
+            };
             match serde_json::from_str::<Value>(&repaired) {
                 Ok(v) => (v, repaired),
                 Err(_) => {
