@@ -137,3 +137,76 @@ async fn nul_in_event_text_is_stored_as_a_replacement_character() {
         assert_eq!(body["error"]["code"], json!("VALIDATION_ERROR"), "{body}");
     }
 }
+
+/// An event the database refuses does not sink the others it was batched with: the writer
+/// commits them one by one, the refused one is answered "retry" (503 semantics), and no part
+/// of it is stored. A trigger refuses the event whose message is "poison".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let (url, triggers): (String, &[&str]) = match &app.database_url {
+        Some(url) => (
+            url.clone(),
+            &[
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.message = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_poison()",
+            ],
+        ),
+        None => (
+            format!(
+                "sqlite://{}?mode=rw",
+                app.data_dir.join("faultline.db").display()
+            ),
+            &["CREATE TRIGGER refuse_poison BEFORE INSERT ON events \
+               WHEN NEW.message = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"],
+        ),
+    };
+    let db = sea_orm::Database::connect(&url).await.expect("connect");
+    for sql in triggers {
+        db.execute_unprepared(sql)
+            .await
+            .expect("create the trigger");
+    }
+    db.close().await.expect("close");
+
+    let messages = [
+        "order 1 failed",
+        "order 2 failed",
+        "poison",
+        "order 3 failed",
+    ];
+    let events: Vec<Value> = messages.iter().map(|m| json!({"message": m})).collect();
+    let (status, body) = app
+        .post("/v1/errors/capture/batch", &json!({"events": events}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = arr(&body["results"]);
+    assert_eq!(results.len(), 4, "{body}");
+    for (m, r) in messages.iter().zip(results) {
+        if *m == "poison" {
+            assert_eq!(r["ok"], json!(false), "{body}");
+            assert_eq!(r["error"]["code"], json!("SERVICE_UNAVAILABLE"), "{body}");
+        } else {
+            assert_eq!(r["ok"], json!(true), "{m}: {body}");
+        }
+    }
+    let mut stored: Vec<String> = app
+        .list_all("")
+        .await
+        .iter()
+        .map(|e| s(&e["message"]))
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        ["order 1 failed", "order 2 failed", "order 3 failed"]
+    );
+    // The refused event left no group behind either.
+    let groups = app.get_ok("/v1/errors/groups").await;
+    let total: u64 = arr(&groups["groups"]).iter().map(|g| n(&g["count"])).sum();
+    assert_eq!(total, 3, "{groups}");
+}
