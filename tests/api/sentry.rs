@@ -925,3 +925,29 @@ async fn lone_surrogates_from_javascript_do_not_lose_the_event() {
         ]
     );
 }
+
+/// The Python SDK sends a big integer local in full (`2**2000` is 603 digits), beyond what a
+/// double holds: the event is stored, with the number kept as a string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_beyond_a_double_do_not_lose_the_event() {
+    let app = spawn_app().await;
+    let (key, project) = key_and_project(&app).await;
+    let big = "7".repeat(603);
+    let r = app
+        .send(
+            app.anon(
+                Method::POST,
+                &format!("/api/{project}/store/?sentry_key={key}"),
+            )
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"message":"rsa failed","extra":{{"modulus":{big}}},"platform":"python"}}"#
+            )),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let events = full_events(&app).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["message"], json!("rsa failed"));
+    assert_eq!(events[0]["payload"]["extra"]["modulus"], json!(big));
+}

@@ -24,8 +24,8 @@ pub struct SentryEvent {
     pub text: String,
 }
 
-/// Decodes an event payload; bare NaN/Infinity are replaced by null and escaped lone
-/// surrogates by U+FFFD rather than rejected.
+/// Decodes an event payload; bare NaN/Infinity are replaced by null, numbers beyond a
+/// double's range by strings and escaped lone surrogates by U+FFFD rather than rejected.
 pub fn decode(payload: &[u8]) -> Result<SentryEvent, Error> {
     if payload.len() > EVENT_MAX {
         return Err(Error::PayloadTooLarge { limit: EVENT_MAX });
@@ -58,7 +58,8 @@ pub fn decode(payload: &[u8]) -> Result<SentryEvent, Error> {
     }
 }
 
-/// Replaces the bare tokens `NaN`, `Infinity` and `-Infinity` outside strings with `null`.
+/// Replaces the bare tokens `NaN`, `Infinity` and `-Infinity` outside strings with `null`,
+/// and quotes numbers beyond a double's range.
 fn repair_non_finite(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_string = false;
@@ -83,16 +84,30 @@ fn repair_non_finite(text: &str) -> String {
         let token = ["-Infinity", "Infinity", "NaN"]
             .into_iter()
             .find(|t| rest.starts_with(t));
-        match token {
-            Some(t) => {
-                out.push_str("null");
-                rest = &rest[t.len()..];
-            }
-            None => {
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
+        if let Some(t) = token {
+            out.push_str("null");
+            rest = &rest[t.len()..];
+            continue;
         }
+        // A number too large for a double (Python sends its big integers in full, 2**2000
+        // say) is kept as a string: serde_json refuses it as "number out of range".
+        if c == '-' || c.is_ascii_digit() {
+            let len = rest
+                .find(|ch: char| !matches!(ch, '0'..='9' | '-' | '+' | '.' | 'e' | 'E'))
+                .unwrap_or(rest.len());
+            let number = &rest[..len];
+            if number.parse::<f64>().is_ok_and(f64::is_infinite) {
+                out.push('"');
+                out.push_str(number);
+                out.push('"');
+            } else {
+                out.push_str(number);
+            }
+            rest = &rest[len..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
     }
     out
 }
@@ -347,6 +362,22 @@ mod tests {
             ev.object["extra"],
             json!({"a":null,"b":null,"c":"NaN Infinity","d":[null]})
         );
+    }
+
+    #[test]
+    fn numbers_beyond_a_double_are_kept_as_strings() {
+        let big = "1".repeat(400);
+        let text = format!(
+            r#"{{"extra":{{"big":{big},"neg":-{big},"exp":1e400,"small":-12.5e-3,"int":18446744073709551616,"s":"{big}"}},"message":"x"}}"#
+        );
+        let ev = decode(text.as_bytes()).unwrap();
+        assert_eq!(
+            ev.object["extra"],
+            json!({"big": big, "neg": format!("-{big}"), "exp": "1e400", "small": -0.0125,
+                   "int": 18446744073709551616.0, "s": big})
+        );
+        // A value serde_json reads as it is is not touched.
+        assert_eq!(decode(br#"{"n":1e300}"#).unwrap().text, r#"{"n":1e300}"#);
     }
 
     #[test]
