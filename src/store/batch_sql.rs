@@ -28,10 +28,8 @@ use crate::error::Error;
 pub(super) trait BatchTxn {
     async fn exec<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<(), Error>;
     async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error>;
-    /// Whether statements may carry array parameters (PostgreSQL).
-    fn arrays(&self) -> bool;
-    /// Runs SQL text with its values; only where `arrays` holds.
-    async fn rows_sql(&self, sql: String, values: Vec<Value>) -> Result<Vec<Row>, Error>;
+    /// The transaction when it is PostgreSQL's, whose statements may carry array parameters.
+    fn postgres(&self) -> Option<&DatabaseTransaction>;
 }
 
 impl BatchTxn for DatabaseTransaction {
@@ -42,13 +40,8 @@ impl BatchTxn for DatabaseTransaction {
         let rows = self.query_all(stmt).await.map_err(db_err)?;
         Ok(rows.into_iter().map(Row::Orm).collect())
     }
-    fn arrays(&self) -> bool {
-        self.get_database_backend() == DbBackend::Postgres
-    }
-    async fn rows_sql(&self, sql: String, values: Vec<Value>) -> Result<Vec<Row>, Error> {
-        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-        let rows = self.query_all_raw(stmt).await.map_err(db_err)?;
-        Ok(rows.into_iter().map(Row::Orm).collect())
+    fn postgres(&self) -> Option<&DatabaseTransaction> {
+        (self.get_database_backend() == DbBackend::Postgres).then_some(self)
     }
 }
 
@@ -59,13 +52,8 @@ impl BatchTxn for super::lite::LiteTxn<'_> {
     async fn rows<S: StatementBuilder + Sync>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
         super::lite::LiteTxn::rows(self, stmt)
     }
-    fn arrays(&self) -> bool {
-        false
-    }
-    async fn rows_sql(&self, _: String, _: Vec<Value>) -> Result<Vec<Row>, Error> {
-        Err(Error::Internal(
-            "the SQLite writer has no array parameters".into(),
-        ))
+    fn postgres(&self) -> Option<&DatabaseTransaction> {
+        None
     }
 }
 
@@ -110,10 +98,12 @@ pub(super) async fn insert_rows(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    if txn.arrays()
+    if let Some(pg) = txn.postgres()
         && let Some((sql, values)) = unnest_insert(template, &mut rows)
     {
-        return txn.rows_sql(sql, values).await;
+        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let rows = pg.query_all_raw(stmt).await.map_err(db_err)?;
+        return Ok(rows.into_iter().map(Row::Orm).collect());
     }
     let mut out = Vec::new();
     for n in piece_lengths(rows.len(), max_per_statement) {
@@ -131,20 +121,19 @@ pub(super) async fn select_in(
     txn: &impl BatchTxn,
     select: &SelectStatement,
     col: Expr,
-    keys: Vec<String>,
+    mut keys: Vec<String>,
     max_per_statement: usize,
 ) -> Result<Vec<Row>, Error> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    if txn.arrays() {
+    if txn.postgres().is_some() {
         let keys: Vec<Value> = keys.into_iter().map(Value::from).collect();
         let any = Func::cust("ANY").arg(Value::Array(ArrayType::String, Some(Box::new(keys))));
         let stmt = select.clone().and_where(col.eq(any)).to_owned();
         return txn.rows(&stmt).await;
     }
     let mut out = Vec::new();
-    let mut keys = keys;
     for n in piece_lengths(keys.len(), max_per_statement) {
         let stmt = select
             .clone()

@@ -35,8 +35,9 @@ pub fn decode(payload: &[u8]) -> Result<SentryEvent, Error> {
     let (value, text) = match serde_json::from_str::<Value>(text) {
         Ok(v) => (v, text.to_owned()),
         Err(first) => {
-            // JavaScript's lone surrogates (`\ud83d` cut from its pair) become U+FFFD.
             let repaired = repair_non_finite(text);
+            // JavaScript's lone surrogates (`\ud83d` cut from its pair) become U+FFFD; the
+            // text stays UTF-8, as only ASCII escapes are rewritten.
             let repaired = match crate::domain::json_without_lone_surrogates(repaired.as_bytes()) {
                 Some(fixed) => String::from_utf8(fixed).unwrap_or(repaired),
                 None => repaired,
