@@ -74,6 +74,7 @@ impl std::fmt::Debug for LiteWriter {
 /// event). It holds at most the pages one statement changes.
 /// Also what the benchmark's storage floor writes with (`faultline-bench store-floor`).
 pub fn open_writer_connection(file: &Path) -> Result<rusqlite::Connection, Error> {
+    configure_library();
     let conn = rusqlite::Connection::open(file).map_err(lite_err)?;
     conn.busy_timeout(super::BUSY_TIMEOUT).map_err(lite_err)?;
     conn.execute_batch(
@@ -84,6 +85,33 @@ pub fn open_writer_connection(file: &Path) -> Result<rusqlite::Connection, Error
     // Room for every statement of a batch at each of its power-of-two row counts.
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
+}
+
+/// Process-wide SQLite settings, applied once before SQLite is first used (the read pool
+/// and the writer thread share one library). SQLite keeps memory statistics by default and
+/// takes a global mutex around every allocation to do so: two lock/unlock pairs per value a
+/// statement binds, 1.7 % of the server's CPU in a single-event profile. Faultline reads no
+/// such statistic (nor sets a soft heap limit, which needs them). When SQLite is already in
+/// use (another component of the process initialised it first), it refuses the change and
+/// nothing else happens.
+pub(super) fn configure_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; sqlite3_config is safe to call
+        // before initialisation, and after it only returns SQLITE_MISUSE.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(
+                rc,
+                "SQLite was already initialised; memory statistics stay on"
+            );
+        }
+    });
 }
 
 impl LiteWriter {

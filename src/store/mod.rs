@@ -190,6 +190,7 @@ async fn connect_attached(
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
     if is_sqlite_url(url) {
+        lite::configure_library();
         // sqlx 0.9 no longer picks the journal mode: WAL lets readers run beside the
         // writer, FULL makes every commit durable before its answer goes out.
         opts.map_sqlx_sqlite_opts(|o| {
