@@ -61,8 +61,12 @@ impl From<ReadGrouping> for Grouping {
         }
     }
 }
-/// Fast level: most of the size win at a small share of the CPU of higher levels.
-const LEVEL: i32 = 1;
+/// zstd's first fast level (`--fast=1`): most of the size win at a small share of the CPU of
+/// higher levels. Against level 1 a bench event's blob is 1 643 bytes instead of 1 336, and
+/// single events and batches of 100 went 3-4 % faster on SQLite (BENCHMARKS.md, session 14).
+/// The files do not grow: a 3 KB event fills a SQLite page and half a PostgreSQL page either
+/// way (4.6 KB per event in the SQLite file, 4 096 bytes of PostgreSQL heap, at both levels).
+const LEVEL: i32 = -1;
 
 /// The decoded blob.
 pub struct EventBlob {
