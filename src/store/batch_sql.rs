@@ -321,6 +321,49 @@ mod tests {
     use super::*;
     use sea_orm::sea_query::{Alias, OnConflict, Query};
 
+    /// A SQLite multi-row insert binds its rows as `?` placeholders ahead of the statement's
+    /// own values (`rows_binding`): an `ON CONFLICT` update holding a value of its own must
+    /// still get it, after the rows' values. Run through the writer thread's transaction and
+    /// through sqlx's (in-memory SQLite).
+    #[tokio::test]
+    async fn an_insert_binds_its_rows_before_its_own_values() {
+        use sea_orm::TransactionTrait;
+        const TABLE: &str = "CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)";
+        let template = Query::insert()
+            .into_table(Alias::new("t"))
+            .columns([Alias::new("k"), Alias::new("n")])
+            .on_conflict(
+                OnConflict::column(Alias::new("k"))
+                    .value(Alias::new("n"), Expr::col(Alias::new("n")).add(100))
+                    .to_owned(),
+            )
+            .returning_col(Alias::new("n"))
+            .to_owned();
+        let rows = || {
+            vec![
+                vec![Value::from("a"), Value::from(1)],
+                vec![Value::from("b"), Value::from(2)],
+                // A statement of its own (pieces of 2 and 1), updating the first row.
+                vec![Value::from("a"), Value::from(3)],
+            ]
+        };
+        let returned = |out: Vec<Row>| -> Vec<i64> {
+            out.iter().map(|r| r.get::<i64>("n").unwrap()).collect()
+        };
+
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(TABLE).unwrap();
+        let lite = super::super::lite::LiteTxn::on(&conn);
+        let out = insert_rows(&lite, &template, rows(), 500).await.unwrap();
+        assert_eq!(returned(out), [1, 2, 101]);
+
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared(TABLE).await.unwrap();
+        let txn = db.begin().await.unwrap();
+        let out = insert_rows(&txn, &template, rows(), 500).await.unwrap();
+        assert_eq!(returned(out), [1, 2, 101]);
+    }
+
     #[test]
     fn pieces_are_powers_of_two_up_to_max() {
         let lengths = |n: usize, max: usize| {

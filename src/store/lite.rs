@@ -283,6 +283,12 @@ pub(super) struct LiteTxn<'c> {
 }
 
 impl LiteTxn<'_> {
+    /// A transaction-less handle on `conn`, for tests of what runs inside one.
+    #[cfg(test)]
+    pub(super) fn on(conn: &rusqlite::Connection) -> LiteTxn<'_> {
+        LiteTxn { conn }
+    }
+
     /// Runs a statement, returning its rows (a `RETURNING` clause's or a query's).
     pub(super) fn rows<S: StatementBuilder>(&self, stmt: &S) -> Result<Vec<Row>, Error> {
         self.rows_binding(stmt, Vec::new())
@@ -448,39 +454,5 @@ mod tests {
             "the WAL grew to {largest} bytes (bound {bound})"
         );
         assert!(largest > 0, "no WAL was seen");
-    }
-
-    /// The SQLite writer binds a multi-row insert's rows as `?` placeholders ahead of the
-    /// statement's own values (`batch_sql::insert_rows`): an `ON CONFLICT` update holding a
-    /// value of its own must still get it, after the rows' values.
-    #[test]
-    fn an_insert_binds_its_rows_before_its_own_values() {
-        use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
-            .unwrap();
-        let template = Query::insert()
-            .into_table(Alias::new("t"))
-            .columns([Alias::new("k"), Alias::new("n")])
-            .on_conflict(
-                OnConflict::column(Alias::new("k"))
-                    .value(Alias::new("n"), Expr::col(Alias::new("n")).add(100))
-                    .to_owned(),
-            )
-            .returning_col(Alias::new("n"))
-            .to_owned();
-        let rows = vec![
-            vec![Value::from("a"), Value::from(1)],
-            vec![Value::from("b"), Value::from(2)],
-            // A statement of its own (pieces of 2 and 1), updating the first row.
-            vec![Value::from("a"), Value::from(3)],
-        ];
-        let txn = LiteTxn { conn: &conn };
-        let out = futures::executor::block_on(super::super::batch_sql::insert_rows(
-            &txn, &template, rows, 500,
-        ))
-        .unwrap();
-        let returned: Vec<i64> = out.iter().map(|r| r.get::<i64>("n").unwrap()).collect();
-        assert_eq!(returned, [1, 2, 101]);
     }
 }
