@@ -14,6 +14,7 @@ mod m20261121_000008_log_center;
 mod m20261204_000009_events_inline;
 mod m20261205_000010_search_forget;
 mod m20261205_000011_pg_search;
+mod m20261205_000012_group_stats_clustered;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_events_inline::Migration),
             Box::new(m20261205_000010_search_forget::Migration),
             Box::new(m20261205_000011_pg_search::Migration),
+            Box::new(m20261205_000012_group_stats_clustered::Migration),
         ]
     }
 }

@@ -199,6 +199,8 @@ async fn connect_attached(
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
+                // Only a new database takes it (see `lite::PAGE_SIZE`); sqlx sets it first.
+                .page_size(lite::PAGE_SIZE)
                 // Multi-row inserts make a new statement text per batch size; a large
                 // cache of them held hundreds of MiB across the pool for no speed gain.
                 .statement_cache_capacity(16)
