@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, Order},
+    sea_query::{Expr, Order, Query},
 };
 use uuid::Uuid;
 
@@ -216,8 +216,15 @@ impl Store {
         if exists.is_none() {
             return Err(Error::NotFound { what: "group" });
         }
+        // Through the group's events (`ix_events_group_seq`, then the tags' primary key):
+        // `event_tags` has no index on `group_id`, and filtering on it read every tag row.
+        let group_events = Query::select()
+            .column(event::Column::Seq)
+            .from(event::Entity)
+            .and_where(event::Column::GroupId.eq(group_id))
+            .to_owned();
         event_tag::Entity::delete_many()
-            .filter(event_tag::Column::GroupId.eq(group_id))
+            .filter(event_tag::Column::EventSeq.in_subquery(group_events))
             .exec(&txn)
             .await
             .map_err(db_err)?;
@@ -248,5 +255,53 @@ impl Store {
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         Ok(events.rows_affected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    use crate::{
+        domain::event::{Level, NewEvent},
+        ingest::{CaptureInput, prepare},
+        store::{Store, entity::event_tag, search::tests::audit, sqlite_url_in},
+    };
+
+    /// Deleting a group removes the tag rows of its events and no other group's.
+    #[tokio::test]
+    async fn deleting_a_group_removes_its_tag_rows_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(&sqlite_url_in(dir.path()), 2, false)
+            .await
+            .unwrap();
+        let (project, _) = store.project_named_or_create("p", audit()).await.unwrap();
+        let mut batch: Vec<Box<NewEvent>> = Vec::new();
+        for (message, events) in [("doomed issue", 3), ("kept issue", 2)] {
+            for i in 0..events {
+                let input = CaptureInput {
+                    message: message.into(),
+                    tags: [("env".into(), "prod".into()), ("n".into(), i.to_string())].into(),
+                    ..Default::default()
+                };
+                let ev = prepare(project, input, Level::Error, chrono::Utc::now()).unwrap();
+                batch.push(Box::new(ev));
+            }
+        }
+        let (_, committed) = store.commit_batch(batch).await;
+        let committed = committed.unwrap();
+        let (doomed, kept) = (committed[0].group_id, committed[3].group_id);
+        assert_ne!(doomed, kept);
+        let tag_rows = |group| {
+            event_tag::Entity::find()
+                .filter(event_tag::Column::GroupId.eq(group))
+                .count(&store.db)
+        };
+        assert_eq!(tag_rows(doomed).await.unwrap(), 6);
+        assert_eq!(tag_rows(kept).await.unwrap(), 4);
+
+        assert_eq!(store.delete_group(project, doomed).await.unwrap(), 3);
+        assert_eq!(tag_rows(doomed).await.unwrap(), 0);
+        assert_eq!(tag_rows(kept).await.unwrap(), 4);
     }
 }
