@@ -179,15 +179,85 @@ async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
         "poison",
         "order 3 failed",
     ];
+    let stored = capture_batch_refusing(&app, &messages, "poison").await;
+    assert_eq!(
+        stored,
+        ["order 1 failed", "order 2 failed", "order 3 failed"]
+    );
+    // The refused event left no group behind either.
+    let groups = app.get_ok("/v1/errors/groups").await;
+    let total: u64 = arr(&groups["groups"]).iter().map(|g| n(&g["count"])).sum();
+    assert_eq!(total, 3, "{groups}");
+}
+
+/// The same when the event breaks a constraint rather than meeting a trigger: on SQLite the
+/// writer's inserts end the whole transaction at the first broken constraint (`OR ROLLBACK`,
+/// no statement journal), so what the batch wrote before it, its group rows among them, must
+/// be gone too before the events are committed one by one. A unique index admits one event
+/// whose message is "only once".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_breaking_a_constraint_sinks_nothing_else_in_its_batch() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let url = app.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rw",
+            app.data_dir.join("faultline.db").display()
+        )
+    });
+    let db = sea_orm::Database::connect(&url).await.expect("connect");
+    db.execute_unprepared(
+        "CREATE UNIQUE INDEX only_once ON events (project_id) WHERE message = 'only once'",
+    )
+    .await
+    .expect("create the index");
+    db.close().await.expect("close");
+
+    let (status, body) = app
+        .post("/v1/errors/capture", &json!({"message": "only once"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Its group first, so that the batch updates that group's row before the event fails.
+    let messages = [
+        "only once",
+        "order 1 failed",
+        "order 2 failed",
+        "order 3 failed",
+    ];
+    let stored = capture_batch_refusing(&app, &messages, "only once").await;
+    assert_eq!(
+        stored,
+        [
+            "only once",
+            "order 1 failed",
+            "order 2 failed",
+            "order 3 failed"
+        ]
+    );
+    // Every group counts only the events stored.
+    let groups = app.get_ok("/v1/errors/groups").await;
+    let mut counts: Vec<(String, u64)> = arr(&groups["groups"])
+        .iter()
+        .map(|g| (s(&g["title"]), n(&g["count"])))
+        .collect();
+    counts.sort();
+    let total: u64 = counts.iter().map(|(_, c)| c).sum();
+    assert_eq!(total, 4, "{groups}");
+    assert!(counts.contains(&("only once".to_owned(), 1)), "{counts:?}");
+}
+
+/// Captures `messages` in one batch, checks that only the event whose message is `refused`
+/// was answered "retry" (503 semantics), and returns the messages stored, sorted.
+async fn capture_batch_refusing(app: &TestApp, messages: &[&str], refused: &str) -> Vec<String> {
     let events: Vec<Value> = messages.iter().map(|m| json!({"message": m})).collect();
     let (status, body) = app
         .post("/v1/errors/capture/batch", &json!({"events": events}))
         .await;
     assert_eq!(status, 200, "{body}");
     let results = arr(&body["results"]);
-    assert_eq!(results.len(), 4, "{body}");
+    assert_eq!(results.len(), messages.len(), "{body}");
     for (m, r) in messages.iter().zip(results) {
-        if *m == "poison" {
+        if *m == refused {
             assert_eq!(r["ok"], json!(false), "{body}");
             assert_eq!(r["error"]["code"], json!("SERVICE_UNAVAILABLE"), "{body}");
         } else {
@@ -201,12 +271,5 @@ async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
         .map(|e| s(&e["message"]))
         .collect();
     stored.sort();
-    assert_eq!(
-        stored,
-        ["order 1 failed", "order 2 failed", "order 3 failed"]
-    );
-    // The refused event left no group behind either.
-    let groups = app.get_ok("/v1/errors/groups").await;
-    let total: u64 = arr(&groups["groups"]).iter().map(|g| n(&g["count"])).sum();
-    assert_eq!(total, 3, "{groups}");
+    stored
 }
