@@ -77,10 +77,11 @@ impl std::fmt::Debug for LiteWriter {
 /// A connection with the ingest writer's settings: WAL, `synchronous=FULL` (every commit is
 /// durable before it is answered), the busy timeout, foreign keys and a statement cache; a
 /// file it creates gets `PAGE_SIZE` (set before WAL, which would fix it).
-/// Statement journals stay in memory (`temp_store = MEMORY`): a multi-row insert keeps one,
-/// and past 64 KiB SQLite would spill it to a temporary file, costing a `pwrite` for every
-/// page the statement changes (half of the writer's write calls, 5 µs of system time per
-/// event). It holds at most the pages one statement changes.
+/// Statement journals stay in memory (`temp_store = MEMORY`): a multi-row upsert's `DO
+/// UPDATE` part keeps one (the writer's plain inserts need none, see `all_or_nothing`), and
+/// past 64 KiB SQLite would spill it to a temporary file, costing a `pwrite` for every page
+/// the statement changes (before `all_or_nothing`, half of the writer's write calls, 5 µs of
+/// system time per event). It holds at most the pages one statement changes.
 /// Also what the benchmark's storage floor writes with (`faultline-bench store-floor`).
 pub fn open_writer_connection(file: &Path) -> Result<rusqlite::Connection, Error> {
     configure_library();

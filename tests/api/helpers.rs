@@ -176,6 +176,14 @@ impl TestApp {
         }
     }
 
+    /// The URL of the server's database: its PostgreSQL database, or the SQLite file in its
+    /// data directory.
+    pub fn db_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| faultline::store::sqlite_url_in(&self.data_dir))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }

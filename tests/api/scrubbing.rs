@@ -25,11 +25,9 @@ const SECRETS: &[&str] = &[
 ];
 
 async fn all_text_on_disk(app: &TestApp) -> String {
-    let url = app
-        .database_url
-        .clone()
-        .unwrap_or_else(|| faultline::store::sqlite_url_in(&app.data_dir));
-    let db = Database::connect(url).await.expect("open the database");
+    let db = Database::connect(app.db_url())
+        .await
+        .expect("open the database");
     let backend = db.get_database_backend();
     let mut out = String::new();
     for row in db

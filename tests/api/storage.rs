@@ -145,27 +145,21 @@ async fn nul_in_event_text_is_stored_as_a_replacement_character() {
 async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
     use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
-    let (url, triggers): (String, &[&str]) = match &app.database_url {
-        Some(url) => (
-            url.clone(),
-            &[
-                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
-                 IF NEW.message = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; \
-                 RETURN NEW; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW \
-                 EXECUTE FUNCTION refuse_poison()",
-            ],
-        ),
-        None => (
-            format!(
-                "sqlite://{}?mode=rw",
-                app.data_dir.join("faultline.db").display()
-            ),
-            &["CREATE TRIGGER refuse_poison BEFORE INSERT ON events \
-               WHEN NEW.message = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"],
-        ),
+    let triggers: &[&str] = if app.database_url.is_some() {
+        &[
+            "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+             IF NEW.message = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW \
+             EXECUTE FUNCTION refuse_poison()",
+        ]
+    } else {
+        &["CREATE TRIGGER refuse_poison BEFORE INSERT ON events \
+           WHEN NEW.message = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"]
     };
-    let db = sea_orm::Database::connect(&url).await.expect("connect");
+    let db = sea_orm::Database::connect(app.db_url())
+        .await
+        .expect("connect");
     for sql in triggers {
         db.execute_unprepared(sql)
             .await
@@ -199,13 +193,9 @@ async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
 async fn an_event_breaking_a_constraint_sinks_nothing_else_in_its_batch() {
     use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
-    let url = app.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rw",
-            app.data_dir.join("faultline.db").display()
-        )
-    });
-    let db = sea_orm::Database::connect(&url).await.expect("connect");
+    let db = sea_orm::Database::connect(app.db_url())
+        .await
+        .expect("connect");
     db.execute_unprepared(
         "CREATE UNIQUE INDEX only_once ON events (project_id) WHERE message = 'only once'",
     )
