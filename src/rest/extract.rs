@@ -71,12 +71,18 @@ pub fn lenient<T>(raw: &[u8], read: impl Fn(&[u8]) -> Result<T, Error>) -> Resul
 }
 
 /// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field path).
+/// The path is tracked only when decoding fails: a second pass, with `serde_path_to_error`,
+/// finds where. Tracking it on every body cost about a third of decoding a capture.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::malformed(
             "body",
             "the request body is empty; send a JSON object",
         ));
+    }
+    // Without `end()`, as the tracking pass below: what follows the value is not read.
+    if let Ok(v) = T::deserialize(&mut serde_json::Deserializer::from_slice(bytes)) {
+        return Ok(v);
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -170,5 +176,59 @@ impl Ctx {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::decode;
+    use crate::error::Error;
+
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        inner: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Inner {
+        #[allow(dead_code)]
+        n: u32,
+    }
+
+    /// The one violation of a 422, as (field, code).
+    fn violation(bytes: &[u8]) -> (String, String) {
+        match decode::<Outer>(bytes) {
+            Err(e @ Error::Invalid { .. }) => {
+                let v = &e.violations()[0];
+                (v.field.clone(), v.code.to_string())
+            }
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_body_names_the_field_at_its_path() {
+        assert_eq!(
+            violation(br#"{"inner":[{"n":1},{"n":"x"}]}"#),
+            ("inner[1].n".to_owned(), "INVALID_TYPE".to_owned())
+        );
+        assert_eq!(
+            violation(br#"{"inner":[{}]}"#),
+            ("inner[0].n".to_owned(), "REQUIRED".to_owned())
+        );
+        assert!(matches!(
+            decode::<Outer>(br#"{"inner":[{"n":1}"#),
+            Err(Error::Malformed { .. })
+        ));
+        // What follows the value is not read, on either pass.
+        assert_eq!(
+            decode::<Outer>(br#"{"inner":[{"n":1}]} trailing"#)
+                .unwrap()
+                .inner
+                .len(),
+            1
+        );
     }
 }
