@@ -286,19 +286,23 @@ fn frame_component(f: &Frame, platform: Platform) -> String {
     };
     let location = if location.is_empty() { "?" } else { location };
     let function = clean_function(&f.function);
-    let mut c = String::with_capacity(location.len() + function.len() + 2);
-    push_clipped(&mut c, location);
-    c.push(':');
-    push_clipped(&mut c, &function);
-    if platform.uses_context_line() {
+    let line = if platform.uses_context_line() {
         let line = f.context_line.trim();
         // Fewer bytes than the limit means fewer characters, without counting them.
         let short =
             line.len() < MAX_CONTEXT_CHARS || line.chars().nth(MAX_CONTEXT_CHARS - 1).is_none();
-        if !line.is_empty() && short {
-            c.push_str(" | ");
-            c.push_str(line);
-        }
+        if short { line } else { "" }
+    } else {
+        ""
+    };
+    // Room for the whole component, the source line too: one allocation per frame.
+    let mut c = String::with_capacity(location.len() + function.len() + line.len() + 4);
+    push_clipped(&mut c, location);
+    c.push(':');
+    push_clipped(&mut c, &function);
+    if !line.is_empty() {
+        c.push_str(" | ");
+        c.push_str(line);
     }
     c
 }
