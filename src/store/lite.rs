@@ -48,13 +48,14 @@ pub(super) const PAGE_SIZE: u32 = 16_384;
 /// at `PAGE_SIZE` (4 MiB in a database made with 4 KiB pages).
 const WRITER_CHECKPOINT_PAGES: u32 = 1_000;
 /// The writer connection's page cache in KiB (SQLite's default is 2 000: 125 pages of
-/// `PAGE_SIZE`). A batch of 100 events touches more pages than that (the new rows, the right
-/// edges of four indexes, tag rows, the groups' rows and counts), so the default cache evicted
-/// pages each batch and read them back from the file: 0.6 `pread` of 16 KiB per event. At
-/// 8 MiB the writer reads a third as much, its system time per batched event fell from 8.1 to
-/// 6.1 µs and batched capture ran 5–7 % faster, for 2–4 MiB more peak RSS (a 32 MiB cache
-/// was no faster and cost 25–30 MiB). Single events, in smaller batches, did not change
-/// (BENCHMARKS.md, session 17). SQLite allocates the pages as it needs them.
+/// `PAGE_SIZE`). A batch of 100 events touches more pages than that (the new rows, an
+/// insertion point per group and per tag value in the indexes, the groups' rows and counts),
+/// so the default cache evicted pages each batch and read them back from the file: 0.6
+/// `pread` of 16 KiB per event. At 8 MiB the writer reads a third as much, its system time
+/// per batched event fell from 8.1 to 6.1 µs and batched capture ran 3–7 % faster, for 2–4 MiB
+/// more peak RSS (a 32 MiB cache was no faster and cost 25–30 MiB). Single events, in smaller
+/// batches, did not change (BENCHMARKS.md, session 17). SQLite allocates the pages as it
+/// needs them.
 const WRITER_CACHE_KIB: u32 = 8_192;
 /// How often the checkpoint thread copies what the WAL holds into the database file. Every
 /// 20 ms cost 2–5 µs more of SQLite's CPU per event: each checkpoint sorts the WAL's index
