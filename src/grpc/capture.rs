@@ -243,79 +243,81 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         project: _,
     } = req;
     let original = original_payload(payload_json)?;
+    let level = convert::level_from_pb("level", level)?;
+    let timestamp = timestamp
+        .map(|t| convert::from_ts("timestamp", t))
+        .transpose()?;
+    let mut input = CaptureInput {
+        message,
+        code,
+        stack,
+        exception: exception.map(exception_input),
+        level,
+        release,
+        environment,
+        user_id,
+        tags: tags.into_iter().collect(),
+        chained: chained.into_iter().map(exception_input).collect(),
+        platform,
+        transaction,
+        fingerprint,
+        timestamp,
+        idempotency_key: None,
+        payload_json: String::new(),
+    };
+    // The payload as the client sent it (REST passes its body), else made from the fields.
+    // Made only then: every REST capture copied its stack text and fields into a map that
+    // was thrown away.
+    input.payload_json = match original {
+        Some(p) => p,
+        None => payload_of(&input, extra).to_string(),
+    };
+    Ok(input)
+}
 
+/// The stored payload of a capture sent without one: its fields as JSON, beside `extra`.
+fn payload_of(input: &CaptureInput, extra: Option<prost_types::Struct>) -> Value {
     let mut payload = Map::new();
     if let Some(extra) = extra
         && let Value::Object(o) = convert::struct_to_json(extra)
     {
         payload.extend(o);
     }
-    let level = convert::level_from_pb("level", level)?;
-    let timestamp = timestamp
-        .map(|t| convert::from_ts("timestamp", t))
-        .transpose()?;
-    let exception = exception.map(exception_input);
-    let chained: Vec<ExceptionInput> = chained.into_iter().map(exception_input).collect();
-    put(&mut payload, "message", json!(message));
-    put(&mut payload, "code", json!(code));
-    put(&mut payload, "stack", json!(stack));
-    if !tags.is_empty() {
-        payload.insert("tags".into(), json!(tags));
+    put(&mut payload, "message", json!(input.message));
+    put(&mut payload, "code", json!(input.code));
+    put(&mut payload, "stack", json!(input.stack));
+    if !input.tags.is_empty() {
+        payload.insert("tags".into(), json!(input.tags));
     }
-    if let Some(e) = &exception {
-        payload.insert(
-                "exception".into(),
-                json!({
-                    "type": e.r#type, "message": e.message, "module": e.module,
-                    "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
-                    "frames": e.frames, "synthetic": e.synthetic, "mechanism": e.mechanism,
-                }),
-            );
+    let exception_json = |e: &ExceptionInput| {
+        json!({
+            "type": e.r#type, "message": e.message, "module": e.module,
+            "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
+            "frames": e.frames, "synthetic": e.synthetic, "mechanism": e.mechanism,
+        })
+    };
+    if let Some(e) = &input.exception {
+        payload.insert("exception".into(), exception_json(e));
     }
-    if !chained.is_empty() {
-        let chain: Vec<Value> = chained
-            .iter()
-            .map(|e| json!({
-                "type": e.r#type, "message": e.message, "module": e.module,
-                "stacktrace": if e.stacktrace_lines.is_empty() { json!(e.stacktrace) } else { json!(e.stacktrace_lines) },
-                "frames": e.frames, "synthetic": e.synthetic, "mechanism": e.mechanism,
-            }))
-            .collect();
+    if !input.chained.is_empty() {
+        let chain: Vec<Value> = input.chained.iter().map(exception_json).collect();
         payload.insert("chained".into(), Value::Array(chain));
     }
-    put(&mut payload, "platform", json!(platform));
-    put(&mut payload, "transaction", json!(transaction));
-    if let Some(l) = level {
+    put(&mut payload, "platform", json!(input.platform));
+    put(&mut payload, "transaction", json!(input.transaction));
+    if let Some(l) = input.level {
         payload.insert("level".into(), json!(l.as_str()));
     }
-    put(&mut payload, "release", json!(release));
-    put(&mut payload, "environment", json!(environment));
-    put(&mut payload, "user_id", json!(user_id));
-    if !fingerprint.is_empty() {
-        payload.insert("fingerprint".into(), json!(fingerprint));
+    put(&mut payload, "release", json!(input.release));
+    put(&mut payload, "environment", json!(input.environment));
+    put(&mut payload, "user_id", json!(input.user_id));
+    if !input.fingerprint.is_empty() {
+        payload.insert("fingerprint".into(), json!(input.fingerprint));
     }
-    if let Some(t) = timestamp {
+    if let Some(t) = input.timestamp {
         payload.insert("timestamp".into(), json!(t.to_rfc3339()));
     }
-
-    Ok(CaptureInput {
-        message,
-        code,
-        stack,
-        exception,
-        level,
-        release,
-        environment,
-        user_id,
-        tags: tags.into_iter().collect(),
-        chained,
-        platform,
-        transaction,
-        fingerprint,
-        timestamp,
-        idempotency_key: None,
-        payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
-    })
+    Value::Object(payload)
 }
 
 fn exception_input(e: pb::ExceptionInput) -> ExceptionInput {

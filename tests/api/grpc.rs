@@ -122,6 +122,13 @@ async fn grpc_capture_is_readable_over_rest_and_back() {
     );
     let payload: Value = serde_json::from_str(&ev.payload_json).expect("payload_json is JSON");
     assert_eq!(payload["build"], json!("abc123"));
+    // Sent without a payload: the stored one is made from the fields, beside `extra`.
+    assert_eq!(payload["tags"], json!({"region": "eu"}), "{payload}");
+    assert_eq!(payload["level"], json!("warning"));
+    assert_eq!(payload["release"], json!("shop@9"));
+    assert_eq!(payload["user_id"], json!("user-9"));
+    assert_eq!(payload["exception"]["type"], json!("KeyError"));
+    assert_eq!(time(&payload["timestamp"]), at);
 
     // Captured over REST, read over gRPC.
     let b = app
