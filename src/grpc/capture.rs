@@ -125,19 +125,7 @@ impl CaptureService for Api {
             return Err(Error::required("text").into());
         }
         let level = convert::level_from_pb("level", level)?;
-        let mut payload = Map::new();
-        payload.insert("text".into(), json!(text));
-        if let Some(l) = level {
-            payload.insert("level".into(), json!(l.as_str()));
-        }
-        if !tags.is_empty() {
-            payload.insert("tags".into(), json!(tags));
-        }
-        put(&mut payload, "user_id", json!(user_id));
-        put(&mut payload, "release", json!(release));
-        put(&mut payload, "environment", json!(environment));
-        put(&mut payload, "idempotency_key", json!(idempotency_key));
-        let input = CaptureInput {
+        let mut input = CaptureInput {
             message: text,
             level,
             release,
@@ -145,8 +133,12 @@ impl CaptureService for Api {
             user_id,
             tags: tags.into_iter().collect(),
             idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
-            payload_json: original.unwrap_or_else(|| Value::Object(payload).to_string()),
             ..CaptureInput::default()
+        };
+        // As in `capture_input`: made from the fields only when the request brings none.
+        input.payload_json = match original {
+            Some(p) => p,
+            None => message_payload(&input).to_string(),
         };
         let event = ingest::prepare(principal.project_id, input, Level::Info, Utc::now())?;
         let c = room.submit(event).await?;
@@ -273,6 +265,25 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         None => payload_of(&input, extra).to_string(),
     };
     Ok(input)
+}
+
+/// The stored payload of a message sent without one: its fields as JSON.
+fn message_payload(input: &CaptureInput) -> Value {
+    let mut payload = Map::new();
+    payload.insert("text".into(), json!(input.message));
+    if let Some(l) = input.level {
+        payload.insert("level".into(), json!(l.as_str()));
+    }
+    if !input.tags.is_empty() {
+        payload.insert("tags".into(), json!(input.tags));
+    }
+    put(&mut payload, "user_id", json!(input.user_id));
+    put(&mut payload, "release", json!(input.release));
+    put(&mut payload, "environment", json!(input.environment));
+    if let Some(key) = &input.idempotency_key {
+        put(&mut payload, "idempotency_key", json!(key));
+    }
+    Value::Object(payload)
 }
 
 /// The stored payload of a capture sent without one: its fields as JSON, beside `extra`.

@@ -265,17 +265,14 @@ mod tests {
     use crate::{
         domain::event::{Level, NewEvent},
         ingest::{CaptureInput, prepare},
-        store::{Store, entity::event_tag, search::tests::audit, sqlite_url_in},
+        store::{entity::event_tag, search::tests::store_without_indexer},
     };
 
     /// Deleting a group removes the tag rows of its events and no other group's.
     #[tokio::test]
     async fn deleting_a_group_removes_its_tag_rows_only() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_with(&sqlite_url_in(dir.path()), 2, false)
-            .await
-            .unwrap();
-        let (project, _) = store.project_named_or_create("p", audit()).await.unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
         let mut batch: Vec<Box<NewEvent>> = Vec::new();
         for (message, events) in [("doomed issue", 3), ("kept issue", 2)] {
             for i in 0..events {

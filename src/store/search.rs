@@ -430,7 +430,7 @@ pub(super) mod tests {
 
     /// A store on a new database file in `dir` whose index the test steps itself, its file
     /// and a project.
-    async fn store_without_indexer(dir: &Path) -> (Store, PathBuf, Uuid) {
+    pub(in crate::store) async fn store_without_indexer(dir: &Path) -> (Store, PathBuf, Uuid) {
         let store = Store::open_with(&sqlite_url_in(dir), 2, false)
             .await
             .unwrap();

@@ -213,6 +213,13 @@ async fn grpc_capture_message_and_idempotency_shared_with_rest() {
     assert_eq!(ids(&all), vec![first.event_id.clone()], "one event stored");
     let e = app.event(&first.event_id).await;
     assert_eq!(e["message"], json!("deploy finished"));
+    // Sent without a payload: the stored one is made from the fields.
+    assert_eq!(
+        e["payload"],
+        json!({"text": "deploy finished", "level": "info", "tags": {"deploy": "42"},
+               "user_id": "ci", "release": "3.1", "environment": "production",
+               "idempotency_key": "deploy-42"})
+    );
     assert_eq!(e["level"], json!("info"));
     assert_eq!(e["tags"], json!({"deploy": "42"}));
 

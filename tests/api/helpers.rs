@@ -184,6 +184,18 @@ impl TestApp {
             .unwrap_or_else(|| faultline::store::sqlite_url_in(&self.data_dir))
     }
 
+    /// Runs `statements` on the server's database, over a connection of their own.
+    pub async fn run_sql(&self, statements: &[&str]) {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(self.db_url())
+            .await
+            .expect("connect to the server's database");
+        for sql in statements {
+            db.execute_unprepared(sql).await.expect(sql);
+        }
+        db.close().await.expect("close");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }

@@ -143,7 +143,6 @@ async fn nul_in_event_text_is_stored_as_a_replacement_character() {
 /// of it is stored. A trigger refuses the event whose message is "poison".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
-    use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
     let triggers: &[&str] = if app.database_url.is_some() {
         &[
@@ -157,15 +156,7 @@ async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
         &["CREATE TRIGGER refuse_poison BEFORE INSERT ON events \
            WHEN NEW.message = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"]
     };
-    let db = sea_orm::Database::connect(app.db_url())
-        .await
-        .expect("connect");
-    for sql in triggers {
-        db.execute_unprepared(sql)
-            .await
-            .expect("create the trigger");
-    }
-    db.close().await.expect("close");
+    app.run_sql(triggers).await;
 
     let messages = [
         "order 1 failed",
@@ -191,17 +182,11 @@ async fn an_event_the_database_refuses_sinks_nothing_else_in_its_batch() {
 /// whose message is "only once".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_breaking_a_constraint_sinks_nothing_else_in_its_batch() {
-    use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
-    let db = sea_orm::Database::connect(app.db_url())
-        .await
-        .expect("connect");
-    db.execute_unprepared(
+    app.run_sql(&[
         "CREATE UNIQUE INDEX only_once ON events (project_id) WHERE message = 'only once'",
-    )
-    .await
-    .expect("create the index");
-    db.close().await.expect("close");
+    ])
+    .await;
 
     let (status, body) = app
         .post("/v1/errors/capture", &json!({"message": "only once"}))
