@@ -35,6 +35,48 @@ use crate::{
     store::{self, Bootstrap, Store},
 };
 
+/// The nice value of the request workers (and of the runtime's blocking threads), one step
+/// of five below the threads they feed: the SQLite writer, which every event passes through
+/// one batch at a time, and its checkpoints. At equal priority the scheduler shared two
+/// cores between two busy workers and the writer, so under load the writer waited for a core
+/// while events queued for it; at nice 5 it gets about three times a worker's share when
+/// they compete. Batched capture ran 15-20 % faster (rest-batch ×100, 26 220 / 27 800 against
+/// 31 380 / 31 900 events/s), single events 2-3 %; nice 10 was no faster than 5, nice 2 barely
+/// faster than 0 (BENCHMARKS.md, session 18). Raising one's own nice value needs no
+/// privilege; with autogroups or a service's cgroup it shifts time between Faultline's own
+/// threads more than away from other programs.
+pub const REQUEST_WORKER_NICE: i32 = 5;
+
+/// The server's multi-threaded runtime: tokio's defaults, with each of its threads at
+/// `REQUEST_WORKER_NICE` (on Linux; elsewhere the process's priority).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(|| lower_this_thread(REQUEST_WORKER_NICE))
+        .build()
+}
+
+/// Adds `by` to the calling thread's nice value (on Linux a thread's own; elsewhere nothing).
+/// Lowering one's priority is always allowed; should it fail, the thread keeps its priority.
+fn lower_this_thread(by: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id; a failure changes nothing.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        // getpriority can return -1 as a value: errno tells it from an error.
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if now == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        if libc::setpriority(libc::PRIO_PROCESS, tid, (now + by).min(19)) != 0 {
+            tracing::debug!("could not lower a request worker's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
+}
+
 /// How often key usage is written back.
 const LAST_USED_FLUSH: Duration = Duration::from_secs(30);
 /// How often this run notes in the start/stop history that it is alive.
@@ -408,4 +450,32 @@ fn print_banner(
         "    curl -H \"Authorization: Bearer $(cat {})\" http://{addr}/v1/errors/groups",
         key_file.display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// The calling thread's nice value.
+    #[cfg(target_os = "linux")]
+    fn nice() -> i32 {
+        // SAFETY: plain system calls on the calling thread's own id.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::getpriority(libc::PRIO_PROCESS, tid)
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn request_workers_run_below_the_threads_that_started_them() {
+        let before = nice();
+        let runtime = super::runtime().unwrap();
+        let on_worker = runtime.block_on(async { tokio::spawn(async { nice() }).await.unwrap() });
+        let on_blocking =
+            runtime.block_on(async { tokio::task::spawn_blocking(nice).await.unwrap() });
+        let lowered = (before + super::REQUEST_WORKER_NICE).min(19);
+        assert_eq!((on_worker, on_blocking), (lowered, lowered));
+        // The thread that built the runtime (in the server, the one that starts the ingest
+        // writer's threads, which inherit its priority) keeps its own.
+        assert_eq!(nice(), before);
+    }
 }

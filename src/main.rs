@@ -169,9 +169,19 @@ impl ServeArgs {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     without_huge_pages();
+    let runtime = match faultline::app::runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("faultline: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> ExitCode {
     let _telemetry = telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
