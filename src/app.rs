@@ -35,25 +35,29 @@ use crate::{
     store::{self, Bootstrap, Store},
 };
 
-/// The nice value of the request workers (and of the runtime's blocking threads), one step
-/// of five below the threads they feed: the SQLite writer, which every event passes through
-/// one batch at a time, and its checkpoints. At equal priority the scheduler shared two
-/// cores between two busy workers and the writer, so under load the writer waited for a core
-/// while events queued for it; at nice 5 it gets about three times a worker's share when
-/// they compete. Batched capture ran 15-20 % faster (rest-batch ×100, 26 220 / 27 800 against
-/// 31 380 / 31 900 events/s), single events 2-3 %; nice 10 was no faster than 5, nice 2 barely
-/// faster than 0 (BENCHMARKS.md, session 18). Raising one's own nice value needs no
-/// privilege; with autogroups or a service's cgroup it shifts time between Faultline's own
-/// threads more than away from other programs.
+/// How much lower than the process the request workers (and the runtime's blocking threads)
+/// run with SQLite: one step of five below the thread they feed, the SQLite writer, which
+/// every event passes through one batch at a time, and its checkpoints. At equal priority the
+/// scheduler shared two cores between two busy workers and the writer, so under load the
+/// writer waited for a core while events queued for it; at nice 5 it gets about three times a
+/// worker's share when they compete. Batched capture ran 7-25 % faster, single events 2-7 %;
+/// nice 10 was no faster than 5, nice 2 barely faster than 0 (BENCHMARKS.md, session 18).
+/// With PostgreSQL the workers keep the process's priority: the writing happens in
+/// PostgreSQL's processes, and over 60 s runs lowered workers lost 4-7 % of batched capture
+/// to them. Raising one's own nice value needs no privilege; with autogroups or a service's
+/// cgroup it shifts time between Faultline's own threads more than away from other programs.
 pub const REQUEST_WORKER_NICE: i32 = 5;
 
-/// The server's multi-threaded runtime: tokio's defaults, with each of its threads at
-/// `REQUEST_WORKER_NICE` (on Linux; elsewhere the process's priority).
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_start(|| lower_this_thread(REQUEST_WORKER_NICE))
-        .build()
+/// The server's multi-threaded runtime: tokio's defaults, with each of its threads
+/// `REQUEST_WORKER_NICE` steps lower when `lower_workers` (on Linux; elsewhere the process's
+/// priority). Threads started before it, or by a thread that is not its own, keep theirs.
+pub fn runtime(lower_workers: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if lower_workers {
+        builder.on_thread_start(|| lower_this_thread(REQUEST_WORKER_NICE));
+    }
+    builder.build()
 }
 
 /// Adds `by` to the calling thread's nice value (on Linux a thread's own; elsewhere nothing).
@@ -468,7 +472,10 @@ mod tests {
     #[test]
     fn request_workers_run_below_the_threads_that_started_them() {
         let before = nice();
-        let runtime = super::runtime().unwrap();
+        let unchanged = super::runtime(false).unwrap();
+        let on_worker = unchanged.block_on(async { tokio::spawn(async { nice() }).await.unwrap() });
+        assert_eq!(on_worker, before);
+        let runtime = super::runtime(true).unwrap();
         let on_worker = runtime.block_on(async { tokio::spawn(async { nice() }).await.unwrap() });
         let on_blocking =
             runtime.block_on(async { tokio::task::spawn_blocking(nice).await.unwrap() });

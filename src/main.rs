@@ -171,24 +171,35 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     without_huge_pages();
-    let runtime = match faultline::app::runtime() {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Migrate(db)) => return run(false, migrate(db)),
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let cfg = args.into_config();
+    // The request workers make way for the SQLite writer thread (`app::runtime`); with
+    // PostgreSQL the writing happens in its own processes, which they would only yield to.
+    let lower_workers = faultline::store::is_sqlite_url(&cfg.database_url());
+    run(lower_workers, serve(cfg))
+}
+
+/// Runs `task` on the server's runtime (`app::runtime`), with telemetry set up first.
+fn run(
+    lower_workers: bool,
+    task: impl std::future::Future<Output = Result<(), faultline::error::Error>>,
+) -> ExitCode {
+    let runtime = match faultline::app::runtime(lower_workers) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("faultline: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run())
-}
-
-async fn run() -> ExitCode {
-    let _telemetry = telemetry::init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Migrate(db)) => migrate(db).await,
-        Some(Command::Serve(args)) => serve(args).await,
-        None => serve(cli.serve).await,
-    };
+    let result = runtime.block_on(async {
+        let _telemetry = telemetry::init();
+        task.await
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -214,8 +225,8 @@ fn without_huge_pages() {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), faultline::error::Error> {
-    let app = App::build(args.into_config()).await?;
+async fn serve(cfg: Config) -> Result<(), faultline::error::Error> {
+    let app = App::build(cfg).await?;
     app.run_until_stopped(shutdown_signal()).await
 }
 
