@@ -40,8 +40,9 @@ use crate::{
 /// every event passes through one batch at a time, and its checkpoints. At equal priority the
 /// scheduler shared two cores between two busy workers and the writer, so under load the
 /// writer waited for a core while events queued for it; at nice 5 it gets about three times a
-/// worker's share when they compete. Batched capture ran 7-25 % faster, single events 2-7 %;
-/// nice 10 was no faster than 5, nice 2 barely faster than 0 (BENCHMARKS.md, session 18).
+/// worker's share when they compete. In five interleaved pairs batched capture ran 0-25 %
+/// faster (median 7 %), and in two single events 2 and 7 %; nice 10 was no faster than 5,
+/// nice 2 barely faster than 0 (BENCHMARKS.md, session 18).
 /// With PostgreSQL the workers keep the process's priority: the writing happens in
 /// PostgreSQL's processes, and over 60 s runs lowered workers lost 4-7 % of batched capture
 /// to them. Raising one's own nice value needs no privilege; with autogroups or a service's
