@@ -49,7 +49,7 @@ pub(super) const PAGE_SIZE: u32 = 16_384;
 /// in about two commits, so at 1 000 pages the writer (the stage every event waits for)
 /// checkpointed every other commit, with an fsync of the WAL and of the database file each
 /// time. At 2 000 batched capture ran 3.9 % faster on average in four interleaved pairs
-/// (-0.4 to +6.6 %), single events within noise, peak RSS unchanged (95-100 MiB either way;
+/// (-0.4 to +6.6 %), single events within noise, peak RSS unchanged (95-104 MiB either way;
 /// session 15 saw 15-35 MiB more at 4 000) (BENCHMARKS.md, session 18).
 const WRITER_CHECKPOINT_PAGES: u32 = 2_000;
 /// The writer connection's page cache in KiB (SQLite's default is 2 000: 125 pages of
