@@ -61,22 +61,15 @@ pub fn runtime(lower_workers: bool) -> std::io::Result<tokio::runtime::Runtime> 
     builder.build()
 }
 
-/// Adds `by` to the calling thread's nice value (on Linux a thread's own; elsewhere nothing).
-/// Lowering one's priority is always allowed; should it fail, the thread keeps its priority.
+/// Adds `by` to the calling thread's nice value (on Linux `nice` changes the calling thread's
+/// own; elsewhere nothing). Lowering one's priority is always allowed; should it fail, the
+/// thread keeps its priority.
 fn lower_this_thread(by: i32) {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on the calling thread's own id; a failure changes nothing.
+    // SAFETY: nice() only changes the calling thread's nice value; its result (the new value,
+    // or -1 on a failure that changes nothing) is not needed.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        // getpriority can return -1 as a value: errno tells it from an error.
-        *libc::__errno_location() = 0;
-        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
-        if now == -1 && *libc::__errno_location() != 0 {
-            return;
-        }
-        if libc::setpriority(libc::PRIO_PROCESS, tid, (now + by).min(19)) != 0 {
-            tracing::debug!("could not lower a request worker's priority");
-        }
+        libc::nice(by);
     }
     #[cfg(not(target_os = "linux"))]
     let _ = by;
@@ -462,11 +455,8 @@ mod tests {
     /// The calling thread's nice value.
     #[cfg(target_os = "linux")]
     fn nice() -> i32 {
-        // SAFETY: plain system calls on the calling thread's own id.
-        unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::getpriority(libc::PRIO_PROCESS, tid)
-        }
+        // SAFETY: a plain system call; on Linux `who` 0 is the calling thread.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
     }
 
     #[cfg(target_os = "linux")]

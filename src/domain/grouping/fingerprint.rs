@@ -297,35 +297,21 @@ fn without_trailing_address(f: &str) -> &str {
 /// Length-prefixes every component so that `["a\nb"]` and `["a", "b"]` hash differently.
 pub(super) fn hash(version: u32, components: &[String]) -> String {
     // `v{version}\n`, then `{len}:{component}\n` per component, in one buffer sized up front.
-    // The numbers are written by hand: `write!` went through the formatting machinery once
-    // per component, most of the time this took.
+    // The numbers go through `itoa`: `write!` went through the formatting machinery once per
+    // component, most of the time this took.
     let mut buf = Vec::with_capacity(16 + components.iter().map(|c| c.len() + 22).sum::<usize>());
+    let mut number = itoa::Buffer::new();
     buf.push(b'v');
-    push_decimal(&mut buf, version as usize);
+    buf.extend_from_slice(number.format(version).as_bytes());
     buf.push(b'\n');
     for c in components {
-        push_decimal(&mut buf, c.len());
+        buf.extend_from_slice(number.format(c.len()).as_bytes());
         buf.push(b':');
         buf.extend_from_slice(c.as_bytes());
         buf.push(b'\n');
     }
     // The 128 bits as 32 lower-case hex digits, most significant first (`{:032x}`).
     hex::encode(xxh3_128(&buf).to_be_bytes())
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(buf: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[i..]);
 }
 
 /// Cuts to at most `max` characters, the last being "…" when something was cut.
