@@ -75,6 +75,10 @@ struct ServeArgs {
     /// Milliseconds the writer may wait for a batch to fill (0: commit what is queued at once).
     #[arg(long, env = "FAULTLINE_BATCH_WAIT_MS", default_value_t = 0)]
     batch_wait_ms: u64,
+    /// Least milliseconds from one commit's start to the next's: events arriving sooner are
+    /// committed together (0: commit what is queued at once).
+    #[arg(long, env = "FAULTLINE_COMMIT_INTERVAL_MS", default_value_t = faultline::ingest::DEFAULT_COMMIT_INTERVAL_MS)]
+    commit_interval_ms: u64,
     /// Seconds a request may take before it is answered with an error (REST 504, gRPC DEADLINE_EXCEEDED).
     #[arg(long, env = "FAULTLINE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     request_timeout_secs: u64,
@@ -123,6 +127,7 @@ impl ServeArgs {
             queue_depth,
             batch_size,
             batch_wait_ms,
+            commit_interval_ms,
             request_timeout_secs,
             retention_interval_secs,
             rate_limit_ingest,
@@ -145,6 +150,7 @@ impl ServeArgs {
                 queue_depth,
                 max_batch: batch_size,
                 max_wait: Duration::from_millis(batch_wait_ms),
+                commit_interval: Duration::from_millis(commit_interval_ms),
                 ..IngestConfig::default()
             },
             retention_interval: Duration::from_secs(retention_interval_secs),

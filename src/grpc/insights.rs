@@ -239,6 +239,7 @@ impl InsightsService for Api {
                 let stats = self.ingest.writer_stats();
                 let lag = stats.lag_ms.load(std::sync::atomic::Ordering::Relaxed);
                 let committed = stats.committed.load(std::sync::atomic::Ordering::Relaxed);
+                let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
                 let queue_ok = depth * 10 < capacity * 9;
                 let writer_ok = self.ingest.writer_running() && lag <= WRITER_LAG_LIMIT_MS;
                 let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -272,6 +273,7 @@ impl InsightsService for Api {
                         details: [
                             ("lag_ms".to_owned(), as_i64(lag)),
                             ("committed".to_owned(), as_i64(committed)),
+                            ("batches".to_owned(), as_i64(batches)),
                         ]
                         .into(),
                     },

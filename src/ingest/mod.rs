@@ -20,6 +20,9 @@ use crate::{
     store::Store,
 };
 
+/// The writer's default `commit_interval`, in milliseconds (see `writer`).
+pub const DEFAULT_COMMIT_INTERVAL_MS: u64 = 2;
+
 /// Tuning of the queue and the writer.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
@@ -29,6 +32,9 @@ pub struct IngestConfig {
     pub max_batch: usize,
     /// How long the writer may wait for a batch to fill once it holds at least one event.
     pub max_wait: Duration,
+    /// Least time from one commit's start to the next's: events that arrive sooner wait for
+    /// the rest of it, together. A commit that took longer leaves no wait.
+    pub commit_interval: Duration,
     /// The retry hint given when the queue is full.
     pub retry_after: Duration,
 }
@@ -39,6 +45,7 @@ impl Default for IngestConfig {
             queue_depth: 10_000,
             max_batch: 1000,
             max_wait: Duration::ZERO,
+            commit_interval: Duration::from_millis(DEFAULT_COMMIT_INTERVAL_MS),
             retry_after: Duration::from_secs(1),
         }
     }
@@ -64,6 +71,8 @@ pub struct WriterStats {
     pub lag_ms: std::sync::atomic::AtomicU64,
     /// Events committed since start.
     pub committed: std::sync::atomic::AtomicU64,
+    /// Transactions committed since start (events per commit: `committed / batches`).
+    pub batches: std::sync::atomic::AtomicU64,
 }
 
 /// The sending side: cheap to clone, shared by every transport.

@@ -248,3 +248,44 @@ async fn capture_batch_refusing(app: &TestApp, messages: &[&str], refused: &str)
     stored.sort();
     stored
 }
+
+/// Captures that arrive within `commit_interval` of a commit's start wait for the rest of it
+/// and are committed together, in one transaction; the writer's counters (the monitoring
+/// services' "Ingest writer") show the commits.
+#[tokio::test]
+async fn captures_within_the_commit_interval_are_committed_together() {
+    use faultline::pb;
+    use std::time::{Duration, Instant};
+    const INTERVAL: Duration = Duration::from_millis(600);
+    let app = spawn_app_with(|c| c.ingest.commit_interval = INTERVAL).await;
+
+    let started = Instant::now();
+    // The writer has not committed yet, so this one is committed at once.
+    app.capture_text("the first").await;
+    let first = started.elapsed();
+    let three = futures::future::join3(
+        app.capture_text("the second"),
+        app.capture_text("the third"),
+        app.capture_text("the fourth"),
+    );
+    three.await;
+    let all = started.elapsed();
+    assert!(
+        all >= INTERVAL,
+        "the next commit started {all:?} after the first capture was sent ({first:?} to answer it), within the {INTERVAL:?} interval"
+    );
+
+    let mut insights = pb::insights_service_client::InsightsServiceClient::new(app.channel().await);
+    let services = insights
+        .get_services(app.req(pb::GetServicesRequest {}))
+        .await
+        .expect("GetServices")
+        .into_inner()
+        .services;
+    let writer = services
+        .iter()
+        .find(|s| s.name == "Ingest writer")
+        .expect("the writer's health");
+    assert_eq!(writer.details["committed"], 4, "{writer:?}");
+    assert_eq!(writer.details["batches"], 2, "{writer:?}");
+}
