@@ -15,6 +15,7 @@ mod m20261204_000009_events_inline;
 mod m20261205_000010_search_forget;
 mod m20261205_000011_pg_search;
 mod m20261205_000012_group_stats_clustered;
+mod m20261205_000013_drop_status_prefix_index;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_search_forget::Migration),
             Box::new(m20261205_000011_pg_search::Migration),
             Box::new(m20261205_000012_group_stats_clustered::Migration),
+            Box::new(m20261205_000013_drop_status_prefix_index::Migration),
         ]
     }
 }

@@ -200,6 +200,37 @@ async fn capture_message_form_is_stored_as_sent() {
     assert_eq!(n(&g["count"]), 2);
 }
 
+/// A group's first seen, last seen, level and count follow its events' timestamps, whatever
+/// order they arrive in: an event older than the group's first (a client delivering late)
+/// moves first seen back and leaves last seen and the level with the newest event.
+#[tokio::test]
+async fn a_late_older_event_moves_first_seen_back() {
+    let app = spawn_app().await;
+    let now = Utc::now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap();
+    let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let capture = |level: &str, t: chrono::DateTime<Utc>| {
+        app.capture(json!({"message": "late delivery", "level": level, "timestamp": at(t)}))
+    };
+    let first = capture("error", now - chrono::Duration::hours(1)).await;
+    let gid = s(&first["group_id"]);
+    let newer = capture("warning", now).await;
+    let older = capture("info", now - chrono::Duration::hours(3)).await;
+    assert_eq!(s(&newer["group_id"]), gid);
+    assert_eq!(s(&older["group_id"]), gid);
+    let g = app.group(&gid).await;
+    assert_eq!(
+        time(&g["first_seen"]),
+        now - chrono::Duration::hours(3),
+        "{g}"
+    );
+    assert_eq!(time(&g["last_seen"]), now, "{g}");
+    assert_eq!(g["level"], json!("warning"), "{g}");
+    assert_eq!(n(&g["count"]), 3, "{g}");
+    assert_eq!(g["status"], json!("unresolved"), "{g}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_exception_forms_levels_and_timestamps() {
     let app = spawn_app().await;
