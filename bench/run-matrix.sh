@@ -34,8 +34,8 @@ stop_server() {
 }
 trap stop_server EXIT
 
-echo "| mode | conc. | batch | loop | events/s accepted | acked | committed == acked | p50 / p90 / p99 / max ms | server peak RSS MiB | CPU % server / bench | statuses |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| mode | conc. | batch | loop | events/s accepted | acked | committed == acked | p50 / p90 / p99 / max ms | server peak RSS MiB | CPU % server / bench | KiB written per event | statuses |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 n=0
 for args in "$@"; do
   n=$((n + 1))
@@ -87,7 +87,7 @@ statuses = ", ".join(f"{k}: {v}" for k, v in r["statuses"].items())
 print(
     f"| {r['mode']} | {r['concurrency']} | {r['batch']} | {loop} | {r['acked_events_per_s']:.0f} "
     f"| {r['events_acked']} | {ok} | {L['p50_ms']:.1f} / {L['p90_ms']:.1f} / {L['p99_ms']:.1f} / {L['max_ms']:.1f} "
-    f"| {S['peak_rss_mib']} | {S['server_cpu_pct']} / {S['bench_cpu_pct']} | {statuses} |"
+    f"| {S['peak_rss_mib']} | {S['server_cpu_pct']} / {S['bench_cpu_pct']} | {r.get('written_kib_per_event')} | {statuses} |"
 )
 PY
 done

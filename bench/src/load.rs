@@ -418,6 +418,8 @@ struct LoadResult {
     events_committed: Option<u64>,
     committed_events_per_s: Option<f64>,
     committed_matches_acked: Option<bool>,
+    /// KiB the server wrote to storage per acknowledged event (`server.written_bytes`).
+    written_kib_per_event: Option<f64>,
     server: ServerFigures,
 }
 
@@ -707,6 +709,10 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
         events_committed: committed,
         committed_events_per_s: committed_rate.map(round3),
         committed_matches_acked: matches,
+        written_kib_per_event: server
+            .written_bytes
+            .filter(|_| total.acked > 0)
+            .map(|b| (b as f64 / 1024.0 / total.acked as f64 * 10.0).round() / 10.0),
         server,
     };
     println!("RESULT {}", serde_json::to_string(&result)?);

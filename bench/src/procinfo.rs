@@ -75,6 +75,15 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) / CLK_TCK)
 }
 
+/// Bytes a process has caused to be written to storage (`write_bytes` of /proc/<pid>/io: its
+/// writes as they reach the page cache, whenever the kernel flushes them).
+pub fn written_bytes(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Samples a process's VmRSS every 100 ms until stopped; keeps the maximum.
 pub struct RssSampler {
     pub pid: Option<u32>,
@@ -83,6 +92,7 @@ pub struct RssSampler {
     task: Option<tokio::task::JoinHandle<()>>,
     cpu_start: Option<f64>,
     self_cpu_start: Option<f64>,
+    written_start: Option<u64>,
     started: std::time::Instant,
 }
 
@@ -100,6 +110,9 @@ pub struct ServerFigures {
     pub server_cpu_pct: Option<f64>,
     /// This tool's CPU over the run, in % of one core.
     pub bench_cpu_pct: Option<f64>,
+    /// Bytes the server wrote to storage over the run (its database file and WAL on SQLite;
+    /// with PostgreSQL, PostgreSQL's own writes are not in it).
+    pub written_bytes: Option<u64>,
 }
 
 impl RssSampler {
@@ -126,6 +139,7 @@ impl RssSampler {
             task,
             cpu_start: pid.and_then(|p| cpu_seconds(&p.to_string())),
             self_cpu_start: cpu_seconds("self"),
+            written_start: pid.and_then(written_bytes),
             started: std::time::Instant::now(),
         }
     }
@@ -157,6 +171,10 @@ impl RssSampler {
                 pid.and_then(|p| cpu_seconds(&p.to_string())),
             ),
             bench_cpu_pct: pct(self.self_cpu_start, cpu_seconds("self")),
+            written_bytes: match (self.written_start, pid.and_then(written_bytes)) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            },
         }
     }
 }
@@ -170,12 +188,13 @@ impl ServerFigures {
         match self.pid {
             Some(pid) => println!(
                 "server pid {pid}: peak RSS {} (sampled every 100 ms), VmHWM {}, RSS at end {}; \
-                 CPU: server {}, bench {} (100% = one core)",
+                 CPU: server {}, bench {} (100% = one core); written to storage {}",
                 f(self.peak_rss_mib, "MiB"),
                 f(self.vm_hwm_mib, "MiB"),
                 f(self.end_rss_mib, "MiB"),
                 f(self.server_cpu_pct, "%"),
                 f(self.bench_cpu_pct, "%"),
+                f(self.written_bytes.map(|b| b as f64 / 1048576.0), "MiB"),
             ),
             None => println!(
                 "server pid: not found (no local process listens on the port; give --server-pid); \
