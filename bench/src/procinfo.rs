@@ -56,12 +56,17 @@ pub fn pid_listening_on(port: u16) -> Option<u32> {
     None
 }
 
-/// A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), in KiB.
-pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+/// The number after `field:` in /proc/<pid>/<file>, whose lines read `Field: 123 [unit]`.
+fn proc_field(pid: u32, file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), in KiB.
+pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    proc_field(pid, "status", field)
 }
 
 /// User + system CPU seconds of a process (`self` for this one).
@@ -78,10 +83,7 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
 /// Bytes a process has caused to be written to storage (`write_bytes` of /proc/<pid>/io: its
 /// writes as they reach the page cache, whenever the kernel flushes them).
 pub fn written_bytes(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("write_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
+    proc_field(pid, "io", "write_bytes")
 }
 
 /// Samples a process's VmRSS every 100 ms until stopped; keeps the maximum.

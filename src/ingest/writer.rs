@@ -52,7 +52,6 @@ pub(super) async fn run(
         }
         last_start = Some(tokio::time::Instant::now());
         let oldest = jobs.iter().map(|j| j.queued).min();
-        let before = (totals.committed, totals.batches);
         commit(&store, &mut jobs, &mut totals).await;
         if let Some(q) = oldest {
             let lag = u64::try_from(q.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -60,14 +59,13 @@ pub(super) async fn run(
                 .lag_ms
                 .store(lag, std::sync::atomic::Ordering::Relaxed);
         }
-        stats.committed.fetch_add(
-            totals.committed - before.0,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        stats.batches.fetch_add(
-            totals.batches - before.1,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        // Only this task writes them: the totals so far, for monitoring to read.
+        stats
+            .committed
+            .store(totals.committed, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .batches
+            .store(totals.batches, std::sync::atomic::Ordering::Relaxed);
     }
     store.close_ingest_pool().await;
     tracing::info!(
