@@ -327,16 +327,20 @@ async fn router(
         limiter,
         grpc_timeout: cfg.request_timeout,
     });
-    grpc.merge(rest::router(api, cfg))
-        .layer(axum::middleware::from_fn_with_state(edge, edge_layer))
+    // The layers every request passes wrap the router once. `Router::layer` would wrap each
+    // route instead, and a request then clones every boxed layer below the route's top.
+    let app = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn_with_state(edge, edge_layer))
+        .service(grpc.fallback_service(rest::router(api, cfg)));
+    Router::new().fallback_service(app)
 }
 
 /// What every request of both transports passes through on its way in, in one layer: one

@@ -38,6 +38,8 @@ async fn fallback(headers: http::HeaderMap) -> axum::response::Response {
     }
 }
 
+/// The REST routes, with the layers all of them share around the router once (see
+/// `app::router`); the scope check runs per route, after routing, as it needs the route.
 pub fn router(api: Api, cfg: &Config) -> Router {
     // Each route's scope comes from the one table in auth::routes.
     let enforce =
@@ -47,7 +49,7 @@ pub fn router(api: Api, cfg: &Config) -> Router {
     let els = els_api::routes()
         .route_layer(enforce.clone())
         .layer(axum::middleware::from_fn(error::render_envelope));
-    Router::new()
+    let routes = Router::new()
         .merge(errors_api::routes())
         .merge(sentry_api::routes())
         .merge(logcenter_api::routes())
@@ -58,12 +60,15 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .route_layer(enforce)
         .merge(els)
         .fallback(fallback)
-        .with_state(api)
-        .layer(DefaultBodyLimit::max(cfg.body_limit))
-        .layer(axum::Extension(extract::BodyLimit(cfg.body_limit)))
+        .with_state(api);
+    let shared = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(error::render))
         .layer(TimeoutLayer::with_status_code(
             http::StatusCode::GATEWAY_TIMEOUT,
             cfg.request_timeout,
         ))
-        .layer(axum::middleware::from_fn(error::render))
+        .layer(axum::Extension(extract::BodyLimit(cfg.body_limit)))
+        .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .service(routes);
+    Router::new().fallback_service(shared)
 }
