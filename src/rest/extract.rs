@@ -81,9 +81,14 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             "the request body is empty; send a JSON object",
         ));
     }
-    // Without `end()`, as the tracking pass below: what follows the value is not read.
-    if let Ok(v) = T::deserialize(&mut serde_json::Deserializer::from_slice(bytes)) {
-        return Ok(v);
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    if let Ok(v) = T::deserialize(&mut *de) {
+        // Only whitespace may follow the value: a second event after the first (NDJSON sent to
+        // a single-event route) would otherwise be dropped unseen.
+        return match de.end() {
+            Ok(()) => Ok(v),
+            Err(e) => Err(Error::malformed("body", format!("malformed JSON: {e}"))),
+        };
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -223,13 +228,19 @@ mod tests {
             decode::<Outer>(br#"{"inner":[{"n":1}"#),
             Err(Error::Malformed { .. })
         ));
-        // What follows the value is not read, on either pass.
+        // Only whitespace may follow the value.
         assert_eq!(
-            decode::<Outer>(br#"{"inner":[{"n":1}]} trailing"#)
+            decode::<Outer>(b"{\"inner\":[{\"n\":1}]} \n")
                 .unwrap()
                 .inner
                 .len(),
             1
         );
+        match decode::<Outer>(br#"{"inner":[{"n":1}]} {"inner":[]}"#) {
+            Err(Error::Malformed { message, .. }) => {
+                assert!(message.contains("trailing characters"), "{message}")
+            }
+            other => panic!("expected a 400, got {other:?}"),
+        }
     }
 }

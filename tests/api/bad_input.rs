@@ -162,6 +162,24 @@ async fn capture_routes_reject_bad_input() {
             "VALIDATION_ERROR",
             None,
         ),
+        // Text after the JSON value, as two events sent as one body (NDJSON to the
+        // single-event route): a syntax error (400) naming it, not a 422 about `payload_json`.
+        case(
+            Method::POST,
+            cap,
+            raw("{\"message\": \"first\"}\n{\"message\": \"second\"}"),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
+        case(
+            Method::POST,
+            msg,
+            raw("{\"text\": \"x\"} trailing"),
+            MALFORMED,
+            "VALIDATION_ERROR",
+            None,
+        ),
         case(
             Method::POST,
             cap,
