@@ -73,6 +73,8 @@ pub struct WriterStats {
     pub committed: std::sync::atomic::AtomicU64,
     /// Transactions committed since start (events per commit: `committed / batches`).
     pub batches: std::sync::atomic::AtomicU64,
+    /// Events that could not be committed since start (their callers got an error).
+    pub failed: std::sync::atomic::AtomicU64,
 }
 
 /// The sending side: cheap to clone, shared by every transport.

@@ -11,20 +11,22 @@
 //! and cut the server's CPU by a quarter, for about 2.5 ms more latency (BENCHMARKS.md,
 //! session 19).
 
-use std::time::Instant;
+use std::{
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    time::Instant,
+};
 
 use tokio::sync::mpsc;
 
-use super::{IngestConfig, Job};
+use super::{IngestConfig, Job, WriterStats};
 use crate::{error::Error, store::Store};
 
 pub(super) async fn run(
     store: Store,
     mut rx: mpsc::Receiver<Job>,
     cfg: IngestConfig,
-    stats: std::sync::Arc<super::WriterStats>,
+    stats: std::sync::Arc<WriterStats>,
 ) {
-    let mut totals = Totals::default();
     let max_batch = cfg.max_batch.max(1);
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     // Opened here, on the writer's runtime, before the first batch waits for it.
@@ -52,45 +54,32 @@ pub(super) async fn run(
         }
         last_start = Some(tokio::time::Instant::now());
         let oldest = jobs.iter().map(|j| j.queued).min();
-        commit(&store, &mut jobs, &mut totals).await;
+        commit(&store, &mut jobs, &stats).await;
         if let Some(q) = oldest {
             let lag = u64::try_from(q.elapsed().as_millis()).unwrap_or(u64::MAX);
-            stats
-                .lag_ms
-                .store(lag, std::sync::atomic::Ordering::Relaxed);
+            stats.lag_ms.store(lag, Relaxed);
         }
-        // Only this task writes them: the totals so far, for monitoring to read.
-        stats
-            .committed
-            .store(totals.committed, std::sync::atomic::Ordering::Relaxed);
-        stats
-            .batches
-            .store(totals.batches, std::sync::atomic::Ordering::Relaxed);
     }
     store.close_ingest_pool().await;
     tracing::info!(
-        committed = totals.committed,
-        batches = totals.batches,
-        failed = totals.failed,
+        committed = stats.committed.load(Relaxed),
+        batches = stats.batches.load(Relaxed),
+        failed = stats.failed.load(Relaxed),
         "ingest writer drained and stopped"
     );
 }
 
-/// What the writer did, for its log line when it stops.
-#[derive(Default)]
-struct Totals {
-    committed: u64,
-    batches: u64,
-    failed: u64,
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Relaxed);
 }
 
-async fn commit(store: &Store, jobs: &mut Vec<Job>, totals: &mut Totals) {
+async fn commit(store: &Store, jobs: &mut Vec<Job>, stats: &WriterStats) {
     let started = Instant::now();
     let (mut batch, result) = store.commit_batch(std::mem::take(jobs)).await;
     match result {
         Ok(results) => {
-            totals.batches += 1;
-            totals.committed += results.len() as u64;
+            add(&stats.batches, 1);
+            add(&stats.committed, results.len() as u64);
             tracing::debug!(
                 events = results.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -110,11 +99,11 @@ async fn commit(store: &Store, jobs: &mut Vec<Job>, totals: &mut Totals) {
                 let result = result.map(|mut r| r.remove(0));
                 match &result {
                     Ok(_) => {
-                        totals.committed += 1;
-                        totals.batches += 1;
+                        add(&stats.committed, 1);
+                        add(&stats.batches, 1);
                     }
                     Err(e) => {
-                        totals.failed += 1;
+                        add(&stats.failed, 1);
                         tracing::error!(error = %e, %event_id, "event could not be committed");
                     }
                 }
