@@ -11,9 +11,11 @@
 //! trace text (`ExceptionData::frames_from_text`); reading parses the text again where an
 //! exception has text and no frames. Versions 1 and 2, which always hold every frame, are
 //! still read as they are.
+//! Both JSON parts are written by `blob_json`, as `serde_json` would write them, only faster.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::blob_json;
 use crate::{
     domain::{
         ExceptionData,
@@ -23,18 +25,6 @@ use crate::{
 };
 
 const VERSION: u8 = 3;
-
-/// The grouping as stored: `components` only when they are not the first variant's.
-#[derive(Serialize)]
-struct StoredGrouping<'a> {
-    version: u32,
-    source: GroupingSource,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    components: Option<&'a [String]>,
-    fingerprint: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    variants: &'a [GroupingVariant],
-}
 
 #[derive(Deserialize)]
 struct ReadGrouping {
@@ -81,19 +71,23 @@ pub fn encode(exception: Option<&ExceptionData>, grouping: &Grouping, payload: &
     // bench event holds (9.8 KB for a 3.1 KB payload): separate vectors grew from
     // serde_json's 128 bytes, a reallocation every doubling, and were then copied together.
     let mut raw = Vec::with_capacity(8 + 2 * payload.len() + 4096);
-    framed_json(&mut raw, exception);
+    framed(&mut raw, |out| {
+        if let Some(e) = exception {
+            blob_json::exception(out, e);
+        }
+    });
     let primary = grouping.variants.first().map(|v| v.components.as_slice());
-    framed_json(
-        &mut raw,
-        Some(&StoredGrouping {
-            version: grouping.version,
-            source: grouping.source,
-            components: (primary != Some(grouping.components.as_slice()))
+    framed(&mut raw, |out| {
+        blob_json::grouping(
+            out,
+            grouping.version,
+            grouping.source,
+            (primary != Some(grouping.components.as_slice()))
                 .then_some(grouping.components.as_slice()),
-            fingerprint: &grouping.fingerprint,
-            variants: &grouping.variants,
-        }),
-    );
+            &grouping.fingerprint,
+            &grouping.variants,
+        )
+    });
     raw.extend(payload.as_bytes());
     let mut out = vec![VERSION];
     // A compression context is large to set up; each thread keeps one.
@@ -114,16 +108,11 @@ pub fn encode(exception: Option<&ExceptionData>, grouping: &Grouping, payload: &
     out
 }
 
-/// Appends `u32 LE length, JSON of value` to `out`; the length is 0 and nothing follows when
-/// there is no value (or it cannot be serialized).
-fn framed_json<T: Serialize>(out: &mut Vec<u8>, value: Option<&T>) {
+/// Appends `u32 LE length`, then what `write` writes (nothing: length 0), to `out`.
+fn framed(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     let at = out.len();
     out.extend([0; 4]);
-    let Some(value) = value else { return };
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        out.truncate(at + 4);
-        return;
-    }
+    write(out);
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }

@@ -5,6 +5,7 @@
 mod access;
 mod batch_sql;
 pub mod blob;
+mod blob_json;
 mod cache;
 mod convert;
 pub mod entity;

@@ -248,12 +248,16 @@ fn frame_location(frame: &Frame) -> Cow<'_, str> {
 pub(super) fn basename(filename: &str) -> &str {
     let mut path = filename.trim();
     // Query strings and fragments carry cache-busters and build hashes.
-    if let Some(i) = path.find(['?', '#']) {
+    if let Some(i) = path.bytes().position(|b| b == b'?' || b == b'#') {
         path = &path[..i];
     }
-    path.split(['/', '\\'])
-        .rfind(|seg| !seg.is_empty())
-        .unwrap_or("")
+    // The last segment that is not empty. Searched as bytes: the separators are ASCII, so
+    // every cut falls between characters (a `char` pattern decoded each character).
+    let path = path.trim_end_matches(['/', '\\']);
+    match path.bytes().rposition(|b| b == b'/' || b == b'\\') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
 }
 
 /// Reduces a function name to what identifies the code: no `async`/`new`/`Object.`
@@ -664,6 +668,13 @@ mod tests {
         assert_eq!(basename("file:///app/x.mjs"), "x.mjs");
         assert_eq!(basename("C:\\app\\views.py"), "views.py");
         assert_eq!(basename(""), "");
+        // The last segment that is not empty; none is there in separators alone.
+        assert_eq!(basename("/srv/app/"), "app");
+        assert_eq!(basename("a\\b//\\"), "b");
+        assert_eq!(basename(" /x/ü.py?a/b "), "ü.py");
+        assert_eq!(basename("//\\/"), "");
+        assert_eq!(basename("views.py"), "views.py");
+        assert_eq!(basename("#/a/b"), "");
         assert_eq!(
             frame_location(&frame("com.acme.Foo", "Foo.java", "bar", 1)),
             "com.acme.Foo"
