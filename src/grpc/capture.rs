@@ -21,11 +21,12 @@ impl CaptureService for Api {
     ) -> Result<Response<pb::CaptureResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
         let entry = super::access::audit(&principal, req.extensions(), "project.create");
+        let payload = PayloadJson::of(&req);
         let mut req = req.into_inner();
         let project = std::mem::take(&mut req.project);
         let room = self.ingest.reserve(1)?;
         let project_id = self.capture_project(&principal, &project, entry).await?;
-        let input = capture_input(req)?;
+        let input = capture_input(req, payload)?;
         let event = ingest::prepare(project_id, input, Level::Error, Utc::now())?;
         let committed = room.submit(event).await?;
         Ok(Response::new(convert::committed_to_pb(committed)))
@@ -38,6 +39,7 @@ impl CaptureService for Api {
     ) -> Result<Response<pb::CaptureBatchResponse>, Status> {
         let principal = auth::require(req.extensions(), Scope::Ingest)?;
         let entry = super::access::audit(&principal, req.extensions(), "project.create");
+        let payload = PayloadJson::of(&req);
         let pb::CaptureBatchRequest { events } = req.into_inner();
         if events.is_empty() {
             return Err(
@@ -62,7 +64,7 @@ impl CaptureService for Api {
                 .capture_project(&principal, &project, entry.clone())
                 .await
             {
-                Ok(project_id) => capture_input(item)
+                Ok(project_id) => capture_input(item, payload)
                     .and_then(|input| ingest::prepare(project_id, input, Level::Error, now)),
                 Err(e) => Err(e),
             };
@@ -214,7 +216,25 @@ fn batch_error(e: Error) -> pb::CaptureBatchResult {
 }
 
 /// A `CaptureRequest` as ingest input.
-fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
+/// Whether a capture's `payload_json` still needs to be checked. A transport that sends its
+/// own request body as the payload, after decoding it as a JSON object (the REST routes), says
+/// so with the `PayloadJson::Decoded` extension; every other payload is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadJson {
+    Decoded,
+    Unchecked,
+}
+
+impl PayloadJson {
+    fn of<T>(req: &Request<T>) -> PayloadJson {
+        req.extensions()
+            .get::<PayloadJson>()
+            .copied()
+            .unwrap_or(PayloadJson::Unchecked)
+    }
+}
+
+fn capture_input(req: pb::CaptureRequest, payload: PayloadJson) -> Result<CaptureInput, Error> {
     let pb::CaptureRequest {
         message,
         code,
@@ -234,7 +254,10 @@ fn capture_input(req: pb::CaptureRequest) -> Result<CaptureInput, Error> {
         transaction,
         project: _,
     } = req;
-    let original = original_payload(payload_json)?;
+    let original = match payload {
+        PayloadJson::Decoded => Some(payload_json).filter(|p| !p.trim().is_empty()),
+        PayloadJson::Unchecked => original_payload(payload_json)?,
+    };
     let level = convert::level_from_pb("level", level)?;
     let timestamp = timestamp
         .map(|t| convert::from_ts("timestamp", t))

@@ -4,6 +4,7 @@
 
 mod access;
 mod capture;
+pub use capture::PayloadJson;
 pub mod convert;
 mod groups;
 mod insights;

@@ -665,6 +665,14 @@ fn exception_input(e: ExceptionBody) -> pb::ExceptionInput {
     e
 }
 
+/// Tells the capture handler that the payloads are bodies this layer decoded as JSON objects
+/// (`capture_request`), so it need not check them again.
+fn decoded_payload<T>(mut req: tonic::Request<T>) -> tonic::Request<T> {
+    req.extensions_mut()
+        .insert(crate::grpc::PayloadJson::Decoded);
+    req
+}
+
 /// The `CaptureRequest` for one capture body; the body itself travels as the payload.
 fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
     let body: CaptureBody = decode(raw)?;
@@ -724,7 +732,10 @@ async fn capture(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) -> Api
         group_id,
         fingerprint,
         new_group,
-    } = api.capture(ctx.request(req)).await?.into_inner();
+    } = api
+        .capture(decoded_payload(ctx.into_request(req)))
+        .await?
+        .into_inner();
     Ok(Json(capture_json(
         event_id,
         group_id,
@@ -772,9 +783,11 @@ async fn capture_batch(State(api): State<Api>, ctx: Ctx, RawBody(raw): RawBody) 
     } = if only_undecodable {
         pb::CaptureBatchResponse::default()
     } else {
-        api.capture_batch(ctx.request(pb::CaptureBatchRequest { events: decoded }))
-            .await?
-            .into_inner()
+        api.capture_batch(decoded_payload(
+            ctx.into_request(pb::CaptureBatchRequest { events: decoded }),
+        ))
+        .await?
+        .into_inner()
     };
     let mut handled = results.into_iter();
     let results: Vec<Value> = early

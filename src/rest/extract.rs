@@ -145,6 +145,7 @@ fn strip_position(msg: &str) -> String {
 
 /// What a REST handler passes through to the gRPC handler: headers become metadata, and the
 /// extensions carry the authenticated principal.
+#[derive(Clone)]
 pub struct Ctx {
     headers: http::HeaderMap,
     extensions: http::Extensions,
@@ -164,9 +165,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 impl Ctx {
     /// The gRPC request for `message`, as if it had arrived over gRPC with these headers.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        self.clone().into_request(message)
+    }
+
+    /// `request` without copying the headers and extensions, for the last (or only) call.
+    pub fn into_request<T>(self, message: T) -> tonic::Request<T> {
         tonic::Request::from_parts(
-            tonic::metadata::MetadataMap::from_headers(self.headers.clone()),
-            self.extensions.clone(),
+            tonic::metadata::MetadataMap::from_headers(self.headers),
+            self.extensions,
             message,
         )
     }
