@@ -262,6 +262,50 @@ async fn grpc_capture_message_and_idempotency_shared_with_rest() {
         "VALIDATION_ERROR",
         Some("level"),
     );
+
+    // A gRPC client's payload_json is checked (REST's bodies are checked when decoded): it
+    // must be a JSON object, alone and in a batch.
+    for bad in ["{\"a\":", "[1]", "\"text\"", "{} trailing"] {
+        let st = capture
+            .capture(app.req(pb::CaptureRequest {
+                message: "x".into(),
+                payload_json: bad.into(),
+                ..Default::default()
+            }))
+            .await
+            .expect_err(bad);
+        assert_status(
+            &st,
+            Code::InvalidArgument,
+            "VALIDATION_ERROR",
+            Some("payload_json"),
+        );
+        let batch = capture
+            .capture_batch(app.req(pb::CaptureBatchRequest {
+                events: vec![pb::CaptureRequest {
+                    message: "x".into(),
+                    payload_json: bad.into(),
+                    ..Default::default()
+                }],
+            }))
+            .await
+            .expect("CaptureBatch")
+            .into_inner();
+        assert_eq!((batch.accepted, batch.rejected), (0, 1), "{bad}");
+    }
+    let r = capture
+        .capture(app.req(pb::CaptureRequest {
+            message: "with payload".into(),
+            payload_json: r#"{"message": "with payload", "extra": {"k": 1}}"#.into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("Capture with payload_json")
+        .into_inner();
+    assert_eq!(
+        app.event(&r.event_id).await["payload"],
+        json!({"message": "with payload", "extra": {"k": 1}})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
