@@ -6,10 +6,10 @@ use clap::{Args, Parser, Subcommand};
 
 // The ingest path allocates many short-lived buffers across threads; mimalloc spends less
 // time on them than glibc's malloc and returns memory to the OS sooner. It also replaces
-// malloc for the C libraries (`override`): SQLite and zstd allocated through glibc, whose
-// malloc was 1.8 % of the server's CPU on single events, and whose per-thread arenas held
-// another 15-25 MiB. Built without its transparent-huge-page advice
-// (`no_thp`), see `without_huge_pages`.
+// malloc for the C libraries (`override`): SQLite and zstd (which compressed stored events
+// until blob version 4) allocated through glibc, whose malloc was 1.8 % of the server's CPU
+// on single events, and whose per-thread arenas held another 15-25 MiB. Built without its
+// transparent-huge-page advice (`no_thp`), see `without_huge_pages`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use faultline::{

@@ -1,17 +1,23 @@
 //! The compressed part of an event row: the parsed exception, the grouping explanation and
-//! the original payload, framed and compressed with zstd. They are most of an event's bytes
-//! and are only read whole, so one blob keeps rows small and inserts cheap. Encoding runs in
-//! the request handler (`ingest::prepare`), not in the single writer.
+//! the original payload, framed and compressed. They are most of an event's bytes and are
+//! only read whole, so one blob keeps rows small and inserts cheap. Encoding runs in the
+//! request handler (`ingest::prepare`), not in the single writer.
 //!
-//! Layout: one version byte, then zstd of
-//! `u32 LE length, exception JSON (empty: none), u32 LE length, grouping JSON, payload bytes`.
-//! Version 2 leaves the grouping's `components` out when they are its primary variant's (as
-//! `grouping::compute` makes them): the same list twice was a tenth of what was compressed.
-//! Version 3 leaves out the frames of exceptions whose frames were parsed from their stack
-//! trace text (`ExceptionData::frames_from_text`); reading parses the text again where an
-//! exception has text and no frames. Versions 1 and 2, which always hold every frame, are
-//! still read as they are.
-//! Both JSON parts are written by `blob_json`, as `serde_json` would write them, only faster.
+//! The framed parts: `u32 LE length, exception JSON (empty: none), u32 LE length, grouping
+//! JSON, payload bytes`. Both JSON parts are written by `blob_json`, as `serde_json` would
+//! write them, only faster.
+//! - Version 1: one version byte, then zstd of the framed parts.
+//! - Version 2 leaves the grouping's `components` out when they are its primary variant's (as
+//!   `grouping::compute` makes them): the same list twice was a tenth of what was compressed.
+//! - Version 3 leaves out the frames of exceptions whose frames were parsed from their stack
+//!   trace text (`ExceptionData::frames_from_text`); reading parses the text again where an
+//!   exception has text and no frames. Versions 1 and 2, which always hold every frame, are
+//!   still read as they are.
+//! - Version 4 (written now) compresses with LZ4 instead: the version byte, the framed parts'
+//!   length (`u32 LE`), one LZ4 block. zstd at its fastest level took a fifth of the request
+//!   workers' instructions per captured event, LZ4 about a third of that; a bench event's blob
+//!   is 1 934 bytes instead of 1 650 (BENCHMARKS.md, session 21). Versions 1 to 3 are still
+//!   read with zstd.
 
 use serde::Deserialize;
 
@@ -24,7 +30,9 @@ use crate::{
     error::Error,
 };
 
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
+/// The first version compressed with LZ4; versions 1 to 3 were compressed with zstd.
+const LZ4_SINCE: u8 = 4;
 
 #[derive(Deserialize)]
 struct ReadGrouping {
@@ -51,13 +59,6 @@ impl From<ReadGrouping> for Grouping {
         }
     }
 }
-/// zstd's first fast level (`--fast=1`): most of the size win at a small share of the CPU of
-/// higher levels. Against level 1 a bench event's blob is 1 643 bytes instead of 1 336, and
-/// single events and batches of 100 went 3-4 % faster on SQLite (BENCHMARKS.md, session 14).
-/// The files do not grow: a 3 KB event fills a SQLite page and half a PostgreSQL page either
-/// way (4.6 KB per event in the SQLite file, 4 096 bytes of PostgreSQL heap, at both levels).
-const LEVEL: i32 = -1;
-
 /// The decoded blob.
 pub struct EventBlob {
     pub exception: Option<ExceptionData>,
@@ -89,22 +90,16 @@ pub fn encode(exception: Option<&ExceptionData>, grouping: &Grouping, payload: &
         )
     });
     raw.extend(payload.as_bytes());
-    let mut out = vec![VERSION];
-    // A compression context is large to set up; each thread keeps one.
-    thread_local! {
-        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            std::cell::RefCell::new(zstd::bulk::Compressor::new(LEVEL).ok());
-    }
-    let compressed = COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
-        Some(c) => c.compress(&raw).ok(),
-        None => None,
-    });
-    // Without a context (allocation failure) fall back to a one-off compression.
-    out.extend(
-        compressed
-            .or_else(|| zstd::bulk::compress(&raw, LEVEL).ok())
-            .unwrap_or_default(),
-    );
+    // `VERSION`, the length of `raw`, then `raw` as one LZ4 block.
+    let mut out = vec![0; 5 + lz4_flex::block::get_maximum_output_size(raw.len())];
+    out[0] = VERSION;
+    out[1..5].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+    let n = lz4_flex::block::compress_into(&raw, &mut out[5..])
+        .expect("the output has room for the worst case");
+    out.truncate(5 + n);
+    // The row keeps this vector while the event waits for its commit: without the room for
+    // the worst case (five times as much), batches in flight held 25 MiB more.
+    out.shrink_to_fit();
     out
 }
 
@@ -123,7 +118,22 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
     if !(1..=VERSION).contains(&version) {
         return Err(corrupt());
     }
-    let raw = zstd::stream::decode_all(compressed).map_err(|_| corrupt())?;
+    let raw = if version >= LZ4_SINCE {
+        let (len, block) = compressed.split_first_chunk::<4>().ok_or_else(corrupt)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        // LZ4 expands at most about 255 times: a larger length is corrupt, and is not
+        // allocated.
+        if len > block.len().saturating_mul(255) + 16 {
+            return Err(corrupt());
+        }
+        let raw = lz4_flex::block::decompress(block, len).map_err(|_| corrupt())?;
+        if raw.len() != len {
+            return Err(corrupt());
+        }
+        raw
+    } else {
+        zstd::stream::decode_all(compressed).map_err(|_| corrupt())?
+    };
     let mut rest = raw.as_slice();
     let mut take = || -> Result<&[u8], Error> {
         let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
@@ -192,6 +202,43 @@ mod tests {
         assert!(decode(b"\x02", true).is_err());
         assert!(decode(b"\x03garbage", true).is_err());
         assert!(decode(b"\x04garbage", true).is_err());
+        assert!(decode(b"\x05garbage", true).is_err());
+        // A length LZ4 cannot reach from so few bytes, and a length that does not match.
+        let mut blob = encode(None, &g, payload);
+        blob[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode(&blob, true).is_err());
+        let mut blob = encode(None, &g, payload);
+        blob[1] = blob[1].wrapping_add(1);
+        assert!(decode(&blob, true).is_err());
+        assert!(decode(&blob[..blob.len() - 1], true).is_err());
+    }
+
+    #[test]
+    fn reads_version_3_blobs() {
+        // Version 3: zstd; frames parsed from text left out and parsed again when read.
+        let raw = "Traceback (most recent call last):\n  File \"/srv/app/views.py\", line 3, in get\n    \
+                   x = load()\nKeyError: 'a'";
+        let exception = serde_json::json!({
+            "type": "KeyError", "value": "'a'", "module": "", "frames": [], "raw_stacktrace": raw
+        });
+        let g = with_variants();
+        let stored = serde_json::json!({
+            "version": 2, "source": "stacktrace", "fingerprint": "aa",
+            "variants": serde_json::to_value(&g.variants).unwrap()
+        });
+        let blob = old_blob(
+            3,
+            exception.to_string().as_bytes(),
+            stored.to_string().as_bytes(),
+            b"{}",
+        );
+        let b = decode(&blob, true).unwrap();
+        let e = b.exception.unwrap();
+        assert_eq!(e.raw_stacktrace, raw);
+        assert_eq!(e.frames.len(), 1);
+        assert_eq!(e.frames[0].function, "get");
+        assert_eq!(b.grouping, g);
+        assert_eq!(b.payload, "{}");
     }
 
     fn with_variants() -> Grouping {
@@ -222,7 +269,9 @@ mod tests {
 
     /// The stored exception JSON (null when none) and grouping JSON of a blob.
     fn stored_parts(blob: &[u8]) -> (serde_json::Value, serde_json::Value) {
-        let raw = zstd::stream::decode_all(&blob[1..]).unwrap();
+        assert_eq!(blob[0], VERSION);
+        let len = u32::from_le_bytes(blob[1..5].try_into().unwrap()) as usize;
+        let raw = lz4_flex::block::decompress(&blob[5..], len).unwrap();
         let n = u32::from_le_bytes(raw[..4].try_into().unwrap()) as usize;
         let exception = if n == 0 {
             serde_json::Value::Null
@@ -234,7 +283,7 @@ mod tests {
         (exception, serde_json::from_slice(&rest[4..4 + m]).unwrap())
     }
 
-    /// A blob as an older version wrote it: `version`, then zstd of the framed parts.
+    /// A blob as versions 1 to 3 wrote it: `version`, then zstd of the framed parts.
     fn old_blob(version: u8, exception: &[u8], grouping: &[u8], payload: &[u8]) -> Vec<u8> {
         let mut raw = Vec::new();
         raw.extend((exception.len() as u32).to_le_bytes());
