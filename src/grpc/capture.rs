@@ -215,7 +215,6 @@ fn batch_error(e: Error) -> pb::CaptureBatchResult {
     }
 }
 
-/// A `CaptureRequest` as ingest input.
 /// Whether a capture's `payload_json` still needs to be checked. A transport that sends its
 /// own request body as the payload, after decoding it as a JSON object (the REST routes), says
 /// so with the `PayloadJson::Decoded` extension; every other payload is checked.
@@ -234,6 +233,7 @@ impl PayloadJson {
     }
 }
 
+/// A `CaptureRequest` as ingest input.
 fn capture_input(req: pb::CaptureRequest, payload: PayloadJson) -> Result<CaptureInput, Error> {
     let pb::CaptureRequest {
         message,

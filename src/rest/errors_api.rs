@@ -675,6 +675,15 @@ fn decoded_payload<T>(mut req: tonic::Request<T>) -> tonic::Request<T> {
 
 /// The `CaptureRequest` for one capture body; the body itself travels as the payload.
 fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
+    // serde reads a struct from a JSON array too (its fields in order); an event, and the
+    // payload stored with it, is an object.
+    if raw.trim_ascii_start().starts_with(b"[") {
+        return Err(Error::invalid_field(
+            "body",
+            "invalid type: array, expected a JSON object",
+            "INVALID_TYPE",
+        ));
+    }
     let body: CaptureBody = decode(raw)?;
     let CaptureBody {
         message,

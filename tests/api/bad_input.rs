@@ -180,6 +180,24 @@ async fn capture_routes_reject_bad_input() {
             "VALIDATION_ERROR",
             None,
         ),
+        // JSON of another type than an object. serde reads a struct from an array too (its
+        // fields in order), so an array is refused before it is read as an event.
+        case(
+            Method::POST,
+            cap,
+            raw("[\"hello\", \"E1\"]"),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("body"),
+        ),
+        case(
+            Method::POST,
+            cap,
+            raw(" 5"),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("body"),
+        ),
         case(
             Method::POST,
             cap,
@@ -853,4 +871,27 @@ async fn triage_routes_reject_bad_input() {
         r["days"] != json!(5) && r["days"] != json!(40000),
         "a rejected retention was stored: {r}"
     );
+}
+
+/// A batch item that is JSON but not an object (an array would be read as an event's fields
+/// in order) is refused on its own; the others are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_items_that_are_not_objects_are_refused_alone() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            "/v1/errors/capture/batch",
+            &json!({"events": [["hello", "E1"], 5, {"message": "kept"}]}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "{body}");
+    for item in &results[..2] {
+        assert_eq!(item["ok"], json!(false), "{item}");
+        let message = item["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("body: invalid type"), "{item}");
+    }
+    assert_eq!(results[2]["ok"], json!(true), "{body}");
+    assert_eq!(body["accepted"], json!(1), "{body}");
 }
