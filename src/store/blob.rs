@@ -61,6 +61,7 @@ impl From<ReadGrouping> for Grouping {
         }
     }
 }
+
 /// The decoded blob.
 pub struct EventBlob {
     pub exception: Option<ExceptionData>,
