@@ -666,7 +666,8 @@ fn exception_input(e: ExceptionBody) -> pb::ExceptionInput {
 }
 
 /// Tells the capture handler that the payloads are bodies this layer decoded as JSON objects
-/// (`capture_request`), so it need not check them again.
+/// (`capture_request`, through `decode`, which reads only objects), so it need not check them
+/// again.
 fn decoded_payload<T>(mut req: tonic::Request<T>) -> tonic::Request<T> {
     req.extensions_mut()
         .insert(crate::grpc::PayloadJson::Decoded);
@@ -675,15 +676,6 @@ fn decoded_payload<T>(mut req: tonic::Request<T>) -> tonic::Request<T> {
 
 /// The `CaptureRequest` for one capture body; the body itself travels as the payload.
 fn capture_request(raw: &[u8]) -> Result<pb::CaptureRequest, Error> {
-    // serde reads a struct from a JSON array too (its fields in order); an event, and the
-    // payload stored with it, is an object.
-    if raw.trim_ascii_start().starts_with(b"[") {
-        return Err(Error::invalid_field(
-            "body",
-            "invalid type: array, expected a JSON object",
-            "INVALID_TYPE",
-        ));
-    }
     let body: CaptureBody = decode(raw)?;
     let CaptureBody {
         message,

@@ -85,10 +85,19 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if let Ok(v) = T::deserialize(&mut *de) {
         // Only whitespace may follow the value: a second event after the first (NDJSON sent to
         // a single-event route) would otherwise be dropped unseen.
-        return match de.end() {
-            Ok(()) => Ok(v),
-            Err(e) => Err(Error::malformed("body", format!("malformed JSON: {e}"))),
-        };
+        if let Err(e) = de.end() {
+            return Err(Error::malformed("body", format!("malformed JSON: {e}")));
+        }
+        // Every body is an object, but serde reads a struct from an array too (its fields in
+        // order): `["hello"]` was taken for an event, and stored with an array as its payload.
+        if bytes.trim_ascii_start().starts_with(b"[") {
+            return Err(Error::invalid_field(
+                "body",
+                "invalid type: array, expected a JSON object",
+                "INVALID_TYPE",
+            ));
+        }
+        return Ok(v);
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -218,6 +227,31 @@ mod tests {
             }
             other => panic!("expected a 422, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_body_is_an_object_not_an_array() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Event {
+            message: String,
+        }
+        assert!(decode::<Event>(br#" {"message": "x"}"#).is_ok());
+        match decode::<Event>(br#" ["x"]"#) {
+            Err(e @ Error::Invalid { .. }) => {
+                let v = &e.violations()[0];
+                assert_eq!(
+                    (v.field.as_str(), v.code.as_str()),
+                    ("body", "INVALID_TYPE")
+                );
+            }
+            other => panic!("expected a 422, got {other:?}"),
+        }
+        // A broken array is still a syntax error (400).
+        assert!(matches!(
+            decode::<Event>(br#"["x""#),
+            Err(Error::Malformed { .. })
+        ));
     }
 
     #[test]
