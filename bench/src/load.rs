@@ -27,7 +27,7 @@ use tonic::{client::Grpc, transport::Channel};
 use crate::{
     codec::{self, PreEncoded},
     common::Target,
-    events,
+    events, h1,
     procinfo::{RssSampler, ServerFigures},
     stats::{self, Latency},
 };
@@ -171,8 +171,7 @@ impl Tally {
 #[derive(Clone)]
 enum Sender {
     Rest {
-        client: reqwest::Client,
-        url: String,
+        route: h1::Route,
         bodies: Arc<Vec<Bytes>>,
         batch: bool,
     },
@@ -215,40 +214,26 @@ struct RestBatchAnswer {
 }
 
 impl Sender {
-    /// Sends request number `i` (from worker `w`) and counts its outcome.
-    async fn send(&self, i: u64, w: usize, t: &mut Tally) {
+    /// Sends request number `i` (from worker `w`, over its connection `conn` when REST) and
+    /// counts its outcome.
+    async fn send(&self, i: u64, w: usize, conn: Option<&mut h1::Conn>, t: &mut Tally) {
         match self {
-            Sender::Rest {
-                client,
-                url,
-                bodies,
-                batch,
-            } => {
+            Sender::Rest { bodies, batch, .. } => {
                 let body = bodies[(i % bodies.len() as u64) as usize].clone();
-                let resp = client
-                    .post(url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                let resp = match resp {
-                    Ok(r) => r,
+                let Some(conn) = conn else {
+                    t.status("error: transport");
+                    t.error(|| "no connection".to_owned());
+                    return;
+                };
+                let (status, bytes) = match conn.post(body).await {
+                    Ok(answer) => answer,
                     Err(e) => {
                         t.status("error: transport");
-                        t.error(|| format!("transport: {e}"));
+                        t.error(|| format!("transport: {e:#}"));
                         return;
                     }
                 };
-                let status = resp.status();
                 t.status(status.as_str());
-                let bytes = match resp.bytes().await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        t.status("error: body");
-                        t.error(|| format!("reading body: {e}"));
-                        return;
-                    }
-                };
                 if !status.is_success() {
                     t.error(|| format!("{status}: {}", String::from_utf8_lossy(&bytes)));
                     return;
@@ -461,12 +446,14 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
 
     let sender = match args.mode {
         Mode::Rest | Mode::RestBatch => Sender::Rest {
-            client: http.clone(),
-            url: target.url(if args.mode == Mode::Rest {
-                "/v1/errors/capture"
-            } else {
-                "/v1/errors/capture/batch"
-            }),
+            route: h1::Route::new(
+                &target,
+                if args.mode == Mode::Rest {
+                    "/v1/errors/capture"
+                } else {
+                    "/v1/errors/capture/batch"
+                },
+            )?,
             bodies,
             batch: args.mode.batched(),
         },
@@ -485,19 +472,19 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
-    // Open up the REST connections before the clock starts.
-    if let Sender::Rest { .. } = sender {
-        let warm: Vec<_> = (0..args.concurrency)
-            .map(|_| {
-                http.get(target.url("/v1/errors/groups?limit=1"))
-                    .timeout(Duration::from_secs(10))
-                    .send()
-            })
-            .collect();
-        for r in futures::future::join_all(warm).await {
-            r.context("warming up connections")?;
+    // Open the REST connections, one per worker, before the clock starts.
+    let conns: Vec<Option<h1::Conn>> = match &sender {
+        Sender::Rest { route, .. } => {
+            let opened =
+                futures::future::join_all((0..args.concurrency).map(|_| route.connect())).await;
+            opened
+                .into_iter()
+                .map(|c| c.map(Some))
+                .collect::<anyhow::Result<_>>()
+                .context("opening connections")?
         }
-    }
+        Sender::Grpc { .. } => (0..args.concurrency).map(|_| None).collect(),
+    };
 
     let pid = target.find_server_pid();
     println!(
@@ -528,7 +515,7 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
     let next = Arc::new(AtomicU64::new(0));
 
     let mut workers = Vec::with_capacity(args.concurrency);
-    for w in 0..args.concurrency {
+    for (w, mut conn) in conns.into_iter().enumerate() {
         let sender = sender.clone();
         let next = next.clone();
         workers.push(tokio::spawn(async move {
@@ -554,7 +541,9 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
                     None => now,
                 };
                 t.requests += 1;
-                match tokio::time::timeout_at(hard_stop, sender.send(i, w, &mut t)).await {
+                match tokio::time::timeout_at(hard_stop, sender.send(i, w, conn.as_mut(), &mut t))
+                    .await
+                {
                     Ok(()) => stats::record(&mut t.hist, t0.elapsed()),
                     Err(_) => {
                         t.timeouts += 1;

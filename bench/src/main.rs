@@ -11,6 +11,7 @@ mod codec;
 mod common;
 mod events;
 mod floor;
+mod h1;
 mod load;
 mod null;
 mod procinfo;
