@@ -228,7 +228,7 @@ async fn commit_in(
         let key = (ev.project_id, fingerprint);
         group_key.push(key);
         let ts = ev.timestamp.timestamp_millis();
-        // Made only for the group's first event: a v7 id costs a getrandom call.
+        // Made only for the group's first event.
         let agg = aggs.entry(key).or_insert_with(|| GroupAgg {
             proposed_id: proposed_id.unwrap_or_else(Uuid::now_v7),
             count: 0,
