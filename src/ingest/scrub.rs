@@ -8,19 +8,18 @@
 //! `X-Api-Key` and `apiKey`). A card number is 13 to 19 digits, optionally grouped by spaces
 //! or dashes, with a card network's prefix, passing the Luhn check.
 //!
-//! Most payloads hold nothing to scrub: one pass over the payload that reads only its keys
-//! (`HasSensitiveKey`, which builds nothing) and one over its bytes for card numbers decide
-//! whether it is parsed and rewritten at all, so clean events keep their bytes as sent.
+//! Most payloads hold nothing to scrub: one pass over the payload that reads only its names
+//! (`Scrubber::may_hold_sensitive_key`, which builds nothing) and one over its bytes for card
+//! numbers decide whether it is parsed and rewritten at all, so clean events keep their bytes
+//! as sent.
 
 use std::{
     collections::HashMap,
-    fmt,
     sync::{Arc, LazyLock, RwLock},
 };
 
 use aho_corasick::AhoCorasick;
 use regex::Regex;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -175,17 +174,55 @@ impl Scrubber {
     }
 
     /// Whether a key of `payload`, or the name of a `[name, value]` pair, is sensitive: what
-    /// `value` replaces. True also when `payload` is not JSON, which `payload` then handles.
-    /// Keys are read decoded (escapes resolved), as `value` reads them.
+    /// `value` replaces. Names are read decoded (escapes resolved), as `value` reads them.
+    ///
+    /// `payload` is JSON (capture checks it before scrubbing), so this only looks from string
+    /// to string: a string is a key when a `:` follows it, and a pair's name when a `[`
+    /// comes before it; no other string is a name. Strings are found with `memchr` and
+    /// nothing is decoded but escaped names. A serde walk over the payload that built nothing
+    /// cost 5.8 % of the request workers' instructions, 4 times this. Text that is not JSON
+    /// may be answered either way: `payload` then scrubs what `value` would (nothing but
+    /// cards, when it does not parse).
     fn may_hold_sensitive_key(&self, payload: &str) -> bool {
-        let mut de = serde_json::Deserializer::from_str(payload);
-        let walked = HasSensitiveKey {
-            scrubber: self,
-            string_names: false,
+        let bytes = payload.as_bytes();
+        let mut at = 0;
+        while let Some(open) = memchr::memchr(b'"', &bytes[at..]).map(|i| at + i) {
+            // The closing quote is the first one no backslash escapes.
+            let (mut close, mut escaped) = (open + 1, false);
+            loop {
+                match bytes
+                    .get(close..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
+                    // Not JSON: an unterminated string.
+                    None => return true,
+                    Some(i) if bytes[close + i] == b'\\' => {
+                        escaped = true;
+                        close += i + 2;
+                    }
+                    Some(i) => {
+                        close += i;
+                        break;
+                    }
+                }
+            }
+            at = close + 1;
+            let before = bytes[..open].iter().rev().find(|b| !is_json_space(**b));
+            let after = bytes[at..].iter().find(|b| !is_json_space(**b));
+            if before != Some(&b'[') && after != Some(&b':') {
+                continue;
+            }
+            let sensitive = if escaped {
+                serde_json::from_str::<String>(&payload[open..at])
+                    .map_or(true, |name| self.is_sensitive(&name))
+            } else {
+                self.is_sensitive(&payload[open + 1..close])
+            };
+            if sensitive {
+                return true;
+            }
         }
-        .deserialize(&mut de)
-        .and_then(|found| de.end().map(|()| found));
-        walked.unwrap_or(true)
+        false
     }
 
     /// Scrubs `v` in place; true when anything was replaced.
@@ -225,74 +262,9 @@ impl Scrubber {
     }
 }
 
-/// Walks one JSON value without building it; true when it holds a sensitive object key or a
-/// sensitive string that begins an array (a header pair's name, as `Scrubber::value` treats
-/// pairs).
-struct HasSensitiveKey<'s> {
-    scrubber: &'s Scrubber,
-    /// The value is an object key or an array's first element (a pair's name): a string here
-    /// names something, and is tested.
-    string_names: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for HasSensitiveKey<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for HasSensitiveKey<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
-        Ok(self.string_names && self.scrubber.is_sensitive(s))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let element = |string_names| HasSensitiveKey {
-            scrubber: self.scrubber,
-            string_names,
-        };
-        let mut found = seq.next_element_seed(element(true))?.unwrap_or(false);
-        while let Some(f) = seq.next_element_seed(element(false))? {
-            found |= f;
-        }
-        Ok(found)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let seed = |string_names| HasSensitiveKey {
-            scrubber: self.scrubber,
-            string_names,
-        };
-        let mut found = false;
-        // serde_json hands a key to `visit_str` (borrowed when it has no escapes).
-        while let Some(sensitive) = map.next_key_seed(seed(true))? {
-            if sensitive {
-                found = true;
-                map.next_value::<IgnoredAny>()?;
-            } else {
-                found |= map.next_value_seed(seed(false))?;
-            }
-        }
-        Ok(found)
-    }
+/// JSON's whitespace between tokens.
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// What `CARD` needs: 13 digits in a row, a single space or dash allowed between two. One
@@ -321,7 +293,7 @@ fn may_hold_card(text: &str) -> bool {
         };
         if previous + digits >= 13 {
             let start = i.saturating_sub(1) * BLOCK;
-            if digit_run(&bytes[start..(start + 2 * BLOCK).min(bytes.len())]) {
+            if digit_run_in(&bytes[start..(start + 2 * BLOCK).min(bytes.len())]) {
                 return true;
             }
         }
@@ -330,7 +302,75 @@ fn may_hold_card(text: &str) -> bool {
     false
 }
 
+/// `digit_run` on at most 64 bytes, with the bytes classified 16 at a time: a stack trace's
+/// line numbers and numbered names put 13 digits in many pairs of blocks, and the byte loop
+/// of `digit_run` cost about 9 instructions per byte.
+fn digit_run_in(window: &[u8]) -> bool {
+    let (digits, separators) = classify(window);
+    // A separator continues a run only between two digits.
+    let mut runs = digits | (separators & (digits << 1) & (digits >> 1));
+    while runs != 0 {
+        let start = runs.trailing_zeros();
+        let len = (runs >> start).trailing_ones();
+        // Fewer than 13 bytes cannot hold 13 digits.
+        if len >= 13 {
+            let run = (u64::MAX >> (64 - len)) << start;
+            if (digits & run).count_ones() >= 13 {
+                return true;
+            }
+        }
+        // Adding its lowest bit carries through the lowest run of ones and clears it.
+        runs &= runs.wrapping_add(runs & runs.wrapping_neg());
+    }
+    false
+}
+
+/// Bit i says whether byte i of `window` (at most 64 bytes) is a digit, and whether it is a
+/// space or a dash.
+#[cfg(target_arch = "x86_64")]
+fn classify(window: &[u8]) -> (u64, u64) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_sub_epi8,
+    };
+    let (mut digits, mut separators) = (0u64, 0u64);
+    for (i, chunk) in window[..window.len().min(64)].chunks(16).enumerate() {
+        let mut padded = [0u8; 16];
+        padded[..chunk.len()].copy_from_slice(chunk);
+        // SAFETY: SSE2 is part of the x86-64 baseline, so the intrinsics are always
+        // available; the unaligned load reads the 16 bytes of `padded`.
+        let (d, s) = unsafe {
+            let v = _mm_loadu_si128(padded.as_ptr().cast());
+            // A digit less '0' is at most 9, compared unsigned: the smaller of it and 9 is
+            // itself.
+            let from_zero = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            let digit = _mm_cmpeq_epi8(_mm_min_epu8(from_zero, _mm_set1_epi8(9)), from_zero);
+            let separator = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8)),
+            );
+            (_mm_movemask_epi8(digit), _mm_movemask_epi8(separator))
+        };
+        // The padding's zero bytes are neither.
+        digits |= u64::from(d as u16) << (16 * i);
+        separators |= u64::from(s as u16) << (16 * i);
+    }
+    (digits, separators)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn classify(window: &[u8]) -> (u64, u64) {
+    let (mut digits, mut separators) = (0u64, 0u64);
+    for (i, &b) in window.iter().take(64).enumerate() {
+        digits |= u64::from(b.is_ascii_digit()) << i;
+        separators |= u64::from(b == b' ' || b == b'-') << i;
+    }
+    (digits, separators)
+}
+
 /// The exact check behind `may_hold_card`: 13 digits in a row, single separators allowed.
+/// `digit_run_in` answers the same for up to 64 bytes (the tests compare them).
+#[cfg(test)]
 fn digit_run(bytes: &[u8]) -> bool {
     let (mut run, mut after_digit) = (0usize, false);
     for &b in bytes {
@@ -474,6 +514,38 @@ mod tests {
     }
 
     #[test]
+    fn windows_are_scanned_as_the_byte_loop_scans_them() {
+        use rand::{Rng, SeedableRng, seq::IndexedRandom};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        // Digits, separators, their neighbours ('/' and ':' around the digits) and bytes with
+        // the high bit set, which a signed comparison would take for digits.
+        let alphabet = [
+            b'0', b'4', b'9', b' ', b'-', b'/', b':', b'a', 0xb0, 0xb9, 0x00,
+        ];
+        let mut found = 0;
+        for _ in 0..100_000 {
+            let len = rng.random_range(0..=64);
+            let dense = rng.random_range(0.5..1.0);
+            let window: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.random::<f64>() < dense {
+                        b'0' + rng.random_range(0..10)
+                    } else {
+                        *alphabet.choose(&mut rng).unwrap()
+                    }
+                })
+                .collect();
+            let expected = digit_run(&window);
+            found += usize::from(expected);
+            assert_eq!(digit_run_in(&window), expected, "{window:?}");
+        }
+        assert!(found > 10_000, "{found}");
+        assert!(digit_run_in(&[b'7'; 64]));
+        assert!(digit_run_in(b"x123456 7890 12-34 5"));
+        assert!(!digit_run_in(b"123456  7890 12-34 5"));
+    }
+
+    #[test]
     fn cards_need_luhn_and_a_network() {
         assert!(is_card("4111 1111 1111 1111"));
         assert!(is_card("5500-0000-0000-0004"));
@@ -546,11 +618,103 @@ mod tests {
             s.payload(&mut p);
             assert_eq!(p, raw);
         }
-        // Not JSON: handed to the full path, which scrubs cards in the text.
-        assert!(s.may_hold_sensitive_key("{not json"));
+        // Not JSON: the full path scrubs cards in the text.
         let mut p = "{card 4111 1111 1111 1111".to_owned();
         s.payload(&mut p);
         assert_eq!(p, format!("{{card {FILTERED}"));
+    }
+
+    /// What `Scrubber::value` takes for names: every object key, and the string that
+    /// begins an array.
+    fn names(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    out.push(k.clone());
+                    names(child, out);
+                }
+            }
+            Value::Array(items) => {
+                if let Some(Value::String(first)) = items.first() {
+                    out.push(first.clone());
+                }
+                items.iter().for_each(|item| names(item, out));
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_name_scan_agrees_with_the_parsed_payload() {
+        use rand::{Rng, SeedableRng, seq::IndexedRandom};
+        let s = Scrubber::new(&["ssn".to_owned()]);
+        // Names and values alike: words, escapes (quotes, backslashes, control characters,
+        // non-ASCII), brackets and colons inside strings.
+        let words = [
+            "level",
+            "file",
+            "pass\"word",
+            "x-api-key",
+            "a\\",
+            "\\",
+            "[",
+            ":",
+            "\"",
+            "tok\nen",
+            "SSN",
+            "s:[\"",
+            "ssé",
+            "session.py",
+            "",
+            "  ",
+            "secret",
+            "data",
+            "a/b",
+        ];
+        fn build(rng: &mut rand::rngs::StdRng, words: &[&str], depth: u32) -> Value {
+            let word = |rng: &mut rand::rngs::StdRng| (*words.choose(rng).unwrap()).to_owned();
+            match rng.random_range(0..if depth > 3 { 3 } else { 6 }) {
+                0 => Value::String(word(rng)),
+                1 => json!(rng.random_range(-5..500)),
+                2 => json!(null),
+                3 | 4 => Value::Object(
+                    (0..rng.random_range(0..4))
+                        .map(|_| (word(rng), build(rng, words, depth + 1)))
+                        .collect(),
+                ),
+                _ => Value::Array(
+                    (0..rng.random_range(0..4))
+                        .map(|_| build(rng, words, depth + 1))
+                        .collect(),
+                ),
+            }
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (mut with, mut without) = (0, 0);
+        for _ in 0..20_000 {
+            let v = build(&mut rng, &words, 0);
+            let mut found = Vec::new();
+            names(&v, &mut found);
+            let expected = found.iter().any(|n| s.is_sensitive(n));
+            if expected {
+                with += 1
+            } else {
+                without += 1
+            }
+            for text in [
+                serde_json::to_string(&v).unwrap(),
+                serde_json::to_string_pretty(&v).unwrap(),
+                // Escapes where none are needed: `\/` and `\u` forms read the same.
+                serde_json::to_string(&v)
+                    .unwrap()
+                    .replace('a', "\\u0061")
+                    .replace('/', "\\/"),
+            ] {
+                assert_eq!(s.may_hold_sensitive_key(&text), expected, "{text}");
+            }
+        }
+        // Both answers were tried often.
+        assert!(with > 1_000 && without > 1_000, "{with} {without}");
     }
 
     #[test]
