@@ -3,7 +3,7 @@
 //! queue up while the previous commit runs.
 //!
 //! A commit costs about the same whatever few events it holds: on SQLite each writes every
-//! page it touches whole (about 20 pages of 16 KiB for one event), plus a sync. At moderate
+//! page it touches whole (about 20 pages for one event), plus a sync. At moderate
 //! rates a writer that commits whatever is queued at once spent its whole time on commits of
 //! one to three events. So a commit starts at least `commit_interval` after the previous one
 //! started, and what arrives meanwhile goes in together; a commit that took longer than that

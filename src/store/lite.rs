@@ -37,23 +37,27 @@ use crate::error::Error;
 
 type Work = Box<dyn FnOnce(&rusqlite::Connection) + Send>;
 
-/// The page size of a new database file: 16 KiB instead of SQLite's 4 KiB. A stored event
-/// is about 3.2 KB, so a 4 KiB page held one and left a fifth of itself empty, and every WAL
-/// frame is two `pwrite` calls, each page copied again by the checkpoint. At 16 KiB five
-/// events share a page: a third of the write calls per event, a file 11–18 % smaller, and
-/// batched capture 6–7 % faster (BENCHMARKS.md, session 15). A database created before
-/// keeps its page size: in WAL mode SQLite cannot change it.
-pub(super) const PAGE_SIZE: u32 = 16_384;
+/// The page size of a new database file: SQLite's 4 KiB. Every commit writes each page it
+/// touches whole, twice (WAL, then checkpoint), and a batch's events land on pages all over
+/// the indexes (an insertion point per group, tag value and hour). Sessions 15 to 21 made
+/// files with 16 KiB pages, which held five stored events a page and made batched capture
+/// faster while blobs were larger; with LZ4 blobs 4 KiB pages wrote a third as much per event
+/// at 300–1 000 events/s, 41 % less under single-event load (2–7 % faster), and half as much
+/// when seeding a million events (36 % faster, 24 MiB less peak RSS), for 3–5 % slower
+/// batched capture; reads at a million events stayed far inside their targets
+/// (BENCHMARKS.md, session 22). A database created before keeps its page size: in WAL mode
+/// SQLite cannot change it.
+pub(super) const PAGE_SIZE: u32 = 4_096;
 /// WAL pages after which the writer checkpoints itself (SQLite's default is 1 000): 32 MiB
-/// at `PAGE_SIZE` (8 MiB in a database made with 4 KiB pages). Batched capture fills 16 MiB
-/// in about two commits, so at 1 000 pages the writer (the stage every event waits for)
-/// checkpointed every other commit, with an fsync of the WAL and of the database file each
-/// time. At 2 000 batched capture ran 3.9 % faster on average in four interleaved pairs
+/// at `PAGE_SIZE` (125 MiB of WAL file in a database made with 16 KiB pages). Batched capture
+/// filled 16 MiB in about two commits, so at 16 MiB the writer (the stage every event waits
+/// for) checkpointed every other commit, with an fsync of the WAL and of the database file
+/// each time. At 32 MiB batched capture ran 3.9 % faster on average in four interleaved pairs
 /// (-0.4 to +6.6 %), single events within noise, peak RSS unchanged (95-104 MiB either way;
-/// session 15 saw 15-35 MiB more at 4 000) (BENCHMARKS.md, session 18).
-const WRITER_CHECKPOINT_PAGES: u32 = 2_000;
-/// The writer connection's page cache in KiB (SQLite's default is 2 000: 125 pages of
-/// `PAGE_SIZE`). A batch of 100 events touches more pages than that (the new rows, an
+/// session 15 saw 15-35 MiB more at 64 MiB) (BENCHMARKS.md, session 18).
+const WRITER_CHECKPOINT_PAGES: u32 = 8_000;
+/// The writer connection's page cache in KiB (SQLite's default is 2 000 KiB). A batch of 100
+/// events touches more pages than that (the new rows, an
 /// insertion point per group and per tag value in the indexes, the groups' rows and counts),
 /// so the default cache evicted pages each batch and read them back from the file: 0.6
 /// `pread` of 16 KiB per event. At 8 MiB the writer reads a third as much, its system time
@@ -476,7 +480,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_database_file_gets_the_larger_pages_whoever_creates_it() {
+    async fn a_new_database_file_gets_the_page_size_whoever_creates_it() {
         let dir = tempfile::tempdir().unwrap();
         // As the server makes it: the pool creates the file and migrates it.
         let made_by_pool = migrated_store_file(dir.path()).await;
@@ -485,14 +489,17 @@ mod tests {
         let made_by_writer = dir.path().join("w.db");
         writer_with_table(&made_by_writer).await.stop().await;
         assert_eq!(page_size(&made_by_writer), PAGE_SIZE);
-        // A file made with SQLite's default keeps it: in WAL mode it cannot change.
+        // A file made with other pages (sessions 15 to 21 made 16 KiB ones) keeps them: in
+        // WAL mode the page size cannot change.
         let old = dir.path().join("old.db");
         rusqlite::Connection::open(&old)
             .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB)")
+            .execute_batch(
+                "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB)",
+            )
             .unwrap();
         drop(open_writer_connection(&old).unwrap());
-        assert_eq!(page_size(&old), 4096);
+        assert_eq!(page_size(&old), 16_384);
     }
 
     #[tokio::test]
