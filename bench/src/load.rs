@@ -33,6 +33,8 @@ use crate::{
 };
 use faultline::pb;
 
+/// Requests the committed read-back keeps in flight.
+const READ_BACK_IN_FLIGHT: usize = 8;
 /// Longest run accepted, whatever --seconds says.
 const MAX_SECONDS: u64 = 600;
 
@@ -430,7 +432,8 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
         args.seconds
     };
 
-    let http = target.http_client(args.concurrency)?;
+    // Only the preflight and the read-back use it (REST load goes through `h1`).
+    let http = target.http_client(READ_BACK_IN_FLIGHT)?;
     target.preflight(&http).await?;
 
     let spec = events::Spec {
@@ -748,7 +751,7 @@ pub async fn committed_count(
             }
             Ok(resp.json::<Detail>().await?.count)
         })
-        .buffer_unordered(8)
+        .buffer_unordered(READ_BACK_IN_FLIGHT)
         .collect()
         .await;
     let mut sum = 0;

@@ -207,8 +207,11 @@ impl Scrubber {
                 }
             }
             at = close + 1;
-            let before = bytes[..open].iter().rev().find(|b| !is_json_space(**b));
-            let after = bytes[at..].iter().find(|b| !is_json_space(**b));
+            let before = bytes[..open]
+                .iter()
+                .rev()
+                .find(|b| !b.is_ascii_whitespace());
+            let after = bytes[at..].iter().find(|b| !b.is_ascii_whitespace());
             if before != Some(&b'[') && after != Some(&b':') {
                 continue;
             }
@@ -260,11 +263,6 @@ impl Scrubber {
             Value::Null | Value::Bool(_) | Value::Number(_) => false,
         }
     }
-}
-
-/// JSON's whitespace between tokens.
-fn is_json_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// What `CARD` needs: 13 digits in a row, a single space or dash allowed between two. One

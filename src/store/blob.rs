@@ -13,11 +13,11 @@
 //!   trace text (`ExceptionData::frames_from_text`); reading parses the text again where an
 //!   exception has text and no frames. Versions 1 and 2, which always hold every frame, are
 //!   still read as they are.
-//! - Version 4 (written now) compresses with LZ4 instead: the version byte, the framed parts'
-//!   length (`u32 LE`), one LZ4 block. zstd at its fastest level took a fifth of the request
-//!   workers' instructions per captured event, LZ4 about a third of that; a bench event's blob
-//!   is 1 934 bytes instead of 1 650 (BENCHMARKS.md, session 21). Versions 1 to 3 are still
-//!   read with zstd.
+//! - Version 4 (written now) compresses with LZ4 instead: the version byte, then the framed
+//!   parts as one LZ4 block behind their length (`u32 LE`), lz4_flex's "size prepended" form.
+//!   zstd at its fastest level took a fifth of the request workers' instructions per captured
+//!   event, LZ4 about a third of that; a bench event's blob is 1 934 bytes instead of 1 650
+//!   (BENCHMARKS.md, session 21). Versions 1 to 3 are still read with zstd.
 
 use std::cell::RefCell;
 
@@ -159,8 +159,7 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
         return Err(corrupt());
     }
     let raw = if version >= LZ4_SINCE {
-        let (len, block) = compressed.split_first_chunk::<4>().ok_or_else(corrupt)?;
-        let len = u32::from_le_bytes(*len) as usize;
+        let (len, block) = lz4_flex::block::uncompressed_size(compressed).map_err(|_| corrupt())?;
         // LZ4 expands at most about 255 times: a larger length is corrupt, and is not
         // allocated.
         if len > block.len().saturating_mul(255) + 16 {
@@ -315,8 +314,7 @@ mod tests {
     /// The stored exception JSON (null when none) and grouping JSON of a blob.
     fn stored_parts(blob: &[u8]) -> (serde_json::Value, serde_json::Value) {
         assert_eq!(blob[0], VERSION);
-        let len = u32::from_le_bytes(blob[1..5].try_into().unwrap()) as usize;
-        let raw = lz4_flex::block::decompress(&blob[5..], len).unwrap();
+        let raw = lz4_flex::block::decompress_size_prepended(&blob[1..]).unwrap();
         let n = u32::from_le_bytes(raw[..4].try_into().unwrap()) as usize;
         let exception = if n == 0 {
             serde_json::Value::Null
