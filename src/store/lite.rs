@@ -276,12 +276,52 @@ fn checkpoint_when_large(
 /// Copies committed WAL frames into the database file every `CHECKPOINT_EVERY` until `stop`'s
 /// sender is dropped. A passive checkpoint blocks no commit; only the writer's own checkpoint,
 /// past `WRITER_CHECKPOINT_PAGES`, waits for it to finish (`checkpoint_when_large`).
+///
+/// SQLite syncs the database file only when a checkpoint has copied the whole WAL, which under
+/// steady load is nearly always the writer's own: that `fsync` then wrote out every page the
+/// passive checkpoints had copied since, up to 32 MiB, and took 9–20 ms while every event
+/// waited for the writer (BENCHMARKS.md, session 23). So after each checkpoint that copied
+/// pages this thread syncs the database file itself (`sync_copied`), and the writer's sync
+/// finds little left to write. An extra sync of the database file never changes what it
+/// holds.
 fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<()>) {
+    let mut copied_before: Option<i64> = None;
+    let mut file: Option<std::fs::File> = None;
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        // (busy, frames in the WAL, frames copied into the database file)
+        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(2));
+        match copied {
+            Ok(copied) => {
+                if copied > 0
+                    && copied_before != Some(copied)
+                    && let Err(e) = sync_copied(conn, &mut file)
+                {
+                    tracing::warn!(error = %e, "syncing the database file after a checkpoint failed");
+                    file = None;
+                }
+                copied_before = Some(copied);
+            }
+            Err(e) => tracing::warn!(error = %e, "background WAL checkpoint failed"),
         }
     }
+}
+
+/// `fdatasync`s the database file of `conn`, opened on first use.
+fn sync_copied(
+    conn: &rusqlite::Connection,
+    file: &mut Option<std::fs::File>,
+) -> std::io::Result<()> {
+    let held = match file {
+        Some(held) => held,
+        None => {
+            let path = conn
+                .path()
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| std::io::Error::other("the connection has no database file"))?;
+            file.insert(std::fs::File::open(path)?)
+        }
+    };
+    held.sync_data()
 }
 
 fn run_in_transaction<T>(
