@@ -17,7 +17,8 @@
 //! commits. The writer still checkpoints when the WAL has grown past
 //! `WRITER_CHECKPOINT_PAGES`: the background checkpoint rarely finds the WAL fully copied
 //! while commits keep coming, and only a fully copied WAL starts again from its beginning;
-//! by then most of it is copied, so the writer's checkpoint is short. When the background
+//! by then most of it is copied, and the checkpoint thread has synced what it copied
+//! (`checkpoint_until_stopped`), so the writer's checkpoint is short. When the background
 //! checkpoint is running at that moment, the writer waits for it and then checkpoints
 //! (`checkpoint_when_large`): SQLite answers a second checkpoint with "busy" at once, without
 //! its busy handler, and skipping it let the WAL grow by another commit each time.
