@@ -22,12 +22,12 @@ use rand::{SeedableRng, rngs::SmallRng, seq::IndexedRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
-use tonic::{client::Grpc, transport::Channel};
+use tonic::client::Grpc;
 
 use crate::{
     codec::{self, PreEncoded},
     common::Target,
-    events, h1,
+    events, h1, h2,
     procinfo::{RssSampler, ServerFigures},
     stats::{self, Latency},
 };
@@ -95,7 +95,7 @@ pub struct LoadArgs {
     /// Distinct pre-encoded events to cycle through.
     #[arg(long, default_value_t = 1000)]
     pub pool: usize,
-    /// gRPC connections (HTTP/2 channels) used round-robin. Default: min(concurrency, 8).
+    /// gRPC connections (HTTP/2) the workers share round-robin. Default: min(concurrency, 8).
     #[arg(long)]
     pub channels: Option<usize>,
     /// Seconds in-flight requests may take to finish after the load stops.
@@ -178,7 +178,7 @@ enum Sender {
         batch: bool,
     },
     Grpc {
-        grpcs: Arc<Vec<Grpc<Channel>>>,
+        grpcs: Arc<Vec<Grpc<h2::Connection>>>,
         auth: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
         bodies: Arc<Vec<Bytes>>,
         batch: bool,
@@ -465,9 +465,10 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
                 .channels
                 .unwrap_or(args.concurrency.min(8))
                 .clamp(1, args.concurrency);
-            let channels = target.grpc_channels(n).await?;
+            let connections =
+                futures::future::try_join_all((0..n).map(|_| h2::connect(&target))).await?;
             Sender::Grpc {
-                grpcs: Arc::new(channels.into_iter().map(Grpc::new).collect()),
+                grpcs: Arc::new(connections),
                 auth: target.grpc_auth()?,
                 bodies,
                 batch: args.mode.batched(),

@@ -12,6 +12,7 @@ mod common;
 mod events;
 mod floor;
 mod h1;
+mod h2;
 mod load;
 mod null;
 mod procinfo;
