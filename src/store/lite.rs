@@ -282,12 +282,11 @@ fn checkpoint_when_large(
 /// steady load is nearly always the writer's own: that `fsync` then wrote out every page the
 /// passive checkpoints had copied since, up to 32 MiB, and took 9–20 ms while every event
 /// waited for the writer (BENCHMARKS.md, session 23). So after each checkpoint that copied
-/// pages this thread syncs the database file itself (`sync_copied`), and the writer's sync
+/// pages this thread syncs the database file itself (`sync_database_file`), and the writer's sync
 /// finds little left to write. An extra sync of the database file never changes what it
 /// holds.
 fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<()>) {
     let mut copied_before: Option<i64> = None;
-    let mut file: Option<std::fs::File> = None;
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         // (busy, frames in the WAL, frames copied into the database file)
         let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(2));
@@ -295,10 +294,9 @@ fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<(
             Ok(copied) => {
                 if copied > 0
                     && copied_before != Some(copied)
-                    && let Err(e) = sync_copied(conn, &mut file)
+                    && let Err(e) = sync_database_file(conn)
                 {
                     tracing::warn!(error = %e, "syncing the database file after a checkpoint failed");
-                    file = None;
                 }
                 copied_before = Some(copied);
             }
@@ -307,22 +305,42 @@ fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<(
     }
 }
 
-/// `fdatasync`s the database file of `conn`, opened on first use.
-fn sync_copied(
-    conn: &rusqlite::Connection,
-    file: &mut Option<std::fs::File>,
-) -> std::io::Result<()> {
-    let held = match file {
-        Some(held) => held,
-        None => {
-            let path = conn
-                .path()
-                .filter(|p| !p.is_empty())
-                .ok_or_else(|| std::io::Error::other("the connection has no database file"))?;
-            file.insert(std::fs::File::open(path)?)
+/// Syncs the database file of `conn` through SQLite's own handle on it: the `xSync` method of
+/// the file `SQLITE_FCNTL_FILE_POINTER` names. A descriptor of Faultline's own would not do:
+/// closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+/// included, and another process could then take the database for unused.
+fn sync_database_file(conn: &rusqlite::Connection) -> Result<(), Error> {
+    use rusqlite::ffi;
+    // SAFETY: `conn` is open and used by the calling thread only. The file control writes the
+    // connection's `sqlite3_file` for "main" (owned by SQLite, valid while `conn` is open)
+    // into `file`; its methods' `xSync` takes that file and sync flags. Null pointers and a
+    // missing method are checked before use.
+    let rc = unsafe {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        let rc = ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_FILE_POINTER,
+            (&raw mut file).cast(),
+        );
+        if rc != ffi::SQLITE_OK {
+            rc
+        } else if file.is_null() || (*file).pMethods.is_null() {
+            ffi::SQLITE_MISUSE
+        } else {
+            match (*(*file).pMethods).xSync {
+                Some(sync) => sync(file, ffi::SQLITE_SYNC_NORMAL),
+                None => ffi::SQLITE_MISUSE,
+            }
         }
     };
-    held.sync_data()
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(Error::Internal(format!(
+            "database: syncing the database file: SQLite error code {rc}"
+        )))
+    }
 }
 
 fn run_in_transaction<T>(
@@ -561,6 +579,24 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The checkpoint thread's sync goes through SQLite's own handle on the file, on a
+    /// connection inside a transaction and outside one, and leaves the connection working.
+    #[test]
+    fn the_database_file_is_synced_through_sqlites_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer_connection(&dir.path().join("t.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        sync_database_file(&conn).unwrap();
+        conn.execute_batch("BEGIN; INSERT INTO t VALUES (1);")
+            .unwrap();
+        sync_database_file(&conn).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 
     #[tokio::test]
