@@ -190,6 +190,15 @@ async fn capture_routes_reject_bad_input() {
             "VALIDATION_ERROR",
             Some("body"),
         ),
+        // …and one that does not read as an event is blamed as an array too, not at an item.
+        case(
+            Method::POST,
+            cap,
+            raw("[{\"message\": \"x\"}]"),
+            INVALID,
+            "VALIDATION_ERROR",
+            Some("body"),
+        ),
         case(
             Method::POST,
             cap,
