@@ -1,6 +1,6 @@
 //! Data scrubbing: before an event is stored, values under sensitive keys and credit-card
-//! numbers are replaced by `[Filtered]` — in tags, the message, exception text, frames, and
-//! the stored original payload (which holds the context, request headers and data, extra and
+//! numbers are replaced by `[Filtered]` — in tags, the message, code, release, environment
+//! and user id, exception text, frames, and the stored original payload (which holds the context, request headers and data, extra and
 //! frame vars as the client sent them).
 //!
 //! A key is sensitive when, lower-cased and without `-`, `_`, `.` and spaces, it contains one
@@ -144,9 +144,18 @@ impl Scrubber {
                 scrub_cards(v);
             }
         }
-        scrub_cards(&mut input.message);
-        scrub_cards(&mut input.stack);
-        scrub_cards(&mut input.transaction);
+        // Every text the event's columns keep, as its payload copy is scrubbed below.
+        for text in [
+            &mut input.message,
+            &mut input.stack,
+            &mut input.transaction,
+            &mut input.code,
+            &mut input.release,
+            &mut input.environment,
+            &mut input.user_id,
+        ] {
+            scrub_cards(text);
+        }
         // The main exception and every cause of its chain.
         for e in input.exception.iter_mut().chain(input.chained.iter_mut()) {
             scrub_exception(e);
@@ -738,5 +747,26 @@ mod tests {
         }
         assert_eq!(input.chained[1].message, format!("root cause {FILTERED}"));
         assert!(!input.transaction.contains(card));
+    }
+
+    /// The columns an event is listed, filtered and searched by are scrubbed as its payload
+    /// copy is: a card number sent as a user id was stored and answered as sent.
+    #[test]
+    fn the_event_columns_are_scrubbed_as_the_payload_is() {
+        let card = "4111 1111 1111 1111";
+        let mut input = CaptureInput {
+            message: format!("paid with {card}"),
+            code: card.to_owned(),
+            release: format!("shop@{card}"),
+            environment: card.replace(' ', ""),
+            user_id: format!("paid with {card}"),
+            ..CaptureInput::default()
+        };
+        Scrubber::new(&[]).apply(&mut input);
+        assert_eq!(input.message, format!("paid with {FILTERED}"));
+        assert_eq!(input.code, FILTERED);
+        assert_eq!(input.release, format!("shop@{FILTERED}"));
+        assert_eq!(input.environment, FILTERED);
+        assert_eq!(input.user_id, format!("paid with {FILTERED}"));
     }
 }
