@@ -19,6 +19,25 @@ use tokio::net::TcpStream;
 
 use crate::common::Target;
 
+/// `host:port` of `target`, which is an `http://` URL.
+pub fn authority(target: &Target) -> anyhow::Result<&str> {
+    target
+        .base
+        .strip_prefix("http://")
+        .context("the target is not an http:// URL")
+}
+
+/// A connection of the load's clients (`h1`, `h2`) to `authority`: opened within 5 s, with
+/// Nagle's delay off.
+pub async fn connect_tcp(authority: &str) -> anyhow::Result<TcpStream> {
+    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority))
+        .await
+        .map_err(|_| anyhow!("connecting to {authority} timed out"))?
+        .with_context(|| format!("connecting to {authority}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 /// What every request of one kind carries: where it goes and the headers it sends.
 #[derive(Clone)]
 pub struct Route {
@@ -31,11 +50,7 @@ pub struct Route {
 impl Route {
     /// POSTs of JSON to `path` on `target`, with its key.
     pub fn new(target: &Target, path: &str) -> anyhow::Result<Route> {
-        let authority = target
-            .base
-            .strip_prefix("http://")
-            .context("the target is not an http:// URL")?
-            .to_owned();
+        let authority = authority(target)?.to_owned();
         Ok(Route {
             host: HeaderValue::from_str(&authority).context("the target is not a valid Host")?,
             auth: HeaderValue::from_str(&target.bearer())
@@ -64,14 +79,7 @@ pub struct Conn {
 
 impl Conn {
     async fn open(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
-        let stream = tokio::time::timeout(
-            Duration::from_secs(5),
-            TcpStream::connect(&self.route.authority),
-        )
-        .await
-        .map_err(|_| anyhow!("connecting to {} timed out", self.route.authority))?
-        .with_context(|| format!("connecting to {}", self.route.authority))?;
-        stream.set_nodelay(true)?;
+        let stream = connect_tcp(&self.route.authority).await?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
         // Drives the connection; ends when the sender is dropped or the server closes it.
         tokio::spawn(async move {

@@ -11,20 +11,18 @@ use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll},
-    time::Duration,
 };
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 use http::{Request, Response, Uri};
 use hyper::{
     body::Incoming,
     client::conn::http2::{self, SendRequest},
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 use tonic::{body::Body, client::Grpc};
 
-use crate::common::Target;
+use crate::{common::Target, h1};
 
 /// One HTTP/2 connection, as the service tonic's `Grpc` sends its requests through.
 #[derive(Clone)]
@@ -48,15 +46,7 @@ impl tower_service::Service<Request<Body>> for Connection {
 
 /// A gRPC client on a new HTTP/2 connection to `target`.
 pub async fn connect(target: &Target) -> anyhow::Result<Grpc<Connection>> {
-    let authority = target
-        .base
-        .strip_prefix("http://")
-        .context("the target is not an http:// URL")?;
-    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority))
-        .await
-        .map_err(|_| anyhow!("connecting to {authority} timed out"))?
-        .with_context(|| format!("cannot connect to {} over gRPC", target.base))?;
-    stream.set_nodelay(true)?;
+    let stream = h1::connect_tcp(h1::authority(target)?).await?;
     let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
         .await
         .with_context(|| format!("HTTP/2 handshake with {}", target.base))?;

@@ -432,7 +432,7 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
         args.seconds
     };
 
-    // Only the preflight and the read-back use it (REST load goes through `h1`).
+    // Only the preflight and the read-back use it (the load goes through `h1` and `h2`).
     let http = target.http_client(READ_BACK_IN_FLIGHT)?;
     target.preflight(&http).await?;
 

@@ -1,7 +1,7 @@
 //! Data scrubbing: before an event is stored, values under sensitive keys and credit-card
 //! numbers are replaced by `[Filtered]` — in tags, the message, code, release, environment
-//! and user id, exception text, frames, and the stored original payload (which holds the context, request headers and data, extra and
-//! frame vars as the client sent them).
+//! and user id, exception text, frames, and the stored original payload (which holds the
+//! context, request headers and data, extra and frame vars as the client sent them).
 //!
 //! A key is sensitive when, lower-cased and without `-`, `_`, `.` and spaces, it contains one
 //! of the built-in words or one of the project's extra fields (`api_key` thus catches
@@ -196,25 +196,9 @@ impl Scrubber {
         let bytes = payload.as_bytes();
         let mut at = 0;
         while let Some(open) = memchr::memchr(b'"', &bytes[at..]).map(|i| at + i) {
-            // The closing quote is the first one no backslash escapes.
-            let (mut close, mut escaped) = (open + 1, false);
-            loop {
-                match bytes
-                    .get(close..)
-                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
-                {
-                    // Not JSON: an unterminated string.
-                    None => return true,
-                    Some(i) if bytes[close + i] == b'\\' => {
-                        escaped = true;
-                        close += i + 2;
-                    }
-                    Some(i) => {
-                        close += i;
-                        break;
-                    }
-                }
-            }
+            let Some((close, escaped)) = string_end(bytes, open) else {
+                return true; // not JSON: an unterminated string
+            };
             at = close + 1;
             let before = bytes[..open]
                 .iter()
@@ -271,6 +255,20 @@ impl Scrubber {
             Value::String(s) => scrub_cards(s),
             Value::Null | Value::Bool(_) | Value::Number(_) => false,
         }
+    }
+}
+
+/// The quote closing the JSON string that opens at `open` (the first one no backslash
+/// escapes), and whether the string holds escapes; `None` when it is not closed.
+fn string_end(bytes: &[u8], open: usize) -> Option<(usize, bool)> {
+    let (mut at, mut escaped) = (open + 1, false);
+    loop {
+        let i = memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
+        if bytes[at + i] == b'"' {
+            return Some((at + i, escaped));
+        }
+        escaped = true;
+        at += i + 2;
     }
 }
 

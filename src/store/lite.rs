@@ -58,14 +58,13 @@ pub(super) const PAGE_SIZE: u32 = 4_096;
 /// session 15 saw 15-35 MiB more at 64 MiB) (BENCHMARKS.md, session 18).
 const WRITER_CHECKPOINT_PAGES: u32 = 8_000;
 /// The writer connection's page cache in KiB (SQLite's default is 2 000 KiB). A batch of 100
-/// events touches more pages than that (the new rows, an
-/// insertion point per group and per tag value in the indexes, the groups' rows and counts),
-/// so the default cache evicted pages each batch and read them back from the file: 0.6
-/// `pread` of 16 KiB per event. At 8 MiB the writer reads a third as much, its system time
-/// per batched event fell from 8.1 to 6.1 µs and batched capture ran 3–7 % faster, for 2–4 MiB
-/// more peak RSS (a 32 MiB cache was no faster and cost 25–30 MiB). Single events, in smaller
-/// batches, did not change (BENCHMARKS.md, session 17). SQLite allocates the pages as it
-/// needs them.
+/// events touches more pages than that (the new rows, an insertion point per group and per
+/// tag value in the indexes, the groups' rows and counts), so the default cache evicted pages
+/// each batch and read them back from the file: 0.6 `pread` of 16 KiB per event. At 8 MiB the
+/// writer reads a third as much, its system time per batched event fell from 8.1 to 6.1 µs
+/// and batched capture ran 3–7 % faster, for 2–4 MiB more peak RSS (a 32 MiB cache was no
+/// faster and cost 25–30 MiB). Single events, in smaller batches, did not change
+/// (BENCHMARKS.md, session 17). SQLite allocates the pages as it needs them.
 const WRITER_CACHE_KIB: u32 = 8_192;
 /// How often the checkpoint thread copies what the WAL holds into the database file. Every
 /// 20 ms cost 2–5 µs more of SQLite's CPU per event: each checkpoint sorts the WAL's index
@@ -282,26 +281,28 @@ fn checkpoint_when_large(
 /// steady load is nearly always the writer's own: that `fsync` then wrote out every page the
 /// passive checkpoints had copied since, up to 32 MiB, and took 9–20 ms while every event
 /// waited for the writer (BENCHMARKS.md, session 23). So after each checkpoint that copied
-/// pages this thread syncs the database file itself (`sync_database_file`), and the writer's sync
-/// finds little left to write. An extra sync of the database file never changes what it
+/// pages this thread syncs the database file itself (`sync_database_file`), and the writer's
+/// sync finds little left to write. An extra sync of the database file never changes what it
 /// holds.
 fn checkpoint_until_stopped(conn: &rusqlite::Connection, stop: &mpsc::Receiver<()>) {
-    let mut copied_before: Option<i64> = None;
+    let mut copied_before = 0;
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         // (busy, frames in the WAL, frames copied into the database file)
-        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(2));
-        match copied {
-            Ok(copied) => {
-                if copied > 0
-                    && copied_before != Some(copied)
-                    && let Err(e) = sync_database_file(conn)
-                {
-                    tracing::warn!(error = %e, "syncing the database file after a checkpoint failed");
+        let copied =
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(2)) {
+                Ok(copied) => copied,
+                Err(e) => {
+                    tracing::warn!(error = %e, "background WAL checkpoint failed");
+                    continue;
                 }
-                copied_before = Some(copied);
-            }
-            Err(e) => tracing::warn!(error = %e, "background WAL checkpoint failed"),
+            };
+        if copied > 0
+            && copied != copied_before
+            && let Err(e) = sync_database_file(conn)
+        {
+            tracing::warn!(error = %e, "syncing the database file after a checkpoint failed");
         }
+        copied_before = copied;
     }
 }
 
