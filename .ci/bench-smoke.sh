@@ -4,8 +4,9 @@
 # for 3 s each, and requires both to exit 0. The tool exits non-zero when nothing was
 # acknowledged, on any error, and when the events committed (read back from the groups the
 # answers named) differ from the events acknowledged. Then runs `store-floor` on SQLite for
-# 1 s (it must print its RESULT and delete its file), drives the null server for 1 s, and
-# stops the server with SIGTERM.
+# 1 s (it must print its RESULT and delete its file), drives the null server for 1 s, kills
+# another null server under load (the tool must back off, not spin), and stops the server
+# with SIGTERM.
 #
 # Usage: .ci/bench-smoke.sh      (from anywhere; builds target/debug/faultline and faultline-bench)
 # Env:   FAULTLINE_BIN           server binary (default target/debug/faultline)
@@ -104,16 +105,22 @@ else
   failed=$((failed + 1))
 fi
 
+# Starts `faultline-bench null-server` on a free port, logging to $1; sets NULL_PID, and
+# NULL_ADDR (empty when it did not come up within 10 s).
+start_null_server() {
+  "$BENCH" null-server --listen 127.0.0.1:0 >"$1" 2>&1 &
+  NULL_PID=$!
+  NULL_ADDR=""
+  for _ in $(seq 100); do
+    NULL_ADDR=$(sed -n 's#^null server listening on http://\([^ ]*\).*#\1#p' "$1" | head -n 1)
+    [[ -n $NULL_ADDR ]] && break
+    sleep 0.1
+  done
+}
+
 # The null server (the transport ceiling): it must come up and carry a second of load.
 echo ">>> bench-smoke: null-server"
-"$BENCH" null-server --listen 127.0.0.1:0 >"$WORK/null.log" 2>&1 &
-NULL_PID=$!
-NULL_ADDR=""
-for _ in $(seq 100); do
-  NULL_ADDR=$(sed -n 's#^null server listening on http://\([^ ]*\).*#\1#p' "$WORK/null.log" | head -n 1)
-  [[ -n $NULL_ADDR ]] && break
-  sleep 0.1
-done
+start_null_server "$WORK/null.log"
 rc=0
 if [[ -n $NULL_ADDR ]]; then
   timeout 60 "$BENCH" load --target "http://$NULL_ADDR" --key null --no-verify --mode rest \
@@ -129,6 +136,34 @@ if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/null.out"; then
   passed=$((passed + 1))
 else
   echo "bench-smoke: null-server failed (exit $rc)" >&2
+  failed=$((failed + 1))
+fi
+
+# A target that goes away mid-run: the closed loop must pause after each unanswered request
+# (100 ms), not retry at once: 4 workers for at most 3 s give at most about 124 such errors
+# (without the pause, hundreds of thousands).
+echo ">>> bench-smoke: load against a server that goes away"
+start_null_server "$WORK/gone.log"
+if [[ -n $NULL_ADDR ]]; then
+  timeout 60 "$BENCH" load --target "http://$NULL_ADDR" --key null --no-verify --mode rest \
+    --seconds 3 --concurrency 4 >"$WORK/gone.out" 2>&1 &
+  LOAD_PID=$!
+  sleep 1
+  kill -KILL "$NULL_PID" 2>/dev/null || true
+  wait "$NULL_PID" 2>/dev/null || true
+  wait "$LOAD_PID" || true
+  cat "$WORK/gone.out"
+  errors=$(grep -o '"error: transport":[0-9]*' "$WORK/gone.out" | cut -d: -f3 || true)
+else
+  kill "$NULL_PID" 2>/dev/null || true
+  cat "$WORK/gone.log"
+  errors=""
+fi
+if [[ -n $errors ]] && ((errors <= 200)); then
+  echo "bench-smoke: $errors transport errors after the target went away"
+  passed=$((passed + 1))
+else
+  echo "bench-smoke: the load against a vanished target did not back off (transport errors: ${errors:-none})" >&2
   failed=$((failed + 1))
 fi
 

@@ -5,7 +5,8 @@
 //! queue served by a task of its own, so every request crosses it and wakes that task) and a
 //! connector that reconnects. Here a connection is hyper's `SendRequest`, which the workers
 //! share by cloning, and tonic's `Grpc` only encodes and decodes. A connection that fails is
-//! not opened again: the requests sent over it from then on count as transport errors.
+//! not opened again: the requests sent over it from then on count as transport errors (in a
+//! closed loop each worker pauses after one, `load::TRANSPORT_BACKOFF`).
 
 use std::{
     future::Future,

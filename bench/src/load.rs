@@ -169,6 +169,9 @@ impl Tally {
     }
 }
 
+/// How long a closed-loop worker waits after a request that got no answer at all.
+const TRANSPORT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// How requests are sent.
 #[derive(Clone)]
 enum Sender {
@@ -217,28 +220,28 @@ struct RestBatchAnswer {
 
 impl Sender {
     /// Sends request number `i` (from worker `w`, over its connection `conn` when REST) and
-    /// counts its outcome.
-    async fn send(&self, i: u64, w: usize, conn: Option<&mut h1::Conn>, t: &mut Tally) {
+    /// counts its outcome. Returns whether it failed in transport (no answer at all).
+    async fn send(&self, i: u64, w: usize, conn: Option<&mut h1::Conn>, t: &mut Tally) -> bool {
         match self {
             Sender::Rest { bodies, batch, .. } => {
                 let body = bodies[(i % bodies.len() as u64) as usize].clone();
                 let Some(conn) = conn else {
                     t.status("error: transport");
                     t.error(|| "no connection".to_owned());
-                    return;
+                    return true;
                 };
                 let (status, bytes) = match conn.post(body).await {
                     Ok(answer) => answer,
                     Err(e) => {
                         t.status("error: transport");
                         t.error(|| format!("transport: {e:#}"));
-                        return;
+                        return true;
                     }
                 };
                 t.status(status.as_str());
                 if !status.is_success() {
                     t.error(|| format!("{status}: {}", String::from_utf8_lossy(&bytes)));
-                    return;
+                    return false;
                 }
                 if *batch {
                     match serde_json::from_slice::<RestBatchAnswer>(&bytes) {
@@ -286,7 +289,7 @@ impl Sender {
                 if let Err(e) = grpc.ready().await {
                     t.status("error: transport");
                     t.error(|| format!("channel not ready: {e}"));
-                    return;
+                    return true;
                 }
                 if *batch {
                     let path = http::uri::PathAndQuery::from_static(codec::CAPTURE_BATCH);
@@ -331,6 +334,7 @@ impl Sender {
                 }
             }
         }
+        false
     }
 }
 
@@ -548,7 +552,15 @@ pub async fn run(target: Target, args: LoadArgs) -> anyhow::Result<ExitCode> {
                 match tokio::time::timeout_at(hard_stop, sender.send(i, w, conn.as_mut(), &mut t))
                     .await
                 {
-                    Ok(()) => stats::record(&mut t.hist, t0.elapsed()),
+                    Ok(failed) => {
+                        stats::record(&mut t.hist, t0.elapsed());
+                        // A closed loop would otherwise retry at once, as fast as the failure
+                        // comes back (a refused or dead connection fails in microseconds),
+                        // and spend the machine's CPU doing so.
+                        if failed && interval.is_none() {
+                            tokio::time::sleep(TRANSPORT_BACKOFF).await;
+                        }
+                    }
                     Err(_) => {
                         t.timeouts += 1;
                         t.status("error: timeout");
