@@ -106,7 +106,26 @@ pub fn check_loopback(url: &Url) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A connection of the load's clients (`h1`, `h2`) to `authority` (`host:port`): opened
+/// within 5 s, with Nagle's delay off.
+pub async fn connect_tcp(authority: &str) -> anyhow::Result<tokio::net::TcpStream> {
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(authority),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("connecting to {authority} timed out"))?
+    .with_context(|| format!("connecting to {authority}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 impl Target {
+    /// `host:port` of the target (`resolve` makes `base` an `http://` URL).
+    pub fn authority(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -7,36 +7,14 @@
 //! connection out of its shared pool and back in); a worker that owns its connection needs
 //! none of that. A connection that fails is dropped, and the next request opens a new one.
 
-use std::time::Duration;
-
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-use crate::common::Target;
-
-/// `host:port` of `target`, which is an `http://` URL.
-pub fn authority(target: &Target) -> anyhow::Result<&str> {
-    target
-        .base
-        .strip_prefix("http://")
-        .context("the target is not an http:// URL")
-}
-
-/// A connection of the load's clients (`h1`, `h2`) to `authority`: opened within 5 s, with
-/// Nagle's delay off.
-pub async fn connect_tcp(authority: &str) -> anyhow::Result<TcpStream> {
-    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(authority))
-        .await
-        .map_err(|_| anyhow!("connecting to {authority} timed out"))?
-        .with_context(|| format!("connecting to {authority}"))?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
+use crate::common::{self, Target};
 
 /// What every request of one kind carries: where it goes and the headers it sends.
 #[derive(Clone)]
@@ -50,7 +28,7 @@ pub struct Route {
 impl Route {
     /// POSTs of JSON to `path` on `target`, with its key.
     pub fn new(target: &Target, path: &str) -> anyhow::Result<Route> {
-        let authority = authority(target)?.to_owned();
+        let authority = target.authority().to_owned();
         Ok(Route {
             host: HeaderValue::from_str(&authority).context("the target is not a valid Host")?,
             auth: HeaderValue::from_str(&target.bearer())
@@ -79,7 +57,7 @@ pub struct Conn {
 
 impl Conn {
     async fn open(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
-        let stream = connect_tcp(&self.route.authority).await?;
+        let stream = common::connect_tcp(&self.route.authority).await?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
         // Drives the connection; ends when the sender is dropped or the server closes it.
         tokio::spawn(async move {

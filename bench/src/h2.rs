@@ -23,7 +23,7 @@ use hyper::{
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tonic::{body::Body, client::Grpc};
 
-use crate::{common::Target, h1};
+use crate::common::{self, Target};
 
 /// One HTTP/2 connection, as the service tonic's `Grpc` sends its requests through.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ impl tower_service::Service<Request<Body>> for Connection {
 
 /// A gRPC client on a new HTTP/2 connection to `target`.
 pub async fn connect(target: &Target) -> anyhow::Result<Grpc<Connection>> {
-    let stream = h1::connect_tcp(h1::authority(target)?).await?;
+    let stream = common::connect_tcp(target.authority()).await?;
     let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
         .await
         .with_context(|| format!("HTTP/2 handshake with {}", target.base))?;
