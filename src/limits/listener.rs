@@ -136,16 +136,13 @@ fn exempt<B>(req: &http::Request<B>) -> bool {
 /// The answer to a request over `max_requests`: "retry later" (see `rate::refusal`), given
 /// without routing, authenticating or parsing it.
 async fn refuse(req: http::Request<hyper::body::Incoming>, max: usize) -> axum::response::Response {
-    use http_body_util::BodyExt;
     let message = format!("the server is handling its maximum of {max} requests; retry later");
     let mut resp = super::rate::refusal(&req, message, RETRY_AFTER);
     // A browser may read the refusal (and its Retry-After): it holds nothing of anyone's.
     if let Some(origin) = req.headers().get(http::header::ORIGIN).cloned() {
         super::cors::allow(&mut resp, &origin);
     }
-    // The body is read and dropped, so the connection can carry the client's next request.
-    let mut body = req.into_body();
-    while let Some(Ok(_)) = body.frame().await {}
+    super::drain_later(req.into_body());
     resp
 }
 

@@ -285,16 +285,20 @@ where
     };
     let mut resp = match verdict.retry_after {
         None => next(req).await,
-        Some(wait) => refusal(
-            &req,
-            format!(
-                "rate limit exceeded: this API key may make {} {} requests per minute; retry in {} s",
-                verdict.limit,
-                class.as_str(),
-                secs_up(wait)
-            ),
-            wait,
-        ),
+        Some(wait) => {
+            let resp = refusal(
+                &req,
+                format!(
+                    "rate limit exceeded: this API key may make {} {} requests per minute; retry in {} s",
+                    verdict.limit,
+                    class.as_str(),
+                    secs_up(wait)
+                ),
+                wait,
+            );
+            super::drain_later(req.into_body());
+            resp
+        }
     };
     let headers = resp.headers_mut();
     for (name, value) in [

@@ -665,3 +665,60 @@ async fn clients_over_max_connections_wait_for_a_place() {
     let line = status_line(&mut second, Duration::from_secs(10)).await;
     assert_eq!(line.as_deref(), Some("HTTP/1.1 200 OK"));
 }
+
+/// A gRPC client over the per-key limit keeps its HTTP/2 connection. A refusal answered
+/// before the call's body had arrived used to drop that body, so HTTP/2 reset the stream; the
+/// body's frames then arrived on a stream the server had forgotten, and after 1 024 of those
+/// the server closed the connection ("locally-reset streams reached limit").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_refusals_by_the_rate_limit_keep_the_connection_open() {
+    use futures::StreamExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let app = spawn_app_with(|c| c.limits.rate.ingest_per_minute = 1).await;
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 handshake");
+    let conn = tokio::spawn(conn);
+    // One connection, never reopened (tonic's Channel would reconnect silently).
+    let svc = tower::service_fn(move |req| {
+        let mut sender = sender.clone();
+        async move { sender.send_request(req).await }
+    });
+    let client = pb::capture_service_client::CaptureServiceClient::with_origin(
+        svc,
+        app.base_url.parse().unwrap(),
+    );
+    let calls = 6000;
+    let codes: Vec<Code> = futures::stream::iter(0..calls)
+        .map(|i| {
+            let mut client = client.clone();
+            let req = app.req(pb::CaptureRequest {
+                message: format!("refused {i}"),
+                ..Default::default()
+            });
+            async move {
+                match client.capture(req).await {
+                    Ok(_) => Code::Ok,
+                    Err(st) => st.code(),
+                }
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let count = |code| codes.iter().filter(|c| **c == code).count();
+    let (ok, refused) = (count(Code::Ok), count(Code::ResourceExhausted));
+    assert_eq!(
+        (ok, refused),
+        (1, calls - 1),
+        "one call within the limit, the rest refused; other answers: {:?}",
+        codes
+            .iter()
+            .filter(|c| !matches!(c, Code::Ok | Code::ResourceExhausted))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    assert!(!conn.is_finished(), "the server closed the connection");
+}
