@@ -137,7 +137,30 @@ impl Scrubber {
     }
 
     fn apply(&self, input: &mut CaptureInput) {
-        for (k, v) in input.tags.iter_mut() {
+        // Every field named, so that a field added to `CaptureInput` does not compile until
+        // it is scrubbed here or said to need none.
+        let CaptureInput {
+            message,
+            code,
+            stack,
+            exception,
+            chained,
+            transaction,
+            release,
+            environment,
+            user_id,
+            tags,
+            payload_json,
+            // A platform name, read for grouping only.
+            platform: _,
+            level: _,
+            // Hashed into the group's fingerprint, not kept.
+            fingerprint: _,
+            timestamp: _,
+            // The client's key for its retries, kept to recognise them.
+            idempotency_key: _,
+        } = input;
+        for (k, v) in tags.iter_mut() {
             if self.is_sensitive(k) {
                 *v = FILTERED.to_owned();
             } else {
@@ -146,21 +169,21 @@ impl Scrubber {
         }
         // Every text the event's columns keep, as its payload copy is scrubbed below.
         for text in [
-            &mut input.message,
-            &mut input.stack,
-            &mut input.transaction,
-            &mut input.code,
-            &mut input.release,
-            &mut input.environment,
-            &mut input.user_id,
+            message,
+            stack,
+            transaction,
+            code,
+            release,
+            environment,
+            user_id,
         ] {
             scrub_cards(text);
         }
         // The main exception and every cause of its chain.
-        for e in input.exception.iter_mut().chain(input.chained.iter_mut()) {
+        for e in exception.iter_mut().chain(chained.iter_mut()) {
             scrub_exception(e);
         }
-        self.payload(&mut input.payload_json);
+        self.payload(payload_json);
     }
 
     /// Rewrites the payload only when it may hold something to scrub.
@@ -451,14 +474,35 @@ fn luhn(digits: &[u32]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Every field named, as in `Scrubber::apply`; the names of code (types, modules, files,
+/// functions) are kept.
 fn scrub_exception(e: &mut crate::ingest::ExceptionInput) {
-    scrub_cards(&mut e.message);
-    scrub_cards(&mut e.stacktrace);
-    for line in &mut e.stacktrace_lines {
+    let crate::ingest::ExceptionInput {
+        message,
+        stacktrace,
+        stacktrace_lines,
+        frames,
+        r#type: _,
+        module: _,
+        synthetic: _,
+        mechanism: _,
+    } = e;
+    scrub_cards(message);
+    scrub_cards(stacktrace);
+    for line in stacktrace_lines {
         scrub_cards(line);
     }
-    for f in &mut e.frames {
-        scrub_cards(&mut f.context_line);
+    for f in frames {
+        let crate::domain::event::Frame {
+            context_line,
+            filename: _,
+            function: _,
+            module: _,
+            lineno: _,
+            colno: _,
+            in_app: _,
+        } = f;
+        scrub_cards(context_line);
     }
 }
 
