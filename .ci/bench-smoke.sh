@@ -5,8 +5,8 @@
 # acknowledged, on any error, and when the events committed (read back from the groups the
 # answers named) differ from the events acknowledged. Then runs `store-floor` on SQLite for
 # 1 s (it must print its RESULT and delete its file), drives the null server for 1 s, kills
-# another null server under load (the tool must back off, not spin), and stops the server
-# with SIGTERM.
+# another null server under load (the tool must back off, not spin), restarts a third under
+# gRPC load (the tool must reconnect), and stops the server with SIGTERM.
 #
 # Usage: .ci/bench-smoke.sh      (from anywhere; builds target/debug/faultline and faultline-bench)
 # Env:   FAULTLINE_BIN           server binary (default target/debug/faultline)
@@ -105,10 +105,10 @@ else
   failed=$((failed + 1))
 fi
 
-# Starts `faultline-bench null-server` on a free port, logging to $1; sets NULL_PID, and
-# NULL_ADDR (empty when it did not come up within 10 s).
+# Starts `faultline-bench null-server` on a free port (or on the address $2), logging to $1;
+# sets NULL_PID, and NULL_ADDR (empty when it did not come up within 10 s).
 start_null_server() {
-  "$BENCH" null-server --listen 127.0.0.1:0 >"$1" 2>&1 &
+  "$BENCH" null-server --listen "${2:-127.0.0.1:0}" >"$1" 2>&1 &
   NULL_PID=$!
   NULL_ADDR=""
   for _ in $(seq 100); do
@@ -164,6 +164,39 @@ if [[ -n $errors ]] && ((errors <= 200)); then
   passed=$((passed + 1))
 else
   echo "bench-smoke: the load against a vanished target did not back off (transport errors: ${errors:-none})" >&2
+  failed=$((failed + 1))
+fi
+
+# A target that goes away and comes back on the same address: the gRPC load must open its
+# connections again. Each null server answers with one group of its own, so the load must
+# have seen two groups.
+echo ">>> bench-smoke: gRPC load against a server that restarts"
+start_null_server "$WORK/first.log"
+groups=""
+if [[ -n $NULL_ADDR ]]; then
+  addr=$NULL_ADDR
+  timeout 60 "$BENCH" load --target "http://$addr" --key null --no-verify --mode grpc \
+    --seconds 3 --concurrency 4 >"$WORK/restart.out" 2>&1 &
+  LOAD_PID=$!
+  sleep 1
+  kill -KILL "$NULL_PID" 2>/dev/null || true
+  wait "$NULL_PID" 2>/dev/null || true
+  sleep 0.5
+  start_null_server "$WORK/second.log" "$addr"
+  wait "$LOAD_PID" || true
+  kill "$NULL_PID" 2>/dev/null || true
+  wait "$NULL_PID" 2>/dev/null || true
+  cat "$WORK/restart.out"
+  groups=$(grep -o '"groups_seen":[0-9]*' "$WORK/restart.out" | cut -d: -f2 || true)
+else
+  kill "$NULL_PID" 2>/dev/null || true
+  cat "$WORK/first.log"
+fi
+if [[ $groups == 2 ]]; then
+  echo "bench-smoke: the gRPC load reached both servers"
+  passed=$((passed + 1))
+else
+  echo "bench-smoke: the gRPC load did not reconnect after the restart (groups seen: ${groups:-none})" >&2
   failed=$((failed + 1))
 fi
 

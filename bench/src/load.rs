@@ -286,11 +286,8 @@ impl Sender {
                 let body = bodies[(i % bodies.len() as u64) as usize].clone();
                 let mut req = tonic::Request::new(body);
                 req.metadata_mut().insert("authorization", auth.clone());
-                if let Err(e) = grpc.ready().await {
-                    t.status("error: transport");
-                    t.error(|| format!("channel not ready: {e}"));
-                    return true;
-                }
+                // Always ready: a closed connection is opened again by the request itself.
+                let _ = grpc.ready().await;
                 if *batch {
                     let path = http::uri::PathAndQuery::from_static(codec::CAPTURE_BATCH);
                     match grpc
@@ -316,7 +313,7 @@ impl Sender {
                                 }
                             }
                         }
-                        Err(s) => grpc_error(t, s),
+                        Err(s) => return grpc_error(t, s),
                     }
                 } else {
                     let path = http::uri::PathAndQuery::from_static(codec::CAPTURE);
@@ -329,7 +326,7 @@ impl Sender {
                             t.acked += 1;
                             t.group(&resp.get_ref().group_id);
                         }
-                        Err(s) => grpc_error(t, s),
+                        Err(s) => return grpc_error(t, s),
                     }
                 }
             }
@@ -338,9 +335,17 @@ impl Sender {
     }
 }
 
-fn grpc_error(t: &mut Tally, s: tonic::Status) {
+/// Counts a failed call; whether it failed in transport (no answer from the server at all).
+fn grpc_error(t: &mut Tally, s: tonic::Status) -> bool {
+    use std::error::Error;
+    if s.source().is_some_and(|e| e.is::<h2::TransportError>()) {
+        t.status("error: transport");
+        t.error(|| format!("transport: {}", s.message()));
+        return true;
+    }
     t.status(&format!("grpc {:?}", s.code()));
     t.error(|| format!("gRPC {:?}: {}", s.code(), s.message()));
+    false
 }
 
 /// Builds the pool of encoded request bodies before the timed phase.
