@@ -139,20 +139,36 @@ else
   failed=$((failed + 1))
 fi
 
+# Runs 3 s of `load --mode $1` (4 workers) against the null server at $NULL_ADDR, output to
+# $2, and kills that server after 1 s. With $3, starts another on the same address 0.5 s later,
+# logging to $3, and stops it when the load has ended.
+load_through_a_kill() {
+  local mode=$1 out=$2 restart_log=${3:-} addr=$NULL_ADDR
+  timeout 60 "$BENCH" load --target "http://$addr" --key null --no-verify --mode "$mode" \
+    --seconds 3 --concurrency 4 >"$out" 2>&1 &
+  local load_pid=$!
+  sleep 1
+  kill -KILL "$NULL_PID" 2>/dev/null || true
+  wait "$NULL_PID" 2>/dev/null || true
+  if [[ -n $restart_log ]]; then
+    sleep 0.5
+    start_null_server "$restart_log" "$addr"
+  fi
+  wait "$load_pid" || true
+  if [[ -n $restart_log ]]; then
+    kill "$NULL_PID" 2>/dev/null || true
+    wait "$NULL_PID" 2>/dev/null || true
+  fi
+  cat "$out"
+}
+
 # A target that goes away mid-run: the closed loop must pause after each unanswered request
 # (100 ms), not retry at once: 4 workers for at most 3 s give at most about 124 such errors
 # (without the pause, hundreds of thousands).
 echo ">>> bench-smoke: load against a server that goes away"
 start_null_server "$WORK/gone.log"
 if [[ -n $NULL_ADDR ]]; then
-  timeout 60 "$BENCH" load --target "http://$NULL_ADDR" --key null --no-verify --mode rest \
-    --seconds 3 --concurrency 4 >"$WORK/gone.out" 2>&1 &
-  LOAD_PID=$!
-  sleep 1
-  kill -KILL "$NULL_PID" 2>/dev/null || true
-  wait "$NULL_PID" 2>/dev/null || true
-  wait "$LOAD_PID" || true
-  cat "$WORK/gone.out"
+  load_through_a_kill rest "$WORK/gone.out"
   errors=$(grep -o '"error: transport":[0-9]*' "$WORK/gone.out" | cut -d: -f3 || true)
 else
   kill "$NULL_PID" 2>/dev/null || true
@@ -174,19 +190,7 @@ echo ">>> bench-smoke: gRPC load against a server that restarts"
 start_null_server "$WORK/first.log"
 groups=""
 if [[ -n $NULL_ADDR ]]; then
-  addr=$NULL_ADDR
-  timeout 60 "$BENCH" load --target "http://$addr" --key null --no-verify --mode grpc \
-    --seconds 3 --concurrency 4 >"$WORK/restart.out" 2>&1 &
-  LOAD_PID=$!
-  sleep 1
-  kill -KILL "$NULL_PID" 2>/dev/null || true
-  wait "$NULL_PID" 2>/dev/null || true
-  sleep 0.5
-  start_null_server "$WORK/second.log" "$addr"
-  wait "$LOAD_PID" || true
-  kill "$NULL_PID" 2>/dev/null || true
-  wait "$NULL_PID" 2>/dev/null || true
-  cat "$WORK/restart.out"
+  load_through_a_kill grpc "$WORK/restart.out" "$WORK/second.log"
   groups=$(grep -o '"groups_seen":[0-9]*' "$WORK/restart.out" | cut -d: -f2 || true)
 else
   kill "$NULL_PID" 2>/dev/null || true
