@@ -566,6 +566,7 @@ async fn requests_over_max_requests_are_refused_at_once_and_health_still_answers
     }
     let r = refused.expect("a request beyond max_requests was never refused");
     assert_error(&r, 429, "RATE_LIMITED", "POST", "/v1/errors/capture");
+    refused_before_its_body(&app).await;
     let ra = r.header("retry-after").expect("Retry-After");
     assert!(
         ra.parse::<u64>().is_ok_and(|s| s >= 1),
@@ -721,4 +722,39 @@ async fn grpc_refusals_by_the_rate_limit_keep_the_connection_open() {
             .collect::<Vec<_>>()
     );
     assert!(!conn.is_finished(), "the server closed the connection");
+}
+
+/// A client that waits for `100 Continue` before sending its body, over its rate limit, is
+/// refused without being asked for the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_client_waiting_for_100_continue_is_refused_before_its_body() {
+    let app = spawn_app_with(|c| c.limits.rate.ingest_per_minute = 1).await;
+    app.authed(Method::POST, "/v1/errors/capture")
+        .json(&json!({"message": "within the limit"}))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        refused_before_its_body(&app).await;
+    }
+}
+
+/// Sends a capture's head with `Expect: 100-continue`, and no body, on a new connection. The
+/// first answer must be the refusal: a server that read the body before answering would send
+/// `100 Continue` and wait for it.
+async fn refused_before_its_body(app: &TestApp) {
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/errors/capture HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 50000\r\nExpect: 100-continue\r\n\r\n",
+        app.key
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let answer = status_line(&mut s, Duration::from_secs(5))
+        .await
+        .expect("an answer without the body");
+    assert!(
+        answer.starts_with("HTTP/1.1 429"),
+        "the refusal first, no 100 Continue: {answer:?}"
+    );
 }
