@@ -137,19 +137,19 @@ impl Scrubber {
     }
 
     fn apply(&self, input: &mut CaptureInput) {
-        // Every field named, so that a field added to `CaptureInput` does not compile until
-        // it is scrubbed here or said to need none.
+        // Every field named, in the order they are scrubbed, so that a field added to
+        // `CaptureInput` does not compile until it is scrubbed here or said to need none.
         let CaptureInput {
+            tags,
             message,
-            code,
             stack,
-            exception,
-            chained,
             transaction,
+            code,
             release,
             environment,
             user_id,
-            tags,
+            exception,
+            chained,
             payload_json,
             // A platform name, read for grouping only.
             platform: _,
