@@ -78,6 +78,9 @@ impl Config {
         if self.limits.header_read_timeout.is_zero() {
             problems.push("header read timeout must be positive");
         }
+        if self.limits.idle_timeout.is_zero() {
+            problems.push("idle timeout must be positive");
+        }
         if self.request_timeout.is_zero() {
             problems.push("request timeout must be positive");
         }

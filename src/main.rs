@@ -104,6 +104,10 @@ struct ServeArgs {
     /// Seconds a client has to send a request's headers before the connection is closed.
     #[arg(long, env = "FAULTLINE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     header_read_timeout_secs: u64,
+    /// Seconds an HTTP/2 connection (gRPC) may go without a request in progress before it is
+    /// closed (GOAWAY); its client opens a new one when it next sends.
+    #[arg(long, env = "FAULTLINE_IDLE_TIMEOUT_SECS", default_value_t = 300)]
+    idle_timeout_secs: u64,
     /// Open connections; beyond it, new clients wait until one closes. Bounds memory under
     /// any number of clients.
     #[arg(long, env = "FAULTLINE_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -135,6 +139,7 @@ impl ServeArgs {
             rate_limit_general,
             header_limit,
             header_read_timeout_secs,
+            idle_timeout_secs,
             max_connections,
             max_requests,
             cors_origins,
@@ -163,6 +168,7 @@ impl ServeArgs {
                 },
                 max_header_bytes: header_limit,
                 header_read_timeout: Duration::from_secs(header_read_timeout_secs),
+                idle_timeout: Duration::from_secs(idle_timeout_secs),
                 max_connections,
                 max_requests,
                 cors_origins: cors_origins

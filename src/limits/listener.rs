@@ -1,8 +1,16 @@
 //! The accept loop: hyper's automatic HTTP/1.1 / HTTP/2 builder serving the router on one
 //! port, with the request-head limits and slow-client protection of `LimitsConfig`, a cap on
-//! connections that bounds memory, and a graceful shutdown that lets open requests finish.
+//! connections that bounds memory, idle connections closed after `idle_timeout`, and a
+//! graceful shutdown that lets open requests finish.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -25,10 +33,9 @@ pub async fn serve(
 ) -> Result<(), std::io::Error> {
     use hyper_util::{
         rt::{TokioExecutor, TokioIo, TokioTimer},
-        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        server::conn::auto::Builder,
         service::TowerToHyperService,
     };
-    use std::sync::Arc;
     use tokio::sync::Semaphore;
     use tower::ServiceExt;
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -57,7 +64,8 @@ pub async fn serve(
         .service_fn(move |req| async move {
             Ok::<_, std::convert::Infallible>(refuse(req, max_requests).await)
         });
-    let graceful = GracefulShutdown::new();
+    // Tells every connection to finish what it is doing and close.
+    let (closing, _) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // A place for one more connection first: at the cap, new clients wait in the
@@ -81,48 +89,127 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let (router, refusal) = (router.clone(), refusal.clone());
         let in_flight = in_flight.clone();
-        let svc = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-            req.extensions_mut()
-                .insert(axum::extract::ConnectInfo(peer));
-            let permit = (!exempt(&req)).then(|| in_flight.clone().try_acquire_owned());
-            let (router, refusal) = (router.clone(), refusal.clone());
-            async move {
-                // Held until the answer's head is out (a streamed body then runs on).
-                let _permit = match permit {
-                    Some(Err(_)) => return refusal.oneshot(req).await,
-                    permit => permit,
-                };
-                router.oneshot(req).await
-            }
-        });
+        let activity = Arc::new(Activity::default());
+        let svc = {
+            let activity = activity.clone();
+            tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let permit = (!exempt(&req)).then(|| in_flight.clone().try_acquire_owned());
+                let (router, refusal) = (router.clone(), refusal.clone());
+                let busy = Activity::start(&activity);
+                async move {
+                    let _busy = busy;
+                    // Held until the answer's head is out (a streamed body then runs on).
+                    let _permit = match permit {
+                        Some(Err(_)) => return refusal.oneshot(req).await,
+                        permit => permit,
+                    };
+                    router.oneshot(req).await
+                }
+            })
+        };
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let mut closing = closing.subscribe();
         let first_bytes_within = limits.header_read_timeout;
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _place = place;
             // The automatic builder waits, without a time limit, for enough bytes to tell
             // HTTP/2 from HTTP/1.1; a client that sends (almost) nothing is dropped here.
-            if !protocol_known(&stream, first_bytes_within).await {
-                tracing::debug!(%peer, "client sent no request in time; closing");
+            let known = tokio::select! {
+                known = protocol_known(&stream, first_bytes_within) => known,
+                _ = closing.wait_for(|c| *c) => false,
+            };
+            if !known {
+                tracing::debug!(%peer, "client sent no request in time, or shutting down; closing");
                 return;
             }
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(stream),
                 TowerToHyperService::new(svc),
             );
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            let mut conn = std::pin::pin!(conn);
+            // Closed gracefully (requests in progress finish; HTTP/2 sends GOAWAY) at shutdown,
+            // or once idle for `idle_timeout`.
+            let mut asked_to_close = false;
+            let result = loop {
+                tokio::select! {
+                    result = conn.as_mut() => break result,
+                    _ = closing.wait_for(|c| *c), if !asked_to_close => {
+                        conn.as_mut().graceful_shutdown();
+                        asked_to_close = true;
+                    }
+                    () = activity.idle_for(idle_timeout), if !asked_to_close => {
+                        tracing::debug!(%peer, "connection idle; closing");
+                        conn.as_mut().graceful_shutdown();
+                        asked_to_close = true;
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection closed with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    closing.send_replace(true);
+    // Every connection holds a place until it has closed.
+    let all_closed =
+        connections.acquire_many(u32::try_from(limits.max_connections).unwrap_or(u32::MAX));
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_closed)
         .await
         .is_err()
     {
         tracing::warn!("open connections did not finish within {SHUTDOWN_GRACE:?}");
     }
     Ok(())
+}
+
+/// What one connection is doing, for closing it once idle: its requests in progress, and a
+/// count of their starts and ends, so that a wait can tell whether any came and went.
+#[derive(Default)]
+struct Activity {
+    in_progress: AtomicUsize,
+    changes: AtomicU64,
+    ended: tokio::sync::Notify,
+}
+
+/// A request in progress on its connection, until dropped.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn start(activity: &Arc<Activity>) -> Busy {
+        activity.in_progress.fetch_add(1, Ordering::SeqCst);
+        activity.changes.fetch_add(1, Ordering::SeqCst);
+        Busy(activity.clone())
+    }
+
+    /// Completes once no request has been in progress for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let ended = self.ended.notified();
+            if self.in_progress.load(Ordering::SeqCst) > 0 {
+                ended.await;
+                continue;
+            }
+            let before = self.changes.load(Ordering::SeqCst);
+            tokio::time::sleep(idle).await;
+            if self.in_progress.load(Ordering::SeqCst) == 0
+                && self.changes.load(Ordering::SeqCst) == before
+            {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_progress.fetch_sub(1, Ordering::SeqCst);
+        self.0.changes.fetch_add(1, Ordering::SeqCst);
+        self.0.ended.notify_waiters();
+    }
 }
 
 /// Health checks are answered under any load, so an orchestrator does not restart a server

@@ -23,6 +23,10 @@ pub struct LimitsConfig {
     /// A client must send a request's complete headers within this time, or the connection
     /// is closed (slow-client protection).
     pub header_read_timeout: Duration,
+    /// A connection with no request in progress for this long is closed gracefully (GOAWAY on
+    /// HTTP/2), so idle clients do not keep their places under `max_connections` for good.
+    /// HTTP/1.1 keep-alive connections are closed sooner, after `header_read_timeout`.
+    pub idle_timeout: Duration,
     /// Open connections. Each costs memory whatever it sends, so this bounds the server's
     /// memory however many clients connect: beyond it, new clients wait in the kernel's
     /// accept queue until one closes (idle HTTP/1.1 connections are closed after
@@ -44,6 +48,7 @@ impl Default for LimitsConfig {
             rate: RateLimits::default(),
             max_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
             max_connections: 1024,
             max_requests: 512,
             cors_origins: Vec::new(),

@@ -674,15 +674,9 @@ async fn clients_over_max_connections_wait_for_a_place() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_refusals_by_the_rate_limit_keep_the_connection_open() {
     use futures::StreamExt;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
     let app = spawn_app_with(|c| c.limits.rate.ingest_per_minute = 1).await;
-    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .expect("HTTP/2 handshake");
-    let conn = tokio::spawn(conn);
     // One connection, never reopened (tonic's Channel would reconnect silently).
+    let (sender, conn) = h2_connect(&app).await;
     let svc = tower::service_fn(move |req| {
         let mut sender = sender.clone();
         async move { sender.send_request(req).await }
@@ -757,4 +751,65 @@ async fn refused_before_its_body(app: &TestApp) {
         answer.starts_with("HTTP/1.1 429"),
         "the refusal first, no 100 Continue: {answer:?}"
     );
+}
+
+/// An HTTP/2 connection to `app` on hyper's client connection API: a connection of its own,
+/// never reopened, whose task ends when the server closes it.
+async fn h2_connect<B>(
+    app: &TestApp,
+) -> (
+    hyper::client::conn::http2::SendRequest<B>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+)
+where
+    B: http_body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 handshake");
+    (sender, tokio::spawn(conn))
+}
+
+/// An HTTP/2 connection with no request in progress for `idle_timeout` is closed (its place
+/// under `max_connections` freed); one kept busy stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed_and_busy_ones_kept() {
+    use http_body_util::Empty;
+    let app = spawn_app_with(|c| {
+        c.limits.idle_timeout = Duration::from_secs(1);
+        c.limits.max_connections = 1;
+    })
+    .await;
+    let (mut sender, conn) = h2_connect::<Empty<bytes::Bytes>>(&app).await;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        let req = http::Request::get(app.url("/health"))
+            .body(Empty::new())
+            .unwrap();
+        let resp = sender
+            .send_request(req)
+            .await
+            .expect("the connection stays open while it is used");
+        assert_eq!(resp.status(), 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let idle = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the idle connection was not closed")
+        .unwrap()
+        .expect("closed gracefully");
+    assert!(
+        idle.elapsed() >= Duration::from_millis(800),
+        "closed after {:?}, before it had been idle for a second",
+        idle.elapsed()
+    );
+    // Its place is free again: the one connection allowed is a new client's.
+    let r = app.anon(Method::GET, "/health").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
