@@ -167,7 +167,9 @@ pub async fn serve(
 }
 
 /// What one connection is doing, for closing it once idle: its requests in progress, and a
-/// count of their starts and ends, so that a wait can tell whether any came and went.
+/// count of their starts and ends, so that a wait can tell whether any came and went. A
+/// request is in progress until its answer's head is out; a streamed answer (an export, a
+/// health watch) that runs on past `idle_timeout` is not cut, since the close is graceful.
 #[derive(Default)]
 struct Activity {
     in_progress: AtomicUsize,
