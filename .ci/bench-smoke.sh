@@ -72,21 +72,30 @@ echo "bench-smoke: server pid $SERVER_PID on $ADDR"
 
 passed=0
 failed=0
+# Counts a check: `check <0 if it passed> <what passing means> <what failing means>`; the
+# message of a pass may be empty. (The condition is computed as `cond && ok=0 || ok=1`, which
+# `set -e` leaves alone.)
+check() {
+  if [[ $1 -eq 0 ]]; then
+    [[ -z $2 ]] || echo "bench-smoke: $2"
+    passed=$((passed + 1))
+  else
+    echo "bench-smoke: $3" >&2
+    failed=$((failed + 1))
+  fi
+}
+
 run_load() {
   local name=$1
   shift
   echo ">>> bench-smoke: load $*"
-  local rc=0
+  local rc=0 ok
   timeout 120 "$BENCH" load --target "http://$ADDR" --key-file "$WORK/data/admin.key" "$@" \
     >"$WORK/$name.out" 2>&1 || rc=$?
   cat "$WORK/$name.out"
-  if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/$name.out" \
-    && grep -q '^committed == acked: yes' "$WORK/$name.out"; then
-    passed=$((passed + 1))
-  else
-    echo "bench-smoke: $name failed (exit $rc)" >&2
-    failed=$((failed + 1))
-  fi
+  [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/$name.out" \
+    && grep -q '^committed == acked: yes' "$WORK/$name.out" && ok=0 || ok=1
+  check $ok "" "$name failed (exit $rc)"
 }
 
 run_load rest --mode rest --seconds 3 --concurrency 8
@@ -98,12 +107,9 @@ rc=0
 timeout 60 "$BENCH" store-floor --database-url "sqlite://$WORK/floor.db" --seconds 1 \
   >"$WORK/floor.out" 2>&1 || rc=$?
 cat "$WORK/floor.out"
-if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/floor.out" && [[ ! -e $WORK/floor.db ]]; then
-  passed=$((passed + 1))
-else
-  echo "bench-smoke: store-floor failed (exit $rc, or it left its file behind)" >&2
-  failed=$((failed + 1))
-fi
+[[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/floor.out" && [[ ! -e $WORK/floor.db ]] \
+  && ok=0 || ok=1
+check $ok "" "store-floor failed (exit $rc, or it left its file behind)"
 
 # Starts `faultline-bench null-server` on a free port (or on the address $2), logging to $1;
 # sets NULL_PID, and NULL_ADDR (empty when it did not come up within 10 s).
@@ -132,30 +138,34 @@ else
 fi
 kill "$NULL_PID" 2>/dev/null || true
 wait "$NULL_PID" 2>/dev/null || true
-if [[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/null.out"; then
-  passed=$((passed + 1))
-else
-  echo "bench-smoke: null-server failed (exit $rc)" >&2
-  failed=$((failed + 1))
-fi
+[[ $rc -eq 0 ]] && grep -q '^RESULT {' "$WORK/null.out" && ok=0 || ok=1
+check $ok "" "null-server failed (exit $rc)"
 
-# Runs 3 s of `load --mode $1` (4 workers) against the null server at $NULL_ADDR, output to
-# $2, and kills that server after 1 s. With $3, starts another on the same address 0.5 s later,
-# logging to $3, and stops it when the load has ended.
+# Starts a null server (log $WORK/$2.log), runs 3 s of `load --mode $1` (4 workers) against it
+# (output $WORK/$2.out, printed) and kills the server after 1 s. With a third argument, starts
+# another on the same address 0.5 s later (log $WORK/$2-again.log) and stops it when the load
+# has ended. Fails, printing the log, when the first server does not come up.
 load_through_a_kill() {
-  local mode=$1 out=$2 restart_log=${3:-} addr=$NULL_ADDR
+  local mode=$1 out=$WORK/$2.out log=$WORK/$2.log restart=${3:-}
+  start_null_server "$log"
+  local addr=$NULL_ADDR
+  if [[ -z $addr ]]; then
+    kill "$NULL_PID" 2>/dev/null || true
+    cat "$log"
+    return 1
+  fi
   timeout 60 "$BENCH" load --target "http://$addr" --key null --no-verify --mode "$mode" \
     --seconds 3 --concurrency 4 >"$out" 2>&1 &
   local load_pid=$!
   sleep 1
   kill -KILL "$NULL_PID" 2>/dev/null || true
   wait "$NULL_PID" 2>/dev/null || true
-  if [[ -n $restart_log ]]; then
+  if [[ -n $restart ]]; then
     sleep 0.5
-    start_null_server "$restart_log" "$addr"
+    start_null_server "$WORK/$2-again.log" "$addr"
   fi
   wait "$load_pid" || true
-  if [[ -n $restart_log ]]; then
+  if [[ -n $restart ]]; then
     kill "$NULL_PID" 2>/dev/null || true
     wait "$NULL_PID" 2>/dev/null || true
   fi
@@ -166,43 +176,25 @@ load_through_a_kill() {
 # (100 ms), not retry at once: 4 workers for at most 3 s give at most about 124 such errors
 # (without the pause, hundreds of thousands).
 echo ">>> bench-smoke: load against a server that goes away"
-start_null_server "$WORK/gone.log"
-if [[ -n $NULL_ADDR ]]; then
-  load_through_a_kill rest "$WORK/gone.out"
+errors=""
+if load_through_a_kill rest gone; then
   errors=$(grep -o '"error: transport":[0-9]*' "$WORK/gone.out" | cut -d: -f3 || true)
-else
-  kill "$NULL_PID" 2>/dev/null || true
-  cat "$WORK/gone.log"
-  errors=""
 fi
-if [[ -n $errors ]] && ((errors <= 200)); then
-  echo "bench-smoke: $errors transport errors after the target went away"
-  passed=$((passed + 1))
-else
-  echo "bench-smoke: the load against a vanished target did not back off (transport errors: ${errors:-none})" >&2
-  failed=$((failed + 1))
-fi
+[[ -n $errors ]] && ((errors <= 200)) && ok=0 || ok=1
+check $ok "$errors transport errors after the target went away" \
+  "the load against a vanished target did not back off (transport errors: ${errors:-none})"
 
 # A target that goes away and comes back on the same address: the gRPC load must open its
 # connections again. Each null server answers with one group of its own, so the load must
 # have seen two groups.
 echo ">>> bench-smoke: gRPC load against a server that restarts"
-start_null_server "$WORK/first.log"
 groups=""
-if [[ -n $NULL_ADDR ]]; then
-  load_through_a_kill grpc "$WORK/restart.out" "$WORK/second.log"
+if load_through_a_kill grpc restart again; then
   groups=$(grep -o '"groups_seen":[0-9]*' "$WORK/restart.out" | cut -d: -f2 || true)
-else
-  kill "$NULL_PID" 2>/dev/null || true
-  cat "$WORK/first.log"
 fi
-if [[ $groups == 2 ]]; then
-  echo "bench-smoke: the gRPC load reached both servers"
-  passed=$((passed + 1))
-else
-  echo "bench-smoke: the gRPC load did not reconnect after the restart (groups seen: ${groups:-none})" >&2
-  failed=$((failed + 1))
-fi
+[[ $groups == 2 ]] && ok=0 || ok=1
+check $ok "the gRPC load reached both servers" \
+  "the gRPC load did not reconnect after the restart (groups seen: ${groups:-none})"
 
 echo ">>> bench-smoke: stopping the server (SIGTERM)"
 kill -TERM "$SERVER_PID"

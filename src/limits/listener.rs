@@ -226,12 +226,12 @@ fn exempt<B>(req: &http::Request<B>) -> bool {
 /// without routing, authenticating or parsing it.
 async fn refuse(req: http::Request<hyper::body::Incoming>, max: usize) -> axum::response::Response {
     let message = format!("the server is handling its maximum of {max} requests; retry later");
-    let mut resp = super::rate::refusal(&req, message, RETRY_AFTER);
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let mut resp = super::rate::refusal(req, message, RETRY_AFTER);
     // A browser may read the refusal (and its Retry-After): it holds nothing of anyone's.
-    if let Some(origin) = req.headers().get(http::header::ORIGIN).cloned() {
+    if let Some(origin) = origin {
         super::cors::allow(&mut resp, &origin);
     }
-    super::drain_later(req.into_body());
     resp
 }
 

@@ -56,39 +56,6 @@ impl Default for LimitsConfig {
     }
 }
 
-/// The most of a refused request's body `drain_later` reads, in bytes and in time.
-const DRAIN_BYTES: usize = 1024 * 1024;
-const DRAIN_WITHIN: Duration = Duration::from_secs(5);
-
-/// Reads a refused request's body to its end and drops it, in a task of its own, so the
-/// refusal is answered at once and the connection carries on. HTTP/1.1 can then read the
-/// client's next request. HTTP/2 would otherwise reset the stream under the body's frames
-/// still on their way, and those frames, arriving on a stream it no longer remembers, count
-/// against the connection: after 1 024 it closes it ("locally-reset streams reached limit").
-/// Past `DRAIN_BYTES` or `DRAIN_WITHIN` the body is dropped, with the reset (HTTP/2) or the
-/// closed connection (HTTP/1.1) that brings: a client still sending that much is told to stop.
-pub(crate) fn drain_later<B>(body: B)
-where
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-{
-    use bytes::Buf;
-    use http_body_util::BodyExt;
-    tokio::spawn(async move {
-        let mut body = std::pin::pin!(body);
-        let mut read = 0;
-        let drain = async {
-            while let Some(Ok(frame)) = body.as_mut().frame().await {
-                read += frame.data_ref().map_or(0, |d| d.remaining());
-                if read > DRAIN_BYTES {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(DRAIN_WITHIN, drain).await;
-    });
-}
-
 /// Sentry SDK endpoints: `/api/<project id>/store/` and `/api/<project id>/envelope/`, where the
 /// id is a number (Sentry's DSNs) or a UUID.
 pub(crate) fn is_sentry_ingest(path: &str) -> bool {

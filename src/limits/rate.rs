@@ -223,8 +223,13 @@ fn secs_up(d: Duration) -> u64 {
 
 /// "Retry after `wait`": 429 in the error format of the API the request called, or for gRPC
 /// and gRPC-Web a trailers-only RESOURCE_EXHAUSTED with `RetryInfo`; with `Retry-After`, and
-/// for Sentry SDKs (which back off by it) `X-Sentry-Rate-Limits`.
-pub(crate) fn refusal<B>(req: &http::Request<B>, message: String, wait: Duration) -> Response {
+/// for Sentry SDKs (which back off by it) `X-Sentry-Rate-Limits`. The request's body is read
+/// and dropped after the answer (`drain_later`).
+pub(crate) fn refusal<B>(req: http::Request<B>, message: String, wait: Duration) -> Response
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
     let err = Error::Overloaded {
         message,
         retry_after: wait,
@@ -240,7 +245,7 @@ pub(crate) fn refusal<B>(req: &http::Request<B>, message: String, wait: Duration
                 .insert(http::header::CONTENT_TYPE, content_type);
             r
         }
-        None => crate::rest::error_response(req, err),
+        None => crate::rest::error_response(&req, err),
     };
     // Rounded up: a client told to wait less than the limiter needs is refused again.
     r.headers_mut()
@@ -251,7 +256,41 @@ pub(crate) fn refusal<B>(req: &http::Request<B>, message: String, wait: Duration
         r.headers_mut()
             .insert(HeaderName::from_static("x-sentry-rate-limits"), v);
     }
+    drain_later(req.into_body());
     r
+}
+
+/// The most of a refused request's body `drain_later` reads, in bytes and in time.
+const DRAIN_BYTES: usize = 1024 * 1024;
+const DRAIN_WITHIN: Duration = Duration::from_secs(5);
+
+/// Reads a refused request's body to its end and drops it, in a task of its own, so the
+/// refusal is answered at once and the connection carries on. HTTP/1.1 can then read the
+/// client's next request. HTTP/2 would otherwise reset the stream under the body's frames
+/// still on their way, and those frames, arriving on a stream it no longer remembers, count
+/// against the connection: after 1 024 it closes it ("locally-reset streams reached limit").
+/// Past `DRAIN_BYTES` or `DRAIN_WITHIN` the body is dropped, with the reset (HTTP/2) or the
+/// closed connection (HTTP/1.1) that brings: a client still sending that much is told to stop.
+fn drain_later<B>(body: B)
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    use bytes::Buf;
+    use http_body_util::BodyExt;
+    tokio::spawn(async move {
+        let mut body = std::pin::pin!(body);
+        let mut read = 0;
+        let drain = async {
+            while let Some(Ok(frame)) = body.as_mut().frame().await {
+                read += frame.data_ref().map_or(0, |d| d.remaining());
+                if read > DRAIN_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_WITHIN, drain).await;
+    });
 }
 
 /// The rate limit (part of the edge layer, `app::edge_layer`). Requests without a valid key
@@ -285,20 +324,16 @@ where
     };
     let mut resp = match verdict.retry_after {
         None => next(req).await,
-        Some(wait) => {
-            let resp = refusal(
-                &req,
-                format!(
-                    "rate limit exceeded: this API key may make {} {} requests per minute; retry in {} s",
-                    verdict.limit,
-                    class.as_str(),
-                    secs_up(wait)
-                ),
-                wait,
-            );
-            super::drain_later(req.into_body());
-            resp
-        }
+        Some(wait) => refusal(
+            req,
+            format!(
+                "rate limit exceeded: this API key may make {} {} requests per minute; retry in {} s",
+                verdict.limit,
+                class.as_str(),
+                secs_up(wait)
+            ),
+            wait,
+        ),
     };
     let headers = resp.headers_mut();
     for (name, value) in [
