@@ -359,16 +359,77 @@ struct Edge {
 /// found, then the gRPC time limit.
 async fn edge_layer(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     let edge = &*edge;
+    let on_panic = PanicAnswer::to(&req);
     monitor::around(&edge.monitor, async move {
-        auth::authenticate(&edge.authenticator, &mut req).await;
-        limits::cors::around(&edge.cors, req, |req| {
-            limits::rate::around(&edge.limiter, req, |req| {
-                limits::deadline::around(edge.grpc_timeout, req, |req| next.run(req))
+        answering_panics(on_panic, async move {
+            auth::authenticate(&edge.authenticator, &mut req).await;
+            limits::cors::around(&edge.cors, req, |req| {
+                limits::rate::around(&edge.limiter, req, |req| {
+                    limits::deadline::around(edge.grpc_timeout, req, |req| next.run(req))
+                })
             })
+            .await
         })
         .await
     })
     .await
+}
+
+/// What a request is answered if its handling panics: without this, the panic ended the
+/// connection's task and the client got no answer at all (a damaged capture body did that
+/// once, session 26). Holds the few parts of the request the answer names.
+struct PanicAnswer {
+    grpc: bool,
+    head: http::Request<()>,
+}
+
+impl PanicAnswer {
+    fn to(req: &Request) -> PanicAnswer {
+        let mut head = http::Request::new(());
+        *head.method_mut() = req.method().clone();
+        *head.uri_mut() = req.uri().clone();
+        for name in ["x-request-id", "traceparent"] {
+            if let Some(v) = req.headers().get(name) {
+                head.headers_mut().insert(name, v.clone());
+            }
+        }
+        let grpc = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        PanicAnswer { grpc, head }
+    }
+}
+
+/// `handling`'s answer, or, if it panics, an internal error in the request's protocol: gRPC's
+/// INTERNAL status, or the documented REST error body with status 500. The panic is logged.
+async fn answering_panics(
+    on_panic: PanicAnswer,
+    handling: impl Future<Output = Response>,
+) -> Response {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(
+                panic = %what,
+                method = %on_panic.head.method(),
+                path = on_panic.head.uri().path(),
+                "a request's handling panicked; answered as an internal error"
+            );
+            let message = "the server failed on this request; the failure is logged";
+            if on_panic.grpc {
+                tonic::Status::internal(message).into_http::<axum::body::Body>()
+            } else {
+                rest::error_response(&on_panic.head, Error::Internal(message.into()))
+            }
+        }
+    }
 }
 
 /// Mounts a tonic service at `/<package.Service>/*`, as `tonic::service::Routes` does, but
@@ -479,5 +540,64 @@ mod tests {
         // The thread that built the runtime (in the server, the one that starts the ingest
         // writer's threads, which inherit its priority) keeps its own.
         assert_eq!(nice(), before);
+    }
+
+    use axum::{extract::Request, response::Response};
+
+    fn request(content_type: &str) -> Request {
+        http::Request::builder()
+            .method("POST")
+            .uri("/v1/errors/capture?x=1")
+            .header("content-type", content_type)
+            .header("x-request-id", "req-7")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    async fn body_json(answer: Response) -> serde_json::Value {
+        use http_body_util::BodyExt;
+        let bytes = answer.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_rest_request_gets_the_documented_500() {
+        let req = request("application/json");
+        let answer = super::answering_panics(super::PanicAnswer::to(&req), async {
+            panic!("index out of bounds")
+        })
+        .await;
+        assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        let e = &body_json(answer).await["error"];
+        assert_eq!(e["code"], "INTERNAL_ERROR", "{e}");
+        assert_eq!(e["statusCode"], 500, "{e}");
+        assert_eq!(e["requestId"], "req-7", "{e}");
+        assert_eq!(e["path"], "/v1/errors/capture", "{e}");
+        assert_eq!(e["method"], "POST", "{e}");
+        // What panicked stays in the log, not in the answer.
+        assert!(!e.to_string().contains("index out of bounds"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_grpc_call_gets_internal() {
+        let req = request("application/grpc+proto");
+        let answer =
+            super::answering_panics(super::PanicAnswer::to(&req), async { panic!("boom") }).await;
+        assert_eq!(answer.status(), http::StatusCode::OK);
+        assert_eq!(
+            answer.headers().get("grpc-status").map(|v| v.as_bytes()),
+            Some(&b"13"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_a_panic_passes_through() {
+        let req = request("application/json");
+        let answer = super::answering_panics(super::PanicAnswer::to(&req), async {
+            Response::new(axum::body::Body::from("{\"ok\":true}"))
+        })
+        .await;
+        assert_eq!(answer.status(), http::StatusCode::OK);
+        assert_eq!(body_json(answer).await["ok"], true);
     }
 }

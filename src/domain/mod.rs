@@ -38,8 +38,12 @@ pub fn json_without_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut i = 0;
-    // In valid JSON a backslash only occurs in strings, where it starts an escape.
-    while let Some(p) = text[i..].iter().position(|&c| c == b'\\') {
+    // In valid JSON a backslash only occurs in strings, where it starts an escape. A body
+    // that ends in a backslash leaves `i` past its end: nothing more to look at.
+    while let Some(p) = text
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&c| c == b'\\'))
+    {
         let at = i + p;
         if text.get(at + 1) != Some(&b'u') {
             i = at + 2;
@@ -98,6 +102,35 @@ mod tests {
             serde_json::from_slice(&super::json_without_lone_surrogates(br#""a\udc00b""#).unwrap())
                 .unwrap();
         assert_eq!(v, "a\u{fffd}b");
+    }
+
+    /// Cut-off bodies: a backslash as the last byte, or an escape cut inside its digits, is
+    /// left for the JSON parser to refuse. The scan used to index past the end and panic,
+    /// which dropped the client's connection without an answer.
+    #[test]
+    fn bodies_cut_inside_an_escape_are_left_alone() {
+        let fix = super::json_without_lone_surrogates;
+        for cut in [
+            &b"\\"[..],
+            b"{\"m\":\"x\\",
+            b"{\"m\":\"x\\u",
+            b"{\"m\":\"x\\ud8",
+        ] {
+            assert_eq!(fix(cut), None, "{:?}", String::from_utf8_lossy(cut));
+        }
+        // A high half whose low half is cut off is lone, and replaced; the cut stays.
+        for (cut, fixed) in [
+            (&b"\"\\ud83d\\"[..], &b"\"\\ufffd\\"[..]),
+            (b"\"\\ud83d\\ude", b"\"\\ufffd\\ude"),
+            (b"\"\\ud83dx\\", b"\"\\ufffdx\\"),
+        ] {
+            assert_eq!(
+                fix(cut).as_deref(),
+                Some(fixed),
+                "{:?}",
+                String::from_utf8_lossy(cut)
+            );
+        }
     }
 
     #[test]

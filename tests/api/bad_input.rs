@@ -904,3 +904,230 @@ async fn batch_items_that_are_not_objects_are_refused_alone() {
     assert_eq!(results[2]["ok"], json!(true), "{body}");
     assert_eq!(body["accepted"], json!(1), "{body}");
 }
+
+/// A small deterministic generator (SplitMix64), so a failing body can be made again.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Bytes that tend to break readers: JSON structure, escapes, huge and odd numbers, NUL,
+/// invalid UTF-8, newlines (which end an envelope's lines).
+const SPLICES: &[&[u8]] = &[
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"\\",
+    b"\\u",
+    b"\\ud800",
+    b"\\u0000",
+    b"\0",
+    b"null",
+    b"true",
+    b"-",
+    b"1e400",
+    b"-0",
+    b"18446744073709551616",
+    b"99999999999999999999999",
+    b"\xff",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"\n",
+    b"\r\n",
+    b"{\"type\":\"event\"}",
+    b"[[[[[[[[",
+];
+
+/// `seed` with one to three random changes: a byte replaced, a splice inserted, a span cut
+/// out, a span repeated, or the end cut off.
+fn mutate(seed: &[u8], rng: &mut Mix) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for _ in 0..1 + rng.below(3) {
+        let at = rng.below(b.len() + 1);
+        match rng.below(5) {
+            0 if at < b.len() => b[at] = rng.next() as u8,
+            1 => {
+                let s = SPLICES[rng.below(SPLICES.len())];
+                b.splice(at..at, s.iter().copied());
+            }
+            2 => {
+                let end = (at + 1 + rng.below(16)).min(b.len());
+                b.drain(at.min(end)..end);
+            }
+            3 => {
+                let end = (at + 1 + rng.below(64)).min(b.len());
+                let span = b[at.min(end)..end].to_vec();
+                b.splice(end..end, span);
+            }
+            _ => b.truncate(at),
+        }
+    }
+    b
+}
+
+/// Thousands of damaged capture bodies, native and Sentry, each one a few random changes
+/// away from a valid capture. Every one gets an answer: a success or a refusal in the route's
+/// documented error format, never a 5xx or a dropped connection, and every event a success
+/// acknowledged can be read back afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored() {
+    let app = spawn_app_with(|c| {
+        c.limits.rate.ingest_per_minute = 0;
+        c.limits.rate.general_per_minute = 0;
+    })
+    .await;
+    // A damaged timestamp can date an event centuries back, and the retention job deletes
+    // events by their own time: keep everything, so that every acknowledged event stays.
+    let (st, b) = app
+        .put("/v1/errors/retention/set", &json!({"days": 0}))
+        .await;
+    assert_eq!(st.as_u16(), 200, "{b}");
+    let dsn = app.get_ok("/v1/settings/dsn").await;
+    let (key, project) = (s(&dsn["public_key"]), n(&dsn["project_id"]));
+    let event = json!({
+        "exception": {"type": "ValueError", "message": "invalid literal for int(): 'abc'",
+            "stacktrace": "Traceback (most recent call last):\n  File \"app/views.py\", line 10, in checkout\n    qty = int(form[\"qty\"])\nValueError: invalid literal for int(): 'abc'"},
+        "level": "error", "environment": "production", "release": "1.4.2",
+        "tags": {"region": "eu", "browser": "firefox"}, "user_id": "u-17",
+        "timestamp": "2026-12-06T10:00:00Z", "fingerprint": ["checkout", "qty"],
+    });
+    let native = serde_json::to_vec(&event).unwrap();
+    let batch =
+        serde_json::to_vec(&json!({"events": [event, {"message": "cache miss storm"}]})).unwrap();
+    let sentry_event = json!({
+        "event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "platform": "python", "level": "error",
+        "release": "shop@1.0", "environment": "prod", "tags": {"region": "eu"},
+        "user": {"id": "42", "email": "a@example.com"},
+        "exception": {"values": [{"type": "KeyError", "value": "'sku'", "stacktrace": {"frames": [
+            {"filename": "app/cart.py", "function": "add", "lineno": 7, "in_app": true,
+             "module": "app.cart", "vars": {"password": "hunter2"}},
+        ]}}]},
+    });
+    let store = serde_json::to_vec(&sentry_event).unwrap();
+    let mut envelope = b"{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\",\"sent_at\":\"2026-12-06T10:00:00Z\"}\n{\"type\":\"event\"}\n".to_vec();
+    envelope.extend_from_slice(&store);
+    envelope.push(b'\n');
+    let auth = format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=test/1.0");
+    let routes: [(&str, String, &[u8], &str); 4] = [
+        (
+            "native",
+            "/v1/errors/capture".into(),
+            &native,
+            "application/json",
+        ),
+        (
+            "native batch",
+            "/v1/errors/capture/batch".into(),
+            &batch,
+            "application/json",
+        ),
+        (
+            "sentry",
+            format!("/api/{project}/store/"),
+            &store,
+            "application/json",
+        ),
+        (
+            "sentry",
+            format!("/api/{project}/envelope/"),
+            &envelope,
+            "application/x-sentry-envelope",
+        ),
+    ];
+
+    let mut rng = Mix(0x5EED_F417_1234_0001);
+    let mut failures = Vec::new();
+    // (event id, the start of the body that made it)
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
+    let (mut sent, mut answered_ok) = (0, 0);
+    for round in 0..400 {
+        for (kind, path, seed, content_type) in &routes {
+            let body = mutate(seed, &mut rng);
+            sent += 1;
+            let mut rb = if kind.starts_with("sentry") {
+                app.anon(Method::POST, path).header("x-sentry-auth", &auth)
+            } else {
+                app.authed(Method::POST, path)
+            };
+            rb = rb.header("content-type", *content_type).body(body.clone());
+            let shown = String::from_utf8_lossy(&body[..body.len().min(400)]).into_owned();
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!(
+                        "round {round} {path}: no answer ({e}) to {shown:?}"
+                    ));
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if status >= 500 || !(status == 200 || (400..500).contains(&status)) {
+                failures.push(format!(
+                    "round {round} {path}: HTTP {status} {text} for {shown:?}"
+                ));
+                continue;
+            }
+            if status != 200 {
+                // The documented error body, on the Sentry routes too.
+                let documented = answer["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+                    && answer["error"]["statusCode"] == json!(status);
+                if !documented {
+                    failures.push(format!("round {round} {path}: HTTP {status} without the documented error body: {text}"));
+                }
+                continue;
+            }
+            answered_ok += 1;
+            match *kind {
+                "native" => acknowledged.push((s(&answer["event_id"]), shown)),
+                "native batch" => {
+                    for item in answer["results"].as_array().into_iter().flatten() {
+                        if item["ok"] == json!(true) {
+                            acknowledged.push((s(&item["event_id"]), shown.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let (health, _) = app.get("/health").await;
+    assert_eq!(health.as_u16(), 200, "the server stopped answering");
+    for (id, shown) in &acknowledged {
+        let (status, body) = app.get(&format!("/v1/errors/get/{id}")).await;
+        if status.as_u16() != 200 {
+            failures.push(format!(
+                "acknowledged event {id} cannot be read: HTTP {status} {body}; it came from {shown:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} damaged bodies went wrong:\n  - {}",
+        failures.len(),
+        failures.join("\n  - ")
+    );
+    // The damage must leave some bodies valid, or the read-back above checked nothing.
+    assert!(
+        acknowledged.len() > 100 && answered_ok < sent,
+        "{} events acknowledged, {answered_ok} of {sent} answered 200",
+        acknowledged.len()
+    );
+}
