@@ -979,24 +979,31 @@ fn mutate(seed: &[u8], rng: &mut Mix) -> Vec<u8> {
     b
 }
 
-/// Thousands of damaged capture bodies, native and Sentry, each one a few random changes
-/// away from a valid capture. Every one gets an answer: a success or a refusal in the route's
-/// documented error format, never a 5xx or a dropped connection, and every event a success
-/// acknowledged can be read back afterwards.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored() {
+/// A server for the damaged-input tests, and its DSN settings: no rate limits (thousands of
+/// requests), and no retention. A damaged timestamp can date an event centuries back, and
+/// the retention job deletes events by their own time; kept forever, every acknowledged
+/// event stays to be read back.
+async fn app_for_damage() -> (TestApp, Value) {
     let app = spawn_app_with(|c| {
         c.limits.rate.ingest_per_minute = 0;
         c.limits.rate.general_per_minute = 0;
     })
     .await;
-    // A damaged timestamp can date an event centuries back, and the retention job deletes
-    // events by their own time: keep everything, so that every acknowledged event stays.
     let (st, b) = app
         .put("/v1/errors/retention/set", &json!({"days": 0}))
         .await;
     assert_eq!(st.as_u16(), 200, "{b}");
     let dsn = app.get_ok("/v1/settings/dsn").await;
+    (app, dsn)
+}
+
+/// Thousands of damaged capture bodies, on every capture route (native, Sentry and the other
+/// dialects), each one a few random changes away from a valid capture. Every one gets an answer: a success or a refusal in the route's
+/// documented error format, never a 5xx or a dropped connection, and every event a success
+/// acknowledged can be read back afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored() {
+    let (app, dsn) = app_for_damage().await;
     let (key, project) = (s(&dsn["public_key"]), n(&dsn["project_id"]));
     let event = json!({
         "exception": {"type": "ValueError", "message": "invalid literal for int(): 'abc'",
@@ -1022,31 +1029,105 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
     envelope.extend_from_slice(&store);
     envelope.push(b'\n');
     let auth = format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=test/1.0");
-    let routes: [(&str, String, &[u8], &str); 4] = [
-        (
-            "native",
-            "/v1/errors/capture".into(),
-            &native,
-            "application/json",
+    let message = serde_json::to_vec(&json!({
+        "text": "nightly import finished with 3 skipped rows", "level": "warning",
+        "tags": {"job": "import"}, "environment": "production", "release": "1.4.2",
+    }))
+    .unwrap();
+    let log_center = serde_json::to_vec(&json!({
+        "project_id": "default", "environment": "production", "level": "ERROR",
+        "timestamp": "2026-12-06T10:00:00Z", "version": "1.2.3", "commit_hash": "abc1234",
+        "error": {"type": "ValueError", "message": "invalid literal for int() with base 10: 'abc'",
+            "file_path": "apps/users/views.py", "line_number": 42,
+            "stack_trace": ["Traceback (most recent call last):",
+                "  File \"apps/users/views.py\", line 42, in get_user", "ValueError: abc"]},
+        "context": {"url": "/api/users/123", "method": "GET", "user_id": "u_12345"},
+    }))
+    .unwrap();
+    let miniapm = serde_json::to_vec(&json!({
+        "exception_class": "RuntimeError", "message": "Invalid state",
+        "backtrace": ["app/models/user.rb:42:in `save`"], "fingerprint": "users_save",
+        "request_id": "abc-123-def", "user_id": "123", "timestamp": "2026-12-06T10:00:00Z",
+        "source_context": {"file": "app/models/user.rb", "lineno": 42, "context_line": "raise"},
+    }))
+    .unwrap();
+    let els = serde_json::to_vec(&json!({
+        "message": "Database connection failed", "source": "backend", "level": "error",
+        "stack_trace": "Error: Connection timeout\n    at Database.connect(db.js:45)",
+        "metadata": {"userId": "u-1", "url": "/checkout"},
+    }))
+    .unwrap();
+    // The route's body, how it authenticates, and which error body it documents: the native
+    // one (`error` object with the status), or a dialect's own (a non-empty `error`).
+    enum Auth {
+        Bearer,
+        Sentry,
+        ApiKey,
+    }
+    struct Route<'a> {
+        path: String,
+        seed: &'a [u8],
+        content_type: &'static str,
+        auth: Auth,
+        native_errors: bool,
+        /// Where an acknowledged event's id is in the answer: the answer itself, or each
+        /// item of `results`; `None` where the answer does not name one.
+        acks: Option<bool>,
+    }
+    let json_route = |path: &str, seed, auth, native_errors, acks| Route {
+        path: path.to_owned(),
+        seed,
+        content_type: "application/json",
+        auth,
+        native_errors,
+        acks,
+    };
+    let routes = [
+        json_route(
+            "/v1/errors/capture",
+            &native[..],
+            Auth::Bearer,
+            true,
+            Some(false),
         ),
-        (
-            "native batch",
-            "/v1/errors/capture/batch".into(),
+        json_route(
+            "/v1/errors/capture/batch",
             &batch,
-            "application/json",
+            Auth::Bearer,
+            true,
+            Some(true),
         ),
-        (
-            "sentry",
-            format!("/api/{project}/store/"),
+        json_route(
+            "/v1/errors/message",
+            &message,
+            Auth::Bearer,
+            true,
+            Some(false),
+        ),
+        json_route(
+            &format!("/api/{project}/store/"),
             &store,
-            "application/json",
+            Auth::Sentry,
+            true,
+            None,
         ),
-        (
-            "sentry",
-            format!("/api/{project}/envelope/"),
-            &envelope,
-            "application/x-sentry-envelope",
+        Route {
+            path: format!("/api/{project}/envelope/"),
+            seed: &envelope,
+            content_type: "application/x-sentry-envelope",
+            auth: Auth::Sentry,
+            native_errors: true,
+            acks: None,
+        },
+        json_route(
+            "/api/v1/logs/report",
+            &log_center,
+            Auth::Bearer,
+            false,
+            None,
         ),
+        json_route("/ingest/errors", &miniapm, Auth::Bearer, false, None),
+        json_route("/api/errors", &els, Auth::ApiKey, false, None),
     ];
 
     let mut rng = Mix(0x5EED_F417_1234_0001);
@@ -1054,16 +1135,19 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
     // (event id, the start of the body that made it)
     let mut acknowledged: Vec<(String, String)> = Vec::new();
     let (mut sent, mut answered_ok) = (0, 0);
-    for round in 0..400 {
-        for (kind, path, seed, content_type) in &routes {
-            let body = mutate(seed, &mut rng);
+    for round in 0..250 {
+        for route in &routes {
+            let path = &route.path;
+            let body = mutate(route.seed, &mut rng);
             sent += 1;
-            let mut rb = if kind.starts_with("sentry") {
-                app.anon(Method::POST, path).header("x-sentry-auth", &auth)
-            } else {
-                app.authed(Method::POST, path)
+            let rb = match route.auth {
+                Auth::Bearer => app.authed(Method::POST, path),
+                Auth::Sentry => app.anon(Method::POST, path).header("x-sentry-auth", &auth),
+                Auth::ApiKey => app.anon(Method::POST, path).header("x-api-key", &app.key),
             };
-            rb = rb.header("content-type", *content_type).body(body.clone());
+            let rb = rb
+                .header("content-type", route.content_type)
+                .body(body.clone());
             let shown = String::from_utf8_lossy(&body[..body.len().min(400)]).into_owned();
             let resp = match rb.send().await {
                 Ok(r) => r,
@@ -1077,34 +1161,42 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
             let status = resp.status().as_u16();
             let text = resp.text().await.unwrap_or_default();
             let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if status >= 500 || !(status == 200 || (400..500).contains(&status)) {
+            if !(200..300).contains(&status) && !(400..500).contains(&status) {
                 failures.push(format!(
                     "round {round} {path}: HTTP {status} {text} for {shown:?}"
                 ));
                 continue;
             }
-            if status != 200 {
-                // The documented error body, on the Sentry routes too.
-                let documented = answer["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| !m.is_empty())
-                    && answer["error"]["statusCode"] == json!(status);
+            if status >= 400 {
+                let documented = if route.native_errors {
+                    answer["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| !m.is_empty())
+                        && answer["error"]["statusCode"] == json!(status)
+                } else {
+                    answer["error"].as_str().is_some_and(|m| !m.is_empty())
+                        || answer["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| !m.is_empty())
+                };
                 if !documented {
-                    failures.push(format!("round {round} {path}: HTTP {status} without the documented error body: {text}"));
+                    failures.push(format!(
+                        "round {round} {path}: HTTP {status} without the documented error body: {text}"
+                    ));
                 }
                 continue;
             }
             answered_ok += 1;
-            match *kind {
-                "native" => acknowledged.push((s(&answer["event_id"]), shown)),
-                "native batch" => {
+            match route.acks {
+                Some(false) => acknowledged.push((s(&answer["event_id"]), shown)),
+                Some(true) => {
                     for item in answer["results"].as_array().into_iter().flatten() {
                         if item["ok"] == json!(true) {
                             acknowledged.push((s(&item["event_id"]), shown.clone()));
                         }
                     }
                 }
-                _ => {}
+                None => {}
             }
         }
     }
@@ -1130,4 +1222,173 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
         "{} events acknowledged, {answered_ok} of {sent} answered 200",
         acknowledged.len()
     );
+}
+
+/// Damaged protobuf messages to the gRPC capture methods, framed correctly: every call ends
+/// with a gRPC status, OK or a refusal of the input (INVALID_ARGUMENT, or INTERNAL from the
+/// protobuf decoder, which is what gRPC prescribes for a message that does not parse), never
+/// a failure of the server, and the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_grpc_capture_messages_are_answered_with_a_status() {
+    use faultline::pb;
+    use http_body_util::{BodyExt, Full};
+    use prost::Message;
+    let (app, dsn) = app_for_damage().await;
+    let key = s(&dsn["public_key"]);
+    let frame = |function: &str, lineno| pb::Frame {
+        filename: "app/views.py".into(),
+        function: function.into(),
+        module: "app.views".into(),
+        lineno,
+        colno: 7,
+        in_app: Some(true),
+        context_line: "qty = int(form['qty'])".into(),
+    };
+    let event = pb::CaptureRequest {
+        message: "invalid literal for int(): 'abc'".into(),
+        code: "E_QTY".into(),
+        tags: [("region".to_owned(), "eu".to_owned())].into(),
+        exception: Some(pb::ExceptionInput {
+            r#type: "ValueError".into(),
+            message: "invalid literal for int(): 'abc'".into(),
+            frames: vec![frame("checkout", 10), frame("parse", 22)],
+            module: "builtins".into(),
+            ..Default::default()
+        }),
+        level: pb::Level::Error as i32,
+        release: "1.4.2".into(),
+        environment: "production".into(),
+        user_id: "u-17".into(),
+        fingerprint: vec!["checkout".into()],
+        timestamp: Some(prost_types::Timestamp {
+            seconds: 1_780_000_000,
+            nanos: 5,
+        }),
+        payload_json: r#"{"request": {"url": "/checkout"}}"#.into(),
+        platform: "python".into(),
+        transaction: "/checkout".into(),
+        ..Default::default()
+    };
+    let batch = pb::CaptureBatchRequest {
+        events: vec![
+            event.clone(),
+            pb::CaptureRequest {
+                message: "cache miss storm".into(),
+                ..Default::default()
+            },
+        ],
+    };
+    let envelope = pb::CaptureEnvelopeRequest {
+        body: b"{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\"}\n{\"type\":\"event\"}\n{\"message\":\"hello\",\"level\":\"error\",\"exception\":{\"values\":[{\"type\":\"KeyError\",\"value\":\"sku\"}]}}\n".to_vec(),
+        format: pb::SentryPayloadFormat::Envelope as i32,
+        sentry_key: key,
+        ..Default::default()
+    };
+    let methods: [(&str, Vec<u8>); 3] = [
+        ("Capture", event.encode_to_vec()),
+        ("CaptureBatch", batch.encode_to_vec()),
+        ("CaptureEnvelope", envelope.encode_to_vec()),
+    ];
+
+    let (mut sender, conn) = h2_connect::<Full<bytes::Bytes>>(&app).await;
+    let mut rng = Mix(0x6A9C_0000_5EED_0002);
+    let mut failures = Vec::new();
+    let mut statuses: std::collections::BTreeMap<String, usize> = Default::default();
+    for round in 0..300 {
+        for (method, seed) in &methods {
+            let message = mutate(seed, &mut rng);
+            let mut framed = vec![0u8];
+            framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&message);
+            let req = http::Request::builder()
+                .method("POST")
+                .uri(format!(
+                    "{}/faultline.v1.CaptureService/{method}",
+                    app.base_url
+                ))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("authorization", format!("Bearer {}", app.key))
+                .body(Full::new(bytes::Bytes::from(framed)))
+                .unwrap();
+            let answer = match sender.send_request(req).await {
+                Ok(a) => a,
+                Err(e) => {
+                    failures.push(format!("round {round} {method}: no answer: {e}"));
+                    continue;
+                }
+            };
+            let (head, body) = answer.into_parts();
+            let trailers = match body.collect().await {
+                Ok(c) => c.trailers().cloned().unwrap_or_default(),
+                Err(e) => {
+                    failures.push(format!("round {round} {method}: answer cut off: {e}"));
+                    continue;
+                }
+            };
+            // A status comes in the trailers, or in the head of a trailers-only answer.
+            let field = |name: &str| {
+                trailers
+                    .get(name)
+                    .or_else(|| head.headers.get(name))
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            };
+            let code = field("grpc-status").unwrap_or_default();
+            let text = percent_decoded(&field("grpc-message").unwrap_or_default());
+            let fine = match code.as_str() {
+                // OK, or the input refused: invalid, or naming a project or key that does
+                // not fit (CaptureEnvelope carries its project and key in the message).
+                "0" | "3" | "5" | "7" | "16" => true,
+                "13" => text.starts_with("failed to decode Protobuf message"),
+                _ => false,
+            };
+            if head.status != http::StatusCode::OK || !fine {
+                failures.push(format!(
+                    "round {round} {method}: HTTP {}, grpc-status {code:?} {text:?}",
+                    head.status
+                ));
+            }
+            *statuses.entry(format!("{method} {code}")).or_default() += 1;
+        }
+    }
+    assert!(!conn.is_finished(), "the server closed the connection");
+    assert!(
+        failures.is_empty(),
+        "{} damaged calls went wrong:\n  - {}",
+        failures.len(),
+        failures.join("\n  - ")
+    );
+    // Some damage must leave the message valid, and some must not.
+    for method in ["Capture", "CaptureBatch"] {
+        for code in ["0", "13"] {
+            assert!(
+                statuses.contains_key(&format!("{method} {code}")),
+                "no {method} call answered {code}: {statuses:?}"
+            );
+        }
+    }
+}
+
+/// `grpc-message` as sent: percent-encoded UTF-8.
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

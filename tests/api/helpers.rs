@@ -544,3 +544,28 @@ pub fn pb_ts(t: DateTime<Utc>) -> prost_types::Timestamp {
         nanos: t.timestamp_subsec_nanos() as i32,
     }
 }
+
+/// An HTTP/2 connection to `app` on hyper's client connection API: a connection of its own,
+/// never reopened, whose task ends when the server closes it.
+pub async fn h2_connect<B>(
+    app: &TestApp,
+) -> (
+    hyper::client::conn::http2::SendRequest<B>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+)
+where
+    B: http_body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // A request's headers and body go in separate writes: without this, Nagle's algorithm
+    // holds the body back until the server's delayed ACK, 40 ms a request.
+    tcp.set_nodelay(true).unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 handshake");
+    (sender, tokio::spawn(conn))
+}

@@ -753,28 +753,6 @@ async fn refused_before_its_body(app: &TestApp) {
     );
 }
 
-/// An HTTP/2 connection to `app` on hyper's client connection API: a connection of its own,
-/// never reopened, whose task ends when the server closes it.
-async fn h2_connect<B>(
-    app: &TestApp,
-) -> (
-    hyper::client::conn::http2::SendRequest<B>,
-    tokio::task::JoinHandle<hyper::Result<()>>,
-)
-where
-    B: http_body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .expect("HTTP/2 handshake");
-    (sender, tokio::spawn(conn))
-}
-
 /// An HTTP/2 connection with no request in progress for `idle_timeout` is closed (its place
 /// under `max_connections` freed); one kept busy stays open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
