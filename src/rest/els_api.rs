@@ -49,6 +49,16 @@ pub fn routes() -> Router<Api> {
     Router::new().route("/health", get(health)).merge(api)
 }
 
+/// Whether `path` is one of `routes`: their errors take this document's envelope, also the
+/// refusals made before a route is reached (rate limits, body and time limits, CORS).
+pub(super) fn is_own_path(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    matches!(p, "/health" | "/api/errors" | "/api/stats")
+        || ["/api/errors/", "/api/analytics/", "/api/monitoring/"]
+            .iter()
+            .any(|prefix| p.starts_with(prefix))
+}
+
 /// `{"data": …, "status": "success"}`.
 fn success(data: Value) -> Response {
     Json(json!({"data": data, "status": "success"})).into_response()

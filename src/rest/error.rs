@@ -184,6 +184,9 @@ fn finish(info: RequestInfo, mut resp: Response) -> Response {
             Vec::new(),
         ),
     };
+    if super::els_api::is_own_path(&path) {
+        return envelope_answer(resp, &message, &code, details, &request_id);
+    }
     let body = json!({
         "error": {
             "code": code,
@@ -235,12 +238,25 @@ pub async fn render_envelope(req: Request, next: Next) -> Response {
                 .collect()
         })
         .unwrap_or_default();
+    envelope_answer(resp, s.message(), &code, details, &request_id)
+}
+
+/// `resp` as the Error Logging System's error envelope, `{"error": "…", "status": "error"}`
+/// with the code, field details and request id beside it. That document knows 400 for bad
+/// input, not 422.
+fn envelope_answer(
+    resp: Response,
+    message: &str,
+    code: &str,
+    details: Vec<Value>,
+    request_id: &str,
+) -> Response {
     let status = match resp.status() {
         StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
         other => other,
     };
     let body = json!({
-        "error": s.message(),
+        "error": message,
         "status": "error",
         "code": code,
         "details": details,

@@ -986,6 +986,7 @@ fn mutate(seed: &[u8], rng: &mut Mix) -> Vec<u8> {
 async fn app_for_damage() -> (TestApp, Value) {
     let app = spawn_app_with(|c| {
         c.limits.rate.ingest_per_minute = 0;
+        c.limits.rate.analytics_per_minute = 0;
         c.limits.rate.general_per_minute = 0;
     })
     .await;
@@ -1057,8 +1058,8 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
         "metadata": {"userId": "u-1", "url": "/checkout"},
     }))
     .unwrap();
-    // The route's body, how it authenticates, and which error body it documents: the native
-    // one (`error` object with the status), or a dialect's own (a non-empty `error`).
+    // The route's body, how it authenticates, and which error body it answers with
+    // (`documented_error`): the native one, or the Error Logging System's envelope.
     enum Auth {
         Bearer,
         Sentry,
@@ -1119,14 +1120,8 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
             native_errors: true,
             acks: None,
         },
-        json_route(
-            "/api/v1/logs/report",
-            &log_center,
-            Auth::Bearer,
-            false,
-            None,
-        ),
-        json_route("/ingest/errors", &miniapm, Auth::Bearer, false, None),
+        json_route("/api/v1/logs/report", &log_center, Auth::Bearer, true, None),
+        json_route("/ingest/errors", &miniapm, Auth::Bearer, true, None),
         json_route("/api/errors", &els, Auth::ApiKey, false, None),
     ];
 
@@ -1168,18 +1163,7 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
                 continue;
             }
             if status >= 400 {
-                let documented = if route.native_errors {
-                    answer["error"]["message"]
-                        .as_str()
-                        .is_some_and(|m| !m.is_empty())
-                        && answer["error"]["statusCode"] == json!(status)
-                } else {
-                    answer["error"].as_str().is_some_and(|m| !m.is_empty())
-                        || answer["error"]["message"]
-                            .as_str()
-                            .is_some_and(|m| !m.is_empty())
-                };
-                if !documented {
+                if !documented_error(&answer, status, route.native_errors) {
                     failures.push(format!(
                         "round {round} {path}: HTTP {status} without the documented error body: {text}"
                     ));
@@ -1391,4 +1375,205 @@ fn percent_decoded(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `answer` is an error body in the documented format: the native one (an `error`
+/// object naming the status), or the Error Logging System's (`error` as a message, beside
+/// `"status": "error"`).
+fn documented_error(answer: &Value, status: u16, native: bool) -> bool {
+    if native {
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+            && answer["error"]["statusCode"] == json!(status)
+    } else {
+        answer["error"].as_str().is_some_and(|m| !m.is_empty())
+            && answer["status"] == json!("error")
+    }
+}
+
+/// A query string as bytes, percent-encoded except for its structure (`&`, `=`) and the
+/// characters a query commonly carries raw, so damage to the structure reaches the server.
+fn query_text(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len() * 2);
+    for &c in b {
+        if c.is_ascii_alphanumeric() || b"-._~&=:,+".contains(&c) {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}
+
+/// Damaged query strings (filters, paging, cursors), ids in paths and triage bodies on the
+/// read and triage routes: every request gets a success or a refusal in the route's
+/// documented error format, never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_queries_ids_and_triage_bodies_are_answered() {
+    let (app, _) = app_for_damage().await;
+    let first = app
+        .capture(
+            json!({"exception": {"type": "ValueError", "message": "bad qty"},
+            "environment": "production", "release": "1.4.2", "user_id": "u-17",
+            "tags": {"region": "eu"}}),
+        )
+        .await;
+    app.capture(json!({"message": "cache miss storm", "tags": {"region": "us"}}))
+        .await;
+    let (event, group) = (s(&first["event_id"]), s(&first["group_id"]));
+    let page = app.get_ok("/v1/errors/list?limit=1").await;
+    let cursor = s(&page["next_cursor"]);
+    let groups_page = app.get_ok("/v1/errors/groups?limit=1").await;
+    let groups_cursor = s(&groups_page["next_cursor"]);
+    assert!(
+        !cursor.is_empty() && !groups_cursor.is_empty(),
+        "{page} {groups_page}"
+    );
+
+    // (path, query or body, whether the route answers errors in the native format)
+    let reads: Vec<(String, String, bool)> = vec![
+        (
+            "/v1/errors/list".into(),
+            format!(
+                "level=error&environment=production&tag=region:eu&limit=20&since=2026-01-01T00:00:00Z&until=2027-01-01T00:00:00Z&user_id=u-17&release=1.4.2&group_id={group}&cursor={cursor}"
+            ),
+            true,
+        ),
+        (
+            "/v1/errors/search".into(),
+            format!(
+                "q=ValueError+qty&environment=production&status=unresolved&limit=5&cursor={cursor}"
+            ),
+            true,
+        ),
+        (
+            "/v1/errors/groups".into(),
+            format!(
+                "status=unresolved&sort=count_desc&limit=10&environment=production&cursor={groups_cursor}"
+            ),
+            true,
+        ),
+        (
+            format!("/v1/errors/events/{group}"),
+            format!("limit=20&cursor={cursor}"),
+            true,
+        ),
+        (format!("/v1/errors/get/{event}"), String::new(), true),
+        (
+            format!("/v1/errors/group_detail/{group}"),
+            String::new(),
+            true,
+        ),
+        (
+            "/api/errors".into(),
+            "limit=10&level=error&page=2&source=backend".into(),
+            false,
+        ),
+        (
+            "/api/analytics/trends".into(),
+            "period=week&group_by=day".into(),
+            false,
+        ),
+        (
+            "/api/monitoring/metrics".into(),
+            "timeframe=24h".into(),
+            false,
+        ),
+    ];
+    let writes: Vec<(Method, String, Value)> = vec![
+        (
+            Method::POST,
+            "/v1/errors/bulk".into(),
+            json!({"error_group_ids": [group], "action": "ignore"}),
+        ),
+        (
+            Method::POST,
+            "/v1/errors/export".into(),
+            json!({"filter": {"environment": "production", "level": "error", "tags": {"region": "eu"}}, "format": "json", "limit": 10}),
+        ),
+        (
+            Method::PUT,
+            "/v1/errors/retention/set".into(),
+            json!({"days": 0, "auto_export_before_cleanup": false, "export_destination": ""}),
+        ),
+        (
+            Method::POST,
+            "/v1/errors/message".into(),
+            json!({"text": "x", "level": "warning", "idempotency_key": "k-1"}),
+        ),
+    ];
+
+    let mut rng = Mix(0xD4A6_0000_0000_0003);
+    let mut failures = Vec::new();
+    let mut sent = 0;
+    for round in 0..150 {
+        let mut requests = Vec::new();
+        for (path, query, native) in &reads {
+            // The path's id (if any) or the query takes the damage.
+            let (path, query) = if query.is_empty() {
+                let (base, id) = path.rsplit_once('/').unwrap();
+                (
+                    format!("{base}/{}", query_text(&mutate(id.as_bytes(), &mut rng))),
+                    String::new(),
+                )
+            } else {
+                (
+                    path.clone(),
+                    query_text(&mutate(query.as_bytes(), &mut rng)),
+                )
+            };
+            let url = if query.is_empty() {
+                path.clone()
+            } else {
+                format!("{path}?{query}")
+            };
+            let rb = if *native {
+                app.authed(Method::GET, &url)
+            } else {
+                app.anon(Method::GET, &url).header("x-api-key", &app.key)
+            };
+            requests.push((url, rb, *native));
+        }
+        for (method, path, body) in &writes {
+            let body = mutate(&serde_json::to_vec(body).unwrap(), &mut rng);
+            let rb = app
+                .authed(method.clone(), path)
+                .header("content-type", "application/json")
+                .body(body);
+            requests.push((path.clone(), rb, true));
+        }
+        for (url, rb, native) in requests {
+            sent += 1;
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("round {round} {url}: no answer ({e})"));
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap_or_default();
+            if !(200..300).contains(&status) && !(400..500).contains(&status) {
+                failures.push(format!("round {round} {url}: HTTP {status} {text}"));
+                continue;
+            }
+            if status >= 400 {
+                let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if !documented_error(&answer, status, native) {
+                    failures.push(format!(
+                        "round {round} {url}: HTTP {status} without the documented error body: {text}"
+                    ));
+                }
+            }
+        }
+    }
+    let (health, _) = app.get("/health").await;
+    assert_eq!(health.as_u16(), 200, "the server stopped answering");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} damaged requests went wrong:\n  - {}",
+        failures.len(),
+        failures.join("\n  - ")
+    );
 }

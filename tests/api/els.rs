@@ -586,3 +586,37 @@ async fn insights_over_grpc_agree_with_rest() {
         .into_inner();
     assert_eq!(u.incidents_count, 0);
 }
+
+/// Refusals made before a route's handler runs (the rate limit, the body limit, an unknown
+/// path under the API) answer in this API's envelope too, not in the native one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_the_handler_use_the_envelope() {
+    let app = spawn_app_with(|c| {
+        c.limits.rate.analytics_per_minute = 1;
+        c.body_limit = 4096;
+    })
+    .await;
+    let trends = || els(&app, Method::GET, "/api/analytics/trends?period=week");
+    assert_eq!(app.send(trends()).await.status, StatusCode::OK);
+    let r = app.send(trends()).await;
+    assert_envelope_error(&r, 429);
+    assert_eq!(r.body["code"], json!("RATE_LIMITED"), "{}", r.text);
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+
+    let huge = json!({"message": "x".repeat(8192), "source": "backend"});
+    let r = app
+        .send(els(&app, Method::POST, "/api/errors").json(&huge))
+        .await;
+    assert_envelope_error(&r, 413);
+
+    let r = app
+        .send(els(&app, Method::GET, "/api/errors/1/unknown"))
+        .await;
+    assert_envelope_error(&r, 404);
+
+    // The native API keeps its own format.
+    let r = app
+        .send(app.authed(Method::POST, "/v1/errors/capture").json(&huge))
+        .await;
+    assert_error(&r, 413, "PAYLOAD_TOO_LARGE", "POST", "/v1/errors/capture");
+}
