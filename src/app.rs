@@ -379,7 +379,8 @@ async fn edge_layer(State(edge): State<Arc<Edge>>, mut req: Request, next: Next)
 /// connection's task and the client got no answer at all (a damaged capture body did that
 /// once, session 26). Holds the few parts of the request the answer names.
 struct PanicAnswer {
-    grpc: bool,
+    /// The request's content type, when it is gRPC's or gRPC-Web's: the answer gives it back.
+    grpc: Option<http::HeaderValue>,
     head: http::Request<()>,
 }
 
@@ -396,7 +397,8 @@ impl PanicAnswer {
         let grpc = req
             .headers()
             .get(http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+            .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
+            .cloned();
         PanicAnswer { grpc, head }
     }
 }
@@ -423,10 +425,17 @@ async fn answering_panics(
                 "a request's handling panicked; answered as an internal error"
             );
             let message = "the server failed on this request; the failure is logged";
-            if on_panic.grpc {
-                tonic::Status::internal(message).into_http::<axum::body::Body>()
-            } else {
-                rest::error_response(&on_panic.head, Error::Internal(message.into()))
+            match on_panic.grpc {
+                // Trailers-only, which gRPC and gRPC-Web clients both read.
+                Some(content_type) => {
+                    let mut answer =
+                        tonic::Status::internal(message).into_http::<axum::body::Body>();
+                    answer
+                        .headers_mut()
+                        .insert(http::header::CONTENT_TYPE, content_type);
+                    answer
+                }
+                None => rest::error_response(&on_panic.head, Error::Internal(message.into())),
             }
         }
     }
@@ -580,14 +589,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_grpc_call_gets_internal() {
-        let req = request("application/grpc+proto");
-        let answer =
-            super::answering_panics(super::PanicAnswer::to(&req), async { panic!("boom") }).await;
-        assert_eq!(answer.status(), http::StatusCode::OK);
-        assert_eq!(
-            answer.headers().get("grpc-status").map(|v| v.as_bytes()),
-            Some(&b"13"[..])
-        );
+        for content_type in ["application/grpc+proto", "application/grpc-web+proto"] {
+            let req = request(content_type);
+            let answer =
+                super::answering_panics(super::PanicAnswer::to(&req), async { panic!("boom") })
+                    .await;
+            assert_eq!(answer.status(), http::StatusCode::OK);
+            let header = |name| answer.headers().get(name).map(|v| v.as_bytes());
+            assert_eq!(header("grpc-status"), Some(&b"13"[..]));
+            assert_eq!(header("content-type"), Some(content_type.as_bytes()));
+        }
     }
 
     #[tokio::test]
