@@ -377,29 +377,47 @@ async fn edge_layer(State(edge): State<Arc<Edge>>, mut req: Request, next: Next)
 
 /// What a request is answered if its handling panics: without this, the panic ended the
 /// connection's task and the client got no answer at all (a damaged capture body did that
-/// once, session 26). Holds the few parts of the request the answer names.
+/// once, session 26). Holds the few parts of the request the answer names, taken without
+/// copying them (a request's header map is made only if it panics).
 struct PanicAnswer {
+    method: http::Method,
+    uri: http::Uri,
+    request_id: Option<http::HeaderValue>,
+    traceparent: Option<http::HeaderValue>,
     /// The request's content type, when it is gRPC's or gRPC-Web's: the answer gives it back.
     grpc: Option<http::HeaderValue>,
-    head: http::Request<()>,
 }
 
 impl PanicAnswer {
     fn to(req: &Request) -> PanicAnswer {
+        let header = |name: &str| req.headers().get(name).cloned();
+        PanicAnswer {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            request_id: header("x-request-id"),
+            traceparent: header("traceparent"),
+            grpc: req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
+                .cloned(),
+        }
+    }
+
+    /// The request's head as far as the error body names it.
+    fn head(self) -> http::Request<()> {
         let mut head = http::Request::new(());
-        *head.method_mut() = req.method().clone();
-        *head.uri_mut() = req.uri().clone();
-        for name in ["x-request-id", "traceparent"] {
-            if let Some(v) = req.headers().get(name) {
-                head.headers_mut().insert(name, v.clone());
+        *head.method_mut() = self.method;
+        *head.uri_mut() = self.uri;
+        for (name, value) in [
+            ("x-request-id", self.request_id),
+            ("traceparent", self.traceparent),
+        ] {
+            if let Some(v) = value {
+                head.headers_mut().insert(name, v);
             }
         }
-        let grpc = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
-            .cloned();
-        PanicAnswer { grpc, head }
+        head
     }
 }
 
@@ -420,12 +438,12 @@ async fn answering_panics(
                 .unwrap_or_default();
             tracing::error!(
                 panic = %what,
-                method = %on_panic.head.method(),
-                path = on_panic.head.uri().path(),
+                method = %on_panic.method,
+                path = on_panic.uri.path(),
                 "a request's handling panicked; answered as an internal error"
             );
             let message = "the server failed on this request; the failure is logged";
-            match on_panic.grpc {
+            match on_panic.grpc.clone() {
                 // Trailers-only, which gRPC and gRPC-Web clients both read.
                 Some(content_type) => {
                     let mut answer =
@@ -435,7 +453,7 @@ async fn answering_panics(
                         .insert(http::header::CONTENT_TYPE, content_type);
                     answer
                 }
-                None => rest::error_response(&on_panic.head, Error::Internal(message.into())),
+                None => rest::error_response(&on_panic.head(), Error::Internal(message.into())),
             }
         }
     }
