@@ -1406,9 +1406,9 @@ fn query_text(b: &[u8]) -> String {
     out
 }
 
-/// Damaged query strings (filters, paging, cursors), ids in paths and triage bodies on the
-/// read and triage routes: every request gets a success or a refusal in the route's
-/// documented error format, never a 5xx.
+/// Damaged query strings (filters, paging, cursors), ids in paths, and the bodies of the
+/// triage and management routes (keys, projects, team, policies): every request gets a
+/// success or a refusal in the route's documented error format, never a 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_queries_ids_and_triage_bodies_are_answered() {
     let (app, _) = app_for_damage().await;
@@ -1422,6 +1422,9 @@ async fn damaged_queries_ids_and_triage_bodies_are_answered() {
     app.capture(json!({"message": "cache miss storm", "tags": {"region": "us"}}))
         .await;
     let (event, group) = (s(&first["event_id"]), s(&first["group_id"]));
+    let project = s(&app
+        .post_ok("/v1/projects/create", &json!({"name": "damage"}))
+        .await["id"]);
     let page = app.get_ok("/v1/errors/list?limit=1").await;
     let cursor = s(&page["next_cursor"]);
     let groups_page = app.get_ok("/v1/errors/groups?limit=1").await;
@@ -1460,6 +1463,7 @@ async fn damaged_queries_ids_and_triage_bodies_are_answered() {
             true,
         ),
         (format!("/v1/errors/get/{event}"), String::new(), true),
+        (format!("/v1/projects/get/{project}"), String::new(), true),
         (
             format!("/v1/errors/group_detail/{group}"),
             String::new(),
@@ -1501,6 +1505,37 @@ async fn damaged_queries_ids_and_triage_bodies_are_answered() {
             Method::POST,
             "/v1/errors/message".into(),
             json!({"text": "x", "level": "warning", "idempotency_key": "k-1"}),
+        ),
+        (
+            Method::POST,
+            "/api/settings/api-keys".into(),
+            json!({"name": "dashboard", "permissions": ["read", "ingest"], "expires_at": "2099-12-31T23:59:59Z", "project_id": project}),
+        ),
+        (
+            Method::POST,
+            "/v1/projects/create".into(),
+            json!({"name": "mobile"}),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/projects/rename/{project}"),
+            json!({"name": "mobile-app"}),
+        ),
+        (
+            Method::POST,
+            "/api/settings/team/invite".into(),
+            json!({"email": "dev@example.com", "role": "developer", "name": "Dev"}),
+        ),
+        // No rate limits in the policy: damage that lowered them would refuse the rest.
+        (
+            Method::PUT,
+            "/v1/settings/policy".into(),
+            json!({"scrub_fields": ["ssn", "iban"], "allowed_origins": ["https://app.example.com"]}),
+        ),
+        (
+            Method::PUT,
+            "/v1/errors/ingest_policy/set".into(),
+            json!({"anonymous_loopback_ingest": false}),
         ),
     ];
 
