@@ -1208,14 +1208,11 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
     );
 }
 
-/// Damaged protobuf messages to the gRPC capture methods, framed correctly: every call ends
-/// with a gRPC status, OK or a refusal of the input (INVALID_ARGUMENT, or INTERNAL from the
-/// protobuf decoder, which is what gRPC prescribes for a message that does not parse), never
-/// a failure of the server, and the server goes on answering.
+/// Damaged protobuf messages to the gRPC capture methods: every call ends with OK or a
+/// refusal of the input (`send_damaged_grpc`), never a failure of the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_grpc_capture_messages_are_answered_with_a_status() {
     use faultline::pb;
-    use http_body_util::{BodyExt, Full};
     use prost::Message;
     let (app, dsn) = app_for_damage().await;
     let key = s(&dsn["public_key"]);
@@ -1274,22 +1271,47 @@ async fn damaged_grpc_capture_messages_are_answered_with_a_status() {
         ("CaptureEnvelope", envelope.encode_to_vec()),
     ];
 
-    let (mut sender, conn) = h2_connect::<Full<bytes::Bytes>>(&app).await;
-    let mut rng = Mix(0x6A9C_0000_5EED_0002);
+    let calls: Vec<(String, Vec<u8>)> = methods
+        .into_iter()
+        .map(|(m, b)| (format!("faultline.v1.CaptureService/{m}"), b))
+        .collect();
+    let statuses = send_damaged_grpc(&app, &calls, 0x6A9C_0000_5EED_0002, 300).await;
+    // Some damage must leave the message valid, and some must not.
+    for method in ["Capture", "CaptureBatch"] {
+        for code in ["0", "13"] {
+            assert!(
+                statuses.contains_key(&format!("faultline.v1.CaptureService/{method} {code}")),
+                "no {method} call answered {code}: {statuses:?}"
+            );
+        }
+    }
+}
+
+/// Sends `rounds` damaged copies of each `(method path, encoded message)` in `calls` over one
+/// HTTP/2 connection, framed correctly, and fails unless every call ends with OK or a refusal
+/// of the input: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED, or INTERNAL
+/// from the protobuf decoder (what gRPC prescribes for a message that does not parse). The
+/// connection must stay open. Returns how often each `"<method> <code>"` came.
+async fn send_damaged_grpc(
+    app: &TestApp,
+    calls: &[(String, Vec<u8>)],
+    seed: u64,
+    rounds: usize,
+) -> std::collections::BTreeMap<String, usize> {
+    use http_body_util::{BodyExt, Full};
+    let (mut sender, conn) = h2_connect::<Full<bytes::Bytes>>(app).await;
+    let mut rng = Mix(seed);
     let mut failures = Vec::new();
     let mut statuses: std::collections::BTreeMap<String, usize> = Default::default();
-    for round in 0..300 {
-        for (method, seed) in &methods {
-            let message = mutate(seed, &mut rng);
+    for round in 0..rounds {
+        for (method, message) in calls {
+            let message = mutate(message, &mut rng);
             let mut framed = vec![0u8];
             framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
             framed.extend_from_slice(&message);
             let req = http::Request::builder()
                 .method("POST")
-                .uri(format!(
-                    "{}/faultline.v1.CaptureService/{method}",
-                    app.base_url
-                ))
+                .uri(format!("{}/{method}", app.base_url))
                 .header("content-type", "application/grpc")
                 .header("te", "trailers")
                 .header("authorization", format!("Bearer {}", app.key))
@@ -1320,8 +1342,6 @@ async fn damaged_grpc_capture_messages_are_answered_with_a_status() {
             let code = field("grpc-status").unwrap_or_default();
             let text = percent_decoded(&field("grpc-message").unwrap_or_default());
             let fine = match code.as_str() {
-                // OK, or the input refused: invalid, or naming a project or key that does
-                // not fit (CaptureEnvelope carries its project and key in the message).
                 "0" | "3" | "5" | "7" | "16" => true,
                 "13" => text.starts_with("failed to decode Protobuf message"),
                 _ => false,
@@ -1342,15 +1362,7 @@ async fn damaged_grpc_capture_messages_are_answered_with_a_status() {
         failures.len(),
         failures.join("\n  - ")
     );
-    // Some damage must leave the message valid, and some must not.
-    for method in ["Capture", "CaptureBatch"] {
-        for code in ["0", "13"] {
-            assert!(
-                statuses.contains_key(&format!("{method} {code}")),
-                "no {method} call answered {code}: {statuses:?}"
-            );
-        }
-    }
+    statuses
 }
 
 /// `grpc-message` as sent: percent-encoded UTF-8.
@@ -1392,6 +1404,23 @@ fn documented_error(answer: &Value, status: u16, native: bool) -> bool {
     }
 }
 
+/// `app_for_damage` with two groups of one event each, so that lists page: the app, the
+/// first event's id and its group's id.
+async fn app_with_two_groups() -> (TestApp, String, String) {
+    let (app, _) = app_for_damage().await;
+    let first = app
+        .capture(
+            json!({"exception": {"type": "ValueError", "message": "bad qty"},
+            "environment": "production", "release": "1.4.2", "user_id": "u-17",
+            "tags": {"region": "eu"}}),
+        )
+        .await;
+    app.capture(json!({"message": "cache miss storm", "tags": {"region": "us"}}))
+        .await;
+    let (event, group) = (s(&first["event_id"]), s(&first["group_id"]));
+    (app, event, group)
+}
+
 /// A query string as bytes, percent-encoded except for its structure (`&`, `=`) and the
 /// characters a query commonly carries raw, so damage to the structure reaches the server.
 fn query_text(b: &[u8]) -> String {
@@ -1411,17 +1440,7 @@ fn query_text(b: &[u8]) -> String {
 /// success or a refusal in the route's documented error format, never a 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_queries_ids_and_triage_bodies_are_answered() {
-    let (app, _) = app_for_damage().await;
-    let first = app
-        .capture(
-            json!({"exception": {"type": "ValueError", "message": "bad qty"},
-            "environment": "production", "release": "1.4.2", "user_id": "u-17",
-            "tags": {"region": "eu"}}),
-        )
-        .await;
-    app.capture(json!({"message": "cache miss storm", "tags": {"region": "us"}}))
-        .await;
-    let (event, group) = (s(&first["event_id"]), s(&first["group_id"]));
+    let (app, event, group) = app_with_two_groups().await;
     let project = s(&app
         .post_ok("/v1/projects/create", &json!({"name": "damage"}))
         .await["id"]);
@@ -1611,4 +1630,99 @@ async fn damaged_queries_ids_and_triage_bodies_are_answered() {
         failures.len(),
         failures.join("\n  - ")
     );
+}
+
+/// Damaged protobuf messages to the gRPC read and triage methods (filters, cursors, ids,
+/// bulk actions): every call ends with OK or a refusal of the input (`send_damaged_grpc`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_grpc_group_messages_are_answered_with_a_status() {
+    use faultline::pb;
+    use prost::Message;
+    let (app, event, group) = app_with_two_groups().await;
+    let cursor = s(&app.get_ok("/v1/errors/list?limit=1").await["next_cursor"]);
+    let filter = pb::EventFilter {
+        level: pb::Level::Error as i32,
+        status: pb::GroupStatus::Unresolved as i32,
+        environment: "production".into(),
+        release: "1.4.2".into(),
+        tags: [("region".to_owned(), "eu".to_owned())].into(),
+        user_id: "u-17".into(),
+        group_id: group.clone(),
+        since: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        until: Some(prost_types::Timestamp {
+            seconds: 1_900_000_000,
+            nanos: 0,
+        }),
+    };
+    let service = |m: &str| format!("faultline.v1.GroupService/{m}");
+    let calls = vec![
+        (
+            service("ListEvents"),
+            pb::ListEventsRequest {
+                filter: Some(filter.clone()),
+                cursor: cursor.clone(),
+                limit: 20,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            service("SearchEvents"),
+            pb::SearchEventsRequest {
+                q: "ValueError qty".into(),
+                filter: Some(filter),
+                cursor: cursor.clone(),
+                limit: 5,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            service("GetEvent"),
+            pb::GetEventRequest { event_id: event }.encode_to_vec(),
+        ),
+        (
+            service("ListGroups"),
+            pb::ListGroupsRequest {
+                status: pb::GroupStatus::Unresolved as i32,
+                sort: 1,
+                cursor: String::new(),
+                limit: 10,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            service("GetGroup"),
+            pb::GetGroupRequest {
+                group_id: group.clone(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            service("ListGroupEvents"),
+            pb::ListGroupEventsRequest {
+                group_id: group.clone(),
+                cursor,
+                limit: 20,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            service("BulkUpdateGroups"),
+            pb::BulkUpdateGroupsRequest {
+                group_ids: vec![group],
+                action: 1,
+            }
+            .encode_to_vec(),
+        ),
+    ];
+    let statuses = send_damaged_grpc(&app, &calls, 0x6A9C_0000_5EED_0004, 150).await;
+    // Some damage must leave the message valid (a short one, a bare id, seldom stays so).
+    for method in ["ListEvents", "SearchEvents", "ListGroups"] {
+        assert!(
+            statuses.contains_key(&service(&format!("{method} 0"))),
+            "no {method} call answered OK: {statuses:?}"
+        );
+    }
 }
