@@ -396,11 +396,7 @@ impl PanicAnswer {
             uri: req.uri().clone(),
             request_id: header("x-request-id"),
             traceparent: header("traceparent"),
-            grpc: req
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
-                .cloned(),
+            grpc: limits::grpc_content_type(req.headers()),
         }
     }
 
@@ -444,14 +440,8 @@ async fn answering_panics(
             );
             let message = "the server failed on this request; the failure is logged";
             match on_panic.grpc.clone() {
-                // Trailers-only, which gRPC and gRPC-Web clients both read.
                 Some(content_type) => {
-                    let mut answer =
-                        tonic::Status::internal(message).into_http::<axum::body::Body>();
-                    answer
-                        .headers_mut()
-                        .insert(http::header::CONTENT_TYPE, content_type);
-                    answer
+                    limits::grpc_answer(tonic::Status::internal(message), content_type)
                 }
                 None => rest::error_response(&on_panic.head(), Error::Internal(message.into())),
             }
@@ -544,6 +534,8 @@ fn print_banner(
 
 #[cfg(test)]
 mod tests {
+    use axum::{extract::Request, response::Response};
+
     /// The calling thread's nice value.
     #[cfg(target_os = "linux")]
     fn nice() -> i32 {
@@ -568,8 +560,6 @@ mod tests {
         // writer's threads, which inherit its priority) keeps its own.
         assert_eq!(nice(), before);
     }
-
-    use axum::{extract::Request, response::Response};
 
     fn request(content_type: &str) -> Request {
         http::Request::builder()

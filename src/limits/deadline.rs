@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use axum::{
-    extract::Request,
-    response::{IntoResponse, Response},
-};
+use axum::{extract::Request, response::Response};
 
 /// Runs `next` under the limit (part of the edge layer, `app::edge_layer`).
 pub async fn around<F, Fut>(limit: Duration, req: Request, next: F) -> Response
@@ -16,21 +13,17 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {
-    let Some(content_type) = super::rate::grpc_content_type(req.headers()) else {
+    let Some(content_type) = super::grpc_content_type(req.headers()) else {
         return next(req).await;
     };
     match tokio::time::timeout(limit, next(req)).await {
         Ok(resp) => resp,
-        Err(_) => {
-            let mut r = tonic::Status::deadline_exceeded(format!(
+        Err(_) => super::grpc_answer(
+            tonic::Status::deadline_exceeded(format!(
                 "the request was not completed within {} s",
                 limit.as_secs_f64()
-            ))
-            .into_http::<axum::body::Body>()
-            .into_response();
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, content_type);
-            r
-        }
+            )),
+            content_type,
+        ),
     }
 }

@@ -132,19 +132,19 @@ pub async fn serve(
             let mut conn = std::pin::pin!(conn);
             // Closed gracefully (requests in progress finish; HTTP/2 sends GOAWAY) at shutdown,
             // or once idle for `idle_timeout`.
-            let mut asked_to_close = false;
-            let result = loop {
+            let time_to_close = async {
                 tokio::select! {
-                    result = conn.as_mut() => break result,
-                    _ = closing.wait_for(|c| *c), if !asked_to_close => {
-                        conn.as_mut().graceful_shutdown();
-                        asked_to_close = true;
-                    }
-                    () = activity.idle_for(idle_timeout), if !asked_to_close => {
+                    _ = closing.wait_for(|c| *c) => {}
+                    () = activity.idle_for(idle_timeout) => {
                         tracing::debug!(%peer, "connection idle; closing");
-                        conn.as_mut().graceful_shutdown();
-                        asked_to_close = true;
                     }
+                }
+            };
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = time_to_close => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
                 }
             };
             if let Err(e) = result {

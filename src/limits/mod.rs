@@ -56,6 +56,27 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The content type of a gRPC or gRPC-Web request; `None` for REST.
+pub(crate) fn grpc_content_type(headers: &http::HeaderMap) -> Option<http::HeaderValue> {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
+        .cloned()
+}
+
+/// `status` as a trailers-only answer with the request's own `content_type`, which gRPC and
+/// gRPC-Web clients both read their status from.
+pub(crate) fn grpc_answer(
+    status: tonic::Status,
+    content_type: http::HeaderValue,
+) -> axum::response::Response {
+    let mut answer = status.into_http::<axum::body::Body>();
+    answer
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, content_type);
+    answer
+}
+
 /// Sentry SDK endpoints: `/api/<project id>/store/` and `/api/<project id>/envelope/`, where the
 /// id is a number (Sentry's DSNs) or a UUID.
 pub(crate) fn is_sentry_ingest(path: &str) -> bool {

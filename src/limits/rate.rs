@@ -12,10 +12,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    extract::Request,
-    response::{IntoResponse, Response},
-};
+use axum::{extract::Request, response::Response};
 use governor::{
     Quota, clock::Clock, middleware::StateInformationMiddleware,
     state::keyed::DefaultKeyedStateStore,
@@ -23,7 +20,7 @@ use governor::{
 use http::{HeaderName, HeaderValue};
 use uuid::Uuid;
 
-use super::{is_sentry_ingest, policy};
+use super::{grpc_answer, grpc_content_type, is_sentry_ingest, policy};
 use crate::{auth::Authn, error::Error};
 
 pub const LIMIT_HEADER: &str = "x-ratelimit-limit";
@@ -208,14 +205,6 @@ impl RateLimiter {
     }
 }
 
-/// The content type of a gRPC or gRPC-Web request; `None` for REST.
-pub(super) fn grpc_content_type(headers: &http::HeaderMap) -> Option<HeaderValue> {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
-        .cloned()
-}
-
 /// Whole seconds, rounded up: a client told 0 would retry at once.
 fn secs_up(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
@@ -235,16 +224,7 @@ where
         retry_after: wait,
     };
     let mut r = match grpc_content_type(req.headers()) {
-        // A trailers-only answer: gRPC and gRPC-Web clients both read the status from the
-        // headers, given their own content type back.
-        Some(content_type) => {
-            let mut r = tonic::Status::from(err)
-                .into_http::<axum::body::Body>()
-                .into_response();
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, content_type);
-            r
-        }
+        Some(content_type) => grpc_answer(tonic::Status::from(err), content_type),
         None => crate::rest::error_response(&req, err),
     };
     // Rounded up: a client told to wait less than the limiter needs is refused again.

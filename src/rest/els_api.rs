@@ -3,7 +3,7 @@
 //! `GroupService` and `InsightsService`. An "error" of that API is a Faultline group (an
 //! aggregated error with `count`, `first_seen`, `last_seen`, `fingerprint`, `resolved`).
 //! Answers use its envelopes: `{"data": …, "status": "success"}` and, through
-//! `error::render_envelope`, `{"error": "…", "status": "error"}`.
+//! `error::render` (by `is_own_path`), `{"error": "…", "status": "error"}`.
 
 use std::collections::HashMap;
 
@@ -45,7 +45,6 @@ pub fn routes() -> Router<Api> {
         .route("/api/monitoring/services", get(services))
         .route("/api/monitoring/metrics", get(metrics))
         .route("/api/monitoring/uptime", get(uptime));
-    // `rest::router` wraps these in `error::render_envelope`, outside the scope check.
     Router::new().route("/health", get(health)).merge(api)
 }
 

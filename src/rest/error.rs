@@ -129,7 +129,8 @@ impl RequestInfo {
     }
 }
 
-/// Middleware for the REST router: renders every error response in the documented format.
+/// Middleware for the REST router: renders every error response in the documented format,
+/// the native error body or, on the Error Logging System's routes, that API's envelope.
 pub async fn render(req: Request, next: Next) -> Response {
     let info = RequestInfo::of(&req);
     finish(info, next.run(req).await)
@@ -207,38 +208,6 @@ fn finish(info: RequestInfo, mut resp: Response) -> Response {
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
-}
-
-/// Middleware for the Error Logging System routes: that document answers errors as
-/// `{"error": "<message>", "status": "error"}`, so its clients get that envelope (with the
-/// code, field details and request id beside it). Its document knows 400 for bad input, not
-/// 422, so validation errors answer 400 there.
-pub async fn render_envelope(req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let mut resp = next.run(req).await;
-    let Some(Pending(s)) = resp.extensions_mut().remove::<Pending>() else {
-        return resp;
-    };
-    let d = s.get_error_details();
-    let code = d
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_else(|| code_for(resp.status()).to_owned());
-    let details: Vec<Value> = d
-        .bad_request()
-        .map(|b| {
-            b.field_violations
-                .iter()
-                .map(|v| json!({"field": v.field, "message": v.description, "code": v.reason}))
-                .collect()
-        })
-        .unwrap_or_default();
-    envelope_answer(resp, s.message(), &code, details, &request_id)
 }
 
 /// `resp` as the Error Logging System's error envelope, `{"error": "…", "status": "error"}`

@@ -44,11 +44,9 @@ pub fn router(api: Api, cfg: &Config) -> Router {
     // Each route's scope comes from the one table in auth::routes.
     let enforce =
         axum::middleware::from_fn_with_state(api.store.clone(), crate::auth::routes::enforce_rest);
-    // The Error Logging System answers every error, refusals included, in its own envelope,
-    // so its routes get the scope check inside that envelope.
-    let els = els_api::routes()
-        .route_layer(enforce.clone())
-        .layer(axum::middleware::from_fn(error::render_envelope));
+    // The Error Logging System answers every error, refusals included, in its own envelope:
+    // `error::render` chooses it by path (`els_api::is_own_path`).
+    let els = els_api::routes().route_layer(enforce.clone());
     let routes = Router::new()
         .merge(errors_api::routes())
         .merge(sentry_api::routes())

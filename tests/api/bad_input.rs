@@ -1065,15 +1065,22 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
         Sentry,
         ApiKey,
     }
+    /// Where a success names the events it acknowledged.
+    enum Acks {
+        /// `event_id` of the answer.
+        Answer,
+        /// `event_id` of each `ok` item of `results`.
+        Results,
+        /// Nowhere the test reads back.
+        Unnamed,
+    }
     struct Route<'a> {
         path: String,
         seed: &'a [u8],
         content_type: &'static str,
         auth: Auth,
         native_errors: bool,
-        /// Where an acknowledged event's id is in the answer: the answer itself, or each
-        /// item of `results`; `None` where the answer does not name one.
-        acks: Option<bool>,
+        acks: Acks,
     }
     let json_route = |path: &str, seed, auth, native_errors, acks| Route {
         path: path.to_owned(),
@@ -1089,28 +1096,28 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
             &native[..],
             Auth::Bearer,
             true,
-            Some(false),
+            Acks::Answer,
         ),
         json_route(
             "/v1/errors/capture/batch",
             &batch,
             Auth::Bearer,
             true,
-            Some(true),
+            Acks::Results,
         ),
         json_route(
             "/v1/errors/message",
             &message,
             Auth::Bearer,
             true,
-            Some(false),
+            Acks::Answer,
         ),
         json_route(
             &format!("/api/{project}/store/"),
             &store,
             Auth::Sentry,
             true,
-            None,
+            Acks::Unnamed,
         ),
         Route {
             path: format!("/api/{project}/envelope/"),
@@ -1118,11 +1125,23 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
             content_type: "application/x-sentry-envelope",
             auth: Auth::Sentry,
             native_errors: true,
-            acks: None,
+            acks: Acks::Unnamed,
         },
-        json_route("/api/v1/logs/report", &log_center, Auth::Bearer, true, None),
-        json_route("/ingest/errors", &miniapm, Auth::Bearer, true, None),
-        json_route("/api/errors", &els, Auth::ApiKey, false, None),
+        json_route(
+            "/api/v1/logs/report",
+            &log_center,
+            Auth::Bearer,
+            true,
+            Acks::Unnamed,
+        ),
+        json_route(
+            "/ingest/errors",
+            &miniapm,
+            Auth::Bearer,
+            true,
+            Acks::Unnamed,
+        ),
+        json_route("/api/errors", &els, Auth::ApiKey, false, Acks::Unnamed),
     ];
 
     let mut rng = Mix(0x5EED_F417_1234_0001);
@@ -1172,15 +1191,15 @@ async fn damaged_capture_bodies_are_answered_and_what_is_acknowledged_is_stored(
             }
             answered_ok += 1;
             match route.acks {
-                Some(false) => acknowledged.push((s(&answer["event_id"]), shown)),
-                Some(true) => {
+                Acks::Answer => acknowledged.push((s(&answer["event_id"]), shown)),
+                Acks::Results => {
                     for item in answer["results"].as_array().into_iter().flatten() {
                         if item["ok"] == json!(true) {
                             acknowledged.push((s(&item["event_id"]), shown.clone()));
                         }
                     }
                 }
-                None => {}
+                Acks::Unnamed => {}
             }
         }
     }
