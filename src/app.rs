@@ -26,8 +26,9 @@ use crate::{
     limits::{self, cors::Cors, rate::RateLimiter},
     monitor::{self, Monitor},
     pb::{
-        FILE_DESCRIPTOR_SET, capture_service_server::CaptureServiceServer,
-        group_service_server::GroupServiceServer, insights_service_server::InsightsServiceServer,
+        FILE_DESCRIPTOR_SET, alert_service_server::AlertServiceServer,
+        capture_service_server::CaptureServiceServer, group_service_server::GroupServiceServer,
+        insights_service_server::InsightsServiceServer,
         project_service_server::ProjectServiceServer,
         settings_service_server::SettingsServiceServer,
     },
@@ -154,6 +155,7 @@ impl App {
 
         let background = vec![
             tokio::spawn(jobs::retention::run(store.clone(), cfg.retention_interval)),
+            tokio::spawn(jobs::alerts::run(store.clone(), cfg.alert_interval)),
             tokio::spawn(jobs::maintenance::run(
                 store.clone(),
                 jobs::maintenance::INTERVAL,
@@ -273,6 +275,7 @@ async fn router(
     health.set_serving::<SettingsServiceServer<Api>>().await;
     health.set_serving::<InsightsServiceServer<Api>>().await;
     health.set_serving::<ProjectServiceServer<Api>>().await;
+    health.set_serving::<AlertServiceServer<Api>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -308,6 +311,10 @@ async fn router(
     let grpc = grpc_route(
         grpc,
         web.layer(ProjectServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
+    let grpc = grpc_route(
+        grpc,
+        web.layer(AlertServiceServer::new(api.clone()).max_decoding_message_size(limit)),
     );
     let grpc = grpc_route(grpc, web.layer(health_service));
     let grpc = grpc_route(grpc, web.layer(reflection_v1));

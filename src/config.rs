@@ -23,6 +23,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// How often the retention job runs.
     pub retention_interval: Duration,
+    /// How often the alert rules are evaluated.
+    pub alert_interval: Duration,
     /// Print the admin key and DSN banner at first start.
     pub print_banner: bool,
     /// Rate limits, header limits, slow-client protection and CORS.
@@ -40,6 +42,7 @@ impl Default for Config {
             db_max_connections: 8,
             ingest: IngestConfig::default(),
             retention_interval: Duration::from_secs(3600),
+            alert_interval: Duration::from_secs(15),
             print_banner: true,
             limits: LimitsConfig::default(),
         }
@@ -86,6 +89,9 @@ impl Config {
         }
         if self.retention_interval.is_zero() {
             problems.push("retention interval must be positive");
+        }
+        if self.alert_interval.is_zero() {
+            problems.push("alert interval must be positive");
         }
         let url = self.database_url();
         if !(store::is_sqlite_url(&url)

@@ -89,6 +89,9 @@ struct ServeArgs {
         default_value_t = 3600
     )]
     retention_interval_secs: u64,
+    /// Seconds between evaluations of the alert rules.
+    #[arg(long, env = "FAULTLINE_ALERT_INTERVAL_SECS", default_value_t = 15)]
+    alert_interval_secs: u64,
     /// Event submissions per minute per API key (0: unlimited).
     #[arg(long, env = "FAULTLINE_RATE_LIMIT_INGEST", default_value_t = 1000)]
     rate_limit_ingest: u32,
@@ -134,6 +137,7 @@ impl ServeArgs {
             commit_interval_ms,
             request_timeout_secs,
             retention_interval_secs,
+            alert_interval_secs,
             rate_limit_ingest,
             rate_limit_analytics,
             rate_limit_general,
@@ -159,6 +163,7 @@ impl ServeArgs {
                 ..IngestConfig::default()
             },
             retention_interval: Duration::from_secs(retention_interval_secs),
+            alert_interval: Duration::from_secs(alert_interval_secs),
             print_banner: true,
             limits: LimitsConfig {
                 rate: RateLimits {

@@ -16,6 +16,7 @@ mod m20261205_000010_search_forget;
 mod m20261205_000011_pg_search;
 mod m20261205_000012_group_stats_clustered;
 mod m20261205_000013_drop_status_prefix_index;
+mod m20261206_000014_alerts;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_pg_search::Migration),
             Box::new(m20261205_000012_group_stats_clustered::Migration),
             Box::new(m20261205_000013_drop_status_prefix_index::Migration),
+            Box::new(m20261206_000014_alerts::Migration),
         ]
     }
 }

@@ -182,6 +182,21 @@ pub static ROUTES: &[Route] = &[
     // MiniAPM dialect
     rest("POST", "/ingest/errors", INGEST),
     rest("POST", "/ingest/errors/batch", INGEST),
+    // AlertService (alert rules and incidents; the Error Logging System's /api/alerts/*)
+    grpc("/faultline.v1.AlertService/ListAlertRules", READ),
+    grpc("/faultline.v1.AlertService/CreateAlertRule", WRITE),
+    grpc("/faultline.v1.AlertService/UpdateAlertRule", WRITE),
+    grpc("/faultline.v1.AlertService/DeleteAlertRule", WRITE),
+    grpc("/faultline.v1.AlertService/ListIncidents", READ),
+    grpc("/faultline.v1.AlertService/CreateIncident", WRITE),
+    grpc("/faultline.v1.AlertService/UpdateIncident", WRITE),
+    rest("GET", "/api/alerts/rules", READ),
+    rest("POST", "/api/alerts/rules", WRITE),
+    rest("PUT", "/api/alerts/rules/{id}", WRITE),
+    rest("DELETE", "/api/alerts/rules/{id}", WRITE),
+    rest("GET", "/api/alerts/incidents", READ),
+    rest("POST", "/api/alerts/incidents", WRITE),
+    rest("PUT", "/api/alerts/incidents/{id}", WRITE),
     // Error Logging System dialect (InsightsService)
     grpc("/faultline.v1.InsightsService/GetHealth", PUBLIC),
     grpc("/faultline.v1.InsightsService/QueryGroups", READ),

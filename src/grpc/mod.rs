@@ -3,6 +3,7 @@
 //! request to domain values, calls `ingest` or `store`, and converts the answer back.
 
 mod access;
+mod alerts;
 mod capture;
 pub use capture::PayloadJson;
 pub mod convert;

@@ -391,6 +391,7 @@ pub async fn test_integration(
             event: "test",
             subject: "Faultline test message",
             text: &text,
+            data: None,
         },
     )
     .await;

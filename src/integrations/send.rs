@@ -1,6 +1,6 @@
 //! Delivers a message over a configured channel: an HTTP POST for slack and webhooks (the
-//! webhook signed with HMAC-SHA256 of the body), SMTP for email. Used by the test action now,
-//! by alerts later. Errors are short, safe texts: no URL (it may be a credential), no secret.
+//! webhook signed with HMAC-SHA256 of the body), SMTP for email. Used by the test action and
+//! by the alert rules (`jobs::alerts`). Errors are short, safe texts: no URL (it may be a credential), no secret.
 
 use std::time::Duration;
 
@@ -24,10 +24,13 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A message to deliver.
 pub struct Notice<'a> {
-    /// `test` for the test action.
+    /// `test` for the test action, `alert` for a rule firing.
     pub event: &'a str,
     pub subject: &'a str,
     pub text: &'a str,
+    /// What a webhook receives besides the text, as `data` (a firing's rule, incident and
+    /// count); nothing for the test action.
+    pub data: Option<&'a serde_json::Value>,
 }
 
 /// Sends `notice` over the channel; `Err` holds why it failed, fit to show an admin.
@@ -52,6 +55,7 @@ pub async fn deliver(cfg: &Config, notice: &Notice<'_>) -> Result<(), String> {
                 "subject": notice.subject,
                 "text": notice.text,
                 "sent_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "data": notice.data,
             })
             .to_string()
             .into_bytes();

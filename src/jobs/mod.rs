@@ -1,4 +1,5 @@
 //! Background jobs that run beside the server.
 
+pub mod alerts;
 pub mod maintenance;
 pub mod retention;

@@ -1,5 +1,6 @@
 //! The Error Logging System API (seed document 004): `/health`, `/api/errors` CRUD,
-//! `/api/stats`, `/api/analytics/*` and `/api/monitoring/*`, onto `CaptureService`,
+//! `/api/stats`, `/api/analytics/*` and `/api/monitoring/*` (`/api/alerts/*` is in
+//! `alerts_api`), onto `CaptureService`,
 //! `GroupService` and `InsightsService`. An "error" of that API is a Faultline group (an
 //! aggregated error with `count`, `first_seen`, `last_seen`, `fingerprint`, `resolved`).
 //! Answers use its envelopes: `{"data": …, "status": "success"}` and, through
@@ -53,9 +54,14 @@ pub fn routes() -> Router<Api> {
 pub(super) fn is_own_path(path: &str) -> bool {
     let p = path.trim_end_matches('/');
     matches!(p, "/health" | "/api/errors" | "/api/stats")
-        || ["/api/errors/", "/api/analytics/", "/api/monitoring/"]
-            .iter()
-            .any(|prefix| p.starts_with(prefix))
+        || [
+            "/api/errors/",
+            "/api/analytics/",
+            "/api/monitoring/",
+            "/api/alerts/",
+        ]
+        .iter()
+        .any(|prefix| p.starts_with(prefix))
 }
 
 /// `{"data": …, "status": "success"}`.

@@ -2,6 +2,7 @@
 //! documented JSON into the protobuf request, calls the same trait method a gRPC client
 //! would reach, and encodes the documented JSON answer. No queries, no rules here.
 
+mod alerts_api;
 mod els_api;
 mod error;
 mod errors_api;
@@ -46,7 +47,9 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         axum::middleware::from_fn_with_state(api.store.clone(), crate::auth::routes::enforce_rest);
     // The Error Logging System answers every error, refusals included, in its own envelope:
     // `error::render` chooses it by path (`els_api::is_own_path`).
-    let els = els_api::routes().route_layer(enforce.clone());
+    let els = els_api::routes()
+        .merge(alerts_api::routes())
+        .route_layer(enforce.clone());
     let routes = Router::new()
         .merge(errors_api::routes())
         .merge(sentry_api::routes())

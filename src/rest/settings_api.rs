@@ -43,8 +43,17 @@ pub fn routes() -> Router<Api> {
         .route("/api/settings/audit-log", get(audit_log))
 }
 
-/// The seed document's success envelope.
-fn ok(status: StatusCode, data: Value) -> Response {
+/// A text field of the answer: `null` when the protobuf left it empty.
+pub(super) fn opt(s: String) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s)
+    }
+}
+
+/// The seed document's success envelope (also `alerts_api`'s).
+pub(super) fn ok(status: StatusCode, data: Value) -> Response {
     (status, Json(json!({"data": data, "status": "success"}))).into_response()
 }
 
@@ -60,13 +69,6 @@ fn key_json(k: Option<pb::ApiKey>) -> Result<Value, Error> {
         project_id,
         member_id,
     } = k.ok_or_else(|| Error::Internal("answer without a key".into()))?;
-    let opt = |s: String| {
-        if s.is_empty() {
-            Value::Null
-        } else {
-            Value::String(s)
-        }
-    };
     Ok(json!({
         "id": id,
         "name": name,
@@ -319,7 +321,6 @@ async fn audit_log(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) ->
                  details_json,
                  peer_ip,
              }| {
-                let opt = |s: String| if s.is_empty() { Value::Null } else { Value::String(s) };
                 json!({
                     "id": id,
                     "time": time_json(time),

@@ -3,6 +3,7 @@
 //! migrations and the same statements, built per backend by sea-query.
 
 mod access;
+mod alerts;
 mod batch_sql;
 pub mod blob;
 mod blob_json;
@@ -18,6 +19,9 @@ mod pg_search;
 mod projects;
 mod retention;
 mod search;
+/// A store on SQLite in `dir` with one project, for unit tests outside `store`.
+#[cfg(test)]
+pub(crate) use search::tests::store_without_indexer;
 mod security;
 pub mod sentry;
 mod workflow;

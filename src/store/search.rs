@@ -401,7 +401,7 @@ pub(super) fn match_expression(words: &[String]) -> Option<String> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use uuid::Uuid;
 
@@ -430,7 +430,7 @@ pub(super) mod tests {
 
     /// A store on a new database file in `dir` whose index the test steps itself, its file
     /// and a project.
-    pub(in crate::store) async fn store_without_indexer(dir: &Path) -> (Store, PathBuf, Uuid) {
+    pub(crate) async fn store_without_indexer(dir: &Path) -> (Store, PathBuf, Uuid) {
         let store = Store::open_with(&sqlite_url_in(dir), 2, false)
             .await
             .unwrap();

@@ -14,8 +14,9 @@ use faultline::{
         routes::{Need, ROUTES, Route, Transport},
     },
     pb::{
-        self, capture_service_client::CaptureServiceClient,
-        group_service_client::GroupServiceClient, insights_service_client::InsightsServiceClient,
+        self, alert_service_client::AlertServiceClient,
+        capture_service_client::CaptureServiceClient, group_service_client::GroupServiceClient,
+        insights_service_client::InsightsServiceClient,
         project_service_client::ProjectServiceClient,
         settings_service_client::SettingsServiceClient,
     },
@@ -113,6 +114,13 @@ enum Op {
     SetIntegration,
     DeleteIntegration,
     TestIntegration,
+    ListAlertRules,
+    CreateAlertRule,
+    UpdateAlertRule,
+    DeleteAlertRule,
+    ListIncidents,
+    CreateIncident,
+    UpdateIncident,
 }
 
 /// A caller's credential: an API key, or a Sentry DSN public key (ingest routes only).
@@ -197,6 +205,13 @@ fn op_of(r: &Route) -> Op {
             "SetIntegration" => SetIntegration,
             "DeleteIntegration" => DeleteIntegration,
             "TestIntegration" => TestIntegration,
+            "ListAlertRules" => ListAlertRules,
+            "CreateAlertRule" => CreateAlertRule,
+            "UpdateAlertRule" => UpdateAlertRule,
+            "DeleteAlertRule" => DeleteAlertRule,
+            "ListIncidents" => ListIncidents,
+            "CreateIncident" => CreateIncident,
+            "UpdateIncident" => UpdateIncident,
             _ => panic!("no matrix sample for gRPC route {p}: add one in tests/api/auth_matrix.rs"),
         },
         (Transport::Rest, m, p) => match (m, p) {
@@ -260,6 +275,13 @@ fn op_of(r: &Route) -> Op {
             ("PUT", "/api/settings/integrations/{name}") => SetIntegration,
             ("DELETE", "/api/settings/integrations/{name}") => DeleteIntegration,
             ("POST", "/api/settings/integrations/{name}/test") => TestIntegration,
+            ("GET", "/api/alerts/rules") => ListAlertRules,
+            ("POST", "/api/alerts/rules") => CreateAlertRule,
+            ("PUT", "/api/alerts/rules/{id}") => UpdateAlertRule,
+            ("DELETE", "/api/alerts/rules/{id}") => DeleteAlertRule,
+            ("GET", "/api/alerts/incidents") => ListIncidents,
+            ("POST", "/api/alerts/incidents") => CreateIncident,
+            ("PUT", "/api/alerts/incidents/{id}") => UpdateIncident,
             _ => panic!(
                 "no matrix sample for REST route {m} {p}: add one in tests/api/auth_matrix.rs"
             ),
@@ -273,9 +295,8 @@ fn other_project(op: Op) -> OtherProject {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | DeleteGroup
         | RevokeKey | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet
-        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport => {
-            OtherProject::NotFound
-        }
+        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
+        | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -291,6 +312,8 @@ struct Target {
     project_id: String,
     invite_token: String,
     email: String,
+    rule_id: String,
+    incident_id: String,
 }
 
 /// One server with one credential per column of the matrix.
@@ -301,6 +324,9 @@ struct Fixture {
     /// An event and group of the first project, for the calls that do not consume them.
     event_id: String,
     group_id: String,
+    /// An alert rule and an incident of the first project, for the updates.
+    rule_id: String,
+    incident_id: String,
     other_key: String,
     expired_key: String,
     revoked_key: String,
@@ -320,6 +346,41 @@ const CHANNEL: &str = "webhook";
 const SET_CHANNEL: &str = "slack";
 /// Nothing listens there: a test message fails fast and is recorded as undelivered.
 const DEAD_URL: &str = "http://127.0.0.1:9/matrix";
+
+/// A rule as the Error Logging System document writes it.
+fn alert_rule_body() -> Value {
+    json!({
+        "name": "High Error Rate",
+        "condition": "error_count > threshold in time_window",
+        "threshold": 50,
+        "time_window": "5m",
+        "notifications": ["email"],
+        "enabled": true
+    })
+}
+
+/// An incident as the Error Logging System document writes it.
+fn incident_body() -> Value {
+    json!({
+        "title": "Database Connection Timeout",
+        "severity": "critical",
+        "description": "Connections to the primary database time out.",
+        "assigned_to": "user-123"
+    })
+}
+
+/// Creates an alert rule or an incident (`what`: `rules` or `incidents`) of the first project
+/// with the owner key over REST; returns its id.
+async fn make_alert(app: &TestApp, what: &str, body: Value) -> String {
+    let r = app
+        .send(
+            app.authed(Method::POST, &format!("/api/alerts/{what}"))
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 201, "create {what} {body}: {}", r.text);
+    s(&r.body["data"]["id"])
+}
 
 /// Creates a key with the owner key over REST; returns (id, secret).
 pub async fn make_key(app: &TestApp, body: Value) -> (String, String) {
@@ -390,6 +451,8 @@ impl Fixture {
         let other_dsn_key = s(&other_dsn.body["public_key"]);
         assert_ne!(s(&dsn["public_key"]), other_dsn_key);
         let (event_id, group_id) = app.capture_text("matrix boom").await;
+        let rule_id = make_alert(&app, "rules", alert_rule_body()).await;
+        let incident_id = make_alert(&app, "incidents", incident_body()).await;
         // Let the expiring key expire before the matrix starts.
         let wait = soon - chrono::Utc::now();
         if let Ok(w) = wait.to_std() {
@@ -401,6 +464,8 @@ impl Fixture {
             home,
             event_id,
             group_id,
+            rule_id,
+            incident_id,
             other_key,
             expired_key,
             revoked_key,
@@ -424,6 +489,8 @@ impl Fixture {
             group_id: self.group_id.clone(),
             project_id: self.home.clone(),
             email: format!("person{}@example.com", self.next()),
+            rule_id: self.rule_id.clone(),
+            incident_id: self.incident_id.clone(),
             ..Target::default()
         };
         match op {
@@ -463,6 +530,9 @@ impl Fixture {
                     )
                     .await;
                 assert_eq!(r.status.as_u16(), 200, "set {CHANNEL}: {}", r.text);
+            }
+            Op::DeleteAlertRule => {
+                t.rule_id = make_alert(app, "rules", alert_rule_body()).await;
             }
             Op::DeleteProject => {
                 let p = app
@@ -536,6 +606,10 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::SetPolicy => json!({"rate_limits": {}, "scrub_fields": [], "allowed_origins": []}),
         // `name` is what POST needs; PUT names the channel in the path and ignores it.
         Op::SetIntegration => json!({"name": SET_CHANNEL, "config": {"webhook_url": DEAD_URL}}),
+        Op::CreateAlertRule => alert_rule_body(),
+        Op::UpdateAlertRule => json!({"threshold": 100, "time_window": "10m"}),
+        Op::CreateIncident => incident_body(),
+        Op::UpdateIncident => json!({"status": "investigating"}),
         _ => return None,
     })
 }
@@ -566,6 +640,13 @@ fn is_els(op: Op) -> bool {
             | GetServices
             | GetMetrics
             | GetUptime
+            | ListAlertRules
+            | CreateAlertRule
+            | UpdateAlertRule
+            | DeleteAlertRule
+            | ListIncidents
+            | CreateIncident
+            | UpdateIncident
     )
 }
 
@@ -578,9 +659,18 @@ fn is_success(op: Op, resp: &Resp) -> bool {
         Op::SentryEnvelope | Op::SentryStore => {
             status == 200 && resp.body["id"].as_str().is_some_and(|id| id.len() == 32)
         }
-        Op::RevokeKey | Op::RemoveMember | Op::ElsDelete | Op::DeleteIntegration => status == 204,
+        Op::RevokeKey
+        | Op::RemoveMember
+        | Op::ElsDelete
+        | Op::DeleteIntegration
+        | Op::DeleteAlertRule => status == 204,
         Op::InsightsHealth => status == 200,
         Op::ElsCreate => status == 201 && resp.body["status"] == "success",
+        Op::CreateAlertRule | Op::CreateIncident => {
+            status == 201
+                && resp.body["status"] == "success"
+                && resp.body["data"]["id"].as_str().is_some()
+        }
         _ if is_els(op) => status == 200 && resp.body["status"] == "success",
         _ => (200..=299).contains(&status),
     }
@@ -610,6 +700,8 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
     let id = match op {
         Op::RevokeKey => &t.key_id,
         Op::UpdateMember | Op::RemoveMember => &t.member_id,
+        Op::UpdateAlertRule | Op::DeleteAlertRule => &t.rule_id,
+        Op::UpdateIncident => &t.incident_id,
         _ => &t.group_id,
     };
     let channel = if op == Op::SetIntegration {
@@ -687,6 +779,7 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
     let mut settings = SettingsServiceClient::new(ch.clone());
     let mut projects = ProjectServiceClient::new(ch.clone());
     let mut insights = InsightsServiceClient::new(ch.clone());
+    let mut alerts = AlertServiceClient::new(ch.clone());
     let group_id = t.group_id.clone();
     // One unary call with the caller's API key, and what it came to.
     macro_rules! rpc {
@@ -928,6 +1021,68 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             test_integration,
             pb::TestIntegrationRequest {
                 kind: pb::IntegrationKind::Webhook as i32,
+            }
+        ),
+        Op::ListAlertRules => rpc!(alerts, list_alert_rules, pb::ListAlertRulesRequest {}),
+        Op::CreateAlertRule => rpc!(
+            alerts,
+            create_alert_rule,
+            pb::CreateAlertRuleRequest {
+                rule: Some(pb::AlertRuleFields {
+                    name: Some("High Error Rate".into()),
+                    condition: Some("error_count > threshold in time_window".into()),
+                    threshold: Some(50),
+                    time_window: Some("5m".into()),
+                    notifications: Some(pb::ChannelList {
+                        channels: vec!["email".into()],
+                    }),
+                    enabled: Some(true),
+                    severity: None,
+                }),
+            }
+        ),
+        Op::UpdateAlertRule => rpc!(
+            alerts,
+            update_alert_rule,
+            pb::UpdateAlertRuleRequest {
+                id: t.rule_id.clone(),
+                rule: Some(pb::AlertRuleFields {
+                    threshold: Some(100),
+                    time_window: Some("10m".into()),
+                    ..Default::default()
+                }),
+            }
+        ),
+        Op::DeleteAlertRule => rpc!(
+            alerts,
+            delete_alert_rule,
+            pb::DeleteAlertRuleRequest {
+                id: t.rule_id.clone(),
+            }
+        ),
+        Op::ListIncidents => rpc!(alerts, list_incidents, pb::ListIncidentsRequest::default()),
+        Op::CreateIncident => rpc!(
+            alerts,
+            create_incident,
+            pb::CreateIncidentRequest {
+                incident: Some(pb::IncidentFields {
+                    title: Some("Database Connection Timeout".into()),
+                    severity: Some("critical".into()),
+                    description: Some("Connections to the primary database time out.".into()),
+                    assigned_to: Some("user-123".into()),
+                    status: None,
+                }),
+            }
+        ),
+        Op::UpdateIncident => rpc!(
+            alerts,
+            update_incident,
+            pb::UpdateIncidentRequest {
+                id: t.incident_id.clone(),
+                incident: Some(pb::IncidentFields {
+                    status: Some("investigating".into()),
+                    ..Default::default()
+                }),
             }
         ),
         Op::SentryStore

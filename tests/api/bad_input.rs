@@ -1577,6 +1577,47 @@ async fn damaged_queries_ids_and_triage_bodies_are_answered() {
         ),
     ];
 
+    // Error Logging System bodies: their errors come in that document's envelope.
+    let rule = app
+        .send(
+            app.anon(Method::POST, "/api/alerts/rules")
+                .header("x-api-key", &app.key)
+                .json(&json!({"name": "High Error Rate", "condition": "error_count > 500 in 5m"})),
+        )
+        .await;
+    let incident = app
+        .send(
+            app.anon(Method::POST, "/api/alerts/incidents")
+                .header("x-api-key", &app.key)
+                .json(&json!({"title": "Database Connection Timeout"})),
+        )
+        .await;
+    let (rule, incident) = (s(&rule.body["data"]["id"]), s(&incident.body["data"]["id"]));
+    let els_writes: Vec<(Method, String, Value)> = vec![
+        (
+            Method::POST,
+            "/api/alerts/rules".into(),
+            json!({"name": "High Error Rate", "condition": "error_count > threshold in time_window",
+                   "threshold": 50, "time_window": "5m", "notifications": ["email", "slack"], "enabled": true}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/alerts/rules/{rule}"),
+            json!({"condition": "new_issues > 0 in 1h", "severity": "critical", "enabled": false}),
+        ),
+        (
+            Method::POST,
+            "/api/alerts/incidents".into(),
+            json!({"title": "Database Connection Timeout", "severity": "critical",
+                   "description": "Multiple database connection timeouts detected", "assigned_to": "user-123"}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/alerts/incidents/{incident}"),
+            json!({"status": "investigating", "assigned_to": "user-7"}),
+        ),
+    ];
+
     let mut rng = Mix(0xD4A6_0000_0000_0003);
     let mut failures = Vec::new();
     let mut sent = 0;
@@ -1615,6 +1656,15 @@ async fn damaged_queries_ids_and_triage_bodies_are_answered() {
                 .header("content-type", "application/json")
                 .body(body);
             requests.push((path.clone(), rb, true));
+        }
+        for (method, path, body) in &els_writes {
+            let body = mutate(&serde_json::to_vec(body).unwrap(), &mut rng);
+            let rb = app
+                .anon(method.clone(), path)
+                .header("x-api-key", &app.key)
+                .header("content-type", "application/json")
+                .body(body);
+            requests.push((path.clone(), rb, false));
         }
         for (url, rb, native) in requests {
             sent += 1;

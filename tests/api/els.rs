@@ -26,7 +26,7 @@ fn els(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
 }
 
 /// `{"error": "<message>", "status": "error"}` with the given HTTP status.
-fn assert_envelope_error(r: &Resp, status: u16) {
+pub(crate) fn assert_envelope_error(r: &Resp, status: u16) {
     assert_eq!(r.status.as_u16(), status, "{}", r.text);
     assert_eq!(r.body["status"], json!("error"), "{}", r.text);
     assert!(
@@ -36,7 +36,7 @@ fn assert_envelope_error(r: &Resp, status: u16) {
     );
 }
 
-fn data(r: &Resp) -> &Value {
+pub(crate) fn data(r: &Resp) -> &Value {
     assert_eq!(r.body["status"], json!("success"), "{}", r.text);
     &r.body["data"]
 }

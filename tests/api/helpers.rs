@@ -109,6 +109,7 @@ async fn start(
         database_url: database_url.clone(),
         print_banner: false,
         retention_interval: Duration::from_millis(200),
+        alert_interval: Duration::from_millis(200),
         ..Config::default()
     };
     tweak(&mut cfg);

@@ -19,14 +19,14 @@ use crate::helpers::*;
 
 /// A request an HTTP receiver got.
 #[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
+pub(crate) struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 /// An HTTP server on port 0 recording every POST; `/fail/*` answers 500.
-async fn http_receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
+pub(crate) async fn http_receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let record = {
         let got = got.clone();
@@ -120,7 +120,7 @@ async fn smtp_receiver() -> (SocketAddr, Arc<Mutex<Vec<Mail>>>) {
     (addr, got)
 }
 
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
+pub(crate) fn hmac_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))

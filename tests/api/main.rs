@@ -6,6 +6,7 @@
 mod helpers;
 
 mod access;
+mod alerts;
 mod auth_matrix;
 mod bad_input;
 mod concurrency;

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table. Only `store` sees them.
 
+pub mod alert_rule;
 pub mod api_key;
 pub mod audit;
 pub mod event;
@@ -8,6 +9,7 @@ pub mod group;
 pub mod group_hash;
 pub mod group_hourly;
 pub mod group_stat;
+pub mod incident;
 pub mod integration;
 pub mod member;
 pub mod project;

@@ -1,0 +1,267 @@
+//! The alert job: every interval it counts, for each enabled rule, what the rule counts in its
+//! window. A rule whose count exceeds its threshold fires, at most once per window:
+//! - it opens an incident titled after the rule, or, while the rule's last incident is not
+//!   resolved, adds the firing to that incident's description;
+//! - it notifies each of its channels through the project's integrations.
+//!
+//! Several servers sharing one database evaluate the same rules; a firing is claimed with a
+//! compare-and-set on the rule's `last_triggered`, so only one of them fires it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    domain::alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Metric, Rule, format_window},
+    error::Error,
+    integrations::{Kind, send},
+    store::Store,
+};
+
+/// Counting stops here when the threshold is lower: a notification says "10000 or more".
+const COUNT_CAP: u64 = 10_000;
+/// New issues named in a notification.
+const NEW_ISSUES_NAMED: u64 = 5;
+
+/// What one firing did.
+#[derive(Debug, Clone)]
+pub struct Firing {
+    pub rule_id: Uuid,
+    pub incident_id: Uuid,
+    /// Whether the firing opened the incident (or added to an open one).
+    pub opened: bool,
+    pub count: u64,
+    /// Each channel of the rule and how its delivery went.
+    pub deliveries: Vec<(Kind, Result<(), String>)>,
+}
+
+/// Evaluates the rules every `interval` until the task is aborted.
+pub async fn run(store: Store, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = evaluate(&store, Utc::now()).await {
+            tracing::warn!(error = %e, "alert rules could not be read");
+        }
+    }
+}
+
+/// Evaluates every enabled rule once, as of `now`; what fired.
+pub async fn evaluate(store: &Store, now: DateTime<Utc>) -> Result<Vec<Firing>, Error> {
+    let mut fired = Vec::new();
+    for rule in store.enabled_rules().await? {
+        match evaluate_rule(store, &rule, now).await {
+            Ok(Some(f)) => {
+                let failed = f.deliveries.iter().filter(|(_, r)| r.is_err()).count();
+                tracing::info!(rule = %rule.id, project = %rule.project_id, count = f.count,
+                    incident = %f.incident_id, opened = f.opened, channels = f.deliveries.len(),
+                    failed, "alert rule fired");
+                fired.push(f);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(rule = %rule.id, error = %e, "alert rule evaluation failed"),
+        }
+    }
+    Ok(fired)
+}
+
+async fn evaluate_rule(
+    store: &Store,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> Result<Option<Firing>, Error> {
+    let spec = &rule.spec;
+    let now_ms = now.timestamp_millis();
+    let window_ms = i64::try_from(spec.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let last = rule.last_triggered.map(|t| t.timestamp_millis());
+    if last.is_some_and(|t| now_ms.saturating_sub(t) < window_ms) {
+        return Ok(None);
+    }
+    let since_ms = now_ms.saturating_sub(window_ms);
+    let cap = spec.threshold.saturating_add(1).max(COUNT_CAP);
+    let count = store
+        .count_for_alert(rule.project_id, spec.metric, since_ms, now_ms, cap)
+        .await?;
+    if count <= spec.threshold || !store.claim_firing(rule.id, last, now_ms).await? {
+        return Ok(None);
+    }
+
+    let shown = if count >= cap {
+        format!("{count} or more")
+    } else {
+        count.to_string()
+    };
+    let window = format_window(spec.window_secs);
+    let mut line = format!(
+        "{}: {shown} {} in the last {window} (threshold {}).",
+        now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        spec.metric.noun(),
+        spec.threshold
+    );
+    let mut groups = Vec::new();
+    if spec.metric == Metric::NewIssues {
+        for (id, title) in store
+            .new_group_titles(rule.project_id, since_ms, now_ms, NEW_ISSUES_NAMED)
+            .await?
+        {
+            line.push_str(&format!("\n- {title} ({id})"));
+            groups.push(json!({"id": id, "title": title}));
+        }
+    }
+
+    let (incident, opened) = match store.open_incident_of_rule(rule.id).await? {
+        Some(open) => {
+            let spec = IncidentSpec {
+                description: appended(&open, &line),
+                ..open.spec.clone()
+            };
+            (store.update_incident(&open, &spec).await?, false)
+        }
+        None => {
+            let new = IncidentSpec {
+                title: spec.name.clone(),
+                severity: spec.severity.clone(),
+                status: "open".into(),
+                description: line.clone(),
+                assigned_to: String::new(),
+            };
+            let created = store
+                .create_incident(rule.project_id, Some(rule.id), &new)
+                .await?;
+            (created, true)
+        }
+    };
+
+    let subject = format!("[Faultline] {}", spec.name);
+    let text = format!(
+        "Alert rule \"{}\" fired: {shown} {} in the last {window}, above its threshold of {}.\nIncident {} ({}).{}",
+        spec.name,
+        spec.metric.noun(),
+        spec.threshold,
+        incident.id,
+        if opened { "opened" } else { "still open" },
+        line.split_once('\n')
+            .map(|(_, rest)| format!("\n{rest}"))
+            .unwrap_or_default()
+    );
+    let data = json!({
+        "rule": {"id": rule.id, "name": spec.name, "condition": spec.condition,
+                 "threshold": spec.threshold, "time_window": window},
+        "project_id": rule.project_id,
+        "metric": spec.metric.as_str(),
+        "count": count,
+        "incident": {"id": incident.id, "opened": opened, "severity": incident.spec.severity},
+        "groups": groups,
+        "fired_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let notice = send::Notice {
+        event: "alert",
+        subject: &subject,
+        text: &text,
+        data: Some(&data),
+    };
+    let mut deliveries = Vec::new();
+    for &kind in &spec.notifications {
+        let outcome = match store.get_integration(rule.project_id, kind).await {
+            Ok(channel) => send::deliver(&channel.config, &notice).await,
+            Err(Error::NotFound { .. }) => Err("the channel is not configured".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = &outcome {
+            tracing::warn!(rule = %rule.id, channel = kind.as_str(), error = %why,
+                "alert notification not delivered");
+        }
+        deliveries.push((kind, outcome));
+    }
+    Ok(Some(Firing {
+        rule_id: rule.id,
+        incident_id: incident.id,
+        opened,
+        count,
+        deliveries,
+    }))
+}
+
+/// The incident's description with `line` added, oldest lines dropped past the limit.
+fn appended(incident: &Incident, line: &str) -> String {
+    let mut text = match incident.spec.description.as_str() {
+        "" => line.to_owned(),
+        d => format!("{d}\n{line}"),
+    };
+    while text.chars().count() > MAX_DESCRIPTION {
+        match text.split_once('\n') {
+            Some((_, rest)) => text = rest.to_owned(),
+            None => {
+                text = text.chars().take(MAX_DESCRIPTION).collect();
+                break;
+            }
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::{
+            alerts::RuleFields,
+            event::{Level, NewEvent},
+        },
+        ingest::{CaptureInput, prepare},
+        store::store_without_indexer,
+    };
+
+    /// Two evaluations of the same rule at once (two servers on one database do this) fire
+    /// it once: the second one's claim on `last_triggered` fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rule_evaluated_twice_at_once_fires_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let batch: Vec<Box<NewEvent>> = (0..3)
+            .map(|i| {
+                let input = CaptureInput {
+                    message: format!("boom {i}"),
+                    ..Default::default()
+                };
+                Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
+            })
+            .collect();
+        store.commit_batch(batch).await.1.unwrap();
+        let spec = RuleFields {
+            name: Some("loud".into()),
+            condition: Some("error_count > 2 in 1m".into()),
+            ..Default::default()
+        }
+        .resolve(None)
+        .unwrap();
+        let rule = store.create_rule(project, &spec).await.unwrap();
+
+        for round in 0..5 {
+            let now = Utc::now();
+            let (a, b) = tokio::join!(evaluate(&store, now), evaluate(&store, now));
+            let fired = a.unwrap().len() + b.unwrap().len();
+            assert_eq!(fired, 1, "round {round}");
+            // As if a window had passed since the firing.
+            let t = store
+                .get_rule(project, rule.id)
+                .await
+                .unwrap()
+                .last_triggered;
+            let t = t.unwrap().timestamp_millis();
+            assert!(
+                store
+                    .claim_firing(rule.id, Some(t), t - 61_000)
+                    .await
+                    .unwrap()
+            );
+        }
+        let incidents = store.list_incidents(project, None).await.unwrap();
+        assert_eq!(incidents.len(), 1, "later firings add to the open incident");
+        assert_eq!(incidents[0].rule_id, Some(rule.id));
+        assert_eq!(incidents[0].spec.description.lines().count(), 5);
+    }
+}

@@ -1,0 +1,360 @@
+//! Alert rules and incidents, and the counts the alert job compares with a rule's threshold.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+    sea_query::{Alias, Expr, ExprTrait, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    Store, db_err,
+    entity::{alert_rule, event, group, incident},
+};
+use crate::{
+    domain::{
+        alerts::{Incident, IncidentSpec, Metric, RESOLVED, Rule, RuleSpec},
+        model::from_millis,
+    },
+    error::Error,
+    integrations::Kind,
+};
+
+/// Most incidents a listing returns (newest first).
+pub const INCIDENTS_LISTED: u64 = 1_000;
+
+fn rule(m: alert_rule::Model) -> Rule {
+    let notifications = serde_json::from_str::<Vec<String>>(&m.notifications)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| Kind::parse(n))
+        .collect();
+    Rule {
+        id: m.id,
+        project_id: m.project_id,
+        spec: RuleSpec {
+            name: m.name,
+            condition: m.condition,
+            metric: Metric::parse(&m.metric).unwrap_or(Metric::ErrorCount),
+            threshold: u64::try_from(m.threshold).unwrap_or(0),
+            window_secs: u64::try_from(m.window_secs).unwrap_or(0),
+            enabled: m.enabled,
+            notifications,
+            severity: m.severity,
+        },
+        last_triggered: m.last_triggered.map(from_millis),
+        created_at: from_millis(m.created_at),
+        updated_at: from_millis(m.updated_at),
+    }
+}
+
+fn incident(m: incident::Model) -> Incident {
+    Incident {
+        id: m.id,
+        project_id: m.project_id,
+        rule_id: m.rule_id,
+        spec: IncidentSpec {
+            title: m.title,
+            severity: m.severity,
+            status: m.status,
+            description: m.description,
+            assigned_to: m.assigned_to,
+        },
+        created_at: from_millis(m.created_at),
+        updated_at: from_millis(m.updated_at),
+        resolved_at: m.resolved_at.map(from_millis),
+    }
+}
+
+fn rule_model(id: Uuid, project_id: Uuid, s: &RuleSpec) -> alert_rule::ActiveModel {
+    let channels: Vec<&str> = s.notifications.iter().map(|k| k.as_str()).collect();
+    alert_rule::ActiveModel {
+        id: Set(id),
+        project_id: Set(project_id),
+        name: Set(s.name.clone()),
+        condition: Set(s.condition.clone()),
+        metric: Set(s.metric.as_str().to_owned()),
+        threshold: Set(i64::try_from(s.threshold).unwrap_or(i64::MAX)),
+        window_secs: Set(i64::try_from(s.window_secs).unwrap_or(i64::MAX)),
+        enabled: Set(s.enabled),
+        notifications: Set(serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into())),
+        severity: Set(s.severity.clone()),
+        ..Default::default()
+    }
+}
+
+const RULE: &str = "alert rule";
+const INCIDENT: &str = "incident";
+
+impl Store {
+    /// The project's rules, oldest first.
+    pub async fn list_rules(&self, project_id: Uuid) -> Result<Vec<Rule>, Error> {
+        Ok(alert_rule::Entity::find()
+            .filter(alert_rule::Column::ProjectId.eq(project_id))
+            .order_by_asc(alert_rule::Column::CreatedAt)
+            .order_by_asc(alert_rule::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(rule)
+            .collect())
+    }
+
+    /// One rule of the project; another project's is not found.
+    pub async fn get_rule(&self, project_id: Uuid, id: Uuid) -> Result<Rule, Error> {
+        alert_rule::Entity::find_by_id(id)
+            .filter(alert_rule::Column::ProjectId.eq(project_id))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(rule)
+            .ok_or(Error::NotFound { what: RULE })
+    }
+
+    pub async fn create_rule(&self, project_id: Uuid, spec: &RuleSpec) -> Result<Rule, Error> {
+        let now = Utc::now().timestamp_millis();
+        let mut m = rule_model(Uuid::new_v4(), project_id, spec);
+        m.last_triggered = Set(None);
+        m.created_at = Set(now);
+        m.updated_at = Set(now);
+        Ok(rule(m.insert(&self.db).await.map_err(db_err)?))
+    }
+
+    /// Replaces a rule's settings (not when it last fired).
+    pub async fn update_rule(
+        &self,
+        project_id: Uuid,
+        id: Uuid,
+        spec: &RuleSpec,
+    ) -> Result<Rule, Error> {
+        let mut m = rule_model(id, project_id, spec);
+        m.updated_at = Set(Utc::now().timestamp_millis());
+        // The project filter keeps another project's rule out of reach.
+        let res = alert_rule::Entity::update_many()
+            .set(m)
+            .filter(alert_rule::Column::Id.eq(id))
+            .filter(alert_rule::Column::ProjectId.eq(project_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 0 {
+            return Err(Error::NotFound { what: RULE });
+        }
+        self.get_rule(project_id, id).await
+    }
+
+    pub async fn delete_rule(&self, project_id: Uuid, id: Uuid) -> Result<(), Error> {
+        let res = alert_rule::Entity::delete_many()
+            .filter(alert_rule::Column::Id.eq(id))
+            .filter(alert_rule::Column::ProjectId.eq(project_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 0 {
+            return Err(Error::NotFound { what: RULE });
+        }
+        Ok(())
+    }
+
+    /// Every enabled rule of every project, for the alert job.
+    pub async fn enabled_rules(&self) -> Result<Vec<Rule>, Error> {
+        Ok(alert_rule::Entity::find()
+            .filter(alert_rule::Column::Enabled.eq(true))
+            .order_by_asc(alert_rule::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(rule)
+            .collect())
+    }
+
+    /// How many of what `metric` counts fall in `[since_ms, until_ms]`, counting no further
+    /// than `cap` (the index range read stays bounded however loud the project is).
+    pub async fn count_for_alert(
+        &self,
+        project_id: Uuid,
+        metric: Metric,
+        since_ms: i64,
+        until_ms: i64,
+        cap: u64,
+    ) -> Result<u64, Error> {
+        let inner = match metric {
+            Metric::ErrorCount => Query::select()
+                .expr(Expr::val(1))
+                .from(event::Entity)
+                .and_where(Expr::col(event::Column::ProjectId).eq(project_id))
+                .and_where(Expr::col(event::Column::Timestamp).gte(since_ms))
+                .and_where(Expr::col(event::Column::Timestamp).lte(until_ms))
+                .limit(cap)
+                .to_owned(),
+            Metric::NewIssues => Query::select()
+                .expr(Expr::val(1))
+                .from(group::Entity)
+                .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
+                .and_where(Expr::col(group::Column::FirstSeen).gte(since_ms))
+                .and_where(Expr::col(group::Column::FirstSeen).lte(until_ms))
+                .limit(cap)
+                .to_owned(),
+        };
+        let stmt = Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from_subquery(inner, Alias::new("window_rows"))
+            .to_owned();
+        let n: i64 = match self.db.query_one(&stmt).await.map_err(db_err)? {
+            Some(row) => row.try_get("", "n").map_err(db_err)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Titles of the groups first seen in `[since_ms, until_ms]`, newest first, at most `n`.
+    pub async fn new_group_titles(
+        &self,
+        project_id: Uuid,
+        since_ms: i64,
+        until_ms: i64,
+        n: u64,
+    ) -> Result<Vec<(Uuid, String)>, Error> {
+        Ok(group::Entity::find()
+            .filter(group::Column::ProjectId.eq(project_id))
+            .filter(group::Column::FirstSeen.gte(since_ms))
+            .filter(group::Column::FirstSeen.lte(until_ms))
+            .order_by_desc(group::Column::FirstSeen)
+            .limit(n)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|g| (g.id, g.title))
+            .collect())
+    }
+
+    /// Marks the rule fired at `now_ms` if it still last fired at `seen` (what the caller
+    /// read). Of several servers evaluating the same rule, only the first one's claim holds.
+    pub async fn claim_firing(
+        &self,
+        rule_id: Uuid,
+        seen: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, Error> {
+        let mut update = alert_rule::Entity::update_many()
+            .col_expr(alert_rule::Column::LastTriggered, Expr::value(now_ms))
+            .filter(alert_rule::Column::Id.eq(rule_id))
+            .filter(alert_rule::Column::Enabled.eq(true));
+        update = match seen {
+            Some(t) => update.filter(alert_rule::Column::LastTriggered.eq(t)),
+            None => update.filter(alert_rule::Column::LastTriggered.is_null()),
+        };
+        Ok(update.exec(&self.db).await.map_err(db_err)?.rows_affected == 1)
+    }
+
+    /// The project's incidents, newest first, optionally only those in `status`.
+    pub async fn list_incidents(
+        &self,
+        project_id: Uuid,
+        status: Option<&str>,
+    ) -> Result<Vec<Incident>, Error> {
+        let mut q = incident::Entity::find().filter(incident::Column::ProjectId.eq(project_id));
+        if let Some(s) = status {
+            q = q.filter(incident::Column::Status.eq(s));
+        }
+        Ok(q.order_by_desc(incident::Column::CreatedAt)
+            .order_by_desc(incident::Column::Id)
+            .limit(INCIDENTS_LISTED)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(incident)
+            .collect())
+    }
+
+    pub async fn get_incident(&self, project_id: Uuid, id: Uuid) -> Result<Incident, Error> {
+        incident::Entity::find_by_id(id)
+            .filter(incident::Column::ProjectId.eq(project_id))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(incident)
+            .ok_or(Error::NotFound { what: INCIDENT })
+    }
+
+    /// The newest incident `rule_id` opened that is not resolved.
+    pub async fn open_incident_of_rule(&self, rule_id: Uuid) -> Result<Option<Incident>, Error> {
+        Ok(incident::Entity::find()
+            .filter(incident::Column::RuleId.eq(rule_id))
+            .filter(incident::Column::Status.ne(RESOLVED))
+            .order_by_desc(incident::Column::CreatedAt)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(incident))
+    }
+
+    pub async fn create_incident(
+        &self,
+        project_id: Uuid,
+        rule_id: Option<Uuid>,
+        spec: &IncidentSpec,
+    ) -> Result<Incident, Error> {
+        let now = Utc::now().timestamp_millis();
+        let m = incident::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            project_id: Set(project_id),
+            rule_id: Set(rule_id),
+            title: Set(spec.title.clone()),
+            severity: Set(spec.severity.clone()),
+            status: Set(spec.status.clone()),
+            description: Set(spec.description.clone()),
+            assigned_to: Set(spec.assigned_to.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            resolved_at: Set((spec.status == RESOLVED).then_some(now)),
+        };
+        Ok(incident(m.insert(&self.db).await.map_err(db_err)?))
+    }
+
+    /// Replaces an incident's fields. Moving to `resolved` stamps `resolved_at`; moving out of
+    /// it clears the stamp.
+    pub async fn update_incident(
+        &self,
+        current: &Incident,
+        spec: &IncidentSpec,
+    ) -> Result<Incident, Error> {
+        let now = Utc::now().timestamp_millis();
+        let resolved_at = match (current.resolved_at, spec.status == RESOLVED) {
+            (Some(t), true) => Some(t.timestamp_millis()),
+            (None, true) => Some(now),
+            (_, false) => None,
+        };
+        let res = incident::Entity::update_many()
+            .col_expr(incident::Column::Title, Expr::value(spec.title.clone()))
+            .col_expr(
+                incident::Column::Severity,
+                Expr::value(spec.severity.clone()),
+            )
+            .col_expr(incident::Column::Status, Expr::value(spec.status.clone()))
+            .col_expr(
+                incident::Column::Description,
+                Expr::value(spec.description.clone()),
+            )
+            .col_expr(
+                incident::Column::AssignedTo,
+                Expr::value(spec.assigned_to.clone()),
+            )
+            .col_expr(incident::Column::UpdatedAt, Expr::value(now))
+            .col_expr(incident::Column::ResolvedAt, Expr::value(resolved_at))
+            .filter(incident::Column::Id.eq(current.id))
+            .filter(incident::Column::ProjectId.eq(current.project_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 0 {
+            return Err(Error::NotFound { what: INCIDENT });
+        }
+        self.get_incident(current.project_id, current.id).await
+    }
+}

@@ -1,0 +1,634 @@
+//! Alert rules and incidents: the Error Logging System's `/api/alerts/*` with its documented
+//! bodies and envelopes, `AlertService` over gRPC, and rules firing for real: events captured,
+//! the alert job counting them, an incident opened and a signed webhook delivered to a
+//! receiver the test runs, once per window, also with two servers on one database.
+
+use std::time::Duration;
+
+use faultline::pb::{self, alert_service_client::AlertServiceClient};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use crate::{
+    els::{self, data},
+    helpers::*,
+    integrations::{Received, hmac_hex, http_receiver},
+};
+
+const SECRET: &str = "whsec_alerts_0123456789";
+
+/// The document's error envelope, with the product's code.
+fn assert_envelope_error(r: &Resp, status: u16, code: &str) {
+    els::assert_envelope_error(r, status);
+    assert_eq!(r.body["code"], json!(code), "{}", r.text);
+}
+
+/// POSTs a documented example body: 201, and the answer echoes every field of it.
+async fn create_documented(app: &TestApp, path: &str, documented: &Value) -> Value {
+    let r = call(app, Method::POST, path, Some(documented.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let created = data(&r).clone();
+    for (k, v) in documented.as_object().unwrap() {
+        assert_eq!(&created[k], v, "{k} in {created}");
+    }
+    created
+}
+
+fn names_field(r: &Resp, field: &str) -> bool {
+    r.body["details"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|d| d["field"] == json!(field)))
+}
+
+async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Resp {
+    let mut rb = app.send_req(method, path);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    app.send(rb).await
+}
+
+trait SendReq {
+    fn send_req(&self, method: Method, path: &str) -> reqwest::RequestBuilder;
+}
+
+impl SendReq for TestApp {
+    /// The document's auth header, `X-API-Key`.
+    fn send_req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.anon(method, path).header("X-API-Key", &self.key)
+    }
+}
+
+async fn alerts_client(app: &TestApp) -> AlertServiceClient<Channel> {
+    AlertServiceClient::new(app.channel().await)
+}
+
+/// Points the project's webhook channel at `addr`, signed with [`SECRET`].
+async fn webhook_to(app: &TestApp, addr: std::net::SocketAddr) {
+    let r = call(
+        app,
+        Method::PUT,
+        "/api/settings/integrations/webhook",
+        Some(json!({"config": {"url": format!("http://{addr}/alerts"), "secret": SECRET}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// The alert deliveries a receiver got, their signatures checked.
+fn alerts_received(got: &std::sync::Mutex<Vec<Received>>) -> Vec<Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.headers
+                .get("x-faultline-event")
+                .is_some_and(|v| v == "alert")
+        })
+        .map(|r| {
+            assert_eq!(
+                r.headers["x-faultline-signature"].to_str().unwrap(),
+                hmac_hex(SECRET, &r.body),
+                "an alert delivery must be signed like any webhook delivery"
+            );
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect()
+}
+
+async fn wait_for_alerts(got: &std::sync::Mutex<Vec<Received>>, n: usize) -> Vec<Value> {
+    poll_until(Duration::from_secs(20), "the alert webhook", || async {
+        let all = alerts_received(got);
+        (all.len() >= n).then_some(all)
+    })
+    .await
+}
+
+async fn capture_n(app: &TestApp, message: &str, n: usize) {
+    for i in 0..n {
+        app.capture(json!({"message": format!("{message} #{i}")}))
+            .await;
+    }
+}
+
+/// Moves the last firing of every rule back by `secs`, as if that much time had passed.
+async fn age_last_firings(app: &TestApp, secs: i64) {
+    app.run_sql(&[&format!(
+        "UPDATE alert_rules SET last_triggered = last_triggered - {}",
+        secs * 1000
+    )])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_take_the_documented_bodies() {
+    let app = spawn_app().await;
+    // POST with the document's example body.
+    let documented = json!({
+        "name": "High Error Rate",
+        "condition": "error_count > threshold in time_window",
+        "threshold": 50,
+        "time_window": "5m",
+        "notifications": ["email", "slack"],
+        "enabled": true
+    });
+    let rule = create_documented(&app, "/api/alerts/rules", &documented).await;
+    let id = uuid_str(&rule["id"]);
+    assert_eq!(rule["last_triggered"], json!(null));
+    let created = time(&rule["created_at"]);
+    assert_eq!(time(&rule["updated_at"]), created);
+
+    // The document's other spelling: the numbers inside the condition.
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/alerts/rules",
+        Some(json!({"name": "Spike", "condition": "error_count > 50 in 5 minutes"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let spike = data(&r).clone();
+    assert_eq!(spike["threshold"], json!(50));
+    assert_eq!(spike["time_window"], json!("5m"));
+    assert_eq!(spike["enabled"], json!(true));
+    assert_eq!(spike["notifications"], json!([]));
+
+    // GET lists both, oldest first, in the document's `rules`.
+    let r = call(&app, Method::GET, "/api/alerts/rules", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let rules = arr(&data(&r)["rules"]);
+    assert_eq!(ids(rules), vec![id.clone(), uuid_str(&spike["id"])]);
+
+    // PUT "Same as POST": the whole body replaces the rule…
+    let mut changed = documented.clone();
+    changed["threshold"] = json!(10);
+    changed["notifications"] = json!(["webhook"]);
+    let path = format!("/api/alerts/rules/{id}");
+    let r = call(&app, Method::PUT, &path, Some(changed)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(data(&r)["threshold"], json!(10));
+    assert_eq!(data(&r)["notifications"], json!(["webhook"]));
+    // …and a partial body changes only what it holds.
+    let r = call(&app, Method::PUT, &path, Some(json!({"enabled": false}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let off = data(&r).clone();
+    assert_eq!(off["enabled"], json!(false));
+    assert_eq!(off["threshold"], json!(10));
+    assert_eq!(off["name"], json!("High Error Rate"));
+    assert!(time(&off["updated_at"]) >= created);
+
+    // Refusals, in the document's envelope, naming the field.
+    let cases: Vec<(Value, u16, &str, &str)> = vec![
+        (
+            json!({"condition": "error_count > 5 in 5m"}),
+            400,
+            "VALIDATION_ERROR",
+            "name",
+        ),
+        (json!({"name": "x"}), 400, "VALIDATION_ERROR", "condition"),
+        (
+            json!({"name": "x", "condition": "cpu > 90"}),
+            400,
+            "VALIDATION_ERROR",
+            "condition",
+        ),
+        (
+            json!({"name": "x", "condition": "error_count > 50 in 5m", "threshold": 60}),
+            400,
+            "VALIDATION_ERROR",
+            "threshold",
+        ),
+        (
+            json!({"name": "x", "condition": "error_count", "time_window": "10s"}),
+            400,
+            "VALIDATION_ERROR",
+            "time_window",
+        ),
+        (
+            json!({"name": "x", "condition": "error_count", "notifications": ["pager"]}),
+            400,
+            "VALIDATION_ERROR",
+            "notifications[0]",
+        ),
+        (
+            json!({"name": "x", "condition": "error_count", "threshold": "fifty"}),
+            400,
+            "VALIDATION_ERROR",
+            "threshold",
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let r = call(&app, Method::POST, "/api/alerts/rules", Some(body.clone())).await;
+        assert_envelope_error(&r, status, code);
+        assert!(names_field(&r, field), "{body} → {}", r.text);
+    }
+    let r = app
+        .send(
+            app.send_req(Method::POST, "/api/alerts/rules")
+                .header("content-type", "application/json")
+                .body("{\"name\": "),
+        )
+        .await;
+    assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+
+    // Unknown and malformed ids.
+    let unknown = format!("/api/alerts/rules/{}", uuid::Uuid::new_v4());
+    let r = call(&app, Method::PUT, &unknown, Some(json!({"enabled": true}))).await;
+    assert_envelope_error(&r, 404, "NOT_FOUND");
+    let r = call(&app, Method::DELETE, "/api/alerts/rules/rule-1", None).await;
+    assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+
+    // DELETE answers 204; the rule is gone.
+    let r = call(&app, Method::DELETE, &path, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = call(&app, Method::DELETE, &path, None).await;
+    assert_envelope_error(&r, 404, "NOT_FOUND");
+    let r = call(&app, Method::GET, "/api/alerts/rules", None).await;
+    assert_eq!(ids(arr(&data(&r)["rules"])), vec![uuid_str(&spike["id"])]);
+
+    // A project's rules and incidents go with it.
+    let other = s(&app
+        .post_ok("/v1/projects/create", &json!({"name": "alerts-elsewhere"}))
+        .await["id"]);
+    for (path, body) in [
+        (
+            "/api/alerts/rules",
+            json!({"name": "r", "condition": "new_issues"}),
+        ),
+        ("/api/alerts/incidents", json!({"title": "t"})),
+    ] {
+        let r = app
+            .send(
+                app.send_req(Method::POST, path)
+                    .header("x-faultline-project", &other)
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let (status, body) = app.delete(&format!("/v1/projects/delete/{other}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r = call(&app, Method::GET, "/api/alerts/rules", None).await;
+    assert_eq!(ids(arr(&data(&r)["rules"])), vec![uuid_str(&spike["id"])]);
+
+    // Changes to rules are audited.
+    let r = call(&app, Method::GET, "/api/settings/audit-log?limit=50", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let actions: Vec<String> = arr(&r.body["data"]["entries"])
+        .iter()
+        .map(|e| s(&e["action"]))
+        .collect();
+    for a in [
+        "alert_rule.create",
+        "alert_rule.update",
+        "alert_rule.delete",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} not in {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_take_the_documented_bodies() {
+    let app = spawn_app().await;
+    let documented = json!({
+        "title": "Database Connection Timeout",
+        "severity": "critical",
+        "description": "Multiple database connection timeouts detected",
+        "assigned_to": "user-123"
+    });
+    let inc = create_documented(&app, "/api/alerts/incidents", &documented).await;
+    assert_eq!(inc["status"], json!("open"));
+    assert_eq!(inc["rule_id"], json!(null));
+    assert_eq!(inc["resolved_at"], json!(null));
+    let id = uuid_str(&inc["id"]);
+    let path = format!("/api/alerts/incidents/{id}");
+
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/alerts/incidents",
+        Some(json!({"title": "Slow checkout"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let second = data(&r).clone();
+    assert_eq!(second["severity"], json!("medium"));
+    assert_eq!(second["assigned_to"], json!(null));
+
+    // PUT moves it along; only the fields given change.
+    let r = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({"status": "investigating"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(data(&r)["status"], json!("investigating"));
+    assert_eq!(data(&r)["title"], documented["title"]);
+    let r = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({"status": "resolved"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let resolved_at = time(&data(&r)["resolved_at"]);
+    assert!(resolved_at >= time(&inc["created_at"]));
+
+    // Newest first; `?status=` filters.
+    let r = call(&app, Method::GET, "/api/alerts/incidents", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        ids(arr(&data(&r)["incidents"])),
+        vec![uuid_str(&second["id"]), id.clone()]
+    );
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/alerts/incidents?status=resolved",
+        None,
+    )
+    .await;
+    assert_eq!(ids(arr(&data(&r)["incidents"])), vec![id.clone()]);
+
+    // Reopening clears the resolution.
+    let r = call(&app, Method::PUT, &path, Some(json!({"status": "open"}))).await;
+    assert_eq!(data(&r)["resolved_at"], json!(null));
+
+    // Refusals.
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/alerts/incidents",
+        Some(json!({"severity": "low"})),
+    )
+    .await;
+    assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+    assert!(names_field(&r, "title"), "{}", r.text);
+    let r = call(&app, Method::PUT, &path, Some(json!({"status": "closed"}))).await;
+    assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+    assert!(names_field(&r, "status"), "{}", r.text);
+    let r = call(
+        &app,
+        Method::GET,
+        "/api/alerts/incidents?status=closed",
+        None,
+    )
+    .await;
+    assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+    let unknown = format!("/api/alerts/incidents/{}", uuid::Uuid::new_v4());
+    let r = call(&app, Method::PUT, &unknown, Some(json!({"status": "open"}))).await;
+    assert_envelope_error(&r, 404, "NOT_FOUND");
+    let r = app
+        .send(app.anon(Method::GET, "/api/alerts/incidents"))
+        .await;
+    assert_envelope_error(&r, 401, "UNAUTHORIZED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loud_project_fires_its_rule_once_per_window() {
+    let app = spawn_app().await;
+    let (addr, got) = http_receiver().await;
+    webhook_to(&app, addr).await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/alerts/rules",
+        Some(json!({
+            "name": "High Error Rate",
+            "condition": "error_count > 3 in 1 minute",
+            // slack is not configured: its delivery fails, the webhook's still goes out.
+            "notifications": ["slack", "webhook"],
+            "severity": "critical"
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let rule_id = uuid_str(&data(&r)["id"]);
+
+    // At the threshold the rule stays quiet (the job runs every 200 ms in tests).
+    capture_n(&app, "checkout failed", 3).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(alerts_received(&got).is_empty());
+    let r = call(&app, Method::GET, "/api/alerts/incidents", None).await;
+    assert!(arr(&data(&r)["incidents"]).is_empty(), "{}", r.text);
+
+    // One more event crosses it.
+    capture_n(&app, "payment declined", 1).await;
+    let alerts = wait_for_alerts(&got, 1).await;
+    let a = &alerts[0];
+    assert_eq!(a["event"], json!("alert"));
+    assert_eq!(a["subject"], json!("[Faultline] High Error Rate"));
+    assert_eq!(a["data"]["count"], json!(4));
+    assert_eq!(a["data"]["metric"], json!("error_count"));
+    assert_eq!(a["data"]["rule"]["id"], json!(rule_id));
+    assert_eq!(a["data"]["rule"]["threshold"], json!(3));
+    assert_eq!(a["data"]["rule"]["time_window"], json!("1m"));
+    assert_eq!(a["data"]["incident"]["opened"], json!(true));
+    assert!(s(&a["text"]).contains("4 errors in the last 1m"), "{a}");
+
+    let r = call(&app, Method::GET, "/api/alerts/incidents", None).await;
+    let incidents = arr(&data(&r)["incidents"]).clone();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let inc = &incidents[0];
+    assert_eq!(inc["id"], a["data"]["incident"]["id"]);
+    assert_eq!(inc["rule_id"], json!(rule_id));
+    assert_eq!(inc["title"], json!("High Error Rate"));
+    assert_eq!(inc["severity"], json!("critical"));
+    assert_eq!(inc["status"], json!("open"));
+    assert!(
+        s(&inc["description"]).contains("4 errors in the last 1m"),
+        "{inc}"
+    );
+    let r = call(&app, Method::GET, "/api/alerts/rules", None).await;
+    let fired_at = time(&arr(&data(&r)["rules"])[0]["last_triggered"]);
+
+    // Still loud, but within the window: no second firing.
+    capture_n(&app, "payment declined", 2).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(alerts_received(&got).len(), 1);
+
+    // A window later, still loud: the firing is added to the open incident.
+    age_last_firings(&app, 61).await;
+    let alerts = wait_for_alerts(&got, 2).await;
+    assert_eq!(alerts[1]["data"]["incident"]["opened"], json!(false));
+    assert_eq!(alerts[1]["data"]["incident"]["id"], inc["id"]);
+    assert_eq!(alerts[1]["data"]["count"], json!(6));
+    let r = call(&app, Method::GET, "/api/alerts/incidents", None).await;
+    let incidents = arr(&data(&r)["incidents"]).clone();
+    assert_eq!(incidents.len(), 1);
+    let description = s(&incidents[0]["description"]);
+    assert_eq!(description.lines().count(), 2, "{description}");
+    assert!(description.contains("6 errors"), "{description}");
+    let r = call(&app, Method::GET, "/api/alerts/rules", None).await;
+    assert!(time(&arr(&data(&r)["rules"])[0]["last_triggered"]) > fired_at);
+
+    // Once the incident is resolved, the next firing opens a new one.
+    let path = format!("/api/alerts/incidents/{}", s(&inc["id"]));
+    let r = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({"status": "resolved"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    age_last_firings(&app, 61).await;
+    let alerts = wait_for_alerts(&got, 3).await;
+    assert_eq!(alerts[2]["data"]["incident"]["opened"], json!(true));
+    assert_ne!(alerts[2]["data"]["incident"]["id"], inc["id"]);
+
+    // A disabled rule does not fire.
+    let rule_path = format!("/api/alerts/rules/{rule_id}");
+    let r = call(
+        &app,
+        Method::PUT,
+        &rule_path,
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    age_last_firings(&app, 61).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(alerts_received(&got).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_issue_rule_names_the_new_groups_over_grpc() {
+    let app = spawn_app().await;
+    let (addr, got) = http_receiver().await;
+    webhook_to(&app, addr).await;
+    let mut alerts = alerts_client(&app).await;
+
+    // Validation over gRPC: INVALID_ARGUMENT naming the field.
+    let st = alerts
+        .create_alert_rule(app.req(pb::CreateAlertRuleRequest {
+            rule: Some(pb::AlertRuleFields {
+                condition: Some("new_issues".into()),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap_err();
+    assert_status(
+        &st,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("name"),
+    );
+    let st = alerts
+        .update_alert_rule(app.req(pb::UpdateAlertRuleRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            rule: None,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), tonic::Code::NotFound, "{st:?}");
+
+    let rule = alerts
+        .create_alert_rule(app.req(pb::CreateAlertRuleRequest {
+            rule: Some(pb::AlertRuleFields {
+                name: Some("New issue".into()),
+                condition: Some("new_issues > 0 in 5m".into()),
+                notifications: Some(pb::ChannelList {
+                    channels: vec!["webhook".into()],
+                }),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .rule
+        .unwrap();
+    assert_eq!((rule.threshold, rule.time_window.as_str()), (0, "5m"));
+    assert!(rule.enabled);
+
+    let captured = app
+        .capture(json!({"exception": {"type": "KeyError", "message": "'basket'",
+            "stacktrace": "Traceback (most recent call last):\n  File \"shop/cart.py\", line 10, in add\n    basket[k]\nKeyError: 'basket'"}}))
+        .await;
+    let group_id = s(&captured["group_id"]);
+    let delivered = wait_for_alerts(&got, 1).await;
+    let d = &delivered[0]["data"];
+    assert_eq!(d["metric"], json!("new_issues"));
+    assert_eq!(d["count"], json!(1));
+    assert_eq!(d["groups"][0]["id"], json!(group_id));
+    assert!(s(&d["groups"][0]["title"]).contains("KeyError"), "{d}");
+    assert!(s(&delivered[0]["text"]).contains(&group_id));
+
+    let incidents = alerts
+        .list_incidents(app.req(pb::ListIncidentsRequest {
+            status: "open".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .incidents;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].rule_id, rule.id);
+    assert_eq!(incidents[0].severity, "high");
+    let listed = alerts
+        .list_alert_rules(app.req(pb::ListAlertRulesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
+    assert!(listed[0].last_triggered.is_some());
+
+    // The rule's incident outlives the rule.
+    alerts
+        .delete_alert_rule(app.req(pb::DeleteAlertRuleRequest {
+            id: rule.id.clone(),
+        }))
+        .await
+        .unwrap();
+    let updated = alerts
+        .update_incident(app.req(pb::UpdateIncidentRequest {
+            id: incidents[0].id.clone(),
+            incident: Some(pb::IncidentFields {
+                status: Some("resolved".into()),
+                ..Default::default()
+            }),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .incident
+        .unwrap();
+    assert_eq!(updated.rule_id, "");
+    assert!(updated.resolved_at.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_fire_a_rule_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let a = spawn_app_on(database_url.clone(), dir.path()).await;
+    let mut b = spawn_app_on(database_url.clone(), dir.path()).await;
+    b.key = a.key.clone();
+    let (addr, got) = http_receiver().await;
+    webhook_to(&a, addr).await;
+    let r = call(
+        &b,
+        Method::POST,
+        "/api/alerts/rules",
+        Some(
+            json!({"name": "Any error", "condition": "error_count > 0 in 1m",
+                    "notifications": ["webhook"]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    capture_n(&a, "first", 1).await;
+    capture_n(&b, "second", 1).await;
+    wait_for_alerts(&got, 1).await;
+    // Both servers evaluate every 200 ms; give them a dozen rounds to fire twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(alerts_received(&got).len(), 1);
+    let r = call(&a, Method::GET, "/api/alerts/incidents", None).await;
+    assert_eq!(arr(&data(&r)["incidents"]).len(), 1, "{}", r.text);
+}
