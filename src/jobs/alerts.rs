@@ -1,5 +1,6 @@
 //! The alert job: every interval it counts, for each enabled rule, what the rule counts in its
-//! window. A rule whose count exceeds its threshold fires, at most once per window:
+//! window (after a firing: since that firing, which is the window and the job's delay). A rule
+//! whose count exceeds its threshold fires, at most once per window:
 //! - it opens an incident titled after the rule, or, while the rule's last incident is not
 //!   resolved, adds the firing to that incident's description;
 //! - it notifies each of its channels through the project's integrations.
@@ -14,7 +15,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    domain::alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Metric, Rule, format_window},
+    domain::{
+        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Metric, Rule, format_window},
+        model::from_millis,
+    },
     error::Error,
     integrations::{Kind, send},
     store::Store,
@@ -80,7 +84,13 @@ async fn evaluate_rule(
     if last.is_some_and(|t| now_ms.saturating_sub(t) < window_ms) {
         return Ok(None);
     }
-    let since_ms = now_ms.saturating_sub(window_ms);
+    // Counted from the last firing when it is recent: the job runs a little after the window
+    // has passed, and what came in between must not fall through (a new issue right after a
+    // firing would otherwise never be reported).
+    let since_ms = match last {
+        Some(t) if now_ms.saturating_sub(t) < window_ms.saturating_mul(2) => t + 1,
+        _ => now_ms.saturating_sub(window_ms),
+    };
     let cap = spec.threshold.saturating_add(1).max(COUNT_CAP);
     let count = store
         .count_for_alert(rule.project_id, spec.metric, since_ms, now_ms, cap)
@@ -94,9 +104,13 @@ async fn evaluate_rule(
     } else {
         count.to_string()
     };
-    let window = format_window(spec.window_secs);
+    // What was counted: the window, or a little more after a firing.
+    let span = format_window(
+        u64::try_from(now_ms.saturating_sub(since_ms).saturating_add(999) / 1000)
+            .unwrap_or(spec.window_secs),
+    );
     let mut line = format!(
-        "{}: {shown} {} in the last {window} (threshold {}).",
+        "{}: {shown} {} in the last {span} (threshold {}).",
         now.to_rfc3339_opts(SecondsFormat::Secs, true),
         spec.metric.noun(),
         spec.threshold
@@ -137,7 +151,7 @@ async fn evaluate_rule(
 
     let subject = format!("[Faultline] {}", spec.name);
     let text = format!(
-        "Alert rule \"{}\" fired: {shown} {} in the last {window}, above its threshold of {}.\nIncident {} ({}).{}",
+        "Alert rule \"{}\" fired: {shown} {} in the last {span}, above its threshold of {}.\nIncident {} ({}).{}",
         spec.name,
         spec.metric.noun(),
         spec.threshold,
@@ -149,10 +163,11 @@ async fn evaluate_rule(
     );
     let data = json!({
         "rule": {"id": rule.id, "name": spec.name, "condition": spec.condition,
-                 "threshold": spec.threshold, "time_window": window},
+                 "threshold": spec.threshold, "time_window": format_window(spec.window_secs)},
         "project_id": rule.project_id,
         "metric": spec.metric.as_str(),
         "count": count,
+        "counted_since": from_millis(since_ms).to_rfc3339_opts(SecondsFormat::Millis, true),
         "incident": {"id": incident.id, "opened": opened, "severity": incident.spec.severity},
         "groups": groups,
         "fired_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -263,5 +278,51 @@ mod tests {
         assert_eq!(incidents.len(), 1, "later firings add to the open incident");
         assert_eq!(incidents[0].rule_id, Some(rule.id));
         assert_eq!(incidents[0].spec.description.lines().count(), 5);
+    }
+
+    /// A new issue that arrives just after a firing is reported by the next one, even when the
+    /// job runs late and the issue is older than one window by then.
+    #[tokio::test]
+    async fn a_new_issue_right_after_a_firing_is_not_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let spec = RuleFields {
+            name: Some("new".into()),
+            condition: Some("new_issues > 0 in 1m".into()),
+            ..Default::default()
+        }
+        .resolve(None)
+        .unwrap();
+        let rule = store.create_rule(project, &spec).await.unwrap();
+        // The rule fired 80 s ago; an issue came 75 s ago; the job runs now, 20 s late.
+        let now = Utc::now();
+        let fired = now - chrono::Duration::seconds(80);
+        assert!(
+            store
+                .claim_firing(rule.id, None, fired.timestamp_millis())
+                .await
+                .unwrap()
+        );
+        let input = CaptureInput {
+            message: "late issue".into(),
+            timestamp: Some(now - chrono::Duration::seconds(75)),
+            ..Default::default()
+        };
+        let ev = prepare(project, input, Level::Error, now).unwrap();
+        store.commit_batch(vec![Box::new(ev)]).await.1.unwrap();
+
+        let fired = evaluate(&store, now).await.unwrap();
+        assert_eq!(fired.len(), 1, "the issue 75 s old was not counted");
+        assert_eq!(fired[0].count, 1);
+        let incidents = store.list_incidents(project, None).await.unwrap();
+        assert!(
+            incidents[0].spec.description.contains("late issue"),
+            "{}",
+            incidents[0].spec.description
+        );
+        assert!(incidents[0].spec.description.contains("in the last 80s"));
+        // Long after, only the window counts: nothing new, no firing.
+        let later = now + chrono::Duration::seconds(600);
+        assert!(evaluate(&store, later).await.unwrap().is_empty());
     }
 }

@@ -238,7 +238,8 @@ async fn rest_over_http2_prior_knowledge() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
+    "faultline.v1.AlertService",
     "faultline.v1.CaptureService",
     "faultline.v1.GroupService",
     "faultline.v1.SettingsService",
@@ -348,6 +349,7 @@ async fn health_reports_serving_without_a_key() {
     let mut client = HealthClient::new(app.channel().await);
     for service in [
         "",
+        "faultline.v1.AlertService",
         "faultline.v1.CaptureService",
         "faultline.v1.GroupService",
         "faultline.v1.SettingsService",
