@@ -1,5 +1,7 @@
 //! Alert rules and incidents. Both belong to a project and go with it (foreign keys with
-//! `ON DELETE CASCADE`); an incident outlives the rule that opened it (`SET NULL`).
+//! `ON DELETE CASCADE`); an incident outlives the rule that opened it (`SET NULL`). Groups get
+//! `regressed_at`, when a resolved group last received an event (what `regressions` rules
+//! count).
 
 use sea_orm_migration::prelude::*;
 
@@ -10,6 +12,12 @@ pub struct Migration;
 enum Projects {
     Table,
     Id,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Groups {
+    Table,
+    RegressedAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -49,6 +57,13 @@ enum Incidents {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Groups::Table)
+                .add_column(ColumnDef::new(Groups::RegressedAt).big_integer().null())
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(AlertRules::Table)
@@ -64,7 +79,7 @@ impl MigrationTrait for Migration {
                 // As the caller wrote it; `metric`, `threshold` and `window_secs` are what it
                 // means.
                 .col(ColumnDef::new(AlertRules::Condition).text().not_null())
-                // "error_count" or "new_issues".
+                // "error_count", "new_issues" or "regressions".
                 .col(ColumnDef::new(AlertRules::Metric).string().not_null())
                 .col(
                     ColumnDef::new(AlertRules::Threshold)
@@ -186,6 +201,13 @@ impl MigrationTrait for Migration {
             Table::drop()
                 .table(AlertRules::Table)
                 .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Groups::Table)
+                .drop_column(Groups::RegressedAt)
                 .to_owned(),
         )
         .await

@@ -28,6 +28,8 @@ pub enum Metric {
     ErrorCount,
     /// Groups of the project first seen in the window.
     NewIssues,
+    /// Resolved groups of the project that received an event in the window (and reopened).
+    Regressions,
 }
 
 impl Metric {
@@ -35,6 +37,7 @@ impl Metric {
         match self {
             Metric::ErrorCount => "error_count",
             Metric::NewIssues => "new_issues",
+            Metric::Regressions => "regressions",
         }
     }
 
@@ -42,6 +45,7 @@ impl Metric {
         match s.trim().to_ascii_lowercase().as_str() {
             "error_count" | "errors" | "event_count" => Some(Metric::ErrorCount),
             "new_issues" | "new_issue" | "new_groups" => Some(Metric::NewIssues),
+            "regressions" | "regression" | "regressed_issues" => Some(Metric::Regressions),
             _ => None,
         }
     }
@@ -51,6 +55,7 @@ impl Metric {
         match self {
             Metric::ErrorCount => "errors",
             Metric::NewIssues => "new issues",
+            Metric::Regressions => "regressed issues",
         }
     }
 }
@@ -63,7 +68,7 @@ pub struct Condition {
     pub window_secs: Option<u64>,
 }
 
-const CONDITION_FORM: &str = "must be `error_count` or `new_issues`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
+const CONDITION_FORM: &str = "must be `error_count`, `new_issues` or `regressions`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
 
 /// Reads `<metric> [> <threshold> [in <window>]]`. `threshold` and `time_window` written as
 /// words (the document's `error_count > threshold in time_window`) leave them to the fields.
@@ -414,6 +419,10 @@ mod tests {
         );
         let c = parse_condition("error_count > threshold in time_window").unwrap();
         assert_eq!((c.threshold, c.window_secs), (None, None));
+        assert_eq!(
+            parse_condition("regressions > 0 in 10m").unwrap().metric,
+            Metric::Regressions
+        );
         let c = parse_condition("new_issues>0 in 1h").unwrap();
         assert_eq!(
             (c.metric, c.threshold, c.window_secs),

@@ -26,8 +26,8 @@ use crate::{
 
 /// Counting stops here when the threshold is lower: a notification says "10000 or more".
 const COUNT_CAP: u64 = 10_000;
-/// New issues named in a notification.
-const NEW_ISSUES_NAMED: u64 = 5;
+/// Groups (new or regressed issues) named in a notification.
+const GROUPS_NAMED: u64 = 5;
 
 /// What one firing did.
 #[derive(Debug, Clone)]
@@ -116,9 +116,9 @@ async fn evaluate_rule(
         spec.threshold
     );
     let mut groups = Vec::new();
-    if spec.metric == Metric::NewIssues {
+    if matches!(spec.metric, Metric::NewIssues | Metric::Regressions) {
         for (id, title) in store
-            .new_group_titles(rule.project_id, since_ms, now_ms, NEW_ISSUES_NAMED)
+            .group_titles(rule.project_id, spec.metric, since_ms, now_ms, GROUPS_NAMED)
             .await?
         {
             line.push_str(&format!("\n- {title} ({id})"));
@@ -324,5 +324,59 @@ mod tests {
         // Long after, only the window counts: nothing new, no firing.
         let later = now + chrono::Duration::seconds(600);
         assert!(evaluate(&store, later).await.unwrap().is_empty());
+    }
+
+    /// A resolved group that receives an event fires a `regressions` rule, named in the
+    /// incident; an event in a group that is not resolved does not.
+    #[tokio::test]
+    async fn a_regression_fires_its_rule() {
+        use crate::domain::GroupStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let event = |message: &str| {
+            let input = CaptureInput {
+                message: message.into(),
+                ..Default::default()
+            };
+            Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
+        };
+        let committed = store
+            .commit_batch(vec![event("fixed bug"), event("open bug")])
+            .await
+            .1
+            .unwrap();
+        let fixed = committed[0].group_id;
+        store
+            .set_group_status(project, fixed, GroupStatus::Resolved)
+            .await
+            .unwrap();
+        let spec = RuleFields {
+            name: Some("regressed".into()),
+            condition: Some("regressions > 0 in 5m".into()),
+            ..Default::default()
+        }
+        .resolve(None)
+        .unwrap();
+        store.create_rule(project, &spec).await.unwrap();
+
+        store.commit_batch(vec![event("open bug")]).await.1.unwrap();
+        assert!(evaluate(&store, Utc::now()).await.unwrap().is_empty());
+
+        store
+            .commit_batch(vec![event("fixed bug")])
+            .await
+            .1
+            .unwrap();
+        let fired = evaluate(&store, Utc::now()).await.unwrap();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].count, 1);
+        let incident = &store.list_incidents(project, None).await.unwrap()[0];
+        assert!(
+            incident.spec.description.contains(&fixed.to_string()),
+            "{}",
+            incident.spec.description
+        );
+        let group = store.get_group(project, fixed).await.unwrap();
+        assert!(group.regressed);
     }
 }

@@ -84,6 +84,14 @@ fn rule_model(id: Uuid, project_id: Uuid, s: &RuleSpec) -> alert_rule::ActiveMod
     }
 }
 
+/// The group time a group metric counts by.
+fn group_time(metric: Metric) -> group::Column {
+    match metric {
+        Metric::Regressions => group::Column::RegressedAt,
+        Metric::NewIssues | Metric::ErrorCount => group::Column::FirstSeen,
+    }
+}
+
 const RULE: &str = "alert rule";
 const INCIDENT: &str = "incident";
 
@@ -190,14 +198,17 @@ impl Store {
                 .and_where(Expr::col(event::Column::Timestamp).lte(until_ms))
                 .limit(cap)
                 .to_owned(),
-            Metric::NewIssues => Query::select()
-                .expr(Expr::val(1))
-                .from(group::Entity)
-                .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
-                .and_where(Expr::col(group::Column::FirstSeen).gte(since_ms))
-                .and_where(Expr::col(group::Column::FirstSeen).lte(until_ms))
-                .limit(cap)
-                .to_owned(),
+            Metric::NewIssues | Metric::Regressions => {
+                let at = group_time(metric);
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(group::Entity)
+                    .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
+                    .and_where(Expr::col(at).gte(since_ms))
+                    .and_where(Expr::col(at).lte(until_ms))
+                    .limit(cap)
+                    .to_owned()
+            }
         };
         let stmt = Query::select()
             .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
@@ -210,19 +221,22 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Titles of the groups first seen in `[since_ms, until_ms]`, newest first, at most `n`.
-    pub async fn new_group_titles(
+    /// Ids and titles of the groups a group metric (`new_issues`, `regressions`) counts in
+    /// `[since_ms, until_ms]`, newest first, at most `n`.
+    pub async fn group_titles(
         &self,
         project_id: Uuid,
+        metric: Metric,
         since_ms: i64,
         until_ms: i64,
         n: u64,
     ) -> Result<Vec<(Uuid, String)>, Error> {
+        let at = group_time(metric);
         Ok(group::Entity::find()
             .filter(group::Column::ProjectId.eq(project_id))
-            .filter(group::Column::FirstSeen.gte(since_ms))
-            .filter(group::Column::FirstSeen.lte(until_ms))
-            .order_by_desc(group::Column::FirstSeen)
+            .filter(at.gte(since_ms))
+            .filter(at.lte(until_ms))
+            .order_by_desc(at)
             .limit(n)
             .all(&self.db)
             .await

@@ -41,6 +41,7 @@ pub fn group(m: group::Model) -> Group {
         last_seen,
         resolved_at: _,
         workflow_stage,
+        regressed_at: _,
     } = m;
     Group {
         id,

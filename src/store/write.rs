@@ -675,6 +675,10 @@ fn group_upsert(every_column: bool) -> InsertStatement {
                 Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN TRUE ELSE "groups"."regressed" END"#),
             )
             .value(
+                group::Column::RegressedAt,
+                Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN excluded."last_seen" ELSE "groups"."regressed_at" END"#),
+            )
+            .value(
                 group::Column::ResolvedAt,
                 Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN NULL ELSE "groups"."resolved_at" END"#),
             )

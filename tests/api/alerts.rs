@@ -632,3 +632,41 @@ async fn two_servers_on_one_database_fire_a_rule_once() {
     let r = call(&a, Method::GET, "/api/alerts/incidents", None).await;
     assert_eq!(arr(&data(&r)["incidents"]).len(), 1, "{}", r.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolved_issue_that_recurs_fires_a_regressions_rule() {
+    let app = spawn_app().await;
+    let (addr, got) = http_receiver().await;
+    webhook_to(&app, addr).await;
+    let error = json!({"exception": {"type": "TimeoutError", "message": "upstream timed out"}});
+    let group = s(&app.capture(error.clone()).await["group_id"]);
+    let (status, body) = app
+        .post(&format!("/v1/errors/resolve/{group}"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/alerts/rules",
+        Some(
+            json!({"name": "Regressed", "condition": "regressions > 0 in 5m",
+                    "notifications": ["webhook"]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    // Another, unresolved issue recurring is no regression.
+    app.capture(json!({"message": "still broken"})).await;
+    app.capture(json!({"message": "still broken"})).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(alerts_received(&got).is_empty());
+
+    app.capture(error).await;
+    let alerts = wait_for_alerts(&got, 1).await;
+    let d = &alerts[0]["data"];
+    assert_eq!(d["metric"], json!("regressions"));
+    assert_eq!(d["count"], json!(1));
+    assert_eq!(d["groups"][0]["id"], json!(group));
+    assert_eq!(app.group(&group).await["regressed"], json!(true));
+}

@@ -18,6 +18,8 @@ pub struct Model {
     pub last_seen: i64,
     pub resolved_at: Option<i64>,
     pub workflow_stage: String,
+    /// When a resolved group last received an event (its newest event's timestamp), in ms.
+    pub regressed_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
