@@ -170,6 +170,11 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<String, Error> {
     }
 }
 
+/// An incident status as given (any case, spaces around), or the field error naming `field`.
+pub fn incident_status(field: &str, value: &str) -> Result<String, Error> {
+    one_of(field, value, &INCIDENT_STATUSES)
+}
+
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, Error> {
     let v = value.trim();
     if required && v.is_empty() {
@@ -376,7 +381,7 @@ impl IncidentFields {
             status: keep(
                 self.status,
                 current.map(|c| &c.status),
-                &|v| one_of("status", v, &INCIDENT_STATUSES),
+                &|v| incident_status("status", v),
                 "open",
             )?,
             description: keep(

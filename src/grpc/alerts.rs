@@ -10,10 +10,7 @@ use super::{
 };
 use crate::{
     auth::{self, Scope},
-    domain::alerts::{
-        INCIDENT_STATUSES, Incident, IncidentFields, Rule, RuleFields, format_window,
-    },
-    error::Error,
+    domain::alerts::{Incident, IncidentFields, Rule, RuleFields, format_window, incident_status},
     pb::{self, alert_service_server::AlertService},
 };
 
@@ -189,17 +186,9 @@ impl AlertService for Api {
     ) -> Result<Response<pb::ListIncidentsResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
         let pb::ListIncidentsRequest { status } = req.into_inner();
-        let status = match status.trim().to_ascii_lowercase() {
-            s if s.is_empty() => None,
-            s if INCIDENT_STATUSES.contains(&s.as_str()) => Some(s),
-            _ => {
-                return Err(Error::invalid_field(
-                    "status",
-                    format!("must be one of {}", INCIDENT_STATUSES.join(", ")),
-                    "INVALID_ENUM",
-                )
-                .into());
-            }
+        let status = match status.trim() {
+            "" => None,
+            s => Some(incident_status("status", s)?),
         };
         let all = self
             .store
