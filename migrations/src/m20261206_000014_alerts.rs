@@ -1,7 +1,8 @@
 //! Alert rules and incidents. Both belong to a project and go with it (foreign keys with
 //! `ON DELETE CASCADE`); an incident outlives the rule that opened it (`SET NULL`). Groups get
 //! `regressed_at`, when a resolved group last received an event (what `regressions` rules
-//! count).
+//! count). Rows that deleted projects left in `integrations`, `project_settings` and
+//! `group_hashes` are removed.
 
 use sea_orm_migration::prelude::*;
 
@@ -57,6 +58,15 @@ enum Incidents {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // Deleting a project left its integrations (with their credentials), its policy and
+        // its group keys behind until now; rows of projects that are gone are removed.
+        for table in ["integrations", "project_settings", "group_hashes"] {
+            m.get_connection()
+                .execute_unprepared(&format!(
+                    "DELETE FROM {table} WHERE project_id NOT IN (SELECT id FROM projects)"
+                ))
+                .await?;
+        }
         m.alter_table(
             Table::alter()
                 .table(Groups::Table)

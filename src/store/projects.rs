@@ -14,8 +14,8 @@ use super::{
     access::{NewAudit, insert_audit},
     db_err,
     entity::{
-        api_key, event, event_tag, group, group_hourly, group_stat, member, project, project_name,
-        retention,
+        api_key, event, event_tag, group, group_hash, group_hourly, group_stat, integration,
+        member, project, project_name, project_setting, retention,
     },
 };
 use crate::{domain::model::RetentionPolicy, error::Error};
@@ -362,7 +362,9 @@ impl Store {
         self.get_project(id).await
     }
 
-    /// Deletes a project and everything in it, in one transaction. Keys and members that may
+    /// Deletes a project and everything in it (events, groups and their keys and counts,
+    /// retention, policy, integrations, API keys; alert rules and incidents by cascade), in
+    /// one transaction. Keys and members that may
     /// reach every project and had it as their default move to the oldest remaining project;
     /// the last project cannot be deleted.
     pub async fn delete_project(&self, id: Uuid, audit: NewAudit) -> Result<DeletedProject, Error> {
@@ -417,6 +419,11 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
+        group_hash::Entity::delete_many()
+            .filter(group_hash::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
         let groups = group::Entity::delete_many()
             .filter(group::Column::ProjectId.eq(id))
             .exec(&txn)
@@ -425,6 +432,17 @@ impl Store {
             .rows_affected;
         retention::Entity::delete_many()
             .filter(retention::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        // The channels hold credentials (webhook URLs, SMTP passwords): they go too.
+        integration::Entity::delete_many()
+            .filter(integration::Column::ProjectId.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        project_setting::Entity::delete_many()
+            .filter(project_setting::Column::ProjectId.eq(id))
             .exec(&txn)
             .await
             .map_err(db_err)?;

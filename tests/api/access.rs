@@ -1103,3 +1103,96 @@ async fn concurrent_owner_demotions_leave_an_owner() {
         assert_eq!(r.status.as_u16(), 200, "{}", r.text);
     }
 }
+
+/// Deleting a project leaves no row of it in any table keyed by project: not its events,
+/// groups or group keys, not its retention, policy or integrations (which hold credentials),
+/// not its alert rules or incidents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_project_leaves_no_row_of_it() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let app = spawn_app().await;
+    let id = s(&app
+        .post_ok("/v1/projects/create", &json!({"name": "short-lived"}))
+        .await["id"]);
+    let in_project = |method: Method, path: &str, body: Value| {
+        app.authed(method, path)
+            .header("x-faultline-project", &id)
+            .json(&body)
+    };
+    let writes = [
+        (
+            Method::POST,
+            "/v1/errors/capture",
+            json!({"message": "gone soon", "tags": {"k": "v"}}),
+        ),
+        (Method::PUT, "/v1/errors/retention/set", json!({"days": 30})),
+        (
+            Method::PUT,
+            "/v1/settings/policy",
+            json!({"scrub_fields": ["ssn"]}),
+        ),
+        (
+            Method::PUT,
+            "/api/settings/integrations/webhook",
+            json!({"config": {"url": "https://example.com/hook", "secret": "whsec_gone_0123456789"}}),
+        ),
+        (
+            Method::POST,
+            "/api/alerts/rules",
+            json!({"name": "r", "condition": "new_issues"}),
+        ),
+        (Method::POST, "/api/alerts/incidents", json!({"title": "t"})),
+    ];
+    for (method, path, body) in writes {
+        let r = app.send(in_project(method, path, body)).await;
+        assert!(r.status.is_success(), "{path}: {}", r.text);
+    }
+    let tables = [
+        "events",
+        "event_tags",
+        "groups",
+        "group_hashes",
+        "retention",
+        "project_settings",
+        "integrations",
+        "alert_rules",
+        "incidents",
+    ];
+    let rows_of_project = || async {
+        let db = Database::connect(app.db_url())
+            .await
+            .expect("open the database");
+        let mut found = Vec::new();
+        for table in tables {
+            let rows = db
+                .query_all_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    format!("SELECT project_id FROM {table}"),
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("read {table}: {e}"));
+            let n = rows
+                .iter()
+                .filter(|r| {
+                    r.try_get::<uuid::Uuid>("", "project_id")
+                        .unwrap()
+                        .to_string()
+                        == id
+                })
+                .count();
+            found.push((table, n));
+        }
+        db.close().await.expect("close");
+        found
+    };
+    let before = rows_of_project().await;
+    assert!(
+        before.iter().all(|(_, n)| *n > 0),
+        "every table holds a row of the project: {before:?}"
+    );
+
+    let d = app.delete(&format!("/v1/projects/delete/{id}")).await;
+    assert_eq!(d.0.as_u16(), 200, "{}", d.1);
+    let after = rows_of_project().await;
+    assert!(after.iter().all(|(_, n)| *n == 0), "left behind: {after:?}");
+}

@@ -289,3 +289,118 @@ async fn captures_within_the_commit_interval_are_committed_together() {
     assert_eq!(writer.details["committed"], 4, "{writer:?}");
     assert_eq!(writer.details["batches"], 2, "{writer:?}");
 }
+
+/// Migration 14 removes what deleted projects left behind (integrations with their
+/// credentials, policies, group keys) and keeps what live projects have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_removes_rows_of_deleted_projects() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{
+        ConnectionTrait, Database,
+        sea_query::{Alias, Query},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let app = spawn_app_on(database_url.clone(), dir.path()).await;
+    let key = app.key.clone();
+    let r = app
+        .send(
+            app.authed(reqwest::Method::PUT, "/api/settings/integrations/webhook")
+                .json(&json!({"config": {"url": "https://example.com/live"}})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let url = app.db_url();
+    app.stop().await;
+
+    let db = Database::connect(url.as_str()).await.expect("connect");
+    Migrator::down(&db, Some(1))
+        .await
+        .expect("roll back migration 14");
+    // What an earlier version's project deletion left: rows of a project that is gone.
+    let gone = uuid::Uuid::new_v4();
+    let now = chrono::Utc::now().timestamp_millis();
+    let orphans = [
+        Query::insert()
+            .into_table(Alias::new("integrations"))
+            .columns(
+                [
+                    "project_id",
+                    "name",
+                    "config",
+                    "status",
+                    "created_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                gone.into(),
+                "slack".into(),
+                "{}".into(),
+                "configured".into(),
+                now.into(),
+                now.into(),
+            ])
+            .to_owned(),
+        Query::insert()
+            .into_table(Alias::new("project_settings"))
+            .columns(
+                [
+                    "project_id",
+                    "scrub_fields",
+                    "allowed_origins",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([gone.into(), "[]".into(), "[]".into(), now.into()])
+            .to_owned(),
+        Query::insert()
+            .into_table(Alias::new("group_hashes"))
+            .columns(["project_id", "hash", "group_id", "grouping_version"].map(Alias::new))
+            .values_panic([
+                gone.into(),
+                "0123456789abcdef0123456789abcdef".into(),
+                gone.into(),
+                2.into(),
+            ])
+            .to_owned(),
+    ];
+    for stmt in &orphans {
+        db.execute(stmt).await.expect("insert a left-behind row");
+    }
+    let count = |table: &'static str| {
+        let db = &db;
+        async move {
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    format!("SELECT COUNT(*) AS n FROM {table}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    assert_eq!(count("integrations").await, 2);
+    assert_eq!(count("project_settings").await, 1);
+    assert_eq!(count("group_hashes").await, 1);
+    Migrator::up(&db, None).await.expect("migrate up again");
+    assert_eq!(
+        count("integrations").await,
+        1,
+        "the live project's channel stays"
+    );
+    assert_eq!(count("project_settings").await, 0);
+    assert_eq!(count("group_hashes").await, 0);
+    db.close().await.expect("close");
+
+    let mut again = spawn_app_on(database_url, dir.path()).await;
+    again.key = key;
+    let r = again
+        .send(again.authed(reqwest::Method::GET, "/api/settings/integrations"))
+        .await;
+    assert_eq!(arr(&r.body["data"]["integrations"]).len(), 1, "{}", r.text);
+}
