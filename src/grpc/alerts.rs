@@ -209,7 +209,7 @@ impl AlertService for Api {
         let spec = incident_fields(incident).resolve(None)?;
         let stored = self
             .store
-            .create_incident(p.project_id, None, &spec)
+            .create_incident(uuid::Uuid::new_v4(), p.project_id, None, &spec)
             .await?;
         Ok(Response::new(pb::CreateIncidentResponse {
             incident: Some(incident_to_pb(stored)),

@@ -1,9 +1,9 @@
 //! The alert job: every interval it counts, for each enabled rule, what the rule counts in its
 //! window (after a firing: since that firing, which is the window and the job's delay). A rule
 //! whose count exceeds its threshold fires, at most once per window:
-//! - it opens an incident titled after the rule, or, while the rule's last incident is not
-//!   resolved, adds the firing to that incident's description;
-//! - it notifies each of its channels through the project's integrations.
+//! - it notifies each of its channels through the project's integrations;
+//! - then it opens an incident titled after the rule, or, while the rule's last incident is not
+//!   resolved, adds to that incident's description: the count, and how each notice went.
 //!
 //! Several servers sharing one database evaluate the same rules; a firing is claimed with a
 //! compare-and-set on the rule's `last_triggered`, so only one of them fires it.
@@ -126,36 +126,21 @@ async fn evaluate_rule(
         }
     }
 
-    let (incident, opened) = match store.open_incident_of_rule(rule.id).await? {
-        Some(open) => {
-            let spec = IncidentSpec {
-                description: appended(&open, &line),
-                ..open.spec.clone()
-            };
-            (store.update_incident(&open, &spec).await?, false)
-        }
-        None => {
-            let new = IncidentSpec {
-                title: spec.name.clone(),
-                severity: spec.severity.clone(),
-                status: "open".into(),
-                description: line.clone(),
-                assigned_to: String::new(),
-            };
-            let created = store
-                .create_incident(rule.project_id, Some(rule.id), &new)
-                .await?;
-            (created, true)
-        }
-    };
+    // The incident this firing opens or adds to; it is written after the notices go out, so
+    // it records how each was delivered (and a failed write does not hold the notices back).
+    let open = store.open_incident_of_rule(rule.id).await?;
+    let opened = open.is_none();
+    let incident_id = open.as_ref().map_or_else(Uuid::new_v4, |i| i.id);
+    let severity = open
+        .as_ref()
+        .map_or(spec.severity.as_str(), |i| i.spec.severity.as_str());
 
     let subject = format!("[Faultline] {}", spec.name);
     let text = format!(
-        "Alert rule \"{}\" fired: {shown} {} in the last {span}, above its threshold of {}.\nIncident {} ({}).{}",
+        "Alert rule \"{}\" fired: {shown} {} in the last {span}, above its threshold of {}.\nIncident {incident_id} ({}).{}",
         spec.name,
         spec.metric.noun(),
         spec.threshold,
-        incident.id,
         if opened { "opened" } else { "still open" },
         line.split_once('\n')
             .map(|(_, rest)| format!("\n{rest}"))
@@ -168,7 +153,7 @@ async fn evaluate_rule(
         "metric": spec.metric.as_str(),
         "count": count,
         "counted_since": from_millis(since_ms).to_rfc3339_opts(SecondsFormat::Millis, true),
-        "incident": {"id": incident.id, "opened": opened, "severity": incident.spec.severity},
+        "incident": {"id": incident_id, "opened": opened, "severity": severity},
         "groups": groups,
         "fired_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
     });
@@ -191,9 +176,43 @@ async fn evaluate_rule(
         }
         deliveries.push((kind, outcome));
     }
+    if !deliveries.is_empty() {
+        let outcomes: Vec<String> = deliveries
+            .iter()
+            .map(|(kind, outcome)| match outcome {
+                Ok(()) => format!("{} delivered", kind.as_str()),
+                Err(why) => format!("{} not delivered ({why})", kind.as_str()),
+            })
+            .collect();
+        line.push_str(&format!("\nNotified: {}.", outcomes.join("; ")));
+    }
+
+    match open {
+        Some(open) => {
+            // Read again: a person may have changed it while the notices went out.
+            let current = store.get_incident(rule.project_id, open.id).await?;
+            let spec = IncidentSpec {
+                description: appended(&current, &line),
+                ..current.spec.clone()
+            };
+            store.update_incident(&current, &spec).await?;
+        }
+        None => {
+            let new = IncidentSpec {
+                title: spec.name.clone(),
+                severity: spec.severity.clone(),
+                status: "open".into(),
+                description: line,
+                assigned_to: String::new(),
+            };
+            store
+                .create_incident(incident_id, rule.project_id, Some(rule.id), &new)
+                .await?;
+        }
+    }
     Ok(Some(Firing {
         rule_id: rule.id,
-        incident_id: incident.id,
+        incident_id,
         opened,
         count,
         deliveries,

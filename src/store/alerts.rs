@@ -310,13 +310,14 @@ impl Store {
 
     pub async fn create_incident(
         &self,
+        id: Uuid,
         project_id: Uuid,
         rule_id: Option<Uuid>,
         spec: &IncidentSpec,
     ) -> Result<Incident, Error> {
         let now = Utc::now().timestamp_millis();
         let m = incident::ActiveModel {
-            id: Set(Uuid::new_v4()),
+            id: Set(id),
             project_id: Set(project_id),
             rule_id: Set(rule_id),
             title: Set(spec.title.clone()),
