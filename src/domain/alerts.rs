@@ -50,12 +50,15 @@ impl Metric {
         }
     }
 
-    /// What the count is called in a notification.
-    pub fn noun(self) -> &'static str {
-        match self {
-            Metric::ErrorCount => "errors",
-            Metric::NewIssues => "new issues",
-            Metric::Regressions => "regressed issues",
+    /// What `count` of this metric is called in a notification ("1 error", "3 new issues").
+    pub fn noun(self, count: u64) -> &'static str {
+        match (self, count == 1) {
+            (Metric::ErrorCount, true) => "error",
+            (Metric::ErrorCount, false) => "errors",
+            (Metric::NewIssues, true) => "new issue",
+            (Metric::NewIssues, false) => "new issues",
+            (Metric::Regressions, true) => "regressed issue",
+            (Metric::Regressions, false) => "regressed issues",
         }
     }
 }

@@ -112,7 +112,7 @@ async fn evaluate_rule(
     let mut line = format!(
         "{}: {shown} {} in the last {span} (threshold {}).",
         now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        spec.metric.noun(),
+        spec.metric.noun(count),
         spec.threshold
     );
     let mut groups = Vec::new();
@@ -139,7 +139,7 @@ async fn evaluate_rule(
     let text = format!(
         "Alert rule \"{}\" fired: {shown} {} in the last {span}, above its threshold of {}.\nIncident {incident_id} ({}).{}",
         spec.name,
-        spec.metric.noun(),
+        spec.metric.noun(count),
         spec.threshold,
         if opened { "opened" } else { "still open" },
         line.split_once('\n')
@@ -390,10 +390,11 @@ mod tests {
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].count, 1);
         let incident = &store.list_incidents(project, None).await.unwrap()[0];
+        let description = &incident.spec.description;
+        assert!(description.contains(&fixed.to_string()), "{description}");
         assert!(
-            incident.spec.description.contains(&fixed.to_string()),
-            "{}",
-            incident.spec.description
+            description.contains(": 1 regressed issue in the last 5m (threshold 0)."),
+            "{description}"
         );
         let group = store.get_group(project, fixed).await.unwrap();
         assert!(group.regressed);

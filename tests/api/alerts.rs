@@ -581,6 +581,11 @@ async fn a_new_issue_rule_names_the_new_groups_over_grpc() {
     assert_eq!(d["groups"][0]["id"], json!(group_id));
     assert!(s(&d["groups"][0]["title"]).contains("KeyError"), "{d}");
     assert!(s(&delivered[0]["text"]).contains(&group_id));
+    assert!(
+        s(&delivered[0]["text"]).contains("fired: 1 new issue in the last 5m"),
+        "{}",
+        delivered[0]["text"]
+    );
 
     let incidents = poll_until(Duration::from_secs(20), "the incident", || {
         let mut alerts = alerts.clone();
