@@ -28,7 +28,6 @@ enum AlertRules {
     ProjectId,
     Name,
     Condition,
-    Metric,
     Threshold,
     WindowSecs,
     Enabled,
@@ -86,11 +85,9 @@ impl MigrationTrait for Migration {
                 )
                 .col(ColumnDef::new(AlertRules::ProjectId).uuid().not_null())
                 .col(ColumnDef::new(AlertRules::Name).string().not_null())
-                // As the caller wrote it; `metric`, `threshold` and `window_secs` are what it
-                // means.
+                // As the caller wrote it: what it counts is read from it when the rule is
+                // loaded; `threshold` and `window_secs` are what it means with the fields.
                 .col(ColumnDef::new(AlertRules::Condition).text().not_null())
-                // "error_count", "new_issues" or "regressions".
-                .col(ColumnDef::new(AlertRules::Metric).string().not_null())
                 .col(
                     ColumnDef::new(AlertRules::Threshold)
                         .big_integer()

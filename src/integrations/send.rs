@@ -1,6 +1,7 @@
 //! Delivers a message over a configured channel: an HTTP POST for slack and webhooks (the
 //! webhook signed with HMAC-SHA256 of the body), SMTP for email. Used by the test action and
-//! by the alert rules (`jobs::alerts`). Errors are short, safe texts: no URL (it may be a credential), no secret.
+//! by the alert rules (`jobs::alerts`). Errors are short, safe texts: no URL (it may be a
+//! credential), no secret.
 
 use std::time::Duration;
 

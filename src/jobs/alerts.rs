@@ -32,7 +32,6 @@ const GROUPS_NAMED: u64 = 5;
 /// What one firing did.
 #[derive(Debug, Clone)]
 pub struct Firing {
-    pub rule_id: Uuid,
     pub incident_id: Uuid,
     /// Whether the firing opened the incident (or added to an open one).
     pub opened: bool,
@@ -109,19 +108,15 @@ async fn evaluate_rule(
         u64::try_from(now_ms.saturating_sub(since_ms).saturating_add(999) / 1000)
             .unwrap_or(spec.window_secs),
     );
-    let mut line = format!(
-        "{}: {shown} {} in the last {span} (threshold {}).",
-        now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        spec.metric.noun(count),
-        spec.threshold
-    );
+    // The groups a group metric counted, a line each ("- title (id)").
     let mut groups = Vec::new();
+    let mut named = String::new();
     if matches!(spec.metric, Metric::NewIssues | Metric::Regressions) {
         for (id, title) in store
             .group_titles(rule.project_id, spec.metric, since_ms, now_ms, GROUPS_NAMED)
             .await?
         {
-            line.push_str(&format!("\n- {title} ({id})"));
+            named.push_str(&format!("\n- {title} ({id})"));
             groups.push(json!({"id": id, "title": title}));
         }
     }
@@ -137,14 +132,11 @@ async fn evaluate_rule(
 
     let subject = format!("[Faultline] {}", spec.name);
     let text = format!(
-        "Alert rule \"{}\" fired: {shown} {} in the last {span}, above its threshold of {}.\nIncident {incident_id} ({}).{}",
+        "Alert rule \"{}\" fired: {shown} {} in the last {span}, above its threshold of {}.\nIncident {incident_id} ({}).{named}",
         spec.name,
         spec.metric.noun(count),
         spec.threshold,
         if opened { "opened" } else { "still open" },
-        line.split_once('\n')
-            .map(|(_, rest)| format!("\n{rest}"))
-            .unwrap_or_default()
     );
     let data = json!({
         "rule": {"id": rule.id, "name": spec.name, "condition": spec.condition,
@@ -176,6 +168,13 @@ async fn evaluate_rule(
         }
         deliveries.push((kind, outcome));
     }
+    // What the incident records of this firing.
+    let mut line = format!(
+        "{}: {shown} {} in the last {span} (threshold {}).{named}",
+        now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        spec.metric.noun(count),
+        spec.threshold
+    );
     if !deliveries.is_empty() {
         let outcomes: Vec<String> = deliveries
             .iter()
@@ -211,7 +210,6 @@ async fn evaluate_rule(
         }
     }
     Ok(Some(Firing {
-        rule_id: rule.id,
         incident_id,
         opened,
         count,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
+    els_api::query,
     error::ApiError,
     errors_api::time_json,
     extract::{ApiJson, Ctx},
@@ -210,12 +211,7 @@ async fn delete_rule(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -
 }
 
 async fn list_incidents(State(api): State<Api>, ctx: Ctx, RawQuery(q): RawQuery) -> ApiResult {
-    let mut status = String::new();
-    for (k, v) in form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
-        if k == "status" {
-            status = v.into_owned();
-        }
-    }
+    let status = query(q).remove("status").unwrap_or_default();
     let pb::ListIncidentsResponse { incidents } = api
         .list_incidents(ctx.request(pb::ListIncidentsRequest { status }))
         .await?

@@ -78,7 +78,7 @@ fn opt_round2(v: Option<f64>) -> Value {
 }
 
 /// The query parameters, each at most once.
-fn query(raw: Option<String>) -> HashMap<String, String> {
+pub(super) fn query(raw: Option<String>) -> HashMap<String, String> {
     form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     domain::{
-        alerts::{Incident, IncidentSpec, Metric, RESOLVED, Rule, RuleSpec},
+        alerts::{Incident, IncidentSpec, Metric, RESOLVED, Rule, RuleSpec, parse_condition},
         model::from_millis,
     },
     error::Error,
@@ -30,13 +30,15 @@ fn rule(m: alert_rule::Model) -> Rule {
         .iter()
         .filter_map(|n| Kind::parse(n))
         .collect();
+    // What a rule counts is read from its condition, which was valid when stored.
+    let metric = parse_condition(&m.condition).map_or(Metric::ErrorCount, |c| c.metric);
     Rule {
         id: m.id,
         project_id: m.project_id,
         spec: RuleSpec {
             name: m.name,
             condition: m.condition,
-            metric: Metric::parse(&m.metric).unwrap_or(Metric::ErrorCount),
+            metric,
             threshold: u64::try_from(m.threshold).unwrap_or(0),
             window_secs: u64::try_from(m.window_secs).unwrap_or(0),
             enabled: m.enabled,
@@ -74,7 +76,6 @@ fn rule_model(id: Uuid, project_id: Uuid, s: &RuleSpec) -> alert_rule::ActiveMod
         project_id: Set(project_id),
         name: Set(s.name.clone()),
         condition: Set(s.condition.clone()),
-        metric: Set(s.metric.as_str().to_owned()),
         threshold: Set(i64::try_from(s.threshold).unwrap_or(i64::MAX)),
         window_secs: Set(i64::try_from(s.window_secs).unwrap_or(i64::MAX)),
         enabled: Set(s.enabled),

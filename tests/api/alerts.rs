@@ -24,12 +24,12 @@ fn assert_envelope_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.body["code"], json!(code), "{}", r.text);
 }
 
-/// POSTs a documented example body: 201, and the answer echoes every field of it.
-async fn create_documented(app: &TestApp, path: &str, documented: &Value) -> Value {
-    let r = call(app, Method::POST, path, Some(documented.clone())).await;
+/// POSTs a body: 201, and the answer echoes every field of it.
+async fn create(app: &TestApp, path: &str, body: &Value) -> Value {
+    let r = call(app, Method::POST, path, Some(body.clone())).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let created = data(&r).clone();
-    for (k, v) in documented.as_object().unwrap() {
+    for (k, v) in body.as_object().unwrap() {
         assert_eq!(&created[k], v, "{k} in {created}");
     }
     created
@@ -144,22 +144,19 @@ async fn alert_rules_take_the_documented_bodies() {
         "notifications": ["email", "slack"],
         "enabled": true
     });
-    let rule = create_documented(&app, "/api/alerts/rules", &documented).await;
+    let rule = create(&app, "/api/alerts/rules", &documented).await;
     let id = uuid_str(&rule["id"]);
     assert_eq!(rule["last_triggered"], json!(null));
     let created = time(&rule["created_at"]);
     assert_eq!(time(&rule["updated_at"]), created);
 
     // The document's other spelling: the numbers inside the condition.
-    let r = call(
+    let spike = create(
         &app,
-        Method::POST,
         "/api/alerts/rules",
-        Some(json!({"name": "Spike", "condition": "error_count > 50 in 5 minutes"})),
+        &json!({"name": "Spike", "condition": "error_count > 50 in 5 minutes"}),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let spike = data(&r).clone();
     assert_eq!(spike["threshold"], json!(50));
     assert_eq!(spike["time_window"], json!("5m"));
     assert_eq!(spike["enabled"], json!(true));
@@ -308,7 +305,7 @@ async fn incidents_take_the_documented_bodies() {
         "description": "Multiple database connection timeouts detected",
         "assigned_to": "user-123"
     });
-    let inc = create_documented(&app, "/api/alerts/incidents", &documented).await;
+    let inc = create(&app, "/api/alerts/incidents", &documented).await;
     assert_eq!(inc["status"], json!("open"));
     assert_eq!(inc["rule_id"], json!(null));
     assert_eq!(inc["resolved_at"], json!(null));
@@ -404,21 +401,20 @@ async fn a_loud_project_fires_its_rule_once_per_window() {
     let app = spawn_app().await;
     let (addr, got) = http_receiver().await;
     webhook_to(&app, addr).await;
-    let r = call(
-        &app,
-        Method::POST,
-        "/api/alerts/rules",
-        Some(json!({
-            "name": "High Error Rate",
-            "condition": "error_count > 3 in 1 minute",
-            // slack is not configured: its delivery fails, the webhook's still goes out.
-            "notifications": ["slack", "webhook"],
-            "severity": "critical"
-        })),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let rule_id = uuid_str(&data(&r)["id"]);
+    let rule_id = uuid_str(
+        &create(
+            &app,
+            "/api/alerts/rules",
+            &json!({
+                "name": "High Error Rate",
+                "condition": "error_count > 3 in 1 minute",
+                // slack is not configured: its delivery fails, the webhook's still goes out.
+                "notifications": ["slack", "webhook"],
+                "severity": "critical"
+            }),
+        )
+        .await["id"],
+    );
 
     // At the threshold the rule stays quiet (the job runs every 200 ms in tests).
     capture_n(&app, "checkout failed", 3).await;
@@ -647,17 +643,13 @@ async fn two_servers_on_one_database_fire_a_rule_once() {
     b.key = a.key.clone();
     let (addr, got) = http_receiver().await;
     webhook_to(&a, addr).await;
-    let r = call(
+    create(
         &b,
-        Method::POST,
         "/api/alerts/rules",
-        Some(
-            json!({"name": "Any error", "condition": "error_count > 0 in 1m",
+        &json!({"name": "Any error", "condition": "error_count > 0 in 1m",
                     "notifications": ["webhook"]}),
-        ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     capture_n(&a, "first", 1).await;
     capture_n(&b, "second", 1).await;
     wait_for_alerts(&got, 1).await;
@@ -679,17 +671,13 @@ async fn a_resolved_issue_that_recurs_fires_a_regressions_rule() {
         .post(&format!("/v1/errors/resolve/{group}"), &json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let r = call(
+    create(
         &app,
-        Method::POST,
         "/api/alerts/rules",
-        Some(
-            json!({"name": "Regressed", "condition": "regressions > 0 in 5m",
+        &json!({"name": "Regressed", "condition": "regressions > 0 in 5m",
                     "notifications": ["webhook"]}),
-        ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 
     // Another, unresolved issue recurring is no regression.
     app.capture(json!({"message": "still broken"})).await;

@@ -8,7 +8,6 @@ pub struct Model {
     pub project_id: Uuid,
     pub name: String,
     pub condition: String,
-    pub metric: String,
     pub threshold: i64,
     pub window_secs: i64,
     pub enabled: bool,
