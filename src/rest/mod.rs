@@ -9,6 +9,7 @@ mod errors_api;
 mod extract;
 mod logcenter_api;
 mod miniapm_api;
+pub mod openapi;
 mod projects_api;
 mod security_api;
 mod sentry_api;

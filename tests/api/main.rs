@@ -19,6 +19,7 @@ mod grpc;
 mod integrations;
 mod limits;
 mod maintenance;
+mod openapi;
 mod protocols;
 mod rest;
 mod retention;
