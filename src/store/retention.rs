@@ -81,7 +81,7 @@ impl Store {
         Ok(policy(model))
     }
 
-    /// Events older than `cutoff_ms`, oldest first, after sequence number `after_seq`.
+    /// Expired events (see [`expired`]), oldest first, after sequence number `after_seq`.
     pub async fn expired_events(
         &self,
         project_id: Uuid,
@@ -91,7 +91,7 @@ impl Store {
     ) -> Result<Vec<StoredEvent>, Error> {
         let rows = event::Entity::find()
             .filter(event::Column::ProjectId.eq(project_id))
-            .filter(event::Column::Timestamp.lt(cutoff_ms))
+            .filter(expired(cutoff_ms))
             .filter(event::Column::Seq.gt(after_seq))
             .order_by_asc(event::Column::Seq)
             .limit(limit)
@@ -101,7 +101,7 @@ impl Store {
         rows.into_iter().map(|m| convert::event(m, true)).collect()
     }
 
-    /// Deletes the project's events older than `cutoff_ms` whose sequence number is at most
+    /// Deletes the project's expired events (see [`expired`]) whose sequence number is at most
     /// `max_seq` (so nothing is deleted that an export before it did not see), their tags,
     /// old hourly counts and the groups left without events. Returns the events deleted.
     pub async fn delete_expired(
@@ -116,7 +116,7 @@ impl Store {
                 .select_only()
                 .column(event::Column::Seq)
                 .filter(event::Column::ProjectId.eq(project_id))
-                .filter(event::Column::Timestamp.lt(cutoff_ms))
+                .filter(expired(cutoff_ms))
                 .filter(event::Column::Seq.lte(max_seq))
                 .limit(DELETE_CHUNK)
                 .into_tuple()
@@ -206,4 +206,14 @@ impl Store {
             .map_err(db_err)?;
         Ok(deleted)
     }
+}
+
+/// An event expires when both its own time and its arrival are before the cutoff: one sent
+/// with a time older than the retention period (a client's clock, a replayed backlog, the Log
+/// Center example's fixed date) is kept for the period after it arrived instead of being
+/// answered 200 and deleted by the next cleanup. The time column's index finds the candidates.
+fn expired(cutoff_ms: i64) -> sea_orm::sea_query::SimpleExpr {
+    event::Column::Timestamp
+        .lt(cutoff_ms)
+        .and(event::Column::ReceivedAt.lt(cutoff_ms))
 }

@@ -114,6 +114,21 @@ async fn cleanup_exports_then_deletes_expired_events() {
     let (new_id, new_group) = (s(&new["event_id"]), s(&new["group_id"]));
     assert_ne!(old_group, new_group);
 
+    // Dated before the retention period but just received: it is kept (the job runs every
+    // 200 ms here) instead of being acknowledged and then deleted.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        app.event(&old_id).await["message"],
+        json!("ancient failure")
+    );
+    assert_eq!(n(&app.group(&old_group).await["count"]), 1);
+    // Once it has also been held for the period, it expires.
+    app.run_sql(&[&format!(
+        "UPDATE events SET received_at = received_at - {} WHERE message = 'ancient failure'",
+        3 * 86_400_000
+    )])
+    .await;
+
     poll_until(
         Duration::from_secs(10),
         "the expired event to be deleted",
@@ -196,11 +211,16 @@ async fn keep_forever_deletes_nothing() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     app.event(&s(&old["event_id"])).await;
 
-    // With days = 1 (no export) it goes.
+    // With days = 1 (no export) it goes, once it has been held for a day.
     let (st, b) = app
         .put("/v1/errors/retention/set", &json!({"days": 1}))
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
+    app.run_sql(&[&format!(
+        "UPDATE events SET received_at = received_at - {} WHERE message = 'from the archives'",
+        2 * 86_400_000
+    )])
+    .await;
     let path = format!("/v1/errors/get/{}", s(&old["event_id"]));
     poll_until(
         Duration::from_secs(10),
