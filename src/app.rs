@@ -504,6 +504,9 @@ fn print_banner(
         "Faultline listening on http://{addr}  (REST, gRPC, gRPC-Web, reflection, health on one port)"
     );
     println!("Database: {}", store::redact(&cfg.database_url()));
+    println!(
+        "Dashboard: http://{addr}/  (sign in with an API key)   API reference: http://{addr}/docs"
+    );
     match bootstrap {
         Some(b) => {
             println!();

@@ -232,6 +232,15 @@ pub static ROUTES: &[Route] = &[
     rest("PUT", "/api/settings/integrations/{name}", ADMIN),
     rest("DELETE", "/api/settings/integrations/{name}", ADMIN),
     rest("POST", "/api/settings/integrations/{name}/test", ADMIN),
+    // What a browser opens: the dashboard (it calls the routes above with the key it is given)
+    // and the API reference (Swagger UI over the OpenAPI document).
+    rest("GET", "/", PUBLIC),
+    rest("GET", "/ui/app.js", PUBLIC),
+    rest("GET", "/ui/app.css", PUBLIC),
+    rest("GET", "/docs", PUBLIC),
+    rest("GET", "/docs/", PUBLIC),
+    rest("GET", "/docs/{*rest}", PUBLIC),
+    rest("GET", "/openapi.json", PUBLIC),
 ];
 
 /// What the gRPC method at `path` needs, if the table names it.

@@ -14,6 +14,7 @@ mod projects_api;
 mod security_api;
 mod sentry_api;
 mod settings_api;
+mod web;
 
 use axum::{Router, extract::DefaultBodyLimit};
 use tower_http::timeout::TimeoutLayer;
@@ -59,6 +60,7 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .merge(projects_api::routes())
         .merge(settings_api::routes())
         .merge(security_api::routes())
+        .merge(web::routes())
         .route_layer(enforce)
         .merge(els)
         .fallback(fallback)

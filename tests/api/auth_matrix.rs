@@ -97,6 +97,8 @@ enum Op {
     MiniApmIngest,
     MiniApmBatch,
     InsightsHealth,
+    /// The dashboard's files, the API reference and its OpenAPI document.
+    WebPage,
     QueryGroups,
     ElsCreate,
     ElsGet,
@@ -282,6 +284,11 @@ fn op_of(r: &Route) -> Op {
             ("GET", "/api/alerts/incidents") => ListIncidents,
             ("POST", "/api/alerts/incidents") => CreateIncident,
             ("PUT", "/api/alerts/incidents/{id}") => UpdateIncident,
+            (
+                "GET",
+                "/" | "/ui/app.js" | "/ui/app.css" | "/docs" | "/docs/" | "/docs/{*rest}"
+                | "/openapi.json",
+            ) => WebPage,
             _ => panic!(
                 "no matrix sample for REST route {m} {p}: add one in tests/api/auth_matrix.rs"
             ),
@@ -664,7 +671,7 @@ fn is_success(op: Op, resp: &Resp) -> bool {
         | Op::ElsDelete
         | Op::DeleteIntegration
         | Op::DeleteAlertRule => status == 204,
-        Op::InsightsHealth => status == 200,
+        Op::InsightsHealth | Op::WebPage => status == 200,
         Op::ElsCreate => status == 201 && resp.body["status"] == "success",
         Op::CreateAlertRule | Op::CreateIncident => {
             status == 201
@@ -716,7 +723,8 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         .replace("{project_id}", &t.project_id)
         .replace("{project}", &fx.sentry_project)
         .replace("{name}", channel)
-        .replace("{id}", id);
+        .replace("{id}", id)
+        .replace("{*rest}", "swagger-ui.css");
     if op == Op::SearchEvents {
         path.push_str("?q=boom");
     }
@@ -1093,7 +1101,8 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
         | Op::ElsCreate
         | Op::ElsGet
         | Op::ElsDelete
-        | Op::ElsResolve => unreachable!("{op:?} is a REST-only route"),
+        | Op::ElsResolve
+        | Op::WebPage => unreachable!("{op:?} is a REST-only route"),
         Op::HealthCheck | Op::HealthWatch => {
             use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
             let mut health = HealthClient::new(ch);

@@ -11,6 +11,7 @@ mod auth_matrix;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod dashboard;
 mod dialects;
 mod els;
 mod export;

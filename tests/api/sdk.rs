@@ -17,6 +17,8 @@ use serde_json::Value;
 
 pub const PYTHON_SDK: &str = "sentry-sdk==2.75.0";
 pub const NODE_SDK: &str = "@sentry/node@11.12.0";
+/// A DOM for Node, to run the dashboard's script against the real server without a browser.
+pub const JSDOM: &str = "jsdom@29.1.1";
 
 fn env_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-env")
@@ -82,28 +84,35 @@ pub fn python() -> PathBuf {
 /// A directory whose `node_modules` holds the pinned `@sentry/node`.
 pub fn node_modules() -> PathBuf {
     static NODE: OnceLock<PathBuf> = OnceLock::new();
-    NODE.get_or_init(|| {
-        provision("node", NODE_SDK, |dir| {
-            std::fs::create_dir_all(dir)
-                .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-            std::fs::write(dir.join("package.json"), "{\"private\":true}\n")
-                .unwrap_or_else(|e| panic!("write package.json: {e}"));
-            run(
-                Command::new("npm")
-                    .args([
-                        "install",
-                        "--no-audit",
-                        "--no-fund",
-                        "--loglevel=error",
-                        NODE_SDK,
-                    ])
-                    .current_dir(dir),
-                &format!("npm install {NODE_SDK} (the Node SDK tests need node and npm)"),
-            );
-        })
-        .join("node_modules")
+    NODE.get_or_init(|| npm_package("node", NODE_SDK)).clone()
+}
+
+/// A directory whose `node_modules` holds the pinned `jsdom` (the dashboard tests).
+pub fn jsdom_modules() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| npm_package("jsdom", JSDOM)).clone()
+}
+
+/// Installs one pinned npm package into `target/sdk-env/<name>/` (once per checkout).
+fn npm_package(name: &str, package: &str) -> PathBuf {
+    provision(name, package, |dir| {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        std::fs::write(dir.join("package.json"), "{\"private\":true}\n")
+            .unwrap_or_else(|e| panic!("write package.json: {e}"));
+        run(
+            Command::new("npm")
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    package,
+                ])
+                .current_dir(dir),
+            &format!("npm install {package} (these tests need node and npm)"),
+        );
     })
-    .clone()
+    .join("node_modules")
 }
 
 /// What a script printed and how it ended.
@@ -176,11 +185,21 @@ pub async fn python_script(source: &str, args: &[&str]) -> ScriptRun {
     r
 }
 
+/// Runs a Node script with `jsdom` resolvable; the caller judges the exit.
+pub async fn jsdom_script(source: &str, args: &[&str]) -> ScriptRun {
+    node_with(jsdom_modules, source, args).await
+}
+
 /// Runs a Node script with `@sentry/node` resolvable; the caller judges the exit.
 pub async fn node_script(source: &str, args: &[&str]) -> ScriptRun {
-    let modules = tokio::task::spawn_blocking(node_modules)
+    node_with(node_modules, source, args).await
+}
+
+/// Runs a Node script with the `node_modules` that `modules` provisions on `NODE_PATH`.
+async fn node_with(modules: fn() -> PathBuf, source: &str, args: &[&str]) -> ScriptRun {
+    let modules = tokio::task::spawn_blocking(modules)
         .await
-        .expect("provision Node");
+        .expect("provision the npm packages");
     run_script(
         Path::new("node"),
         "app.js",

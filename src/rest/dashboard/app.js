@@ -1,0 +1,661 @@
+// The Faultline dashboard: a browser client of Faultline's own REST API, making the same calls
+// a curl user makes (README, /docs). It holds no rules of its own: the server validates every
+// change and the dashboard shows the server's answer, refusals included.
+//
+// Everything the server returns goes into the page as text (textContent, attribute values),
+// never as HTML: events carry whatever the monitored application sent, and the page's
+// Content-Security-Policy forbids inline script besides.
+
+'use strict';
+
+const KEY = 'faultline.key';
+const PROJECT = 'faultline.project';
+
+// ---------- the session: an API key, kept for this tab (or this browser, if asked) ----------
+
+const session = {
+  get key() {
+    return sessionStorage.getItem(KEY) || localStorage.getItem(KEY) || '';
+  },
+  get project() {
+    return sessionStorage.getItem(PROJECT) || '';
+  },
+  set project(id) {
+    if (id) sessionStorage.setItem(PROJECT, id);
+    else sessionStorage.removeItem(PROJECT);
+  },
+  signIn(key, remember) {
+    sessionStorage.setItem(KEY, key);
+    if (remember) localStorage.setItem(KEY, key);
+  },
+  signOut() {
+    for (const s of [sessionStorage, localStorage]) {
+      s.removeItem(KEY);
+      s.removeItem(PROJECT);
+    }
+  },
+};
+
+// ---------- DOM ----------
+
+/** Builds an element; strings among the children become text nodes, never markup. */
+function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'checked' || k === 'value' || k === 'disabled') el[k] = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const $ = (sel) => document.querySelector(sel);
+
+function flash(message, kind = 'error') {
+  const box = $('#flash');
+  box.className = `flash ${kind}`;
+  box.textContent = message;
+  box.hidden = false;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => (box.hidden = true), kind === 'error' ? 10000 : 4000);
+}
+
+function when(iso) {
+  if (!iso) return h('span', { class: 'muted' }, '—');
+  const t = new Date(iso);
+  const s = Math.round((Date.now() - t.getTime()) / 1000);
+  let rel;
+  if (s < 45) rel = 'just now';
+  else if (s < 3600) rel = `${Math.round(s / 60)} min ago`;
+  else if (s < 86400) rel = `${Math.round(s / 3600)} h ago`;
+  else if (s < 86400 * 60) rel = `${Math.round(s / 86400)} d ago`;
+  else rel = t.toISOString().slice(0, 10);
+  return h('time', { datetime: iso, title: t.toString() }, rel);
+}
+
+const badge = (text, kind) => h('span', { class: `badge ${kind || String(text).toLowerCase()}` }, text);
+const link = (hash, ...text) => h('a', { href: hash }, ...text);
+const issueHref = (id) => `#/issues/${encodeURIComponent(id)}`;
+const eventHref = (id) => `#/events/${encodeURIComponent(id)}`;
+
+// ---------- the API ----------
+
+class ApiError extends Error {
+  constructor(status, message, code) {
+    super(message);
+    this.status = status;
+    this.code = code || '';
+  }
+}
+
+async function api(path, { method = 'GET', body, key } = {}) {
+  const headers = { Authorization: `Bearer ${key || session.key}` };
+  if (session.project && !key) headers['X-Faultline-Project'] = session.project;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new ApiError(0, `The server cannot be reached (${e.message}).`);
+  }
+  if (res.status === 204) return null;
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    // The native body {error: {code, message, …}} or the Error Logging System's {error: "…", code}.
+    const err = data && data.error;
+    const message =
+      (typeof err === 'string' && err) || (err && err.message) || `${res.status} ${res.statusText}`;
+    const code = (err && err.code) || (data && data.code) || '';
+    const detail = data && (data.details || (err && err.details));
+    const fields = Array.isArray(detail)
+      ? detail.map((d) => (d && d.field ? `${d.field}: ${d.message || d.issue || ''}` : '')).filter(Boolean)
+      : [];
+    throw new ApiError(res.status, fields.length ? `${message} (${fields.join('; ')})` : message, code);
+  }
+  return data;
+}
+
+/** The Error Logging System routes (/api/…) wrap their answers in {data, status}. */
+const els = async (path, opts) => (await api(path, opts)).data;
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== '' && v !== null && v !== undefined) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+// ---------- routing ----------
+
+function route() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const cut = raw.indexOf('?');
+  const path = cut < 0 ? raw : raw.slice(0, cut);
+  const params = new URLSearchParams(cut < 0 ? '' : raw.slice(cut + 1));
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  return { parts, params };
+}
+
+function go(parts, params) {
+  const path = parts.map(encodeURIComponent).join('/');
+  const q = params ? params.toString() : '';
+  location.hash = `#/${path}${q ? `?${q}` : ''}`;
+}
+
+let renderSeq = 0;
+
+async function render() {
+  const seq = ++renderSeq;
+  const main = $('#main');
+  const { parts, params } = route();
+  if (!session.key) {
+    setChrome(false);
+    main.replaceChildren(viewSignIn());
+    return;
+  }
+  setChrome(true, parts[0] || 'issues');
+  main.replaceChildren(h('p', { class: 'muted loading' }, 'Loading…'));
+  let view;
+  try {
+    switch (parts[0] || 'issues') {
+      case 'issues':
+        view = parts[1] ? await viewIssue(parts[1]) : await viewIssues(params);
+        break;
+      case 'events':
+        view = await viewEvent(parts[1] || '');
+        break;
+      case 'search':
+        view = await viewSearch(params);
+        break;
+      case 'alerts':
+        view = await viewAlerts();
+        break;
+      default:
+        view = h('p', null, 'There is no such page. ', link('#/issues', 'Go to the issues.'));
+    }
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      session.signOut();
+      flash(`Signed out: ${e.message}`);
+      return render();
+    }
+    view = h('div', { class: 'failure' }, h('h2', null, 'This page could not be loaded'), h('p', null, e.message));
+  }
+  if (seq === renderSeq) main.replaceChildren(view);
+}
+
+function setChrome(signedIn, current) {
+  $('#nav').hidden = !signedIn;
+  $('#session').hidden = !signedIn;
+  for (const a of document.querySelectorAll('#nav a[data-view]')) {
+    a.classList.toggle('current', a.dataset.view === current || (current === 'events' && a.dataset.view === 'issues'));
+  }
+}
+
+async function loadProjects() {
+  const select = $('#project');
+  let projects = [];
+  try {
+    projects = (await api('/v1/projects/list', { key: session.key })).projects || [];
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) throw e;
+    projects = [];
+  }
+  // Without a choice, requests go to the key's own project (no X-Faultline-Project header).
+  select.replaceChildren(h('option', { value: '' }, "this key's project"), ...projects.map((p) => h('option', { value: p.id }, p.name)));
+  if (!projects.some((p) => p.id === session.project)) session.project = '';
+  if (session.project) select.value = session.project;
+  select.parentElement.hidden = projects.length < 2;
+}
+
+// ---------- sign in ----------
+
+function viewSignIn() {
+  const input = h('input', { type: 'password', name: 'key', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'fl_…' });
+  const remember = h('input', { type: 'checkbox', name: 'remember' });
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const form = h(
+    'form',
+    { class: 'card signin', onsubmit: (ev) => signIn(ev, input, remember, error) },
+    h('h1', null, 'Sign in'),
+    h('p', null, 'Use an API key with the read scope (write to triage). The first start of the server printed the owner key and saved it to ', h('code', null, '<data-dir>/admin.key'), '; owners and admins can make more keys (', h('code', null, 'POST /api/settings/api-keys'), ').'),
+    h('label', null, 'API key', input),
+    h('label', { class: 'inline' }, remember, 'Remember on this browser'),
+    error,
+    h('button', { type: 'submit' }, 'Sign in'),
+  );
+  return form;
+}
+
+async function signIn(ev, input, remember, error) {
+  ev.preventDefault();
+  const key = input.value.trim();
+  error.textContent = '';
+  try {
+    await api('/v1/projects/list', { key });
+  } catch (e) {
+    error.textContent = e.status === 401 ? `This key was not accepted: ${e.message}` : e.message;
+    return;
+  }
+  session.signIn(key, remember.checked);
+  await start();
+}
+
+// ---------- issues ----------
+
+const STATUSES = [
+  ['unresolved', 'Unresolved'],
+  ['resolved', 'Resolved'],
+  ['ignored', 'Ignored'],
+  ['', 'All'],
+];
+const SORTS = [
+  ['last_seen_desc', 'Last seen'],
+  ['first_seen_desc', 'First seen'],
+  ['count_desc', 'Events'],
+];
+
+async function viewIssues(params) {
+  const status = params.has('status') ? params.get('status') : 'unresolved';
+  const sort = params.get('sort') || 'last_seen_desc';
+  const page = await api(`/v1/errors/groups${query({ status, sort, limit: 50 })}`);
+
+  const selected = new Set();
+  const bulkButtons = [];
+  const body = h('tbody');
+  const more = h('button', { type: 'button', class: 'secondary' }, 'Load more');
+  let cursor = page.next_cursor;
+
+  const refreshBulk = () => {
+    for (const b of bulkButtons) b.disabled = selected.size === 0;
+  };
+  const addRows = (groups) => {
+    for (const g of groups) {
+      const box = h('input', {
+        type: 'checkbox',
+        'aria-label': 'select',
+        onchange: () => {
+          if (box.checked) selected.add(g.id);
+          else selected.delete(g.id);
+          refreshBulk();
+        },
+      });
+      body.append(
+        h(
+          'tr',
+          null,
+          h('td', { class: 'check' }, box),
+          h(
+            'td',
+            { class: 'title' },
+            link(issueHref(g.id), g.title || '(no message)'),
+            h('div', { class: 'muted small' }, g.culprit || ''),
+          ),
+          h('td', null, badge(g.level), g.regressed ? badge('regressed') : null, g.status !== 'unresolved' ? badge(g.status) : null),
+          h('td', { class: 'small' }, g.workflow_stage),
+          h('td', { class: 'num' }, g.count.toLocaleString()),
+          h('td', null, when(g.last_seen)),
+          h('td', null, when(g.first_seen)),
+        ),
+      );
+    }
+  };
+  addRows(page.groups);
+  more.hidden = !cursor;
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    try {
+      const next = await api(`/v1/errors/groups${query({ status, sort, limit: 50, cursor })}`);
+      addRows(next.groups);
+      cursor = next.next_cursor;
+      more.hidden = !cursor;
+    } catch (e) {
+      flash(e.message);
+    }
+    more.disabled = false;
+  });
+
+  const bulk = async (action) => {
+    if (action === 'delete' && !confirm(`Delete ${selected.size} issue(s) and all their events?`)) return;
+    try {
+      const r = await api('/v1/errors/bulk', { method: 'POST', body: { error_group_ids: [...selected], action } });
+      const failed = (r.failed || []).length;
+      flash(`${action}: ${(r.succeeded || []).length} done${failed ? `, ${failed} failed` : ''}`, failed ? 'error' : 'ok');
+    } catch (e) {
+      flash(e.message);
+    }
+    render();
+  };
+  for (const [action, label] of [['resolve', 'Resolve'], ['unresolve', 'Unresolve'], ['ignore', 'Ignore'], ['delete', 'Delete']]) {
+    bulkButtons.push(h('button', { type: 'button', class: action === 'delete' ? 'danger' : 'secondary', disabled: true, onclick: () => bulk(action) }, label));
+  }
+
+  const tabs = h(
+    'nav',
+    { class: 'tabs' },
+    STATUSES.map(([value, label]) =>
+      link(`#/issues${query({ status: value === '' ? 'all' : value, sort })}`, label),
+    ),
+  );
+  for (const [i, a] of [...tabs.children].entries()) {
+    const value = STATUSES[i][0];
+    if (value === status || (value === '' && status === 'all')) a.classList.add('current');
+  }
+  const sortSelect = h(
+    'select',
+    { 'aria-label': 'sort', onchange: () => go(['issues'], new URLSearchParams({ status, sort: sortSelect.value })) },
+    SORTS.map(([v, label]) => h('option', { value: v }, label)),
+  );
+  sortSelect.value = sort;
+
+  return h(
+    'section',
+    null,
+    h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect)),
+    h('div', { class: 'toolbar' }, bulkButtons),
+    page.groups.length === 0
+      ? h('p', { class: 'empty' }, status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
+      : h(
+          'table',
+          { class: 'list' },
+          h('thead', null, h('tr', null, h('th'), h('th', null, 'Issue'), h('th', null, 'Level'), h('th', null, 'Stage'), h('th', { class: 'num' }, 'Events'), h('th', null, 'Last seen'), h('th', null, 'First seen'))),
+          body,
+        ),
+    more,
+  );
+}
+
+const STAGES = ['NEW', 'VERIFYING', 'CANNOT_REPRODUCE', 'PENDING_FIX', 'FIXING', 'FIXED', 'VERIFIED', 'DEPLOYED', 'FIX_FAILED'];
+
+async function viewIssue(id) {
+  const path = encodeURIComponent(id);
+  const [g, latest] = await Promise.all([
+    api(`/v1/errors/group_detail/${path}`),
+    api(`/v1/errors/events/${path}?limit=20`),
+  ]);
+
+  const act = async (action) => {
+    try {
+      if (action === 'delete') {
+        if (!confirm('Delete this issue and all its events?')) return;
+        await api(`/v1/errors/delete/${path}`, { method: 'DELETE' });
+        flash('The issue and its events were deleted.', 'ok');
+        go(['issues']);
+        return;
+      }
+      await api(`/v1/errors/${action}/${path}`, { method: 'POST' });
+      flash(`Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
+    } catch (e) {
+      flash(e.message);
+    }
+    render();
+  };
+  const stage = h('select', { 'aria-label': 'workflow stage' }, STAGES.map((s) => h('option', { value: s }, s)));
+  stage.value = g.workflow_stage;
+  const moveStage = async () => {
+    try {
+      await api(`/api/v1/logs/${path}/status`, { method: 'PUT', body: { status: stage.value } });
+      flash(`Moved to ${stage.value}.`, 'ok');
+    } catch (e) {
+      flash(e.message);
+    }
+    render();
+  };
+
+  const actions = h(
+    'div',
+    { class: 'toolbar' },
+    g.status === 'unresolved'
+      ? [h('button', { type: 'button', onclick: () => act('resolve') }, 'Resolve'), h('button', { type: 'button', class: 'secondary', onclick: () => act('ignore') }, 'Ignore')]
+      : h('button', { type: 'button', onclick: () => act('unresolve') }, 'Reopen'),
+    h('label', { class: 'inline' }, 'Fix workflow ', stage),
+    h('button', { type: 'button', class: 'secondary', onclick: moveStage }, 'Move'),
+    h('button', { type: 'button', class: 'danger', onclick: () => act('delete') }, 'Delete'),
+  );
+
+  const peak = Math.max(1, ...g.trend.map((b) => b.count));
+  const trend = h(
+    'div',
+    { class: 'trend', 'aria-label': 'events per hour, last 24 hours' },
+    g.trend.map((b) =>
+      h('span', { class: 'bar', title: `${new Date(b.hour).toLocaleString()}: ${b.count}` }, h('span', { class: `fill h${Math.round((b.count / peak) * 10)}` })),
+    ),
+  );
+
+  const facts = h(
+    'dl',
+    { class: 'facts' },
+    h('dt', null, 'Events'), h('dd', null, g.count.toLocaleString()),
+    h('dt', null, 'Users'), h('dd', null, g.users_affected.toLocaleString()),
+    h('dt', null, 'First seen'), h('dd', null, when(g.first_seen)),
+    h('dt', null, 'Last seen'), h('dd', null, when(g.last_seen)),
+    h('dt', null, 'Releases'), h('dd', null, g.releases.join(', ') || '—'),
+    h('dt', null, 'Environments'), h('dd', null, g.environments.join(', ') || '—'),
+    h('dt', null, 'Fingerprint'), h('dd', null, h('code', null, g.fingerprint)),
+  );
+
+  const tags = g.top_tags.length
+    ? h('table', { class: 'list compact' }, h('thead', null, h('tr', null, h('th', null, 'Tag'), h('th', null, 'Value'), h('th', { class: 'num' }, 'Events'))),
+        h('tbody', null, g.top_tags.map((t) => h('tr', null, h('td', null, t.key), h('td', null, t.value), h('td', { class: 'num' }, t.count)))))
+    : h('p', { class: 'muted' }, 'No tags.');
+
+  const events = eventTable(latest.events, { withGroup: false });
+  const more = h('button', { type: 'button', class: 'secondary', hidden: !latest.next_cursor }, 'Load more');
+  let cursor = latest.next_cursor;
+  more.addEventListener('click', async () => {
+    try {
+      const next = await api(`/v1/errors/events/${path}${query({ limit: 20, cursor })}`);
+      events.tBodies[0].append(...eventRows(next.events, { withGroup: false }));
+      cursor = next.next_cursor;
+      more.hidden = !cursor;
+    } catch (e) {
+      flash(e.message);
+    }
+  });
+
+  let newest = null;
+  if (latest.events[0]) {
+    try {
+      newest = await api(`/v1/errors/get/${encodeURIComponent(latest.events[0].id)}`);
+    } catch {
+      newest = latest.events[0];
+    }
+  }
+
+  return h(
+    'section',
+    null,
+    h('p', null, link('#/issues', '← Issues')),
+    h('h1', { class: 'issue-title' }, g.title || '(no message)'),
+    h('p', { class: 'muted' }, g.culprit || ''),
+    h('p', null, badge(g.status), badge(g.level), g.regressed ? badge('regressed') : null, badge(g.workflow_stage, 'stage')),
+    actions,
+    h('div', { class: 'columns' }, h('div', null, h('h2', null, 'Last 24 hours'), trend, h('h2', null, 'Tags'), tags), h('div', null, facts)),
+    h('h2', null, 'Latest event'),
+    newest ? eventDetail(newest) : h('p', { class: 'muted' }, 'No events are kept for this issue (retention may have removed them).'),
+    h('h2', null, 'Events'),
+    events,
+    more,
+  );
+}
+
+// ---------- events ----------
+
+function eventRows(list, { withGroup }) {
+  return list.map((e) =>
+    h(
+      'tr',
+      null,
+      h('td', { class: 'title' }, link(eventHref(e.id), e.message || '(no message)')),
+      withGroup ? h('td', null, link(issueHref(e.group_id), 'issue')) : null,
+      h('td', null, badge(e.level)),
+      h('td', null, e.environment || '—'),
+      h('td', null, e.release || '—'),
+      h('td', null, when(e.timestamp)),
+    ),
+  );
+}
+
+function eventTable(list, { withGroup }) {
+  return h(
+    'table',
+    { class: 'list' },
+    h('thead', null, h('tr', null, h('th', null, 'Event'), withGroup ? h('th', null, 'Issue') : null, h('th', null, 'Level'), h('th', null, 'Environment'), h('th', null, 'Release'), h('th', null, 'When'))),
+    h('tbody', null, eventRows(list, { withGroup })),
+  );
+}
+
+function frameView(f) {
+  const where = [f.module || f.filename || '?', f.function ? ` in ${f.function}` : '', f.lineno ? ` at line ${f.lineno}${f.colno ? `:${f.colno}` : ''}` : ''].join('');
+  return h('li', { class: f.in_app ? 'frame in-app' : 'frame' }, h('div', { class: 'where' }, where), f.context_line ? h('pre', { class: 'context' }, f.context_line) : null);
+}
+
+function eventDetail(e) {
+  const parts = [];
+  parts.push(
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', null, 'Event'), h('dd', null, link(eventHref(e.id), h('code', null, e.id))),
+      h('dt', null, 'When'), h('dd', null, when(e.timestamp), h('span', { class: 'muted small' }, ` (received ${new Date(e.received_at).toLocaleString()})`)),
+      h('dt', null, 'Level'), h('dd', null, badge(e.level)),
+      h('dt', null, 'Environment'), h('dd', null, e.environment || '—'),
+      h('dt', null, 'Release'), h('dd', null, e.release || '—'),
+      h('dt', null, 'User'), h('dd', null, e.user_id || '—'),
+      e.code ? [h('dt', null, 'Code'), h('dd', null, h('code', null, e.code))] : null,
+    ),
+  );
+  if (e.message) parts.push(h('pre', { class: 'message' }, e.message));
+  const ex = e.exception;
+  if (ex) {
+    parts.push(h('h3', null, ex.type || 'Exception', ex.value ? `: ${ex.value}` : ''));
+    if (ex.frames && ex.frames.length) {
+      // Most recent call first, as Sentry shows them; frames outside the application are dimmed.
+      parts.push(h('ol', { class: 'frames', reversed: true }, [...ex.frames].reverse().map(frameView)));
+    } else if (ex.raw_stacktrace) {
+      parts.push(h('pre', { class: 'stack' }, ex.raw_stacktrace));
+    }
+  }
+  const tags = Object.entries(e.tags || {});
+  if (tags.length) {
+    parts.push(h('h3', null, 'Tags'), h('ul', { class: 'tags' }, tags.map(([k, v]) => h('li', null, h('span', { class: 'k' }, k), h('span', { class: 'v' }, v)))));
+  }
+  if (e.grouping) {
+    parts.push(
+      h('details', null, h('summary', null, `Grouping (version ${e.grouping.version}, by ${e.grouping.source})`),
+        h('ul', null, (e.grouping.variants || []).map((v) => h('li', null, h('strong', null, v.kind), ` ${v.hash}`, v.matches_group ? ' — matches this issue' : '', h('ul', null, v.components.map((c) => h('li', null, h('code', null, c)))))))),
+    );
+  }
+  if (e.payload !== undefined) {
+    parts.push(h('details', null, h('summary', null, 'Payload as received (after scrubbing)'), h('pre', { class: 'payload' }, JSON.stringify(e.payload, null, 2))));
+  }
+  return h('div', { class: 'event card' }, parts);
+}
+
+async function viewEvent(id) {
+  const e = await api(`/v1/errors/get/${encodeURIComponent(id)}`);
+  return h('section', null, h('p', null, link(issueHref(e.group_id), '← Issue')), h('h1', null, e.message || '(no message)'), eventDetail(e));
+}
+
+async function viewSearch(params) {
+  const q = params.get('q') || '';
+  const level = params.get('level') || '';
+  const input = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words in the message, type or stack', autofocus: true });
+  const levelSelect = h('select', { name: 'level', 'aria-label': 'level' }, ['', 'debug', 'info', 'warning', 'error', 'fatal'].map((l) => h('option', { value: l }, l || 'any level')));
+  levelSelect.value = level;
+  const form = h(
+    'form',
+    { class: 'toolbar', onsubmit: (ev) => { ev.preventDefault(); go(['search'], new URLSearchParams(Object.entries({ q: input.value.trim(), level: levelSelect.value }).filter(([, v]) => v))); } },
+    input,
+    levelSelect,
+    h('button', { type: 'submit' }, 'Search'),
+  );
+  const out = [h('h1', null, 'Search events'), form];
+  if (q) {
+    const page = await api(`/v1/errors/search${query({ q, level, limit: 50 })}`);
+    out.push(page.events.length ? eventTable(page.events, { withGroup: true }) : h('p', { class: 'empty' }, 'No event matches.'));
+    if (page.has_more) out.push(h('p', { class: 'muted' }, 'Showing the newest 50; narrow the search to see others.'));
+  }
+  return h('section', null, out);
+}
+
+// ---------- alerts ----------
+
+const INCIDENT_STATUSES = ['open', 'investigating', 'identified', 'monitoring', 'resolved'];
+
+async function viewAlerts() {
+  const [rules, incidents] = await Promise.all([els('/api/alerts/rules'), els('/api/alerts/incidents')]);
+  const incidentRows = (incidents.incidents || []).map((i) => {
+    const status = h('select', { 'aria-label': 'incident status' }, INCIDENT_STATUSES.map((s) => h('option', { value: s }, s)));
+    status.value = i.status;
+    status.addEventListener('change', async () => {
+      try {
+        await els(`/api/alerts/incidents/${encodeURIComponent(i.id)}`, { method: 'PUT', body: { status: status.value } });
+        flash(`Incident ${status.value}.`, 'ok');
+      } catch (e) {
+        flash(e.message);
+      }
+      render();
+    });
+    return h('tr', null, h('td', { class: 'title' }, i.title, i.description ? h('pre', { class: 'small desc' }, i.description) : null), h('td', null, badge(i.severity)), h('td', null, status), h('td', null, when(i.created_at)), h('td', null, when(i.resolved_at)));
+  });
+  const ruleRows = (rules.rules || []).map((r) =>
+    h('tr', null, h('td', { class: 'title' }, r.name), h('td', null, h('code', null, r.condition), ` > ${r.threshold} in ${r.time_window}`), h('td', null, badge(r.severity)), h('td', null, r.enabled ? 'on' : 'off'), h('td', null, (r.notifications || []).join(', ') || '—'), h('td', null, when(r.last_triggered))),
+  );
+  return h(
+    'section',
+    null,
+    h('h1', null, 'Incidents'),
+    incidentRows.length
+      ? h('table', { class: 'list' }, h('thead', null, h('tr', null, h('th', null, 'Incident'), h('th', null, 'Severity'), h('th', null, 'Status'), h('th', null, 'Opened'), h('th', null, 'Resolved'))), h('tbody', null, incidentRows))
+      : h('p', { class: 'empty' }, 'No incidents.'),
+    h('h1', null, 'Alert rules'),
+    ruleRows.length
+      ? h('table', { class: 'list' }, h('thead', null, h('tr', null, h('th', null, 'Rule'), h('th', null, 'Fires when'), h('th', null, 'Severity'), h('th', null, 'Enabled'), h('th', null, 'Notifies'), h('th', null, 'Last fired'))), h('tbody', null, ruleRows))
+      : h('p', { class: 'empty' }, 'No alert rules. Create them with POST /api/alerts/rules (see /docs).'),
+  );
+}
+
+// ---------- start ----------
+
+async function start() {
+  if (session.key) {
+    try {
+      await loadProjects();
+    } catch (e) {
+      session.signOut();
+      flash(`Signed out: ${e.message}`);
+    }
+  }
+  await render();
+}
+
+$('#signout').addEventListener('click', () => {
+  session.signOut();
+  location.hash = '#/issues';
+  render();
+});
+$('#project').addEventListener('change', (ev) => {
+  session.project = ev.target.value;
+  go(['issues']);
+  render();
+});
+window.addEventListener('hashchange', render);
+start();

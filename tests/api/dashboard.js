@@ -1,0 +1,147 @@
+// Drives the dashboard the server serves at `/` in jsdom: the page, its script and every API
+// call it makes come from the real server (node's fetch stands in for the browser's). Prints
+// one JSON line with what the page showed at each step; the Rust test judges it, and also
+// checks the server's state afterwards.
+//
+// usage: node dashboard.js <base-url> <api-key> <group-id-with-markup> <group-id-with-frames>
+
+const { JSDOM, VirtualConsole } = require('jsdom');
+
+const [base, key, markupGroup, framesGroup] = process.argv.slice(2);
+const out = { script_errors: [] };
+
+function fail(why) {
+  out.failed = why;
+  console.log(JSON.stringify(out));
+  process.exit(1);
+}
+
+async function waitFor(what, check, ms = 15000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > until) fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+(async () => {
+  const virtualConsole = new VirtualConsole();
+  virtualConsole.on('jsdomError', (e) => out.script_errors.push(String(e && (e.stack || e.message || e))));
+  virtualConsole.on('error', (...a) => out.script_errors.push(a.join(' ')));
+  const requests = [];
+  const dom = await JSDOM.fromURL(`${base}/`, {
+    runScripts: 'dangerously',
+    resources: 'usable',
+    pretendToBeVisual: true,
+    virtualConsole,
+    beforeParse(window) {
+      window.fetch = (url, opts) => {
+        const abs = new URL(url, window.location.href);
+        requests.push(`${(opts && opts.method) || 'GET'} ${abs.pathname}`);
+        return fetch(abs, opts);
+      };
+      window.confirm = () => true;
+    },
+  });
+  const { window } = dom;
+  const doc = window.document;
+  const text = (sel) => [...doc.querySelectorAll(sel)].map((e) => e.textContent.trim());
+  // Changes the page and waits until the view it showed is gone (hashchange fires later).
+  const go = async (hash) => {
+    const main = doc.querySelector('#main');
+    const before = main.firstElementChild;
+    window.location.hash = hash;
+    await waitFor(`the view of ${hash}`, () => main.firstElementChild !== before && !main.querySelector('.loading'));
+  };
+
+  // 1. No key yet: the sign-in form. A wrong key is refused and says so.
+  const form = await waitFor('the sign-in form', () => doc.querySelector('form.signin'));
+  out.nav_hidden_before_sign_in = doc.querySelector('#nav').hidden;
+  form.querySelector('input[name=key]').value = 'fl_not_a_key';
+  form.requestSubmit();
+  out.wrong_key_error = await waitFor('the refusal', () => form.querySelector('.form-error').textContent);
+
+  // 2. The right key: the unresolved issues.
+  form.querySelector('input[name=key]').value = key;
+  form.requestSubmit();
+  await waitFor('the issue list', () => doc.querySelector('table.list tbody tr'));
+  out.issue_titles = text('table.list tbody td.title a');
+  out.issue_counts = text('table.list tbody td.num');
+  out.nav_hidden_after_sign_in = doc.querySelector('#nav').hidden;
+  out.img_elements = doc.querySelectorAll('img').length;
+  out.key_in_session_storage = window.sessionStorage.getItem('faultline.key') === key;
+  out.key_in_local_storage = window.localStorage.getItem('faultline.key') !== null;
+
+  // 3. One issue: title, culprit, the latest event's frames (most recent first), its events.
+  await go(`#/issues/${framesGroup}`);
+  await waitFor('the issue page', () => doc.querySelector('h1.issue-title'));
+  await waitFor('the latest event', () => doc.querySelector('.event'));
+  out.issue_title = doc.querySelector('h1.issue-title').textContent;
+  out.frames = text('ol.frames li .where');
+  out.in_app_frames = doc.querySelectorAll('ol.frames li.in-app').length;
+  out.issue_tags = [...doc.querySelectorAll('.columns table.list tbody tr')].map((tr) =>
+    [...tr.cells].map((c) => c.textContent.trim()).join(' '),
+  );
+  out.issue_event_rows = doc.querySelectorAll('section > table.list tbody tr').length;
+
+  // 4. Resolve it from the page; the page then shows it resolved.
+  const resolve = [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Resolve');
+  if (!resolve) fail('no Resolve button on an unresolved issue');
+  resolve.click();
+  await waitFor('the reopen button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen'));
+  out.badges_after_resolve = text('section > p > .badge');
+  out.flash_after_resolve = doc.querySelector('#flash').textContent;
+
+  // 5. A disallowed fix-workflow move: the server's refusal is shown, nothing changes.
+  const stage = doc.querySelector('select[aria-label="workflow stage"]');
+  stage.value = 'DEPLOYED';
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Move').click();
+  out.flash_after_bad_move = await waitFor('the refusal', () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.className.includes('error') && f.textContent;
+  });
+
+  // 6. The issue with markup in its message: shown as text, never parsed.
+  await go(`#/issues/${markupGroup}`);
+  await waitFor('the markup issue', () => doc.querySelector('h1.issue-title'));
+  await waitFor('its latest event', () => doc.querySelector('.event'));
+  out.markup_title = doc.querySelector('h1.issue-title').textContent;
+  out.img_elements_after = doc.querySelectorAll('img').length;
+  out.script_elements = doc.querySelectorAll('script').length;
+
+  // 7. Search finds the event and links to its issue.
+  await go('#/search?q=ValueError');
+  await waitFor('search results', () => doc.querySelector('table.list tbody tr'));
+  out.search_rows = text('table.list tbody td.title a');
+  out.search_issue_links = [...doc.querySelectorAll('table.list tbody a')]
+    .map((a) => a.getAttribute('href'))
+    .filter((h) => h.startsWith('#/issues/'));
+
+  // 8. The resolved tab lists the resolved issue; bulk-ignore it from there.
+  await go('#/issues?status=resolved&sort=last_seen_desc');
+  await waitFor('the resolved list', () => doc.querySelector('.tabs a.current') && doc.querySelector('.tabs a.current').textContent === 'Resolved' && doc.querySelector('table.list tbody tr'));
+  out.resolved_titles = text('table.list tbody td.title a');
+  const box = doc.querySelector('table.list tbody input[type=checkbox]');
+  box.checked = true;
+  box.dispatchEvent(new window.Event('change'));
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore' && !b.disabled).click();
+  out.flash_after_bulk = await waitFor('the bulk answer', () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.textContent.startsWith('ignore') && f.textContent;
+  });
+
+  // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
+  await go('#/alerts');
+  await waitFor('the alerts page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Alert rules'));
+  out.alerts_empty = text('p.empty');
+  doc.querySelector('#signout').click();
+  await waitFor('the sign-in form again', () => doc.querySelector('form.signin'));
+  out.key_after_sign_out = window.sessionStorage.getItem('faultline.key');
+
+  out.requests = requests;
+  console.log(JSON.stringify(out));
+  window.close();
+  process.exit(0);
+})().catch((e) => fail(String(e && e.stack)));

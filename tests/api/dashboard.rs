@@ -1,0 +1,239 @@
+//! The dashboard (`/`) and the API reference (`/docs`, `/openapi.json`). The dashboard's own
+//! script runs in jsdom under Node (`dashboard.js`, provisioned like the SDKs) against a real
+//! server: it signs in, lists, opens, resolves and bulk-ignores issues, searches, and shows a
+//! refusal; this test then checks what the page showed and what the server holds.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{s, spawn_app},
+    sdk::jsdom_script,
+};
+
+const DRIVER: &str = include_str!("dashboard.js");
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
+    let app = spawn_app().await;
+    let frames = json!({
+        "exception": {"type": "ValueError", "message": "invalid literal for int(): 'abc'",
+            "stacktrace": [
+                {"filename": "django/core/handlers.py", "function": "inner", "lineno": 55, "in_app": false},
+                {"filename": "app/views.py", "function": "checkout", "lineno": 10,
+                 "context_line": "qty = int(form['qty'])", "in_app": true}]},
+        "level": "error", "environment": "production", "release": "1.4.2", "tags": {"region": "eu"}
+    });
+    let first = app.capture(frames.clone()).await;
+    app.capture(frames).await;
+    let markup =
+        "<img src=x onerror=\"document.title='owned'\"><script>window.owned=1</script> boom";
+    let marked = app
+        .message(json!({"text": markup, "level": "warning"}))
+        .await;
+    let (frames_group, markup_group) = (s(&first["group_id"]), s(&marked["group_id"]));
+
+    let run = jsdom_script(
+        DRIVER,
+        &[&app.base_url, &app.key, &markup_group, &frames_group],
+    )
+    .await;
+    assert!(
+        run.success,
+        "the dashboard driver failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    let out = run.json();
+    assert_eq!(out["script_errors"], json!([]), "{out:#}");
+
+    // Sign-in: hidden navigation, a wrong key refused in words, the key kept for the tab only.
+    assert_eq!(out["nav_hidden_before_sign_in"], true);
+    let refusal = s(&out["wrong_key_error"]);
+    assert!(
+        refusal.starts_with("This key was not accepted"),
+        "{refusal}"
+    );
+    assert_eq!(out["nav_hidden_after_sign_in"], false);
+    assert_eq!(out["key_in_session_storage"], true);
+    assert_eq!(out["key_in_local_storage"], false);
+
+    // The list: both issues, newest first, with their counts; the markup is text.
+    assert_eq!(
+        strings(&out["issue_titles"]),
+        [
+            markup.to_owned(),
+            "ValueError: invalid literal for int(): 'abc'".to_owned()
+        ]
+    );
+    assert_eq!(strings(&out["issue_counts"]), ["1", "2"]);
+    assert_eq!(out["img_elements"], 0);
+
+    // The issue page: the latest event's frames, most recent first, the application's marked.
+    assert_eq!(
+        s(&out["issue_title"]),
+        "ValueError: invalid literal for int(): 'abc'"
+    );
+    assert_eq!(
+        strings(&out["frames"]),
+        [
+            "app/views.py in checkout at line 10",
+            "django/core/handlers.py in inner at line 55"
+        ]
+    );
+    assert_eq!(out["in_app_frames"], 1);
+    assert_eq!(strings(&out["issue_tags"]), ["region eu 2"]);
+    assert_eq!(out["issue_event_rows"], 2);
+
+    // Resolving from the page resolved it on the server.
+    assert!(
+        strings(&out["badges_after_resolve"]).contains(&"resolved".to_owned()),
+        "{out:#}"
+    );
+    assert_eq!(s(&out["flash_after_resolve"]), "Issue resolved.");
+    // The refused workflow move shows the server's reason.
+    let moved = s(&out["flash_after_bad_move"]);
+    assert!(
+        moved.contains("cannot move from NEW to DEPLOYED"),
+        "{moved}"
+    );
+
+    // The markup issue: shown as its text; no element was made from it, no script ran.
+    assert_eq!(s(&out["markup_title"]), markup);
+    assert_eq!(out["img_elements_after"], 0);
+    assert_eq!(out["script_elements"], 1, "only the dashboard's own script");
+
+    // Search found both events of the ValueError issue and links to it.
+    assert_eq!(strings(&out["search_rows"]).len(), 2, "{out:#}");
+    let links = strings(&out["search_issue_links"]);
+    assert!(
+        links
+            .iter()
+            .all(|l| l == &format!("#/issues/{frames_group}")),
+        "{links:?}"
+    );
+
+    // The resolved tab, and the bulk ignore done from it.
+    assert_eq!(
+        strings(&out["resolved_titles"]),
+        ["ValueError: invalid literal for int(): 'abc'"]
+    );
+    assert_eq!(s(&out["flash_after_bulk"]), "ignore: 1 done");
+    let group = app.group(&frames_group).await;
+    assert_eq!(group["status"], "ignored", "{group:#}");
+    assert_eq!(
+        group["workflow_stage"], "NEW",
+        "the refused move changed nothing"
+    );
+    let other = app.group(&markup_group).await;
+    assert_eq!(other["status"], "unresolved");
+
+    // Alerts page, then sign-out forgets the key.
+    assert!(
+        strings(&out["alerts_empty"])
+            .iter()
+            .any(|t| t.starts_with("No alert rules")),
+        "{out:#}"
+    );
+    assert_eq!(out["key_after_sign_out"], Value::Null);
+
+    // Every call the page made was to this server's documented API.
+    for r in strings(&out["requests"]) {
+        assert!(
+            [
+                "GET /v1/projects/list",
+                "GET /v1/errors/",
+                "POST /v1/errors/",
+                "PUT /api/v1/logs/",
+                "GET /api/alerts/"
+            ]
+            .iter()
+            .any(|p| r.starts_with(p)),
+            "unexpected request {r}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_and_the_api_reference_are_served_without_a_key() {
+    let app = spawn_app().await;
+    let page = app.send(app.anon(Method::GET, "/")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    for (path, kind) in [
+        ("/ui/app.js", "text/javascript; charset=utf-8"),
+        ("/ui/app.css", "text/css; charset=utf-8"),
+    ] {
+        let r = app.send(app.anon(Method::GET, path)).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some(kind), "{path}");
+    }
+
+    // /docs: Swagger UI from the binary (nothing fetched from elsewhere), over /openapi.json.
+    let no_follow = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let r = no_follow
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .expect("GET /docs");
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/docs/")
+    );
+    let r = app.send(app.anon(Method::GET, "/docs/")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("swagger-ui-bundle.js"), "{}", r.text);
+    assert!(
+        !r.text.contains("://"),
+        "the page loads nothing from elsewhere"
+    );
+    let init = app
+        .send(app.anon(Method::GET, "/docs/swagger-initializer.js"))
+        .await;
+    assert_eq!(init.status, 200);
+    assert!(init.text.contains("/openapi.json"), "{}", init.text);
+    assert!(
+        init.text.contains(r#""validatorUrl": "none""#),
+        "the document is not sent to validator.swagger.io: {}",
+        init.text
+    );
+    let bundle = app
+        .send(app.anon(Method::GET, "/docs/swagger-ui-bundle.js"))
+        .await;
+    assert_eq!(bundle.status, 200);
+    assert!(bundle.text.len() > 100_000);
+
+    let (st, spec) = app.get("/openapi.json").await;
+    assert_eq!(st, 200);
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert_eq!(spec["info"]["title"], "Faultline");
+    assert!(
+        spec["paths"]["/v1/errors/capture"]["post"].is_object(),
+        "{spec:#}"
+    );
+
+    // A path under /docs that is not one of its files: the JSON 404, like any unknown path.
+    let (st, body) = app.get("/docs/no-such-file.js").await;
+    assert_eq!(st, 404, "{body}");
+}
