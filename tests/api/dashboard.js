@@ -4,10 +4,11 @@
 // checks the server's state afterwards.
 //
 // usage: node dashboard.js <base-url> <api-key> <group-id-with-markup> <group-id-with-frames>
+//        <sentry-event-id>
 
 const { JSDOM, VirtualConsole } = require('jsdom');
 
-const [base, key, markupGroup, framesGroup] = process.argv.slice(2);
+const [base, key, markupGroup, framesGroup, sentryEvent] = process.argv.slice(2);
 const out = { script_errors: [] };
 
 function fail(why) {
@@ -111,8 +112,22 @@ async function waitFor(what, check, ms = 15000) {
   out.img_elements_after = doc.querySelectorAll('img').length;
   out.script_elements = doc.querySelectorAll('script').length;
 
+  // 6b. A Sentry SDK's event: its exception chain, breadcrumbs, request, user and contexts.
+  await go(`#/events/${sentryEvent}`);
+  await waitFor('the Sentry event', () => doc.querySelector('.event'));
+  out.sentry_exceptions = text('.event .exception h3');
+  out.sentry_frames = text('.event .exception ol.frames li .where');
+  out.sentry_crumbs = [...doc.querySelectorAll('table.crumbs tbody tr')].map((tr) =>
+    [...tr.cells].map((c) => c.textContent.trim()).join(' | '),
+  );
+  out.sentry_sections = text('.event h3').filter((t) => !t.includes(':') || t.startsWith('Context'));
+  out.sentry_request = text('.event pre.message').pop();
+  out.sentry_kv = [...doc.querySelectorAll('.event dl.kv')].map((dl) =>
+    [...dl.querySelectorAll('dt')].map((dt) => `${dt.textContent}=${dt.nextElementSibling.textContent}`).join(' '),
+  );
+
   // 7. Search finds the event and links to its issue.
-  await go('#/search?q=ValueError');
+  await go('#/search?q=literal');
   await waitFor('search results', () => doc.querySelector('table.list tbody tr'));
   out.search_rows = text('table.list tbody td.title a');
   out.search_issue_links = [...doc.querySelectorAll('table.list tbody a')]

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{s, spawn_app},
+    helpers::{TestApp, n, s, spawn_app},
     sdk::jsdom_script,
 };
 
@@ -40,10 +40,17 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         .message(json!({"text": markup, "level": "warning"}))
         .await;
     let (frames_group, markup_group) = (s(&first["group_id"]), s(&marked["group_id"]));
+    let sentry_event = sentry_store(&app).await;
 
     let run = jsdom_script(
         DRIVER,
-        &[&app.base_url, &app.key, &markup_group, &frames_group],
+        &[
+            &app.base_url,
+            &app.key,
+            &markup_group,
+            &frames_group,
+            &sentry_event,
+        ],
     )
     .await;
     assert!(
@@ -70,10 +77,12 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         strings(&out["issue_titles"]),
         [
             markup.to_owned(),
-            "ValueError: invalid literal for int(): 'abc'".to_owned()
+            "ValueError: invalid literal for int(): 'abc'".to_owned(),
+            // The Sentry event is dated a year ago: last seen the longest ago.
+            "ValueError: bad form".to_owned()
         ]
     );
-    assert_eq!(strings(&out["issue_counts"]), ["1", "2"]);
+    assert_eq!(strings(&out["issue_counts"]), ["1", "2", "1"]);
     assert_eq!(out["img_elements"], 0);
 
     // The issue page: the latest event's frames, most recent first, the application's marked.
@@ -110,7 +119,46 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     assert_eq!(out["img_elements_after"], 0);
     assert_eq!(out["script_elements"], 1, "only the dashboard's own script");
 
-    // Search found both events of the ValueError issue and links to it.
+    // The Sentry event: newest exception first, then the one it was raised while handling;
+    // breadcrumbs, request, user and contexts from its payload, all as text.
+    assert_eq!(
+        strings(&out["sentry_exceptions"]),
+        ["ValueError: bad form (django)", "KeyError: 'qty'"]
+    );
+    assert_eq!(
+        strings(&out["sentry_frames"]),
+        [
+            "app/views.py in checkout at line 12",
+            "django/core/handlers/base.py in _get_response at line 197",
+            "app/forms.py in clean at line 7"
+        ]
+    );
+    assert_eq!(
+        strings(&out["sentry_crumbs"]),
+        [
+            "2025-12-06 05:46:30.500 | http | info | {\"method\":\"GET\",\"url\":\"https://api.example.com/cart\"}",
+            "2025-12-06 05:46:39.000 | query | info | SELECT * FROM carts WHERE id = %s"
+        ]
+    );
+    assert_eq!(
+        s(&out["sentry_request"]),
+        "POST https://shop.example.com/checkout?step=2"
+    );
+    assert_eq!(
+        strings(&out["sentry_kv"]),
+        [
+            "User-Agent=Mozilla/5.0",
+            "email=ann@example.com id=42",
+            "name=Linux version=6.1",
+            "cart_id=991"
+        ]
+    );
+    assert_eq!(
+        strings(&out["sentry_sections"]),
+        ["Breadcrumbs", "Request", "User", "Context: os", "Extra"]
+    );
+
+    // Search ("literal") found both events of the int() issue and links to it.
     assert_eq!(strings(&out["search_rows"]).len(), 2, "{out:#}");
     let links = strings(&out["search_issue_links"]);
     assert!(
@@ -159,6 +207,45 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
             "unexpected request {r}"
         );
     }
+}
+
+/// Sends one event the way the Sentry Python SDK's store call does; returns its Sentry id.
+async fn sentry_store(app: &TestApp) -> String {
+    let dsn = app.get_ok("/v1/settings/dsn").await;
+    let (key, project) = (s(&dsn["public_key"]), n(&dsn["project_id"]));
+    let event = json!({
+        "event_id": "fc6d8c0c43fc4630ad850ee518f1b9d0", "platform": "python", "level": "error",
+        "timestamp": 1_765_000_000,
+        "exception": {"values": [
+            {"type": "KeyError", "value": "'qty'", "stacktrace": {"frames": [
+                {"filename": "app/forms.py", "function": "clean", "lineno": 7, "in_app": true}]}},
+            {"type": "ValueError", "value": "bad form", "mechanism": {"type": "django", "handled": false},
+             "stacktrace": {"frames": [
+                {"filename": "django/core/handlers/base.py", "function": "_get_response", "lineno": 197, "in_app": false},
+                {"filename": "app/views.py", "function": "checkout", "lineno": 12, "in_app": true}]}}]},
+        "breadcrumbs": {"values": [
+            {"timestamp": 1_764_999_990.5, "category": "http", "level": "info",
+             "data": {"method": "GET", "url": "https://api.example.com/cart"}},
+            {"timestamp": 1_764_999_999, "category": "query", "level": "info",
+             "message": "SELECT * FROM carts WHERE id = %s"}]},
+        "request": {"method": "POST", "url": "https://shop.example.com/checkout",
+                    "query_string": "step=2", "headers": {"User-Agent": "Mozilla/5.0"}},
+        "user": {"id": "42", "email": "ann@example.com"},
+        "contexts": {"os": {"name": "Linux", "version": "6.1"}},
+        "extra": {"cart_id": 991},
+        "sdk": {"name": "sentry.python", "version": "2.75.0"}
+    });
+    let r = app
+        .send(
+            app.anon(
+                Method::POST,
+                &format!("/api/{project}/store/?sentry_key={key}&sentry_version=7"),
+            )
+            .json(&event),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s(&r.body["id"])
 }
 
 #[tokio::test]

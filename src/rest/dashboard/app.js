@@ -527,6 +527,49 @@ function frameView(f) {
   return h('li', { class: f.in_app ? 'frame in-app' : 'frame' }, h('div', { class: 'where' }, where), f.context_line ? h('pre', { class: 'context' }, f.context_line) : null);
 }
 
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const scalar = (v) => (isObject(v) || Array.isArray(v) ? JSON.stringify(v) : String(v));
+
+function exceptionView(ex) {
+  const out = [h('h3', null, ex.type || 'Exception', ex.value ? `: ${ex.value}` : '', ex.mechanism ? h('span', { class: 'muted small' }, ` (${ex.mechanism})`) : null)];
+  if (ex.frames && ex.frames.length) {
+    // Most recent call first, as Sentry shows them; frames outside the application are dimmed.
+    out.push(h('ol', { class: 'frames', reversed: true }, [...ex.frames].reverse().map(frameView)));
+  } else if (ex.raw_stacktrace) {
+    out.push(h('pre', { class: 'stack' }, ex.raw_stacktrace));
+  }
+  return h('div', { class: 'exception' }, out);
+}
+
+/** Keys and values of an object; nested values as compact JSON. */
+function kv(obj) {
+  return h('dl', { class: 'facts kv' }, Object.entries(obj).map(([k, v]) => [h('dt', null, k), h('dd', null, scalar(v))]));
+}
+
+/** Sentry breadcrumbs: a time (epoch seconds or RFC 3339), category, level, message or data. */
+function breadcrumbsView(list) {
+  const time = (t) => {
+    const d = typeof t === 'number' ? new Date(t * 1000) : new Date(t);
+    return Number.isNaN(d.getTime()) ? String(t || '') : d.toISOString().replace('T', ' ').replace('Z', '');
+  };
+  return h(
+    'table',
+    { class: 'list compact crumbs' },
+    h('thead', null, h('tr', null, h('th', null, 'Time (UTC)'), h('th', null, 'Category'), h('th', null, 'Level'), h('th', null, 'Message'))),
+    h('tbody', null, list.filter(isObject).map((c) =>
+      h('tr', null, h('td', { class: 'small' }, time(c.timestamp)), h('td', null, c.category || c.type || ''), h('td', null, c.level || ''),
+        h('td', null, c.message ? String(c.message) : '', c.data ? h('code', { class: 'small' }, ` ${JSON.stringify(c.data)}`) : null)))),
+  );
+}
+
+function requestView(r) {
+  const out = [h('pre', { class: 'message' }, `${r.method || ''} ${r.url || ''}${r.query_string ? `?${typeof r.query_string === 'string' ? r.query_string : JSON.stringify(r.query_string)}` : ''}`)];
+  if (isObject(r.headers)) out.push(kv(r.headers));
+  else if (Array.isArray(r.headers)) out.push(kv(Object.fromEntries(r.headers.filter((p) => Array.isArray(p) && p.length === 2))));
+  if (r.data !== undefined && r.data !== null) out.push(h('pre', { class: 'payload' }, typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2)));
+  return h('div', null, out);
+}
+
 function eventDetail(e) {
   const parts = [];
   parts.push(
@@ -545,14 +588,24 @@ function eventDetail(e) {
   if (e.message) parts.push(h('pre', { class: 'message' }, e.message));
   const ex = e.exception;
   if (ex) {
-    parts.push(h('h3', null, ex.type || 'Exception', ex.value ? `: ${ex.value}` : ''));
-    if (ex.frames && ex.frames.length) {
-      // Most recent call first, as Sentry shows them; frames outside the application are dimmed.
-      parts.push(h('ol', { class: 'frames', reversed: true }, [...ex.frames].reverse().map(frameView)));
-    } else if (ex.raw_stacktrace) {
-      parts.push(h('pre', { class: 'stack' }, ex.raw_stacktrace));
+    parts.push(exceptionView(ex));
+    // A chain is stored oldest first; shown, like the main one, newest first.
+    for (const c of [...(ex.chained || [])].reverse()) {
+      parts.push(h('p', { class: 'muted small chain' }, 'raised while handling:'), exceptionView(c));
     }
   }
+  const payload = e.payload && typeof e.payload === 'object' ? e.payload : {};
+  const crumbs = Array.isArray(payload.breadcrumbs) ? payload.breadcrumbs : payload.breadcrumbs && payload.breadcrumbs.values;
+  if (Array.isArray(crumbs) && crumbs.length) parts.push(h('h3', null, 'Breadcrumbs'), breadcrumbsView(crumbs));
+  if (isObject(payload.request)) parts.push(h('h3', null, 'Request'), requestView(payload.request));
+  if (isObject(payload.user)) parts.push(h('h3', null, 'User'), kv(payload.user));
+  if (isObject(payload.contexts)) {
+    for (const [name, ctx] of Object.entries(payload.contexts)) {
+      parts.push(h('h3', null, `Context: ${name}`), isObject(ctx) ? kv(ctx) : h('pre', null, JSON.stringify(ctx)));
+    }
+  }
+  if (isObject(payload.extra) && Object.keys(payload.extra).length) parts.push(h('h3', null, 'Extra'), kv(payload.extra));
+  if (isObject(payload.sdk)) parts.push(h('p', { class: 'muted small' }, `Sent by ${payload.sdk.name || 'an SDK'} ${payload.sdk.version || ''}`));
   const tags = Object.entries(e.tags || {});
   if (tags.length) {
     parts.push(h('h3', null, 'Tags'), h('ul', { class: 'tags' }, tags.map(([k, v]) => h('li', null, h('span', { class: 'k' }, k), h('span', { class: 'v' }, v)))));
