@@ -147,6 +147,18 @@ async function waitFor(what, check, ms = 15000) {
     return !f.hidden && f.textContent.startsWith('ignore') && f.textContent;
   });
 
+  // 8b. Settings: the DSN to give Sentry SDKs, retention (changed from the page), the keys.
+  await go('#/settings');
+  out.settings_dsn = doc.querySelector('pre.dsn').textContent;
+  out.settings_keys = text('table.list tbody tr td:first-child');
+  const days = doc.querySelector('input[name=days]');
+  days.value = '30';
+  days.form.requestSubmit();
+  out.flash_after_retention = await waitFor('the retention answer', () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.textContent.startsWith('Events are now kept') && f.textContent;
+  });
+
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');
   await waitFor('the alerts page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Alert rules'));

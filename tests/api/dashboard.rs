@@ -183,6 +183,24 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     let other = app.group(&markup_group).await;
     assert_eq!(other["status"], "unresolved");
 
+    // Settings: the project's DSN (for the host the page was opened on), its keys, and the
+    // retention change made from the page.
+    let dsn = app.get_ok("/v1/settings/dsn").await;
+    assert_eq!(s(&out["settings_dsn"]), s(&dsn["dsn"]));
+    assert!(
+        s(&dsn["dsn"]).ends_with(&format!("@{}/1", app.addr)),
+        "{dsn}"
+    );
+    assert_eq!(
+        strings(&out["settings_keys"]),
+        ["admin (created at first start)"]
+    );
+    assert_eq!(
+        s(&out["flash_after_retention"]),
+        "Events are now kept 30 days."
+    );
+    assert_eq!(app.get_ok("/v1/errors/retention/get").await["days"], 30);
+
     // Alerts page, then sign-out forgets the key.
     assert!(
         strings(&out["alerts_empty"])
@@ -200,7 +218,10 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
                 "GET /v1/errors/",
                 "POST /v1/errors/",
                 "PUT /api/v1/logs/",
-                "GET /api/alerts/"
+                "GET /api/alerts/",
+                "GET /v1/settings/dsn",
+                "GET /api/settings/api-keys",
+                "PUT /v1/errors/retention/set"
             ]
             .iter()
             .any(|p| r.starts_with(p)),

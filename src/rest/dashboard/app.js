@@ -69,13 +69,13 @@ function flash(message, kind = 'error') {
 function when(iso) {
   if (!iso) return h('span', { class: 'muted' }, '—');
   const t = new Date(iso);
-  const s = Math.round((Date.now() - t.getTime()) / 1000);
+  const ago = Math.round((Date.now() - t.getTime()) / 1000);
+  const s = Math.abs(ago);
+  const span = s < 3600 ? `${Math.round(s / 60)} min` : s < 86400 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`;
   let rel;
   if (s < 45) rel = 'just now';
-  else if (s < 3600) rel = `${Math.round(s / 60)} min ago`;
-  else if (s < 86400) rel = `${Math.round(s / 3600)} h ago`;
-  else if (s < 86400 * 60) rel = `${Math.round(s / 86400)} d ago`;
-  else rel = t.toISOString().slice(0, 10);
+  else if (s >= 86400 * 60) rel = t.toISOString().slice(0, 10);
+  else rel = ago > 0 ? `${span} ago` : `in ${span}`;
   return h('time', { datetime: iso, title: t.toString() }, rel);
 }
 
@@ -186,6 +186,9 @@ async function render() {
         break;
       case 'alerts':
         view = await viewAlerts();
+        break;
+      case 'settings':
+        view = await viewSettings();
         break;
       default:
         view = h('p', null, 'There is no such page. ', link('#/issues', 'Go to the issues.'));
@@ -683,6 +686,60 @@ async function viewAlerts() {
     ruleRows.length
       ? h('table', { class: 'list' }, h('thead', null, h('tr', null, h('th', null, 'Rule'), h('th', null, 'Fires when'), h('th', null, 'Severity'), h('th', null, 'Enabled'), h('th', null, 'Notifies'), h('th', null, 'Last fired'))), h('tbody', null, ruleRows))
       : h('p', { class: 'empty' }, 'No alert rules. Create them with POST /api/alerts/rules (see /docs).'),
+  );
+}
+
+// ---------- settings ----------
+
+async function viewSettings() {
+  const [dsn, retention, keys] = await Promise.all([
+    api('/v1/settings/dsn'),
+    api('/v1/errors/retention/get'),
+    // Listing keys needs the admin scope; a lesser key still sees the rest of the page.
+    els('/api/settings/api-keys').catch((e) => {
+      if (e.status === 403) return null;
+      throw e;
+    }),
+  ]);
+  const days = h('input', { type: 'number', min: '0', max: '36500', name: 'days', value: String(retention.days), 'aria-label': 'retention days' });
+  const saveRetention = async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api('/v1/errors/retention/set', {
+        method: 'PUT',
+        body: { days: Number(days.value), auto_export_before_cleanup: retention.auto_export_before_cleanup, export_destination: retention.export_destination },
+      });
+      flash(r.days === 0 ? 'Events are now kept forever.' : `Events are now kept ${r.days} days.`, 'ok');
+    } catch (e) {
+      flash(e.message);
+    }
+    render();
+  };
+  return h(
+    'section',
+    null,
+    h('h1', null, 'Settings'),
+    h('h2', null, 'Sentry DSN'),
+    h('p', null, 'Official Sentry SDKs send to this project unchanged with this DSN (its key may only send events):'),
+    h('pre', { class: 'message dsn' }, dsn.dsn),
+    h('pre', { class: 'message small' }, `sentry_sdk.init(dsn="${dsn.dsn}")\nSentry.init({ dsn: "${dsn.dsn}" });`),
+    h('h2', null, 'Retention'),
+    h(
+      'form',
+      { class: 'toolbar', onsubmit: saveRetention },
+      h('label', { class: 'inline' }, 'Keep events for ', days, ' days (0: forever)'),
+      h('button', { type: 'submit', class: 'secondary' }, 'Save'),
+    ),
+    h('p', { class: 'muted small' }, retention.last_cleanup ? ['Last cleanup ', when(retention.last_cleanup), `, ${retention.last_cleanup_deleted} events deleted.`] : 'No cleanup has run yet.'),
+    h('h2', null, 'API keys'),
+    keys === null
+      ? h('p', { class: 'muted' }, 'Listing API keys needs a key with the admin scope.')
+      : h(
+          'table',
+          { class: 'list' },
+          h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Key'), h('th', null, 'Scopes'), h('th', null, 'Last used'), h('th', null, 'Expires'))),
+          h('tbody', null, (keys.api_keys || []).map((k) => h('tr', null, h('td', null, k.name), h('td', null, h('code', null, k.key_preview)), h('td', null, (k.permissions || []).join(', ')), h('td', null, when(k.last_used)), h('td', null, k.expires_at ? when(k.expires_at) : 'never')))),
+        ),
   );
 }
 
