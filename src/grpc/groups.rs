@@ -13,7 +13,7 @@ use crate::{
         GroupStatus,
         cursor::{EventCursor, GroupCursor, page_limit},
         export::{self, Format},
-        filter::EventFilter,
+        filter::{EventFilter, search_words},
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
@@ -136,13 +136,22 @@ impl GroupService for Api {
             sort,
             cursor,
             limit,
+            query,
         } = req.into_inner();
         let status = convert::status_from_pb("status", status)?;
         let sort = convert::sort_from_pb(sort)?;
         let cursor = GroupCursor::decode(&cursor)?;
+        let words = search_words(&query);
         let (groups, next) = self
             .store
-            .list_groups(p.project_id, status, sort, cursor, page_limit(limit))
+            .list_groups(
+                p.project_id,
+                status,
+                &words,
+                sort,
+                cursor,
+                page_limit(limit),
+            )
             .await?;
         Ok(Response::new(pb::ListGroupsResponse {
             groups: groups.into_iter().map(convert::group_to_pb).collect(),

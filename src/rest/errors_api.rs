@@ -920,6 +920,7 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
         limit,
         status,
         sort,
+        q,
         ..
     } = parse_query(raw)?;
     let status = match status.trim() {
@@ -955,6 +956,7 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
         sort: sort as i32,
         cursor,
         limit,
+        query: q,
     };
     let pb::ListGroupsResponse {
         groups,

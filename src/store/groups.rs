@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, Order, Query},
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query},
 };
 use uuid::Uuid;
 
@@ -48,6 +48,7 @@ impl Store {
         &self,
         project_id: Uuid,
         status: Option<GroupStatus>,
+        words: &[String],
         sort: GroupSort,
         cursor: Option<GroupCursor>,
         limit: u64,
@@ -56,6 +57,27 @@ impl Store {
         let mut q = group::Entity::find().filter(group::Column::ProjectId.eq(project_id));
         if let Some(s) = status {
             q = q.filter(group::Column::Status.eq(s.as_str()));
+        }
+        // Each word in the title or the culprit, as typed in any case. A project's groups are
+        // few beside its events: they are read through, no index needed.
+        for w in words {
+            let mut pattern = String::from("%");
+            for ch in w.chars() {
+                if matches!(ch, '\\' | '%' | '_') {
+                    pattern.push('\\');
+                }
+                pattern.push(ch);
+            }
+            pattern.push('%');
+            let like = |c: group::Column| {
+                Expr::expr(Func::lower(Expr::col(c)))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            q = q.filter(
+                Condition::any()
+                    .add(like(group::Column::Title))
+                    .add(like(group::Column::Culprit)),
+            );
         }
         if let Some(c) = cursor {
             if c.sort != sort.code() {

@@ -1758,6 +1758,7 @@ async fn damaged_grpc_group_messages_are_answered_with_a_status() {
                 sort: 1,
                 cursor: String::new(),
                 limit: 10,
+                query: String::new(),
             }
             .encode_to_vec(),
         ),

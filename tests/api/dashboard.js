@@ -147,6 +147,18 @@ async function waitFor(what, check, ms = 15000) {
     return !f.hidden && f.textContent.startsWith('ignore') && f.textContent;
   });
 
+  // 8a. Issue search on the All tab (the ignored issue included), typed into the page.
+  await go('#/issues?status=all');
+  const search = doc.querySelector('input[name=q]');
+  search.value = 'LITERAL';
+  const main = doc.querySelector('#main');
+  const before = main.firstElementChild;
+  search.form.requestSubmit();
+  await waitFor('the search result', () => main.firstElementChild !== before && !main.querySelector('.loading'));
+  out.searched_hash = window.location.hash;
+  out.searched_titles = text('table.list tbody td.title a');
+  out.searched_tab = doc.querySelector('.tabs a.current').textContent;
+
   // 8b. Settings: the DSN to give Sentry SDKs, retention (changed from the page), the keys.
   await go('#/settings');
   out.settings_dsn = doc.querySelector('pre.dsn').textContent;

@@ -183,6 +183,17 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     let other = app.group(&markup_group).await;
     assert_eq!(other["status"], "unresolved");
 
+    // The issue search from the All tab keeps the tab and finds the ignored issue.
+    assert_eq!(
+        s(&out["searched_hash"]),
+        "#/issues?status=all&sort=last_seen_desc&q=LITERAL"
+    );
+    assert_eq!(
+        strings(&out["searched_titles"]),
+        ["ValueError: invalid literal for int(): 'abc'"]
+    );
+    assert_eq!(s(&out["searched_tab"]), "All");
+
     // Settings: the project's DSN (for the host the page was opened on), its keys, and the
     // retention change made from the page.
     let dsn = app.get_ok("/v1/settings/dsn").await;

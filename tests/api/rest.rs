@@ -1535,3 +1535,74 @@ async fn get_event_payload_is_the_original_body() {
         "GET /v1/errors/get must return the payload as it was sent"
     );
 }
+
+/// `?q=` on the group listing (`ListGroupsRequest.query` over gRPC): every word in the title or
+/// the culprit, in any case, as a plain substring (`%` and `_` are not wildcards); with status,
+/// sort and paging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_searched_by_title_and_culprit() {
+    let app = spawn_app().await;
+    let card = s(&app
+        .capture(json!({"message": "Payment failed: card declined"}))
+        .await["group_id"]);
+    let timeout = s(&app
+        .capture(json!({"exception": {"type": "ReadTimeoutError", "message": "upstream timed out",
+            "stacktrace": [{"filename": "shop/pricing.py", "function": "fetch_rates", "lineno": 3}]}}))
+        .await["group_id"]);
+    let percent = s(&app.capture(json!({"message": "disk 100% full"})).await["group_id"]);
+    let under = s(&app.capture(json!({"message": "user_id missing"})).await["group_id"]);
+    let listed = |q: &str| {
+        let app = &app;
+        let path = format!("/v1/errors/groups?q={}&sort=first_seen_desc", enc(q));
+        async move { ids(arr(&app.get_ok(&path).await["groups"])) }
+    };
+    assert_eq!(listed("CARD declined").await, vec![card.clone()]);
+    assert_eq!(listed("card timeout").await, Vec::<String>::new());
+    // Part of a word, in the title; a function name, in the culprit.
+    assert_eq!(listed("timeout").await, vec![timeout.clone()]);
+    assert_eq!(listed("fetch_rates").await, vec![timeout.clone()]);
+    // Wildcards of LIKE are plain characters here.
+    assert_eq!(listed("100%").await, vec![percent.clone()]);
+    assert_eq!(listed("%").await, vec![percent.clone()]);
+    // As a wildcard, `t_f` would match "Payment failed".
+    assert_eq!(listed("t_f").await, Vec::<String>::new());
+    assert_eq!(listed("_").await, vec![under.clone(), timeout.clone()]);
+    // An empty or blank query lists everything.
+    assert_eq!(listed(" ").await.len(), 4);
+
+    // With a status, and paged.
+    app.post_ok(&format!("/v1/errors/resolve/{under}"), &json!({}))
+        .await;
+    let path = format!("/v1/errors/groups?q={}&status=unresolved", enc("_"));
+    assert_eq!(
+        ids(arr(&app.get_ok(&path).await["groups"])),
+        vec![timeout.clone()]
+    );
+    let first = app
+        .get_ok("/v1/errors/groups?q=i&sort=first_seen_desc&limit=2")
+        .await;
+    assert_eq!(ids(arr(&first["groups"])), [under.clone(), percent.clone()]);
+    let path = format!(
+        "/v1/errors/groups?q=i&sort=first_seen_desc&limit=2&cursor={}",
+        s(&first["next_cursor"])
+    );
+    let second = app.get_ok(&path).await;
+    assert_eq!(ids(arr(&second["groups"])), [timeout.clone(), card.clone()]);
+    assert_eq!(second["next_cursor"], Value::Null);
+
+    // gRPC takes the same query.
+    let r = app
+        .groups_client()
+        .await
+        .list_groups(app.req(faultline::pb::ListGroupsRequest {
+            query: "Declined PAYMENT".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("ListGroups")
+        .into_inner();
+    assert_eq!(
+        r.groups.iter().map(|g| g.id.clone()).collect::<Vec<_>>(),
+        [card]
+    );
+}

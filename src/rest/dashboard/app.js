@@ -278,7 +278,8 @@ const SORTS = [
 async function viewIssues(params) {
   const status = params.has('status') ? params.get('status') : 'unresolved';
   const sort = params.get('sort') || 'last_seen_desc';
-  const page = await api(`/v1/errors/groups${query({ status, sort, limit: 50 })}`);
+  const q = params.get('q') || '';
+  const page = await api(`/v1/errors/groups${query({ status: status === 'all' ? '' : status, sort, q, limit: 50 })}`);
 
   const selected = new Set();
   const bulkButtons = [];
@@ -325,7 +326,7 @@ async function viewIssues(params) {
   more.addEventListener('click', async () => {
     more.disabled = true;
     try {
-      const next = await api(`/v1/errors/groups${query({ status, sort, limit: 50, cursor })}`);
+      const next = await api(`/v1/errors/groups${query({ status: status === 'all' ? '' : status, sort, q, limit: 50, cursor })}`);
       addRows(next.groups);
       cursor = next.next_cursor;
       more.hidden = !cursor;
@@ -354,7 +355,7 @@ async function viewIssues(params) {
     'nav',
     { class: 'tabs' },
     STATUSES.map(([value, label]) =>
-      link(`#/issues${query({ status: value === '' ? 'all' : value, sort })}`, label),
+      link(`#/issues${query({ status: value === '' ? 'all' : value, sort, q })}`, label),
     ),
   );
   for (const [i, a] of [...tabs.children].entries()) {
@@ -363,18 +364,24 @@ async function viewIssues(params) {
   }
   const sortSelect = h(
     'select',
-    { 'aria-label': 'sort', onchange: () => go(['issues'], new URLSearchParams({ status, sort: sortSelect.value })) },
+    { 'aria-label': 'sort', onchange: () => go(['issues'], new URLSearchParams({ status, sort: sortSelect.value, q })) },
     SORTS.map(([v, label]) => h('option', { value: v }, label)),
   );
   sortSelect.value = sort;
+  const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words in the title or culprit', 'aria-label': 'search issues' });
+  const searchForm = h(
+    'form',
+    { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); go(['issues'], new URLSearchParams({ status, sort, q: search.value.trim() })); } },
+    search,
+  );
 
   return h(
     'section',
     null,
-    h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect)),
+    h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect), searchForm),
     h('div', { class: 'toolbar' }, bulkButtons),
     page.groups.length === 0
-      ? h('p', { class: 'empty' }, status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
+      ? h('p', { class: 'empty' }, q ? 'No issue matches.' : status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
       : h(
           'table',
           { class: 'list' },
