@@ -149,7 +149,13 @@ function route() {
   const cut = raw.indexOf('?');
   const path = cut < 0 ? raw : raw.slice(0, cut);
   const params = new URLSearchParams(cut < 0 ? '' : raw.slice(cut + 1));
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = path.split('/').filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p; // a malformed escape: the server answers for the id as typed
+    }
+  });
   return { parts, params };
 }
 
