@@ -122,6 +122,7 @@ async function waitFor(what, check, ms = 15000) {
   );
   out.sentry_sections = text('.event h3').filter((t) => !t.includes(':') || t.startsWith('Context'));
   out.sentry_request = text('.event pre.message').pop();
+  out.sentry_tags = [...doc.querySelectorAll('.event ul.tags li')].map((li) => `${li.children[0].textContent}=${li.children[1].textContent}`);
   out.sentry_kv = [...doc.querySelectorAll('.event dl.kv')].map((dl) =>
     [...dl.querySelectorAll('dt')].map((dt) => `${dt.textContent}=${dt.nextElementSibling.textContent}`).join(' '),
   );

@@ -155,7 +155,25 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     );
     assert_eq!(
         strings(&out["sentry_sections"]),
-        ["Breadcrumbs", "Request", "User", "Context: os", "Extra"]
+        [
+            "Breadcrumbs",
+            "Request",
+            "User",
+            "Context: os",
+            "Extra",
+            "Tags"
+        ]
+    );
+    // The tags Sentry derives from the event, which the SDK did not send as tags.
+    assert_eq!(
+        strings(&out["sentry_tags"]),
+        [
+            "handled=no",
+            "mechanism=django",
+            "os=Linux 6.1",
+            "os.name=Linux",
+            "url=https://shop.example.com/checkout"
+        ]
     );
 
     // Search ("literal") found both events of the int() issue and links to it.

@@ -244,6 +244,55 @@ fn tags(v: Option<&Value>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The tags Sentry derives from an event's fields and contexts, so an issue can be broken down
+/// by server, URL, browser, OS, runtime or device, and by whether the error was handled, as in
+/// Sentry. A tag the SDK sent itself is kept as sent; nothing is added beyond the tag limit.
+fn derive_tags(o: &Map<String, Value>, tags: &mut BTreeMap<String, String>) {
+    let mut derived: Vec<(&str, String)> = Vec::new();
+    for (tag, field) in [
+        ("server_name", "server_name"),
+        ("logger", "logger"),
+        ("transaction", "transaction"),
+    ] {
+        derived.push((tag, text(o.get(field))));
+    }
+    derived.push(("url", text(o.get("request").and_then(|r| r.get("url")))));
+    let contexts = o.get("contexts");
+    for (name, family) in [
+        ("browser", "browser.name"),
+        ("os", "os.name"),
+        ("runtime", "runtime.name"),
+    ] {
+        let ctx = contexts.and_then(|c| c.get(name));
+        let ctx_name = text(ctx.and_then(|c| c.get("name")));
+        let version = text(ctx.and_then(|c| c.get("version")));
+        if !ctx_name.is_empty() {
+            derived.push((name, format!("{ctx_name} {version}").trim_end().to_owned()));
+            derived.push((family, ctx_name));
+        }
+    }
+    let device = contexts.and_then(|c| c.get("device"));
+    derived.push(("device", text(device.and_then(|d| d.get("model")))));
+    derived.push(("device.family", text(device.and_then(|d| d.get("family")))));
+    // The main exception is the last one; its mechanism says whether the app handled it.
+    let mechanism = values(o.get("exception"))
+        .last()
+        .and_then(|e| e.get("mechanism"));
+    derived.push(("mechanism", text(mechanism.and_then(|m| m.get("type")))));
+    if let Some(handled) = mechanism
+        .and_then(|m| m.get("handled"))
+        .and_then(Value::as_bool)
+    {
+        derived.push(("handled", if handled { "yes" } else { "no" }.to_owned()));
+    }
+    for (key, value) in derived {
+        if value.is_empty() || tags.contains_key(key) || tags.len() >= limits::TAGS_MAX {
+            continue;
+        }
+        tags.insert(key.to_owned(), truncate(value, limits::TAG_VALUE_MAX));
+    }
+}
+
 fn frame(v: &Value) -> Frame {
     let o = v.as_object();
     let get = |k: &str| o.and_then(|o| o.get(k));
@@ -323,6 +372,8 @@ pub fn to_capture(event: SentryEvent, event_id: Uuid) -> CaptureInput {
         .filter(|s| !s.is_empty())
         .take(limits::FINGERPRINT_PARTS_MAX)
         .collect();
+    let mut event_tags = tags(o.get("tags"));
+    derive_tags(o, &mut event_tags);
     CaptureInput {
         message,
         exception: main,
@@ -331,7 +382,7 @@ pub fn to_capture(event: SentryEvent, event_id: Uuid) -> CaptureInput {
         release: truncate(text(o.get("release")), limits::SHORT_FIELD_MAX),
         environment: truncate(text(o.get("environment")), limits::SHORT_FIELD_MAX),
         user_id: truncate(user_id(o.get("user")), limits::SHORT_FIELD_MAX),
-        tags: tags(o.get("tags")),
+        tags: event_tags,
         fingerprint,
         timestamp: timestamp(o.get("timestamp")),
         idempotency_key: Some(format!("sentry:{}", event_id.simple())),
@@ -351,6 +402,51 @@ mod tests {
     fn capture(v: Value) -> CaptureInput {
         let ev = decode(v.to_string().as_bytes()).unwrap();
         to_capture(ev, Uuid::nil())
+    }
+
+    #[test]
+    fn tags_are_derived_from_fields_and_contexts_as_sentry_does() {
+        let c = capture(json!({
+            "message": "x", "server_name": "web-1", "logger": "django.request",
+            "transaction": "/checkout", "request": {"url": "https://shop.example.com/cart"},
+            "contexts": {"os": {"name": "Linux", "version": "6.1"}, "runtime": {"name": "CPython"},
+                         "browser": {"name": "Chrome", "version": 126},
+                         "device": {"model": "Pixel 8", "family": "Pixel"}},
+            "exception": {"values": [
+                {"type": "KeyError", "mechanism": {"type": "chained", "handled": true}},
+                {"type": "ValueError", "mechanism": {"type": "django", "handled": false}}]},
+            "tags": {"server_name": "set by the app"}
+        }));
+        let want = [
+            ("server_name", "set by the app"),
+            ("logger", "django.request"),
+            ("transaction", "/checkout"),
+            ("url", "https://shop.example.com/cart"),
+            ("os", "Linux 6.1"),
+            ("os.name", "Linux"),
+            ("runtime", "CPython"),
+            ("runtime.name", "CPython"),
+            ("browser", "Chrome 126"),
+            ("browser.name", "Chrome"),
+            ("device", "Pixel 8"),
+            ("device.family", "Pixel"),
+            ("mechanism", "django"),
+            ("handled", "no"),
+        ];
+        assert_eq!(
+            c.tags,
+            want.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        );
+        // Nothing to derive: no tags; a full set of the SDK's own tags: none added.
+        assert!(capture(json!({"message": "plain"})).tags.is_empty());
+        let full: serde_json::Map<String, Value> = (0..limits::TAGS_MAX)
+            .map(|i| (format!("t{i}"), json!("v")))
+            .collect();
+        let c = capture(json!({"message": "x", "tags": full, "server_name": "web-1"}));
+        assert_eq!(c.tags.len(), limits::TAGS_MAX);
+        assert!(!c.tags.contains_key("server_name"));
     }
 
     #[test]
