@@ -155,19 +155,27 @@ async fn evaluate_rule(
         text: &text,
         data: Some(&data),
     };
-    let mut deliveries = Vec::new();
-    for &kind in &spec.notifications {
-        let outcome = match store.get_integration(rule.project_id, kind).await {
-            Ok(channel) => send::deliver(&channel.config, &notice).await,
-            Err(Error::NotFound { .. }) => Err("the channel is not configured".to_owned()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(why) = &outcome {
-            tracing::warn!(rule = %rule.id, channel = kind.as_str(), error = %why,
-                "alert notification not delivered");
-        }
-        deliveries.push((kind, outcome));
-    }
+    // The channels at once, each retried while its failure may pass (`send::RETRY_DELAYS`), so
+    // a slow or briefly failing one does not hold the others back.
+    let deliveries: Vec<(Kind, Result<(), String>)> =
+        futures::future::join_all(spec.notifications.iter().map(|&kind| {
+            let notice = &notice;
+            async move {
+                let outcome = match store.get_integration(rule.project_id, kind).await {
+                    Ok(channel) => {
+                        send::deliver_retrying(&channel.config, notice, &send::RETRY_DELAYS).await
+                    }
+                    Err(Error::NotFound { .. }) => Err("the channel is not configured".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(why) = &outcome {
+                    tracing::warn!(rule = %rule.id, channel = kind.as_str(), error = %why,
+                        "alert notification not delivered");
+                }
+                (kind, outcome)
+            }
+        }))
+        .await;
     // What the incident records of this firing.
     let mut line = format!(
         "{}: {shown} {} in the last {span} (threshold {}).{named}",

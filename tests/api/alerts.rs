@@ -66,11 +66,17 @@ async fn alerts_client(app: &TestApp) -> AlertServiceClient<Channel> {
 
 /// Points the project's webhook channel at `addr`, signed with [`SECRET`].
 async fn webhook_to(app: &TestApp, addr: std::net::SocketAddr) {
+    webhook_at(app, addr, "/alerts").await;
+}
+
+/// Points the project's webhook channel at `path` on `addr` (see `http_receiver` for the
+/// paths that fail).
+async fn webhook_at(app: &TestApp, addr: std::net::SocketAddr, path: &str) {
     let r = call(
         app,
         Method::PUT,
         "/api/settings/integrations/webhook",
-        Some(json!({"config": {"url": format!("http://{addr}/alerts"), "secret": SECRET}})),
+        Some(json!({"config": {"url": format!("http://{addr}{path}"), "secret": SECRET}})),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -692,4 +698,58 @@ async fn a_resolved_issue_that_recurs_fires_a_regressions_rule() {
     assert_eq!(d["count"], json!(1));
     assert_eq!(d["groups"][0]["id"], json!(group));
     assert_eq!(app.group(&group).await["regressed"], json!(true));
+}
+
+/// A receiver that is briefly down gets the alert on a retry, with the same delivery id; one
+/// that refuses it (HTTP 400) is not asked again, and the incident says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_briefly_failing_webhook_gets_the_alert_on_a_retry() {
+    let (addr, got) = http_receiver().await;
+    for (path, delivered) in [("/flaky/alerts", true), ("/reject/alerts", false)] {
+        let app = spawn_app().await;
+        webhook_at(&app, addr, path).await;
+        create(
+            &app,
+            "/api/alerts/rules",
+            &json!({"name": "Loud", "condition": "error_count > 1 in 1 minute",
+                    "notifications": ["webhook"]}),
+        )
+        .await;
+        capture_n(&app, "checkout failed", 2).await;
+        let incidents = incidents_when(&app, |l| {
+            l.first()
+                .is_some_and(|i| s(&i["description"]).contains("Notified"))
+        })
+        .await;
+        let description = s(&incidents[0]["description"]);
+        let attempts: Vec<_> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| {
+                r.headers["x-faultline-delivery"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        if delivered {
+            assert!(
+                description.contains("Notified: webhook delivered"),
+                "{description}"
+            );
+            assert_eq!(attempts.len(), 2, "one 503, then the retry");
+            assert_eq!(
+                attempts[0], attempts[1],
+                "a retry carries the same delivery id"
+            );
+        } else {
+            assert!(
+                description.contains("webhook not delivered (the receiver answered HTTP 400)"),
+                "{description}"
+            );
+            assert_eq!(attempts.len(), 1, "a refusal is not retried");
+        }
+    }
 }

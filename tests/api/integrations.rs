@@ -25,26 +25,34 @@ pub(crate) struct Received {
     pub body: Bytes,
 }
 
-/// An HTTP server on port 0 recording every POST; `/fail/*` answers 500.
+/// An HTTP server on port 0 recording every POST; `/fail/*` answers 500, `/reject/*` 400 and
+/// `/flaky/*` 503 to its first POST only.
 pub(crate) async fn http_receiver() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
+    let got: Arc<Mutex<Vec<Received>>> = Arc::new(Mutex::new(Vec::new()));
     let record = {
         let got = got.clone();
         move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
             let got = got.clone();
             async move {
                 let path = uri.path().to_owned();
-                let fail = path.starts_with("/fail");
-                got.lock().unwrap().push(Received {
+                let mut got = got.lock().unwrap();
+                // `/fail…` always fails, `/reject…` is refused for good, `/flaky…` fails the
+                // first delivery to it and takes the next.
+                let status = if path.starts_with("/fail") {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else if path.starts_with("/reject") {
+                    StatusCode::BAD_REQUEST
+                } else if path.starts_with("/flaky") && !got.iter().any(|r| r.path == path) {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                };
+                got.push(Received {
                     path,
                     headers,
                     body,
                 });
-                if fail {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    StatusCode::OK
-                }
+                status
             }
         }
     };
