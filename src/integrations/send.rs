@@ -57,9 +57,7 @@ pub struct Notice<'a> {
 
 /// Sends `notice` over the channel once; `Err` holds why it failed, fit to show an admin.
 pub async fn deliver(cfg: &Config, notice: &Notice<'_>) -> Result<(), String> {
-    attempt(cfg, notice, &uuid::Uuid::new_v4().to_string())
-        .await
-        .map_err(|f| f.why)
+    deliver_retrying(cfg, notice, &[]).await
 }
 
 /// Sends `notice`, trying again after each of `delays` while the failure may pass. `Err` says

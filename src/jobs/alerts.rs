@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Metric, Rule, format_window},
+        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Rule, format_window},
         model::from_millis,
     },
     error::Error,
@@ -108,17 +108,15 @@ async fn evaluate_rule(
         u64::try_from(now_ms.saturating_sub(since_ms).saturating_add(999) / 1000)
             .unwrap_or(spec.window_secs),
     );
-    // The groups a group metric counted, a line each ("- title (id)").
+    // The groups a metric that counts groups counted, a line each ("- title (id)").
     let mut groups = Vec::new();
     let mut named = String::new();
-    if matches!(spec.metric, Metric::NewIssues | Metric::Regressions) {
-        for (id, title) in store
-            .group_titles(rule.project_id, spec.metric, since_ms, now_ms, GROUPS_NAMED)
-            .await?
-        {
-            named.push_str(&format!("\n- {title} ({id})"));
-            groups.push(json!({"id": id, "title": title}));
-        }
+    for (id, title) in store
+        .group_titles(rule.project_id, spec.metric, since_ms, now_ms, GROUPS_NAMED)
+        .await?
+    {
+        named.push_str(&format!("\n- {title} ({id})"));
+        groups.push(json!({"id": id, "title": title}));
     }
 
     // The incident this firing opens or adds to; it is written after the notices go out, so

@@ -85,11 +85,12 @@ fn rule_model(id: Uuid, project_id: Uuid, s: &RuleSpec) -> alert_rule::ActiveMod
     }
 }
 
-/// The group time a group metric counts by.
-fn group_time(metric: Metric) -> group::Column {
+/// The group time a metric that counts groups counts by; `None` for one that counts events.
+fn group_time(metric: Metric) -> Option<group::Column> {
     match metric {
-        Metric::Regressions => group::Column::RegressedAt,
-        Metric::NewIssues | Metric::ErrorCount => group::Column::FirstSeen,
+        Metric::ErrorCount => None,
+        Metric::NewIssues => Some(group::Column::FirstSeen),
+        Metric::Regressions => Some(group::Column::RegressedAt),
     }
 }
 
@@ -190,8 +191,8 @@ impl Store {
         until_ms: i64,
         cap: u64,
     ) -> Result<u64, Error> {
-        let inner = match metric {
-            Metric::ErrorCount => Query::select()
+        let inner = match group_time(metric) {
+            None => Query::select()
                 .expr(Expr::val(1))
                 .from(event::Entity)
                 .and_where(Expr::col(event::Column::ProjectId).eq(project_id))
@@ -199,17 +200,14 @@ impl Store {
                 .and_where(Expr::col(event::Column::Timestamp).lte(until_ms))
                 .limit(cap)
                 .to_owned(),
-            Metric::NewIssues | Metric::Regressions => {
-                let at = group_time(metric);
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(group::Entity)
-                    .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
-                    .and_where(Expr::col(at).gte(since_ms))
-                    .and_where(Expr::col(at).lte(until_ms))
-                    .limit(cap)
-                    .to_owned()
-            }
+            Some(at) => Query::select()
+                .expr(Expr::val(1))
+                .from(group::Entity)
+                .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
+                .and_where(Expr::col(at).gte(since_ms))
+                .and_where(Expr::col(at).lte(until_ms))
+                .limit(cap)
+                .to_owned(),
         };
         let stmt = Query::select()
             .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
@@ -222,8 +220,8 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Ids and titles of the groups a group metric (`new_issues`, `regressions`) counts in
-    /// `[since_ms, until_ms]`, newest first, at most `n`.
+    /// Ids and titles of the groups `metric` counts in `[since_ms, until_ms]` (`new_issues`,
+    /// `regressions`), newest first, at most `n`; none for a metric that counts events.
     pub async fn group_titles(
         &self,
         project_id: Uuid,
@@ -232,7 +230,9 @@ impl Store {
         until_ms: i64,
         n: u64,
     ) -> Result<Vec<(Uuid, String)>, Error> {
-        let at = group_time(metric);
+        let Some(at) = group_time(metric) else {
+            return Ok(Vec::new());
+        };
         Ok(group::Entity::find()
             .filter(group::Column::ProjectId.eq(project_id))
             .filter(at.gte(since_ms))

@@ -393,64 +393,31 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
-        event_tag::Entity::delete_many()
-            .filter(event_tag::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        let events = event::Entity::delete_many()
-            .filter(event::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?
-            .rows_affected;
+        delete_rows::<event_tag::Entity>(&txn, event_tag::Column::ProjectId.eq(id)).await?;
+        let events = delete_rows::<event::Entity>(&txn, event::Column::ProjectId.eq(id)).await?;
         let project_groups = Query::select()
             .column(group::Column::Id)
             .from(group::Entity)
             .and_where(Expr::col(group::Column::ProjectId).eq(id))
             .to_owned();
-        group_hourly::Entity::delete_many()
-            .filter(group_hourly::Column::GroupId.in_subquery(project_groups.clone()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_stat::Entity::delete_many()
-            .filter(group_stat::Column::GroupId.in_subquery(project_groups))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_hash::Entity::delete_many()
-            .filter(group_hash::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        let groups = group::Entity::delete_many()
-            .filter(group::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?
-            .rows_affected;
-        retention::Entity::delete_many()
-            .filter(retention::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
+        delete_rows::<group_hourly::Entity>(
+            &txn,
+            group_hourly::Column::GroupId.in_subquery(project_groups.clone()),
+        )
+        .await?;
+        delete_rows::<group_stat::Entity>(
+            &txn,
+            group_stat::Column::GroupId.in_subquery(project_groups),
+        )
+        .await?;
+        delete_rows::<group_hash::Entity>(&txn, group_hash::Column::ProjectId.eq(id)).await?;
+        let groups = delete_rows::<group::Entity>(&txn, group::Column::ProjectId.eq(id)).await?;
+        delete_rows::<retention::Entity>(&txn, retention::Column::ProjectId.eq(id)).await?;
         // The channels hold credentials (webhook URLs, SMTP passwords): they go too.
-        integration::Entity::delete_many()
-            .filter(integration::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        project_setting::Entity::delete_many()
-            .filter(project_setting::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        api_key::Entity::delete_many()
-            .filter(api_key::Column::ProjectId.eq(id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
+        delete_rows::<integration::Entity>(&txn, integration::Column::ProjectId.eq(id)).await?;
+        delete_rows::<project_setting::Entity>(&txn, project_setting::Column::ProjectId.eq(id))
+            .await?;
+        delete_rows::<api_key::Entity>(&txn, api_key::Column::ProjectId.eq(id)).await?;
         drop_claims(&txn, id).await?;
         project::Entity::delete_by_id(id)
             .exec(&txn)
@@ -467,4 +434,17 @@ impl Store {
         txn.commit().await.map_err(db_err)?;
         Ok(DeletedProject { events, groups })
     }
+}
+
+/// Deletes the rows of `E` that `filter` selects, in `txn`; returns how many went.
+async fn delete_rows<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    filter: impl sea_orm::sea_query::IntoCondition,
+) -> Result<u64, Error> {
+    Ok(E::delete_many()
+        .filter(filter)
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected)
 }

@@ -7,8 +7,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, n, s, spawn_app},
+    helpers::{TestApp, s, spawn_app},
     sdk::jsdom_script,
+    sentry::key_and_project,
 };
 
 const DRIVER: &str = include_str!("dashboard.js");
@@ -261,8 +262,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
 
 /// Sends one event the way the Sentry Python SDK's store call does; returns its Sentry id.
 async fn sentry_store(app: &TestApp) -> String {
-    let dsn = app.get_ok("/v1/settings/dsn").await;
-    let (key, project) = (s(&dsn["public_key"]), n(&dsn["project_id"]));
+    let (key, project) = key_and_project(app).await;
     let event = json!({
         "event_id": "fc6d8c0c43fc4630ad850ee518f1b9d0", "platform": "python", "level": "error",
         "timestamp": 1_765_000_000,

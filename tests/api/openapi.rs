@@ -124,8 +124,9 @@ impl Spec {
     }
 }
 
-fn bearer(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
-    app.authed(method, path)
+/// A request as the Error Logging System's clients send it: the key in `X-API-Key`.
+fn els(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
+    app.anon(method, path).header("X-API-Key", &app.key)
 }
 
 const NO_SUCH_ID: &str = "00000000-0000-7000-8000-000000000000";
@@ -136,7 +137,7 @@ async fn native_answers_match_the_document() {
     let mut spec = Spec::load();
 
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/capture").json(&json!({
+        .send(app.authed(Method::POST, "/v1/errors/capture").json(&json!({
             "exception": {"type": "ValueError", "message": "bad input",
                           "stacktrace": "Traceback (most recent call last):\n  File \"app.py\", line 3, in <module>\n    main()\nValueError: bad input"},
             "level": "error", "tags": {"region": "eu"}, "environment": "production", "release": "1.4.2",
@@ -148,7 +149,7 @@ async fn native_answers_match_the_document() {
     let group_id = s(&r.body["group_id"]);
 
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/capture/batch").json(&json!({
+        .send(app.authed(Method::POST, "/v1/errors/capture/batch").json(&json!({
             "events": [{"message": "first failure", "stack": [{"file": "a.js", "line": 3, "method": "f"}]},
                        {"level": "not-a-level", "message": "x"}]
         })))
@@ -159,11 +160,11 @@ async fn native_answers_match_the_document() {
     let body =
         json!({"text": "payment provider timed out", "level": "warning", "idempotency_key": "k-1"});
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/message").json(&body))
+        .send(app.authed(Method::POST, "/v1/errors/message").json(&body))
         .await;
     spec.check("POST", "/v1/errors/message", 200, &r);
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/message").json(&body))
+        .send(app.authed(Method::POST, "/v1/errors/message").json(&body))
         .await;
     spec.check("POST", "/v1/errors/message", 200, &r);
     assert_eq!(r.body["duplicate"], json!(true));
@@ -212,28 +213,23 @@ async fn native_answers_match_the_document() {
         ),
         ("/v1/settings/policy", "/v1/settings/policy".to_owned()),
     ] {
-        let r = app.send(bearer(&app, Method::GET, &path)).await;
+        let r = app.send(app.authed(Method::GET, &path)).await;
         spec.check("GET", template, 200, &r);
     }
     // The stored payload and the grouping explanation come with a single event.
     let r = app
-        .send(bearer(
-            &app,
-            Method::GET,
-            &format!("/v1/errors/get/{event_id}"),
-        ))
+        .send(app.authed(Method::GET, &format!("/v1/errors/get/{event_id}")))
         .await;
     assert_eq!(r.body["payload"]["extra_field"], json!({"kept": true}));
     assert!(r.body["grouping"].is_object(), "{}", r.text);
 
     // A second page carries a cursor.
     let r = app
-        .send(bearer(&app, Method::GET, "/v1/errors/list?limit=1"))
+        .send(app.authed(Method::GET, "/v1/errors/list?limit=1"))
         .await;
     let cursor = s(&r.body["next_cursor"]);
     let r = app
-        .send(bearer(
-            &app,
+        .send(app.authed(
             Method::GET,
             &format!("/v1/errors/list?limit=1&cursor={}", enc(&cursor)),
         ))
@@ -242,11 +238,7 @@ async fn native_answers_match_the_document() {
 
     for verb in ["resolve", "unresolve", "ignore"] {
         let r = app
-            .send(bearer(
-                &app,
-                Method::POST,
-                &format!("/v1/errors/{verb}/{group_id}"),
-            ))
+            .send(app.authed(Method::POST, &format!("/v1/errors/{verb}/{group_id}")))
             .await;
         spec.check(
             "POST",
@@ -256,7 +248,7 @@ async fn native_answers_match_the_document() {
         );
     }
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/bulk").json(&json!({
+        .send(app.authed(Method::POST, "/v1/errors/bulk").json(&json!({
             "error_group_ids": [group_id, NO_SUCH_ID, "not-a-uuid"], "action": "resolve"
         })))
         .await;
@@ -265,54 +257,53 @@ async fn native_answers_match_the_document() {
 
     let r = app
         .send(
-            bearer(&app, Method::POST, "/v1/errors/export")
+            app.authed(Method::POST, "/v1/errors/export")
                 .json(&json!({"filter": {"level": "error"}})),
         )
         .await;
     spec.check("POST", "/v1/errors/export", 200, &r);
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/export").json(&json!({"format": "csv"})))
+        .send(
+            app.authed(Method::POST, "/v1/errors/export")
+                .json(&json!({"format": "csv"})),
+        )
         .await;
     spec.check("POST", "/v1/errors/export", 200, &r);
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/export"))
+        .send(app.authed(Method::POST, "/v1/errors/export"))
         .await;
     spec.check("POST", "/v1/errors/export", 200, &r);
 
     let r = app
-        .send(bearer(&app, Method::PUT, "/v1/errors/retention/set").json(&json!({"days": 90})))
+        .send(
+            app.authed(Method::PUT, "/v1/errors/retention/set")
+                .json(&json!({"days": 90})),
+        )
         .await;
     spec.check("PUT", "/v1/errors/retention/set", 200, &r);
 
     let r = app
-        .send(bearer(
-            &app,
-            Method::DELETE,
-            &format!("/v1/errors/delete/{group_id}"),
-        ))
+        .send(app.authed(Method::DELETE, &format!("/v1/errors/delete/{group_id}")))
         .await;
     spec.check("DELETE", "/v1/errors/delete/{error_group_id}", 200, &r);
 
     let r = app
         .send(
-            bearer(&app, Method::POST, "/v1/projects/create")
+            app.authed(Method::POST, "/v1/projects/create")
                 .json(&json!({"name": "checkout-service"})),
         )
         .await;
     spec.check("POST", "/v1/projects/create", 200, &r);
     let project = s(&r.body["id"]);
     let r = app
-        .send(bearer(
-            &app,
-            Method::GET,
-            &format!("/v1/projects/get/{project}"),
-        ))
+        .send(app.authed(Method::GET, &format!("/v1/projects/get/{project}")))
         .await;
     spec.check("GET", "/v1/projects/get/{project_id}", 200, &r);
     // The project selector: the admin key works on the new project.
     let r = app
         .send(
-            bearer(&app, Method::GET, "/v1/errors/groups").header("X-Faultline-Project", &project),
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("X-Faultline-Project", &project),
         )
         .await;
     spec.check("GET", "/v1/errors/groups", 200, &r);
@@ -326,13 +317,12 @@ async fn native_answers_match_the_document() {
 async fn dialect_answers_match_the_document() {
     let app = spawn_app().await;
     let mut spec = Spec::load();
-    let els = |method: Method, path: &str| app.anon(method, path).header("X-API-Key", &app.key);
 
     let r = app.send(app.anon(Method::GET, "/health")).await;
     spec.check("GET", "/health", 200, &r);
 
     let r = app
-        .send(els(Method::POST, "/api/errors").header("User-Agent", "Mozilla/5.0 test").json(&json!({
+        .send(els(&app, Method::POST, "/api/errors").header("User-Agent", "Mozilla/5.0 test").json(&json!({
             "level": "error", "message": "Database connection failed",
             "stack_trace": "Error: Connection timeout\n    at Database.connect(db.js:45)\n    at main(app.js:12)",
             "context": {"user_id": "12345", "session_id": "abc-def-ghi"},
@@ -373,38 +363,39 @@ async fn dialect_answers_match_the_document() {
             "/api/monitoring/uptime".to_owned(),
         ),
     ] {
-        let r = app.send(els(Method::GET, &path)).await;
+        let r = app.send(els(&app, Method::GET, &path)).await;
         spec.check("GET", template, 200, &r);
     }
     let r = app
-        .send(els(Method::PUT, &format!("/api/errors/{id}/resolve")))
+        .send(els(&app, Method::PUT, &format!("/api/errors/{id}/resolve")))
         .await;
     spec.check("PUT", "/api/errors/{id}/resolve", 200, &r);
-    let r = app.send(els(Method::GET, "/api/stats")).await;
+    let r = app.send(els(&app, Method::GET, "/api/stats")).await;
     spec.check("GET", "/api/stats", 200, &r);
     let r = app
-        .send(els(Method::DELETE, &format!("/api/errors/{id}")))
+        .send(els(&app, Method::DELETE, &format!("/api/errors/{id}")))
         .await;
     spec.check("DELETE", "/api/errors/{id}", 204, &r);
 
     let r = app
-        .send(els(Method::POST, "/api/alerts/rules").json(&json!({
+        .send(els(&app, Method::POST, "/api/alerts/rules").json(&json!({
             "name": "High Error Rate", "condition": "error_count > threshold in time_window",
             "threshold": 50, "time_window": "5m", "notifications": ["email", "slack"], "enabled": true
         })))
         .await;
     spec.check("POST", "/api/alerts/rules", 201, &r);
     let rule = s(&r.body["data"]["id"]);
-    let r = app.send(els(Method::GET, "/api/alerts/rules")).await;
+    let r = app.send(els(&app, Method::GET, "/api/alerts/rules")).await;
     spec.check("GET", "/api/alerts/rules", 200, &r);
     let r = app
         .send(
-            els(Method::PUT, &format!("/api/alerts/rules/{rule}")).json(&json!({"enabled": false})),
+            els(&app, Method::PUT, &format!("/api/alerts/rules/{rule}"))
+                .json(&json!({"enabled": false})),
         )
         .await;
     spec.check("PUT", "/api/alerts/rules/{id}", 200, &r);
     let r = app
-        .send(els(Method::POST, "/api/alerts/incidents").json(&json!({
+        .send(els(&app, Method::POST, "/api/alerts/incidents").json(&json!({
             "title": "Database Connection Timeout", "severity": "critical", "assigned_to": "user-123"
         })))
         .await;
@@ -412,17 +403,29 @@ async fn dialect_answers_match_the_document() {
     let incident = s(&r.body["data"]["id"]);
     let r = app
         .send(
-            els(Method::PUT, &format!("/api/alerts/incidents/{incident}"))
-                .json(&json!({"status": "resolved"})),
+            els(
+                &app,
+                Method::PUT,
+                &format!("/api/alerts/incidents/{incident}"),
+            )
+            .json(&json!({"status": "resolved"})),
         )
         .await;
     spec.check("PUT", "/api/alerts/incidents/{id}", 200, &r);
     let r = app
-        .send(els(Method::GET, "/api/alerts/incidents?status=resolved"))
+        .send(els(
+            &app,
+            Method::GET,
+            "/api/alerts/incidents?status=resolved",
+        ))
         .await;
     spec.check("GET", "/api/alerts/incidents", 200, &r);
     let r = app
-        .send(els(Method::DELETE, &format!("/api/alerts/rules/{rule}")))
+        .send(els(
+            &app,
+            Method::DELETE,
+            &format!("/api/alerts/rules/{rule}"),
+        ))
         .await;
     spec.check("DELETE", "/api/alerts/rules/{id}", 204, &r);
 
@@ -435,7 +438,10 @@ async fn dialect_answers_match_the_document() {
         "context": {"url": "/api/users/123", "user_id": "u_12345"}
     });
     let r = app
-        .send(bearer(&app, Method::POST, "/api/v1/logs/report").json(&report))
+        .send(
+            app.authed(Method::POST, "/api/v1/logs/report")
+                .json(&report),
+        )
         .await;
     spec.check("POST", "/api/v1/logs/report", 200, &r);
     assert_eq!(r.body["status"], json!("ok"));
@@ -453,9 +459,7 @@ async fn dialect_answers_match_the_document() {
     assert_eq!(r.body["status"], json!("duplicate"));
     let log = s(&r.body["id"]);
     // The report created project `rtc_backend`; its error is read there.
-    let r = app
-        .send(bearer(&app, Method::GET, "/v1/projects/list"))
-        .await;
+    let r = app.send(app.authed(Method::GET, "/v1/projects/list")).await;
     let rtc = arr(&r.body["projects"])
         .iter()
         .find(|p| p["name"] == "rtc_backend")
@@ -463,14 +467,14 @@ async fn dialect_answers_match_the_document() {
         .expect("project rtc_backend");
     let r = app
         .send(
-            bearer(&app, Method::GET, &format!("/api/v1/logs/{log}"))
+            app.authed(Method::GET, &format!("/api/v1/logs/{log}"))
                 .header("X-Faultline-Project", &rtc),
         )
         .await;
     spec.check("GET", "/api/v1/logs/{id}", 200, &r);
     let r = app
         .send(
-            bearer(&app, Method::PUT, &format!("/api/v1/logs/{log}/status"))
+            app.authed(Method::PUT, &format!("/api/v1/logs/{log}/status"))
                 .header("X-Faultline-Project", &rtc)
                 .json(&json!({"status": "VERIFYING"})),
         )
@@ -478,7 +482,7 @@ async fn dialect_answers_match_the_document() {
     spec.check("PUT", "/api/v1/logs/{id}/status", 200, &r);
 
     let r = app
-        .send(bearer(&app, Method::POST, "/ingest/errors").json(&json!({
+        .send(app.authed(Method::POST, "/ingest/errors").json(&json!({
             "exception_class": "RuntimeError", "message": "Something went wrong",
             "backtrace": ["app/models/user.rb:42:in `save`"], "fingerprint": "user_save_runtime_error",
             "request_id": "abc-123-def", "user_id": "123", "params": {"id": "999"},
@@ -488,7 +492,7 @@ async fn dialect_answers_match_the_document() {
         .await;
     spec.check("POST", "/ingest/errors", 202, &r);
     let r = app
-        .send(bearer(&app, Method::POST, "/ingest/errors/batch").json(&json!({"errors": [
+        .send(app.authed(Method::POST, "/ingest/errors/batch").json(&json!({"errors": [
             {"exception_class": "RuntimeError", "message": "Error 1", "backtrace": ["..."], "fingerprint": "fp1"},
             {"exception_class": "", "message": "Error 2", "backtrace": ["..."], "fingerprint": "fp2"}
         ]})))
@@ -532,20 +536,21 @@ async fn dialect_answers_match_the_document() {
         "/api/settings/audit-log",
         "/api/settings/integrations",
     ] {
-        let r = app.send(bearer(&app, Method::GET, template)).await;
+        let r = app.send(app.authed(Method::GET, template)).await;
         spec.check("GET", template, 200, &r);
     }
     let r = app
-        .send(bearer(&app, Method::POST, "/api/settings/api-keys").json(&json!({
+        .send(app.authed(Method::POST, "/api/settings/api-keys").json(&json!({
             "name": "Development Key", "permissions": ["read"], "expires_at": "2099-12-31T23:59:59Z"
         })))
         .await;
     spec.check("POST", "/api/settings/api-keys", 201, &r);
     let r = app
         .send(
-            bearer(&app, Method::POST, "/api/settings/team/invite").json(&json!({
-                "email": "newuser@company.com", "role": "viewer"
-            })),
+            app.authed(Method::POST, "/api/settings/team/invite")
+                .json(&json!({
+                    "email": "newuser@company.com", "role": "viewer"
+                })),
         )
         .await;
     spec.check("POST", "/api/settings/team/invite", 201, &r);
@@ -566,12 +571,11 @@ async fn dialect_answers_match_the_document() {
 async fn error_answers_match_the_document() {
     let app = spawn_app().await;
     let mut spec = Spec::load();
-    let els = |method: Method, path: &str| app.anon(method, path).header("X-API-Key", &app.key);
 
     // Unreadable JSON: 400, in each error format.
     let r = app
         .send(
-            bearer(&app, Method::POST, "/v1/errors/capture")
+            app.authed(Method::POST, "/v1/errors/capture")
                 .header("Content-Type", "application/json")
                 .body("{\"message\": "),
         )
@@ -580,7 +584,7 @@ async fn error_answers_match_the_document() {
     assert_eq!(r.body["error"]["code"], json!("VALIDATION_ERROR"));
     let r = app
         .send(
-            els(Method::POST, "/api/errors")
+            els(&app, Method::POST, "/api/errors")
                 .header("Content-Type", "application/json")
                 .body("{oops"),
         )
@@ -589,36 +593,43 @@ async fn error_answers_match_the_document() {
     assert_eq!(r.body["status"], json!("error"));
     // Readable JSON without what is required: 422 natively, 400 in the ELS envelope.
     let r = app
-        .send(bearer(&app, Method::POST, "/v1/errors/capture").json(&json!({"level": "error"})))
+        .send(
+            app.authed(Method::POST, "/v1/errors/capture")
+                .json(&json!({"level": "error"})),
+        )
         .await;
     spec.check("POST", "/v1/errors/capture", 422, &r);
     let r = app
-        .send(els(Method::POST, "/api/errors").json(&json!({"message": "no source"})))
+        .send(els(&app, Method::POST, "/api/errors").json(&json!({"message": "no source"})))
         .await;
     spec.check("POST", "/api/errors", 400, &r);
     let r = app
-        .send(bearer(&app, Method::POST, "/ingest/errors").json(&json!({"message": "x"})))
+        .send(
+            app.authed(Method::POST, "/ingest/errors")
+                .json(&json!({"message": "x"})),
+        )
         .await;
     spec.check("POST", "/ingest/errors", 422, &r);
     let r = app
         .send(
-            bearer(&app, Method::POST, "/ingest/errors/batch")
+            app.authed(Method::POST, "/ingest/errors/batch")
                 .json(&json!({"errors": [{"message": "x"}]})),
         )
         .await;
     spec.check("POST", "/ingest/errors/batch", 500, &r);
     assert_eq!(r.body["error"]["code"], json!("BATCH_FAILED"));
     let r = app
-        .send(bearer(&app, Method::POST, "/api/v1/logs/report").json(&json!({"project_id": "x"})))
+        .send(
+            app.authed(Method::POST, "/api/v1/logs/report")
+                .json(&json!({"project_id": "x"})),
+        )
         .await;
     spec.check("POST", "/api/v1/logs/report", 422, &r);
     let r = app
-        .send(bearer(&app, Method::GET, "/v1/errors/list?nonsense=1"))
+        .send(app.authed(Method::GET, "/v1/errors/list?nonsense=1"))
         .await;
     spec.check("GET", "/v1/errors/list", 400, &r);
-    let r = app
-        .send(bearer(&app, Method::GET, "/v1/errors/search"))
-        .await;
+    let r = app.send(app.authed(Method::GET, "/v1/errors/search")).await;
     spec.check("GET", "/v1/errors/search", 422, &r);
 
     // Missing or wrong key: 401.
@@ -644,7 +655,7 @@ async fn error_answers_match_the_document() {
     // A key without the scope: 403.
     let r = app
         .send(
-            bearer(&app, Method::POST, "/api/settings/api-keys")
+            app.authed(Method::POST, "/api/settings/api-keys")
                 .json(&json!({"name": "reader", "permissions": ["read"]})),
         )
         .await;
@@ -685,42 +696,47 @@ async fn error_answers_match_the_document() {
         ),
         ("/api/v1/logs/{id}", format!("/api/v1/logs/{NO_SUCH_ID}")),
     ] {
-        let r = app.send(bearer(&app, Method::GET, &path)).await;
+        let r = app.send(app.authed(Method::GET, &path)).await;
         spec.check("GET", template, 404, &r);
     }
     let r = app
-        .send(els(Method::GET, &format!("/api/errors/{NO_SUCH_ID}")))
+        .send(els(&app, Method::GET, &format!("/api/errors/{NO_SUCH_ID}")))
         .await;
     spec.check("GET", "/api/errors/{id}", 404, &r);
     let r = app
         .send(
-            els(Method::PUT, &format!("/api/alerts/rules/{NO_SUCH_ID}"))
-                .json(&json!({"enabled": false})),
+            els(
+                &app,
+                Method::PUT,
+                &format!("/api/alerts/rules/{NO_SUCH_ID}"),
+            )
+            .json(&json!({"enabled": false})),
         )
         .await;
     spec.check("PUT", "/api/alerts/rules/{id}", 404, &r);
     let r = app
-        .send(bearer(
-            &app,
-            Method::DELETE,
-            &format!("/v1/errors/delete/{NO_SUCH_ID}"),
-        ))
+        .send(app.authed(Method::DELETE, &format!("/v1/errors/delete/{NO_SUCH_ID}")))
         .await;
     spec.check("DELETE", "/v1/errors/delete/{error_group_id}", 404, &r);
     let r = app
-        .send(bearer(&app, Method::GET, "/v1/errors/get/not-a-uuid"))
+        .send(app.authed(Method::GET, "/v1/errors/get/not-a-uuid"))
         .await;
     spec.check("GET", "/v1/errors/get/{event_id}", 400, &r);
-    let r = app.send(els(Method::GET, "/api/errors/not-a-uuid")).await;
+    let r = app
+        .send(els(&app, Method::GET, "/api/errors/not-a-uuid"))
+        .await;
     spec.check("GET", "/api/errors/{id}", 400, &r);
     // The project selector: malformed 400, unknown 404.
     let r = app
-        .send(bearer(&app, Method::GET, "/v1/errors/groups").header("X-Faultline-Project", "nope"))
+        .send(
+            app.authed(Method::GET, "/v1/errors/groups")
+                .header("X-Faultline-Project", "nope"),
+        )
         .await;
     spec.check("GET", "/v1/errors/groups", 400, &r);
     let r = app
         .send(
-            bearer(&app, Method::GET, "/v1/errors/groups")
+            app.authed(Method::GET, "/v1/errors/groups")
                 .header("X-Faultline-Project", NO_SUCH_ID),
         )
         .await;
@@ -730,8 +746,7 @@ async fn error_answers_match_the_document() {
     let captured = app.capture(json!({"message": "workflow"})).await;
     let r = app
         .send(
-            bearer(
-                &app,
+            app.authed(
                 Method::PUT,
                 &format!("/api/v1/logs/{}/status", s(&captured["group_id"])),
             )
@@ -739,16 +754,10 @@ async fn error_answers_match_the_document() {
         )
         .await;
     spec.check("PUT", "/api/v1/logs/{id}/status", 409, &r);
-    let r = app
-        .send(bearer(&app, Method::GET, "/v1/projects/list"))
-        .await;
+    let r = app.send(app.authed(Method::GET, "/v1/projects/list")).await;
     let only = s(&arr(&r.body["projects"])[0]["id"]);
     let r = app
-        .send(bearer(
-            &app,
-            Method::DELETE,
-            &format!("/v1/projects/delete/{only}"),
-        ))
+        .send(app.authed(Method::DELETE, &format!("/v1/projects/delete/{only}")))
         .await;
     spec.check("DELETE", "/v1/projects/delete/{project_id}", 409, &r);
 

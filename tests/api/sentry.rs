@@ -18,7 +18,7 @@ async fn dsn(app: &TestApp) -> String {
 }
 
 /// (public key, project number) of the default project.
-async fn key_and_project(app: &TestApp) -> (String, u64) {
+pub(crate) async fn key_and_project(app: &TestApp) -> (String, u64) {
     let b = app.get_ok("/v1/settings/dsn").await;
     (s(&b["public_key"]), n(&b["project_id"]))
 }
