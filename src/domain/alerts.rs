@@ -30,6 +30,10 @@ pub enum Metric {
     NewIssues,
     /// Resolved groups of the project that received an event in the window (and reopened).
     Regressions,
+    /// The most events any one group of the project received in the window (Sentry's "the
+    /// issue is seen more than N times in M minutes"): one loud issue, where `ErrorCount`
+    /// also adds up many quiet ones.
+    IssueEvents,
 }
 
 impl Metric {
@@ -38,6 +42,7 @@ impl Metric {
             Metric::ErrorCount => "error_count",
             Metric::NewIssues => "new_issues",
             Metric::Regressions => "regressions",
+            Metric::IssueEvents => "issue_events",
         }
     }
 
@@ -46,6 +51,9 @@ impl Metric {
             "error_count" | "errors" | "event_count" => Some(Metric::ErrorCount),
             "new_issues" | "new_issue" | "new_groups" => Some(Metric::NewIssues),
             "regressions" | "regression" | "regressed_issues" => Some(Metric::Regressions),
+            "issue_events" | "issue_event_count" | "issue_frequency" | "events_per_issue" => {
+                Some(Metric::IssueEvents)
+            }
             _ => None,
         }
     }
@@ -59,6 +67,8 @@ impl Metric {
             (Metric::NewIssues, false) => "new issues",
             (Metric::Regressions, true) => "regressed issue",
             (Metric::Regressions, false) => "regressed issues",
+            (Metric::IssueEvents, true) => "event in one issue",
+            (Metric::IssueEvents, false) => "events in one issue",
         }
     }
 }
@@ -71,7 +81,7 @@ pub struct Condition {
     pub window_secs: Option<u64>,
 }
 
-const CONDITION_FORM: &str = "must be `error_count`, `new_issues` or `regressions`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
+const CONDITION_FORM: &str = "must be `error_count`, `new_issues`, `regressions` or `issue_events`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
 
 /// Reads `<metric> [> <threshold> [in <window>]]`. `threshold` and `time_window` written as
 /// words (the document's `error_count > threshold in time_window`) leave them to the fields.
@@ -437,6 +447,12 @@ mod tests {
             (Metric::NewIssues, Some(0), Some(3600))
         );
         assert_eq!(parse_condition("error_count").unwrap().threshold, None);
+        let c = parse_condition("issue_events > 100 in 1h").unwrap();
+        assert_eq!(
+            (c.metric, c.threshold, c.window_secs),
+            (Metric::IssueEvents, Some(100), Some(3600))
+        );
+        assert_eq!(Metric::parse("issue_frequency"), Some(Metric::IssueEvents));
         for bad in [
             "",
             "cpu > 5",

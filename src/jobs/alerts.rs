@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Rule, format_window},
+        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Metric, Rule, format_window},
         model::from_millis,
     },
     error::Error,
@@ -91,32 +91,56 @@ async fn evaluate_rule(
         _ => now_ms.saturating_sub(window_ms),
     };
     let cap = spec.threshold.saturating_add(1).max(COUNT_CAP);
-    let count = store
-        .count_for_alert(rule.project_id, spec.metric, since_ms, now_ms, cap)
-        .await?;
+    // `issue_events` counts per group: the loudest group's count, and the groups over the
+    // threshold named with theirs.
+    let (count, loud) = if spec.metric == Metric::IssueEvents {
+        let loudest = store
+            .loudest_groups(rule.project_id, since_ms, GROUPS_NAMED, cap)
+            .await?;
+        (loudest.first().map_or(0, |g| g.2), Some(loudest))
+    } else {
+        let count = store
+            .count_for_alert(rule.project_id, spec.metric, since_ms, now_ms, cap)
+            .await?;
+        (count, None)
+    };
     if count <= spec.threshold || !store.claim_firing(rule.id, last, now_ms).await? {
         return Ok(None);
     }
 
-    let shown = if count >= cap {
-        format!("{count} or more")
-    } else {
-        count.to_string()
+    let or_more = |n: u64| {
+        if n >= cap {
+            format!("{n} or more")
+        } else {
+            n.to_string()
+        }
     };
+    let shown = or_more(count);
     // What was counted: the window, or a little more after a firing.
     let span = format_window(
         u64::try_from(now_ms.saturating_sub(since_ms).saturating_add(999) / 1000)
             .unwrap_or(spec.window_secs),
     );
-    // The groups a metric that counts groups counted, a line each ("- title (id)").
+    // The groups a metric that counts groups counted, a line each ("- title (id)"); for
+    // `issue_events` the groups over the threshold, with their counts.
     let mut groups = Vec::new();
     let mut named = String::new();
-    for (id, title) in store
-        .group_titles(rule.project_id, spec.metric, since_ms, now_ms, GROUPS_NAMED)
-        .await?
-    {
-        named.push_str(&format!("\n- {title} ({id})"));
-        groups.push(json!({"id": id, "title": title}));
+    match loud {
+        Some(loud) => {
+            for (id, title, n) in loud.into_iter().filter(|g| g.2 > spec.threshold) {
+                named.push_str(&format!("\n- {title} ({id}): {} events", or_more(n)));
+                groups.push(json!({"id": id, "title": title, "count": n}));
+            }
+        }
+        None => {
+            for (id, title) in store
+                .group_titles(rule.project_id, spec.metric, since_ms, now_ms, GROUPS_NAMED)
+                .await?
+            {
+                named.push_str(&format!("\n- {title} ({id})"));
+                groups.push(json!({"id": id, "title": title}));
+            }
+        }
     }
 
     // The incident this firing opens or adds to; it is written after the notices go out, so
@@ -347,6 +371,86 @@ mod tests {
         // Long after, only the window counts: nothing new, no firing.
         let later = now + chrono::Duration::seconds(600);
         assert!(evaluate(&store, later).await.unwrap().is_empty());
+    }
+
+    /// `issue_events` fires for one loud group, not for as many events spread over quiet
+    /// ones (which `error_count` adds up), and names only the groups over its threshold; it
+    /// counts by arrival and leaves ignored groups out.
+    #[tokio::test]
+    async fn one_loud_issue_fires_an_issue_events_rule_and_many_quiet_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let event = |message: String| {
+            let input = CaptureInput {
+                message,
+                ..Default::default()
+            };
+            Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
+        };
+        let spec = RuleFields {
+            name: Some("loud issue".into()),
+            condition: Some("issue_events > 4 in 5m".into()),
+            ..Default::default()
+        }
+        .resolve(None)
+        .unwrap();
+        store.create_rule(project, &spec).await.unwrap();
+
+        // Twelve events in six groups, two each: none over 4. (Grouping ignores numbers.)
+        let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
+        let quiet = (0..12)
+            .map(|i| event(format!("quiet {}", words[i % 6])))
+            .collect();
+        store.commit_batch(quiet).await.1.unwrap();
+        assert!(evaluate(&store, Utc::now()).await.unwrap().is_empty());
+
+        // One group gets 5 (over 4), another 4 (not over).
+        let loud = (0..5)
+            .map(|_| event("database down".into()))
+            .chain((0..2).map(|_| event("quiet bravo".into())))
+            .collect();
+        let committed = store.commit_batch(loud).await.1.unwrap();
+        let fired = evaluate(&store, Utc::now()).await.unwrap();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].count, 5);
+        let incident = &store.list_incidents(project, None).await.unwrap()[0];
+        let description = &incident.spec.description;
+        assert!(
+            description.contains(": 5 events in one issue in the last 5m (threshold 4)."),
+            "{description}"
+        );
+        let loud_group = committed[0].group_id;
+        let line = format!("- database down ({loud_group}): 5 events");
+        assert!(description.contains(&line), "{description}");
+        assert!(!description.contains("quiet bravo"), "{description}");
+
+        // Counted by arrival: an event dated two days ago that arrives now counts. An ignored
+        // group is not counted at all.
+        let since = Utc::now() - chrono::Duration::minutes(5);
+        let old = CaptureInput {
+            message: "quiet alpha".into(),
+            timestamp: Some(Utc::now() - chrono::Duration::days(2)),
+            ..Default::default()
+        };
+        let old = prepare(project, old, Level::Error, Utc::now()).unwrap();
+        store.commit_batch(vec![Box::new(old)]).await.1.unwrap();
+        store
+            .set_group_status(project, loud_group, crate::domain::GroupStatus::Ignored)
+            .await
+            .unwrap();
+        let loudest = store
+            .loudest_groups(project, since.timestamp_millis(), 2, 100)
+            .await
+            .unwrap();
+        let counts: Vec<(&str, u64)> = loudest.iter().map(|g| (g.1.as_str(), g.2)).collect();
+        assert_eq!(counts, [("quiet bravo", 4), ("quiet alpha", 3)]);
+        // Nothing arrived after the last event: nothing is counted.
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        let none = store
+            .loudest_groups(project, later.timestamp_millis(), 5, 100)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{none:?}");
     }
 
     /// A resolved group that receives an event fires a `regressions` rule, named in the

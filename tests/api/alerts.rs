@@ -700,6 +700,55 @@ async fn a_resolved_issue_that_recurs_fires_a_regressions_rule() {
     assert_eq!(app.group(&group).await["regressed"], json!(true));
 }
 
+/// `issue_events` fires when one issue gets more than its threshold, over REST on either
+/// database, naming that issue with its count; the same number of events spread over several
+/// issues does not fire it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_loud_issue_fires_an_issue_events_rule() {
+    let app = spawn_app().await;
+    let (addr, got) = http_receiver().await;
+    webhook_to(&app, addr).await;
+    create(
+        &app,
+        "/api/alerts/rules",
+        &json!({"name": "Loud issue", "condition": "issue_events > 3 in 10 minutes",
+                    "notifications": ["webhook"]}),
+    )
+    .await;
+    for kind in [
+        "KeyError",
+        "ValueError",
+        "OSError",
+        "KeyError",
+        "ValueError",
+        "OSError",
+    ] {
+        app.capture(json!({"exception": {"type": kind, "message": "spread out"}}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        alerts_received(&got).is_empty(),
+        "six events in three issues"
+    );
+
+    let mut loud = String::new();
+    for _ in 0..4 {
+        let error = json!({"exception": {"type": "TimeoutError", "message": "db timed out"}});
+        loud = s(&app.capture(error).await["group_id"]);
+    }
+    let alerts = wait_for_alerts(&got, 1).await;
+    let d = &alerts[0]["data"];
+    assert_eq!(d["metric"], json!("issue_events"));
+    assert_eq!(d["count"], json!(4));
+    assert_eq!(arr(&d["groups"]).len(), 1, "{d}");
+    assert_eq!(d["groups"][0]["id"], json!(loud));
+    assert_eq!(d["groups"][0]["count"], json!(4));
+    let text = s(&alerts[0]["text"]);
+    assert!(text.contains("4 events in one issue in the last"), "{text}");
+    assert!(text.contains(&format!("({loud}): 4 events")), "{text}");
+}
+
 /// A receiver that is briefly down gets the alert on a retry, with the same delivery id; one
 /// that refuses it (HTTP 400) is not asked again, and the incident says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
