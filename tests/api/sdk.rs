@@ -1,5 +1,6 @@
 //! The real Sentry SDKs, provisioned once per checkout into `target/sdk-env/`: a Python venv
-//! with `sentry-sdk` and an npm directory with `@sentry/node`, at pinned versions. A file lock
+//! with `sentry-sdk`, and npm directories with `@sentry/node` and with `@sentry/browser` (beside
+//! `jsdom`, the DOM it runs in here, as in Sentry's own browser tests), at pinned versions. A file lock
 //! keeps parallel tests (and test processes) from installing at the same time. A failed
 //! install fails the test loudly: these tests never skip.
 
@@ -19,6 +20,7 @@ pub const PYTHON_SDK: &str = "sentry-sdk==2.75.0";
 pub const NODE_SDK: &str = "@sentry/node@11.12.0";
 /// A DOM for Node, to run the dashboard's script against the real server without a browser.
 pub const JSDOM: &str = "jsdom@29.1.1";
+pub const BROWSER_SDK: &str = "@sentry/browser@11.17.0";
 
 fn env_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-env")
@@ -43,7 +45,10 @@ fn provision(name: &str, tag: &str, install: impl FnOnce(&Path)) -> PathBuf {
     let root = env_dir();
     std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("create {}: {e}", root.display()));
     let dir = root.join(name);
-    let done = root.join(format!("{name}.done-{}", tag.replace(['/', '@', '='], "_")));
+    let done = root.join(format!(
+        "{name}.done-{}",
+        tag.replace(['/', '@', '=', ' '], "_")
+    ));
     let lock = File::create(root.join(format!("{name}.lock")))
         .unwrap_or_else(|e| panic!("create the lock file in {}: {e}", root.display()));
     lock.lock()
@@ -84,32 +89,36 @@ pub fn python() -> PathBuf {
 /// A directory whose `node_modules` holds the pinned `@sentry/node`.
 pub fn node_modules() -> PathBuf {
     static NODE: OnceLock<PathBuf> = OnceLock::new();
-    NODE.get_or_init(|| npm_package("node", NODE_SDK)).clone()
+    NODE.get_or_init(|| npm_package("node", &[NODE_SDK]))
+        .clone()
 }
 
 /// A directory whose `node_modules` holds the pinned `jsdom` (the dashboard tests).
 pub fn jsdom_modules() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| npm_package("jsdom", JSDOM)).clone()
+    DIR.get_or_init(|| npm_package("jsdom", &[JSDOM])).clone()
 }
 
-/// Installs one pinned npm package into `target/sdk-env/<name>/` (once per checkout).
-fn npm_package(name: &str, package: &str) -> PathBuf {
-    provision(name, package, |dir| {
+/// A directory whose `node_modules` holds the pinned `@sentry/browser` and `jsdom`.
+pub fn browser_modules() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| npm_package("browser", &[BROWSER_SDK, JSDOM]))
+        .clone()
+}
+
+/// Installs pinned npm packages into `target/sdk-env/<name>/` (once per checkout).
+fn npm_package(name: &str, packages: &[&str]) -> PathBuf {
+    let tag = packages.join(" ");
+    provision(name, &tag, |dir| {
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         std::fs::write(dir.join("package.json"), "{\"private\":true}\n")
             .unwrap_or_else(|e| panic!("write package.json: {e}"));
         run(
             Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                    package,
-                ])
+                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+                .args(packages)
                 .current_dir(dir),
-            &format!("npm install {package} (these tests need node and npm)"),
+            &format!("npm install {tag} (these tests need node and npm)"),
         );
     })
     .join("node_modules")
@@ -188,6 +197,12 @@ pub async fn python_script(source: &str, args: &[&str]) -> ScriptRun {
 /// Runs a Node script with `jsdom` resolvable; the caller judges the exit.
 pub async fn jsdom_script(source: &str, args: &[&str]) -> ScriptRun {
     node_with(jsdom_modules, source, args).await
+}
+
+/// Runs a Node script with `@sentry/browser` and `jsdom` resolvable; the caller judges the
+/// exit.
+pub async fn browser_script(source: &str, args: &[&str]) -> ScriptRun {
+    node_with(browser_modules, source, args).await
 }
 
 /// Runs a Node script with `@sentry/node` resolvable; the caller judges the exit.

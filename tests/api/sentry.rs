@@ -284,6 +284,96 @@ async fn node_sdk_capture_exception_gzipped_and_uncaught_arrive() {
     );
 }
 
+/// The browser SDK in jsdom, the DOM Sentry's own browser tests run it in: the page's globals
+/// are the DOM's, the SDK sends envelopes with `fetch` (Node's) as it would from a page.
+const BROWSER_APP: &str = r#"
+const { JSDOM } = require('jsdom');
+const [dsn, userAgent] = process.argv.slice(2);
+const dom = new JSDOM(
+  '<!doctype html><html><head><title>Cart</title></head><body><button id="pay">Pay</button></body></html>',
+  { url: 'https://shop.example.com/cart?step=2', referrer: 'https://shop.example.com/',
+    resources: { userAgent }, pretendToBeVisual: true });
+const w = dom.window;
+for (const key of ['window', 'document', 'navigator', 'location', 'history', 'HTMLElement',
+                   'Element', 'Node', 'Event', 'CustomEvent', 'DOMParser', 'XMLHttpRequest',
+                   'localStorage', 'sessionStorage', 'screen', 'addEventListener',
+                   'removeEventListener', 'dispatchEvent']) {
+  const v = w[key];
+  const value = typeof v === 'function' && /^[a-z]/.test(key) ? v.bind(w) : v;
+  Object.defineProperty(globalThis, key, { value, configurable: true, writable: true });
+}
+const Sentry = require('@sentry/browser');
+Sentry.init({ dsn, release: 'shop@3.1.0', environment: 'production' });
+function applyDiscount(cart) { return cart.coupon.percent; }
+async function main() {
+  const ids = {};
+  document.getElementById('pay').click();
+  try { applyDiscount({}); } catch (e) { ids.exception = Sentry.captureException(e); }
+  ids.message = Sentry.captureMessage('payment widget failed to load', 'warning');
+  ids.flushed = await Sentry.flush(30000);
+  console.log(JSON.stringify(ids));
+}
+main();
+"#;
+
+/// Sentry's browser SDK, unchanged, reaches the server; its events get the browser, OS and
+/// device tags Sentry reads from the page's `User-Agent`, since the SDK sends no such context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_sdk_events_arrive_with_the_browser_read_from_the_user_agent() {
+    let app = spawn_app().await;
+    let dsn = dsn(&app).await;
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.71 Safari/537.36";
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1.2 Mobile/15E148 Safari/604.1";
+    let mut groups = Vec::new();
+    for (ua, browser, os, device) in [
+        (chrome, "Chrome 120.0.6099", "Windows 10", None),
+        (iphone, "Mobile Safari 17.1.2", "iOS 17.1.2", Some("iPhone")),
+    ] {
+        let run = sdk::browser_script(BROWSER_APP, &[&dsn, ua]).await;
+        assert!(run.success, "node failed:\n{}\n{}", run.stdout, run.stderr);
+        let ids = run.json();
+        assert_eq!(ids["flushed"], json!(true), "{ids}");
+        let events = full_events(&app).await;
+        let error = by_sentry_id(&events, &s(&ids["exception"]));
+        assert_eq!(error["exception"]["type"], "TypeError");
+        assert_eq!(error["release"], "shop@3.1.0");
+        assert_eq!(error["payload"]["platform"], "javascript");
+        assert_eq!(error["payload"]["sdk"]["name"], "sentry.javascript.browser");
+        assert_eq!(
+            error["payload"]["request"]["headers"]["User-Agent"],
+            json!(ua)
+        );
+        let tags = &error["tags"];
+        assert_eq!(
+            tags["url"], "https://shop.example.com/cart?step=2",
+            "{tags}"
+        );
+        assert_eq!(tags["browser"], browser, "{tags}");
+        assert_eq!(tags["browser.name"], browser.rsplit_once(' ').unwrap().0);
+        assert_eq!(tags["os"], os, "{tags}");
+        assert_eq!(
+            tags["device.family"],
+            device.map_or(Value::Null, |d| json!(d))
+        );
+        assert_eq!(tags["handled"], "yes");
+        let message = by_sentry_id(&events, &s(&ids["message"]));
+        assert_eq!(message["message"], "payment widget failed to load");
+        assert_eq!(message["level"], "warning");
+        assert_eq!(message["tags"]["browser"], browser);
+        groups.push(s(&error["group_id"]));
+    }
+    // The same error from two browsers is one issue, broken down by browser.
+    assert_eq!(groups[0], groups[1]);
+    let detail = app.group(&groups[0]).await;
+    let mut browsers: Vec<&str> = arr(&detail["top_tags"])
+        .iter()
+        .filter(|t| t["key"] == "browser.name")
+        .filter_map(|t| t["value"].as_str())
+        .collect();
+    browsers.sort_unstable();
+    assert_eq!(browsers, ["Chrome", "Mobile Safari"], "{detail}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_auth_forms_ids_and_idempotency() {
     let app = spawn_app().await;

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::user_agent;
 use crate::{
     domain::{Frame, Level, event::limits},
     error::Error,
@@ -256,16 +257,24 @@ fn derive_tags(o: &Map<String, Value>, tags: &mut BTreeMap<String, String>) {
     ] {
         derived.push((tag, text(o.get(field))));
     }
-    derived.push(("url", text(o.get("request").and_then(|r| r.get("url")))));
+    let request = o.get("request");
+    derived.push(("url", text(request.and_then(|r| r.get("url")))));
     let contexts = o.get("contexts");
-    for (name, family) in [
-        ("browser", "browser.name"),
-        ("os", "os.name"),
-        ("runtime", "runtime.name"),
+    // A browser SDK sends its page's `User-Agent` instead of these contexts.
+    let agent = user_agent::parse(&request_header(request, "user-agent"));
+    for (name, family, from_agent) in [
+        ("browser", "browser.name", agent.browser),
+        ("os", "os.name", agent.os),
+        ("runtime", "runtime.name", None),
     ] {
         let ctx = contexts.and_then(|c| c.get(name));
-        let ctx_name = text(ctx.and_then(|c| c.get("name")));
-        let version = text(ctx.and_then(|c| c.get("version")));
+        let mut ctx_name = text(ctx.and_then(|c| c.get("name")));
+        let mut version = text(ctx.and_then(|c| c.get("version")));
+        if ctx_name.is_empty()
+            && let Some((n, v)) = from_agent
+        {
+            (ctx_name, version) = (n, v);
+        }
         if !ctx_name.is_empty() {
             derived.push((name, format!("{ctx_name} {version}").trim_end().to_owned()));
             derived.push((family, ctx_name));
@@ -273,7 +282,11 @@ fn derive_tags(o: &Map<String, Value>, tags: &mut BTreeMap<String, String>) {
     }
     let device = contexts.and_then(|c| c.get("device"));
     derived.push(("device", text(device.and_then(|d| d.get("model")))));
-    derived.push(("device.family", text(device.and_then(|d| d.get("family")))));
+    let mut device_family = text(device.and_then(|d| d.get("family")));
+    if device_family.is_empty() {
+        device_family = agent.device_family.unwrap_or_default();
+    }
+    derived.push(("device.family", device_family));
     // The main exception is the last one; its mechanism says whether the app handled it.
     let mechanism = values(o.get("exception"))
         .last()
@@ -291,6 +304,23 @@ fn derive_tags(o: &Map<String, Value>, tags: &mut BTreeMap<String, String>) {
         }
         tags.insert(key.to_owned(), truncate(value, limits::TAG_VALUE_MAX));
     }
+}
+
+/// A header of the event's request, by name in any case. Sentry SDKs send `headers` as an
+/// object or as `[name, value]` pairs.
+fn request_header(request: Option<&Value>, name: &str) -> String {
+    let found = match request.and_then(|r| r.get("headers")) {
+        Some(Value::Object(m)) => m
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v),
+        Some(Value::Array(pairs)) => pairs.iter().find_map(|p| match p.as_array()?.as_slice() {
+            [k, v] if k.as_str()?.eq_ignore_ascii_case(name) => Some(v),
+            _ => None,
+        }),
+        _ => None,
+    };
+    text(found)
 }
 
 fn frame(v: &Value) -> Frame {
@@ -447,6 +477,39 @@ mod tests {
         let c = capture(json!({"message": "x", "tags": full, "server_name": "web-1"}));
         assert_eq!(c.tags.len(), limits::TAGS_MAX);
         assert!(!c.tags.contains_key("server_name"));
+    }
+
+    /// A browser SDK's event names its browser only in the request's `User-Agent` (headers as
+    /// an object or as pairs, any case); contexts the SDK sent win over it.
+    #[test]
+    fn browser_and_os_tags_come_from_the_user_agent_without_contexts() {
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1.2 Mobile/15E148 Safari/604.1";
+        for headers in [
+            json!({"User-Agent": iphone, "Referer": "https://shop.example.com/"}),
+            json!([
+                ["referer", "https://shop.example.com/"],
+                ["user-agent", iphone]
+            ]),
+        ] {
+            let c = capture(
+                json!({"message": "x", "request": {"url": "https://shop.example.com/cart", "headers": headers}}),
+            );
+            let tag = |k: &str| c.tags.get(k).map(String::as_str);
+            assert_eq!(tag("browser"), Some("Mobile Safari 17.1.2"));
+            assert_eq!(tag("browser.name"), Some("Mobile Safari"));
+            assert_eq!(tag("os"), Some("iOS 17.1.2"));
+            assert_eq!(tag("os.name"), Some("iOS"));
+            assert_eq!(tag("device.family"), Some("iPhone"));
+        }
+        let c = capture(json!({"message": "x",
+            "request": {"headers": {"User-Agent": iphone}},
+            "contexts": {"os": {"name": "Linux", "version": "6.1"}}}));
+        assert_eq!(c.tags["os"], "Linux 6.1");
+        assert_eq!(c.tags["browser"], "Mobile Safari 17.1.2");
+        // A client that is no browser adds nothing.
+        let c =
+            capture(json!({"message": "x", "request": {"headers": {"User-Agent": "curl/8.4.0"}}}));
+        assert!(c.tags.is_empty(), "{:?}", c.tags);
     }
 
     #[test]

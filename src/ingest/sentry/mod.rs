@@ -6,6 +6,7 @@ pub mod auth;
 pub mod encoding;
 pub mod envelope;
 pub mod event;
+mod user_agent;
 
 use std::collections::BTreeMap;
 
