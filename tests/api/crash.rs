@@ -327,13 +327,16 @@ async fn sigterm_under_overload_drains_and_loses_nothing_acknowledged() {
             }
         }));
     }
-    // Let load build up, then ask the server to stop.
+    // Let load build up until the queue overflows, then ask the server to stop. (On a busy
+    // machine the writer can keep up with the workers for a while: waiting only for the
+    // acknowledgements sometimes stopped the server before any 429.)
     poll_until(
-        Duration::from_secs(20),
-        "some captures acknowledged",
+        Duration::from_secs(30),
+        "some captures acknowledged and some refused with 429",
         || {
             let n = acked.lock().unwrap().len();
-            async move { (n >= 50).then_some(()) }
+            let refused = *refused.lock().unwrap();
+            async move { (n >= 50 && refused > 0).then_some(()) }
         },
     )
     .await;

@@ -562,6 +562,126 @@ async fn dialect_answers_match_the_document() {
         )
         .await;
     spec.check("POST", "/api/settings/team/invite/accept", 200, &r);
+    let member = s(&r.body["data"]["member"]["id"]);
+
+    // The writes of settings, projects and groups.
+    let r = app
+        .send(
+            els(&app, Method::PUT, &format!("/api/settings/team/{member}"))
+                .json(&json!({"role": "developer"})),
+        )
+        .await;
+    spec.check("PUT", "/api/settings/team/{id}", 200, &r);
+    let r = app
+        .send(els(
+            &app,
+            Method::DELETE,
+            &format!("/api/settings/team/{member}"),
+        ))
+        .await;
+    spec.check("DELETE", "/api/settings/team/{id}", 204, &r);
+    let r = app
+        .send(
+            els(&app, Method::POST, "/api/settings/api-keys").json(&json!({
+                "name": "short-lived", "permissions": ["ingest"]
+            })),
+        )
+        .await;
+    let key_id = s(&r.body["data"]["id"]);
+    let r = app
+        .send(els(
+            &app,
+            Method::DELETE,
+            &format!("/api/settings/api-keys/{key_id}"),
+        ))
+        .await;
+    spec.check("DELETE", "/api/settings/api-keys/{id}", 204, &r);
+    // A webhook at this server's own health route, which answers a POST with 405.
+    let hook = format!("http://{}/health", app.addr);
+    let r = app
+        .send(
+            els(&app, Method::PUT, "/api/settings/integrations/webhook")
+                .json(&json!({"config": {"url": hook, "secret": "s3cret"}})),
+        )
+        .await;
+    spec.check("PUT", "/api/settings/integrations/{name}", 200, &r);
+    let r = app
+        .send(els(
+            &app,
+            Method::POST,
+            "/api/settings/integrations/webhook/test",
+        ))
+        .await;
+    spec.check("POST", "/api/settings/integrations/{name}/test", 200, &r);
+    let r = app
+        .send(els(
+            &app,
+            Method::DELETE,
+            "/api/settings/integrations/webhook",
+        ))
+        .await;
+    spec.check("DELETE", "/api/settings/integrations/{name}", 204, &r);
+    let r = app
+        .send(app.authed(Method::PUT, "/v1/settings/policy").json(&json!({
+            "rate_limits": {"ingest_per_minute": 2000}, "scrub_fields": ["card_number"],
+            "allowed_origins": ["https://shop.example.com"]
+        })))
+        .await;
+    spec.check("PUT", "/v1/settings/policy", 200, &r);
+    let r = app
+        .send(
+            app.authed(Method::PUT, "/v1/errors/ingest_policy/set")
+                .json(&json!({"anonymous_loopback_ingest": true})),
+        )
+        .await;
+    spec.check("PUT", "/v1/errors/ingest_policy/set", 200, &r);
+    let project = s(&app.get_ok("/v1/projects/list").await["projects"][0]["id"]);
+    let r = app
+        .send(
+            app.authed(Method::PUT, &format!("/v1/projects/rename/{project}"))
+                .json(&json!({"name": "checkout"})),
+        )
+        .await;
+    spec.check("PUT", "/v1/projects/rename/{project_id}", 200, &r);
+    let group = s(&app.capture(json!({"message": "flaky upstream"})).await["group_id"]);
+    for (action, template) in [
+        ("ignore", "/v1/errors/ignore/{error_group_id}"),
+        ("unresolve", "/v1/errors/unresolve/{error_group_id}"),
+    ] {
+        let r = app
+            .send(
+                app.authed(Method::POST, &format!("/v1/errors/{action}/{group}"))
+                    .json(&json!({})),
+            )
+            .await;
+        spec.check("POST", template, 200, &r);
+    }
+    // Sentry's routes without their trailing slash.
+    let (key, project) = crate::sentry::key_and_project(&app).await;
+    let r = app
+        .send(
+            app.anon(
+                Method::POST,
+                &format!("/api/{project}/store?sentry_key={key}"),
+            )
+            .json(&json!({"message": "no slash"})),
+        )
+        .await;
+    spec.check("POST", "/api/{project}/store", 200, &r);
+    let envelope = format!(
+        "{{}}\n{{\"type\":\"event\"}}\n{}\n",
+        json!({"message": "no slash either"})
+    );
+    let r = app
+        .send(
+            app.anon(
+                Method::POST,
+                &format!("/api/{project}/envelope?sentry_key={key}"),
+            )
+            .body(envelope),
+        )
+        .await;
+    spec.check("POST", "/api/{project}/envelope", 200, &r);
 
     spec.report();
     app.stop().await;
