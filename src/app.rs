@@ -156,6 +156,7 @@ impl App {
         let background = vec![
             tokio::spawn(jobs::retention::run(store.clone(), cfg.retention_interval)),
             tokio::spawn(jobs::alerts::run(store.clone(), cfg.alert_interval)),
+            tokio::spawn(jobs::snooze::run(store.clone(), jobs::snooze::INTERVAL)),
             tokio::spawn(jobs::maintenance::run(
                 store.clone(),
                 jobs::maintenance::INTERVAL,

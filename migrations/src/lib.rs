@@ -17,6 +17,7 @@ mod m20261205_000011_pg_search;
 mod m20261205_000012_group_stats_clustered;
 mod m20261205_000013_drop_status_prefix_index;
 mod m20261206_000014_alerts;
+mod m20261206_000015_snooze;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_group_stats_clustered::Migration),
             Box::new(m20261205_000013_drop_status_prefix_index::Migration),
             Box::new(m20261206_000014_alerts::Migration),
+            Box::new(m20261206_000015_snooze::Migration),
         ]
     }
 }

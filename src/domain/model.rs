@@ -47,6 +47,45 @@ pub struct Group {
     pub last_seen: DateTime<Utc>,
     /// Stage of the fix workflow.
     pub workflow_stage: super::workflow::WorkflowStage,
+    /// While ignored for a while: when it comes back (unresolved).
+    pub ignored_until: Option<DateTime<Utc>>,
+    /// While ignored until more events: the count at which it comes back.
+    pub ignored_until_count: Option<u64>,
+}
+
+/// How long an ignore lasts; neither: until someone changes it. Whichever comes first ends it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snooze {
+    /// Minutes from now.
+    pub minutes: Option<u32>,
+    /// Events more.
+    pub events: Option<u64>,
+}
+
+/// Longest snooze by time: a year, in minutes.
+pub const SNOOZE_MINUTES_MAX: u32 = 525_600;
+/// Most events a snooze may wait for.
+pub const SNOOZE_EVENTS_MAX: u64 = 1_000_000_000;
+
+impl Snooze {
+    /// The snooze as given, or the field error naming what is out of range.
+    pub fn new(minutes: Option<u32>, events: Option<u64>) -> Result<Snooze, crate::error::Error> {
+        if minutes.is_some_and(|m| !(1..=SNOOZE_MINUTES_MAX).contains(&m)) {
+            return Err(crate::error::Error::invalid_field(
+                "ignore_duration",
+                format!("must be a number of minutes from 1 to {SNOOZE_MINUTES_MAX}"),
+                "OUT_OF_RANGE",
+            ));
+        }
+        if events.is_some_and(|n| !(1..=SNOOZE_EVENTS_MAX).contains(&n)) {
+            return Err(crate::error::Error::invalid_field(
+                "ignore_count",
+                format!("must be a number of events from 1 to {SNOOZE_EVENTS_MAX}"),
+                "OUT_OF_RANGE",
+            ));
+        }
+        Ok(Snooze { minutes, events })
+    }
 }
 
 /// Aggregates of one group.

@@ -261,6 +261,8 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         first_seen,
         last_seen,
         workflow_stage,
+        ignored_until,
+        ignored_until_count,
     } = g;
     pb::Group {
         id: id.to_string(),
@@ -276,6 +278,8 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         last_seen: Some(ts(last_seen)),
         grouping_version,
         workflow_stage: stage_to_pb(workflow_stage) as i32,
+        ignored_until: ignored_until.map(ts),
+        ignored_until_count,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::{
         cursor::{EventCursor, GroupCursor, page_limit},
         export::{self, Format},
         filter::{EventFilter, search_words},
+        model,
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
@@ -238,13 +239,19 @@ impl GroupService for Api {
         &self,
         req: Request<pb::IgnoreGroupRequest>,
     ) -> Result<Response<pb::IgnoreGroupResponse>, Status> {
-        let group = self
-            .set_status(
-                req.extensions(),
-                &req.get_ref().group_id,
-                GroupStatus::Ignored,
-            )
-            .await?;
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::IgnoreGroupRequest {
+            group_id,
+            ignore_duration,
+            ignore_count,
+        } = req.into_inner();
+        let id = convert::uuid("error_group_id", &group_id)?;
+        let snooze = model::Snooze::new(ignore_duration, ignore_count)?;
+        let group = convert::group_to_pb(
+            self.store
+                .set_group_status_snoozed(p.project_id, id, GroupStatus::Ignored, snooze)
+                .await?,
+        );
         Ok(Response::new(pb::IgnoreGroupResponse {
             group: Some(group),
         }))

@@ -3,3 +3,4 @@
 pub mod alerts;
 pub mod maintenance;
 pub mod retention;
+pub mod snooze;

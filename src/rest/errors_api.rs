@@ -581,6 +581,8 @@ fn group_json(g: pb::Group) -> Value {
         last_seen,
         grouping_version,
         workflow_stage,
+        ignored_until,
+        ignored_until_count,
     } = g;
     json!({
         "id": id,
@@ -597,6 +599,8 @@ fn group_json(g: pb::Group) -> Value {
         "last_seen": time_json(last_seen),
         "grouping_version": grouping_version,
         "workflow_stage": convert::stage_name(workflow_stage),
+        "ignored_until": time_json(ignored_until),
+        "ignored_until_count": ignored_until_count,
     })
 }
 
@@ -1033,9 +1037,37 @@ async fn unresolve(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
 }
 
-async fn ignore(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+/// How long an ignore lasts, in the native spelling or Sentry's (`statusDetails` fields).
+#[derive(Deserialize, Default)]
+struct IgnoreBody {
+    #[serde(default, alias = "ignoreDuration")]
+    ignore_duration: Option<u32>,
+    #[serde(default, alias = "ignoreCount")]
+    ignore_count: Option<u64>,
+}
+
+/// The body is optional: none, or one that is not a JSON object, ignores until someone
+/// changes the status (the document's example sends `{"error_group_id": …}`).
+async fn ignore(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(group_id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let IgnoreBody {
+        ignore_duration,
+        ignore_count,
+    } = if body.trim_ascii_start().starts_with(b"{") {
+        decode(&body)?
+    } else {
+        IgnoreBody::default()
+    };
     let pb::IgnoreGroupResponse { group } = api
-        .ignore_group(ctx.request(pb::IgnoreGroupRequest { group_id }))
+        .ignore_group(ctx.request(pb::IgnoreGroupRequest {
+            group_id,
+            ignore_duration,
+            ignore_count,
+        }))
         .await?
         .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))

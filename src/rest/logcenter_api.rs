@@ -204,6 +204,8 @@ fn log_json(g: pb::Group) -> Value {
         last_seen,
         grouping_version: _,
         workflow_stage,
+        ignored_until: _,
+        ignored_until_count: _,
     } = g;
     json!({
         "id": id,

@@ -42,6 +42,8 @@ pub fn group(m: group::Model) -> Group {
         resolved_at: _,
         workflow_stage,
         regressed_at: _,
+        ignored_until,
+        ignored_until_count,
     } = m;
     Group {
         id,
@@ -57,6 +59,8 @@ pub fn group(m: group::Model) -> Group {
         first_seen: from_millis(first_seen),
         last_seen: from_millis(last_seen),
         workflow_stage: WorkflowStage::parse(&workflow_stage).unwrap_or(WorkflowStage::New),
+        ignored_until: ignored_until.map(from_millis),
+        ignored_until_count: ignored_until_count.and_then(|n| u64::try_from(n).ok()),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::{
         GroupStatus,
         cursor::GroupCursor,
         filter::GroupSort,
-        model::{Group, GroupDetail, from_millis},
+        model::{Group, GroupDetail, Snooze, from_millis},
     },
     error::Error,
 };
@@ -203,8 +203,35 @@ impl Store {
         group_id: Uuid,
         status: GroupStatus,
     ) -> Result<Group, Error> {
+        self.set_group_status_snoozed(project_id, group_id, status, Snooze::default())
+            .await
+    }
+
+    /// `set_group_status`, and for `Ignored` how long the ignore lasts: for `snooze.minutes`
+    /// from now, until `snooze.events` more events (the writer brings the group back), or
+    /// both, whichever comes first. Any change of status ends an earlier snooze.
+    pub async fn set_group_status_snoozed(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        status: GroupStatus,
+        snooze: Snooze,
+    ) -> Result<Group, Error> {
+        let ignored = status == GroupStatus::Ignored;
+        let until = snooze
+            .minutes
+            .filter(|_| ignored)
+            .map(|m| Utc::now().timestamp_millis() + i64::from(m) * 60_000);
+        let until_count = match snooze.events.filter(|_| ignored) {
+            Some(n) => {
+                Expr::col(group::Column::TimesSeen).add(i64::try_from(n).unwrap_or(i64::MAX))
+            }
+            None => Expr::value(Option::<i64>::None),
+        };
         let mut update = group::Entity::update_many()
             .col_expr(group::Column::Status, Expr::value(status.as_str()))
+            .col_expr(group::Column::IgnoredUntil, Expr::value(until))
+            .col_expr(group::Column::IgnoredUntilCount, until_count)
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
         update = match status {
@@ -224,6 +251,33 @@ impl Store {
         }
         self.note_write();
         self.get_group(project_id, group_id).await
+    }
+
+    /// Brings back, as unresolved, the groups ignored until a time at or before `now_ms` (the
+    /// snooze job); how many.
+    pub async fn wake_snoozed_groups(&self, now_ms: i64) -> Result<u64, Error> {
+        let res = group::Entity::update_many()
+            .col_expr(
+                group::Column::Status,
+                Expr::value(GroupStatus::Unresolved.as_str()),
+            )
+            .col_expr(
+                group::Column::IgnoredUntil,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                group::Column::IgnoredUntilCount,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(group::Column::Status.eq(GroupStatus::Ignored.as_str()))
+            .filter(group::Column::IgnoredUntil.lte(now_ms))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected > 0 {
+            self.note_write();
+        }
+        Ok(res.rows_affected)
     }
 
     /// Deletes a group with its events, tags and counts; returns how many events went.

@@ -630,9 +630,13 @@ async fn upsert_groups<'a>(
     Ok(out)
 }
 
+/// Whether an ignored group's snooze ends with this batch: it was ignored until a count that
+/// the batch's events reach.
+const SNOOZE_ENDS: &str = r#""groups"."status" = 'ignored' AND "groups"."ignored_until_count" IS NOT NULL AND "groups"."times_seen" + excluded."times_seen" >= "groups"."ignored_until_count""#;
+
 /// The group upsert (see `upsert_groups`): with `every_column`, an existing group gets every
-/// column; without, only a group that is not resolved and saw nothing older is updated, and
-/// only its count, last seen and level.
+/// column; without, only a group that is not resolved, not ignored until more events and saw
+/// nothing older is updated, and only its count, last seen and level.
 fn group_upsert(every_column: bool) -> InsertStatement {
     let mut stmt = Query::insert();
     stmt.into_table(group::Entity.table_ref()).columns([
@@ -664,7 +668,8 @@ fn group_upsert(every_column: bool) -> InsertStatement {
         );
     if every_column {
         // A resolved group that receives an event reopens as regressed; an ignored one stays
-        // ignored.
+        // ignored, unless it was ignored until as many more events as it now has (it comes
+        // back unresolved, not regressed; `jobs::snooze` ends snoozes by time).
         on_conflict
             .value(
                 group::Column::FirstSeen,
@@ -684,7 +689,15 @@ fn group_upsert(every_column: bool) -> InsertStatement {
             )
             .value(
                 group::Column::Status,
-                Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN 'unresolved' ELSE "groups"."status" END"#),
+                Expr::cust(format!(r#"CASE WHEN "groups"."status" = 'resolved' OR ({SNOOZE_ENDS}) THEN 'unresolved' ELSE "groups"."status" END"#)),
+            )
+            .value(
+                group::Column::IgnoredUntil,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until" END"#)),
+            )
+            .value(
+                group::Column::IgnoredUntilCount,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until_count" END"#)),
             )
             // Fix workflow (Log Center): a recurrence after DEPLOYED starts the workflow over.
             .value(
@@ -694,7 +707,7 @@ fn group_upsert(every_column: bool) -> InsertStatement {
     } else {
         // Rows this leaves alone are not returned; the second statement takes them.
         on_conflict.action_and_where(Expr::cust(
-            r#""groups"."status" <> 'resolved' AND excluded."first_seen" >= "groups"."first_seen""#,
+            r#""groups"."status" <> 'resolved' AND "groups"."ignored_until_count" IS NULL AND excluded."first_seen" >= "groups"."first_seen""#,
         ));
     }
     stmt.on_conflict(on_conflict.to_owned());

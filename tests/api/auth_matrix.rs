@@ -854,7 +854,14 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             unresolve_group,
             pb::UnresolveGroupRequest { group_id }
         ),
-        Op::Ignore => rpc!(groups, ignore_group, pb::IgnoreGroupRequest { group_id }),
+        Op::Ignore => rpc!(
+            groups,
+            ignore_group,
+            pb::IgnoreGroupRequest {
+                group_id,
+                ..Default::default()
+            }
+        ),
         Op::DeleteGroup => rpc!(groups, delete_group, pb::DeleteGroupRequest { group_id }),
         Op::Bulk => rpc!(
             groups,

@@ -8,7 +8,7 @@
 
 const { JSDOM, VirtualConsole } = require('jsdom');
 
-const [base, key, markupGroup, framesGroup, sentryEvent] = process.argv.slice(2);
+const [base, key, markupGroup, framesGroup, sentryEvent, sentryGroup] = process.argv.slice(2);
 const out = { script_errors: [] };
 
 function fail(why) {
@@ -171,6 +171,17 @@ async function waitFor(what, check, ms = 15000) {
     const f = doc.querySelector('#flash');
     return !f.hidden && f.textContent.startsWith('Events are now kept') && f.textContent;
   });
+
+  // 8c. Ignore an issue from its page until 100 more events; the page then says until when.
+  await go(`#/issues/${sentryGroup}`);
+  await waitFor('the Sentry issue', () => doc.querySelector('h1.issue-title'));
+  doc.querySelector('select[aria-label="ignore for"]').value = 'c:100';
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore').click();
+  await waitFor('the reopen button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen'));
+  out.flash_after_snooze = doc.querySelector('#flash').textContent;
+  out.facts_after_snooze = [...doc.querySelectorAll('dl.facts dt')]
+    .filter((dt) => dt.textContent === 'Ignored until')
+    .map((dt) => dt.nextElementSibling.textContent);
 
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');

@@ -42,6 +42,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         .await;
     let (frames_group, markup_group) = (s(&first["group_id"]), s(&marked["group_id"]));
     let sentry_event = sentry_store(&app).await;
+    let sentry_group = s(&app.event(&sentry_event).await["group_id"]);
 
     let run = jsdom_script(
         DRIVER,
@@ -51,6 +52,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
             &markup_group,
             &frames_group,
             &sentry_event,
+            &sentry_group,
         ],
     )
     .await;
@@ -201,6 +203,14 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     );
     let other = app.group(&markup_group).await;
     assert_eq!(other["status"], "unresolved");
+
+    // Ignored from its page until 100 more events: the page says until when, and so does the
+    // server.
+    assert_eq!(s(&out["flash_after_snooze"]), "Issue ignored.");
+    assert_eq!(strings(&out["facts_after_snooze"]), ["101 events"]);
+    let snoozed = app.group(&sentry_group).await;
+    assert_eq!(snoozed["status"], "ignored", "{snoozed:#}");
+    assert_eq!(snoozed["ignored_until_count"], 101, "{snoozed:#}");
 
     // The issue search from the All tab keeps the tab and finds the ignored issue.
     assert_eq!(

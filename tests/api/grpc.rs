@@ -578,6 +578,7 @@ async fn grpc_groups_and_triage_cross_transport() {
     let g = groups
         .ignore_group(app.req(pb::IgnoreGroupRequest {
             group_id: gb.clone(),
+            ..Default::default()
         }))
         .await
         .unwrap()
@@ -608,6 +609,7 @@ async fn grpc_groups_and_triage_cross_transport() {
     let st = groups
         .ignore_group(app.req(pb::IgnoreGroupRequest {
             group_id: "x".into(),
+            ..Default::default()
         }))
         .await
         .expect_err("malformed");

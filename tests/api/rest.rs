@@ -8,6 +8,8 @@ use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use faultline::pb;
+
 use crate::helpers::*;
 
 pub const PY_TRACE: &str = "Traceback (most recent call last):
@@ -1158,6 +1160,109 @@ async fn resolve_unresolve_ignore_and_regression() {
         let r = app.send(app.authed(Method::POST, &path)).await;
         assert_error(&r, 404, "NOT_FOUND", "POST", &path);
     }
+}
+
+/// Ignoring for a while, as Sentry users do: until N more events (the last of them brings the
+/// group back unresolved), for some minutes (Sentry's spelling too), over REST and gRPC, with
+/// out-of-range and mistyped conditions refused by field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_until_more_events_or_for_a_while() {
+    let app = spawn_app().await;
+    let (_, g) = app.capture_text("noisy retry loop").await;
+    let path = format!("/v1/errors/ignore/{g}");
+
+    let r = app.post_ok(&path, &json!({"ignore_count": 2})).await;
+    assert_group_shape(&r);
+    assert_eq!(r["status"], json!("ignored"));
+    assert_eq!(r["ignored_until_count"], json!(3), "{r}");
+    assert_eq!(r["ignored_until"], Value::Null);
+    app.capture_text("noisy retry loop").await;
+    assert_eq!(app.group(&g).await["status"], json!("ignored"));
+    app.capture_text("noisy retry loop").await;
+    let d = app.group(&g).await;
+    assert_eq!(
+        d["status"],
+        json!("unresolved"),
+        "the second event more: {d}"
+    );
+    assert_eq!(d["regressed"], json!(false));
+    assert_eq!(d["ignored_until_count"], Value::Null);
+
+    // Sentry's spelling; minutes from now.
+    let before = chrono::Utc::now();
+    let r = app.post_ok(&path, &json!({"ignoreDuration": 60})).await;
+    let until = time(&r["ignored_until"]);
+    let hour = chrono::Duration::minutes(60);
+    assert!(until >= before + hour - chrono::Duration::seconds(1), "{r}");
+    assert!(until <= chrono::Utc::now() + hour, "{r}");
+    app.capture_text("noisy retry loop").await;
+    assert_eq!(app.group(&g).await["status"], json!("ignored"));
+
+    // The document's own body, and none at all: ignored until changed, no snooze left.
+    for body in [Some(json!({"error_group_id": g})), None] {
+        let mut req = app.authed(Method::POST, &path);
+        if let Some(body) = &body {
+            req = req.json(body);
+        }
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["status"], json!("ignored"));
+        assert_eq!(r.body["ignored_until"], Value::Null);
+        assert_eq!(r.body["ignored_until_count"], Value::Null);
+    }
+
+    for (body, field) in [
+        (json!({"ignore_duration": 0}), "ignore_duration"),
+        (json!({"ignore_count": 0}), "ignore_count"),
+        (json!({"ignore_duration": "soon"}), "ignore_duration"),
+        (json!({"ignoreCount": -1}), "ignoreCount"),
+    ] {
+        let r = app.send(app.authed(Method::POST, &path).json(&body)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.text
+        );
+        assert!(r.text.contains(field), "{body}: {}", r.text);
+    }
+    let r = app
+        .send(app.authed(Method::POST, &path).body("{\"ignore_count\": 2"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    // gRPC: the same fields; out of range is INVALID_ARGUMENT.
+    let mut groups = app.groups_client().await;
+    let ignored = groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: g.clone(),
+            ignore_duration: Some(30),
+            ignore_count: Some(100),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .group
+        .unwrap();
+    assert!(ignored.ignored_until.is_some());
+    assert_eq!(ignored.ignored_until_count, Some(ignored.count + 100));
+    let refused = groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: g.clone(),
+            ignore_duration: Some(600_000),
+            ignore_count: None,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    // Unresolving ends the snooze.
+    let r = app
+        .post_ok(&format!("/v1/errors/unresolve/{g}"), &json!({}))
+        .await;
+    assert_eq!(
+        (&r["ignored_until"], &r["ignored_until_count"]),
+        (&Value::Null, &Value::Null)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -314,9 +314,16 @@ async fn upgrading_removes_rows_of_deleted_projects() {
     app.stop().await;
 
     let db = Database::connect(url.as_str()).await.expect("connect");
-    Migrator::down(&db, Some(1))
+    // Back to before migration 14, however many came after it.
+    let steps = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261206_000014_alerts")
+        .expect("migration 14 is known")
+        + 1;
+    Migrator::down(&db, Some(steps as u32))
         .await
-        .expect("roll back migration 14");
+        .expect("roll back to before migration 14");
     // What an earlier version's project deletion left: rows of a project that is gone.
     let gone = uuid::Uuid::new_v4();
     let now = chrono::Utc::now().timestamp_millis();

@@ -416,13 +416,30 @@ async function viewIssue(id) {
         go(['issues']);
         return;
       }
-      await api(`/v1/errors/${action}/${path}`, { method: 'POST' });
+      // How long an ignore lasts: `d:<minutes>` or `c:<events>`; empty is until changed.
+      const [kind, n] = action === 'ignore' ? snooze.value.split(':') : [];
+      const body = kind === 'd' ? { ignore_duration: Number(n) } : kind === 'c' ? { ignore_count: Number(n) } : undefined;
+      await api(`/v1/errors/${action}/${path}`, { method: 'POST', body });
       flash(`Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
     } catch (e) {
       flash(e.message);
     }
     render();
   };
+  const snooze = h(
+    'select',
+    { 'aria-label': 'ignore for' },
+    [
+      ['', 'until changed'],
+      ['d:30', 'for 30 minutes'],
+      ['d:120', 'for 2 hours'],
+      ['d:1440', 'for 24 hours'],
+      ['d:10080', 'for 7 days'],
+      ['c:10', 'until 10 more events'],
+      ['c:100', 'until 100 more events'],
+      ['c:1000', 'until 1000 more events'],
+    ].map(([value, label]) => h('option', { value }, label)),
+  );
   const stage = h('select', { 'aria-label': 'workflow stage' }, STAGES.map((s) => h('option', { value: s }, s)));
   stage.value = g.workflow_stage;
   const moveStage = async () => {
@@ -439,7 +456,7 @@ async function viewIssue(id) {
     'div',
     { class: 'toolbar' },
     g.status === 'unresolved'
-      ? [h('button', { type: 'button', onclick: () => act('resolve') }, 'Resolve'), h('button', { type: 'button', class: 'secondary', onclick: () => act('ignore') }, 'Ignore')]
+      ? [h('button', { type: 'button', onclick: () => act('resolve') }, 'Resolve'), h('button', { type: 'button', class: 'secondary', onclick: () => act('ignore') }, 'Ignore'), snooze]
       : h('button', { type: 'button', onclick: () => act('unresolve') }, 'Reopen'),
     h('label', { class: 'inline' }, 'Fix workflow ', stage),
     h('button', { type: 'button', class: 'secondary', onclick: moveStage }, 'Move'),
@@ -459,6 +476,8 @@ async function viewIssue(id) {
     'dl',
     { class: 'facts' },
     h('dt', null, 'Events'), h('dd', null, g.count.toLocaleString()),
+    g.ignored_until ? [h('dt', null, 'Ignored until'), h('dd', null, when(g.ignored_until))] : null,
+    g.ignored_until_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_count.toLocaleString()} events`)] : null,
     h('dt', null, 'Users'), h('dd', null, g.users_affected.toLocaleString()),
     h('dt', null, 'First seen'), h('dd', null, when(g.first_seen)),
     h('dt', null, 'Last seen'), h('dd', null, when(g.last_seen)),

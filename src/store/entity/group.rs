@@ -20,6 +20,10 @@ pub struct Model {
     pub workflow_stage: String,
     /// When a resolved group last received an event (its newest event's timestamp), in ms.
     pub regressed_at: Option<i64>,
+    /// While ignored for a while: when it comes back, in ms.
+    pub ignored_until: Option<i64>,
+    /// While ignored until more events: the count at which it comes back.
+    pub ignored_until_count: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
