@@ -278,7 +278,14 @@ impl GroupService for Api {
         req: Request<pb::BulkUpdateGroupsRequest>,
     ) -> Result<Response<pb::BulkUpdateGroupsResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Write)?;
-        let pb::BulkUpdateGroupsRequest { group_ids, action } = req.into_inner();
+        let pb::BulkUpdateGroupsRequest {
+            group_ids,
+            action,
+            ignore_duration,
+            ignore_count,
+        } = req.into_inner();
+        // Checked once, before any group changes; only an ignore takes it.
+        let snooze = model::Snooze::new(ignore_duration, ignore_count)?;
         let action = match pb::BulkAction::try_from(action) {
             Ok(pb::BulkAction::Unspecified) => return Err(Error::required("action").into()),
             Ok(a) => a,
@@ -325,7 +332,7 @@ impl GroupService for Api {
                         .map(|_| ()),
                     pb::BulkAction::Ignore => self
                         .store
-                        .set_group_status(p.project_id, id, GroupStatus::Ignored)
+                        .set_group_status_snoozed(p.project_id, id, GroupStatus::Ignored, snooze)
                         .await
                         .map(|_| ()),
                     pb::BulkAction::Delete => {

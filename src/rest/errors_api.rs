@@ -179,6 +179,11 @@ struct MessageBody {
 struct BulkBody {
     error_group_ids: Vec<String>,
     action: String,
+    /// With `ignore`: as the single ignore's (Sentry's spelling too).
+    #[serde(default, alias = "ignoreDuration")]
+    ignore_duration: Option<u32>,
+    #[serde(default, alias = "ignoreCount")]
+    ignore_count: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1090,6 +1095,8 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
     let BulkBody {
         error_group_ids,
         action,
+        ignore_duration,
+        ignore_count,
     } = body;
     let action = match action.trim() {
         "resolve" => pb::BulkAction::Resolve,
@@ -1109,6 +1116,8 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
     let req = pb::BulkUpdateGroupsRequest {
         group_ids: error_group_ids,
         action: action as i32,
+        ignore_duration,
+        ignore_count,
     };
     let pb::BulkUpdateGroupsResponse {
         action: _,

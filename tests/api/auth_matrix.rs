@@ -869,6 +869,7 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             pb::BulkUpdateGroupsRequest {
                 group_ids: vec![group_id],
                 action: pb::BulkAction::Resolve as i32,
+                ..Default::default()
             }
         ),
         Op::Export => rpc!(groups, export_events, pb::ExportEventsRequest::default()),

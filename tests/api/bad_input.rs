@@ -1783,6 +1783,7 @@ async fn damaged_grpc_group_messages_are_answered_with_a_status() {
             pb::BulkUpdateGroupsRequest {
                 group_ids: vec![group],
                 action: 1,
+                ..Default::default()
             }
             .encode_to_vec(),
         ),

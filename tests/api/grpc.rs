@@ -620,6 +620,7 @@ async fn grpc_groups_and_triage_cross_transport() {
         .bulk_update_groups(app.req(pb::BulkUpdateGroupsRequest {
             group_ids: vec![ga.clone(), missing.clone(), gb.clone()],
             action: pb::BulkAction::Ignore as i32,
+            ..Default::default()
         }))
         .await
         .expect("BulkUpdateGroups")
@@ -634,6 +635,7 @@ async fn grpc_groups_and_triage_cross_transport() {
         .bulk_update_groups(app.req(pb::BulkUpdateGroupsRequest {
             group_ids: vec![ga.clone()],
             action: 0,
+            ..Default::default()
         }))
         .await
         .expect_err("no action");

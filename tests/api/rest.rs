@@ -1263,6 +1263,28 @@ async fn ignore_until_more_events_or_for_a_while() {
         (&r["ignored_until"], &r["ignored_until_count"]),
         (&Value::Null, &Value::Null)
     );
+
+    // In bulk: the same conditions for every group, checked before any changes.
+    let count = n(&r["count"]);
+    let bulk = |extra: Value| {
+        let mut body = json!({"error_group_ids": [g], "action": "ignore"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let (st, b) = app
+        .post("/v1/errors/bulk", &bulk(json!({"ignore_duration": 0})))
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(app.group(&g).await["status"], json!("unresolved"));
+    let (st, b) = app
+        .post("/v1/errors/bulk", &bulk(json!({"ignoreCount": 5})))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let d = app.group(&g).await;
+    assert_eq!(d["status"], json!("ignored"));
+    assert_eq!(n(&d["ignored_until_count"]), count + 5, "{d}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
