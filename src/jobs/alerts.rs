@@ -16,12 +16,12 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Metric, Rule, format_window},
+        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Rule, format_window},
         model::from_millis,
     },
     error::Error,
     integrations::{Kind, send},
-    store::Store,
+    store::{NamedGroup, Store},
 };
 
 /// Counting stops here when the threshold is lower: a notification says "10000 or more".
@@ -91,19 +91,10 @@ async fn evaluate_rule(
         _ => now_ms.saturating_sub(window_ms),
     };
     let cap = spec.threshold.saturating_add(1).max(COUNT_CAP);
-    // `issue_events` counts per group: the loudest group's count, and the groups over the
-    // threshold named with theirs.
-    let (count, loud) = if spec.metric == Metric::IssueEvents {
-        let loudest = store
-            .loudest_groups(rule.project_id, since_ms, GROUPS_NAMED, cap)
-            .await?;
-        (loudest.first().map_or(0, |g| g.2), Some(loudest))
-    } else {
-        let count = store
-            .count_for_alert(rule.project_id, spec.metric, since_ms, now_ms, cap)
-            .await?;
-        (count, None)
-    };
+    let counted = store
+        .count_for_alert(rule, since_ms, now_ms, cap, GROUPS_NAMED)
+        .await?;
+    let count = counted.count;
     if count <= spec.threshold || !store.claim_firing(rule.id, last, now_ms).await? {
         return Ok(None);
     }
@@ -121,26 +112,18 @@ async fn evaluate_rule(
         u64::try_from(now_ms.saturating_sub(since_ms).saturating_add(999) / 1000)
             .unwrap_or(spec.window_secs),
     );
-    // The groups a metric that counts groups counted, a line each ("- title (id)"); for
-    // `issue_events` the groups over the threshold, with their counts.
+    // The groups the count named, a line each ("- title (id)", with its own count for
+    // `issue_events`).
     let mut groups = Vec::new();
     let mut named = String::new();
-    match loud {
-        Some(loud) => {
-            for (id, title, n) in loud.into_iter().filter(|g| g.2 > spec.threshold) {
-                named.push_str(&format!("\n- {title} ({id}): {} events", or_more(n)));
-                groups.push(json!({"id": id, "title": title, "count": n}));
-            }
+    for NamedGroup { id, title, count } in counted.groups {
+        named.push_str(&format!("\n- {title} ({id})"));
+        let mut group = json!({"id": id, "title": title});
+        if let Some(n) = count {
+            named.push_str(&format!(": {} events", or_more(n)));
+            group["count"] = json!(n);
         }
-        None => {
-            for (id, title) in store
-                .group_titles(rule.project_id, spec.metric, since_ms, now_ms, GROUPS_NAMED)
-                .await?
-            {
-                named.push_str(&format!("\n- {title} ({id})"));
-                groups.push(json!({"id": id, "title": title}));
-            }
-        }
+        groups.push(group);
     }
 
     // The incident this firing opens or adds to; it is written after the notices go out, so

@@ -85,13 +85,20 @@ fn rule_model(id: Uuid, project_id: Uuid, s: &RuleSpec) -> alert_rule::ActiveMod
     }
 }
 
-/// The group time a metric that counts groups counts by; `None` for one that counts events.
-fn group_time(metric: Metric) -> Option<group::Column> {
-    match metric {
-        Metric::ErrorCount | Metric::IssueEvents => None,
-        Metric::NewIssues => Some(group::Column::FirstSeen),
-        Metric::Regressions => Some(group::Column::RegressedAt),
-    }
+/// A group a firing names: for `issue_events` with the events it received in the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedGroup {
+    pub id: Uuid,
+    pub title: String,
+    pub count: Option<u64>,
+}
+
+/// What a rule counted in its window: the count its threshold is compared with and, when the
+/// count exceeds it, the groups a notice names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub count: u64,
+    pub groups: Vec<NamedGroup>,
 }
 
 const RULE: &str = "alert rule";
@@ -181,22 +188,44 @@ impl Store {
             .collect())
     }
 
-    /// How many of what `metric` counts fall in `[since_ms, until_ms]`, counting no further
-    /// than `cap` (the index range read stays bounded however loud the project is).
+    /// What `rule`'s metric counts in `[since_ms, until_ms]`, counting no further than `cap`
+    /// (the index range read stays bounded however loud the project is), and, when that exceeds
+    /// the rule's threshold, up to `named` groups to name: for `new_issues` and `regressions`
+    /// the newest it counted, for `issue_events` those over the threshold, loudest first.
     pub async fn count_for_alert(
         &self,
-        project_id: Uuid,
-        metric: Metric,
+        rule: &Rule,
         since_ms: i64,
         until_ms: i64,
         cap: u64,
-    ) -> Result<u64, Error> {
-        if metric == Metric::IssueEvents {
-            // Counted by arrival up to now (`loudest_groups`).
-            let loudest = self.loudest_groups(project_id, since_ms, 1, cap).await?;
-            return Ok(loudest.first().map_or(0, |g| g.2));
-        }
-        let inner = match group_time(metric) {
+        named: u64,
+    ) -> Result<Counted, Error> {
+        let (project_id, threshold) = (rule.project_id, rule.spec.threshold);
+        // The group time a metric that counts groups counts by; none for one that counts events.
+        let at = match rule.spec.metric {
+            Metric::ErrorCount => None,
+            Metric::NewIssues => Some(group::Column::FirstSeen),
+            Metric::Regressions => Some(group::Column::RegressedAt),
+            // Counted per group, by arrival up to now (`loudest_groups`).
+            Metric::IssueEvents => {
+                let loudest = self
+                    .loudest_groups(project_id, since_ms, named, cap)
+                    .await?;
+                return Ok(Counted {
+                    count: loudest.first().map_or(0, |g| g.2),
+                    groups: loudest
+                        .into_iter()
+                        .filter(|g| g.2 > threshold)
+                        .map(|(id, title, n)| NamedGroup {
+                            id,
+                            title,
+                            count: Some(n),
+                        })
+                        .collect(),
+                });
+            }
+        };
+        let inner = match at {
             None => Query::select()
                 .expr(Expr::val(1))
                 .from(event::Entity)
@@ -222,22 +251,27 @@ impl Store {
             Some(row) => row.try_get("", "n").map_err(db_err)?,
             None => 0,
         };
-        Ok(u64::try_from(n).unwrap_or(0))
+        let count = u64::try_from(n).unwrap_or(0);
+        let groups = match at {
+            Some(at) if count > threshold => {
+                self.group_titles(project_id, at, since_ms, until_ms, named)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Counted { count, groups })
     }
 
-    /// Ids and titles of the groups `metric` counts in `[since_ms, until_ms]` (`new_issues`,
-    /// `regressions`), newest first, at most `n`; none for a metric that counts events.
-    pub async fn group_titles(
+    /// The groups of the project whose `at` falls in `[since_ms, until_ms]`, newest first, at
+    /// most `n`.
+    async fn group_titles(
         &self,
         project_id: Uuid,
-        metric: Metric,
+        at: group::Column,
         since_ms: i64,
         until_ms: i64,
         n: u64,
-    ) -> Result<Vec<(Uuid, String)>, Error> {
-        let Some(at) = group_time(metric) else {
-            return Ok(Vec::new());
-        };
+    ) -> Result<Vec<NamedGroup>, Error> {
         Ok(group::Entity::find()
             .filter(group::Column::ProjectId.eq(project_id))
             .filter(at.gte(since_ms))
@@ -248,7 +282,11 @@ impl Store {
             .await
             .map_err(db_err)?
             .into_iter()
-            .map(|g| (g.id, g.title))
+            .map(|g| NamedGroup {
+                id: g.id,
+                title: g.title,
+                count: None,
+            })
             .collect())
     }
 

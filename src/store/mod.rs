@@ -36,6 +36,7 @@ use sea_orm::{
 };
 
 pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
+pub use alerts::{Counted, NamedGroup};
 pub use cache::Derived;
 pub use events::ExportPage;
 pub use insights::{StatsFigures, TrendFigures};

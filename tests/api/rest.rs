@@ -451,7 +451,7 @@ async fn list_limit_defaults_to_50_and_is_capped_at_100() {
     let results: Vec<_> = futures::stream::iter(0..101)
         .map(|i| {
             let mut c = client.clone();
-            let r = app.req(faultline::pb::CaptureMessageRequest {
+            let r = app.req(pb::CaptureMessageRequest {
                 text: format!("bulk message {i}"),
                 ..Default::default()
             });
@@ -1721,7 +1721,7 @@ async fn groups_are_searched_by_title_and_culprit() {
     let r = app
         .groups_client()
         .await
-        .list_groups(app.req(faultline::pb::ListGroupsRequest {
+        .list_groups(app.req(pb::ListGroupsRequest {
             query: "Declined PAYMENT".into(),
             ..Default::default()
         }))

@@ -219,21 +219,27 @@ fn message(object: &Map<String, Value>) -> String {
     }
 }
 
-/// Tags as a map or as a list of `[key, value]` pairs, within Faultline's limits.
-fn tags(v: Option<&Value>) -> BTreeMap<String, String> {
-    let pairs: Vec<(String, String)> = match v {
-        Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), text(Some(v)))).collect(),
+/// The entries of a map or of a list of `[key, value]` pairs: SDKs send tags and request
+/// headers either way.
+fn entries(v: Option<&Value>) -> Vec<(String, &Value)> {
+    match v {
+        Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), v)).collect(),
         Some(Value::Array(a)) => a
             .iter()
-            .filter_map(|p| match p {
-                Value::Array(kv) if kv.len() == 2 => Some((text(kv.first()), text(kv.get(1)))),
+            .filter_map(|p| match p.as_array()?.as_slice() {
+                [k, v] => Some((text(Some(k)), v)),
                 _ => None,
             })
             .collect(),
         _ => Vec::new(),
-    };
-    pairs
+    }
+}
+
+/// Tags as a map or as a list of `[key, value]` pairs, within Faultline's limits.
+fn tags(v: Option<&Value>) -> BTreeMap<String, String> {
+    entries(v)
         .into_iter()
+        .map(|(k, v)| (k, text(Some(v))))
         .filter(|(k, _)| !k.is_empty())
         .map(|(k, v)| {
             (
@@ -306,21 +312,13 @@ fn derive_tags(o: &Map<String, Value>, tags: &mut BTreeMap<String, String>) {
     }
 }
 
-/// A header of the event's request, by name in any case. Sentry SDKs send `headers` as an
-/// object or as `[name, value]` pairs.
+/// A header of the event's request, by name in any case.
 fn request_header(request: Option<&Value>, name: &str) -> String {
-    let found = match request.and_then(|r| r.get("headers")) {
-        Some(Value::Object(m)) => m
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v),
-        Some(Value::Array(pairs)) => pairs.iter().find_map(|p| match p.as_array()?.as_slice() {
-            [k, v] if k.as_str()?.eq_ignore_ascii_case(name) => Some(v),
-            _ => None,
-        }),
-        _ => None,
-    };
-    text(found)
+    let headers = entries(request.and_then(|r| r.get("headers")));
+    let found = headers
+        .into_iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name));
+    text(found.map(|(_, v)| v))
 }
 
 fn frame(v: &Value) -> Frame {
