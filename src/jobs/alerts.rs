@@ -5,8 +5,13 @@
 //! - then it opens an incident titled after the rule, or, while the rule's last incident is not
 //!   resolved, adds to that incident's description: the count, and how each notice went.
 //!
+//! Once a whole window after a firing counts no more than the threshold, the condition no
+//! longer holds: the incident the rule opened is resolved, and its channels are told so (as
+//! Sentry resolves a metric alert's incident when the metric recovers).
+//!
 //! Several servers sharing one database evaluate the same rules; a firing is claimed with a
-//! compare-and-set on the rule's `last_triggered`, so only one of them fires it.
+//! compare-and-set on the rule's `last_triggered`, and a resolution with one on the incident's
+//! status and `updated_at`, so only one of them sends either.
 
 use std::time::Duration;
 
@@ -16,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, Rule, format_window},
+        alerts::{Incident, IncidentSpec, MAX_DESCRIPTION, RESOLVED, Rule, format_window},
         model::from_millis,
     },
     error::Error,
@@ -29,12 +34,24 @@ const COUNT_CAP: u64 = 10_000;
 /// Groups (new or regressed issues) named in a notification.
 const GROUPS_NAMED: u64 = 5;
 
-/// What one firing did.
+/// What a firing or a resolution did to the rule's incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The rule fired and opened an incident.
+    Opened,
+    /// The rule fired while its incident was open, and added to it.
+    Added,
+    /// A window after the last firing counted no more than the threshold: the incident the
+    /// rule opened is resolved.
+    Resolved,
+}
+
+/// What one firing (or resolution) did.
 #[derive(Debug, Clone)]
 pub struct Firing {
     pub incident_id: Uuid,
-    /// Whether the firing opened the incident (or added to an open one).
-    pub opened: bool,
+    pub action: Action,
+    /// What the rule counted: above its threshold, or at or below it for a resolution.
     pub count: u64,
     /// Each channel of the rule and how its delivery went.
     pub deliveries: Vec<(Kind, Result<(), String>)>,
@@ -60,8 +77,8 @@ pub async fn evaluate(store: &Store, now: DateTime<Utc>) -> Result<Vec<Firing>, 
             Ok(Some(f)) => {
                 let failed = f.deliveries.iter().filter(|(_, r)| r.is_err()).count();
                 tracing::info!(rule = %rule.id, project = %rule.project_id, count = f.count,
-                    incident = %f.incident_id, opened = f.opened, channels = f.deliveries.len(),
-                    failed, "alert rule fired");
+                    incident = %f.incident_id, action = ?f.action, channels = f.deliveries.len(),
+                    failed, "alert rule fired or resolved");
                 fired.push(f);
             }
             Ok(None) => {}
@@ -95,7 +112,19 @@ async fn evaluate_rule(
         .count_for_alert(rule, since_ms, now_ms, cap, GROUPS_NAMED)
         .await?;
     let count = counted.count;
-    if count <= spec.threshold || !store.claim_firing(rule.id, last, now_ms).await? {
+    // What was counted: the window, or a little more after a firing.
+    let span = format_window(
+        u64::try_from(now_ms.saturating_sub(since_ms).saturating_add(999) / 1000)
+            .unwrap_or(spec.window_secs),
+    );
+    if count <= spec.threshold {
+        // Only a rule that has fired can have an incident to resolve.
+        return match last {
+            Some(_) => resolve_quiet(store, rule, now, since_ms, count, &span).await,
+            None => Ok(None),
+        };
+    }
+    if !store.claim_firing(rule.id, last, now_ms).await? {
         return Ok(None);
     }
 
@@ -107,11 +136,6 @@ async fn evaluate_rule(
         }
     };
     let shown = or_more(count);
-    // What was counted: the window, or a little more after a firing.
-    let span = format_window(
-        u64::try_from(now_ms.saturating_sub(since_ms).saturating_add(999) / 1000)
-            .unwrap_or(spec.window_secs),
-    );
     // The groups the count named, a line each ("- title (id)", with its own count for
     // `issue_events`).
     let mut groups = Vec::new();
@@ -143,44 +167,17 @@ async fn evaluate_rule(
         spec.threshold,
         if opened { "opened" } else { "still open" },
     );
-    let data = json!({
-        "rule": {"id": rule.id, "name": spec.name, "condition": spec.condition,
-                 "threshold": spec.threshold, "time_window": format_window(spec.window_secs)},
-        "project_id": rule.project_id,
-        "metric": spec.metric.as_str(),
-        "count": count,
-        "counted_since": from_millis(since_ms).to_rfc3339_opts(SecondsFormat::Millis, true),
-        "incident": {"id": incident_id, "opened": opened, "severity": severity},
-        "groups": groups,
-        "fired_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-    });
+    let mut data = notice_data(rule, count, since_ms);
+    data["incident"] = json!({"id": incident_id, "opened": opened, "severity": severity});
+    data["groups"] = json!(groups);
+    data["fired_at"] = json!(now.to_rfc3339_opts(SecondsFormat::Millis, true));
     let notice = send::Notice {
         event: "alert",
         subject: &subject,
         text: &text,
         data: Some(&data),
     };
-    // The channels at once, each retried while its failure may pass (`send::RETRY_DELAYS`), so
-    // a slow or briefly failing one does not hold the others back.
-    let deliveries: Vec<(Kind, Result<(), String>)> =
-        futures::future::join_all(spec.notifications.iter().map(|&kind| {
-            let notice = &notice;
-            async move {
-                let outcome = match store.get_integration(rule.project_id, kind).await {
-                    Ok(channel) => {
-                        send::deliver_retrying(&channel.config, notice, &send::RETRY_DELAYS).await
-                    }
-                    Err(Error::NotFound { .. }) => Err("the channel is not configured".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Err(why) = &outcome {
-                    tracing::warn!(rule = %rule.id, channel = kind.as_str(), error = %why,
-                        "alert notification not delivered");
-                }
-                (kind, outcome)
-            }
-        }))
-        .await;
+    let deliveries = notify(store, rule, &notice).await;
     // What the incident records of this firing.
     let mut line = format!(
         "{}: {shown} {} in the last {span} (threshold {}).{named}",
@@ -188,15 +185,9 @@ async fn evaluate_rule(
         spec.metric.noun(count),
         spec.threshold
     );
-    if !deliveries.is_empty() {
-        let outcomes: Vec<String> = deliveries
-            .iter()
-            .map(|(kind, outcome)| match outcome {
-                Ok(()) => format!("{} delivered", kind.as_str()),
-                Err(why) => format!("{} not delivered ({why})", kind.as_str()),
-            })
-            .collect();
-        line.push_str(&format!("\nNotified: {}.", outcomes.join("; ")));
+    if let Some(notified) = notified(&deliveries) {
+        line.push('\n');
+        line.push_str(&notified);
     }
 
     match open {
@@ -224,10 +215,133 @@ async fn evaluate_rule(
     }
     Ok(Some(Firing {
         incident_id,
-        opened,
+        action: if opened {
+            Action::Opened
+        } else {
+            Action::Added
+        },
         count,
         deliveries,
     }))
+}
+
+/// After a window that counted `count`, no more than the threshold: resolves the incident the
+/// rule opened, if it is still open, and tells the rule's channels.
+async fn resolve_quiet(
+    store: &Store,
+    rule: &Rule,
+    now: DateTime<Utc>,
+    since_ms: i64,
+    count: u64,
+    span: &str,
+) -> Result<Option<Firing>, Error> {
+    let Some(open) = store.open_incident_of_rule(rule.id).await? else {
+        return Ok(None);
+    };
+    let spec = &rule.spec;
+    let what = format!(
+        "{count} {} in the last {span}, at or below the threshold of {}",
+        spec.metric.noun(count),
+        spec.threshold
+    );
+    let line = format!(
+        "{}: resolved: {what}.",
+        now.to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+    // The claim comes first: of several servers, only the one whose claim holds tells the
+    // channels.
+    if !store
+        .claim_resolution(&open, &appended(&open, &line), now.timestamp_millis())
+        .await?
+    {
+        return Ok(None);
+    }
+
+    let subject = format!("[Faultline] Resolved: {}", spec.name);
+    let text = format!(
+        "Alert rule \"{}\" resolved: {what}.\nIncident {} resolved.",
+        spec.name, open.id
+    );
+    let mut data = notice_data(rule, count, since_ms);
+    data["incident"] = json!({"id": open.id, "status": RESOLVED, "severity": open.spec.severity});
+    data["resolved_at"] = json!(now.to_rfc3339_opts(SecondsFormat::Millis, true));
+    let notice = send::Notice {
+        event: "alert_resolved",
+        subject: &subject,
+        text: &text,
+        data: Some(&data),
+    };
+    let deliveries = notify(store, rule, &notice).await;
+    if let Some(notified) = notified(&deliveries) {
+        // Read again: a person may have changed it while the notices went out.
+        let current = store.get_incident(rule.project_id, open.id).await?;
+        let spec = IncidentSpec {
+            description: appended(&current, &notified),
+            ..current.spec.clone()
+        };
+        store.update_incident(&current, &spec).await?;
+    }
+    Ok(Some(Firing {
+        incident_id: open.id,
+        action: Action::Resolved,
+        count,
+        deliveries,
+    }))
+}
+
+/// What a notice's `data` says of the rule and what it counted since `since_ms`; the firing or
+/// resolution adds the rest.
+fn notice_data(rule: &Rule, count: u64, since_ms: i64) -> serde_json::Value {
+    let spec = &rule.spec;
+    json!({
+        "rule": {"id": rule.id, "name": spec.name, "condition": spec.condition,
+                 "threshold": spec.threshold, "time_window": format_window(spec.window_secs)},
+        "project_id": rule.project_id,
+        "metric": spec.metric.as_str(),
+        "count": count,
+        "counted_since": from_millis(since_ms).to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+}
+
+/// Sends `notice` over each of the rule's channels at once, each retried while its failure
+/// may pass (`send::RETRY_DELAYS`), so a slow or briefly failing one does not hold the others
+/// back; how each went.
+async fn notify(
+    store: &Store,
+    rule: &Rule,
+    notice: &send::Notice<'_>,
+) -> Vec<(Kind, Result<(), String>)> {
+    futures::future::join_all(rule.spec.notifications.iter().map(|&kind| async move {
+        let outcome = match store.get_integration(rule.project_id, kind).await {
+            Ok(channel) => {
+                send::deliver_retrying(&channel.config, notice, &send::RETRY_DELAYS).await
+            }
+            Err(Error::NotFound { .. }) => Err("the channel is not configured".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = &outcome {
+            tracing::warn!(rule = %rule.id, channel = kind.as_str(), error = %why,
+                "alert notification not delivered");
+        }
+        (kind, outcome)
+    }))
+    .await
+}
+
+/// The incident's line on how each notice went (`Notified: webhook delivered; …`), if the
+/// rule has channels.
+fn notified(deliveries: &[(Kind, Result<(), String>)]) -> Option<String> {
+    if deliveries.is_empty() {
+        return None;
+    }
+    let outcomes: Vec<String> = deliveries
+        .iter()
+        .map(|(kind, outcome)| match outcome {
+            Ok(()) => format!("{} delivered", kind.as_str()),
+            Err(why) => format!("{} not delivered ({why})", kind.as_str()),
+        })
+        .collect();
+    Some(format!("Notified: {}.", outcomes.join("; ")))
 }
 
 /// The incident's description with `line` added, oldest lines dropped past the limit.
@@ -260,30 +374,40 @@ mod tests {
         store::store_without_indexer,
     };
 
-    /// Two evaluations of the same rule at once (two servers on one database do this) fire
-    /// it once: the second one's claim on `last_triggered` fails.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_rule_evaluated_twice_at_once_fires_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _, project) = store_without_indexer(dir.path()).await;
+    /// A rule of `project` named `name` on `condition`, stored.
+    async fn rule(store: &Store, project: Uuid, name: &str, condition: &str) -> Rule {
+        let spec = RuleFields {
+            name: Some(name.into()),
+            condition: Some(condition.into()),
+            ..Default::default()
+        }
+        .resolve(None)
+        .unwrap();
+        store.create_rule(project, &spec).await.unwrap()
+    }
+
+    /// Commits three events of `project` in three groups, dated `at`.
+    async fn three_booms(store: &Store, project: Uuid, at: DateTime<Utc>) {
         let batch: Vec<Box<NewEvent>> = (0..3)
             .map(|i| {
                 let input = CaptureInput {
                     message: format!("boom {i}"),
                     ..Default::default()
                 };
-                Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
+                Box::new(prepare(project, input, Level::Error, at).unwrap())
             })
             .collect();
         store.commit_batch(batch).await.1.unwrap();
-        let spec = RuleFields {
-            name: Some("loud".into()),
-            condition: Some("error_count > 2 in 1m".into()),
-            ..Default::default()
-        }
-        .resolve(None)
-        .unwrap();
-        let rule = store.create_rule(project, &spec).await.unwrap();
+    }
+
+    /// Two evaluations of the same rule at once (two servers on one database do this) fire
+    /// it once: the second one's claim on `last_triggered` fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rule_evaluated_twice_at_once_fires_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        three_booms(&store, project, Utc::now()).await;
+        let rule = rule(&store, project, "loud", "error_count > 2 in 1m").await;
 
         for round in 0..5 {
             let now = Utc::now();
@@ -310,20 +434,69 @@ mod tests {
         assert_eq!(incidents[0].spec.description.lines().count(), 5);
     }
 
+    /// A window after a firing that counts no more than the threshold resolves the rule's
+    /// incident, once even when two servers evaluate it at once; a quiet rule with no open
+    /// incident does nothing, and an incident a person changed meanwhile is read again first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quiet_window_resolves_the_incident_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let start = Utc::now();
+        three_booms(&store, project, start).await;
+        let rule = rule(&store, project, "loud", "error_count > 2 in 1m").await;
+        let fired = evaluate(&store, start).await.unwrap();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].action, Action::Opened);
+        let incident = fired[0].incident_id;
+
+        // Half a window on, still within the firing's window: nothing.
+        let later = start + chrono::Duration::seconds(30);
+        assert!(evaluate(&store, later).await.unwrap().is_empty());
+        // A person's change makes a resolution claimed on what was read before it fail.
+        let before = store.get_incident(project, incident).await.unwrap();
+        let changed = IncidentSpec {
+            status: "investigating".into(),
+            ..before.spec.clone()
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        store.update_incident(&before, &changed).await.unwrap();
+        assert!(
+            !store
+                .claim_resolution(&before, "stale", later.timestamp_millis())
+                .await
+                .unwrap()
+        );
+
+        // A window and a half on, the window after the firing counted none of the three events.
+        let quiet = start + chrono::Duration::seconds(90);
+        let (a, b) = tokio::join!(evaluate(&store, quiet), evaluate(&store, quiet));
+        let resolved: Vec<Firing> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+        assert_eq!(resolved.len(), 1, "{resolved:?}");
+        assert_eq!(resolved[0].action, Action::Resolved);
+        assert_eq!(resolved[0].incident_id, incident);
+        assert_eq!(resolved[0].count, 0);
+        let after = store.get_incident(project, incident).await.unwrap();
+        assert_eq!(after.spec.status, RESOLVED);
+        assert_eq!(after.rule_id, Some(rule.id));
+        assert!(after.resolved_at.is_some());
+        let last = after.spec.description.lines().last().unwrap().to_owned();
+        assert!(
+            last.ends_with("resolved: 0 errors in the last 90s, at or below the threshold of 2."),
+            "{last}"
+        );
+        // Nothing more to resolve.
+        let much_later = start + chrono::Duration::seconds(300);
+        assert!(evaluate(&store, much_later).await.unwrap().is_empty());
+        assert_eq!(store.list_incidents(project, None).await.unwrap().len(), 1);
+    }
+
     /// A new issue that arrives just after a firing is reported by the next one, even when the
     /// job runs late and the issue is older than one window by then.
     #[tokio::test]
     async fn a_new_issue_right_after_a_firing_is_not_missed() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _, project) = store_without_indexer(dir.path()).await;
-        let spec = RuleFields {
-            name: Some("new".into()),
-            condition: Some("new_issues > 0 in 1m".into()),
-            ..Default::default()
-        }
-        .resolve(None)
-        .unwrap();
-        let rule = store.create_rule(project, &spec).await.unwrap();
+        let rule = rule(&store, project, "new", "new_issues > 0 in 1m").await;
         // The rule fired 80 s ago; an issue came 75 s ago; the job runs now, 20 s late.
         let now = Utc::now();
         let fired = now - chrono::Duration::seconds(80);
@@ -351,9 +524,12 @@ mod tests {
             incidents[0].spec.description
         );
         assert!(incidents[0].spec.description.contains("in the last 80s"));
-        // Long after, only the window counts: nothing new, no firing.
+        // Long after, only the window counts: nothing new, no firing, and the quiet window
+        // resolves the incident.
         let later = now + chrono::Duration::seconds(600);
-        assert!(evaluate(&store, later).await.unwrap().is_empty());
+        let resolved = evaluate(&store, later).await.unwrap();
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].action, Action::Resolved);
     }
 
     /// `issue_events` fires for one loud group, not for as many events spread over quiet
@@ -370,14 +546,7 @@ mod tests {
             };
             Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
         };
-        let spec = RuleFields {
-            name: Some("loud issue".into()),
-            condition: Some("issue_events > 4 in 5m".into()),
-            ..Default::default()
-        }
-        .resolve(None)
-        .unwrap();
-        store.create_rule(project, &spec).await.unwrap();
+        rule(&store, project, "loud issue", "issue_events > 4 in 5m").await;
 
         // Twelve events in six groups, two each: none over 4. (Grouping ignores numbers.)
         let words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
@@ -460,14 +629,7 @@ mod tests {
             .set_group_status(project, fixed, GroupStatus::Resolved)
             .await
             .unwrap();
-        let spec = RuleFields {
-            name: Some("regressed".into()),
-            condition: Some("regressions > 0 in 5m".into()),
-            ..Default::default()
-        }
-        .resolve(None)
-        .unwrap();
-        store.create_rule(project, &spec).await.unwrap();
+        rule(&store, project, "regressed", "regressions > 0 in 5m").await;
 
         store.commit_batch(vec![event("open bug")]).await.1.unwrap();
         assert!(evaluate(&store, Utc::now()).await.unwrap().is_empty());

@@ -526,4 +526,27 @@ impl Store {
         }
         self.get_incident(current.project_id, current.id).await
     }
+
+    /// Resolves `current` with `description` if nobody changed it since it was read (its
+    /// status and `updated_at` are still those of `current`). Of several servers resolving the
+    /// same incident, only the first one's claim holds; a person's change in between wins.
+    pub async fn claim_resolution(
+        &self,
+        current: &Incident,
+        description: &str,
+        now_ms: i64,
+    ) -> Result<bool, Error> {
+        let res = incident::Entity::update_many()
+            .col_expr(incident::Column::Status, Expr::value(RESOLVED))
+            .col_expr(incident::Column::Description, Expr::value(description))
+            .col_expr(incident::Column::UpdatedAt, Expr::value(now_ms))
+            .col_expr(incident::Column::ResolvedAt, Expr::value(now_ms))
+            .filter(incident::Column::Id.eq(current.id))
+            .filter(incident::Column::Status.eq(current.spec.status.as_str()))
+            .filter(incident::Column::UpdatedAt.eq(current.updated_at.timestamp_millis()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
 }

@@ -3,7 +3,10 @@
 //! the alert job counting them, an incident opened and a signed webhook delivered to a
 //! receiver the test runs, once per window, also with two servers on one database.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use faultline::pb::{self, alert_service_client::AlertServiceClient};
 use reqwest::{Method, StatusCode};
@@ -82,15 +85,30 @@ async fn webhook_at(app: &TestApp, addr: std::net::SocketAddr, path: &str) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
 
+/// A server whose project sends its webhook notices to a new receiver, with the alert rule
+/// `rule` (a REST body); the rule's id.
+async fn app_with_rule(rule: Value) -> (TestApp, Arc<Mutex<Vec<Received>>>, String) {
+    let app = spawn_app().await;
+    let (addr, got) = http_receiver().await;
+    webhook_to(&app, addr).await;
+    let id = uuid_str(&create(&app, "/api/alerts/rules", &rule).await["id"]);
+    (app, got, id)
+}
+
 /// The alert deliveries a receiver got, their signatures checked.
-fn alerts_received(got: &std::sync::Mutex<Vec<Received>>) -> Vec<Value> {
+fn alerts_received(got: &Mutex<Vec<Received>>) -> Vec<Value> {
+    received(got, "alert")
+}
+
+/// The deliveries of `event` (`X-Faultline-Event`) a receiver got, their signatures checked.
+fn received(got: &Mutex<Vec<Received>>, event: &str) -> Vec<Value> {
     got.lock()
         .unwrap()
         .iter()
         .filter(|r| {
             r.headers
                 .get("x-faultline-event")
-                .is_some_and(|v| v == "alert")
+                .is_some_and(|v| v == event)
         })
         .map(|r| {
             assert_eq!(
@@ -103,7 +121,7 @@ fn alerts_received(got: &std::sync::Mutex<Vec<Received>>) -> Vec<Value> {
         .collect()
 }
 
-async fn wait_for_alerts(got: &std::sync::Mutex<Vec<Received>>, n: usize) -> Vec<Value> {
+async fn wait_for_alerts(got: &Mutex<Vec<Received>>, n: usize) -> Vec<Value> {
     poll_until(Duration::from_secs(20), "the alert webhook", || async {
         let all = alerts_received(got);
         (all.len() >= n).then_some(all)
@@ -404,23 +422,14 @@ async fn incidents_take_the_documented_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loud_project_fires_its_rule_once_per_window() {
-    let app = spawn_app().await;
-    let (addr, got) = http_receiver().await;
-    webhook_to(&app, addr).await;
-    let rule_id = uuid_str(
-        &create(
-            &app,
-            "/api/alerts/rules",
-            &json!({
-                "name": "High Error Rate",
-                "condition": "error_count > 3 in 1 minute",
-                // slack is not configured: its delivery fails, the webhook's still goes out.
-                "notifications": ["slack", "webhook"],
-                "severity": "critical"
-            }),
-        )
-        .await["id"],
-    );
+    let (app, got, rule_id) = app_with_rule(json!({
+        "name": "High Error Rate",
+        "condition": "error_count > 3 in 1 minute",
+        // slack is not configured: its delivery fails, the webhook's still goes out.
+        "notifications": ["slack", "webhook"],
+        "severity": "critical"
+    }))
+    .await;
 
     // At the threshold the rule stays quiet (the job runs every 200 ms in tests).
     capture_n(&app, "checkout failed", 3).await;
@@ -518,6 +527,86 @@ async fn a_loud_project_fires_its_rule_once_per_window() {
     age_last_firings(&app, 61).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(alerts_received(&got).len(), 3);
+}
+
+/// Once a window after a firing counts no more than the threshold, the rule's incident is
+/// resolved and the channels get an `alert_resolved` notice, once; the next firing opens a new
+/// incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_window_resolves_the_incident_and_says_so() {
+    let (app, got, rule_id) = app_with_rule(json!({
+        "name": "Checkout errors", "condition": "error_count > 1 in 1 minute",
+        "notifications": ["webhook"], "severity": "critical"
+    }))
+    .await;
+    capture_n(&app, "checkout failed", 2).await;
+    let fired = &wait_for_alerts(&got, 1).await[0];
+    let incident = s(&fired["data"]["incident"]["id"]).to_owned();
+
+    // The same two events no longer exceed a threshold of 5: a window after the firing, the
+    // condition does not hold.
+    let rule_path = format!("/api/alerts/rules/{rule_id}");
+    let r = call(
+        &app,
+        Method::PUT,
+        &rule_path,
+        Some(json!({"condition": "error_count > 5 in 1 minute"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        received(&got, "alert_resolved").is_empty(),
+        "within the window"
+    );
+    age_last_firings(&app, 61).await;
+    let notice = poll_until(Duration::from_secs(20), "the resolution", || async {
+        received(&got, "alert_resolved").into_iter().next()
+    })
+    .await;
+    assert_eq!(notice["event"], json!("alert_resolved"));
+    assert_eq!(
+        notice["subject"],
+        json!("[Faultline] Resolved: Checkout errors")
+    );
+    let d = &notice["data"];
+    assert_eq!(d["rule"]["id"], json!(rule_id));
+    assert_eq!(d["rule"]["threshold"], json!(5));
+    assert_eq!(d["metric"], json!("error_count"));
+    assert_eq!(d["count"], json!(2));
+    assert_eq!(d["incident"]["id"], json!(incident));
+    assert_eq!(d["incident"]["status"], json!("resolved"));
+    assert_eq!(d["incident"]["severity"], json!("critical"));
+    time(&d["resolved_at"]);
+    let text = s(&notice["text"]);
+    assert!(
+        text.contains("resolved: 2 errors in the last") && text.contains("threshold of 5"),
+        "{text}"
+    );
+
+    let incidents = incidents_when(&app, |l| {
+        l.first()
+            .is_some_and(|i| s(&i["description"]).ends_with("Notified: webhook delivered."))
+    })
+    .await;
+    let inc = &incidents[0];
+    assert_eq!(inc["id"], json!(incident));
+    assert_eq!(inc["status"], json!("resolved"));
+    assert!(time(&inc["resolved_at"]) >= time(&inc["created_at"]));
+    let description = s(&inc["description"]);
+    let lines: Vec<&str> = description.lines().collect();
+    assert_eq!(lines.len(), 4, "{description}");
+    assert!(lines[2].contains("resolved: 2 errors"), "{description}");
+
+    // Resolved once, however often the job runs.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(received(&got, "alert_resolved").len(), 1);
+
+    // Loud again: a new incident.
+    capture_n(&app, "checkout failed again", 4).await;
+    let alerts = wait_for_alerts(&got, 2).await;
+    assert_eq!(alerts[1]["data"]["incident"]["opened"], json!(true));
+    assert_ne!(alerts[1]["data"]["incident"]["id"], json!(incident));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -705,15 +794,10 @@ async fn a_resolved_issue_that_recurs_fires_a_regressions_rule() {
 /// issues does not fire it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_loud_issue_fires_an_issue_events_rule() {
-    let app = spawn_app().await;
-    let (addr, got) = http_receiver().await;
-    webhook_to(&app, addr).await;
-    create(
-        &app,
-        "/api/alerts/rules",
-        &json!({"name": "Loud issue", "condition": "issue_events > 3 in 10 minutes",
-                    "notifications": ["webhook"]}),
-    )
+    let (app, got, _) = app_with_rule(json!({
+        "name": "Loud issue", "condition": "issue_events > 3 in 10 minutes",
+        "notifications": ["webhook"]
+    }))
     .await;
     for kind in [
         "KeyError",
