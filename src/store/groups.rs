@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query},
 };
 use uuid::Uuid;
@@ -60,23 +60,34 @@ impl Store {
         }
         // Each word in the title or the culprit, as typed in any case. A project's groups are
         // few beside its events: they are read through, no index needed.
+        let sqlite = self.db.get_database_backend() == DbBackend::Sqlite;
         for w in words {
-            let mut pattern = String::from("%");
-            for ch in w.chars() {
-                if matches!(ch, '\\' | '%' | '_') {
-                    pattern.push('\\');
+            let matches = |c: group::Column| {
+                if sqlite {
+                    // SQLite's LOWER folds ASCII only ("Ошибка" would miss "ошибка"); the
+                    // connection's REGEXP is the regex crate's, whose `(?i)` folds Unicode.
+                    Expr::cust_with_exprs(
+                        "? REGEXP ?",
+                        [Expr::col(c), Expr::val(format!("(?i){}", regex::escape(w)))],
+                    )
+                } else {
+                    // PostgreSQL's LOWER folds by the database's character type (C.UTF-8 and
+                    // the usual locales fold Unicode).
+                    let mut pattern = String::from("%");
+                    for ch in w.chars() {
+                        if matches!(ch, '\\' | '%' | '_') {
+                            pattern.push('\\');
+                        }
+                        pattern.push(ch);
+                    }
+                    pattern.push('%');
+                    Expr::expr(Func::lower(Expr::col(c))).like(LikeExpr::new(pattern).escape('\\'))
                 }
-                pattern.push(ch);
-            }
-            pattern.push('%');
-            let like = |c: group::Column| {
-                Expr::expr(Func::lower(Expr::col(c)))
-                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
             };
             q = q.filter(
                 Condition::any()
-                    .add(like(group::Column::Title))
-                    .add(like(group::Column::Culprit)),
+                    .add(matches(group::Column::Title))
+                    .add(matches(group::Column::Culprit)),
             );
         }
         if let Some(c) = cursor {

@@ -210,6 +210,8 @@ async fn connect_attached(
                 // Multi-row inserts make a new statement text per batch size; a large
                 // cache of them held hundreds of MiB across the pool for no speed gain.
                 .statement_cache_capacity(16)
+                // Issue search matches words in any case, beyond ASCII (`list_groups`).
+                .with_regexp()
         });
         if let Some(index) = search_index {
             let index = index.to_string_lossy().into_owned();

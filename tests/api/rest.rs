@@ -1664,7 +1664,7 @@ async fn get_event_payload_is_the_original_body() {
 }
 
 /// `?q=` on the group listing (`ListGroupsRequest.query` over gRPC): every word in the title or
-/// the culprit, in any case, as a plain substring (`%` and `_` are not wildcards); with status,
+/// the culprit, in any case (beyond ASCII too), as a plain substring (`%` and `_` are not wildcards); with status,
 /// sort and paging.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_are_searched_by_title_and_culprit() {
@@ -1732,4 +1732,13 @@ async fn groups_are_searched_by_title_and_culprit() {
         r.groups.iter().map(|g| g.id.clone()).collect::<Vec<_>>(),
         [card]
     );
+
+    // Any case beyond ASCII too, on either database: Cyrillic, Greek, a German umlaut.
+    let cyrillic = s(&app
+        .capture(json!({"message": "Ошибка подключения к БАЗЕ"}))
+        .await["group_id"]);
+    let greek = s(&app.capture(json!({"message": "ΣΦΑΛΜΑ: Übergröße"})).await["group_id"]);
+    assert_eq!(listed("ошибка база").await, Vec::<String>::new());
+    assert_eq!(listed("ОШИБКА базе").await, vec![cyrillic]);
+    assert_eq!(listed("σφαλμα ÜBER").await, vec![greek]);
 }
