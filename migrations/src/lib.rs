@@ -18,6 +18,7 @@ mod m20261205_000012_group_stats_clustered;
 mod m20261205_000013_drop_status_prefix_index;
 mod m20261206_000014_alerts;
 mod m20261206_000015_snooze;
+mod m20261207_000016_unignored;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_drop_status_prefix_index::Migration),
             Box::new(m20261206_000014_alerts::Migration),
             Box::new(m20261206_000015_snooze::Migration),
+            Box::new(m20261207_000016_unignored::Migration),
         ]
     }
 }

@@ -34,6 +34,10 @@ pub enum Metric {
     /// issue is seen more than N times in M minutes"): one loud issue, where `ErrorCount`
     /// also adds up many quiet ones.
     IssueEvents,
+    /// Ignored groups of the project that came back by themselves in the window: a snooze's
+    /// time was up, or the group reached the count it was ignored until (Sentry's "the issue
+    /// changes state from ignored to unresolved").
+    Unignored,
 }
 
 impl Metric {
@@ -43,6 +47,7 @@ impl Metric {
             Metric::NewIssues => "new_issues",
             Metric::Regressions => "regressions",
             Metric::IssueEvents => "issue_events",
+            Metric::Unignored => "unignored",
         }
     }
 
@@ -54,6 +59,7 @@ impl Metric {
             "issue_events" | "issue_event_count" | "issue_frequency" | "events_per_issue" => {
                 Some(Metric::IssueEvents)
             }
+            "unignored" | "unignored_issues" | "reappeared" => Some(Metric::Unignored),
             _ => None,
         }
     }
@@ -69,6 +75,8 @@ impl Metric {
             (Metric::Regressions, false) => "regressed issues",
             (Metric::IssueEvents, true) => "event in one issue",
             (Metric::IssueEvents, false) => "events in one issue",
+            (Metric::Unignored, true) => "issue back from ignored",
+            (Metric::Unignored, false) => "issues back from ignored",
         }
     }
 }
@@ -81,7 +89,7 @@ pub struct Condition {
     pub window_secs: Option<u64>,
 }
 
-const CONDITION_FORM: &str = "must be `error_count`, `new_issues`, `regressions` or `issue_events`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
+const CONDITION_FORM: &str = "must be `error_count`, `new_issues`, `regressions`, `issue_events` or `unignored`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
 
 /// Reads `<metric> [> <threshold> [in <window>]]`. `threshold` and `time_window` written as
 /// words (the document's `error_count > threshold in time_window`) leave them to the fields.
@@ -453,6 +461,11 @@ mod tests {
             (Metric::IssueEvents, Some(100), Some(3600))
         );
         assert_eq!(Metric::parse("issue_frequency"), Some(Metric::IssueEvents));
+        let c = parse_condition("unignored > 0 in 10m").unwrap();
+        assert_eq!(
+            (c.metric, c.threshold, c.window_secs),
+            (Metric::Unignored, Some(0), Some(600))
+        );
         for bad in [
             "",
             "cpu > 5",

@@ -386,6 +386,15 @@ mod tests {
         store.create_rule(project, &spec).await.unwrap()
     }
 
+    /// An event of `project` with `message`, dated now.
+    fn event_now(project: Uuid, message: &str) -> Box<NewEvent> {
+        let input = CaptureInput {
+            message: message.into(),
+            ..Default::default()
+        };
+        Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
+    }
+
     /// Commits three events of `project` in three groups, dated `at`.
     async fn three_booms(store: &Store, project: Uuid, at: DateTime<Utc>) {
         let batch: Vec<Box<NewEvent>> = (0..3)
@@ -612,13 +621,7 @@ mod tests {
         use crate::domain::GroupStatus;
         let dir = tempfile::tempdir().unwrap();
         let (store, _, project) = store_without_indexer(dir.path()).await;
-        let event = |message: &str| {
-            let input = CaptureInput {
-                message: message.into(),
-                ..Default::default()
-            };
-            Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
-        };
+        let event = |message: &str| event_now(project, message);
         let committed = store
             .commit_batch(vec![event("fixed bug"), event("open bug")])
             .await
@@ -651,5 +654,71 @@ mod tests {
         );
         let group = store.get_group(project, fixed).await.unwrap();
         assert!(group.regressed);
+    }
+
+    /// An ignored group that comes back by itself fires an `unignored` rule, named in the
+    /// incident: one that reaches the count it was ignored until (the writer brings it back),
+    /// one whose time is up (the snooze job does); a group a person takes out of ignored does
+    /// not.
+    #[tokio::test]
+    async fn an_ignored_group_coming_back_fires_an_unignored_rule() {
+        use crate::domain::{GroupStatus, model::Snooze};
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let event = |message: &str| event_now(project, message);
+        let committed = store
+            .commit_batch(vec![event("counted"), event("timed"), event("taken out")])
+            .await
+            .1
+            .unwrap();
+        let [counted, timed, taken_out] = [0, 1, 2].map(|i| committed[i].group_id);
+        let ignore = |group, minutes, count| {
+            let store = &store;
+            async move {
+                let snooze = Snooze::new(minutes, count).unwrap();
+                store
+                    .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze)
+                    .await
+                    .unwrap();
+            }
+        };
+        ignore(counted, None, Some(2)).await;
+        ignore(timed, Some(30), None).await;
+        ignore(taken_out, None, None).await;
+        rule(&store, project, "back", "unignored > 0 in 5m").await;
+
+        store.commit_batch(vec![event("counted")]).await.1.unwrap();
+        store
+            .set_group_status(project, taken_out, GroupStatus::Unresolved)
+            .await
+            .unwrap();
+        assert!(evaluate(&store, Utc::now()).await.unwrap().is_empty());
+
+        store.commit_batch(vec![event("counted")]).await.1.unwrap();
+        let fired = evaluate(&store, Utc::now()).await.unwrap();
+        assert_eq!((fired.len(), fired[0].count), (1, 1));
+        let incident = &store.list_incidents(project, None).await.unwrap()[0];
+        let description = &incident.spec.description;
+        assert!(
+            description.contains(": 1 issue back from ignored in the last 5m (threshold 0).")
+                && description.contains(&format!("- counted ({counted})")),
+            "{description}"
+        );
+
+        // Half an hour on, the other snooze's time is up: the job brings the group back, and
+        // the next evaluation names it alone.
+        let later = Utc::now() + chrono::Duration::minutes(31);
+        assert_eq!(
+            store
+                .wake_snoozed_groups(later.timestamp_millis())
+                .await
+                .unwrap(),
+            1
+        );
+        let fired = evaluate(&store, later).await.unwrap();
+        assert_eq!((fired.len(), fired[0].action), (1, Action::Added));
+        let incident = &store.list_incidents(project, None).await.unwrap()[0];
+        let last = incident.spec.description.lines().next_back().unwrap();
+        assert_eq!(last, format!("- timed ({timed})"));
     }
 }

@@ -190,8 +190,9 @@ impl Store {
 
     /// What `rule`'s metric counts in `[since_ms, until_ms]`, counting no further than `cap`
     /// (the index range read stays bounded however loud the project is), and, when that exceeds
-    /// the rule's threshold, up to `named` groups to name: for `new_issues` and `regressions`
-    /// the newest it counted, for `issue_events` those over the threshold, loudest first.
+    /// the rule's threshold, up to `named` groups to name: for `new_issues`, `regressions` and
+    /// `unignored` the newest it counted, for `issue_events` those over the threshold, loudest
+    /// first.
     pub async fn count_for_alert(
         &self,
         rule: &Rule,
@@ -206,6 +207,7 @@ impl Store {
             Metric::ErrorCount => None,
             Metric::NewIssues => Some(group::Column::FirstSeen),
             Metric::Regressions => Some(group::Column::RegressedAt),
+            Metric::Unignored => Some(group::Column::UnignoredAt),
             // Counted per group, by arrival up to now (`loudest_groups`).
             Metric::IssueEvents => {
                 let loudest = self

@@ -44,6 +44,7 @@ pub fn group(m: group::Model) -> Group {
         regressed_at: _,
         ignored_until,
         ignored_until_count,
+        unignored_at: _,
     } = m;
     Group {
         id,

@@ -280,6 +280,7 @@ impl Store {
                 group::Column::IgnoredUntilCount,
                 Expr::value(Option::<i64>::None),
             )
+            .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
             .filter(group::Column::Status.eq(GroupStatus::Ignored.as_str()))
             .filter(group::Column::IgnoredUntil.lte(now_ms))
             .exec(&self.db)

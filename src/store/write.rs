@@ -699,6 +699,10 @@ fn group_upsert(every_column: bool) -> InsertStatement {
                 group::Column::IgnoredUntilCount,
                 Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until_count" END"#)),
             )
+            .value(
+                group::Column::UnignoredAt,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN excluded."last_seen" ELSE "groups"."unignored_at" END"#)),
+            )
             // Fix workflow (Log Center): a recurrence after DEPLOYED starts the workflow over.
             .value(
                 group::Column::WorkflowStage,

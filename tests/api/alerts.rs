@@ -789,6 +789,39 @@ async fn a_resolved_issue_that_recurs_fires_a_regressions_rule() {
     assert_eq!(app.group(&group).await["regressed"], json!(true));
 }
 
+/// An issue ignored until more events that reaches its count fires an `unignored` rule over
+/// REST on either database, naming the issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_back_from_ignored_fires_an_unignored_rule() {
+    let (app, got, _) = app_with_rule(json!({
+        "name": "Back from ignored", "condition": "unignored > 0 in 5m",
+        "notifications": ["webhook"]
+    }))
+    .await;
+    let (_, group) = app.capture_text("noisy retry loop").await;
+    app.post_ok(
+        &format!("/v1/errors/ignore/{group}"),
+        &json!({"ignoreCount": 2}),
+    )
+    .await;
+    app.capture_text("noisy retry loop").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(alerts_received(&got).is_empty(), "still ignored");
+
+    app.capture_text("noisy retry loop").await;
+    let alerts = wait_for_alerts(&got, 1).await;
+    let d = &alerts[0]["data"];
+    assert_eq!(d["metric"], json!("unignored"));
+    assert_eq!(d["count"], json!(1));
+    assert_eq!(d["groups"][0]["id"], json!(group));
+    let text = s(&alerts[0]["text"]);
+    assert!(
+        text.contains("1 issue back from ignored in the last"),
+        "{text}"
+    );
+    assert_eq!(app.group(&group).await["status"], json!("unresolved"));
+}
+
 /// `issue_events` fires when one issue gets more than its threshold, over REST on either
 /// database, naming that issue with its count; the same number of events spread over several
 /// issues does not fire it.

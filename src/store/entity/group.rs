@@ -24,6 +24,9 @@ pub struct Model {
     pub ignored_until: Option<i64>,
     /// While ignored until more events: the count at which it comes back.
     pub ignored_until_count: Option<i64>,
+    /// When it last came back from ignored by itself (its snooze's time was up, or it reached
+    /// its count), in ms.
+    pub unignored_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
