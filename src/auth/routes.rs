@@ -110,6 +110,7 @@ pub static ROUTES: &[Route] = &[
     grpc("/faultline.v1.GroupService/UnresolveGroup", WRITE),
     grpc("/faultline.v1.GroupService/IgnoreGroup", WRITE),
     grpc("/faultline.v1.GroupService/DeleteGroup", WRITE),
+    grpc("/faultline.v1.GroupService/MergeGroups", WRITE),
     grpc("/faultline.v1.GroupService/BulkUpdateGroups", WRITE),
     grpc("/faultline.v1.GroupService/ExportEvents", READ),
     rest("GET", "/v1/errors/list", READ),
@@ -122,6 +123,7 @@ pub static ROUTES: &[Route] = &[
     rest("POST", "/v1/errors/unresolve/{error_group_id}", WRITE),
     rest("POST", "/v1/errors/ignore/{error_group_id}", WRITE),
     rest("DELETE", "/v1/errors/delete/{error_group_id}", WRITE),
+    rest("POST", "/v1/errors/merge", WRITE),
     rest("POST", "/v1/errors/bulk", WRITE),
     rest("POST", "/v1/errors/export", READ),
     // SettingsService: retention

@@ -51,6 +51,7 @@ pub fn routes() -> Router<Api> {
         .route("/v1/errors/ignore/{error_group_id}", post(ignore))
         .route("/v1/errors/delete/{error_group_id}", delete(delete_group))
         .route("/v1/errors/bulk", post(bulk))
+        .route("/v1/errors/merge", post(merge))
         .route("/v1/errors/export", post(export))
         .route("/v1/errors/retention/get", get(retention_get))
         .route("/v1/errors/retention/set", put(retention_set))
@@ -173,6 +174,11 @@ struct MessageBody {
     environment: String,
     #[serde(default)]
     idempotency_key: String,
+}
+
+#[derive(Deserialize)]
+struct MergeBody {
+    error_group_ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -1089,6 +1095,23 @@ async fn delete_group(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<Str
     Ok(Json(
         json!({"ok": true, "deleted": true, "error_group_id": group_id, "deleted_events": deleted_events}),
     ))
+}
+
+async fn merge(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<MergeBody>) -> ApiResult {
+    let req = pb::MergeGroupsRequest {
+        group_ids: body.error_group_ids,
+    };
+    let pb::MergeGroupsResponse {
+        group,
+        merged_group_ids,
+        moved_events,
+    } = api.merge_groups(ctx.request(req)).await?.into_inner();
+    Ok(Json(json!({
+        "ok": true,
+        "error_group": group.map(group_json).unwrap_or(Value::Null),
+        "merged_error_group_ids": merged_group_ids,
+        "moved_events": moved_events,
+    })))
 }
 
 async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>) -> ApiResult {

@@ -2,7 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query},
 };
 use uuid::Uuid;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use super::{
     Store, convert, db_err,
     entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
+    write,
 };
 use crate::{
     domain::{
@@ -290,6 +292,130 @@ impl Store {
             self.note_write();
         }
         Ok(res.rows_affected)
+    }
+
+    /// Merges `ids` (at least two groups of the project) into one, as Sentry's merge does: the
+    /// group with the most events (ties: the oldest) keeps its id, title and status and takes
+    /// the others' events, tags, counts and grouping keys, so their future events join it too;
+    /// the others are gone. Returns the merged group, the ids merged into it, and how many
+    /// events moved.
+    ///
+    /// On PostgreSQL the groups are locked first, in the ingest writer's order (by
+    /// fingerprint), so a batch that counts into one of them waits for the merge.
+    pub async fn merge_groups(
+        &self,
+        project_id: Uuid,
+        ids: &[Uuid],
+    ) -> Result<(Group, Vec<Uuid>, u64), Error> {
+        let txn = self.begin_write().await?;
+        let mut groups = group::Entity::find()
+            .filter(group::Column::ProjectId.eq(project_id))
+            .filter(group::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(group::Column::Fingerprint)
+            .lock_exclusive()
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        if groups.len() != ids.len() {
+            return Err(Error::NotFound { what: "group" });
+        }
+        groups.sort_by_key(|g| (std::cmp::Reverse(g.times_seen), g.first_seen, g.id));
+        let primary = groups.remove(0);
+        let children: Vec<Uuid> = groups.iter().map(|g| g.id).collect();
+        let moved: i64 = groups.iter().map(|g| g.times_seen).sum();
+        let first_seen = groups
+            .iter()
+            .map(|g| g.first_seen)
+            .fold(primary.first_seen, Ord::min);
+        let last_seen = groups
+            .iter()
+            .map(|g| g.last_seen)
+            .fold(primary.last_seen, Ord::max);
+
+        // Tags through the children's events (`ix_events_group_seq`), before the events move.
+        let child_events = Query::select()
+            .column(event::Column::Seq)
+            .from(event::Entity)
+            .and_where(event::Column::GroupId.is_in(children.clone()))
+            .to_owned();
+        event_tag::Entity::update_many()
+            .col_expr(event_tag::Column::GroupId, Expr::value(primary.id))
+            .filter(event_tag::Column::EventSeq.in_subquery(child_events))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        let events = event::Entity::update_many()
+            .col_expr(event::Column::GroupId, Expr::value(primary.id))
+            .filter(event::Column::GroupId.is_in(children.clone()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_hash::Entity::update_many()
+            .col_expr(group_hash::Column::GroupId, Expr::value(primary.id))
+            .filter(group_hash::Column::ProjectId.eq(project_id))
+            .filter(group_hash::Column::GroupId.is_in(children.clone()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        // Counts per value and per hour, added into the primary's (summed per key first: one
+        // statement may not update a row twice on PostgreSQL).
+        let stats = Query::select()
+            .expr(Expr::val(primary.id))
+            .column(group_stat::Column::Dim)
+            .column(group_stat::Column::Value)
+            .expr(Expr::col(group_stat::Column::Count).sum())
+            .from(group_stat::Entity)
+            .and_where(group_stat::Column::GroupId.is_in(children.clone()))
+            .group_by_columns([group_stat::Column::Dim, group_stat::Column::Value])
+            .to_owned();
+        let insert = write::stat_upsert()
+            .select_from(stats)
+            .map_err(|e| Error::Internal(format!("merge statement: {e}")))?
+            .to_owned();
+        txn.execute(&insert).await.map_err(db_err)?;
+        let hours = Query::select()
+            .expr(Expr::val(primary.id))
+            .column(group_hourly::Column::Hour)
+            .expr(Expr::col(group_hourly::Column::Count).sum())
+            .from(group_hourly::Entity)
+            .and_where(group_hourly::Column::GroupId.is_in(children.clone()))
+            .group_by_col(group_hourly::Column::Hour)
+            .to_owned();
+        let insert = write::hourly_upsert()
+            .select_from(hours)
+            .map_err(|e| Error::Internal(format!("merge statement: {e}")))?
+            .to_owned();
+        txn.execute(&insert).await.map_err(db_err)?;
+        group_stat::Entity::delete_many()
+            .filter(group_stat::Column::GroupId.is_in(children.clone()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_hourly::Entity::delete_many()
+            .filter(group_hourly::Column::GroupId.is_in(children.clone()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group::Entity::delete_many()
+            .filter(group::Column::Id.is_in(children.clone()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group::Entity::update_many()
+            .col_expr(
+                group::Column::TimesSeen,
+                Expr::col(group::Column::TimesSeen).add(moved),
+            )
+            .col_expr(group::Column::FirstSeen, Expr::value(first_seen))
+            .col_expr(group::Column::LastSeen, Expr::value(last_seen))
+            .filter(group::Column::Id.eq(primary.id))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        let merged = self.get_group(project_id, primary.id).await?;
+        Ok((merged, children, events.rows_affected))
     }
 
     /// Deletes a group with its events, tags and counts; returns how many events went.

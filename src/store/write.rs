@@ -384,49 +384,14 @@ async fn commit_in(
         })
         .collect();
     insert_rows(txn, &insert, rows, TAG_ROWS_PER_STATEMENT).await?;
-    let mut insert = Query::insert();
-    insert
-        .into_table(group_hourly::Entity.table_ref())
-        .columns([
-            group_hourly::Column::GroupId,
-            group_hourly::Column::Hour,
-            group_hourly::Column::Count,
-        ])
-        .on_conflict(
-            OnConflict::columns([group_hourly::Column::GroupId, group_hourly::Column::Hour])
-                .value(
-                    group_hourly::Column::Count,
-                    Expr::cust(r#""group_hourly"."count" + excluded."count""#),
-                )
-                .to_owned(),
-        );
+    let insert = hourly_upsert();
     let rows = hourly
         .into_iter()
         .map(|((gid, hour), n)| vec![gid.into(), hour.into(), n.into()])
         .collect();
     insert_rows(txn, &insert, rows, STAT_ROWS_PER_STATEMENT).await?;
 
-    let mut insert = Query::insert();
-    insert
-        .into_table(group_stat::Entity.table_ref())
-        .columns([
-            group_stat::Column::GroupId,
-            group_stat::Column::Dim,
-            group_stat::Column::Value,
-            group_stat::Column::Count,
-        ])
-        .on_conflict(
-            OnConflict::columns([
-                group_stat::Column::GroupId,
-                group_stat::Column::Dim,
-                group_stat::Column::Value,
-            ])
-            .value(
-                group_stat::Column::Count,
-                Expr::cust(r#""group_stats"."count" + excluded."count""#),
-            )
-            .to_owned(),
-        );
+    let insert = stat_upsert();
     let rows = stats
         .into_iter()
         .map(|((gid, dim, value), n)| {
@@ -628,6 +593,51 @@ async fn upsert_groups<'a>(
         ));
     }
     Ok(out)
+}
+
+/// Inserts `group_hourly` rows (group, hour, count), adding each count to the row's own.
+pub(super) fn hourly_upsert() -> InsertStatement {
+    Query::insert()
+        .into_table(group_hourly::Entity.table_ref())
+        .columns([
+            group_hourly::Column::GroupId,
+            group_hourly::Column::Hour,
+            group_hourly::Column::Count,
+        ])
+        .on_conflict(
+            OnConflict::columns([group_hourly::Column::GroupId, group_hourly::Column::Hour])
+                .value(
+                    group_hourly::Column::Count,
+                    Expr::cust(r#""group_hourly"."count" + excluded."count""#),
+                )
+                .to_owned(),
+        )
+        .to_owned()
+}
+
+/// Inserts `group_stats` rows (group, dim, value, count), adding each count to the row's own.
+pub(super) fn stat_upsert() -> InsertStatement {
+    Query::insert()
+        .into_table(group_stat::Entity.table_ref())
+        .columns([
+            group_stat::Column::GroupId,
+            group_stat::Column::Dim,
+            group_stat::Column::Value,
+            group_stat::Column::Count,
+        ])
+        .on_conflict(
+            OnConflict::columns([
+                group_stat::Column::GroupId,
+                group_stat::Column::Dim,
+                group_stat::Column::Value,
+            ])
+            .value(
+                group_stat::Column::Count,
+                Expr::cust(r#""group_stats"."count" + excluded."count""#),
+            )
+            .to_owned(),
+        )
+        .to_owned()
 }
 
 /// Whether an ignored group's snooze ends with this batch: it was ignored until a count that

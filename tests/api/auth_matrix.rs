@@ -64,6 +64,7 @@ enum Op {
     Unresolve,
     Ignore,
     DeleteGroup,
+    MergeGroups,
     Bulk,
     Export,
     GetRetention,
@@ -166,6 +167,7 @@ fn op_of(r: &Route) -> Op {
             "UnresolveGroup" => Unresolve,
             "IgnoreGroup" => Ignore,
             "DeleteGroup" => DeleteGroup,
+            "MergeGroups" => MergeGroups,
             "BulkUpdateGroups" => Bulk,
             "ExportEvents" => Export,
             "GetRetention" => GetRetention,
@@ -230,6 +232,7 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/unresolve/{error_group_id}") => Unresolve,
             ("POST", "/v1/errors/ignore/{error_group_id}") => Ignore,
             ("DELETE", "/v1/errors/delete/{error_group_id}") => DeleteGroup,
+            ("POST", "/v1/errors/merge") => MergeGroups,
             ("POST", "/v1/errors/bulk") => Bulk,
             ("POST", "/v1/errors/export") => Export,
             ("GET", "/v1/errors/retention/get") => GetRetention,
@@ -301,9 +304,11 @@ fn other_project(op: Op) -> OtherProject {
     match op {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | DeleteGroup
-        | RevokeKey | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet
-        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
-        | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
+        | MergeGroups | RevokeKey | GetProject | RenameProject | DeleteProject
+        | TransitionWorkflow | LogGet | ElsGet | ElsDelete | ElsResolve | DeleteIntegration
+        | TestIntegration | LogReport | UpdateAlertRule | DeleteAlertRule | UpdateIncident => {
+            OtherProject::NotFound
+        }
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -314,6 +319,8 @@ fn other_project(op: Op) -> OtherProject {
 struct Target {
     event_id: String,
     group_id: String,
+    /// A second group of the first project, which `MergeGroups` merges with `group_id`.
+    merge_with: String,
     key_id: String,
     member_id: String,
     project_id: String,
@@ -510,6 +517,15 @@ impl Fixture {
                 t.event_id = s(&b["event_id"]);
                 t.group_id = s(&b["group_id"]);
             }
+            // Merging consumes a group: two groups of their own.
+            Op::MergeGroups => {
+                for id in [&mut t.group_id, &mut t.merge_with] {
+                    let b = app
+                        .capture(json!({"message": "merged", "fingerprint": ["matrix", self.next().to_string()]}))
+                        .await;
+                    *id = s(&b["group_id"]);
+                }
+            }
             Op::RevokeKey => {
                 t.key_id = make_key(app, json!({"name": "to revoke", "permissions": ["read"]}))
                     .await
@@ -583,6 +599,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::CaptureBatch => json!({"events": [{"message": "matrix batch"}]}),
         Op::CaptureMessage => json!({"text": "matrix message"}),
         Op::Bulk => json!({"error_group_ids": [t.group_id], "action": "resolve"}),
+        Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
         Op::Export => json!({"format": "json"}),
         Op::SetRetention => json!({"days": 30}),
         Op::CreateKey => json!({"name": "made in the matrix", "permissions": ["read"]}),
@@ -863,6 +880,13 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             }
         ),
         Op::DeleteGroup => rpc!(groups, delete_group, pb::DeleteGroupRequest { group_id }),
+        Op::MergeGroups => rpc!(
+            groups,
+            merge_groups,
+            pb::MergeGroupsRequest {
+                group_ids: vec![group_id, t.merge_with.clone()],
+            }
+        ),
         Op::Bulk => rpc!(
             groups,
             bulk_update_groups,

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, s, spawn_app},
+    helpers::{TestApp, arr, s, spawn_app},
     sdk::jsdom_script,
     sentry::key_and_project,
 };
@@ -240,6 +240,15 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         "Events are now kept 30 days."
     );
     assert_eq!(app.get_ok("/v1/errors/retention/get").await["days"], 30);
+
+    // Two issues merged from the list: the button waits for two selected; one issue is left,
+    // with both events.
+    assert_eq!(out["merge_rows_before"], 2, "{out:#}");
+    assert_eq!(out["merge_disabled"], json!([true, true, false]));
+    assert_eq!(s(&out["flash_after_merge"]), "Merged 2 issues into one.");
+    assert_eq!(strings(&out["merge_counts_after"]), ["2"]);
+    let merged = app.get_ok("/v1/errors/groups?q=stampede").await;
+    assert_eq!(arr(&merged["groups"]).len(), 1, "{merged}");
 
     // Alerts page, then sign-out forgets the key.
     assert!(

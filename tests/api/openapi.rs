@@ -255,6 +255,21 @@ async fn native_answers_match_the_document() {
     spec.check("POST", "/v1/errors/bulk", 200, &r);
     assert_eq!(arr(&r.body["failed"]).len(), 2, "{}", r.text);
 
+    let mut merged = Vec::new();
+    for n in 0..2 {
+        let b = app
+            .capture(json!({"message": "to merge", "fingerprint": ["merge", n.to_string()]}))
+            .await;
+        merged.push(b["group_id"].clone());
+    }
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/merge")
+                .json(&json!({"error_group_ids": merged})),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/merge", 200, &r);
+
     let r = app
         .send(
             app.authed(Method::POST, "/v1/errors/export")

@@ -1003,6 +1003,98 @@ async fn groups_status_filter_and_sorts() {
     );
 }
 
+/// Merging issues a person sees as one: the group with the most events keeps its id and takes
+/// the others' events, tag counts, hourly counts and grouping keys, so a later event of a
+/// merged group joins it; over REST and gRPC on either database, with refusals by field and
+/// nothing changed by a merge naming an unknown group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_groups_become_one_and_stay_one() {
+    let app = spawn_app().await;
+    let lookup = json!({"exception": {"type": "KeyError", "message": "'user'"},
+        "tags": {"region": "eu"}, "user_id": "u1"});
+    let attr = json!({"exception": {"type": "AttributeError", "message": "'NoneType' has no attribute 'user'"},
+        "tags": {"region": "us"}, "user_id": "u2"});
+    let mut loud = String::new();
+    for _ in 0..3 {
+        loud = s(&app.capture(lookup.clone()).await["group_id"]);
+    }
+    let quiet = s(&app.capture(attr.clone()).await["group_id"]);
+    let (_, other) = app.capture_text("an unrelated issue").await;
+    assert_ne!(loud, quiet);
+
+    // Refusals, by field; nothing changes.
+    for (body, status) in [
+        (json!({"error_group_ids": [loud]}), 422),
+        (json!({"error_group_ids": [loud, loud]}), 422),
+        (json!({"error_group_ids": [loud, "not-a-uuid"]}), 400),
+        (json!({"error_group_ids": []}), 422),
+    ] {
+        let (got, b) = app.post("/v1/errors/merge", &body).await;
+        assert_eq!(got.as_u16(), status, "{body}: {b}");
+        assert_detail_field(&b["error"], "error_group_ids");
+    }
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (status, b) = app
+        .post(
+            "/v1/errors/merge",
+            &json!({"error_group_ids": [quiet, unknown]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{b}");
+    assert_eq!(n(&app.group(&quiet).await["count"]), 1);
+
+    // The louder group is kept, whichever comes first.
+    let r = app
+        .post_ok(
+            "/v1/errors/merge",
+            &json!({"error_group_ids": [quiet, loud]}),
+        )
+        .await;
+    assert_eq!(r["ok"], json!(true));
+    assert_eq!(r["error_group"]["id"], json!(loud));
+    assert_eq!(n(&r["error_group"]["count"]), 4);
+    assert_eq!(r["merged_error_group_ids"], json!([quiet]));
+    assert_eq!(n(&r["moved_events"]), 1);
+    let (status, _) = app.get(&format!("/v1/errors/group_detail/{quiet}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let d = app.group(&loud).await;
+    assert_eq!(n(&d["count"]), 4);
+    assert_eq!(n(&d["users_affected"]), 2, "{d}");
+    let tags = arr(&d["top_tags"]);
+    for (region, count) in [("eu", 3), ("us", 1)] {
+        assert!(
+            tags.contains(&json!({"key": "region", "value": region, "count": count})),
+            "{d}"
+        );
+    }
+    let trend: u64 = arr(&d["trend"]).iter().map(|p| n(&p["count"])).sum();
+    assert_eq!(trend, 4, "{d}");
+    let events = app.get_ok(&format!("/v1/errors/events/{loud}")).await;
+    assert_eq!(arr(&events["events"]).len(), 4, "{events}");
+    let tagged = app.list_all("tag=region:us").await;
+    assert_eq!(tagged.len(), 1);
+    assert_eq!(tagged[0]["group_id"], json!(loud));
+
+    // The merged group's next event joins the kept one.
+    let again = app.capture(attr).await;
+    assert_eq!(again["group_id"], json!(loud));
+    assert_eq!(n(&app.group(&loud).await["count"]), 5);
+
+    // gRPC takes the same merge.
+    let r = app
+        .groups_client()
+        .await
+        .merge_groups(app.req(pb::MergeGroupsRequest {
+            group_ids: vec![other.clone(), loud.clone()],
+        }))
+        .await
+        .expect("MergeGroups")
+        .into_inner();
+    let group = r.group.expect("the merged group");
+    assert_eq!((group.id.as_str(), group.count), (loud.as_str(), 6));
+    assert_eq!((r.merged_group_ids, r.moved_events), (vec![other], 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_detail_aggregates() {
     let app = spawn_app().await;

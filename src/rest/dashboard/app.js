@@ -295,6 +295,7 @@ async function viewIssues(params) {
 
   const refreshBulk = () => {
     for (const b of bulkButtons) b.disabled = selected.size === 0;
+    mergeButton.disabled = selected.size < 2;
   };
   const addRows = (groups) => {
     for (const g of groups) {
@@ -356,6 +357,27 @@ async function viewIssues(params) {
   for (const [action, label] of [['resolve', 'Resolve'], ['unresolve', 'Unresolve'], ['ignore', 'Ignore'], ['delete', 'Delete']]) {
     bulkButtons.push(h('button', { type: 'button', class: action === 'delete' ? 'danger' : 'secondary', disabled: true, onclick: () => bulk(action) }, label));
   }
+  // Merge: the selected issues become the one with the most events (two at least).
+  const mergeButton = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      disabled: true,
+      title: 'Merge the selected issues into the one with the most events',
+      onclick: async () => {
+        if (!confirm(`Merge ${selected.size} issues into one? Their events move to the issue with the most events.`)) return;
+        try {
+          const r = await api('/v1/errors/merge', { method: 'POST', body: { error_group_ids: [...selected] } });
+          flash(`Merged ${r.merged_error_group_ids.length + 1} issues into one.`, 'ok');
+        } catch (e) {
+          flash(e.message);
+        }
+        render();
+      },
+    },
+    'Merge',
+  );
 
   const tabs = h(
     'nav',
@@ -385,7 +407,7 @@ async function viewIssues(params) {
     'section',
     null,
     h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect), searchForm),
-    h('div', { class: 'toolbar' }, bulkButtons),
+    h('div', { class: 'toolbar' }, bulkButtons, mergeButton),
     page.groups.length === 0
       ? h('p', { class: 'empty' }, q ? 'No issue matches.' : status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
       : h(
