@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sea_orm::{
     EntityName, Value,
-    sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query},
+    sea_query::{Expr, ExprTrait, InsertStatement, LockType, OnConflict, Query},
 };
 use uuid::Uuid;
 
@@ -477,6 +477,15 @@ fn batch_keys<'b>(
 }
 
 /// The groups that the given keys name, per project: key → (group id, group fingerprint).
+///
+/// On PostgreSQL the groups found are locked `FOR KEY SHARE` until the batch commits: a merge
+/// (`Store::merge_groups`, which locks them `FOR UPDATE` and deletes all but one) then waits
+/// for the batch, and a batch whose look-up waited for a merge no longer finds the deleted
+/// groups; their keys, which the merge moved, take it to the kept group (the path for a key
+/// another server recorded meanwhile). Without the lock, a batch that had looked up a merged
+/// group re-created it as a new group when its upsert ran after the merge. `KEY SHARE` does not
+/// conflict with the upserts' updates, so concurrent batches do not wait for each other here.
+/// SQLite has no row locks (nor needs them: one writer at a time).
 async fn lookup_hashes(
     txn: &impl BatchTxn,
     by_project: &BTreeMap<Uuid, BTreeSet<&str>>,
@@ -494,6 +503,7 @@ async fn lookup_hashes(
                     .equals((group_hash::Entity, group_hash::Column::GroupId)),
             )
             .and_where(Expr::col((group_hash::Entity, group_hash::Column::ProjectId)).eq(pid))
+            .lock_with_tables(LockType::KeyShare, [group::Entity])
             .to_owned();
         let keys = hashes.iter().map(|h| (*h).to_owned()).collect();
         let column = Expr::col((group_hash::Entity, group_hash::Column::Hash));

@@ -261,3 +261,80 @@ async fn two_servers_overlapping_keys_one_group() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Captures into two groups while they are merged: every capture is answered 200, every
+/// acknowledged event is stored in the one group left, and its count adds up (on either
+/// database; on PostgreSQL a batch that had looked up the merged group before the merge
+/// committed used to make it again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_while_capturing_loses_nothing() {
+    const TASKS: usize = 4;
+    const CAPTURES: usize = 40;
+    let app = spawn_app().await;
+    let bodies = [
+        json!({"exception": {"type": "KeyError", "message": "'cart'"}}),
+        json!({"exception": {"type": "LookupError", "message": "no cart"}}),
+    ];
+    let mut seeded = Vec::new();
+    for body in &bodies {
+        let b = app.capture(body.clone()).await;
+        seeded.push((s(&b["event_id"]), s(&b["group_id"])));
+    }
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (client, url, key) = (
+            app.client.clone(),
+            app.url("/v1/errors/capture"),
+            app.key.clone(),
+        );
+        let bodies = bodies.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..CAPTURES {
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&bodies[(t + i) % 2])
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("task {t} capture {i}: {e:?}"));
+                let status = r.status();
+                let text = r.text().await.unwrap();
+                assert_eq!(status.as_u16(), 200, "task {t} capture {i}: {text}");
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                acked.push(s(&v["event_id"]));
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let r = app
+        .post_ok(
+            "/v1/errors/merge",
+            &json!({"error_group_ids": [seeded[0].1, seeded[1].1]}),
+        )
+        .await;
+    let kept = s(&r["error_group"]["id"]);
+    let mut acked: HashSet<String> = seeded.iter().map(|(e, _)| e.clone()).collect();
+    for t in tasks {
+        acked.extend(t.await.expect("capture task"));
+    }
+    assert_eq!(acked.len(), 2 + TASKS * CAPTURES);
+    let listed: HashSet<String> = ids(&app.list_all("").await).into_iter().collect();
+    assert_eq!(
+        listed, acked,
+        "the listing holds exactly the acknowledged events"
+    );
+    let groups = app.get_ok("/v1/errors/groups").await;
+    let total: u64 = arr(&groups["groups"]).iter().map(|g| n(&g["count"])).sum();
+    assert_eq!(total, acked.len() as u64, "{groups}");
+    assert_eq!(
+        arr(&groups["groups"]).len(),
+        1,
+        "a batch counting into a group as it was merged did not make it again: {groups}"
+    );
+    // Later events of either kind join the kept group.
+    for body in &bodies {
+        assert_eq!(s(&app.capture(body.clone()).await["group_id"]), kept);
+    }
+}
