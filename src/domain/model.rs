@@ -88,6 +88,39 @@ impl Snooze {
     }
 }
 
+/// Most groups one merge takes.
+pub const MERGE_MAX: usize = 100;
+
+/// Groups to merge into one: from 2 to `MERGE_MAX`, each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeSet(Vec<Uuid>);
+
+impl MergeSet {
+    /// The groups as given, or the field error (`error_group_ids`) saying what is wrong.
+    pub fn new(ids: Vec<Uuid>) -> Result<MergeSet, crate::error::Error> {
+        let repeated = (1..ids.len()).find_map(|i| ids[..i].contains(&ids[i]).then_some(ids[i]));
+        if let Some(id) = repeated {
+            return Err(crate::error::Error::invalid_field(
+                "error_group_ids",
+                format!("names {id} twice"),
+                "DUPLICATE",
+            ));
+        }
+        if !(2..=MERGE_MAX).contains(&ids.len()) {
+            return Err(crate::error::Error::invalid_field(
+                "error_group_ids",
+                format!("must name from 2 to {MERGE_MAX} groups"),
+                "INVALID_COUNT",
+            ));
+        }
+        Ok(MergeSet(ids))
+    }
+
+    pub fn ids(&self) -> &[Uuid] {
+        &self.0
+    }
+}
+
 /// Aggregates of one group.
 #[derive(Debug, Clone)]
 pub struct GroupDetail {

@@ -22,8 +22,6 @@ use crate::{
 
 /// Most groups one bulk request may name.
 const BULK_MAX: usize = 1000;
-/// Most groups one merge takes.
-const MERGE_MAX: usize = 100;
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportEventsResponse, Status>> + Send>>;
 
@@ -281,28 +279,12 @@ impl GroupService for Api {
     ) -> Result<Response<pb::MergeGroupsResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Write)?;
         let pb::MergeGroupsRequest { group_ids } = req.into_inner();
-        let mut ids = Vec::with_capacity(group_ids.len());
-        for raw in &group_ids {
-            let id = convert::uuid("error_group_ids", raw)?;
-            if ids.contains(&id) {
-                return Err(Error::invalid_field(
-                    "error_group_ids",
-                    format!("names {id} twice"),
-                    "DUPLICATE",
-                )
-                .into());
-            }
-            ids.push(id);
-        }
-        if !(2..=MERGE_MAX).contains(&ids.len()) {
-            return Err(Error::invalid_field(
-                "error_group_ids",
-                format!("must name from 2 to {MERGE_MAX} groups"),
-                "INVALID_COUNT",
-            )
-            .into());
-        }
-        let (group, merged, moved_events) = self.store.merge_groups(p.project_id, &ids).await?;
+        let ids = group_ids
+            .iter()
+            .map(|raw| convert::uuid("error_group_ids", raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        let set = model::MergeSet::new(ids)?;
+        let (group, merged, moved_events) = self.store.merge_groups(p.project_id, &set).await?;
         Ok(Response::new(pb::MergeGroupsResponse {
             group: Some(convert::group_to_pb(group)),
             merged_group_ids: merged.iter().map(Uuid::to_string).collect(),

@@ -191,15 +191,7 @@ async fn evaluate_rule(
     }
 
     match open {
-        Some(open) => {
-            // Read again: a person may have changed it while the notices went out.
-            let current = store.get_incident(rule.project_id, open.id).await?;
-            let spec = IncidentSpec {
-                description: appended(&current, &line),
-                ..current.spec.clone()
-            };
-            store.update_incident(&current, &spec).await?;
-        }
+        Some(open) => append_line(store, &open, &line).await?,
         None => {
             let new = IncidentSpec {
                 title: spec.name.clone(),
@@ -273,13 +265,7 @@ async fn resolve_quiet(
     };
     let deliveries = notify(store, rule, &notice).await;
     if let Some(notified) = notified(&deliveries) {
-        // Read again: a person may have changed it while the notices went out.
-        let current = store.get_incident(rule.project_id, open.id).await?;
-        let spec = IncidentSpec {
-            description: appended(&current, &notified),
-            ..current.spec.clone()
-        };
-        store.update_incident(&current, &spec).await?;
+        append_line(store, &open, &notified).await?;
     }
     Ok(Some(Firing {
         incident_id: open.id,
@@ -344,6 +330,18 @@ fn notified(deliveries: &[(Kind, Result<(), String>)]) -> Option<String> {
     Some(format!("Notified: {}.", outcomes.join("; ")))
 }
 
+/// Adds `line` to the incident's description as it is now: read again, since a person may
+/// have changed it while the notices went out.
+async fn append_line(store: &Store, incident: &Incident, line: &str) -> Result<(), Error> {
+    let current = store.get_incident(incident.project_id, incident.id).await?;
+    let spec = IncidentSpec {
+        description: appended(&current, line),
+        ..current.spec.clone()
+    };
+    store.update_incident(&current, &spec).await?;
+    Ok(())
+}
+
 /// The incident's description with `line` added, oldest lines dropped past the limit.
 fn appended(incident: &Incident, line: &str) -> String {
     let mut text = match incident.spec.description.as_str() {
@@ -386,25 +384,24 @@ mod tests {
         store.create_rule(project, &spec).await.unwrap()
     }
 
-    /// An event of `project` with `message`, dated now.
-    fn event_now(project: Uuid, message: &str) -> Box<NewEvent> {
+    /// An event of `project` with `message`, received and dated `at`.
+    fn event_at(project: Uuid, message: &str, at: DateTime<Utc>) -> Box<NewEvent> {
         let input = CaptureInput {
             message: message.into(),
             ..Default::default()
         };
-        Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
+        Box::new(prepare(project, input, Level::Error, at).unwrap())
     }
 
-    /// Commits three events of `project` in three groups, dated `at`.
+    /// An event of `project` with `message`, dated now.
+    fn event_now(project: Uuid, message: &str) -> Box<NewEvent> {
+        event_at(project, message, Utc::now())
+    }
+
+    /// Commits three events of `project`, dated `at`.
     async fn three_booms(store: &Store, project: Uuid, at: DateTime<Utc>) {
-        let batch: Vec<Box<NewEvent>> = (0..3)
-            .map(|i| {
-                let input = CaptureInput {
-                    message: format!("boom {i}"),
-                    ..Default::default()
-                };
-                Box::new(prepare(project, input, Level::Error, at).unwrap())
-            })
+        let batch = (0..3)
+            .map(|i| event_at(project, &format!("boom {i}"), at))
             .collect();
         store.commit_batch(batch).await.1.unwrap();
     }
@@ -548,13 +545,7 @@ mod tests {
     async fn one_loud_issue_fires_an_issue_events_rule_and_many_quiet_ones_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _, project) = store_without_indexer(dir.path()).await;
-        let event = |message: String| {
-            let input = CaptureInput {
-                message,
-                ..Default::default()
-            };
-            Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
-        };
+        let event = |message: String| event_now(project, &message);
         rule(&store, project, "loud issue", "issue_events > 4 in 5m").await;
 
         // Twelve events in six groups, two each: none over 4. (Grouping ignores numbers.)

@@ -43,7 +43,9 @@ pub struct ExportPage {
     pub next: Option<EventCursor>,
 }
 
-fn escape_like(word: &str) -> String {
+/// `word` as a `LIKE` pattern matching it anywhere (`%word%`), its `%`, `_` and `\` taken
+/// literally (with `ESCAPE '\'`).
+pub(super) fn escape_like(word: &str) -> String {
     let mut s = String::with_capacity(word.len() + 2);
     s.push('%');
     for c in word.chars() {

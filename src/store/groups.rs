@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{
     Store, convert, db_err,
     entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
+    events::escape_like,
     write,
 };
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
         GroupStatus,
         cursor::GroupCursor,
         filter::GroupSort,
-        model::{Group, GroupDetail, Snooze, from_millis},
+        model::{Group, GroupDetail, MergeSet, Snooze, from_millis},
     },
     error::Error,
 };
@@ -62,7 +63,7 @@ impl Store {
         }
         // Each word in the title or the culprit, as typed in any case. A project's groups are
         // few beside its events: they are read through, no index needed.
-        let sqlite = self.db.get_database_backend() == DbBackend::Sqlite;
+        let sqlite = self.backend() == DbBackend::Sqlite;
         for w in words {
             let matches = |c: group::Column| {
                 if sqlite {
@@ -75,15 +76,8 @@ impl Store {
                 } else {
                     // PostgreSQL's LOWER folds by the database's character type (C.UTF-8 and
                     // the usual locales fold Unicode).
-                    let mut pattern = String::from("%");
-                    for ch in w.chars() {
-                        if matches!(ch, '\\' | '%' | '_') {
-                            pattern.push('\\');
-                        }
-                        pattern.push(ch);
-                    }
-                    pattern.push('%');
-                    Expr::expr(Func::lower(Expr::col(c))).like(LikeExpr::new(pattern).escape('\\'))
+                    Expr::expr(Func::lower(Expr::col(c)))
+                        .like(LikeExpr::new(escape_like(w)).escape('\\'))
                 }
             };
             q = q.filter(
@@ -305,8 +299,9 @@ impl Store {
     pub async fn merge_groups(
         &self,
         project_id: Uuid,
-        ids: &[Uuid],
+        set: &MergeSet,
     ) -> Result<(Group, Vec<Uuid>, u64), Error> {
+        let ids = set.ids();
         let txn = self.begin_write().await?;
         let mut groups = group::Entity::find()
             .filter(group::Column::ProjectId.eq(project_id))
@@ -336,7 +331,7 @@ impl Store {
         let child_events = Query::select()
             .column(event::Column::Seq)
             .from(event::Entity)
-            .and_where(event::Column::GroupId.is_in(children.clone()))
+            .and_where(event::Column::GroupId.is_in(children.iter().copied()))
             .to_owned();
         event_tag::Entity::update_many()
             .col_expr(event_tag::Column::GroupId, Expr::value(primary.id))
@@ -346,14 +341,14 @@ impl Store {
             .map_err(db_err)?;
         let events = event::Entity::update_many()
             .col_expr(event::Column::GroupId, Expr::value(primary.id))
-            .filter(event::Column::GroupId.is_in(children.clone()))
+            .filter(event::Column::GroupId.is_in(children.iter().copied()))
             .exec(&txn)
             .await
             .map_err(db_err)?;
         group_hash::Entity::update_many()
             .col_expr(group_hash::Column::GroupId, Expr::value(primary.id))
             .filter(group_hash::Column::ProjectId.eq(project_id))
-            .filter(group_hash::Column::GroupId.is_in(children.clone()))
+            .filter(group_hash::Column::GroupId.is_in(children.iter().copied()))
             .exec(&txn)
             .await
             .map_err(db_err)?;
@@ -365,7 +360,7 @@ impl Store {
             .column(group_stat::Column::Value)
             .expr(Expr::col(group_stat::Column::Count).sum())
             .from(group_stat::Entity)
-            .and_where(group_stat::Column::GroupId.is_in(children.clone()))
+            .and_where(group_stat::Column::GroupId.is_in(children.iter().copied()))
             .group_by_columns([group_stat::Column::Dim, group_stat::Column::Value])
             .to_owned();
         let insert = write::stat_upsert()
@@ -378,7 +373,7 @@ impl Store {
             .column(group_hourly::Column::Hour)
             .expr(Expr::col(group_hourly::Column::Count).sum())
             .from(group_hourly::Entity)
-            .and_where(group_hourly::Column::GroupId.is_in(children.clone()))
+            .and_where(group_hourly::Column::GroupId.is_in(children.iter().copied()))
             .group_by_col(group_hourly::Column::Hour)
             .to_owned();
         let insert = write::hourly_upsert()
@@ -387,17 +382,17 @@ impl Store {
             .to_owned();
         txn.execute(&insert).await.map_err(db_err)?;
         group_stat::Entity::delete_many()
-            .filter(group_stat::Column::GroupId.is_in(children.clone()))
+            .filter(group_stat::Column::GroupId.is_in(children.iter().copied()))
             .exec(&txn)
             .await
             .map_err(db_err)?;
         group_hourly::Entity::delete_many()
-            .filter(group_hourly::Column::GroupId.is_in(children.clone()))
+            .filter(group_hourly::Column::GroupId.is_in(children.iter().copied()))
             .exec(&txn)
             .await
             .map_err(db_err)?;
         group::Entity::delete_many()
-            .filter(group::Column::Id.is_in(children.clone()))
+            .filter(group::Column::Id.is_in(children.iter().copied()))
             .exec(&txn)
             .await
             .map_err(db_err)?;
