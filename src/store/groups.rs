@@ -414,11 +414,19 @@ impl Store {
     }
 
     /// Deletes a group with its events, tags and counts; returns how many events went.
+    ///
+    /// On PostgreSQL the group's row is locked first: a batch that has looked it up (the
+    /// writer's look-up takes a key-share lock) commits before the delete goes on, so the
+    /// delete's later statements see and take its events, and a batch that looks it up later
+    /// waits and then finds the group gone (its events make a new group, as in Sentry).
+    /// Deleting events first let a batch commit into the group between the two, leaving
+    /// events without a group, or deadlocked with it on the group's counts.
     pub async fn delete_group(&self, project_id: Uuid, group_id: Uuid) -> Result<u64, Error> {
         let txn = self.begin_write().await?;
         let exists = group::Entity::find()
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id))
+            .lock_exclusive()
             .one(&txn)
             .await
             .map_err(db_err)?;

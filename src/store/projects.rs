@@ -4,7 +4,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -380,6 +380,27 @@ impl Store {
         let Some(fallback) = projects.iter().find(|p| p.id != id).map(|p| p.id) else {
             return Err(Error::Conflict("the last project cannot be deleted".into()));
         };
+        // On PostgreSQL, first the project's groups in the ingest writer's order (by
+        // fingerprint), then the project: a batch that has looked up one of its groups, or
+        // made one (the foreign key's lock on the project), commits before the statements
+        // below, which then see its events; a later batch waits and then finds the groups
+        // and the project gone, so it stores nothing. Deleting first let such a batch leave
+        // events behind, or deadlock with the delete.
+        group::Entity::find()
+            .select_only()
+            .column(group::Column::Id)
+            .filter(group::Column::ProjectId.eq(id))
+            .order_by_asc(group::Column::Fingerprint)
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        project::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .map_err(db_err)?;
         api_key::Entity::update_many()
             .col_expr(api_key::Column::ProjectId, Expr::value(fallback))
             .filter(api_key::Column::ProjectId.eq(id))

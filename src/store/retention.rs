@@ -155,41 +155,7 @@ impl Store {
             .await
             .map_err(db_err)?;
 
-        // One statement, so a group that receives an event meanwhile is not taken.
-        let any_event = Query::select()
-            .expr(Expr::val(1))
-            .from(event::Entity)
-            .and_where(
-                Expr::col((event::Entity, event::Column::GroupId))
-                    .equals((group::Entity, group::Column::Id)),
-            )
-            .to_owned();
-        group::Entity::delete_many()
-            .filter(group::Column::ProjectId.eq(project_id))
-            .filter(Expr::exists(any_event).not())
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        let live_groups = Query::select()
-            .column(group::Column::Id)
-            .from(group::Entity)
-            .to_owned();
-        group_hourly::Entity::delete_many()
-            .filter(group_hourly::Column::GroupId.not_in_subquery(live_groups.clone()))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        group_stat::Entity::delete_many()
-            .filter(group_stat::Column::GroupId.not_in_subquery(live_groups.clone()))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        group_hash::Entity::delete_many()
-            .filter(group_hash::Column::ProjectId.eq(project_id))
-            .filter(group_hash::Column::GroupId.not_in_subquery(live_groups))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
+        while self.delete_groups_without_events(project_id).await? == GROUP_CHUNK {}
 
         retention::Entity::update_many()
             .col_expr(
@@ -205,6 +171,84 @@ impl Store {
             .await
             .map_err(db_err)?;
         Ok(deleted)
+    }
+}
+
+const GROUP_CHUNK: usize = 500;
+
+impl Store {
+    /// Deletes up to [`GROUP_CHUNK`] of the project's groups that have no event left, with
+    /// their counts and grouping keys; returns how many groups it looked at.
+    ///
+    /// The candidates are locked first and checked again in a later statement. On PostgreSQL
+    /// a batch that has looked a group up (with a key-share lock) commits before the lock is
+    /// granted, and that later statement sees its events, so the group is kept; a batch that
+    /// looks it up afterwards waits, finds it gone and makes a new one. A single `DELETE …
+    /// WHERE NOT EXISTS` judged the events by its own snapshot and could take a group whose
+    /// batch committed meanwhile, leaving those events without a group.
+    async fn delete_groups_without_events(&self, project_id: Uuid) -> Result<usize, Error> {
+        let no_event = || {
+            Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(event::Entity)
+                    .and_where(
+                        Expr::col((event::Entity, event::Column::GroupId))
+                            .equals((group::Entity, group::Column::Id)),
+                    )
+                    .to_owned(),
+            )
+            .not()
+        };
+        let txn = self.begin_write().await?;
+        let candidates: Vec<Uuid> = group::Entity::find()
+            .select_only()
+            .column(group::Column::Id)
+            .filter(group::Column::ProjectId.eq(project_id))
+            .filter(no_event())
+            .order_by_asc(group::Column::Fingerprint)
+            .limit(GROUP_CHUNK as u64)
+            .lock_exclusive()
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        if candidates.is_empty() {
+            txn.commit().await.map_err(db_err)?;
+            return Ok(0);
+        }
+        let doomed: Vec<Uuid> = group::Entity::find()
+            .select_only()
+            .column(group::Column::Id)
+            .filter(group::Column::Id.is_in(candidates.iter().copied()))
+            .filter(no_event())
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        group_hourly::Entity::delete_many()
+            .filter(group_hourly::Column::GroupId.is_in(doomed.iter().copied()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_stat::Entity::delete_many()
+            .filter(group_stat::Column::GroupId.is_in(doomed.iter().copied()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_hash::Entity::delete_many()
+            .filter(group_hash::Column::GroupId.is_in(doomed.iter().copied()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group::Entity::delete_many()
+            .filter(group::Column::Id.is_in(doomed.iter().copied()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(candidates.len())
     }
 }
 
