@@ -4,7 +4,7 @@ use chrono::Utc;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query},
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, LockType, Order, Query},
 };
 use uuid::Uuid;
 
@@ -262,7 +262,33 @@ impl Store {
 
     /// Brings back, as unresolved, the groups ignored until a time at or before `now_ms` (the
     /// snooze job); how many.
+    ///
+    /// The groups are locked first in the ingest writer's order (project, then fingerprint),
+    /// and only as strongly as an update takes them (the writer's look-ups are not blocked):
+    /// one `UPDATE` took them in whatever order it found them and could deadlock on
+    /// PostgreSQL with a batch counting into two of them.
     pub async fn wake_snoozed_groups(&self, now_ms: i64) -> Result<u64, Error> {
+        let due = || {
+            group::Column::Status
+                .eq(GroupStatus::Ignored.as_str())
+                .and(group::Column::IgnoredUntil.lte(now_ms))
+        };
+        let txn = self.begin_write().await?;
+        let ids: Vec<Uuid> = group::Entity::find()
+            .select_only()
+            .column(group::Column::Id)
+            .filter(due())
+            .order_by_asc(group::Column::ProjectId)
+            .order_by_asc(group::Column::Fingerprint)
+            .lock(LockType::NoKeyUpdate)
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        if ids.is_empty() {
+            txn.commit().await.map_err(db_err)?;
+            return Ok(0);
+        }
         let res = group::Entity::update_many()
             .col_expr(
                 group::Column::Status,
@@ -277,11 +303,12 @@ impl Store {
                 Expr::value(Option::<i64>::None),
             )
             .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
-            .filter(group::Column::Status.eq(GroupStatus::Ignored.as_str()))
-            .filter(group::Column::IgnoredUntil.lte(now_ms))
-            .exec(&self.db)
+            .filter(group::Column::Id.is_in(ids))
+            .filter(due())
+            .exec(&txn)
             .await
             .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
         if res.rows_affected > 0 {
             self.note_write();
         }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sea_orm::{
     EntityName, Value,
-    sea_query::{Expr, ExprTrait, InsertStatement, LockType, OnConflict, Query},
+    sea_query::{Expr, ExprTrait, InsertStatement, LockType, OnConflict, Order, Query},
 };
 use uuid::Uuid;
 
@@ -492,7 +492,7 @@ async fn lookup_hashes(
 ) -> Result<HashMap<Uuid, HashMap<String, (Uuid, String)>>, Error> {
     let mut known: HashMap<Uuid, HashMap<String, (Uuid, String)>> = HashMap::new();
     for (&pid, hashes) in by_project {
-        let select = Query::select()
+        let mut select = Query::select()
             .column((group_hash::Entity, group_hash::Column::Hash))
             .column((group_hash::Entity, group_hash::Column::GroupId))
             .column((group::Entity, group::Column::Fingerprint))
@@ -505,6 +505,12 @@ async fn lookup_hashes(
             .and_where(Expr::col((group_hash::Entity, group_hash::Column::ProjectId)).eq(pid))
             .lock_with_tables(LockType::KeyShare, [group::Entity])
             .to_owned();
+        if txn.postgres().is_some() {
+            // Locked in the order every other locker of several groups uses (project, then
+            // fingerprint), so a merge or delete holding some of them cannot deadlock with
+            // this batch. SQLite has one writer at a time and no row locks.
+            select.order_by((group::Entity, group::Column::Fingerprint), Order::Asc);
+        }
         let keys = hashes.iter().map(|h| (*h).to_owned()).collect();
         let column = Expr::col((group_hash::Entity, group_hash::Column::Hash));
         for row in select_in(txn, &select, column, keys, HASH_LOOKUPS_PER_STATEMENT).await? {
