@@ -156,7 +156,15 @@ impl AlertService for Api {
         let id = convert::uuid("id", &id)?;
         let current = self.store.get_rule(p.project_id, id).await?;
         let spec = rule_fields(rule).resolve(Some(&current.spec))?;
-        let stored = rule_to_pb(self.store.update_rule(p.project_id, id, &spec).await?);
+        let updated = self.store.update_rule(p.project_id, id, &spec).await?;
+        crate::jobs::alerts::settle_changed_rule(
+            &self.store,
+            &current,
+            &updated,
+            chrono::Utc::now(),
+        )
+        .await?;
+        let stored = rule_to_pb(updated);
         let target = format!("alert_rule:{id}");
         record_change(self, entry, p.project_id, target, rule_details(&stored)).await?;
         Ok(Response::new(pb::UpdateAlertRuleResponse {

@@ -275,6 +275,55 @@ async fn resolve_quiet(
     }))
 }
 
+/// After a person changed a rule, resolves the incident it opened if the rule no longer
+/// watches what opened it: it is disabled now (no evaluation would ever resolve the incident),
+/// or what it counts (metric, threshold or window) changed. Sentry closes a metric alert's
+/// active incident when its rule is updated, in the same way. No notice goes out: the person
+/// who changed the rule knows; the incident's description says why it was resolved. Returns
+/// the incident resolved.
+pub async fn settle_changed_rule(
+    store: &Store,
+    before: &Rule,
+    after: &Rule,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, Error> {
+    let (was, after) = (&before.spec, &after.spec);
+    let watched = |s: &crate::domain::alerts::RuleSpec| {
+        format!(
+            "{} > {} in {}",
+            s.metric.as_str(),
+            s.threshold,
+            format_window(s.window_secs)
+        )
+    };
+    let reason = if !after.enabled {
+        "the rule was disabled"
+    } else if (was.metric, was.threshold, was.window_secs)
+        != (after.metric, after.threshold, after.window_secs)
+    {
+        "the rule's condition changed"
+    } else {
+        return Ok(None);
+    };
+    let Some(open) = store.open_incident_of_rule(before.id).await? else {
+        return Ok(None);
+    };
+    let line = format!(
+        "{}: resolved: {reason} (it watched {}{}).",
+        now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        watched(was),
+        if after.enabled {
+            format!(", now {}", watched(after))
+        } else {
+            String::new()
+        }
+    );
+    let claimed = store
+        .claim_resolution(&open, &appended(&open, &line), now.timestamp_millis())
+        .await?;
+    Ok(claimed.then_some(open.id))
+}
+
 /// What a notice's `data` says of the rule and what it counted since `since_ms`; the firing or
 /// resolution adds the rest.
 fn notice_data(rule: &Rule, count: u64, since_ms: i64) -> serde_json::Value {
@@ -494,6 +543,79 @@ mod tests {
         let much_later = start + chrono::Duration::seconds(300);
         assert!(evaluate(&store, much_later).await.unwrap().is_empty());
         assert_eq!(store.list_incidents(project, None).await.unwrap().len(), 1);
+    }
+
+    /// A person's change to a rule resolves the incident it opened when the rule is disabled or
+    /// counts something else now (nothing would ever resolve it otherwise, or the incident
+    /// speaks of a condition no longer watched); a rename leaves it open.
+    #[tokio::test]
+    async fn disabling_or_changing_a_rule_resolves_its_incident() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let start = Utc::now();
+        three_booms(&store, project, start).await;
+        let update = |current: &Rule, fields: RuleFields| {
+            let spec = fields.resolve(Some(&current.spec)).unwrap();
+            let (store, id) = (&store, current.id);
+            async move { store.update_rule(project, id, &spec).await.unwrap() }
+        };
+        for (change, expected) in [
+            (
+                RuleFields {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
+                "resolved: the rule was disabled (it watched error_count > 2 in 1m).",
+            ),
+            (
+                RuleFields {
+                    condition: Some("error_count > 10 in 1m".into()),
+                    ..Default::default()
+                },
+                "resolved: the rule's condition changed (it watched error_count > 2 in 1m, \
+                 now error_count > 10 in 1m).",
+            ),
+        ] {
+            let before = rule(&store, project, "loud", "error_count > 2 in 1m").await;
+            let fired = evaluate(&store, start).await.unwrap();
+            let opened = fired.iter().find(|f| f.action == Action::Opened).unwrap();
+            let incident = opened.incident_id;
+
+            let renamed = update(
+                &before,
+                RuleFields {
+                    name: Some("still loud".into()),
+                    ..Default::default()
+                },
+            )
+            .await;
+            let now = Utc::now();
+            assert_eq!(
+                settle_changed_rule(&store, &before, &renamed, now)
+                    .await
+                    .unwrap(),
+                None
+            );
+            let changed = update(&renamed, change).await;
+            assert_eq!(
+                settle_changed_rule(&store, &renamed, &changed, now)
+                    .await
+                    .unwrap(),
+                Some(incident)
+            );
+            let after = store.get_incident(project, incident).await.unwrap();
+            assert_eq!(after.spec.status, RESOLVED);
+            let last = after.spec.description.lines().last().unwrap().to_owned();
+            assert!(last.ends_with(expected), "{last}");
+            // Nothing left to resolve.
+            assert_eq!(
+                settle_changed_rule(&store, &renamed, &changed, now)
+                    .await
+                    .unwrap(),
+                None
+            );
+            store.delete_rule(project, before.id).await.unwrap();
+        }
     }
 
     /// A new issue that arrives just after a firing is reported by the next one, even when the
