@@ -172,6 +172,34 @@ async function waitFor(what, check, ms = 15000) {
     return !f.hidden && f.textContent.startsWith('Events are now kept') && f.textContent;
   });
 
+  // 8b'. A key made from the page (ingest only, this project): its secret is shown once, it
+  // captures and may not read; revoked from the page, it is refused.
+  const flashed = (prefix) => () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.textContent.startsWith(prefix) && f.textContent;
+  };
+  await go('#/settings');
+  const keyForm = doc.querySelector('form.new-key-form');
+  keyForm.querySelector('input[name=key-name]').value = 'checkout-service';
+  out.key_scopes_checked = [...keyForm.querySelectorAll('input[name=key-scope]')].filter((c) => c.checked).map((c) => c.value);
+  keyForm.requestSubmit();
+  out.flash_after_key = await waitFor('the key answer', flashed('Key '));
+  const secret = await waitFor('the new secret', () => doc.querySelector('pre.new-key') && doc.querySelector('pre.new-key').textContent);
+  out.key_rows_after_create = text('table.keys tbody tr td:first-child');
+  const withNew = (path, init = {}) =>
+    fetch(`${base}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` } }).then((r) => r.status);
+  out.new_key_capture = await withNew('/v1/errors/capture', { method: 'POST', body: JSON.stringify({ message: 'from the dashboard key' }) });
+  out.new_key_read = await withNew('/v1/errors/groups');
+  await go('#/alerts');
+  await go('#/settings');
+  out.secret_shown_again = doc.querySelector('pre.new-key') !== null;
+  const row = [...doc.querySelectorAll('table.keys tbody tr')].find((tr) => tr.cells[0].textContent === 'checkout-service');
+  out.new_key_project = row.cells[3].textContent;
+  [...row.querySelectorAll('button')].find((b) => b.textContent === 'Revoke').click();
+  out.flash_after_revoke = await waitFor('the revoke answer', flashed('Key "checkout-service" revoked'));
+  await waitFor('the key gone', () => !text('table.keys tbody tr td:first-child').includes('checkout-service'));
+  out.revoked_key_capture = await withNew('/v1/errors/capture', { method: 'POST', body: JSON.stringify({ message: 'after revoke' }) });
+
   // 8c. Ignore an issue from its page until 100 more events; the page then says until when.
   await go(`#/issues/${sentryGroup}`);
   await waitFor('the Sentry issue', () => doc.querySelector('h1.issue-title'));
@@ -214,6 +242,34 @@ async function waitFor(what, check, ms = 15000) {
   await go('#/alerts');
   await waitFor('the alerts page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Alert rules'));
   out.alerts_empty = text('p.empty');
+
+  // 9a. A rule made from the page; a bad condition is refused with the server's reason; the
+  // rule is disabled, then deleted, from its row.
+  const ruleForm = doc.querySelector('form.new-rule');
+  const makeRule = async (name, condition) => {
+    ruleForm.querySelector('input[name=rule-name]').value = name;
+    ruleForm.querySelector('input[name=rule-condition]').value = condition;
+    ruleForm.querySelector('input[name=rule-channel][value=webhook]').checked = true;
+    ruleForm.querySelector('select[name=rule-severity]').value = 'high';
+    doc.querySelector('#flash').hidden = true;
+    ruleForm.requestSubmit();
+    return waitFor('the rule answer', () => {
+      const f = doc.querySelector('#flash');
+      return !f.hidden && f.textContent;
+    });
+  };
+  out.flash_after_bad_rule = await makeRule('Broken', 'bogus_metric > 1 in 5m');
+  out.flash_after_rule = await makeRule('Checkout errors', 'error_count > 10 in 5m');
+  await waitFor('the rule row', () => doc.querySelector('table.rules tbody tr'));
+  const ruleCells = () => [...doc.querySelector('table.rules tbody tr').cells].map((c) => c.textContent.trim());
+  out.rule_row = ruleCells();
+  [...doc.querySelectorAll('table.rules button')].find((b) => b.textContent === 'Disable').click();
+  out.flash_after_disable = await waitFor('the disable answer', flashed('Rule disabled'));
+  await waitFor('the enable button', () => [...doc.querySelectorAll('table.rules button')].find((b) => b.textContent === 'Enable'));
+  out.rule_row_disabled = ruleCells();
+  [...doc.querySelectorAll('table.rules button')].find((b) => b.textContent === 'Delete').click();
+  out.flash_after_delete = await waitFor('the delete answer', flashed('Rule deleted'));
+  await waitFor('no rules', () => !doc.querySelector('table.rules'));
   doc.querySelector('#signout').click();
   await waitFor('the sign-in form again', () => doc.querySelector('form.signin'));
   out.key_after_sign_out = window.sessionStorage.getItem('faultline.key');

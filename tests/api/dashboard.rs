@@ -259,6 +259,56 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     );
     assert_eq!(out["key_after_sign_out"], Value::Null);
 
+    // A key made from the settings page: ingest only by default, this project, shown once;
+    // it captures and may not read; revoked from the page, it is refused.
+    assert_eq!(strings(&out["key_scopes_checked"]), ["ingest"]);
+    assert_eq!(
+        s(&out["flash_after_key"]),
+        "Key \"checkout-service\" created."
+    );
+    assert_eq!(
+        strings(&out["key_rows_after_create"]),
+        ["checkout-service", "admin (created at first start)"]
+    );
+    assert_eq!(out["new_key_capture"], 200, "{out:#}");
+    assert_eq!(out["new_key_read"], 403, "{out:#}");
+    assert_eq!(out["secret_shown_again"], false);
+    assert_eq!(s(&out["new_key_project"]), "this one");
+    assert_eq!(
+        s(&out["flash_after_revoke"]),
+        "Key \"checkout-service\" revoked."
+    );
+    assert_eq!(out["revoked_key_capture"], 401, "{out:#}");
+
+    // A rule made from the alerts page, refused first for its condition, then disabled and
+    // deleted from its row.
+    assert!(
+        s(&out["flash_after_bad_rule"]).contains("condition"),
+        "{out:#}"
+    );
+    assert_eq!(
+        s(&out["flash_after_rule"]),
+        "Rule \"Checkout errors\" created."
+    );
+    assert_eq!(
+        strings(&out["rule_row"])[..6],
+        [
+            "Checkout errors",
+            "error_count > 10 in 5m",
+            "high",
+            "on",
+            "webhook",
+            "—"
+        ]
+    );
+    assert_eq!(s(&out["flash_after_disable"]), "Rule disabled.");
+    assert_eq!(strings(&out["rule_row_disabled"])[3], "off");
+    assert_eq!(s(&out["flash_after_delete"]), "Rule deleted.");
+    let rules = app
+        .send(app.authed(Method::GET, "/api/alerts/rules"))
+        .await;
+    assert_eq!(arr(&rules.body["data"]["rules"]).len(), 0, "{}", rules.text);
+
     // Every call the page made was to this server's documented API.
     for r in strings(&out["requests"]) {
         assert!(
@@ -268,8 +318,13 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
                 "POST /v1/errors/",
                 "PUT /api/v1/logs/",
                 "GET /api/alerts/",
+                "POST /api/alerts/rules",
+                "PUT /api/alerts/rules/",
+                "DELETE /api/alerts/rules/",
                 "GET /v1/settings/dsn",
                 "GET /api/settings/api-keys",
+                "POST /api/settings/api-keys",
+                "DELETE /api/settings/api-keys/",
                 "PUT /v1/errors/retention/set"
             ]
             .iter()

@@ -218,6 +218,9 @@ function setChrome(signedIn, current) {
   }
 }
 
+/** The projects the key reaches, as last listed. */
+let knownProjects = [];
+
 async function loadProjects() {
   const select = $('#project');
   let projects = [];
@@ -229,6 +232,7 @@ async function loadProjects() {
   }
   // Without a choice, requests go to the key's own project (no X-Faultline-Project header).
   select.replaceChildren(h('option', { value: '' }, "this key's project"), ...projects.map((p) => h('option', { value: p.id }, p.name)));
+  knownProjects = projects;
   if (!projects.some((p) => p.id === session.project)) session.project = '';
   if (session.project) select.value = session.project;
   select.parentElement.hidden = projects.length < 2;
@@ -726,8 +730,77 @@ async function viewAlerts() {
     });
     return h('tr', null, h('td', { class: 'title' }, i.title, i.description ? h('pre', { class: 'small desc' }, i.description) : null), h('td', null, badge(i.severity)), h('td', null, status), h('td', null, when(i.created_at)), h('td', null, when(i.resolved_at)));
   });
-  const ruleRows = (rules.rules || []).map((r) =>
-    h('tr', null, h('td', { class: 'title' }, r.name), h('td', null, h('code', null, r.condition), ` > ${r.threshold} in ${r.time_window}`), h('td', null, badge(r.severity)), h('td', null, r.enabled ? 'on' : 'off'), h('td', null, (r.notifications || []).join(', ') || '—'), h('td', null, when(r.last_triggered))),
+  const ruleRows = (rules.rules || []).map((r) => {
+    const path = `/api/alerts/rules/${encodeURIComponent(r.id)}`;
+    const act = (label, cls, message, call) =>
+      h('button', {
+        type: 'button',
+        class: cls,
+        onclick: async () => {
+          try {
+            await call();
+            flash(message, 'ok');
+          } catch (e) {
+            flash(e.message);
+          }
+          render();
+        },
+      }, label);
+    // The condition as written may carry the threshold and window too; its first word is the metric.
+    const metric = String(r.condition).trim().split(/\s+/)[0];
+    return h(
+      'tr',
+      null,
+      h('td', { class: 'title' }, r.name),
+      h('td', null, h('code', null, `${metric} > ${r.threshold} in ${r.time_window}`)),
+      h('td', null, badge(r.severity)),
+      h('td', null, r.enabled ? 'on' : 'off'),
+      h('td', null, (r.notifications || []).join(', ') || '—'),
+      h('td', null, when(r.last_triggered)),
+      h(
+        'td',
+        { class: 'actions' },
+        act(r.enabled ? 'Disable' : 'Enable', 'secondary', `Rule ${r.enabled ? 'disabled' : 'enabled'}.`, () => els(path, { method: 'PUT', body: { enabled: !r.enabled } })),
+        ' ',
+        act('Delete', 'danger', 'Rule deleted.', async () => {
+          if (!window.confirm(`Delete the alert rule "${r.name}"?`)) throw new Error('Nothing deleted.');
+          await api(path, { method: 'DELETE' });
+        }),
+      ),
+    );
+  });
+  const field = (label, input) => h('label', null, label, input);
+  const ruleName = h('input', { name: 'rule-name', required: 'required', maxlength: '200', placeholder: 'Checkout errors' });
+  const ruleCondition = h('input', { name: 'rule-condition', required: 'required', placeholder: 'error_count > 10 in 5m', size: '28' });
+  const ruleSeverity = h('select', { name: 'rule-severity' }, ['critical', 'high', 'medium', 'low'].map((s) => h('option', { value: s }, s)));
+  ruleSeverity.value = 'medium';
+  const channels = ['webhook', 'slack', 'email'].map((c) => h('input', { type: 'checkbox', name: 'rule-channel', value: c }));
+  const createRule = async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await els('/api/alerts/rules', {
+        method: 'POST',
+        body: {
+          name: ruleName.value,
+          condition: ruleCondition.value,
+          severity: ruleSeverity.value,
+          notifications: channels.filter((c) => c.checked).map((c) => c.value),
+        },
+      });
+      flash(`Rule "${r.name}" created.`, 'ok');
+      render();
+    } catch (e) {
+      flash(e.message);
+    }
+  };
+  const newRule = h(
+    'form',
+    { class: 'toolbar new-rule', onsubmit: createRule },
+    field('Name', ruleName),
+    field('Fires when', ruleCondition),
+    field('Severity', ruleSeverity),
+    h('span', null, 'Notify ', channels.map((c) => h('label', { class: 'inline' }, c, c.value))),
+    h('button', { type: 'submit' }, 'Create rule'),
   );
   return h(
     'section',
@@ -738,8 +811,11 @@ async function viewAlerts() {
       : h('p', { class: 'empty' }, 'No incidents.'),
     h('h1', null, 'Alert rules'),
     ruleRows.length
-      ? h('table', { class: 'list' }, h('thead', null, h('tr', null, h('th', null, 'Rule'), h('th', null, 'Fires when'), h('th', null, 'Severity'), h('th', null, 'Enabled'), h('th', null, 'Notifies'), h('th', null, 'Last fired'))), h('tbody', null, ruleRows))
-      : h('p', { class: 'empty' }, 'No alert rules. Create them with POST /api/alerts/rules (see /docs).'),
+      ? h('table', { class: 'list rules' }, h('thead', null, h('tr', null, h('th', null, 'Rule'), h('th', null, 'Fires when'), h('th', null, 'Severity'), h('th', null, 'Enabled'), h('th', null, 'Notifies'), h('th', null, 'Last fired'), h('th', null, ''))), h('tbody', null, ruleRows))
+      : h('p', { class: 'empty' }, 'No alert rules yet.'),
+    h('h2', null, 'New rule'),
+    h('p', { class: 'muted small' }, 'Conditions: error_count, new_issues, regressions, unignored or issue_events, then > threshold in a window of 1m to 24h, e.g. new_issues > 0 in 1m. The channels are the project\'s integrations (see /docs).'),
+    newRule,
   );
 }
 
@@ -786,14 +862,76 @@ async function viewSettings() {
     ),
     h('p', { class: 'muted small' }, retention.last_cleanup ? ['Last cleanup ', when(retention.last_cleanup), `, ${retention.last_cleanup_deleted} events deleted.`] : 'No cleanup has run yet.'),
     h('h2', null, 'API keys'),
-    keys === null
-      ? h('p', { class: 'muted' }, 'Listing API keys needs a key with the admin scope.')
-      : h(
-          'table',
-          { class: 'list' },
-          h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Key'), h('th', null, 'Scopes'), h('th', null, 'Last used'), h('th', null, 'Expires'))),
-          h('tbody', null, (keys.api_keys || []).map((k) => h('tr', null, h('td', null, k.name), h('td', null, h('code', null, k.key_preview)), h('td', null, (k.permissions || []).join(', ')), h('td', null, when(k.last_used)), h('td', null, k.expires_at ? when(k.expires_at) : 'never')))),
-        ),
+    keys === null ? h('p', { class: 'muted' }, 'Listing API keys needs a key with the admin scope.') : keyTable(keys.api_keys || []),
+    keys === null ? null : newKeyForm(),
+  );
+}
+
+/** The secret of the key made last, shown once on the next settings page and then forgotten. */
+let madeKey = null;
+
+function keyTable(list) {
+  const revoke = (k) =>
+    h('button', {
+      type: 'button',
+      class: 'danger',
+      onclick: async () => {
+        if (!window.confirm(`Revoke the key "${k.name}"? Whatever uses it is refused from now on.`)) return;
+        try {
+          await api(`/api/settings/api-keys/${encodeURIComponent(k.id)}`, { method: 'DELETE' });
+          flash(`Key "${k.name}" revoked.`, 'ok');
+        } catch (e) {
+          flash(e.message);
+        }
+        render();
+      },
+    }, 'Revoke');
+  const made = madeKey;
+  madeKey = null;
+  return [
+    made
+      ? h('div', { class: 'card made-key' }, h('p', null, `The new key "${made.name}". Copy it now: it is not shown again.`), h('pre', { class: 'message new-key' }, made.api_key))
+      : null,
+    h(
+      'table',
+      { class: 'list keys' },
+      h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Key'), h('th', null, 'Scopes'), h('th', null, 'Project'), h('th', null, 'Last used'), h('th', null, 'Expires'), h('th', null, ''))),
+      h('tbody', null, list.map((k) => h('tr', null, h('td', null, k.name), h('td', null, h('code', null, k.key_preview)), h('td', null, (k.permissions || []).join(', ')), h('td', null, k.project_id ? 'this one' : 'every'), h('td', null, when(k.last_used)), h('td', null, k.expires_at ? when(k.expires_at) : 'never'), h('td', null, revoke(k))))),
+    ),
+  ];
+}
+
+function newKeyForm() {
+  const name = h('input', { name: 'key-name', required: 'required', maxlength: '200', placeholder: 'checkout-service' });
+  const scopes = ['ingest', 'read', 'write', 'admin'].map((s) => h('input', { type: 'checkbox', name: 'key-scope', value: s, checked: s === 'ingest' }));
+  // The project shown, when its id is known: the one picked, or the key's only one.
+  const shown = session.project || (knownProjects.length === 1 ? knownProjects[0].id : '');
+  const only = h('input', { type: 'checkbox', name: 'key-project-only', checked: Boolean(shown) });
+  const create = async (ev) => {
+    ev.preventDefault();
+    try {
+      madeKey = await els('/api/settings/api-keys', {
+        method: 'POST',
+        body: {
+          name: name.value,
+          permissions: scopes.filter((s) => s.checked).map((s) => s.value),
+          // Without a project the key reaches what this key reaches, this project by default.
+          project_id: only.checked && shown ? shown : null,
+        },
+      });
+      flash(`Key "${madeKey.name}" created.`, 'ok');
+      render();
+    } catch (e) {
+      flash(e.message);
+    }
+  };
+  return h(
+    'form',
+    { class: 'toolbar new-key-form', onsubmit: create },
+    h('label', null, 'New key', name),
+    h('span', null, 'Scopes ', scopes.map((s) => h('label', { class: 'inline' }, s, s.value))),
+    shown ? h('label', { class: 'inline' }, only, 'this project only') : null,
+    h('button', { type: 'submit' }, 'Create key'),
   );
 }
 
