@@ -135,6 +135,23 @@ async function waitFor(what, check, ms = 15000) {
     .map((a) => a.getAttribute('href'))
     .filter((h) => h.startsWith('#/issues/'));
 
+  // 7b. More matches than a page: "Load more" fetches the next page, then goes away.
+  const probes = Array.from({ length: 55 }, (_, i) => ({ message: `paging probe ${i}`, fingerprint: ['paging-probe'] }));
+  const batch = await fetch(`${base}/v1/errors/capture/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ events: probes }),
+  });
+  if (!batch.ok) fail(`batch capture for paging: ${batch.status}`);
+  await go('#/search?q=probe');
+  await waitFor('the first page', () => doc.querySelector('table.list tbody tr'));
+  const loadMore = () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Load more');
+  out.search_page_rows = [doc.querySelectorAll('table.list tbody tr').length, !loadMore().hidden];
+  loadMore().click();
+  await waitFor('the second page', () => doc.querySelectorAll('table.list tbody tr').length > 50);
+  await waitFor('the button gone', () => loadMore().hidden);
+  out.search_page_rows.push(doc.querySelectorAll('table.list tbody tr').length, !loadMore().hidden);
+
   // 8. The resolved tab lists the resolved issue; bulk-ignore it from there.
   await go('#/issues?status=resolved&sort=last_seen_desc');
   await waitFor('the resolved list', () => doc.querySelector('.tabs a.current') && doc.querySelector('.tabs a.current').textContent === 'Resolved' && doc.querySelector('table.list tbody tr'));

@@ -181,6 +181,8 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
 
     // Search ("literal") found both events of the int() issue and links to it.
     assert_eq!(strings(&out["search_rows"]).len(), 2, "{out:#}");
+    // 55 matches: a page of 50 with "Load more", then all 55 and no button.
+    assert_eq!(out["search_page_rows"], json!([50, true, 55, false]));
     let links = strings(&out["search_issue_links"]);
     assert!(
         links

@@ -704,8 +704,27 @@ async function viewSearch(params) {
   const out = [h('h1', null, 'Search events'), form];
   if (q) {
     const page = await api(`/v1/errors/search${query({ q, level, limit: 50 })}`);
-    out.push(page.events.length ? eventTable(page.events, { withGroup: true }) : h('p', { class: 'empty' }, 'No event matches.'));
-    if (page.has_more) out.push(h('p', { class: 'muted' }, 'Showing the newest 50; narrow the search to see others.'));
+    if (!page.events.length) {
+      out.push(h('p', { class: 'empty' }, 'No event matches.'));
+    } else {
+      const table = eventTable(page.events, { withGroup: true });
+      let cursor = page.next_cursor;
+      const more = h('button', { type: 'button', class: 'secondary' }, 'Load more');
+      more.hidden = !cursor;
+      more.addEventListener('click', async () => {
+        more.disabled = true;
+        try {
+          const next = await api(`/v1/errors/search${query({ q, level, limit: 50, cursor })}`);
+          table.tBodies[0].append(...eventRows(next.events, { withGroup: true }));
+          cursor = next.next_cursor;
+          more.hidden = !cursor;
+        } catch (e) {
+          flash(e.message);
+        }
+        more.disabled = false;
+      });
+      out.push(table, h('p', null, more));
+    }
   }
   return h('section', null, out);
 }
