@@ -19,6 +19,7 @@ mod m20261205_000013_drop_status_prefix_index;
 mod m20261206_000014_alerts;
 mod m20261206_000015_snooze;
 mod m20261207_000016_unignored;
+mod m20261207_000017_releases;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_alerts::Migration),
             Box::new(m20261206_000015_snooze::Migration),
             Box::new(m20261207_000016_unignored::Migration),
+            Box::new(m20261207_000017_releases::Migration),
         ]
     }
 }

@@ -51,6 +51,11 @@ pub struct Group {
     pub ignored_until: Option<DateTime<Utc>>,
     /// While ignored until more events: the count at which it comes back.
     pub ignored_until_count: Option<u64>,
+    /// The release of its newest event ("" when none said).
+    pub last_release: String,
+    /// Resolved in the next release: the release it was resolved in, whose events do not
+    /// reopen it.
+    pub resolved_in_release: Option<String>,
 }
 
 /// How long an ignore lasts; neither: until someone changes it. Whichever comes first ends it.

@@ -263,6 +263,8 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         workflow_stage,
         ignored_until,
         ignored_until_count,
+        last_release,
+        resolved_in_release,
     } = g;
     pb::Group {
         id: id.to_string(),
@@ -280,6 +282,8 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         workflow_stage: stage_to_pb(workflow_stage) as i32,
         ignored_until: ignored_until.map(ts),
         ignored_until_count,
+        last_release,
+        resolved_in_release,
     }
 }
 

@@ -205,13 +205,18 @@ impl GroupService for Api {
         &self,
         req: Request<pb::ResolveGroupRequest>,
     ) -> Result<Response<pb::ResolveGroupResponse>, Status> {
-        let group = self
-            .set_status(
-                req.extensions(),
-                &req.get_ref().group_id,
-                GroupStatus::Resolved,
-            )
-            .await?;
+        let pb::ResolveGroupRequest {
+            group_id,
+            in_next_release,
+        } = req.get_ref();
+        let group = if *in_next_release {
+            let p = auth::require(req.extensions(), Scope::Write)?;
+            let id = convert::uuid("error_group_id", group_id)?;
+            convert::group_to_pb(self.store.resolve_in_next_release(p.project_id, id).await?)
+        } else {
+            self.set_status(req.extensions(), group_id, GroupStatus::Resolved)
+                .await?
+        };
         Ok(Response::new(pb::ResolveGroupResponse {
             group: Some(group),
         }))

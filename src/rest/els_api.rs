@@ -343,8 +343,11 @@ async fn get_one(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> Ap
 }
 
 async fn resolve(State(api): State<Api>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
-    api.resolve_group(ctx.request(pb::ResolveGroupRequest { group_id: id }))
-        .await?;
+    api.resolve_group(ctx.request(pb::ResolveGroupRequest {
+        group_id: id,
+        in_next_release: false,
+    }))
+    .await?;
     Ok(success(json!({"status": "resolved"})))
 }
 

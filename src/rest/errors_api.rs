@@ -594,6 +594,8 @@ fn group_json(g: pb::Group) -> Value {
         workflow_stage,
         ignored_until,
         ignored_until_count,
+        last_release,
+        resolved_in_release,
     } = g;
     json!({
         "id": id,
@@ -612,6 +614,8 @@ fn group_json(g: pb::Group) -> Value {
         "workflow_stage": convert::stage_name(workflow_stage),
         "ignored_until": time_json(ignored_until),
         "ignored_until_count": ignored_until_count,
+        "last_release": last_release,
+        "resolved_in_release": resolved_in_release,
     })
 }
 
@@ -1032,9 +1036,37 @@ async fn group_events(
     Ok(Json(event_list(events, next_cursor)))
 }
 
-async fn resolve(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+/// An optional body: a JSON object is decoded (and refused when it does not fit); anything
+/// else, nothing included, is the default.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, Error> {
+    if body.trim_ascii_start().starts_with(b"{") {
+        decode(body)
+    } else {
+        Ok(T::default())
+    }
+}
+
+/// Resolving in the next release, in the native spelling or Sentry's (`statusDetails`).
+#[derive(Deserialize, Default)]
+struct ResolveBody {
+    #[serde(default, alias = "inNextRelease")]
+    in_next_release: bool,
+}
+
+/// The body is optional, as for `ignore`: none, or one that is not a JSON object, resolves
+/// outright.
+async fn resolve(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(group_id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let ResolveBody { in_next_release } = optional_body(&body)?;
     let pb::ResolveGroupResponse { group } = api
-        .resolve_group(ctx.request(pb::ResolveGroupRequest { group_id }))
+        .resolve_group(ctx.request(pb::ResolveGroupRequest {
+            group_id,
+            in_next_release,
+        }))
         .await?
         .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
@@ -1068,11 +1100,7 @@ async fn ignore(
     let IgnoreBody {
         ignore_duration,
         ignore_count,
-    } = if body.trim_ascii_start().starts_with(b"{") {
-        decode(&body)?
-    } else {
-        IgnoreBody::default()
-    };
+    } = optional_body(&body)?;
     let pb::IgnoreGroupResponse { group } = api
         .ignore_group(ctx.request(pb::IgnoreGroupRequest {
             group_id,

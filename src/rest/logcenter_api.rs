@@ -206,6 +206,8 @@ fn log_json(g: pb::Group) -> Value {
         workflow_stage,
         ignored_until: _,
         ignored_until_count: _,
+        last_release: _,
+        resolved_in_release: _,
     } = g;
     json!({
         "id": id,

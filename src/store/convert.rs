@@ -45,6 +45,8 @@ pub fn group(m: group::Model) -> Group {
         ignored_until,
         ignored_until_count,
         unignored_at: _,
+        last_release,
+        resolved_in_release,
     } = m;
     Group {
         id,
@@ -62,6 +64,8 @@ pub fn group(m: group::Model) -> Group {
         workflow_stage: WorkflowStage::parse(&workflow_stage).unwrap_or(WorkflowStage::New),
         ignored_until: ignored_until.map(from_millis),
         ignored_until_count: ignored_until_count.and_then(|n| u64::try_from(n).ok()),
+        last_release,
+        resolved_in_release,
     }
 }
 

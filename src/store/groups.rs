@@ -239,6 +239,10 @@ impl Store {
             .col_expr(group::Column::Status, Expr::value(status.as_str()))
             .col_expr(group::Column::IgnoredUntil, Expr::value(until))
             .col_expr(group::Column::IgnoredUntilCount, until_count)
+            .col_expr(
+                group::Column::ResolvedInRelease,
+                Expr::value(Option::<String>::None),
+            )
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
         update = match status {
@@ -255,6 +259,56 @@ impl Store {
         let res = update.exec(&self.db).await.map_err(db_err)?;
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
+        }
+        self.note_write();
+        self.get_group(project_id, group_id).await
+    }
+
+    /// Resolves a group in the next release (Sentry's "Resolved in next release"): resolved,
+    /// and its events of its current release (its newest event's) do not reopen it, while an
+    /// event of any other release does (the ingest writer's upsert). Refused when its newest
+    /// event names no release.
+    pub async fn resolve_in_next_release(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<Group, Error> {
+        let res = group::Entity::update_many()
+            .col_expr(
+                group::Column::Status,
+                Expr::value(GroupStatus::Resolved.as_str()),
+            )
+            .col_expr(
+                group::Column::ResolvedAt,
+                Expr::value(Utc::now().timestamp_millis()),
+            )
+            .col_expr(group::Column::Regressed, Expr::value(false))
+            .col_expr(
+                group::Column::IgnoredUntil,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                group::Column::IgnoredUntilCount,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                group::Column::ResolvedInRelease,
+                Expr::col(group::Column::LastRelease),
+            )
+            .filter(group::Column::Id.eq(group_id))
+            .filter(group::Column::ProjectId.eq(project_id))
+            .filter(group::Column::LastRelease.ne(""))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 0 {
+            // Unknown, or known without a release.
+            self.get_group(project_id, group_id).await?;
+            return Err(Error::invalid_field(
+                "in_next_release",
+                "the issue's latest event names no release to resolve in",
+                "NO_RELEASE",
+            ));
         }
         self.note_write();
         self.get_group(project_id, group_id).await
@@ -506,11 +560,107 @@ impl Store {
 mod tests {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
+    use uuid::Uuid;
+
     use crate::{
-        domain::event::{Level, NewEvent},
+        domain::{
+            GroupStatus,
+            event::{Level, NewEvent},
+        },
+        error::Error,
         ingest::{CaptureInput, prepare},
         store::{entity::event_tag, search::tests::store_without_indexer},
     };
+
+    /// An event of `project` with `message` from `release`, dated `ms` after the epoch second
+    /// 1.7e9.
+    fn released(project: Uuid, message: &str, release: &str, ms: i64) -> Box<NewEvent> {
+        let at = chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap();
+        let input = CaptureInput {
+            message: message.into(),
+            release: release.into(),
+            timestamp: Some(at),
+            ..Default::default()
+        };
+        Box::new(prepare(project, input, Level::Error, chrono::Utc::now()).unwrap())
+    }
+
+    /// Resolved in the next release: events of the release it was resolved in do not reopen
+    /// it, a batch with an event of any other release does (also when that event is neither
+    /// the batch's first nor its newest); resolving outright or reopening forgets the release.
+    #[tokio::test]
+    async fn resolved_in_the_next_release_reopens_only_for_another_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let commit = |events: Vec<Box<NewEvent>>| {
+            let store = &store;
+            async move { store.commit_batch(events).await.1.unwrap()[0].group_id }
+        };
+        let group = commit(vec![
+            released(project, "cart lost", "1.0", 0),
+            released(project, "cart lost", "1.0", 1),
+        ])
+        .await;
+        let g = store.resolve_in_next_release(project, group).await.unwrap();
+        assert_eq!(g.status, GroupStatus::Resolved);
+        assert_eq!(g.resolved_in_release.as_deref(), Some("1.0"));
+        assert_eq!(g.last_release, "1.0");
+
+        // Old deploys still send from 1.0: it stays resolved, and counts.
+        commit(vec![released(project, "cart lost", "1.0", 2)]).await;
+        let g = store.get_group(project, group).await.unwrap();
+        assert_eq!(
+            (g.status, g.regressed, g.count),
+            (GroupStatus::Resolved, false, 3)
+        );
+        assert_eq!(g.resolved_in_release.as_deref(), Some("1.0"));
+
+        // One event of 1.1 amid 1.0 ones (newest 1.0): it is back.
+        commit(vec![
+            released(project, "cart lost", "1.0", 3),
+            released(project, "cart lost", "1.1", 4),
+            released(project, "cart lost", "1.0", 5),
+        ])
+        .await;
+        let g = store.get_group(project, group).await.unwrap();
+        assert_eq!((g.status, g.regressed), (GroupStatus::Unresolved, true));
+        assert_eq!(g.resolved_in_release, None);
+        assert_eq!(g.last_release, "1.0");
+
+        // Resolved in 1.0 again; a batch of 2.0 alone reopens it.
+        store.resolve_in_next_release(project, group).await.unwrap();
+        commit(vec![released(project, "cart lost", "2.0", 6)]).await;
+        let g = store.get_group(project, group).await.unwrap();
+        assert_eq!((g.status, g.regressed), (GroupStatus::Unresolved, true));
+        assert_eq!(g.last_release, "2.0");
+
+        // Resolved outright, then an event of the same release: it is back.
+        store.resolve_in_next_release(project, group).await.unwrap();
+        let g = store
+            .set_group_status(project, group, GroupStatus::Resolved)
+            .await
+            .unwrap();
+        assert_eq!(g.resolved_in_release, None);
+        commit(vec![released(project, "cart lost", "2.0", 7)]).await;
+        let g = store.get_group(project, group).await.unwrap();
+        assert_eq!((g.status, g.regressed), (GroupStatus::Unresolved, true));
+
+        // A group whose events name no release cannot be; an unknown one is not found.
+        let bare = commit(vec![released(project, "no release", "", 8)]).await;
+        let e = store
+            .resolve_in_next_release(project, bare)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no release"), "{e}");
+        assert_eq!(
+            store.get_group(project, bare).await.unwrap().status,
+            GroupStatus::Unresolved
+        );
+        assert!(matches!(
+            store.resolve_in_next_release(project, Uuid::new_v4()).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
 
     /// Deleting a group removes the tag rows of its events and no other group's.
     #[tokio::test]

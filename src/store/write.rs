@@ -44,10 +44,27 @@ const HASH_LOOKUPS_PER_STATEMENT: usize = 1024;
 
 struct GroupAgg<'a> {
     proposed_id: Uuid,
+    /// The group exists (its proposed id is never used).
+    existing: bool,
     count: i64,
     first_seen: i64,
     last_seen: i64,
     newest: &'a NewEvent,
+    /// The release of the first event, and the first other release seen, if any: enough to
+    /// name a release of the batch other than the newest event's when there is one.
+    releases: (&'a str, Option<&'a str>),
+}
+
+impl GroupAgg<'_> {
+    /// A release of the group's events in the batch other than its newest event's, if any.
+    fn other_release(&self) -> Option<&str> {
+        let newest = self.newest.release.as_str();
+        match self.releases {
+            (_, None) => None,
+            (a, Some(_)) if a != newest => Some(a),
+            (_, b) => b,
+        }
+    }
 }
 
 impl Store {
@@ -231,12 +248,17 @@ async fn commit_in(
         // Made only for the group's first event.
         let agg = aggs.entry(key).or_insert_with(|| GroupAgg {
             proposed_id: proposed_id.unwrap_or_else(Uuid::now_v7),
+            existing: proposed_id.is_none(),
             count: 0,
             first_seen: ts,
             last_seen: ts,
             newest: ev,
+            releases: (ev.release.as_str(), None),
         });
         agg.count += 1;
+        if agg.releases.1.is_none() && ev.release != agg.releases.0 {
+            agg.releases.1 = Some(ev.release.as_str());
+        }
         agg.first_seen = Ord::min(agg.first_seen, ts);
         if ts >= agg.last_seen {
             agg.last_seen = ts;
@@ -660,9 +682,16 @@ pub(super) fn stat_upsert() -> InsertStatement {
 /// the batch's events reach.
 const SNOOZE_ENDS: &str = r#""groups"."status" = 'ignored' AND "groups"."ignored_until_count" IS NOT NULL AND "groups"."times_seen" + excluded."times_seen" >= "groups"."ignored_until_count""#;
 
+/// Whether a resolved group reopens with this batch: it was resolved outright, or resolved in
+/// a release and the batch has an event of another one. For an existing group the upsert
+/// offers, as `resolved_in_release`, a release of the batch other than its newest event's
+/// (`last_release`), or NULL when every event has that one: so some event's release differs
+/// from the one resolved in exactly when this holds.
+const REGRESSES: &str = r#""groups"."status" = 'resolved' AND ("groups"."resolved_in_release" IS NULL OR excluded."last_release" <> "groups"."resolved_in_release" OR excluded."resolved_in_release" IS NOT NULL)"#;
+
 /// The group upsert (see `upsert_groups`): with `every_column`, an existing group gets every
 /// column; without, only a group that is not resolved, not ignored until more events and saw
-/// nothing older is updated, and only its count, last seen and level.
+/// nothing older is updated, and only its count, last seen, level and last release.
 fn group_upsert(every_column: bool) -> InsertStatement {
     let mut stmt = Query::insert();
     stmt.into_table(group::Entity.table_ref()).columns([
@@ -678,6 +707,8 @@ fn group_upsert(every_column: bool) -> InsertStatement {
         group::Column::TimesSeen,
         group::Column::FirstSeen,
         group::Column::LastSeen,
+        group::Column::LastRelease,
+        group::Column::ResolvedInRelease,
     ]);
     // Every right-hand side reads the row as it was before this statement.
     let mut on_conflict =
@@ -691,11 +722,16 @@ fn group_upsert(every_column: bool) -> InsertStatement {
         .value(
             group::Column::Level,
             Expr::cust(r#"CASE WHEN excluded."last_seen" >= "groups"."last_seen" THEN excluded."level" ELSE "groups"."level" END"#),
+        )
+        .value(
+            group::Column::LastRelease,
+            Expr::cust(r#"CASE WHEN excluded."last_seen" >= "groups"."last_seen" THEN excluded."last_release" ELSE "groups"."last_release" END"#),
         );
     if every_column {
-        // A resolved group that receives an event reopens as regressed; an ignored one stays
-        // ignored, unless it was ignored until as many more events as it now has (it comes
-        // back unresolved, not regressed; `jobs::snooze` ends snoozes by time).
+        // A resolved group that receives an event reopens as regressed (one resolved in a
+        // release: an event of another release); an ignored one stays ignored, unless it was
+        // ignored until as many more events as it now has (it comes back unresolved, not
+        // regressed; `jobs::snooze` ends snoozes by time).
         on_conflict
             .value(
                 group::Column::FirstSeen,
@@ -703,19 +739,23 @@ fn group_upsert(every_column: bool) -> InsertStatement {
             )
             .value(
                 group::Column::Regressed,
-                Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN TRUE ELSE "groups"."regressed" END"#),
+                Expr::cust(format!(r#"CASE WHEN {REGRESSES} THEN TRUE ELSE "groups"."regressed" END"#)),
             )
             .value(
                 group::Column::RegressedAt,
-                Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN excluded."last_seen" ELSE "groups"."regressed_at" END"#),
+                Expr::cust(format!(r#"CASE WHEN {REGRESSES} THEN excluded."last_seen" ELSE "groups"."regressed_at" END"#)),
             )
             .value(
                 group::Column::ResolvedAt,
-                Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' THEN NULL ELSE "groups"."resolved_at" END"#),
+                Expr::cust(format!(r#"CASE WHEN {REGRESSES} THEN NULL ELSE "groups"."resolved_at" END"#)),
+            )
+            .value(
+                group::Column::ResolvedInRelease,
+                Expr::cust(format!(r#"CASE WHEN {REGRESSES} THEN NULL ELSE "groups"."resolved_in_release" END"#)),
             )
             .value(
                 group::Column::Status,
-                Expr::cust(format!(r#"CASE WHEN "groups"."status" = 'resolved' OR ({SNOOZE_ENDS}) THEN 'unresolved' ELSE "groups"."status" END"#)),
+                Expr::cust(format!(r#"CASE WHEN ({REGRESSES}) OR ({SNOOZE_ENDS}) THEN 'unresolved' ELSE "groups"."status" END"#)),
             )
             .value(
                 group::Column::IgnoredUntil,
@@ -732,7 +772,7 @@ fn group_upsert(every_column: bool) -> InsertStatement {
             // Fix workflow (Log Center): a recurrence after DEPLOYED starts the workflow over.
             .value(
                 group::Column::WorkflowStage,
-                Expr::cust(r#"CASE WHEN "groups"."status" = 'resolved' AND "groups"."workflow_stage" = 'DEPLOYED' THEN 'NEW' ELSE "groups"."workflow_stage" END"#),
+                Expr::cust(format!(r#"CASE WHEN {REGRESSES} AND "groups"."workflow_stage" = 'DEPLOYED' THEN 'NEW' ELSE "groups"."workflow_stage" END"#)),
             );
     } else {
         // Rows this leaves alone are not returned; the second statement takes them.
@@ -765,6 +805,12 @@ fn group_row((pid, fp): &(Uuid, &str), agg: &GroupAgg<'_>) -> Vec<Value> {
         agg.count.into(),
         agg.first_seen.into(),
         agg.last_seen.into(),
+        ev.release.clone().into(),
+        // See `REGRESSES`; a new group is not resolved in any release.
+        agg.other_release()
+            .filter(|_| agg.existing)
+            .map(str::to_owned)
+            .into(),
     ]
 }
 

@@ -865,7 +865,14 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
                 ..Default::default()
             }
         ),
-        Op::Resolve => rpc!(groups, resolve_group, pb::ResolveGroupRequest { group_id }),
+        Op::Resolve => rpc!(
+            groups,
+            resolve_group,
+            pb::ResolveGroupRequest {
+                group_id,
+                ..Default::default()
+            }
+        ),
         Op::Unresolve => rpc!(
             groups,
             unresolve_group,

@@ -195,6 +195,8 @@ async function waitFor(what, check, ms = 15000) {
     const f = doc.querySelector('#flash');
     return !f.hidden && f.textContent.startsWith(prefix) && f.textContent;
   };
+  // Away and back: the page is on settings already, perhaps still drawing it again.
+  await go('#/alerts');
   await go('#/settings');
   const keyForm = doc.querySelector('form.new-key-form');
   keyForm.querySelector('input[name=key-name]').value = 'checkout-service';
@@ -254,6 +256,23 @@ async function waitFor(what, check, ms = 15000) {
   });
   await waitFor('the merged list', () => doc.querySelectorAll('table.list tbody tr').length === 1);
   out.merge_counts_after = text('table.list tbody td.num');
+
+  // 8e. Resolve in the next release from an issue's page (its event names a release).
+  const released = await fetch(`${base}/v1/errors/capture`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ message: 'stale price in basket', release: 'web@3.1.0' }),
+  });
+  if (!released.ok) fail(`capture with a release: ${released.status}`);
+  out.released_group = (await released.json()).group_id;
+  await go(`#/issues/${out.released_group}`);
+  await waitFor('the released issue', () => doc.querySelector('h1.issue-title'));
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Resolve in next release').click();
+  await waitFor('the reopen button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen'));
+  out.flash_after_next_release = doc.querySelector('#flash').textContent;
+  out.facts_after_next_release = [...doc.querySelectorAll('dl.facts dt')]
+    .filter((dt) => ['Resolved in', 'Last release'].includes(dt.textContent))
+    .map((dt) => `${dt.textContent}: ${dt.nextElementSibling.textContent}`);
 
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');

@@ -252,6 +252,21 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     let merged = app.get_ok("/v1/errors/groups?q=stampede").await;
     assert_eq!(arr(&merged["groups"]).len(), 1, "{merged}");
 
+    // Resolved in the next release from the issue's page.
+    assert_eq!(
+        s(&out["flash_after_next_release"]),
+        "Issue resolved in the next release after web@3.1.0."
+    );
+    assert_eq!(
+        strings(&out["facts_after_next_release"]),
+        [
+            "Resolved in: the release after web@3.1.0",
+            "Last release: web@3.1.0"
+        ]
+    );
+    let released = app.group(&s(&out["released_group"])).await;
+    assert_eq!(released["resolved_in_release"], json!("web@3.1.0"));
+
     // Alerts page, then sign-out forgets the key.
     assert!(
         strings(&out["alerts_empty"])
@@ -306,9 +321,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     assert_eq!(s(&out["flash_after_disable"]), "Rule disabled.");
     assert_eq!(strings(&out["rule_row_disabled"])[3], "off");
     assert_eq!(s(&out["flash_after_delete"]), "Rule deleted.");
-    let rules = app
-        .send(app.authed(Method::GET, "/api/alerts/rules"))
-        .await;
+    let rules = app.send(app.authed(Method::GET, "/api/alerts/rules")).await;
     assert_eq!(arr(&rules.body["data"]["rules"]).len(), 0, "{}", rules.text);
 
     // Every call the page made was to this server's documented API.

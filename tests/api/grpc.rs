@@ -567,6 +567,7 @@ async fn grpc_groups_and_triage_cross_transport() {
     let g = groups
         .resolve_group(app.req(pb::ResolveGroupRequest {
             group_id: gb.clone(),
+            ..Default::default()
         }))
         .await
         .unwrap()
@@ -602,6 +603,7 @@ async fn grpc_groups_and_triage_cross_transport() {
     let st = groups
         .resolve_group(app.req(pb::ResolveGroupRequest {
             group_id: missing.clone(),
+            ..Default::default()
         }))
         .await
         .expect_err("unknown");

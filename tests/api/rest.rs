@@ -1254,6 +1254,81 @@ async fn resolve_unresolve_ignore_and_regression() {
     }
 }
 
+/// Resolved in the next release, as Sentry users do when the fix ships with the next deploy:
+/// events still coming from the release it was resolved in do not reopen the issue, the next
+/// release's do (REST in both spellings, and gRPC); an issue whose events name no release is
+/// refused by field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_in_next_release_reopens_on_the_next_release_only() {
+    let app = spawn_app().await;
+    let cart = |release: &str| json!({"message": "cart total is NaN", "release": release});
+    let g = s(&app.capture(cart("shop@1.4.2")).await["group_id"]);
+    assert_eq!(app.group(&g).await["last_release"], json!("shop@1.4.2"));
+    let path = format!("/v1/errors/resolve/{g}");
+    let r = app.post_ok(&path, &json!({"in_next_release": true})).await;
+    assert_group_shape(&r);
+    assert_eq!(r["status"], json!("resolved"));
+    assert_eq!(r["resolved_in_release"], json!("shop@1.4.2"));
+
+    app.capture(cart("shop@1.4.2")).await;
+    let d = app.group(&g).await;
+    assert_eq!(
+        (&d["status"], n(&d["count"])),
+        (&json!("resolved"), 2),
+        "{d}"
+    );
+    app.capture(cart("shop@1.5.0")).await;
+    let d = app.group(&g).await;
+    assert_eq!(d["status"], json!("unresolved"), "{d}");
+    assert_eq!(d["regressed"], json!(true));
+    assert_eq!(d["resolved_in_release"], Value::Null);
+    assert_eq!(d["last_release"], json!("shop@1.5.0"));
+
+    // Sentry's spelling; a plain resolve afterwards forgets the release.
+    let r = app.post_ok(&path, &json!({"inNextRelease": true})).await;
+    assert_eq!(r["resolved_in_release"], json!("shop@1.5.0"));
+    let r = app.post_ok(&path, &json!({})).await;
+    assert_eq!(r["resolved_in_release"], Value::Null);
+    app.capture(cart("shop@1.5.0")).await;
+    assert_eq!(app.group(&g).await["status"], json!("unresolved"));
+
+    // gRPC.
+    let mut groups = app.groups_client().await;
+    let resolved = groups
+        .resolve_group(app.req(pb::ResolveGroupRequest {
+            group_id: g.clone(),
+            in_next_release: true,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .group
+        .unwrap();
+    assert_eq!(resolved.resolved_in_release.as_deref(), Some("shop@1.5.0"));
+    assert_eq!(resolved.last_release, "shop@1.5.0");
+
+    // No release to resolve in: refused by field, over both; the issue is left as it was.
+    let (_, bare) = app.capture_text("no release here").await;
+    let bare_path = format!("/v1/errors/resolve/{bare}");
+    let r = app
+        .send(
+            app.authed(Method::POST, &bare_path)
+                .json(&json!({"in_next_release": true})),
+        )
+        .await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "POST", &bare_path);
+    assert!(r.text.contains("in_next_release"), "{}", r.text);
+    let refused = groups
+        .resolve_group(app.req(pb::ResolveGroupRequest {
+            group_id: bare.clone(),
+            in_next_release: true,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert_eq!(app.group(&bare).await["status"], json!("unresolved"));
+}
+
 /// Ignoring for a while, as Sentry users do: until N more events (the last of them brings the
 /// group back unresolved), for some minutes (Sentry's spelling too), over REST and gRPC, with
 /// out-of-range and mistyped conditions refused by field.

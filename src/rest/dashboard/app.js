@@ -433,7 +433,7 @@ async function viewIssue(id) {
     api(`/v1/errors/events/${path}?limit=20`),
   ]);
 
-  const act = async (action) => {
+  const act = async (action, inNextRelease = false) => {
     try {
       if (action === 'delete') {
         if (!confirm('Delete this issue and all its events?')) return;
@@ -444,9 +444,9 @@ async function viewIssue(id) {
       }
       // How long an ignore lasts: `d:<minutes>` or `c:<events>`; empty is until changed.
       const [kind, n] = action === 'ignore' ? snooze.value.split(':') : [];
-      const body = kind === 'd' ? { ignore_duration: Number(n) } : kind === 'c' ? { ignore_count: Number(n) } : undefined;
+      const body = inNextRelease ? { in_next_release: true } : kind === 'd' ? { ignore_duration: Number(n) } : kind === 'c' ? { ignore_count: Number(n) } : undefined;
       await api(`/v1/errors/${action}/${path}`, { method: 'POST', body });
-      flash(`Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
+      flash(inNextRelease ? `Issue resolved in the next release after ${g.last_release}.` : `Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
     } catch (e) {
       flash(e.message);
     }
@@ -482,7 +482,13 @@ async function viewIssue(id) {
     'div',
     { class: 'toolbar' },
     g.status === 'unresolved'
-      ? [h('button', { type: 'button', onclick: () => act('resolve') }, 'Resolve'), h('button', { type: 'button', class: 'secondary', onclick: () => act('ignore') }, 'Ignore'), snooze]
+      ? [
+          h('button', { type: 'button', onclick: () => act('resolve') }, 'Resolve'),
+          // Sentry's "Resolved in next release": needs a release on the latest event.
+          g.last_release ? h('button', { type: 'button', class: 'secondary', title: `Events of ${g.last_release} keep it resolved; the next release's reopen it.`, onclick: () => act('resolve', true) }, 'Resolve in next release') : null,
+          h('button', { type: 'button', class: 'secondary', onclick: () => act('ignore') }, 'Ignore'),
+          snooze,
+        ]
       : h('button', { type: 'button', onclick: () => act('unresolve') }, 'Reopen'),
     h('label', { class: 'inline' }, 'Fix workflow ', stage),
     h('button', { type: 'button', class: 'secondary', onclick: moveStage }, 'Move'),
@@ -504,6 +510,8 @@ async function viewIssue(id) {
     h('dt', null, 'Events'), h('dd', null, g.count.toLocaleString()),
     g.ignored_until ? [h('dt', null, 'Ignored until'), h('dd', null, when(g.ignored_until))] : null,
     g.ignored_until_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_count.toLocaleString()} events`)] : null,
+    g.resolved_in_release ? [h('dt', null, 'Resolved in'), h('dd', null, `the release after ${g.resolved_in_release}`)] : null,
+    g.last_release ? [h('dt', null, 'Last release'), h('dd', null, g.last_release)] : null,
     h('dt', null, 'Users'), h('dd', null, g.users_affected.toLocaleString()),
     h('dt', null, 'First seen'), h('dd', null, when(g.first_seen)),
     h('dt', null, 'Last seen'), h('dd', null, when(g.last_seen)),

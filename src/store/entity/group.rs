@@ -27,6 +27,13 @@ pub struct Model {
     /// When it last came back from ignored by itself (its snooze's time was up, or it reached
     /// its count), in ms.
     pub unignored_at: Option<i64>,
+    /// The release of its newest event ("" when none said).
+    pub last_release: String,
+    /// Resolved in the next release: the release it was resolved in, whose events do not reopen
+    /// it. In the ingest writer's upsert, the value offered for an existing group is instead
+    /// another release of the batch's events than the newest one's, if any (see
+    /// `store::write`).
+    pub resolved_in_release: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
