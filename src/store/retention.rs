@@ -156,6 +156,29 @@ impl Store {
             .map_err(db_err)?;
 
         while self.delete_groups_without_events(project_id).await? == GROUP_CHUNK {}
+        // Every delete of a group now takes its counts and keys with it; these sweeps clear
+        // what older versions left behind. A group being made meanwhile is not committed, so
+        // neither it nor its rows are seen.
+        let live_groups = Query::select()
+            .column(group::Column::Id)
+            .from(group::Entity)
+            .to_owned();
+        group_hourly::Entity::delete_many()
+            .filter(group_hourly::Column::GroupId.not_in_subquery(live_groups.clone()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        group_stat::Entity::delete_many()
+            .filter(group_stat::Column::GroupId.not_in_subquery(live_groups.clone()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        group_hash::Entity::delete_many()
+            .filter(group_hash::Column::ProjectId.eq(project_id))
+            .filter(group_hash::Column::GroupId.not_in_subquery(live_groups))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
 
         retention::Entity::update_many()
             .col_expr(
