@@ -224,6 +224,20 @@ impl Store {
         status: GroupStatus,
         snooze: Snooze,
     ) -> Result<Group, Error> {
+        self.change_status(project_id, group_id, status, snooze, false)
+            .await
+    }
+
+    /// A status change; `in_next_release` (with `Resolved`) resolves in the group's current
+    /// release and is refused when that is none.
+    async fn change_status(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        status: GroupStatus,
+        snooze: Snooze,
+        in_next_release: bool,
+    ) -> Result<Group, Error> {
         let ignored = status == GroupStatus::Ignored;
         let until = snooze
             .minutes
@@ -241,10 +255,17 @@ impl Store {
             .col_expr(group::Column::IgnoredUntilCount, until_count)
             .col_expr(
                 group::Column::ResolvedInRelease,
-                Expr::value(Option::<String>::None),
+                if in_next_release {
+                    Expr::col(group::Column::LastRelease)
+                } else {
+                    Expr::value(Option::<String>::None)
+                },
             )
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
+        if in_next_release {
+            update = update.filter(group::Column::LastRelease.ne(""));
+        }
         update = match status {
             GroupStatus::Resolved => update
                 .col_expr(
@@ -257,6 +278,15 @@ impl Store {
             }
         };
         let res = update.exec(&self.db).await.map_err(db_err)?;
+        if res.rows_affected == 0 && in_next_release {
+            // Unknown, or known without a release.
+            self.get_group(project_id, group_id).await?;
+            return Err(Error::invalid_field(
+                "in_next_release",
+                "the issue's latest event names no release to resolve in",
+                "NO_RELEASE",
+            ));
+        }
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
         }
@@ -273,45 +303,9 @@ impl Store {
         project_id: Uuid,
         group_id: Uuid,
     ) -> Result<Group, Error> {
-        let res = group::Entity::update_many()
-            .col_expr(
-                group::Column::Status,
-                Expr::value(GroupStatus::Resolved.as_str()),
-            )
-            .col_expr(
-                group::Column::ResolvedAt,
-                Expr::value(Utc::now().timestamp_millis()),
-            )
-            .col_expr(group::Column::Regressed, Expr::value(false))
-            .col_expr(
-                group::Column::IgnoredUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                group::Column::IgnoredUntilCount,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                group::Column::ResolvedInRelease,
-                Expr::col(group::Column::LastRelease),
-            )
-            .filter(group::Column::Id.eq(group_id))
-            .filter(group::Column::ProjectId.eq(project_id))
-            .filter(group::Column::LastRelease.ne(""))
-            .exec(&self.db)
+        let resolved = GroupStatus::Resolved;
+        self.change_status(project_id, group_id, resolved, Snooze::default(), true)
             .await
-            .map_err(db_err)?;
-        if res.rows_affected == 0 {
-            // Unknown, or known without a release.
-            self.get_group(project_id, group_id).await?;
-            return Err(Error::invalid_field(
-                "in_next_release",
-                "the issue's latest event names no release to resolve in",
-                "NO_RELEASE",
-            ));
-        }
-        self.note_write();
-        self.get_group(project_id, group_id).await
     }
 
     /// Brings back, as unresolved, the groups ignored until a time at or before `now_ms` (the
@@ -462,21 +456,8 @@ impl Store {
             .map_err(|e| Error::Internal(format!("merge statement: {e}")))?
             .to_owned();
         txn.execute(&insert).await.map_err(db_err)?;
-        group_stat::Entity::delete_many()
-            .filter(group_stat::Column::GroupId.is_in(children.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_hourly::Entity::delete_many()
-            .filter(group_hourly::Column::GroupId.is_in(children.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group::Entity::delete_many()
-            .filter(group::Column::Id.is_in(children.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
+        // Their keys were moved above; the rest goes.
+        delete_group_rows(&txn, &children).await?;
         group::Entity::update_many()
             .col_expr(
                 group::Column::TimesSeen,
@@ -531,29 +512,40 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
-        group_hourly::Entity::delete_many()
-            .filter(group_hourly::Column::GroupId.eq(group_id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_stat::Entity::delete_many()
-            .filter(group_stat::Column::GroupId.eq(group_id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_hash::Entity::delete_many()
-            .filter(group_hash::Column::GroupId.eq(group_id))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group::Entity::delete_by_id(group_id)
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
+        delete_group_rows(&txn, &[group_id]).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         Ok(events.rows_affected)
     }
+}
+
+/// Deletes the rows of groups `ids` in `txn`: their hourly counts, tag counts, grouping keys
+/// and the groups themselves (their events are the caller's: deleted, moved, or already gone).
+pub(super) async fn delete_group_rows(
+    txn: &sea_orm::DatabaseTransaction,
+    ids: &[Uuid],
+) -> Result<(), Error> {
+    group_hourly::Entity::delete_many()
+        .filter(group_hourly::Column::GroupId.is_in(ids.iter().copied()))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    group_stat::Entity::delete_many()
+        .filter(group_stat::Column::GroupId.is_in(ids.iter().copied()))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    group_hash::Entity::delete_many()
+        .filter(group_hash::Column::GroupId.is_in(ids.iter().copied()))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    group::Entity::delete_many()
+        .filter(group::Column::Id.is_in(ids.iter().copied()))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -249,26 +249,7 @@ impl Store {
             .all(&txn)
             .await
             .map_err(db_err)?;
-        group_hourly::Entity::delete_many()
-            .filter(group_hourly::Column::GroupId.is_in(doomed.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_stat::Entity::delete_many()
-            .filter(group_stat::Column::GroupId.is_in(doomed.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_hash::Entity::delete_many()
-            .filter(group_hash::Column::GroupId.is_in(doomed.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group::Entity::delete_many()
-            .filter(group::Column::Id.is_in(doomed.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
+        super::groups::delete_group_rows(&txn, &doomed).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         Ok(candidates.len())
