@@ -295,7 +295,9 @@ async function waitFor(what, check, ms = 15000) {
     });
   };
   out.flash_after_bad_rule = await makeRule('Broken', 'bogus_metric > 1 in 5m');
-  out.flash_after_rule = await makeRule('Checkout errors', 'error_count > 10 in 5m');
+  // A threshold the test never reaches: the alert job (every 200 ms here) must not fire it
+  // before the row is read, or its "Last fired" cell would say "just now".
+  out.flash_after_rule = await makeRule('Checkout errors', 'error_count > 100000 in 5m');
   await waitFor('the rule row', () => doc.querySelector('table.rules tbody tr'));
   const ruleCells = () => [...doc.querySelector('table.rules tbody tr').cells].map((c) => c.textContent.trim());
   out.rule_row = ruleCells();
