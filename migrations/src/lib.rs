@@ -20,6 +20,7 @@ mod m20261206_000014_alerts;
 mod m20261206_000015_snooze;
 mod m20261207_000016_unignored;
 mod m20261207_000017_releases;
+mod m20261207_000018_release_order;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000015_snooze::Migration),
             Box::new(m20261207_000016_unignored::Migration),
             Box::new(m20261207_000017_releases::Migration),
+            Box::new(m20261207_000018_release_order::Migration),
         ]
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
+    entity::{event, event_tag, group, group_hash, group_hourly, group_stat, release},
     events::escape_like,
     write,
 };
@@ -228,8 +228,8 @@ impl Store {
             .await
     }
 
-    /// A status change; `in_next_release` (with `Resolved`) resolves in the group's current
-    /// release and is refused when that is none.
+    /// A status change; `in_next_release` (with `Resolved`) resolves in the project's latest
+    /// release and is refused when the project has seen none.
     async fn change_status(
         &self,
         project_id: Uuid,
@@ -238,6 +238,20 @@ impl Store {
         snooze: Snooze,
         in_next_release: bool,
     ) -> Result<Group, Error> {
+        let release = if in_next_release {
+            let Some(latest) = self.latest_release(project_id).await? else {
+                // Unknown, or in a project without releases.
+                self.get_group(project_id, group_id).await?;
+                return Err(Error::invalid_field(
+                    "in_next_release",
+                    "the project has seen no release yet: no event named one",
+                    "NO_RELEASE",
+                ));
+            };
+            Some(latest)
+        } else {
+            None
+        };
         let ignored = status == GroupStatus::Ignored;
         let until = snooze
             .minutes
@@ -253,19 +267,9 @@ impl Store {
             .col_expr(group::Column::Status, Expr::value(status.as_str()))
             .col_expr(group::Column::IgnoredUntil, Expr::value(until))
             .col_expr(group::Column::IgnoredUntilCount, until_count)
-            .col_expr(
-                group::Column::ResolvedInRelease,
-                if in_next_release {
-                    Expr::col(group::Column::LastRelease)
-                } else {
-                    Expr::value(Option::<String>::None)
-                },
-            )
+            .col_expr(group::Column::ResolvedInRelease, Expr::value(release))
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
-        if in_next_release {
-            update = update.filter(group::Column::LastRelease.ne(""));
-        }
         update = match status {
             GroupStatus::Resolved => update
                 .col_expr(
@@ -278,15 +282,6 @@ impl Store {
             }
         };
         let res = update.exec(&self.db).await.map_err(db_err)?;
-        if res.rows_affected == 0 && in_next_release {
-            // Unknown, or known without a release.
-            self.get_group(project_id, group_id).await?;
-            return Err(Error::invalid_field(
-                "in_next_release",
-                "the issue's latest event names no release to resolve in",
-                "NO_RELEASE",
-            ));
-        }
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
         }
@@ -294,10 +289,11 @@ impl Store {
         self.get_group(project_id, group_id).await
     }
 
-    /// Resolves a group in the next release (Sentry's "Resolved in next release"): resolved,
-    /// and its events of its current release (its newest event's) do not reopen it, while an
-    /// event of any other release does (the ingest writer's upsert). Refused when its newest
-    /// event names no release.
+    /// Resolves a group in the next release (Sentry's "Resolved in next release"): resolved in
+    /// the project's latest release (the one first seen last), so that its events of that
+    /// release, of older ones or of none do not reopen it, while an event of a release first
+    /// seen later does (the ingest writer's upsert). Refused when the project has seen no
+    /// release.
     pub async fn resolve_in_next_release(
         &self,
         project_id: Uuid,
@@ -306,6 +302,20 @@ impl Store {
         let resolved = GroupStatus::Resolved;
         self.change_status(project_id, group_id, resolved, Snooze::default(), true)
             .await
+    }
+
+    /// The release a project's events named that was first seen last, if any.
+    pub async fn latest_release(&self, project_id: Uuid) -> Result<Option<String>, Error> {
+        release::Entity::find()
+            .select_only()
+            .column(release::Column::Version)
+            .filter(release::Column::ProjectId.eq(project_id))
+            .order_by_desc(release::Column::FirstSeen)
+            .order_by_desc(release::Column::Version)
+            .into_tuple::<String>()
+            .one(&self.db)
+            .await
+            .map_err(db_err)
     }
 
     /// Brings back, as unresolved, the groups ignored until a time at or before `now_ms` (the
@@ -564,8 +574,8 @@ mod tests {
         store::{entity::event_tag, search::tests::store_without_indexer},
     };
 
-    /// An event of `project` with `message` from `release`, dated `ms` after the epoch second
-    /// 1.7e9.
+    /// An event of `project` with `message` from `release`, dated and received `ms` after the
+    /// epoch second 1.7e9 (so a release is first seen at its first event's `ms`).
     fn released(project: Uuid, message: &str, release: &str, ms: i64) -> Box<NewEvent> {
         let at = chrono::DateTime::from_timestamp_millis(1_700_000_000_000 + ms).unwrap();
         let input = CaptureInput {
@@ -574,20 +584,29 @@ mod tests {
             timestamp: Some(at),
             ..Default::default()
         };
-        Box::new(prepare(project, input, Level::Error, chrono::Utc::now()).unwrap())
+        Box::new(prepare(project, input, Level::Error, at).unwrap())
     }
 
-    /// Resolved in the next release: events of the release it was resolved in do not reopen
-    /// it, a batch with an event of any other release does (also when that event is neither
-    /// the batch's first nor its newest); resolving outright or reopening forgets the release.
+    /// Resolved in the next release: resolved in the project's latest release; events of it,
+    /// of older releases or of none do not reopen it, a batch with an event of a release
+    /// first seen later does (whichever of the batch's events that is); resolving outright or
+    /// reopening forgets the release.
     #[tokio::test]
-    async fn resolved_in_the_next_release_reopens_only_for_another_release() {
+    async fn resolved_in_the_next_release_reopens_only_for_a_later_release() {
         let dir = tempfile::tempdir().unwrap();
         let (store, _, project) = store_without_indexer(dir.path()).await;
         let commit = |events: Vec<Box<NewEvent>>| {
             let store = &store;
             async move { store.commit_batch(events).await.1.unwrap()[0].group_id }
         };
+        let state = |group: Uuid| {
+            let store = &store;
+            async move {
+                let g = store.get_group(project, group).await.unwrap();
+                (g.status, g.regressed, g.resolved_in_release)
+            }
+        };
+        let resolved_in = |r: &str| (GroupStatus::Resolved, false, Some(r.to_owned()));
         let group = commit(vec![
             released(project, "cart lost", "1.0", 0),
             released(project, "cart lost", "1.0", 1),
@@ -600,31 +619,53 @@ mod tests {
 
         // Old deploys still send from 1.0: it stays resolved, and counts.
         commit(vec![released(project, "cart lost", "1.0", 2)]).await;
-        let g = store.get_group(project, group).await.unwrap();
-        assert_eq!(
-            (g.status, g.regressed, g.count),
-            (GroupStatus::Resolved, false, 3)
-        );
-        assert_eq!(g.resolved_in_release.as_deref(), Some("1.0"));
+        assert_eq!(state(group).await, resolved_in("1.0"));
+        assert_eq!(store.get_group(project, group).await.unwrap().count, 3);
 
-        // One event of 1.1 amid 1.0 ones (newest 1.0): it is back.
+        // One event of 1.1 (new) amid 1.0 ones (newest 1.0): it is back.
         commit(vec![
             released(project, "cart lost", "1.0", 3),
             released(project, "cart lost", "1.1", 4),
             released(project, "cart lost", "1.0", 5),
         ])
         .await;
-        let g = store.get_group(project, group).await.unwrap();
-        assert_eq!((g.status, g.regressed), (GroupStatus::Unresolved, true));
-        assert_eq!(g.resolved_in_release, None);
-        assert_eq!(g.last_release, "1.0");
+        assert_eq!(state(group).await, (GroupStatus::Unresolved, true, None));
+        assert_eq!(
+            store.get_group(project, group).await.unwrap().last_release,
+            "1.0"
+        );
 
-        // Resolved in 1.0 again; a batch of 2.0 alone reopens it.
+        // Resolved again, now in 1.1, the project's latest release, though the group's own
+        // latest event is of 1.0: 1.0, 1.1 and events without a release leave it resolved.
+        let g = store.resolve_in_next_release(project, group).await.unwrap();
+        assert_eq!(g.resolved_in_release.as_deref(), Some("1.1"));
+        commit(vec![released(project, "cart lost", "1.0", 6)]).await;
+        commit(vec![released(project, "cart lost", "", 7)]).await;
+        commit(vec![
+            released(project, "cart lost", "1.0", 8),
+            released(project, "cart lost", "1.1", 9),
+            released(project, "cart lost", "1.0", 10),
+        ])
+        .await;
+        assert_eq!(state(group).await, resolved_in("1.1"));
+
+        // A release first seen after 1.1, as neither the first nor the newest event of a batch
+        // of three releases: it is back.
+        commit(vec![
+            released(project, "cart lost", "1.0", 11),
+            released(project, "cart lost", "2.0", 12),
+            released(project, "cart lost", "1.1", 13),
+        ])
+        .await;
+        assert_eq!(state(group).await, (GroupStatus::Unresolved, true, None));
+
+        // Resolved in 2.0; 2.0 was first seen in the batch above, while another issue's
+        // release 0.9, new to the project now, counts as later (the order is by first seen).
         store.resolve_in_next_release(project, group).await.unwrap();
-        commit(vec![released(project, "cart lost", "2.0", 6)]).await;
-        let g = store.get_group(project, group).await.unwrap();
-        assert_eq!((g.status, g.regressed), (GroupStatus::Unresolved, true));
-        assert_eq!(g.last_release, "2.0");
+        assert_eq!(state(group).await, resolved_in("2.0"));
+        commit(vec![released(project, "other", "0.9", 14)]).await;
+        commit(vec![released(project, "cart lost", "0.9", 15)]).await;
+        assert_eq!(state(group).await, (GroupStatus::Unresolved, true, None));
 
         // Resolved outright, then an event of the same release: it is back.
         store.resolve_in_next_release(project, group).await.unwrap();
@@ -633,19 +674,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(g.resolved_in_release, None);
-        commit(vec![released(project, "cart lost", "2.0", 7)]).await;
-        let g = store.get_group(project, group).await.unwrap();
-        assert_eq!((g.status, g.regressed), (GroupStatus::Unresolved, true));
+        commit(vec![released(project, "cart lost", "0.9", 16)]).await;
+        assert_eq!(state(group).await, (GroupStatus::Unresolved, true, None));
 
-        // A group whose events name no release cannot be; an unknown one is not found.
-        let bare = commit(vec![released(project, "no release", "", 8)]).await;
+        // A project that has seen no release cannot; an unknown group is not found.
+        let (bare_project, _) = store
+            .project_named_or_create("bare", crate::store::search::tests::audit())
+            .await
+            .unwrap();
+        let bare = commit(vec![released(bare_project, "no release", "", 17)]).await;
         let e = store
-            .resolve_in_next_release(project, bare)
+            .resolve_in_next_release(bare_project, bare)
             .await
             .unwrap_err();
         assert!(e.to_string().contains("no release"), "{e}");
         assert_eq!(
-            store.get_group(project, bare).await.unwrap().status,
+            store.get_group(bare_project, bare).await.unwrap().status,
             GroupStatus::Unresolved
         );
         assert!(matches!(

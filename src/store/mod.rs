@@ -64,6 +64,9 @@ pub struct StoreInner {
     db: DatabaseConnection,
     /// Where the ingest writer's batch commits run.
     ingest: IngestConnection,
+    /// Each known release's first-seen time, by project and version (see `write`): the
+    /// ingest writer reads the database only for releases not in here. Rows never change.
+    releases_seen: std::sync::Mutex<write::ReleasesSeen>,
     /// Caches of figures derived from stored data (see `insights`): counts writes so a cached
     /// answer is dropped as soon as anything it was computed from may have changed. The search
     /// indexers (`search`, `pg_search`) read the same count to hold back while ingest commits.
@@ -165,6 +168,7 @@ impl Store {
         Ok(Store(std::sync::Arc::new(StoreInner {
             db,
             ingest,
+            releases_seen: Default::default(),
             derived,
             sqlite_file: sqlite_file.map(std::sync::Arc::new),
             search_index: search_index.is_some(),

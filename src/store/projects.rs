@@ -15,7 +15,7 @@ use super::{
     db_err,
     entity::{
         api_key, event, event_tag, group, group_hash, group_hourly, group_stat, integration,
-        member, project, project_name, project_setting, retention,
+        member, project, project_name, project_setting, release, retention,
     },
 };
 use crate::{domain::model::RetentionPolicy, error::Error};
@@ -434,6 +434,7 @@ impl Store {
         delete_rows::<group_hash::Entity>(&txn, group_hash::Column::ProjectId.eq(id)).await?;
         let groups = delete_rows::<group::Entity>(&txn, group::Column::ProjectId.eq(id)).await?;
         delete_rows::<retention::Entity>(&txn, retention::Column::ProjectId.eq(id)).await?;
+        delete_rows::<release::Entity>(&txn, release::Column::ProjectId.eq(id)).await?;
         // The channels hold credentials (webhook URLs, SMTP passwords): they go too.
         delete_rows::<integration::Entity>(&txn, integration::Column::ProjectId.eq(id)).await?;
         delete_rows::<project_setting::Entity>(&txn, project_setting::Column::ProjectId.eq(id))

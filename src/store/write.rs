@@ -26,7 +26,7 @@ use super::{
     Store,
     batch_sql::{BatchTxn, insert_rows, select_in},
     db_err,
-    entity::{event, event_tag, group, group_hash, group_hourly, group_stat},
+    entity::{event, event_tag, group, group_hash, group_hourly, group_stat, release},
 };
 use crate::{
     domain::{NewEvent, model::Committed},
@@ -41,6 +41,35 @@ const GROUP_ROWS_PER_STATEMENT: usize = 512;
 const STAT_ROWS_PER_STATEMENT: usize = 1024;
 const HASH_ROWS_PER_STATEMENT: usize = 1024;
 const HASH_LOOKUPS_PER_STATEMENT: usize = 1024;
+const RELEASE_ROWS_PER_STATEMENT: usize = 1024;
+/// Most releases `Store::releases_seen` keeps; it is emptied when full.
+const RELEASES_CACHED: usize = 65_536;
+
+/// First-seen times of releases, by project and version (looked up without a copy of the
+/// version).
+#[derive(Debug, Default)]
+pub(super) struct ReleasesSeen {
+    by_project: HashMap<Uuid, HashMap<String, i64>>,
+    len: usize,
+}
+
+impl ReleasesSeen {
+    fn get(&self, project: Uuid, version: &str) -> Option<i64> {
+        self.by_project.get(&project)?.get(version).copied()
+    }
+
+    fn insert(&mut self, project: Uuid, version: String, first_seen: i64) {
+        if self
+            .by_project
+            .entry(project)
+            .or_default()
+            .insert(version, first_seen)
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+}
 
 struct GroupAgg<'a> {
     proposed_id: Uuid,
@@ -50,21 +79,8 @@ struct GroupAgg<'a> {
     first_seen: i64,
     last_seen: i64,
     newest: &'a NewEvent,
-    /// The release of the first event, and the first other release seen, if any: enough to
-    /// name a release of the batch other than the newest event's when there is one.
-    releases: (&'a str, Option<&'a str>),
-}
-
-impl GroupAgg<'_> {
-    /// A release of the group's events in the batch other than its newest event's, if any.
-    fn other_release(&self) -> Option<&str> {
-        let newest = self.newest.release.as_str();
-        match self.releases {
-            (_, None) => None,
-            (a, Some(_)) if a != newest => Some(a),
-            (_, b) => b,
-        }
-    }
+    /// The latest release (first seen last) the group's events in the batch name, if any.
+    latest_release: Option<(i64, &'a str)>,
 }
 
 impl Store {
@@ -78,13 +94,14 @@ impl Store {
         &self,
         batch: Vec<T>,
     ) -> (Vec<T>, Result<Vec<Committed>, Error>) {
-        let result = match &self.ingest {
+        let known = self.cached_releases(batch.iter().map(AsRef::as_ref));
+        let (batch, result) = match &self.ingest {
             super::IngestConnection::Lite(lite) => {
                 let (batch, result) = lite
-                    .transaction(batch, |t, batch| {
+                    .transaction(batch, move |t, batch| {
                         let events: Vec<&NewEvent> = batch.iter().map(AsRef::as_ref).collect();
                         // Every statement of a `LiteTxn` completes at once: nothing waits.
-                        futures::executor::block_on(commit_in(t, &events, false))
+                        futures::executor::block_on(commit_in(t, &events, false, &known))
                     })
                     .await;
                 (batch.unwrap_or_default(), result)
@@ -95,7 +112,7 @@ impl Store {
                     let db = pool.get().await?;
                     let txn = super::begin_immediate(db).await?;
                     let pending = self.backend() == sea_orm::DbBackend::Postgres;
-                    let results = commit_in(&txn, &events, pending).await?;
+                    let results = commit_in(&txn, &events, pending, &known).await?;
                     txn.commit().await.map_err(db_err)?;
                     Ok(results)
                 }
@@ -103,20 +120,60 @@ impl Store {
                 (batch, result)
             }
         };
-        if result.1.is_ok() {
+        let result = result.map(|(results, learned)| {
             self.note_write();
+            self.remember_releases(learned);
+            results
+        });
+        (batch, result)
+    }
+
+    /// The first-seen times `releases_seen` holds for the releases `events` name.
+    fn cached_releases<'e>(&self, events: impl Iterator<Item = &'e NewEvent>) -> ReleasesSeen {
+        let mut known = ReleasesSeen::default();
+        let Ok(seen) = self.releases_seen.lock() else {
+            return known;
+        };
+        for ev in events.filter(|ev| !ev.release.is_empty()) {
+            if known.get(ev.project_id, &ev.release).is_some() {
+                continue;
+            }
+            if let Some(at) = seen.get(ev.project_id, &ev.release) {
+                known.insert(ev.project_id, ev.release.clone(), at);
+            }
         }
-        result
+        known
+    }
+
+    /// Keeps the first-seen times a committed batch read or recorded.
+    fn remember_releases(&self, learned: ReleasesSeen) {
+        if learned.len == 0 {
+            return;
+        }
+        if let Ok(mut seen) = self.releases_seen.lock() {
+            if seen.len + learned.len > RELEASES_CACHED {
+                *seen = ReleasesSeen::default();
+            }
+            for (project, versions) in learned.by_project {
+                for (version, at) in versions {
+                    seen.insert(project, version, at);
+                }
+            }
+        }
     }
 }
 
 /// Commits one batch in `txn`. With `search_pending` (PostgreSQL) the range of the batch's
 /// event numbers is written down for the search indexer (`pg_search`).
+///
+/// `known` holds first-seen times of releases the batch names (from `releases_seen`); the
+/// others are read or recorded here and returned beside the results.
 async fn commit_in(
     txn: &impl BatchTxn,
     batch: &[&NewEvent],
     search_pending: bool,
-) -> Result<Vec<Committed>, Error> {
+    known_releases: &ReleasesSeen,
+) -> Result<(Vec<Committed>, ReleasesSeen), Error> {
     let mut results: Vec<Option<Committed>> = vec![None; batch.len()];
     let mut first_with_key: HashMap<(Uuid, &str), usize> = HashMap::new();
     let mut repeats: Vec<(usize, usize)> = Vec::new();
@@ -227,6 +284,15 @@ async fn commit_in(
         }
     }
 
+    // Recorded after the keys and before the groups: every batch takes its locks in that
+    // order on PostgreSQL (a release another server is recording waits for its commit).
+    let learned = record_releases(txn, batch, &to_insert, known_releases).await?;
+    let first_seen = |pid: Uuid, version: &str| {
+        known_releases
+            .get(pid, version)
+            .or_else(|| learned.get(pid, version))
+    };
+
     // One row per group touched by the batch, in a fixed order (lock order on PostgreSQL).
     let mut aggs: BTreeMap<(Uuid, &str), GroupAgg<'_>> = BTreeMap::new();
     let mut group_key: Vec<(Uuid, &str)> = Vec::with_capacity(to_insert.len());
@@ -253,11 +319,16 @@ async fn commit_in(
             first_seen: ts,
             last_seen: ts,
             newest: ev,
-            releases: (ev.release.as_str(), None),
+            latest_release: None,
         });
         agg.count += 1;
-        if agg.releases.1.is_none() && ev.release != agg.releases.0 {
-            agg.releases.1 = Some(ev.release.as_str());
+        if !ev.release.is_empty() {
+            // Every release of the batch was read or recorded above.
+            let at = first_seen(ev.project_id, &ev.release).unwrap_or(i64::MAX);
+            let candidate = (at, ev.release.as_str());
+            if agg.latest_release.is_none_or(|l| candidate > l) {
+                agg.latest_release = Some(candidate);
+            }
         }
         agg.first_seen = Ord::min(agg.first_seen, ts);
         if ts >= agg.last_seen {
@@ -445,10 +516,78 @@ async fn commit_in(
         c.duplicate = true;
         results[i] = Some(c);
     }
-    results
+    let results = results
         .into_iter()
         .map(|r| r.ok_or_else(|| Error::Internal("event left without a result".into())))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((results, learned))
+}
+
+/// Records the releases the events to insert name that `known` lacks (first seen: their first
+/// event's arrival in this batch; a release recorded already keeps its time) and returns the
+/// first-seen times of all of those.
+async fn record_releases(
+    txn: &impl BatchTxn,
+    batch: &[&NewEvent],
+    to_insert: &[usize],
+    known: &ReleasesSeen,
+) -> Result<ReleasesSeen, Error> {
+    let mut missing: BTreeMap<(Uuid, &str), i64> = BTreeMap::new();
+    for &i in to_insert {
+        let ev: &NewEvent = batch[i];
+        if ev.release.is_empty() || known.get(ev.project_id, &ev.release).is_some() {
+            continue;
+        }
+        let at = ev.received_at.timestamp_millis();
+        missing
+            .entry((ev.project_id, ev.release.as_str()))
+            .and_modify(|t| *t = Ord::min(*t, at))
+            .or_insert(at);
+    }
+    let mut learned = ReleasesSeen::default();
+    if missing.is_empty() {
+        return Ok(learned);
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(release::Entity.table_ref())
+        .columns([
+            release::Column::ProjectId,
+            release::Column::Version,
+            release::Column::FirstSeen,
+        ])
+        .on_conflict(
+            OnConflict::columns([release::Column::ProjectId, release::Column::Version])
+                .do_nothing()
+                .to_owned(),
+        );
+    let rows = missing
+        .iter()
+        .map(|((pid, version), at)| vec![(*pid).into(), (*version).to_owned().into(), (*at).into()])
+        .collect();
+    insert_rows(txn, &insert, rows, RELEASE_ROWS_PER_STATEMENT).await?;
+    // Read back: a release recorded before (or by another server) keeps its own time.
+    let mut by_project: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for (pid, version) in missing.keys() {
+        by_project
+            .entry(*pid)
+            .or_default()
+            .push((*version).to_owned());
+    }
+    for (pid, versions) in by_project {
+        let select = Query::select()
+            .columns([release::Column::Version, release::Column::FirstSeen])
+            .from(release::Entity)
+            .and_where(Expr::col(release::Column::ProjectId).eq(pid))
+            .to_owned();
+        let column = Expr::col(release::Column::Version);
+        for row in select_in(txn, &select, column, versions, RELEASE_ROWS_PER_STATEMENT).await? {
+            let version: String = row.get("version")?;
+            let at: i64 = row.get("first_seen")?;
+            learned.insert(pid, version, at);
+        }
+    }
+    Ok(learned)
 }
 
 /// The keys an event joins a group by: those of its grouping version, primary first.
@@ -683,11 +822,11 @@ pub(super) fn stat_upsert() -> InsertStatement {
 const SNOOZE_ENDS: &str = r#""groups"."status" = 'ignored' AND "groups"."ignored_until_count" IS NOT NULL AND "groups"."times_seen" + excluded."times_seen" >= "groups"."ignored_until_count""#;
 
 /// Whether a resolved group reopens with this batch: it was resolved outright, or resolved in
-/// a release and the batch has an event of another one. For an existing group the upsert
-/// offers, as `resolved_in_release`, a release of the batch other than its newest event's
-/// (`last_release`), or NULL when every event has that one: so some event's release differs
-/// from the one resolved in exactly when this holds.
-const REGRESSES: &str = r#""groups"."status" = 'resolved' AND ("groups"."resolved_in_release" IS NULL OR excluded."last_release" <> "groups"."resolved_in_release" OR excluded."resolved_in_release" IS NOT NULL)"#;
+/// a release and the batch has an event of a later one (first seen after it, Sentry's order of
+/// releases by date). For an existing group the upsert offers, as `resolved_in_release`, the
+/// latest release its events in the batch name, or NULL when they name none: events of the
+/// release resolved in, of older ones and of none leave it resolved.
+const REGRESSES: &str = r#""groups"."status" = 'resolved' AND ("groups"."resolved_in_release" IS NULL OR (excluded."resolved_in_release" <> "groups"."resolved_in_release" AND COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = excluded."resolved_in_release"), 0) > COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = "groups"."resolved_in_release"), -1)))"#;
 
 /// The group upsert (see `upsert_groups`): with `every_column`, an existing group gets every
 /// column; without, only a group that is not resolved, not ignored until more events and saw
@@ -807,9 +946,9 @@ fn group_row((pid, fp): &(Uuid, &str), agg: &GroupAgg<'_>) -> Vec<Value> {
         agg.last_seen.into(),
         ev.release.clone().into(),
         // See `REGRESSES`; a new group is not resolved in any release.
-        agg.other_release()
+        agg.latest_release
             .filter(|_| agg.existing)
-            .map(str::to_owned)
+            .map(|(_, version)| version.to_owned())
             .into(),
     ]
 }

@@ -1255,12 +1255,35 @@ async fn resolve_unresolve_ignore_and_regression() {
 }
 
 /// Resolved in the next release, as Sentry users do when the fix ships with the next deploy:
-/// events still coming from the release it was resolved in do not reopen the issue, the next
-/// release's do (REST in both spellings, and gRPC); an issue whose events name no release is
-/// refused by field.
+/// the issue is resolved in the project's latest release; events still coming from that
+/// release or older ones do not reopen it, a later release's do (REST in both spellings, and
+/// gRPC). In a project that has seen no release it is refused by field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolved_in_next_release_reopens_on_the_next_release_only() {
     let app = spawn_app().await;
+    let mut groups = app.groups_client().await;
+
+    // No release to resolve in yet: refused by field, over both; the issue is left as it was.
+    let (_, bare) = app.capture_text("no release here").await;
+    let bare_path = format!("/v1/errors/resolve/{bare}");
+    let r = app
+        .send(
+            app.authed(Method::POST, &bare_path)
+                .json(&json!({"in_next_release": true})),
+        )
+        .await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "POST", &bare_path);
+    assert!(r.text.contains("in_next_release"), "{}", r.text);
+    let refused = groups
+        .resolve_group(app.req(pb::ResolveGroupRequest {
+            group_id: bare.clone(),
+            in_next_release: true,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert_eq!(app.group(&bare).await["status"], json!("unresolved"));
+
     let cart = |release: &str| json!({"message": "cart total is NaN", "release": release});
     let g = s(&app.capture(cart("shop@1.4.2")).await["group_id"]);
     assert_eq!(app.group(&g).await["last_release"], json!("shop@1.4.2"));
@@ -1284,16 +1307,25 @@ async fn resolved_in_next_release_reopens_on_the_next_release_only() {
     assert_eq!(d["resolved_in_release"], Value::Null);
     assert_eq!(d["last_release"], json!("shop@1.5.0"));
 
-    // Sentry's spelling; a plain resolve afterwards forgets the release.
+    // Sentry's spelling. The old deploy still sending from 1.4.2 does not reopen it.
     let r = app.post_ok(&path, &json!({"inNextRelease": true})).await;
     assert_eq!(r["resolved_in_release"], json!("shop@1.5.0"));
+    app.capture(cart("shop@1.4.2")).await;
+    let d = app.group(&g).await;
+    assert_eq!(
+        (&d["status"], &d["resolved_in_release"], n(&d["count"])),
+        (&json!("resolved"), &json!("shop@1.5.0"), 4),
+        "{d}"
+    );
+    // A plain resolve afterwards forgets the release.
     let r = app.post_ok(&path, &json!({})).await;
     assert_eq!(r["resolved_in_release"], Value::Null);
     app.capture(cart("shop@1.5.0")).await;
     assert_eq!(app.group(&g).await["status"], json!("unresolved"));
 
-    // gRPC.
-    let mut groups = app.groups_client().await;
+    // gRPC: in the project's latest release, not the group's latest event's.
+    app.capture(json!({"message": "another issue", "release": "shop@1.6.0"}))
+        .await;
     let resolved = groups
         .resolve_group(app.req(pb::ResolveGroupRequest {
             group_id: g.clone(),
@@ -1304,29 +1336,8 @@ async fn resolved_in_next_release_reopens_on_the_next_release_only() {
         .into_inner()
         .group
         .unwrap();
-    assert_eq!(resolved.resolved_in_release.as_deref(), Some("shop@1.5.0"));
+    assert_eq!(resolved.resolved_in_release.as_deref(), Some("shop@1.6.0"));
     assert_eq!(resolved.last_release, "shop@1.5.0");
-
-    // No release to resolve in: refused by field, over both; the issue is left as it was.
-    let (_, bare) = app.capture_text("no release here").await;
-    let bare_path = format!("/v1/errors/resolve/{bare}");
-    let r = app
-        .send(
-            app.authed(Method::POST, &bare_path)
-                .json(&json!({"in_next_release": true})),
-        )
-        .await;
-    assert_error(&r, 422, "VALIDATION_ERROR", "POST", &bare_path);
-    assert!(r.text.contains("in_next_release"), "{}", r.text);
-    let refused = groups
-        .resolve_group(app.req(pb::ResolveGroupRequest {
-            group_id: bare.clone(),
-            in_next_release: true,
-        }))
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
-    assert_eq!(app.group(&bare).await["status"], json!("unresolved"));
 }
 
 /// Ignoring for a while, as Sentry users do: until N more events (the last of them brings the

@@ -411,3 +411,89 @@ async fn upgrading_removes_rows_of_deleted_projects() {
         .await;
     assert_eq!(arr(&r.body["data"]["integrations"]).len(), 1, "{}", r.text);
 }
+
+/// Migration 18 orders the releases already stored by their first event's arrival, so that
+/// resolving in the next release after an upgrade names the latest of them, and a restarted
+/// server keeps that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_orders_the_releases_already_stored() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Database};
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url().await;
+    let app = spawn_app_on(database_url.clone(), dir.path()).await;
+    let key = app.key.clone();
+    let mut group = String::new();
+    for release in ["web@1", "web@2", "web@1"] {
+        let r = app
+            .capture(json!({"message": "checkout failed", "release": release}))
+            .await;
+        group = r["group_id"].as_str().unwrap().to_owned();
+    }
+    let url = app.db_url();
+    app.stop().await;
+
+    let db = Database::connect(url.as_str()).await.expect("connect");
+    let rows = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.try_get::<String>("", "v").unwrap(),
+                    r.try_get::<i64>("", "t").unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+        }
+    };
+    let first_events = rows(
+        r#"SELECT "release" AS v, MIN("received_at") AS t FROM "events" GROUP BY "release" ORDER BY 2, 1"#,
+    )
+    .await;
+    assert_eq!(first_events.len(), 2, "{first_events:?}");
+    let steps = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261207_000018_release_order")
+        .expect("migration 18 is known")
+        + 1;
+    Migrator::down(&db, Some(steps as u32))
+        .await
+        .expect("roll back to before migration 18");
+    Migrator::up(&db, None).await.expect("migrate up again");
+    let releases =
+        rows(r#"SELECT "version" AS v, "first_seen" AS t FROM "releases" ORDER BY 2, 1"#).await;
+    assert_eq!(releases, first_events);
+    assert_eq!(releases[1].0, "web@2");
+    db.close().await.expect("close");
+
+    let mut again = spawn_app_on(database_url, dir.path()).await;
+    again.key = key;
+    let r = again
+        .post_ok(
+            &format!("/v1/errors/resolve/{group}"),
+            &json!({"in_next_release": true}),
+        )
+        .await;
+    assert_eq!(r["resolved_in_release"], json!("web@2"), "{r}");
+    // This server has not seen web@1 yet: it reads when web@1 was first seen (it does not
+    // record it as new), so the older deploy leaves the issue resolved; web@3 reopens it.
+    let old = json!({"message": "checkout failed", "release": "web@1"});
+    again.capture(old).await;
+    let g = again.group(&group).await;
+    assert_eq!(
+        (&g["status"], &g["resolved_in_release"]),
+        (&json!("resolved"), &json!("web@2")),
+        "{g}"
+    );
+    let next = json!({"message": "checkout failed", "release": "web@3"});
+    again.capture(next).await;
+    assert_eq!(again.group(&group).await["status"], json!("unresolved"));
+}

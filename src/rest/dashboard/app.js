@@ -445,8 +445,8 @@ async function viewIssue(id) {
       // How long an ignore lasts: `d:<minutes>` or `c:<events>`; empty is until changed.
       const [kind, n] = action === 'ignore' ? snooze.value.split(':') : [];
       const body = inNextRelease ? { in_next_release: true } : kind === 'd' ? { ignore_duration: Number(n) } : kind === 'c' ? { ignore_count: Number(n) } : undefined;
-      await api(`/v1/errors/${action}/${path}`, { method: 'POST', body });
-      flash(inNextRelease ? `Issue resolved in the next release after ${g.last_release}.` : `Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
+      const done = await api(`/v1/errors/${action}/${path}`, { method: 'POST', body });
+      flash(inNextRelease ? `Issue resolved in the next release after ${done.resolved_in_release}.` : `Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
     } catch (e) {
       flash(e.message);
     }
@@ -484,8 +484,9 @@ async function viewIssue(id) {
     g.status === 'unresolved'
       ? [
           h('button', { type: 'button', onclick: () => act('resolve') }, 'Resolve'),
-          // Sentry's "Resolved in next release": needs a release on the latest event.
-          g.last_release ? h('button', { type: 'button', class: 'secondary', title: `Events of ${g.last_release} keep it resolved; the next release's reopen it.`, onclick: () => act('resolve', true) }, 'Resolve in next release') : null,
+          // Sentry's "Resolved in next release", in the project's latest release: offered when
+          // the issue's events name releases.
+          g.last_release ? h('button', { type: 'button', class: 'secondary', title: 'Events of the project\'s latest release and older ones keep it resolved; a later release\'s reopen it.', onclick: () => act('resolve', true) }, 'Resolve in next release') : null,
           h('button', { type: 'button', class: 'secondary', onclick: () => act('ignore') }, 'Ignore'),
           snooze,
         ]

@@ -15,4 +15,5 @@ pub mod member;
 pub mod project;
 pub mod project_name;
 pub mod project_setting;
+pub mod release;
 pub mod retention;
