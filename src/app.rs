@@ -297,6 +297,14 @@ async fn router(
         grpc,
         web.layer(CaptureServiceServer::new(api.clone()).max_decoding_message_size(limit)),
     );
+    // A Sentry envelope may be as large over gRPC as over REST (`ENVELOPE_MAX`, which
+    // `CaptureEnvelope` enforces on the body itself); the other methods keep the body limit.
+    let envelope_limit = crate::ingest::sentry::ENVELOPE_MAX + ENVELOPE_FIELDS;
+    let grpc = grpc_route_at(
+        grpc,
+        "/faultline.v1.CaptureService/CaptureEnvelope",
+        web.layer(CaptureServiceServer::new(api.clone()).max_decoding_message_size(envelope_limit)),
+    );
     let grpc = grpc_route(
         grpc,
         web.layer(GroupServiceServer::new(api.clone()).max_decoding_message_size(limit)),
@@ -459,6 +467,10 @@ async fn answering_panics(
 
 /// Mounts a tonic service at `/<package.Service>/*`, as `tonic::service::Routes` does, but
 /// without Routes' own fallback: the REST router's fallback answers unknown paths for both.
+/// Room for a `CaptureEnvelopeRequest`'s fields besides its body.
+const ENVELOPE_FIELDS: usize = 64 * 1024;
+
+/// Routes every method of a gRPC service to `svc`.
 fn grpc_route<S>(router: Router, svc: S) -> Router
 where
     S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
@@ -470,9 +482,24 @@ where
     S::Response: axum::response::IntoResponse,
     S::Future: Send + 'static,
 {
+    grpc_route_at(router, &format!("/{}/{{*rest}}", S::NAME), svc)
+}
+
+/// Routes `path` (a service's methods, or one method) to `svc`; a method's own route wins
+/// over its service's.
+fn grpc_route_at<S>(router: Router, path: &str, svc: S) -> Router
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
     use tower::ServiceExt;
     router.route_service(
-        &format!("/{}/{{*rest}}", S::NAME),
+        path,
         svc.map_request(|req: http::Request<axum::body::Body>| req.map(tonic::body::Body::new)),
     )
 }

@@ -794,6 +794,43 @@ async fn grpc_capture_envelope_forwards_sentry_traffic() {
         .expect("CaptureEnvelope with an API key")
         .into_inner();
     assert_eq!(r.events.len(), 1);
+    // As large as over REST: an envelope of 3 MiB (an attachment beside the event) is taken
+    // (the service's other methods keep the 1 MiB limit, see grpc.rs); over 20 MiB, the body
+    // is refused OUT_OF_RANGE.
+    let attachment = vec![b'a'; 3 << 20];
+    let big = envelope(
+        json!({}),
+        &[
+            (
+                json!({"type": "event"}),
+                br#"{"message":"with a core dump"}"#,
+            ),
+            (
+                json!({"type": "attachment", "length": attachment.len(), "filename": "core.bin"}),
+                &attachment,
+            ),
+        ],
+    );
+    let r = capture
+        .capture_envelope(app.req(pb::CaptureEnvelopeRequest {
+            body: big,
+            project: project.to_string(),
+            ..Default::default()
+        }))
+        .await
+        .expect("an envelope of 3 MiB")
+        .into_inner();
+    assert_eq!(r.events.len(), 1);
+    assert_eq!(r.item_counts.get("attachment"), Some(&1));
+    let e = capture
+        .capture_envelope(app.req(pb::CaptureEnvelopeRequest {
+            body: vec![b'{'; (20 << 20) + 1],
+            project: project.to_string(),
+            ..Default::default()
+        }))
+        .await
+        .expect_err("an envelope over 20 MiB");
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
     // Without any credentials: UNAUTHENTICATED.
     let e = capture
         .capture_envelope(tonic::Request::new(pb::CaptureEnvelopeRequest {
