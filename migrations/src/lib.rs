@@ -21,6 +21,7 @@ mod m20261206_000015_snooze;
 mod m20261207_000016_unignored;
 mod m20261207_000017_releases;
 mod m20261207_000018_release_order;
+mod m20261207_000019_assignee;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_unignored::Migration),
             Box::new(m20261207_000017_releases::Migration),
             Box::new(m20261207_000018_release_order::Migration),
+            Box::new(m20261207_000019_assignee::Migration),
         ]
     }
 }

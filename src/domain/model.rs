@@ -56,6 +56,16 @@ pub struct Group {
     /// Resolved in the next release: the release it was resolved in, whose events do not
     /// reopen it.
     pub resolved_in_release: Option<String>,
+    /// The member of the team it is assigned to.
+    pub assignee: Option<Assignee>,
+}
+
+/// A member of the team an issue is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignee {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
 }
 
 /// How long an ignore lasts; neither: until someone changes it. Whichever comes first ends it.

@@ -18,6 +18,7 @@ use crate::{
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
+    store::GroupQuery,
 };
 
 /// Most groups one bulk request may name.
@@ -60,6 +61,18 @@ impl Api {
                 .set_group_status(p.project_id, id, status)
                 .await?,
         ))
+    }
+
+    /// The id of the team member `who` names (id or email); 422 on `assignee` when none.
+    async fn member_named(&self, who: &str) -> Result<Uuid, Error> {
+        match self.store.find_member(who).await? {
+            Some(m) => Ok(m.id),
+            None => Err(Error::invalid_field(
+                "assignee",
+                format!("{who:?} is no member of the team (give a member's id or email)"),
+                "UNKNOWN_MEMBER",
+            )),
+        }
     }
 }
 
@@ -138,18 +151,27 @@ impl GroupService for Api {
             cursor,
             limit,
             query,
+            assignee,
         } = req.into_inner();
         let status = convert::status_from_pb("status", status)?;
         let sort = convert::sort_from_pb(sort)?;
         let cursor = GroupCursor::decode(&cursor)?;
         let words = search_words(&query);
+        let assignee = match assignee.trim() {
+            "" => None,
+            "none" => Some(None),
+            who => Some(Some(self.member_named(who).await?)),
+        };
         let (groups, next) = self
             .store
             .list_groups(
                 p.project_id,
-                status,
-                &words,
-                sort,
+                GroupQuery {
+                    status,
+                    words: &words,
+                    assignee,
+                    sort,
+                },
                 cursor,
                 page_limit(limit),
             )
@@ -236,6 +258,24 @@ impl GroupService for Api {
             .await?;
         Ok(Response::new(pb::UnresolveGroupResponse {
             group: Some(group),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/AssignGroup")]
+    async fn assign_group(
+        &self,
+        req: Request<pb::AssignGroupRequest>,
+    ) -> Result<Response<pb::AssignGroupResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::AssignGroupRequest { group_id, assignee } = req.into_inner();
+        let id = convert::uuid("error_group_id", &group_id)?;
+        let member = match assignee.trim() {
+            "" => None,
+            who => Some(self.member_named(who).await?),
+        };
+        let group = self.store.assign_group(p.project_id, id, member).await?;
+        Ok(Response::new(pb::AssignGroupResponse {
+            group: Some(convert::group_to_pb(group)),
         }))
     }
 

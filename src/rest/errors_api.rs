@@ -49,6 +49,7 @@ pub fn routes() -> Router<Api> {
         .route("/v1/errors/resolve/{error_group_id}", post(resolve))
         .route("/v1/errors/unresolve/{error_group_id}", post(unresolve))
         .route("/v1/errors/ignore/{error_group_id}", post(ignore))
+        .route("/v1/errors/assign/{error_group_id}", post(assign))
         .route("/v1/errors/delete/{error_group_id}", delete(delete_group))
         .route("/v1/errors/bulk", post(bulk))
         .route("/v1/errors/merge", post(merge))
@@ -303,6 +304,8 @@ struct ListQuery {
     q: String,
     status: String,
     sort: String,
+    /// Groups only: a member's id or email, or `none`.
+    assignee: String,
 }
 
 fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(), Error> {
@@ -416,6 +419,7 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
             }
             "q" => out.q = v,
             "sort" => out.sort = v,
+            "assignee" | "assigned_to" => out.assignee = v,
             "filter" => {
                 let obj: Map<String, Value> = decode(v.as_bytes())
                     .map_err(|_| Error::malformed("filter", "must be a JSON object"))?;
@@ -596,6 +600,7 @@ fn group_json(g: pb::Group) -> Value {
         ignored_until_count,
         last_release,
         resolved_in_release,
+        assignee,
     } = g;
     json!({
         "id": id,
@@ -616,6 +621,7 @@ fn group_json(g: pb::Group) -> Value {
         "ignored_until_count": ignored_until_count,
         "last_release": last_release,
         "resolved_in_release": resolved_in_release,
+        "assignee": assignee.map(|a| json!({"id": a.id, "name": a.name, "email": a.email})),
     })
 }
 
@@ -940,6 +946,7 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
         status,
         sort,
         q,
+        assignee,
         ..
     } = parse_query(raw)?;
     let status = match status.trim() {
@@ -976,6 +983,7 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
         cursor,
         limit,
         query: q,
+        assignee,
     };
     let pb::ListGroupsResponse {
         groups,
@@ -1067,6 +1075,34 @@ async fn resolve(
             group_id,
             in_next_release,
         }))
+        .await?
+        .into_inner();
+    Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
+}
+
+/// `{"assignee": "<member id or email>"}` (Sentry's `assignedTo` too); null or "" unassigns.
+async fn assign(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(group_id): Path<String>,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    let body: Map<String, Value> = decode(&body)?;
+    let assignee = match body.get("assignee").or_else(|| body.get("assignedTo")) {
+        None => return Err(Error::required("assignee").into()),
+        Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(Error::invalid_field(
+                "assignee",
+                "must be a member's id or email, or null",
+                "INVALID_TYPE",
+            )
+            .into());
+        }
+    };
+    let pb::AssignGroupResponse { group } = api
+        .assign_group(ctx.request(pb::AssignGroupRequest { group_id, assignee }))
         .await?
         .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))

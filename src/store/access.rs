@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Store, db_err,
-    entity::{api_key, audit, member, project},
+    entity::{api_key, audit, group, member, project},
 };
 use crate::error::Error;
 
@@ -542,6 +542,18 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
+        // Their issues become unassigned (locked first in the ingest writer's order).
+        let assigned =
+            super::groups::lock_for_update(&txn, group::Column::AssigneeId.eq(id)).await?;
+        if !assigned.is_empty() {
+            group::Entity::update_many()
+                .col_expr(group::Column::AssigneeId, Expr::value(Option::<Uuid>::None))
+                .filter(group::Column::Id.is_in(assigned))
+                .filter(group::Column::AssigneeId.eq(id))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+        }
         let details = serde_json::json!({"email": m.email, "role": m.role});
         member::Entity::delete_by_id(id)
             .exec(&txn)

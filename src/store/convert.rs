@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::{
     domain::{
         GroupStatus, Level,
-        model::{Group, StoredEvent, from_millis},
+        model::{Assignee, Group, StoredEvent, from_millis},
         workflow::WorkflowStage,
     },
     error::Error,
@@ -25,7 +25,7 @@ pub fn status(s: &str) -> GroupStatus {
     GroupStatus::parse(s).unwrap_or(GroupStatus::Unresolved)
 }
 
-pub fn group(m: group::Model) -> Group {
+pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
     let group::Model {
         id,
         project_id,
@@ -47,6 +47,7 @@ pub fn group(m: group::Model) -> Group {
         unignored_at: _,
         last_release,
         resolved_in_release,
+        assignee_id: _,
     } = m;
     Group {
         id,
@@ -66,6 +67,7 @@ pub fn group(m: group::Model) -> Group {
         ignored_until_count: ignored_until_count.and_then(|n| u64::try_from(n).ok()),
         last_release,
         resolved_in_release,
+        assignee,
     }
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hash, group_hourly, group_stat, release},
+    entity::{event, event_tag, group, group_hash, group_hourly, group_stat, member, release},
     events::escape_like,
     write,
 };
@@ -19,7 +19,7 @@ use crate::{
         GroupStatus,
         cursor::GroupCursor,
         filter::GroupSort,
-        model::{Group, GroupDetail, MergeSet, Snooze, from_millis},
+        model::{Assignee, Group, GroupDetail, MergeSet, Snooze, from_millis},
     },
     error::Error,
 };
@@ -45,21 +45,41 @@ fn sort_value(g: &Group, sort: GroupSort) -> i64 {
     }
 }
 
+/// Which groups a listing shows, and in which order.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupQuery<'a> {
+    pub status: Option<GroupStatus>,
+    /// Each word in the title or the culprit.
+    pub words: &'a [String],
+    /// `Some(None)`: unassigned groups only; `Some(Some(member))`: that member's.
+    pub assignee: Option<Option<Uuid>>,
+    pub sort: GroupSort,
+}
+
 impl Store {
     /// Groups of a project, ordered by `sort` (descending, id as tie-breaker), after `cursor`.
     pub async fn list_groups(
         &self,
         project_id: Uuid,
-        status: Option<GroupStatus>,
-        words: &[String],
-        sort: GroupSort,
+        query: GroupQuery<'_>,
         cursor: Option<GroupCursor>,
         limit: u64,
     ) -> Result<(Vec<Group>, Option<GroupCursor>), Error> {
+        let GroupQuery {
+            status,
+            words,
+            assignee,
+            sort,
+        } = query;
         let col = sort_column(sort);
         let mut q = group::Entity::find().filter(group::Column::ProjectId.eq(project_id));
         if let Some(s) = status {
             q = q.filter(group::Column::Status.eq(s.as_str()));
+        }
+        match assignee {
+            Some(Some(member)) => q = q.filter(group::Column::AssigneeId.eq(member)),
+            Some(None) => q = q.filter(group::Column::AssigneeId.is_null()),
+            None => {}
         }
         // Each word in the title or the culprit, as typed in any case. A project's groups are
         // few beside its events: they are read through, no index needed.
@@ -108,7 +128,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        let mut groups: Vec<Group> = rows.into_iter().map(convert::group).collect();
+        let mut groups = self.groups_of(rows).await?;
         let next = if groups.len() as u64 > limit {
             groups.truncate(limit as usize);
             groups.last().map(|g| GroupCursor {
@@ -123,14 +143,86 @@ impl Store {
     }
 
     pub async fn get_group(&self, project_id: Uuid, group_id: Uuid) -> Result<Group, Error> {
-        group::Entity::find()
+        let row = group::Entity::find()
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id))
             .one(&self.db)
             .await
             .map_err(db_err)?
-            .map(convert::group)
-            .ok_or(Error::NotFound { what: "group" })
+            .ok_or(Error::NotFound { what: "group" })?;
+        let mut groups = self.groups_of(vec![row]).await?;
+        groups.pop().ok_or(Error::NotFound { what: "group" })
+    }
+
+    /// Groups as read, with the members they are assigned to.
+    pub(super) async fn groups_of(&self, rows: Vec<group::Model>) -> Result<Vec<Group>, Error> {
+        let mut ids: Vec<Uuid> = rows.iter().filter_map(|g| g.assignee_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let members: std::collections::HashMap<Uuid, Assignee> = if ids.is_empty() {
+            Default::default()
+        } else {
+            member::Entity::find()
+                .filter(member::Column::Id.is_in(ids))
+                .all(&self.db)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(|m| {
+                    let a = Assignee {
+                        id: m.id,
+                        name: m.name,
+                        email: m.email,
+                    };
+                    (a.id, a)
+                })
+                .collect()
+        };
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let assignee = row.assignee_id.and_then(|id| members.get(&id).cloned());
+                convert::group(row, assignee)
+            })
+            .collect())
+    }
+
+    /// The member `who` names (an id or an email address, as typed in any case).
+    pub async fn find_member(&self, who: &str) -> Result<Option<Assignee>, Error> {
+        let who = who.trim();
+        let q = member::Entity::find();
+        let q = match Uuid::parse_str(who) {
+            Ok(id) => q.filter(member::Column::Id.eq(id)),
+            Err(_) => q.filter(
+                Expr::expr(Func::lower(Expr::col(member::Column::Email))).eq(who.to_lowercase()),
+            ),
+        };
+        Ok(q.one(&self.db).await.map_err(db_err)?.map(|m| Assignee {
+            id: m.id,
+            name: m.name,
+            email: m.email,
+        }))
+    }
+
+    /// Assigns a group to a member (`None`: unassigns it).
+    pub async fn assign_group(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        assignee: Option<Uuid>,
+    ) -> Result<Group, Error> {
+        let res = group::Entity::update_many()
+            .col_expr(group::Column::AssigneeId, Expr::value(assignee))
+            .filter(group::Column::Id.eq(group_id))
+            .filter(group::Column::ProjectId.eq(project_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 0 {
+            return Err(Error::NotFound { what: "group" });
+        }
+        self.note_write();
+        self.get_group(project_id, group_id).await
     }
 
     /// The group with its aggregates: top tags, users, releases, environments, hourly trend.
@@ -332,17 +424,7 @@ impl Store {
                 .and(group::Column::IgnoredUntil.lte(now_ms))
         };
         let txn = self.begin_write().await?;
-        let ids: Vec<Uuid> = group::Entity::find()
-            .select_only()
-            .column(group::Column::Id)
-            .filter(due())
-            .order_by_asc(group::Column::ProjectId)
-            .order_by_asc(group::Column::Fingerprint)
-            .lock(LockType::NoKeyUpdate)
-            .into_tuple()
-            .all(&txn)
-            .await
-            .map_err(db_err)?;
+        let ids = lock_for_update(&txn, due()).await?;
         if ids.is_empty() {
             txn.commit().await.map_err(db_err)?;
             return Ok(0);
@@ -556,6 +638,27 @@ pub(super) async fn delete_group_rows(
         .await
         .map_err(db_err)?;
     Ok(())
+}
+
+/// Locks the groups matching `which` for an update (as strongly as an update takes them, so
+/// the ingest writer's look-ups are not blocked), in the writer's order (project, then
+/// fingerprint): an `UPDATE` alone took them in whatever order it found them and could
+/// deadlock on PostgreSQL with a batch counting into two of them. Their ids.
+pub(super) async fn lock_for_update(
+    txn: &sea_orm::DatabaseTransaction,
+    which: impl sea_orm::sea_query::IntoCondition,
+) -> Result<Vec<Uuid>, Error> {
+    group::Entity::find()
+        .select_only()
+        .column(group::Column::Id)
+        .filter(which)
+        .order_by_asc(group::Column::ProjectId)
+        .order_by_asc(group::Column::Fingerprint)
+        .lock(LockType::NoKeyUpdate)
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db_err)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Store, convert, db_err,
+    Store, db_err,
     entity::{event, group, group_hourly, group_stat},
 };
 use crate::{
@@ -76,7 +76,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(db_err)?;
-        Ok((rows.into_iter().map(convert::group).collect(), total))
+        Ok((self.groups_of(rows).await?, total))
     }
 
     pub async fn stats_figures(

@@ -39,6 +39,7 @@ pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
 pub use alerts::{Counted, NamedGroup};
 pub use cache::Derived;
 pub use events::ExportPage;
+pub use groups::GroupQuery;
 pub use insights::{StatsFigures, TrendFigures};
 pub use lite::open_writer_connection;
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};

@@ -1196,3 +1196,135 @@ async fn deleting_a_project_leaves_no_row_of_it() {
     let after = rows_of_project().await;
     assert!(after.iter().all(|(_, n)| *n == 0), "left behind: {after:?}");
 }
+
+/// Assigning issues to members of the team, as in Sentry: by email (any case) or id, over REST
+/// (Sentry's `assignedTo` too) and gRPC; the listing filters by assignee or `none`; a name that
+/// is no member is refused by field; removing the member unassigns their issues. A developer
+/// may assign (a triage change, like resolving).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_are_assigned_to_members_of_the_team() {
+    let app = spawn_app().await;
+    let (_, checkout) = app.capture_text("checkout total is NaN").await;
+    let (_, login) = app.capture_text("login loops forever").await;
+    let (alice, alice_key) = join(&app, "alice@example.com", "developer").await;
+    let (bob, bob_key) = join(&app, "bob@example.com", "viewer").await;
+
+    let path = format!("/v1/errors/assign/{checkout}");
+    let r = with_key(
+        &app,
+        &alice_key,
+        Method::POST,
+        &path,
+        Some(json!({"assignee": "Alice@Example.com"})),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    crate::rest::assert_group_shape(&r.body);
+    assert_eq!(
+        r.body["assignee"],
+        json!({"id": alice, "name": "Some One", "email": "alice@example.com"})
+    );
+    assert_eq!(app.group(&checkout).await["assignee"]["id"], json!(alice));
+
+    // gRPC, by id.
+    let mut groups = app.groups_client().await;
+    let g = groups
+        .assign_group(app.req(pb::AssignGroupRequest {
+            group_id: login.clone(),
+            assignee: bob.clone(),
+        }))
+        .await
+        .expect("AssignGroup")
+        .into_inner()
+        .group
+        .unwrap();
+    assert_eq!(
+        g.assignee.as_ref().map(|a| a.email.as_str()),
+        Some("bob@example.com")
+    );
+
+    let listed = |q: String| {
+        let app = &app;
+        async move {
+            let r = app.get_ok(&format!("/v1/errors/groups?{q}")).await;
+            arr(&r["groups"])
+                .iter()
+                .map(|g| s(&g["id"]))
+                .collect::<Vec<_>>()
+        }
+    };
+    let none = || "assignee=none".to_owned();
+    let by_alice = "assignee=alice%40example.com".to_owned();
+    assert_eq!(listed(by_alice).await, vec![checkout.clone()]);
+    assert_eq!(
+        listed(format!("assigned_to={bob}")).await,
+        vec![login.clone()]
+    );
+    assert_eq!(listed(none()).await, Vec::<String>::new());
+    let by_grpc = groups
+        .list_groups(app.req(pb::ListGroupsRequest {
+            assignee: "alice@example.com".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("ListGroups")
+        .into_inner()
+        .groups;
+    assert_eq!(by_grpc.len(), 1);
+    assert_eq!(by_grpc[0].id, checkout);
+
+    // Unassigned with Sentry's spelling.
+    let r = app.post_ok(&path, &json!({"assignedTo": null})).await;
+    assert_eq!(r["assignee"], Value::Null);
+    assert_eq!(listed(none()).await, vec![checkout.clone()]);
+
+    // Refused by field: no such member, a wrong type, no assignee at all; the list filter too.
+    for (body, code) in [
+        (json!({"assignee": "carol@example.com"}), "UNKNOWN_MEMBER"),
+        (json!({"assignee": 7}), "INVALID_TYPE"),
+        (json!({}), "REQUIRED"),
+    ] {
+        let r = app.send(app.authed(Method::POST, &path).json(&body)).await;
+        assert_error(&r, 422, "VALIDATION_ERROR", "POST", &path);
+        assert!(r.text.contains(code), "{body}: {}", r.text);
+    }
+    let r = app
+        .send(app.authed(
+            Method::GET,
+            "/v1/errors/groups?assignee=carol%40example.com",
+        ))
+        .await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "GET", "/v1/errors/groups");
+    let e = groups
+        .assign_group(app.req(pb::AssignGroupRequest {
+            group_id: login.clone(),
+            assignee: uuid::Uuid::new_v4().to_string(),
+        }))
+        .await
+        .expect_err("no such member");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    // A viewer may not assign; an unknown issue is 404.
+    let body = Some(json!({"assignee": null}));
+    let r = with_key(&app, &bob_key, Method::POST, &path, body).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+    let missing = format!("/v1/errors/assign/{}", uuid::Uuid::new_v4());
+    let r = app
+        .send(
+            app.authed(Method::POST, &missing)
+                .json(&json!({"assignee": null})),
+        )
+        .await;
+    assert_error(&r, 404, "NOT_FOUND", "POST", &missing);
+
+    // Bob leaves the team: his issue is unassigned.
+    let r = app
+        .send(app.authed(Method::DELETE, &format!("/api/settings/team/{bob}")))
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    assert_eq!(app.group(&login).await["assignee"], Value::Null);
+    let mut unassigned = listed(none()).await;
+    unassigned.sort();
+    let mut both = vec![checkout, login];
+    both.sort();
+    assert_eq!(unassigned, both);
+}

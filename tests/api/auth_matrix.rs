@@ -63,6 +63,7 @@ enum Op {
     Resolve,
     Unresolve,
     Ignore,
+    Assign,
     DeleteGroup,
     MergeGroups,
     Bulk,
@@ -166,6 +167,7 @@ fn op_of(r: &Route) -> Op {
             "ResolveGroup" => Resolve,
             "UnresolveGroup" => Unresolve,
             "IgnoreGroup" => Ignore,
+            "AssignGroup" => Assign,
             "DeleteGroup" => DeleteGroup,
             "MergeGroups" => MergeGroups,
             "BulkUpdateGroups" => Bulk,
@@ -231,6 +233,7 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/resolve/{error_group_id}") => Resolve,
             ("POST", "/v1/errors/unresolve/{error_group_id}") => Unresolve,
             ("POST", "/v1/errors/ignore/{error_group_id}") => Ignore,
+            ("POST", "/v1/errors/assign/{error_group_id}") => Assign,
             ("DELETE", "/v1/errors/delete/{error_group_id}") => DeleteGroup,
             ("POST", "/v1/errors/merge") => MergeGroups,
             ("POST", "/v1/errors/bulk") => Bulk,
@@ -303,8 +306,8 @@ fn other_project(op: Op) -> OtherProject {
     use Op::*;
     match op {
         // Ids of the first project, or (integrations) a channel only the first project has.
-        GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | DeleteGroup
-        | MergeGroups | RevokeKey | GetProject | RenameProject | DeleteProject
+        GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
+        | DeleteGroup | MergeGroups | RevokeKey | GetProject | RenameProject | DeleteProject
         | TransitionWorkflow | LogGet | ElsGet | ElsDelete | ElsResolve | DeleteIntegration
         | TestIntegration | LogReport | UpdateAlertRule | DeleteAlertRule | UpdateIncident => {
             OtherProject::NotFound
@@ -599,6 +602,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::CaptureBatch => json!({"events": [{"message": "matrix batch"}]}),
         Op::CaptureMessage => json!({"text": "matrix message"}),
         Op::Bulk => json!({"error_group_ids": [t.group_id], "action": "resolve"}),
+        Op::Assign => json!({"assignee": null}),
         Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
         Op::Export => json!({"format": "json"}),
         Op::SetRetention => json!({"days": 30}),
@@ -882,6 +886,14 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             groups,
             ignore_group,
             pb::IgnoreGroupRequest {
+                group_id,
+                ..Default::default()
+            }
+        ),
+        Op::Assign => rpc!(
+            groups,
+            assign_group,
+            pb::AssignGroupRequest {
                 group_id,
                 ..Default::default()
             }

@@ -1759,6 +1759,7 @@ async fn damaged_grpc_group_messages_are_answered_with_a_status() {
                 cursor: String::new(),
                 limit: 10,
                 query: String::new(),
+                assignee: String::new(),
             }
             .encode_to_vec(),
         ),

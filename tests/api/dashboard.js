@@ -274,6 +274,26 @@ async function waitFor(what, check, ms = 15000) {
     .filter((dt) => ['Resolved in', 'Last release'].includes(dt.textContent))
     .map((dt) => `${dt.textContent}: ${dt.nextElementSibling.textContent}`);
 
+  // 8f. Assigned from the issue's page to the team's first member (the owner), then listed by
+  // assignee: the owner's issues, and nobody's.
+  const pick = doc.querySelector('select[name=assignee]');
+  out.assignee_options = [...pick.options].map((o) => o.textContent);
+  const owner = pick.options[1].value;
+  doc.querySelector('#flash').hidden = true;
+  pick.value = owner;
+  pick.dispatchEvent(new window.Event('change'));
+  out.flash_after_assign = await waitFor('the assign answer', () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.textContent;
+  });
+  await go(`#/issues?status=all&assignee=${owner}`);
+  await waitFor('the owner\'s issues', () => doc.querySelector('select[name=assignee-filter]') && doc.querySelector('select[name=assignee-filter]').value === owner);
+  out.owner_issue_titles = text('table.list tbody td.title a');
+  out.owner_issue_assignees = text('table.list tbody td.assignee');
+  await go('#/issues?status=all&assignee=none&q=stale');
+  await waitFor('nobody\'s issues', () => doc.querySelector('select[name=assignee-filter]') && doc.querySelector('select[name=assignee-filter]').value === 'none');
+  out.unassigned_stale = text('p.empty');
+
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');
   await waitFor('the alerts page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Alert rules'));

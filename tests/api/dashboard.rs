@@ -264,8 +264,22 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
             "Last release: web@3.1.0"
         ]
     );
+    // Assigned from the issue's page; the list filters by assignee.
+    let options = strings(&out["assignee_options"]);
+    assert_eq!(options[0], "nobody", "{out:#}");
+    assert!(options.len() >= 2, "{out:#}");
+    // The owner made at first start: named "admin", without an email address.
+    assert_eq!(options[1], "admin");
+    assert_eq!(s(&out["flash_after_assign"]), "Assigned to admin.");
+    assert_eq!(
+        strings(&out["owner_issue_titles"]),
+        ["stale price in basket"]
+    );
+    assert_eq!(strings(&out["owner_issue_assignees"]), ["admin"]);
+    assert_eq!(strings(&out["unassigned_stale"]), ["No issue matches."]);
     let released = app.group(&s(&out["released_group"])).await;
     assert_eq!(released["resolved_in_release"], json!("web@3.1.0"));
+    assert!(released["assignee"]["id"].is_string(), "{released}");
 
     // Alerts page, then sign-out forgets the key.
     assert!(
@@ -338,6 +352,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
                 "DELETE /api/alerts/rules/",
                 "GET /v1/settings/dsn",
                 "GET /api/settings/api-keys",
+                "GET /api/settings/team",
                 "POST /api/settings/api-keys",
                 "DELETE /api/settings/api-keys/",
                 "PUT /v1/errors/retention/set"

@@ -285,11 +285,28 @@ const SORTS = [
   ['count_desc', 'Events'],
 ];
 
+/** The team (for assigning issues); empty when the key may not see it. */
+async function teamMembers() {
+  try {
+    return (await els('/api/settings/team')).members || [];
+  } catch {
+    return [];
+  }
+}
+
+const memberLabel = (m) => (m.name && m.email ? `${m.name} <${m.email}>` : m.name || m.email);
+
+/** The issue list's parameters, without the empty ones. */
+const listParams = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== ''));
+
 async function viewIssues(params) {
   const status = params.has('status') ? params.get('status') : 'unresolved';
   const sort = params.get('sort') || 'last_seen_desc';
   const q = params.get('q') || '';
-  const page = await api(`/v1/errors/groups${query({ status: status === 'all' ? '' : status, sort, q, limit: 50 })}`);
+  // Whose issues: a member's id, `none` (unassigned) or anyone's.
+  const assignee = params.get('assignee') || '';
+  const listing = (extra) => query({ status: status === 'all' ? '' : status, sort, q, assignee, limit: 50, ...extra });
+  const [page, team] = await Promise.all([api(`/v1/errors/groups${listing({})}`), teamMembers()]);
 
   const selected = new Set();
   const bulkButtons = [];
@@ -325,6 +342,7 @@ async function viewIssues(params) {
           ),
           h('td', null, badge(g.level), g.regressed ? badge('regressed') : null, g.status !== 'unresolved' ? badge(g.status) : null),
           h('td', { class: 'small' }, g.workflow_stage),
+          h('td', { class: 'small assignee' }, g.assignee ? g.assignee.name || g.assignee.email : '—'),
           h('td', { class: 'num' }, g.count.toLocaleString()),
           h('td', null, when(g.last_seen)),
           h('td', null, when(g.first_seen)),
@@ -337,7 +355,7 @@ async function viewIssues(params) {
   more.addEventListener('click', async () => {
     more.disabled = true;
     try {
-      const next = await api(`/v1/errors/groups${query({ status: status === 'all' ? '' : status, sort, q, limit: 50, cursor })}`);
+      const next = await api(`/v1/errors/groups${listing({ cursor })}`);
       addRows(next.groups);
       cursor = next.next_cursor;
       more.hidden = !cursor;
@@ -387,7 +405,7 @@ async function viewIssues(params) {
     'nav',
     { class: 'tabs' },
     STATUSES.map(([value, label]) =>
-      link(`#/issues${query({ status: value === '' ? 'all' : value, sort, q })}`, label),
+      link(`#/issues${query({ status: value === '' ? 'all' : value, sort, q, assignee })}`, label),
     ),
   );
   for (const [i, a] of [...tabs.children].entries()) {
@@ -396,28 +414,36 @@ async function viewIssues(params) {
   }
   const sortSelect = h(
     'select',
-    { 'aria-label': 'sort', onchange: () => go(['issues'], new URLSearchParams({ status, sort: sortSelect.value, q })) },
+    { 'aria-label': 'sort', onchange: () => go(['issues'], listParams({ status, sort: sortSelect.value, q, assignee })) },
     SORTS.map(([v, label]) => h('option', { value: v }, label)),
   );
   sortSelect.value = sort;
+  const assigneeSelect = h(
+    'select',
+    { name: 'assignee-filter', 'aria-label': 'assigned to', onchange: () => go(['issues'], listParams({ status, sort, q, assignee: assigneeSelect.value })) },
+    h('option', { value: '' }, 'anyone'),
+    h('option', { value: 'none' }, 'nobody'),
+    team.map((m) => h('option', { value: m.id }, memberLabel(m))),
+  );
+  assigneeSelect.value = assignee;
   const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words in the title or culprit', 'aria-label': 'search issues' });
   const searchForm = h(
     'form',
-    { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); go(['issues'], new URLSearchParams({ status, sort, q: search.value.trim() })); } },
+    { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); go(['issues'], listParams({ status, sort, q: search.value.trim(), assignee })); } },
     search,
   );
 
   return h(
     'section',
     null,
-    h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect), searchForm),
+    h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect), h('label', { class: 'inline' }, 'Assigned to ', assigneeSelect), searchForm),
     h('div', { class: 'toolbar' }, bulkButtons, mergeButton),
     page.groups.length === 0
-      ? h('p', { class: 'empty' }, q ? 'No issue matches.' : status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
+      ? h('p', { class: 'empty' }, q || assignee ? 'No issue matches.' : status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
       : h(
           'table',
           { class: 'list' },
-          h('thead', null, h('tr', null, h('th'), h('th', null, 'Issue'), h('th', null, 'Level'), h('th', null, 'Stage'), h('th', { class: 'num' }, 'Events'), h('th', null, 'Last seen'), h('th', null, 'First seen'))),
+          h('thead', null, h('tr', null, h('th'), h('th', null, 'Issue'), h('th', null, 'Level'), h('th', null, 'Stage'), h('th', null, 'Assignee'), h('th', { class: 'num' }, 'Events'), h('th', null, 'Last seen'), h('th', null, 'First seen'))),
           body,
         ),
     more,
@@ -428,9 +454,10 @@ const STAGES = ['NEW', 'VERIFYING', 'CANNOT_REPRODUCE', 'PENDING_FIX', 'FIXING',
 
 async function viewIssue(id) {
   const path = encodeURIComponent(id);
-  const [g, latest] = await Promise.all([
+  const [g, latest, team] = await Promise.all([
     api(`/v1/errors/group_detail/${path}`),
     api(`/v1/errors/events/${path}?limit=20`),
+    teamMembers(),
   ]);
 
   const act = async (action, inNextRelease = false) => {
@@ -478,6 +505,28 @@ async function viewIssue(id) {
     render();
   };
 
+  // Assigned to a member of the team, or nobody.
+  const assignee = h(
+    'select',
+    {
+      name: 'assignee',
+      'aria-label': 'assignee',
+      onchange: async () => {
+        try {
+          const done = await api(`/v1/errors/assign/${path}`, { method: 'POST', body: { assignee: assignee.value || null } });
+          flash(done.assignee ? `Assigned to ${memberLabel(done.assignee)}.` : 'Unassigned.', 'ok');
+        } catch (e) {
+          flash(e.message);
+        }
+        render();
+      },
+    },
+    h('option', { value: '' }, 'nobody'),
+    team.map((m) => h('option', { value: m.id }, memberLabel(m))),
+  );
+  if (g.assignee && !team.some((m) => m.id === g.assignee.id)) assignee.append(h('option', { value: g.assignee.id }, memberLabel(g.assignee)));
+  assignee.value = g.assignee ? g.assignee.id : '';
+
   const actions = h(
     'div',
     { class: 'toolbar' },
@@ -491,6 +540,7 @@ async function viewIssue(id) {
           snooze,
         ]
       : h('button', { type: 'button', onclick: () => act('unresolve') }, 'Reopen'),
+    h('label', { class: 'inline' }, 'Assigned to ', assignee),
     h('label', { class: 'inline' }, 'Fix workflow ', stage),
     h('button', { type: 'button', class: 'secondary', onclick: moveStage }, 'Move'),
     h('button', { type: 'button', class: 'danger', onclick: () => act('delete') }, 'Delete'),
@@ -509,6 +559,7 @@ async function viewIssue(id) {
     'dl',
     { class: 'facts' },
     h('dt', null, 'Events'), h('dd', null, g.count.toLocaleString()),
+    h('dt', null, 'Assignee'), h('dd', null, g.assignee ? memberLabel(g.assignee) : 'nobody'),
     g.ignored_until ? [h('dt', null, 'Ignored until'), h('dd', null, when(g.ignored_until))] : null,
     g.ignored_until_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_count.toLocaleString()} events`)] : null,
     g.resolved_in_release ? [h('dt', null, 'Resolved in'), h('dd', null, `the release after ${g.resolved_in_release}`)] : null,

@@ -34,6 +34,8 @@ pub struct Model {
     /// another release of the batch's events than the newest one's, if any (see
     /// `store::write`).
     pub resolved_in_release: Option<String>,
+    /// The member it is assigned to.
+    pub assignee_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
