@@ -63,8 +63,18 @@ impl Api {
         ))
     }
 
-    /// The id of the team member `who` names (id or email); 422 on `assignee` when none.
-    async fn member_named(&self, who: &str) -> Result<Uuid, Error> {
+    /// The id of the team member `who` names (id, email, or `me`: the caller's member); 422
+    /// on `assignee` when none.
+    async fn member_named(&self, p: &auth::Principal, who: &str) -> Result<Uuid, Error> {
+        if who.trim().eq_ignore_ascii_case("me") {
+            return p.member_id.ok_or_else(|| {
+                Error::invalid_field(
+                    "assignee",
+                    "\"me\" needs a member's own key; this key belongs to no member",
+                    "NO_MEMBER",
+                )
+            });
+        }
         match self.store.find_member(who).await? {
             Some(m) => Ok(m.id),
             None => Err(Error::invalid_field(
@@ -160,7 +170,7 @@ impl GroupService for Api {
         let assignee = match assignee.trim() {
             "" => None,
             "none" => Some(None),
-            who => Some(Some(self.member_named(who).await?)),
+            who => Some(Some(self.member_named(&p, who).await?)),
         };
         let (groups, next) = self
             .store
@@ -271,7 +281,7 @@ impl GroupService for Api {
         let id = convert::uuid("error_group_id", &group_id)?;
         let member = match assignee.trim() {
             "" => None,
-            who => Some(self.member_named(who).await?),
+            who => Some(self.member_named(&p, who).await?),
         };
         let group = self.store.assign_group(p.project_id, id, member).await?;
         Ok(Response::new(pb::AssignGroupResponse {
@@ -348,6 +358,7 @@ impl GroupService for Api {
             action,
             ignore_duration,
             ignore_count,
+            assignee,
         } = req.into_inner();
         // Checked once, before any group changes; only an ignore takes it.
         let snooze = model::Snooze::new(ignore_duration, ignore_count)?;
@@ -379,6 +390,13 @@ impl GroupService for Api {
             )
             .into());
         }
+        // Looked up once too; only an assignment takes it.
+        let member = match (action, assignee.trim()) {
+            (pb::BulkAction::Assign, who) if !who.is_empty() => {
+                Some(self.member_named(&p, who).await?)
+            }
+            _ => None,
+        };
         let mut succeeded = Vec::new();
         let mut failed = Vec::new();
         for raw in group_ids {
@@ -403,6 +421,11 @@ impl GroupService for Api {
                     pb::BulkAction::Delete => {
                         self.store.delete_group(p.project_id, id).await.map(|_| ())
                     }
+                    pb::BulkAction::Assign => self
+                        .store
+                        .assign_group(p.project_id, id, member)
+                        .await
+                        .map(|_| ()),
                     pb::BulkAction::Unspecified => Err(Error::required("action")),
                 },
             };

@@ -191,6 +191,10 @@ struct BulkBody {
     ignore_duration: Option<u32>,
     #[serde(default, alias = "ignoreCount")]
     ignore_count: Option<u64>,
+    /// With `assign`: a member's id or email, or `me`; null or absent unassigns (Sentry's
+    /// `assignedTo` too).
+    #[serde(default, alias = "assignedTo")]
+    assignee: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1184,16 +1188,18 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
         action,
         ignore_duration,
         ignore_count,
+        assignee,
     } = body;
     let action = match action.trim() {
         "resolve" => pb::BulkAction::Resolve,
         "unresolve" => pb::BulkAction::Unresolve,
         "ignore" => pb::BulkAction::Ignore,
         "delete" => pb::BulkAction::Delete,
+        "assign" => pb::BulkAction::Assign,
         _ => {
             return Err(Error::invalid_field(
                 "action",
-                "must be one of resolve, unresolve, ignore, delete",
+                "must be one of resolve, unresolve, ignore, delete, assign",
                 "INVALID_ENUM",
             )
             .into());
@@ -1205,6 +1211,7 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
         action: action as i32,
         ignore_duration,
         ignore_count,
+        assignee: assignee.unwrap_or_default(),
     };
     let pb::BulkUpdateGroupsResponse {
         action: _,

@@ -1316,6 +1316,56 @@ async fn issues_are_assigned_to_members_of_the_team() {
         .await;
     assert_error(&r, 404, "NOT_FOUND", "POST", &missing);
 
+    // In bulk, to "me": the member whose key calls (Alice's), who then lists "her" issues. A
+    // key that belongs to no member cannot say "me".
+    let body = json!({"error_group_ids": [checkout, login], "action": "assign", "assignee": "me"});
+    let r = with_key(
+        &app,
+        &alice_key,
+        Method::POST,
+        "/v1/errors/bulk",
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    assert_eq!(r.body["action"], "assign");
+    assert_eq!(arr(&r.body["succeeded"]).len(), 2, "{}", r.text);
+    let mine = with_key(
+        &app,
+        &alice_key,
+        Method::GET,
+        "/v1/errors/groups?assignee=me",
+        None,
+    )
+    .await;
+    assert_eq!(arr(&mine.body["groups"]).len(), 2, "{}", mine.text);
+    let (_, service_key) = make_key(
+        &app,
+        json!({"name": "ci", "permissions": ["read", "write"]}),
+    )
+    .await;
+    let body = json!({"assignee": "me"});
+    let r = with_key(&app, &service_key, Method::POST, &path, Some(body)).await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.text);
+    assert!(r.text.contains("NO_MEMBER"), "{}", r.text);
+    // Back as they were: the checkout issue unassigned (bulk, over gRPC), the login one Bob's.
+    let bulk = groups
+        .bulk_update_groups(app.req(pb::BulkUpdateGroupsRequest {
+            group_ids: vec![checkout.clone()],
+            action: pb::BulkAction::Assign as i32,
+            ..Default::default()
+        }))
+        .await
+        .expect("bulk unassign")
+        .into_inner();
+    assert_eq!(bulk.succeeded, vec![checkout.clone()]);
+    app.post_ok(
+        &format!("/v1/errors/assign/{login}"),
+        &json!({"assignee": bob}),
+    )
+    .await;
+    assert_eq!(listed(none()).await, vec![checkout.clone()]);
+
     // Bob leaves the team: his issue is unassigned.
     let r = app
         .send(app.authed(Method::DELETE, &format!("/api/settings/team/{bob}")))
