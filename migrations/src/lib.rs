@@ -22,6 +22,7 @@ mod m20261207_000016_unignored;
 mod m20261207_000017_releases;
 mod m20261207_000018_release_order;
 mod m20261207_000019_assignee;
+mod m20261207_000020_comments;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_releases::Migration),
             Box::new(m20261207_000018_release_order::Migration),
             Box::new(m20261207_000019_assignee::Migration),
+            Box::new(m20261207_000020_comments::Migration),
         ]
     }
 }

@@ -18,11 +18,24 @@ use crate::{
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
-    store::GroupQuery,
+    store::{Comment, CommentAuthor, GroupQuery},
 };
 
 /// Most groups one bulk request may name.
 const BULK_MAX: usize = 1000;
+/// Longest comment, in characters.
+const COMMENT_CHARS_MAX: usize = 10_000;
+
+fn comment_to_pb(c: Comment) -> pb::GroupComment {
+    pb::GroupComment {
+        id: c.id.to_string(),
+        group_id: c.group_id.to_string(),
+        author: c.author,
+        member_id: c.member_id.map(|m| m.to_string()).unwrap_or_default(),
+        text: c.text,
+        created_at: Some(convert::ts(c.created_at)),
+    }
+}
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportEventsResponse, Status>> + Send>>;
 
@@ -287,6 +300,88 @@ impl GroupService for Api {
         Ok(Response::new(pb::AssignGroupResponse {
             group: Some(convert::group_to_pb(group)),
         }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListGroupComments")]
+    async fn list_group_comments(
+        &self,
+        req: Request<pb::ListGroupCommentsRequest>,
+    ) -> Result<Response<pb::ListGroupCommentsResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let id = convert::uuid("error_group_id", &req.get_ref().group_id)?;
+        let comments = self.store.list_comments(p.project_id, id).await?;
+        Ok(Response::new(pb::ListGroupCommentsResponse {
+            comments: comments.into_iter().map(comment_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/AddGroupComment")]
+    async fn add_group_comment(
+        &self,
+        req: Request<pb::AddGroupCommentRequest>,
+    ) -> Result<Response<pb::AddGroupCommentResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::AddGroupCommentRequest { group_id, text } = req.into_inner();
+        let id = convert::uuid("error_group_id", &group_id)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::required("text").into());
+        }
+        if text.chars().count() > COMMENT_CHARS_MAX {
+            return Err(Error::invalid_field(
+                "text",
+                format!("at most {COMMENT_CHARS_MAX} characters"),
+                "TOO_LONG",
+            )
+            .into());
+        }
+        // Signed with the member's name when the key is a member's own, else the key's name.
+        let member = match p.member_id {
+            Some(m) => self.store.find_member(&m.to_string()).await?,
+            None => None,
+        };
+        let name = match member {
+            Some(m) if !m.name.is_empty() => m.name,
+            Some(m) if !m.email.is_empty() => m.email,
+            _ => p.key_name.clone(),
+        };
+        let author = CommentAuthor {
+            member_id: p.member_id,
+            key_id: p.key_id,
+            name,
+        };
+        let comment = self
+            .store
+            .add_comment(p.project_id, id, author, text.to_owned())
+            .await?;
+        Ok(Response::new(pb::AddGroupCommentResponse {
+            comment: Some(comment_to_pb(comment)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/DeleteGroupComment")]
+    async fn delete_group_comment(
+        &self,
+        req: Request<pb::DeleteGroupCommentRequest>,
+    ) -> Result<Response<pb::DeleteGroupCommentResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::DeleteGroupCommentRequest {
+            group_id,
+            comment_id,
+        } = req.into_inner();
+        let group = convert::uuid("error_group_id", &group_id)?;
+        let id = convert::uuid("comment_id", &comment_id)?;
+        let comment = self.store.get_comment(p.project_id, group, id).await?;
+        let own = comment.key_id == p.key_id
+            || (comment.member_id.is_some() && comment.member_id == p.member_id);
+        if !own && !p.has(Scope::Admin) {
+            return Err(Error::PermissionDenied(
+                "only the comment's author or an admin deletes it".into(),
+            )
+            .into());
+        }
+        self.store.delete_comment(p.project_id, group, id).await?;
+        Ok(Response::new(pb::DeleteGroupCommentResponse { comment_id }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/IgnoreGroup")]

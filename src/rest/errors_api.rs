@@ -7,7 +7,7 @@ use axum::{
     Json, Router,
     body::Body,
     extract::{Path, RawQuery, State},
-    http::{HeaderValue, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{delete, get, post, put},
 };
@@ -50,6 +50,14 @@ pub fn routes() -> Router<Api> {
         .route("/v1/errors/unresolve/{error_group_id}", post(unresolve))
         .route("/v1/errors/ignore/{error_group_id}", post(ignore))
         .route("/v1/errors/assign/{error_group_id}", post(assign))
+        .route(
+            "/v1/errors/comments/{error_group_id}",
+            get(comments).post(add_comment),
+        )
+        .route(
+            "/v1/errors/comments/{error_group_id}/{comment_id}",
+            delete(delete_comment),
+        )
         .route("/v1/errors/delete/{error_group_id}", delete(delete_group))
         .route("/v1/errors/bulk", post(bulk))
         .route("/v1/errors/merge", post(merge))
@@ -1110,6 +1118,71 @@ async fn assign(
         .await?
         .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
+}
+
+fn comment_json(c: pb::GroupComment) -> Value {
+    let pb::GroupComment {
+        id,
+        group_id,
+        author,
+        member_id,
+        text,
+        created_at,
+    } = c;
+    json!({
+        "id": id,
+        "error_group_id": group_id,
+        "author": author,
+        "member_id": if member_id.is_empty() { Value::Null } else { Value::String(member_id) },
+        "text": text,
+        "created_at": time_json(created_at),
+    })
+}
+
+async fn comments(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+    let pb::ListGroupCommentsResponse { comments } = api
+        .list_group_comments(ctx.request(pb::ListGroupCommentsRequest { group_id }))
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "comments": comments.into_iter().map(comment_json).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct CommentBody {
+    text: String,
+}
+
+async fn add_comment(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(group_id): Path<String>,
+    ApiJson(CommentBody { text }): ApiJson<CommentBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let pb::AddGroupCommentResponse { comment } = api
+        .add_group_comment(ctx.request(pb::AddGroupCommentRequest { group_id, text }))
+        .await?
+        .into_inner();
+    let comment = comment.map(comment_json).unwrap_or(Value::Null);
+    Ok((StatusCode::CREATED, Json(comment)))
+}
+
+async fn delete_comment(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path((group_id, comment_id)): Path<(String, String)>,
+) -> ApiResult {
+    let pb::DeleteGroupCommentResponse { comment_id } = api
+        .delete_group_comment(ctx.request(pb::DeleteGroupCommentRequest {
+            group_id,
+            comment_id,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(
+        json!({"ok": true, "deleted": true, "comment_id": comment_id}),
+    ))
 }
 
 async fn unresolve(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {

@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use super::{
     Store, convert, db_err,
-    entity::{event, event_tag, group, group_hash, group_hourly, group_stat, member, release},
+    entity::{
+        event, event_tag, group, group_comment, group_hash, group_hourly, group_stat, member,
+        release,
+    },
     events::escape_like,
     write,
 };
@@ -519,6 +522,13 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
+        // The conversation goes along.
+        group_comment::Entity::update_many()
+            .col_expr(group_comment::Column::GroupId, Expr::value(primary.id))
+            .filter(group_comment::Column::GroupId.is_in(children.iter().copied()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
         // Counts per value and per hour, added into the primary's (summed per key first: one
         // statement may not update a row twice on PostgreSQL).
         let stats = Query::select()
@@ -629,6 +639,11 @@ pub(super) async fn delete_group_rows(
         .map_err(db_err)?;
     group_hash::Entity::delete_many()
         .filter(group_hash::Column::GroupId.is_in(ids.iter().copied()))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    group_comment::Entity::delete_many()
+        .filter(group_comment::Column::GroupId.is_in(ids.iter().copied()))
         .exec(txn)
         .await
         .map_err(db_err)?;

@@ -8,6 +8,7 @@ mod batch_sql;
 pub mod blob;
 mod blob_json;
 mod cache;
+mod comments;
 mod convert;
 pub mod entity;
 mod events;
@@ -38,6 +39,7 @@ use sea_orm::{
 pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
 pub use alerts::{Counted, NamedGroup};
 pub use cache::Derived;
+pub use comments::{Comment, CommentAuthor};
 pub use events::ExportPage;
 pub use groups::GroupQuery;
 pub use insights::{StatsFigures, TrendFigures};

@@ -14,8 +14,8 @@ use super::{
     access::{NewAudit, insert_audit},
     db_err,
     entity::{
-        api_key, event, event_tag, group, group_hash, group_hourly, group_stat, integration,
-        member, project, project_name, project_setting, release, retention,
+        api_key, event, event_tag, group, group_comment, group_hash, group_hourly, group_stat,
+        integration, member, project, project_name, project_setting, release, retention,
     },
 };
 use crate::{domain::model::RetentionPolicy, error::Error};
@@ -435,6 +435,7 @@ impl Store {
         let groups = delete_rows::<group::Entity>(&txn, group::Column::ProjectId.eq(id)).await?;
         delete_rows::<retention::Entity>(&txn, retention::Column::ProjectId.eq(id)).await?;
         delete_rows::<release::Entity>(&txn, release::Column::ProjectId.eq(id)).await?;
+        delete_rows::<group_comment::Entity>(&txn, group_comment::Column::ProjectId.eq(id)).await?;
         // The channels hold credentials (webhook URLs, SMTP passwords): they go too.
         delete_rows::<integration::Entity>(&txn, integration::Column::ProjectId.eq(id)).await?;
         delete_rows::<project_setting::Entity>(&txn, project_setting::Column::ProjectId.eq(id))

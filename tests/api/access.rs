@@ -1378,3 +1378,126 @@ async fn issues_are_assigned_to_members_of_the_team() {
     both.sort();
     assert_eq!(unassigned, both);
 }
+
+/// Comments on issues, as in Sentry's activity: any key that may triage writes them (signed
+/// with its member's name, else the key's), every reader lists them oldest first over REST and
+/// gRPC; only the author or an admin deletes one; they follow a merge and go with the issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_carry_comments_from_the_team() {
+    let app = spawn_app().await;
+    let (_, g) = app.capture_text("payment webhook times out").await;
+    let (_, other) = app.capture_text("payment webhook retries twice").await;
+    let (alice, alice_key) = join(&app, "alice@example.com", "developer").await;
+    let (_, carol_key) = join(&app, "carol@example.com", "developer").await;
+    let (_, viewer_key) = join(&app, "vic@example.com", "viewer").await;
+    let path = format!("/v1/errors/comments/{g}");
+
+    let body = Some(json!({"text": "  Looking into it; the provider changed its TLS setup.  "}));
+    let r = with_key(&app, &alice_key, Method::POST, &path, body).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    assert_eq!(r.body["author"], "Some One");
+    assert_eq!(r.body["member_id"], json!(alice));
+    assert_eq!(r.body["error_group_id"], json!(g));
+    assert_eq!(
+        r.body["text"],
+        "Looking into it; the provider changed its TLS setup."
+    );
+    let alices = s(&r.body["id"]);
+
+    let mut groups = app.groups_client().await;
+    let owners = groups
+        .add_group_comment(app.req(pb::AddGroupCommentRequest {
+            group_id: g.clone(),
+            text: "Thanks, assigning to you.".into(),
+        }))
+        .await
+        .expect("AddGroupComment")
+        .into_inner()
+        .comment
+        .unwrap();
+    assert!(!owners.author.is_empty());
+
+    // Readers see both, oldest first; a viewer may read but not write.
+    let r = with_key(&app, &viewer_key, Method::GET, &path, None).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let texts: Vec<String> = arr(&r.body["comments"])
+        .iter()
+        .map(|c| s(&c["text"]))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Looking into it; the provider changed its TLS setup.",
+            "Thanks, assigning to you."
+        ]
+    );
+    let listed = groups
+        .list_group_comments(app.req(pb::ListGroupCommentsRequest {
+            group_id: g.clone(),
+        }))
+        .await
+        .expect("ListGroupComments")
+        .into_inner()
+        .comments;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].id, owners.id);
+    let body = Some(json!({"text": "me too"}));
+    let r = with_key(&app, &viewer_key, Method::POST, &path, body).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+
+    // Refused by field: blank, too long; an unknown issue is 404.
+    for (text, code) in [
+        ("   ".to_owned(), "REQUIRED"),
+        ("x".repeat(10_001), "TOO_LONG"),
+    ] {
+        let r = app
+            .send(app.authed(Method::POST, &path).json(&json!({"text": text})))
+            .await;
+        assert_error(&r, 422, "VALIDATION_ERROR", "POST", &path);
+        assert!(r.text.contains(code), "{}", r.text);
+    }
+    let missing = format!("/v1/errors/comments/{}", uuid::Uuid::new_v4());
+    let r = app.send(app.authed(Method::GET, &missing)).await;
+    assert_error(&r, 404, "NOT_FOUND", "GET", &missing);
+
+    // Carol may not delete Alice's comment; Alice may, once; the owner (an admin) deletes
+    // anyone's.
+    let alices_path = format!("{path}/{alices}");
+    let r = with_key(&app, &carol_key, Method::DELETE, &alices_path, None).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+    let r = with_key(&app, &alice_key, Method::DELETE, &alices_path, None).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    assert_eq!(r.body["comment_id"], json!(alices));
+    let r = with_key(&app, &alice_key, Method::DELETE, &alices_path, None).await;
+    assert_error(&r, 404, "NOT_FOUND", "DELETE", &alices_path);
+    let body = Some(json!({"text": "Carol's note"}));
+    let r = with_key(&app, &carol_key, Method::POST, &path, body).await;
+    let carols = format!("{path}/{}", s(&r.body["id"]));
+    let r = app.send(app.authed(Method::DELETE, &carols)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+
+    // Merged into the other issue (which has more events), the conversation goes along;
+    // deleting that issue deletes it.
+    app.capture_text("payment webhook retries twice").await;
+    let merged = app
+        .post_ok("/v1/errors/merge", &json!({"error_group_ids": [g, other]}))
+        .await;
+    assert_eq!(merged["error_group"]["id"], json!(other), "{merged}");
+    let kept = app.get_ok(&format!("/v1/errors/comments/{other}")).await;
+    let texts: Vec<String> = arr(&kept["comments"])
+        .iter()
+        .map(|c| s(&c["text"]))
+        .collect();
+    assert_eq!(texts, ["Thanks, assigning to you."]);
+    let r = app.send(app.authed(Method::GET, &path)).await;
+    assert_error(&r, 404, "NOT_FOUND", "GET", &path);
+    let r = app
+        .send(app.authed(Method::DELETE, &format!("/v1/errors/delete/{other}")))
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let merged_comments = groups
+        .list_group_comments(app.req(pb::ListGroupCommentsRequest { group_id: other }))
+        .await
+        .expect_err("the issue is gone");
+    assert_eq!(merged_comments.code(), tonic::Code::NotFound);
+}

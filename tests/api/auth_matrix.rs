@@ -64,6 +64,9 @@ enum Op {
     Unresolve,
     Ignore,
     Assign,
+    ListComments,
+    AddComment,
+    DeleteComment,
     DeleteGroup,
     MergeGroups,
     Bulk,
@@ -168,6 +171,9 @@ fn op_of(r: &Route) -> Op {
             "UnresolveGroup" => Unresolve,
             "IgnoreGroup" => Ignore,
             "AssignGroup" => Assign,
+            "ListGroupComments" => ListComments,
+            "AddGroupComment" => AddComment,
+            "DeleteGroupComment" => DeleteComment,
             "DeleteGroup" => DeleteGroup,
             "MergeGroups" => MergeGroups,
             "BulkUpdateGroups" => Bulk,
@@ -234,6 +240,9 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/unresolve/{error_group_id}") => Unresolve,
             ("POST", "/v1/errors/ignore/{error_group_id}") => Ignore,
             ("POST", "/v1/errors/assign/{error_group_id}") => Assign,
+            ("GET", "/v1/errors/comments/{error_group_id}") => ListComments,
+            ("POST", "/v1/errors/comments/{error_group_id}") => AddComment,
+            ("DELETE", "/v1/errors/comments/{error_group_id}/{comment_id}") => DeleteComment,
             ("DELETE", "/v1/errors/delete/{error_group_id}") => DeleteGroup,
             ("POST", "/v1/errors/merge") => MergeGroups,
             ("POST", "/v1/errors/bulk") => Bulk,
@@ -307,11 +316,10 @@ fn other_project(op: Op) -> OtherProject {
     match op {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
-        | DeleteGroup | MergeGroups | RevokeKey | GetProject | RenameProject | DeleteProject
-        | TransitionWorkflow | LogGet | ElsGet | ElsDelete | ElsResolve | DeleteIntegration
-        | TestIntegration | LogReport | UpdateAlertRule | DeleteAlertRule | UpdateIncident => {
-            OtherProject::NotFound
-        }
+        | ListComments | AddComment | DeleteComment | DeleteGroup | MergeGroups | RevokeKey
+        | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet | ElsGet
+        | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
+        | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -331,6 +339,7 @@ struct Target {
     email: String,
     rule_id: String,
     incident_id: String,
+    comment_id: String,
 }
 
 /// One server with one credential per column of the matrix.
@@ -498,6 +507,26 @@ impl Fixture {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A fresh comment on `group`, written with `key` when that key may write one (only its
+    /// author, or an admin, deletes a comment), else with the owner key.
+    async fn comment_for(&self, group: &str, key: Option<&str>) -> String {
+        let path = format!("/v1/errors/comments/{group}");
+        let body = json!({"text": format!("to delete {}", self.next())});
+        if let Some(key) = key {
+            let rb = self.app.anon(Method::POST, &path).header("X-API-Key", key);
+            let r = self.app.send(rb.json(&body)).await;
+            if r.status.as_u16() == 201 {
+                return s(&r.body["id"]);
+            }
+        }
+        let r = self
+            .app
+            .send(self.app.authed(Method::POST, &path).json(&body))
+            .await;
+        assert_eq!(r.status.as_u16(), 201, "comment: {}", r.text);
+        s(&r.body["id"])
+    }
+
     /// Prepares what `op` works on, with the owner key.
     async fn target(&self, op: Op) -> Target {
         let app = &self.app;
@@ -603,6 +632,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::CaptureMessage => json!({"text": "matrix message"}),
         Op::Bulk => json!({"error_group_ids": [t.group_id], "action": "resolve"}),
         Op::Assign => json!({"assignee": null}),
+        Op::AddComment => json!({"text": "seen in the matrix"}),
         Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
         Op::Export => json!({"format": "json"}),
         Op::SetRetention => json!({"days": 30}),
@@ -741,6 +771,7 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         .path
         .replace("{event_id}", &t.event_id)
         .replace("{error_group_id}", &t.group_id)
+        .replace("{comment_id}", &t.comment_id)
         .replace("{project_id}", &t.project_id)
         .replace("{project}", &fx.sentry_project)
         .replace("{name}", channel)
@@ -896,6 +927,27 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             pb::AssignGroupRequest {
                 group_id,
                 ..Default::default()
+            }
+        ),
+        Op::ListComments => rpc!(
+            groups,
+            list_group_comments,
+            pb::ListGroupCommentsRequest { group_id }
+        ),
+        Op::AddComment => rpc!(
+            groups,
+            add_group_comment,
+            pb::AddGroupCommentRequest {
+                group_id,
+                text: "seen in the matrix".into(),
+            }
+        ),
+        Op::DeleteComment => rpc!(
+            groups,
+            delete_group_comment,
+            pb::DeleteGroupCommentRequest {
+                group_id,
+                comment_id: t.comment_id.clone(),
             }
         ),
         Op::DeleteGroup => rpc!(groups, delete_group, pb::DeleteGroupRequest { group_id }),
@@ -1201,7 +1253,10 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
 
 async fn call(fx: &Fixture, r: &Route, cred: Cred<'_>) -> Outcome {
     let op = op_of(r);
-    let t = fx.target(op).await;
+    let mut t = fx.target(op).await;
+    if op == Op::DeleteComment {
+        t.comment_id = fx.comment_for(&t.group_id, cred.api_key()).await;
+    }
     match r.transport {
         Transport::Rest => call_rest(fx, r, op, &t, cred).await,
         Transport::Grpc => call_grpc(fx, op, &t, cred).await,

@@ -274,6 +274,22 @@ async function waitFor(what, check, ms = 15000) {
     .filter((dt) => ['Resolved in', 'Last release'].includes(dt.textContent))
     .map((dt) => `${dt.textContent}: ${dt.nextElementSibling.textContent}`);
 
+  // 8e'. A comment from the issue's page: shown with its author; a blank one is refused.
+  const commentForm = doc.querySelector('form.new-comment');
+  commentForm.querySelector('textarea[name=comment]').value = '   ';
+  doc.querySelector('#flash').hidden = true;
+  commentForm.requestSubmit();
+  out.flash_after_blank_comment = await waitFor('the blank comment answer', () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.textContent;
+  });
+  doc.querySelector('form.new-comment textarea[name=comment]').value = 'Price cache expires after the deploy.';
+  doc.querySelector('#flash').hidden = true;
+  doc.querySelector('form.new-comment').requestSubmit();
+  await waitFor('the comment', () => doc.querySelector('ul.comments li'));
+  out.comments = text('ul.comments li .comment-text');
+  out.comment_authors = text('ul.comments li strong');
+
   // 8f. Assigned from the issue's page to the team's first member (the owner), then listed by
   // assignee: the owner's issues, and nobody's.
   const pick = doc.querySelector('select[name=assignee]');

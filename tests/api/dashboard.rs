@@ -264,6 +264,16 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
             "Last release: web@3.1.0"
         ]
     );
+    // A comment from the issue's page; a blank one refused with the server's reason.
+    assert!(
+        s(&out["flash_after_blank_comment"]).contains("text"),
+        "{out:#}"
+    );
+    assert_eq!(
+        strings(&out["comments"]),
+        ["Price cache expires after the deploy."]
+    );
+    assert_eq!(strings(&out["comment_authors"]), ["admin"]);
     // Assigned from the issue's page; the list filters by assignee.
     let options = strings(&out["assignee_options"]);
     assert_eq!(options[0], "nobody", "{out:#}");

@@ -454,10 +454,11 @@ const STAGES = ['NEW', 'VERIFYING', 'CANNOT_REPRODUCE', 'PENDING_FIX', 'FIXING',
 
 async function viewIssue(id) {
   const path = encodeURIComponent(id);
-  const [g, latest, team] = await Promise.all([
+  const [g, latest, team, talk] = await Promise.all([
     api(`/v1/errors/group_detail/${path}`),
     api(`/v1/errors/events/${path}?limit=20`),
     teamMembers(),
+    api(`/v1/errors/comments/${path}`),
   ]);
 
   const act = async (action, inNextRelease = false) => {
@@ -600,6 +601,51 @@ async function viewIssue(id) {
     }
   }
 
+  // The team's conversation about the issue, oldest first, and a box to add to it.
+  const removeComment = async (c) => {
+    if (!confirm('Delete this comment?')) return;
+    try {
+      await api(`/v1/errors/comments/${path}/${encodeURIComponent(c.id)}`, { method: 'DELETE' });
+      flash('Comment deleted.', 'ok');
+    } catch (e) {
+      flash(e.message);
+    }
+    render();
+  };
+  const comments = talk.comments.length
+    ? h(
+        'ul',
+        { class: 'comments' },
+        talk.comments.map((c) =>
+          h(
+            'li',
+            null,
+            h('div', { class: 'muted small' }, h('strong', null, c.author), ` · ${when(c.created_at)} `, h('button', { type: 'button', class: 'link', title: 'Delete this comment', onclick: () => removeComment(c) }, 'delete')),
+            h('p', { class: 'comment-text' }, c.text),
+          ),
+        ),
+      )
+    : h('p', { class: 'muted' }, 'No comments yet.');
+  const commentBox = h('textarea', { name: 'comment', rows: 3, maxlength: 10000, placeholder: 'What do you know about this issue?', 'aria-label': 'comment' });
+  const commentForm = h(
+    'form',
+    {
+      class: 'new-comment',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        try {
+          await api(`/v1/errors/comments/${path}`, { method: 'POST', body: { text: commentBox.value } });
+          flash('Comment added.', 'ok');
+          render();
+        } catch (e) {
+          flash(e.message);
+        }
+      },
+    },
+    commentBox,
+    h('button', { type: 'submit' }, 'Comment'),
+  );
+
   return h(
     'section',
     null,
@@ -609,6 +655,9 @@ async function viewIssue(id) {
     h('p', null, badge(g.status), badge(g.level), g.regressed ? badge('regressed') : null, badge(g.workflow_stage, 'stage')),
     actions,
     h('div', { class: 'columns' }, h('div', null, h('h2', null, 'Last 24 hours'), trend, h('h2', null, 'Tags'), tags), h('div', null, facts)),
+    h('h2', null, 'Comments'),
+    comments,
+    commentForm,
     h('h2', null, 'Latest event'),
     newest ? eventDetail(newest) : h('p', { class: 'muted' }, 'No events are kept for this issue (retention may have removed them).'),
     h('h2', null, 'Events'),

@@ -1,0 +1,133 @@
+//! Comments on groups (issues): who wrote what, when, oldest first.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::{Store, db_err, entity::group_comment};
+use crate::{domain::model::from_millis, error::Error};
+
+/// Most comments a group's listing returns (the oldest ones).
+pub const COMMENTS_MAX: u64 = 1000;
+
+/// A comment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: Uuid,
+    pub group_id: Uuid,
+    /// The member whose key wrote it, if any.
+    pub member_id: Option<Uuid>,
+    /// The key that wrote it.
+    pub key_id: Uuid,
+    pub author: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who writes a comment.
+#[derive(Debug, Clone)]
+pub struct CommentAuthor {
+    pub member_id: Option<Uuid>,
+    pub key_id: Uuid,
+    /// As shown.
+    pub name: String,
+}
+
+fn comment(m: group_comment::Model) -> Comment {
+    Comment {
+        id: m.id,
+        group_id: m.group_id,
+        member_id: m.member_id,
+        key_id: m.key_id,
+        author: m.author,
+        text: m.text,
+        created_at: from_millis(m.created_at),
+    }
+}
+
+impl Store {
+    /// The comments on a group of the project, oldest first (at most `COMMENTS_MAX`).
+    pub async fn list_comments(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+    ) -> Result<Vec<Comment>, Error> {
+        self.get_group(project_id, group_id).await?;
+        Ok(group_comment::Entity::find()
+            .filter(group_comment::Column::GroupId.eq(group_id))
+            .filter(group_comment::Column::ProjectId.eq(project_id))
+            .order_by_asc(group_comment::Column::CreatedAt)
+            .order_by_asc(group_comment::Column::Id)
+            .limit(COMMENTS_MAX)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(comment)
+            .collect())
+    }
+
+    /// Adds a comment to a group of the project.
+    pub async fn add_comment(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        author: CommentAuthor,
+        text: String,
+    ) -> Result<Comment, Error> {
+        self.get_group(project_id, group_id).await?;
+        let row = group_comment::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            project_id: Set(project_id),
+            group_id: Set(group_id),
+            member_id: Set(author.member_id),
+            key_id: Set(author.key_id),
+            author: Set(author.name),
+            text: Set(text),
+            created_at: Set(Utc::now().timestamp_millis()),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(db_err)?;
+        Ok(comment(row))
+    }
+
+    /// One comment on a group of the project.
+    pub async fn get_comment(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        id: Uuid,
+    ) -> Result<Comment, Error> {
+        group_comment::Entity::find_by_id(id)
+            .filter(group_comment::Column::GroupId.eq(group_id))
+            .filter(group_comment::Column::ProjectId.eq(project_id))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(comment)
+            .ok_or(Error::NotFound { what: "comment" })
+    }
+
+    /// Deletes a comment on a group of the project.
+    pub async fn delete_comment(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        id: Uuid,
+    ) -> Result<(), Error> {
+        let res = group_comment::Entity::delete_many()
+            .filter(group_comment::Column::Id.eq(id))
+            .filter(group_comment::Column::GroupId.eq(group_id))
+            .filter(group_comment::Column::ProjectId.eq(project_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 0 {
+            return Err(Error::NotFound { what: "comment" });
+        }
+        Ok(())
+    }
+}
