@@ -289,6 +289,14 @@ async function waitFor(what, check, ms = 15000) {
   await waitFor('the comment', () => doc.querySelector('ul.comments li'));
   out.comments = text('ul.comments li .comment-text');
   out.comment_authors = text('ul.comments li strong');
+  // A second one, then deleted from its row (the page asks first).
+  doc.querySelector('form.new-comment textarea[name=comment]').value = 'Wrong issue, sorry.';
+  doc.querySelector('form.new-comment').requestSubmit();
+  await waitFor('the second comment', () => doc.querySelectorAll('ul.comments li').length === 2);
+  window.confirm = () => true;
+  [...doc.querySelectorAll('ul.comments li')][1].querySelector('button').click();
+  await waitFor('one comment left', () => doc.querySelectorAll('ul.comments li').length === 1);
+  out.comments_after_delete = text('ul.comments li .comment-text');
 
   // 8f. Assigned from the issue's page to the team's first member (the owner), then listed by
   // assignee: the owner's issues, and nobody's.
@@ -309,6 +317,21 @@ async function waitFor(what, check, ms = 15000) {
   await go('#/issues?status=all&assignee=none&q=stale');
   await waitFor('nobody\'s issues', () => doc.querySelector('select[name=assignee-filter]') && doc.querySelector('select[name=assignee-filter]').value === 'none');
   out.unassigned_stale = text('p.empty');
+  // Assigned in bulk from the list: the merged issue, to the owner.
+  await go('#/issues?status=all&q=stampede');
+  await waitFor('the stampede issue', () => doc.querySelector('select[name=bulk-assign]') && doc.querySelectorAll('table.list tbody tr').length === 1);
+  const bulkBox = doc.querySelector('table.list tbody input[type=checkbox]');
+  bulkBox.checked = true;
+  bulkBox.dispatchEvent(new window.Event('change'));
+  const bulkAssign = doc.querySelector('select[name=bulk-assign]');
+  out.bulk_assign_enabled = !bulkAssign.disabled;
+  doc.querySelector('#flash').hidden = true;
+  bulkAssign.value = owner;
+  bulkAssign.dispatchEvent(new window.Event('change'));
+  out.flash_after_bulk_assign = await waitFor('the bulk assign answer', () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.textContent;
+  });
 
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');

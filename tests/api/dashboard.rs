@@ -274,6 +274,10 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         ["Price cache expires after the deploy."]
     );
     assert_eq!(strings(&out["comment_authors"]), ["admin"]);
+    assert_eq!(
+        strings(&out["comments_after_delete"]),
+        ["Price cache expires after the deploy."]
+    );
     // Assigned from the issue's page; the list filters by assignee.
     let options = strings(&out["assignee_options"]);
     assert_eq!(options[0], "nobody", "{out:#}");
@@ -287,6 +291,14 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     );
     assert_eq!(strings(&out["owner_issue_assignees"]), ["admin"]);
     assert_eq!(strings(&out["unassigned_stale"]), ["No issue matches."]);
+    assert_eq!(out["bulk_assign_enabled"], true);
+    assert_eq!(s(&out["flash_after_bulk_assign"]), "assign: 1 done");
+    let stampede = app.get_ok("/v1/errors/groups?q=stampede").await;
+    assert_eq!(
+        stampede["groups"][0]["assignee"]["name"],
+        json!("admin"),
+        "{stampede}"
+    );
     let released = app.group(&s(&out["released_group"])).await;
     assert_eq!(released["resolved_in_release"], json!("web@3.1.0"));
     assert!(released["assignee"]["id"].is_string(), "{released}");
@@ -355,6 +367,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
                 "GET /v1/projects/list",
                 "GET /v1/errors/",
                 "POST /v1/errors/",
+                "DELETE /v1/errors/comments/",
                 "PUT /api/v1/logs/",
                 "GET /api/alerts/",
                 "POST /api/alerts/rules",

@@ -317,6 +317,7 @@ async function viewIssues(params) {
   const refreshBulk = () => {
     for (const b of bulkButtons) b.disabled = selected.size === 0;
     mergeButton.disabled = selected.size < 2;
+    bulkAssign.disabled = selected.size === 0;
   };
   const addRows = (groups) => {
     for (const g of groups) {
@@ -376,6 +377,30 @@ async function viewIssues(params) {
     }
     render();
   };
+  // The selected issues assigned to one member, or to nobody.
+  const bulkAssign = h(
+    'select',
+    {
+      name: 'bulk-assign',
+      'aria-label': 'assign the selected issues',
+      disabled: true,
+      onchange: async () => {
+        const who = bulkAssign.value;
+        if (!who) return;
+        try {
+          const r = await api('/v1/errors/bulk', { method: 'POST', body: { error_group_ids: [...selected], action: 'assign', assignee: who === 'none' ? null : who } });
+          const failed = (r.failed || []).length;
+          flash(`assign: ${(r.succeeded || []).length} done${failed ? `, ${failed} failed` : ''}`, failed ? 'error' : 'ok');
+        } catch (e) {
+          flash(e.message);
+        }
+        render();
+      },
+    },
+    h('option', { value: '' }, 'Assign to…'),
+    h('option', { value: 'none' }, 'nobody'),
+    team.map((m) => h('option', { value: m.id }, memberLabel(m))),
+  );
   for (const [action, label] of [['resolve', 'Resolve'], ['unresolve', 'Unresolve'], ['ignore', 'Ignore'], ['delete', 'Delete']]) {
     bulkButtons.push(h('button', { type: 'button', class: action === 'delete' ? 'danger' : 'secondary', disabled: true, onclick: () => bulk(action) }, label));
   }
@@ -437,7 +462,7 @@ async function viewIssues(params) {
     'section',
     null,
     h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect), h('label', { class: 'inline' }, 'Assigned to ', assigneeSelect), searchForm),
-    h('div', { class: 'toolbar' }, bulkButtons, mergeButton),
+    h('div', { class: 'toolbar' }, bulkButtons, mergeButton, bulkAssign),
     page.groups.length === 0
       ? h('p', { class: 'empty' }, q || assignee ? 'No issue matches.' : status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
       : h(
