@@ -689,7 +689,10 @@ mod tests {
         },
         error::Error,
         ingest::{CaptureInput, prepare},
-        store::{entity::event_tag, search::tests::store_without_indexer},
+        store::{
+            entity::{event_tag, group_hash},
+            search::tests::store_without_indexer,
+        },
     };
 
     /// An event of `project` with `message` from `release`, dated and received `ms` after the
@@ -795,12 +798,32 @@ mod tests {
         commit(vec![released(project, "cart lost", "0.9", 16)]).await;
         assert_eq!(state(group).await, (GroupStatus::Unresolved, true, None));
 
+        // A group whose keys are not recorded (the batch takes it for new, and meets it on its
+        // fingerprint, as when another server made it meanwhile): the newest event's release
+        // judges it.
+        store.resolve_in_next_release(project, group).await.unwrap();
+        assert_eq!(state(group).await, resolved_in("0.9"));
+        group_hash::Entity::delete_many()
+            .filter(group_hash::Column::GroupId.eq(group))
+            .exec(&store.db)
+            .await
+            .unwrap();
+        commit(vec![released(project, "cart lost", "0.9", 17)]).await;
+        assert_eq!(state(group).await, resolved_in("0.9"));
+        group_hash::Entity::delete_many()
+            .filter(group_hash::Column::GroupId.eq(group))
+            .exec(&store.db)
+            .await
+            .unwrap();
+        commit(vec![released(project, "cart lost", "3.0", 18)]).await;
+        assert_eq!(state(group).await, (GroupStatus::Unresolved, true, None));
+
         // A project that has seen no release cannot; an unknown group is not found.
         let (bare_project, _) = store
             .project_named_or_create("bare", crate::store::search::tests::audit())
             .await
             .unwrap();
-        let bare = commit(vec![released(bare_project, "no release", "", 17)]).await;
+        let bare = commit(vec![released(bare_project, "no release", "", 19)]).await;
         let e = store
             .resolve_in_next_release(bare_project, bare)
             .await

@@ -823,10 +823,12 @@ const SNOOZE_ENDS: &str = r#""groups"."status" = 'ignored' AND "groups"."ignored
 
 /// Whether a resolved group reopens with this batch: it was resolved outright, or resolved in
 /// a release and the batch has an event of a later one (first seen after it, Sentry's order of
-/// releases by date). For an existing group the upsert offers, as `resolved_in_release`, the
-/// latest release its events in the batch name, or NULL when they name none: events of the
-/// release resolved in, of older ones and of none leave it resolved.
-const REGRESSES: &str = r#""groups"."status" = 'resolved' AND ("groups"."resolved_in_release" IS NULL OR (excluded."resolved_in_release" <> "groups"."resolved_in_release" AND COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = excluded."resolved_in_release"), 0) > COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = "groups"."resolved_in_release"), -1)))"#;
+/// releases by date). For a group it knows, the upsert offers, as `resolved_in_release`, the
+/// latest release its events in the batch name (NULL when they name none); for a group it took
+/// for new that turned out to exist (another server made it meanwhile), the newest event's
+/// release stands in. Events of the release resolved in, of older ones and of none leave it
+/// resolved.
+const REGRESSES: &str = r#""groups"."status" = 'resolved' AND ("groups"."resolved_in_release" IS NULL OR (COALESCE(excluded."resolved_in_release", NULLIF(excluded."last_release", '')) <> "groups"."resolved_in_release" AND COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = COALESCE(excluded."resolved_in_release", NULLIF(excluded."last_release", ''))), 0) > COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = "groups"."resolved_in_release"), -1)))"#;
 
 /// The group upsert (see `upsert_groups`): with `every_column`, an existing group gets every
 /// column; without, only a group that is not resolved, not ignored until more events and saw
