@@ -110,6 +110,7 @@ pub static ROUTES: &[Route] = &[
     grpc("/faultline.v1.GroupService/UnresolveGroup", WRITE),
     grpc("/faultline.v1.GroupService/IgnoreGroup", WRITE),
     grpc("/faultline.v1.GroupService/AssignGroup", WRITE),
+    grpc("/faultline.v1.GroupService/ListReleases", READ),
     grpc("/faultline.v1.GroupService/ListGroupComments", READ),
     grpc("/faultline.v1.GroupService/AddGroupComment", WRITE),
     grpc("/faultline.v1.GroupService/DeleteGroupComment", WRITE),
@@ -127,6 +128,7 @@ pub static ROUTES: &[Route] = &[
     rest("POST", "/v1/errors/unresolve/{error_group_id}", WRITE),
     rest("POST", "/v1/errors/ignore/{error_group_id}", WRITE),
     rest("POST", "/v1/errors/assign/{error_group_id}", WRITE),
+    rest("GET", "/v1/errors/releases", READ),
     rest("GET", "/v1/errors/comments/{error_group_id}", READ),
     rest("POST", "/v1/errors/comments/{error_group_id}", WRITE),
     rest(

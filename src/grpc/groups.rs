@@ -23,6 +23,8 @@ use crate::{
 
 /// Most groups one bulk request may name.
 const BULK_MAX: usize = 1000;
+/// Most releases one listing returns.
+const RELEASES_LISTED_MAX: u32 = 1000;
 /// Longest comment, in characters.
 const COMMENT_CHARS_MAX: usize = 10_000;
 
@@ -299,6 +301,30 @@ impl GroupService for Api {
         let group = self.store.assign_group(p.project_id, id, member).await?;
         Ok(Response::new(pb::AssignGroupResponse {
             group: Some(convert::group_to_pb(group)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListReleases")]
+    async fn list_releases(
+        &self,
+        req: Request<pb::ListReleasesRequest>,
+    ) -> Result<Response<pb::ListReleasesResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let limit = match req.get_ref().limit {
+            0 => 50,
+            n => u64::from(n.min(RELEASES_LISTED_MAX)),
+        };
+        let releases = self.store.list_releases(p.project_id, limit).await?;
+        Ok(Response::new(pb::ListReleasesResponse {
+            releases: releases
+                .into_iter()
+                .map(|r| pb::Release {
+                    version: r.version,
+                    first_seen: Some(convert::ts(r.first_seen)),
+                    event_count: r.event_count,
+                    issue_count: r.issue_count,
+                })
+                .collect(),
         }))
     }
 

@@ -50,6 +50,7 @@ pub fn routes() -> Router<Api> {
         .route("/v1/errors/unresolve/{error_group_id}", post(unresolve))
         .route("/v1/errors/ignore/{error_group_id}", post(ignore))
         .route("/v1/errors/assign/{error_group_id}", post(assign))
+        .route("/v1/errors/releases", get(releases))
         .route(
             "/v1/errors/comments/{error_group_id}",
             get(comments).post(add_comment),
@@ -1118,6 +1119,34 @@ async fn assign(
         .await?
         .into_inner();
     Ok(Json(group.map(group_json).unwrap_or(Value::Null)))
+}
+
+/// `?limit=` (0 or none: 50; at most 1000).
+async fn releases(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
+    let ListQuery { limit, .. } = parse_query(raw)?;
+    let pb::ListReleasesResponse { releases } = api
+        .list_releases(ctx.request(pb::ListReleasesRequest { limit }))
+        .await?
+        .into_inner();
+    let releases: Vec<Value> = releases
+        .into_iter()
+        .map(
+            |pb::Release {
+                 version,
+                 first_seen,
+                 event_count,
+                 issue_count,
+             }| {
+                json!({
+                    "version": version,
+                    "first_seen": time_json(first_seen),
+                    "event_count": event_count,
+                    "issue_count": issue_count,
+                })
+            },
+        )
+        .collect();
+    Ok(Json(json!({ "releases": releases })))
 }
 
 fn comment_json(c: pb::GroupComment) -> Value {

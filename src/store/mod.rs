@@ -18,6 +18,7 @@ mod lite;
 mod maintenance;
 mod pg_search;
 mod projects;
+mod releases;
 mod retention;
 mod search;
 /// A store on SQLite in `dir` with one project, for unit tests outside `store`.
@@ -45,6 +46,7 @@ pub use groups::GroupQuery;
 pub use insights::{StatsFigures, TrendFigures};
 pub use lite::open_writer_connection;
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
+pub use releases::ReleaseInfo;
 
 use crate::error::Error;
 

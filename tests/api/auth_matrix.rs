@@ -65,6 +65,7 @@ enum Op {
     Ignore,
     Assign,
     ListComments,
+    ListReleases,
     AddComment,
     DeleteComment,
     DeleteGroup,
@@ -172,6 +173,7 @@ fn op_of(r: &Route) -> Op {
             "IgnoreGroup" => Ignore,
             "AssignGroup" => Assign,
             "ListGroupComments" => ListComments,
+            "ListReleases" => ListReleases,
             "AddGroupComment" => AddComment,
             "DeleteGroupComment" => DeleteComment,
             "DeleteGroup" => DeleteGroup,
@@ -241,6 +243,7 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/ignore/{error_group_id}") => Ignore,
             ("POST", "/v1/errors/assign/{error_group_id}") => Assign,
             ("GET", "/v1/errors/comments/{error_group_id}") => ListComments,
+            ("GET", "/v1/errors/releases") => ListReleases,
             ("POST", "/v1/errors/comments/{error_group_id}") => AddComment,
             ("DELETE", "/v1/errors/comments/{error_group_id}/{comment_id}") => DeleteComment,
             ("DELETE", "/v1/errors/delete/{error_group_id}") => DeleteGroup,
@@ -929,6 +932,7 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
                 ..Default::default()
             }
         ),
+        Op::ListReleases => rpc!(groups, list_releases, pb::ListReleasesRequest { limit: 5 }),
         Op::ListComments => rpc!(
             groups,
             list_group_comments,

@@ -1920,3 +1920,50 @@ async fn groups_are_searched_by_title_and_culprit() {
     assert_eq!(listed("ОШИБКА базе").await, vec![cyrillic]);
     assert_eq!(listed("σφαλμα ÜBER").await, vec![greek]);
 }
+
+/// The releases the project's events named, latest first, with their events and issues (REST
+/// and gRPC); `limit` keeps the latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_are_listed_latest_first_with_their_counts() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.get_ok("/v1/errors/releases").await,
+        json!({"releases": []})
+    );
+    app.capture(json!({"message": "cart total is NaN", "release": "shop@1.0"}))
+        .await;
+    app.capture(json!({"message": "cart total is NaN", "release": "shop@1.0"}))
+        .await;
+    app.capture(json!({"message": "no release at all"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    app.capture(json!({"message": "cart total is NaN", "release": "shop@1.1"}))
+        .await;
+    app.capture(json!({"message": "login loops", "release": "shop@1.1"}))
+        .await;
+
+    let r = app.get_ok("/v1/errors/releases").await;
+    let rows: Vec<(String, u64, u64)> = arr(&r["releases"])
+        .iter()
+        .map(|x| (s(&x["version"]), n(&x["event_count"]), n(&x["issue_count"])))
+        .collect();
+    assert_eq!(
+        rows,
+        [("shop@1.1".to_owned(), 2, 2), ("shop@1.0".to_owned(), 2, 1)],
+        "{r}"
+    );
+    assert!(r["releases"][0]["first_seen"].is_string(), "{r}");
+    let latest = app.get_ok("/v1/errors/releases?limit=1").await;
+    assert_eq!(arr(&latest["releases"]).len(), 1);
+    assert_eq!(latest["releases"][0]["version"], "shop@1.1");
+
+    let mut groups = app.groups_client().await;
+    let listed = groups
+        .list_releases(app.req(pb::ListReleasesRequest::default()))
+        .await
+        .expect("ListReleases")
+        .into_inner()
+        .releases;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].version, "shop@1.0");
+    assert_eq!((listed[1].event_count, listed[1].issue_count), (2, 1));
+}
