@@ -333,6 +333,11 @@ async function waitFor(what, check, ms = 15000) {
     return !f.hidden && f.textContent;
   });
 
+  // 8g. The releases page: the release the issue above named.
+  await go('#/releases');
+  await waitFor('the releases page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Releases'));
+  out.release_rows = [...doc.querySelectorAll('table.releases tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()));
+
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');
   await waitFor('the alerts page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Alert rules'));

@@ -299,6 +299,22 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         json!("admin"),
         "{stampede}"
     );
+    // The releases page lists the walk's two releases, the one named last first.
+    // (Release, events, issues; the first-seen cell is relative time.)
+    let rows: Vec<[String; 3]> = out["release_rows"]
+        .as_array()
+        .expect("release rows")
+        .iter()
+        .map(|r| [s(&r[0]), s(&r[2]), s(&r[3])])
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["web@3.1.0", "1", "1"].map(String::from),
+            ["1.4.2", "2", "1"].map(String::from)
+        ],
+        "{out:#}"
+    );
     let released = app.group(&s(&out["released_group"])).await;
     assert_eq!(released["resolved_in_release"], json!("web@3.1.0"));
     assert!(released["assignee"]["id"].is_string(), "{released}");

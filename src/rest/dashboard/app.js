@@ -190,6 +190,9 @@ async function render() {
       case 'search':
         view = await viewSearch(params);
         break;
+      case 'releases':
+        view = await viewReleases();
+        break;
       case 'alerts':
         view = await viewAlerts();
         break;
@@ -861,6 +864,27 @@ async function viewSearch(params) {
     }
   }
   return h('section', null, out);
+}
+
+// ---------- releases ----------
+
+/** The releases the project's events named, latest (first seen last) first. */
+async function viewReleases() {
+  const { releases } = await api('/v1/errors/releases?limit=200');
+  return h(
+    'section',
+    null,
+    h('h1', null, 'Releases'),
+    h('p', { class: 'muted' }, 'Latest first, by when each was first seen: the order "Resolve in next release" follows.'),
+    releases.length
+      ? h(
+          'table',
+          { class: 'list releases' },
+          h('thead', null, h('tr', null, h('th', null, 'Release'), h('th', null, 'First seen'), h('th', { class: 'num' }, 'Events'), h('th', { class: 'num' }, 'Issues'))),
+          h('tbody', null, releases.map((r) => h('tr', null, h('td', null, h('code', null, r.version)), h('td', null, when(r.first_seen)), h('td', { class: 'num' }, r.event_count.toLocaleString()), h('td', { class: 'num' }, r.issue_count.toLocaleString())))),
+        )
+      : h('p', { class: 'empty' }, 'No release yet. Events that name one (Sentry SDKs: the release option) show up here.'),
+  );
 }
 
 // ---------- alerts ----------
