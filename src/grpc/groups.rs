@@ -25,8 +25,15 @@ use crate::{
 const BULK_MAX: usize = 1000;
 /// Most releases one listing returns.
 const RELEASES_LISTED_MAX: u32 = 1000;
-/// Longest comment, in characters.
-const COMMENT_CHARS_MAX: usize = 10_000;
+
+fn comment_author(p: &auth::Principal) -> CommentAuthor {
+    CommentAuthor {
+        member_id: p.member_id,
+        key_id: p.key_id,
+        key_name: p.key_name.clone(),
+        admin: p.has(Scope::Admin),
+    }
+}
 
 fn comment_to_pb(c: Comment) -> pb::GroupComment {
     pb::GroupComment {
@@ -349,36 +356,9 @@ impl GroupService for Api {
         let p = auth::require(req.extensions(), Scope::Write)?;
         let pb::AddGroupCommentRequest { group_id, text } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(Error::required("text").into());
-        }
-        if text.chars().count() > COMMENT_CHARS_MAX {
-            return Err(Error::invalid_field(
-                "text",
-                format!("at most {COMMENT_CHARS_MAX} characters"),
-                "TOO_LONG",
-            )
-            .into());
-        }
-        // Signed with the member's name when the key is a member's own, else the key's name.
-        let member = match p.member_id {
-            Some(m) => self.store.find_member(&m.to_string()).await?,
-            None => None,
-        };
-        let name = match member {
-            Some(m) if !m.name.is_empty() => m.name,
-            Some(m) if !m.email.is_empty() => m.email,
-            _ => p.key_name.clone(),
-        };
-        let author = CommentAuthor {
-            member_id: p.member_id,
-            key_id: p.key_id,
-            name,
-        };
         let comment = self
             .store
-            .add_comment(p.project_id, id, author, text.to_owned())
+            .add_comment(p.project_id, id, &comment_author(&p), &text)
             .await?;
         Ok(Response::new(pb::AddGroupCommentResponse {
             comment: Some(comment_to_pb(comment)),
@@ -397,16 +377,9 @@ impl GroupService for Api {
         } = req.into_inner();
         let group = convert::uuid("error_group_id", &group_id)?;
         let id = convert::uuid("comment_id", &comment_id)?;
-        let comment = self.store.get_comment(p.project_id, group, id).await?;
-        let own = comment.key_id == p.key_id
-            || (comment.member_id.is_some() && comment.member_id == p.member_id);
-        if !own && !p.has(Scope::Admin) {
-            return Err(Error::PermissionDenied(
-                "only the comment's author or an admin deletes it".into(),
-            )
-            .into());
-        }
-        self.store.delete_comment(p.project_id, group, id).await?;
+        self.store
+            .delete_comment(p.project_id, group, id, &comment_author(&p))
+            .await?;
         Ok(Response::new(pb::DeleteGroupCommentResponse { comment_id }))
     }
 

@@ -6,11 +6,16 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Store, db_err, entity::group_comment};
+use super::{
+    Store, db_err,
+    entity::{group_comment, member},
+};
 use crate::{domain::model::from_millis, error::Error};
 
 /// Most comments a group's listing returns (the oldest ones).
 pub const COMMENTS_MAX: u64 = 1000;
+/// Longest comment, in characters.
+pub const COMMENT_CHARS_MAX: usize = 10_000;
 
 /// A comment as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,20 +24,20 @@ pub struct Comment {
     pub group_id: Uuid,
     /// The member whose key wrote it, if any.
     pub member_id: Option<Uuid>,
-    /// The key that wrote it.
-    pub key_id: Uuid,
     pub author: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
 }
 
-/// Who writes a comment.
+/// The key that writes or deletes a comment.
 #[derive(Debug, Clone)]
 pub struct CommentAuthor {
+    /// The member whose own key it is, if any.
     pub member_id: Option<Uuid>,
     pub key_id: Uuid,
-    /// As shown.
-    pub name: String,
+    pub key_name: String,
+    /// The key may manage the installation (deletes anyone's comment).
+    pub admin: bool,
 }
 
 fn comment(m: group_comment::Model) -> Comment {
@@ -40,7 +45,6 @@ fn comment(m: group_comment::Model) -> Comment {
         id: m.id,
         group_id: m.group_id,
         member_id: m.member_id,
-        key_id: m.key_id,
         author: m.author,
         text: m.text,
         created_at: from_millis(m.created_at),
@@ -69,23 +73,48 @@ impl Store {
             .collect())
     }
 
-    /// Adds a comment to a group of the project.
+    /// Adds a comment to a group of the project: `text` trimmed, 1 to `COMMENT_CHARS_MAX`
+    /// characters, signed with the member's name (or email) when the key is a member's own,
+    /// else with the key's name.
     pub async fn add_comment(
         &self,
         project_id: Uuid,
         group_id: Uuid,
-        author: CommentAuthor,
-        text: String,
+        by: &CommentAuthor,
+        text: &str,
     ) -> Result<Comment, Error> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::required("text"));
+        }
+        if text.chars().count() > COMMENT_CHARS_MAX {
+            return Err(Error::invalid_field(
+                "text",
+                format!("at most {COMMENT_CHARS_MAX} characters"),
+                "TOO_LONG",
+            ));
+        }
         self.get_group(project_id, group_id).await?;
+        let member = match by.member_id {
+            Some(id) => member::Entity::find_by_id(id)
+                .one(&self.db)
+                .await
+                .map_err(db_err)?,
+            None => None,
+        };
+        let name = match member {
+            Some(m) if !m.name.is_empty() => m.name,
+            Some(m) if !m.email.is_empty() => m.email,
+            _ => by.key_name.clone(),
+        };
         let row = group_comment::ActiveModel {
             id: Set(Uuid::now_v7()),
             project_id: Set(project_id),
             group_id: Set(group_id),
-            member_id: Set(author.member_id),
-            key_id: Set(author.key_id),
-            author: Set(author.name),
-            text: Set(text),
+            member_id: Set(by.member_id),
+            key_id: Set(by.key_id),
+            author: Set(name),
+            text: Set(text.to_owned()),
             created_at: Set(Utc::now().timestamp_millis()),
         }
         .insert(&self.db)
@@ -94,30 +123,28 @@ impl Store {
         Ok(comment(row))
     }
 
-    /// One comment on a group of the project.
-    pub async fn get_comment(
-        &self,
-        project_id: Uuid,
-        group_id: Uuid,
-        id: Uuid,
-    ) -> Result<Comment, Error> {
-        group_comment::Entity::find_by_id(id)
-            .filter(group_comment::Column::GroupId.eq(group_id))
-            .filter(group_comment::Column::ProjectId.eq(project_id))
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .map(comment)
-            .ok_or(Error::NotFound { what: "comment" })
-    }
-
-    /// Deletes a comment on a group of the project.
+    /// Deletes a comment on a group of the project. Only the key (or the member) that wrote it,
+    /// or an admin, may.
     pub async fn delete_comment(
         &self,
         project_id: Uuid,
         group_id: Uuid,
         id: Uuid,
+        by: &CommentAuthor,
     ) -> Result<(), Error> {
+        let c = group_comment::Entity::find_by_id(id)
+            .filter(group_comment::Column::GroupId.eq(group_id))
+            .filter(group_comment::Column::ProjectId.eq(project_id))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or(Error::NotFound { what: "comment" })?;
+        let own = c.key_id == by.key_id || (c.member_id.is_some() && c.member_id == by.member_id);
+        if !own && !by.admin {
+            return Err(Error::PermissionDenied(
+                "only the comment's author or an admin deletes it".into(),
+            ));
+        }
         let res = group_comment::Entity::delete_many()
             .filter(group_comment::Column::Id.eq(id))
             .filter(group_comment::Column::GroupId.eq(group_id))

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Store, convert, db_err,
+    Store, convert, db_err, delete_rows,
     entity::{
         event, event_tag, group, group_comment, group_hash, group_hourly, group_stat, member,
         release,
@@ -621,37 +621,18 @@ impl Store {
     }
 }
 
-/// Deletes the rows of groups `ids` in `txn`: their hourly counts, tag counts, grouping keys
-/// and the groups themselves (their events are the caller's: deleted, moved, or already gone).
+/// Deletes the rows of groups `ids` in `txn`: their hourly counts, tag counts, grouping keys,
+/// comments and the groups themselves (their events are the caller's: deleted, moved, or already gone).
 pub(super) async fn delete_group_rows(
     txn: &sea_orm::DatabaseTransaction,
     ids: &[Uuid],
 ) -> Result<(), Error> {
-    group_hourly::Entity::delete_many()
-        .filter(group_hourly::Column::GroupId.is_in(ids.iter().copied()))
-        .exec(txn)
-        .await
-        .map_err(db_err)?;
-    group_stat::Entity::delete_many()
-        .filter(group_stat::Column::GroupId.is_in(ids.iter().copied()))
-        .exec(txn)
-        .await
-        .map_err(db_err)?;
-    group_hash::Entity::delete_many()
-        .filter(group_hash::Column::GroupId.is_in(ids.iter().copied()))
-        .exec(txn)
-        .await
-        .map_err(db_err)?;
-    group_comment::Entity::delete_many()
-        .filter(group_comment::Column::GroupId.is_in(ids.iter().copied()))
-        .exec(txn)
-        .await
-        .map_err(db_err)?;
-    group::Entity::delete_many()
-        .filter(group::Column::Id.is_in(ids.iter().copied()))
-        .exec(txn)
-        .await
-        .map_err(db_err)?;
+    let ids = || ids.iter().copied();
+    delete_rows::<group_hourly::Entity>(txn, group_hourly::Column::GroupId.is_in(ids())).await?;
+    delete_rows::<group_stat::Entity>(txn, group_stat::Column::GroupId.is_in(ids())).await?;
+    delete_rows::<group_hash::Entity>(txn, group_hash::Column::GroupId.is_in(ids())).await?;
+    delete_rows::<group_comment::Entity>(txn, group_comment::Column::GroupId.is_in(ids())).await?;
+    delete_rows::<group::Entity>(txn, group::Column::Id.is_in(ids())).await?;
     Ok(())
 }
 

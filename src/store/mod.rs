@@ -422,6 +422,18 @@ async fn begin_immediate(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
 
 /// Maps a database error to the domain error: connection trouble is `Unavailable`, text
 /// PostgreSQL cannot store (NUL) is the request's fault, the rest internal.
+/// Deletes the rows of `E` that `filter` selects, in `txn`; returns how many went.
+pub(super) async fn delete_rows<E: sea_orm::EntityTrait>(
+    txn: &sea_orm::DatabaseTransaction,
+    filter: impl sea_orm::sea_query::IntoCondition,
+) -> Result<u64, Error> {
+    Ok(sea_orm::QueryFilter::filter(E::delete_many(), filter)
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected)
+}
+
 pub(crate) fn db_err(e: DbErr) -> Error {
     match &e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     Store,
     access::{NewAudit, insert_audit},
-    db_err,
+    db_err, delete_rows,
     entity::{
         api_key, event, event_tag, group, group_comment, group_hash, group_hourly, group_stat,
         integration, member, project, project_name, project_setting, release, retention,
@@ -457,17 +457,4 @@ impl Store {
         txn.commit().await.map_err(db_err)?;
         Ok(DeletedProject { events, groups })
     }
-}
-
-/// Deletes the rows of `E` that `filter` selects, in `txn`; returns how many went.
-async fn delete_rows<E: EntityTrait>(
-    txn: &DatabaseTransaction,
-    filter: impl sea_orm::sea_query::IntoCondition,
-) -> Result<u64, Error> {
-    Ok(E::delete_many()
-        .filter(filter)
-        .exec(txn)
-        .await
-        .map_err(db_err)?
-        .rows_affected)
 }

@@ -50,7 +50,6 @@ const RELEASES_CACHED: usize = 65_536;
 #[derive(Debug, Default)]
 pub(super) struct ReleasesSeen {
     by_project: HashMap<Uuid, HashMap<String, i64>>,
-    len: usize,
 }
 
 impl ReleasesSeen {
@@ -59,15 +58,14 @@ impl ReleasesSeen {
     }
 
     fn insert(&mut self, project: Uuid, version: String, first_seen: i64) {
-        if self
-            .by_project
+        self.by_project
             .entry(project)
             .or_default()
-            .insert(version, first_seen)
-            .is_none()
-        {
-            self.len += 1;
-        }
+            .insert(version, first_seen);
+    }
+
+    fn len(&self) -> usize {
+        self.by_project.values().map(HashMap::len).sum()
     }
 }
 
@@ -147,11 +145,12 @@ impl Store {
 
     /// Keeps the first-seen times a committed batch read or recorded.
     fn remember_releases(&self, learned: ReleasesSeen) {
-        if learned.len == 0 {
+        let new = learned.len();
+        if new == 0 {
             return;
         }
         if let Ok(mut seen) = self.releases_seen.lock() {
-            if seen.len + learned.len > RELEASES_CACHED {
+            if seen.len() + new > RELEASES_CACHED {
                 *seen = ReleasesSeen::default();
             }
             for (project, versions) in learned.by_project {
