@@ -23,6 +23,7 @@ mod m20261207_000017_releases;
 mod m20261207_000018_release_order;
 mod m20261207_000019_assignee;
 mod m20261207_000020_comments;
+mod m20261207_000021_activity;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_release_order::Migration),
             Box::new(m20261207_000019_assignee::Migration),
             Box::new(m20261207_000020_comments::Migration),
+            Box::new(m20261207_000021_activity::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! the grouping algorithm, query filters and cursors. Everything here is pure and
 //! unit-tested; `ingest`, `store` and `grpc` build on it.
 
+pub mod activity;
 pub mod alerts;
 pub mod cursor;
 pub mod event;

@@ -11,6 +11,7 @@ use crate::{
     auth::{self, Scope},
     domain::{
         GroupStatus,
+        activity::{Activity, Change},
         cursor::{EventCursor, GroupCursor, page_limit},
         export::{self, Format},
         filter::{EventFilter, search_words},
@@ -18,7 +19,7 @@ use crate::{
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
-    store::{Comment, CommentAuthor, GroupQuery},
+    store::{ACTIVITY_MAX, Actor, Comment, GroupQuery},
 };
 
 /// Most groups one bulk request may name.
@@ -26,8 +27,8 @@ const BULK_MAX: usize = 1000;
 /// Most releases one listing returns.
 const RELEASES_LISTED_MAX: u32 = 1000;
 
-fn comment_author(p: &auth::Principal) -> CommentAuthor {
-    CommentAuthor {
+fn actor(p: &auth::Principal) -> Actor {
+    Actor {
         member_id: p.member_id,
         key_id: p.key_id,
         key_name: p.key_name.clone(),
@@ -44,6 +45,56 @@ fn comment_to_pb(c: Comment) -> pb::GroupComment {
         text: c.text,
         created_at: Some(convert::ts(c.created_at)),
     }
+}
+
+/// Entries a group's activity lists when the request names no limit.
+const ACTIVITY_DEFAULT: u32 = 100;
+
+fn activity_to_pb(a: Activity) -> pb::GroupActivity {
+    let mut out = pb::GroupActivity {
+        id: a.id.map(|id| id.to_string()).unwrap_or_default(),
+        group_id: a.group_id.to_string(),
+        r#type: a.change.kind().to_owned(),
+        actor: a.actor.unwrap_or_default(),
+        member_id: a.member_id.map(|m| m.to_string()).unwrap_or_default(),
+        created_at: Some(convert::ts(a.created_at)),
+        ..Default::default()
+    };
+    match a.change {
+        Change::FirstSeen
+        | Change::SetResolved
+        | Change::Unassigned
+        | Change::SetUnresolved { snooze_end: None } => {}
+        Change::Note { text, .. } => out.text = text,
+        Change::SetResolvedInRelease { release } => out.release = release,
+        Change::SetUnresolved {
+            snooze_end: Some(end),
+        } => out.snooze_end = end.as_str().to_owned(),
+        Change::SetIgnored { minutes, events } => {
+            out.ignore_duration = minutes.unwrap_or(0);
+            out.ignore_count = events.unwrap_or(0);
+        }
+        Change::SetRegression { release, event_id } => {
+            out.release = release;
+            out.event_id = event_id.to_string();
+        }
+        Change::Assigned { id, name, email } => {
+            out.assignee = Some(pb::GroupAssignee {
+                id: id.to_string(),
+                name,
+                email,
+            });
+        }
+        Change::Merge { merged, events } => {
+            out.merged_group_ids = merged.iter().map(Uuid::to_string).collect();
+            out.merged_events = events;
+        }
+        Change::Workflow { from, to } => {
+            out.workflow_from = from;
+            out.workflow_to = to;
+        }
+    }
+    out
 }
 
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportEventsResponse, Status>> + Send>>;
@@ -80,7 +131,7 @@ impl Api {
         let id = convert::uuid("error_group_id", group_id)?;
         Ok(convert::group_to_pb(
             self.store
-                .set_group_status(p.project_id, id, status)
+                .set_group_status(p.project_id, id, status, Some(&actor(&p)))
                 .await?,
         ))
     }
@@ -266,7 +317,11 @@ impl GroupService for Api {
         let group = if *in_next_release {
             let p = auth::require(req.extensions(), Scope::Write)?;
             let id = convert::uuid("error_group_id", group_id)?;
-            convert::group_to_pb(self.store.resolve_in_next_release(p.project_id, id).await?)
+            convert::group_to_pb(
+                self.store
+                    .resolve_in_next_release(p.project_id, id, Some(&actor(&p)))
+                    .await?,
+            )
         } else {
             self.set_status(req.extensions(), group_id, GroupStatus::Resolved)
                 .await?
@@ -305,7 +360,10 @@ impl GroupService for Api {
             "" => None,
             who => Some(self.member_named(&p, who).await?),
         };
-        let group = self.store.assign_group(p.project_id, id, member).await?;
+        let group = self
+            .store
+            .assign_group(p.project_id, id, member, Some(&actor(&p)))
+            .await?;
         Ok(Response::new(pb::AssignGroupResponse {
             group: Some(convert::group_to_pb(group)),
         }))
@@ -348,6 +406,27 @@ impl GroupService for Api {
         }))
     }
 
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListGroupActivity")]
+    async fn list_group_activity(
+        &self,
+        req: Request<pb::ListGroupActivityRequest>,
+    ) -> Result<Response<pb::ListGroupActivityResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let pb::ListGroupActivityRequest { group_id, limit } = req.into_inner();
+        let id = convert::uuid("error_group_id", &group_id)?;
+        let limit = match limit {
+            0 => ACTIVITY_DEFAULT,
+            n => n,
+        };
+        let activity = self
+            .store
+            .list_activity(p.project_id, id, u64::from(limit).min(ACTIVITY_MAX))
+            .await?;
+        Ok(Response::new(pb::ListGroupActivityResponse {
+            activity: activity.into_iter().map(activity_to_pb).collect(),
+        }))
+    }
+
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/AddGroupComment")]
     async fn add_group_comment(
         &self,
@@ -358,7 +437,7 @@ impl GroupService for Api {
         let id = convert::uuid("error_group_id", &group_id)?;
         let comment = self
             .store
-            .add_comment(p.project_id, id, &comment_author(&p), &text)
+            .add_comment(p.project_id, id, &actor(&p), &text)
             .await?;
         Ok(Response::new(pb::AddGroupCommentResponse {
             comment: Some(comment_to_pb(comment)),
@@ -378,7 +457,7 @@ impl GroupService for Api {
         let group = convert::uuid("error_group_id", &group_id)?;
         let id = convert::uuid("comment_id", &comment_id)?;
         self.store
-            .delete_comment(p.project_id, group, id, &comment_author(&p))
+            .delete_comment(p.project_id, group, id, &actor(&p))
             .await?;
         Ok(Response::new(pb::DeleteGroupCommentResponse { comment_id }))
     }
@@ -396,9 +475,10 @@ impl GroupService for Api {
         } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
         let snooze = model::Snooze::new(ignore_duration, ignore_count)?;
+        let by = actor(&p);
         let group = convert::group_to_pb(
             self.store
-                .set_group_status_snoozed(p.project_id, id, GroupStatus::Ignored, snooze)
+                .set_group_status_snoozed(p.project_id, id, GroupStatus::Ignored, snooze, Some(&by))
                 .await?,
         );
         Ok(Response::new(pb::IgnoreGroupResponse {
@@ -433,7 +513,10 @@ impl GroupService for Api {
             .map(|raw| convert::uuid("error_group_ids", raw))
             .collect::<Result<Vec<_>, _>>()?;
         let set = model::MergeSet::new(ids)?;
-        let (group, merged, moved_events) = self.store.merge_groups(p.project_id, &set).await?;
+        let (group, merged, moved_events) = self
+            .store
+            .merge_groups(p.project_id, &set, Some(&actor(&p)))
+            .await?;
         Ok(Response::new(pb::MergeGroupsResponse {
             group: Some(convert::group_to_pb(group)),
             merged_group_ids: merged.iter().map(Uuid::to_string).collect(),
@@ -491,6 +574,7 @@ impl GroupService for Api {
             }
             _ => None,
         };
+        let by = actor(&p);
         let mut succeeded = Vec::new();
         let mut failed = Vec::new();
         for raw in group_ids {
@@ -499,17 +583,23 @@ impl GroupService for Api {
                 Ok(id) => match action {
                     pb::BulkAction::Resolve => self
                         .store
-                        .set_group_status(p.project_id, id, GroupStatus::Resolved)
+                        .set_group_status(p.project_id, id, GroupStatus::Resolved, Some(&by))
                         .await
                         .map(|_| ()),
                     pb::BulkAction::Unresolve => self
                         .store
-                        .set_group_status(p.project_id, id, GroupStatus::Unresolved)
+                        .set_group_status(p.project_id, id, GroupStatus::Unresolved, Some(&by))
                         .await
                         .map(|_| ()),
                     pb::BulkAction::Ignore => self
                         .store
-                        .set_group_status_snoozed(p.project_id, id, GroupStatus::Ignored, snooze)
+                        .set_group_status_snoozed(
+                            p.project_id,
+                            id,
+                            GroupStatus::Ignored,
+                            snooze,
+                            Some(&by),
+                        )
                         .await
                         .map(|_| ()),
                     pb::BulkAction::Delete => {
@@ -517,7 +607,7 @@ impl GroupService for Api {
                     }
                     pb::BulkAction::Assign => self
                         .store
-                        .assign_group(p.project_id, id, member)
+                        .assign_group(p.project_id, id, member, Some(&by))
                         .await
                         .map(|_| ()),
                     pb::BulkAction::Unspecified => Err(Error::required("action")),
@@ -635,7 +725,10 @@ impl GroupService for Api {
         let pb::TransitionWorkflowRequest { group_id, stage } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
         let to = convert::stage_from_pb("stage", stage)?;
-        let (group, from) = self.store.transition_workflow(p.project_id, id, to).await?;
+        let (group, from) = self
+            .store
+            .transition_workflow(p.project_id, id, to, Some(&actor(&p)))
+            .await?;
         Ok(Response::new(pb::TransitionWorkflowResponse {
             group: Some(convert::group_to_pb(group)),
             previous_stage: convert::stage_to_pb(from) as i32,

@@ -709,7 +709,12 @@ mod tests {
         let old = prepare(project, old, Level::Error, Utc::now()).unwrap();
         store.commit_batch(vec![Box::new(old)]).await.1.unwrap();
         store
-            .set_group_status(project, loud_group, crate::domain::GroupStatus::Ignored)
+            .set_group_status(
+                project,
+                loud_group,
+                crate::domain::GroupStatus::Ignored,
+                None,
+            )
             .await
             .unwrap();
         let loudest = store
@@ -742,7 +747,7 @@ mod tests {
             .unwrap();
         let fixed = committed[0].group_id;
         store
-            .set_group_status(project, fixed, GroupStatus::Resolved)
+            .set_group_status(project, fixed, GroupStatus::Resolved, None)
             .await
             .unwrap();
         rule(&store, project, "regressed", "regressions > 0 in 5m").await;
@@ -790,7 +795,7 @@ mod tests {
             async move {
                 let snooze = Snooze::new(minutes, count).unwrap();
                 store
-                    .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze)
+                    .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze, None)
                     .await
                     .unwrap();
             }
@@ -802,7 +807,7 @@ mod tests {
 
         store.commit_batch(vec![event("counted")]).await.1.unwrap();
         store
-            .set_group_status(project, taken_out, GroupStatus::Unresolved)
+            .set_group_status(project, taken_out, GroupStatus::Unresolved, None)
             .await
             .unwrap();
         assert!(evaluate(&store, Utc::now()).await.unwrap().is_empty());

@@ -69,7 +69,7 @@ mod tests {
         let group = store.commit_batch(events(project, 1)).await.1.unwrap()[0].group_id;
         let snooze = Snooze::new(None, Some(3)).unwrap();
         let g = store
-            .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze)
+            .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze, None)
             .await
             .unwrap();
         assert_eq!(
@@ -98,7 +98,7 @@ mod tests {
         let before = Utc::now();
         let snooze = Snooze::new(Some(30), None).unwrap();
         let g = store
-            .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze)
+            .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze, None)
             .await
             .unwrap();
         let until = g
@@ -127,10 +127,21 @@ mod tests {
         let g = store.get_group(project, group).await.unwrap();
         assert_eq!(g.status, GroupStatus::Unresolved);
         assert_eq!((g.ignored_until, g.ignored_until_count), (None, None));
+        // Faultline did it, once, and says why.
+        let history = store.list_activity(project, group, 10).await.unwrap();
+        let ends: Vec<_> = history
+            .iter()
+            .filter(|a| a.change.kind() == "set_unresolved")
+            .map(|a| (a.change.clone(), a.actor.clone()))
+            .collect();
+        let time_passed = crate::domain::activity::Change::SetUnresolved {
+            snooze_end: Some(crate::domain::activity::SnoozeEnd::TimePassed),
+        };
+        assert_eq!(ends, [(time_passed, None)]);
 
         // Ignored for good, then set to resolved: neither snooze is left behind.
         store
-            .set_group_status(project, group, GroupStatus::Ignored)
+            .set_group_status(project, group, GroupStatus::Ignored, None)
             .await
             .unwrap();
         store.commit_batch(events(project, 3)).await.1.unwrap();
@@ -139,7 +150,7 @@ mod tests {
         assert_eq!(g.status, GroupStatus::Ignored);
         let snooze = Snooze::new(Some(1), Some(1)).unwrap();
         store
-            .set_group_status_snoozed(project, group, GroupStatus::Resolved, snooze)
+            .set_group_status_snoozed(project, group, GroupStatus::Resolved, snooze, None)
             .await
             .unwrap();
         let g = store.get_group(project, group).await.unwrap();

@@ -59,6 +59,7 @@ pub fn routes() -> Router<Api> {
             "/v1/errors/comments/{error_group_id}/{comment_id}",
             delete(delete_comment),
         )
+        .route("/v1/errors/activity/{error_group_id}", get(activity))
         .route("/v1/errors/delete/{error_group_id}", delete(delete_group))
         .route("/v1/errors/bulk", post(bulk))
         .route("/v1/errors/merge", post(merge))
@@ -1149,6 +1150,81 @@ async fn releases(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> 
     Ok(Json(json!({ "releases": releases })))
 }
 
+/// `null` for an empty string.
+fn or_null(s: String) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s)
+    }
+}
+
+/// An activity entry: what every entry has, and in `data` what its `type` has besides.
+fn activity_json(a: pb::GroupActivity) -> Value {
+    let pb::GroupActivity {
+        id,
+        group_id,
+        r#type,
+        actor,
+        member_id,
+        created_at,
+        text,
+        release,
+        event_id,
+        ignore_duration,
+        ignore_count,
+        snooze_end,
+        assignee,
+        merged_group_ids,
+        merged_events,
+        workflow_from,
+        workflow_to,
+    } = a;
+    let data = match r#type.as_str() {
+        "note" => json!({ "text": text }),
+        "set_resolved_in_release" => json!({ "release": release }),
+        "set_regression" => json!({ "release": or_null(release), "event_id": event_id }),
+        "set_ignored" => json!({
+            "ignore_duration": (ignore_duration > 0).then_some(ignore_duration),
+            "ignore_count": (ignore_count > 0).then_some(ignore_count),
+        }),
+        "set_unresolved" => json!({ "snooze_end": or_null(snooze_end) }),
+        "assigned" => json!({ "assignee": assignee.map(|m| json!({
+            "id": m.id,
+            "name": m.name,
+            "email": m.email,
+        })) }),
+        "merge" => json!({ "merged_group_ids": merged_group_ids, "events": merged_events }),
+        "workflow" => json!({ "from": workflow_from, "to": workflow_to }),
+        _ => json!({}),
+    };
+    json!({
+        "id": or_null(id),
+        "error_group_id": group_id,
+        "type": r#type,
+        "actor": or_null(actor),
+        "member_id": or_null(member_id),
+        "created_at": time_json(created_at),
+        "data": data,
+    })
+}
+
+async fn activity(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(group_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let ListQuery { limit, .. } = parse_query(raw)?;
+    let pb::ListGroupActivityResponse { activity } = api
+        .list_group_activity(ctx.request(pb::ListGroupActivityRequest { group_id, limit }))
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "activity": activity.into_iter().map(activity_json).collect::<Vec<_>>(),
+    })))
+}
+
 fn comment_json(c: pb::GroupComment) -> Value {
     let pb::GroupComment {
         id,
@@ -1162,7 +1238,7 @@ fn comment_json(c: pb::GroupComment) -> Value {
         "id": id,
         "error_group_id": group_id,
         "author": author,
-        "member_id": if member_id.is_empty() { Value::Null } else { Value::String(member_id) },
+        "member_id": or_null(member_id),
         "text": text,
         "created_at": time_json(created_at),
     })

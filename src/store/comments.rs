@@ -7,8 +7,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Store, db_err,
-    entity::{group_comment, member},
+    Store,
+    activity::{Actor, signature},
+    db_err,
+    entity::group_comment,
 };
 use crate::{domain::model::from_millis, error::Error};
 
@@ -27,17 +29,6 @@ pub struct Comment {
     pub author: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
-}
-
-/// The key that writes or deletes a comment.
-#[derive(Debug, Clone)]
-pub struct CommentAuthor {
-    /// The member whose own key it is, if any.
-    pub member_id: Option<Uuid>,
-    pub key_id: Uuid,
-    pub key_name: String,
-    /// The key may manage the installation (deletes anyone's comment).
-    pub admin: bool,
 }
 
 fn comment(m: group_comment::Model) -> Comment {
@@ -80,7 +71,7 @@ impl Store {
         &self,
         project_id: Uuid,
         group_id: Uuid,
-        by: &CommentAuthor,
+        by: &Actor,
         text: &str,
     ) -> Result<Comment, Error> {
         let text = text.trim();
@@ -95,18 +86,7 @@ impl Store {
             ));
         }
         self.get_group(project_id, group_id).await?;
-        let member = match by.member_id {
-            Some(id) => member::Entity::find_by_id(id)
-                .one(&self.db)
-                .await
-                .map_err(db_err)?,
-            None => None,
-        };
-        let name = match member {
-            Some(m) if !m.name.is_empty() => m.name,
-            Some(m) if !m.email.is_empty() => m.email,
-            _ => by.key_name.clone(),
-        };
+        let name = signature(&self.db, by).await?.name;
         let row = group_comment::ActiveModel {
             id: Set(Uuid::now_v7()),
             project_id: Set(project_id),
@@ -130,7 +110,7 @@ impl Store {
         project_id: Uuid,
         group_id: Uuid,
         id: Uuid,
-        by: &CommentAuthor,
+        by: &Actor,
     ) -> Result<(), Error> {
         let c = group_comment::Entity::find_by_id(id)
             .filter(group_comment::Column::GroupId.eq(group_id))

@@ -9,10 +9,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Store, convert, db_err, delete_rows,
+    Store,
+    activity::{self, Actor},
+    convert, db_err, delete_rows,
     entity::{
-        event, event_tag, group, group_comment, group_hash, group_hourly, group_stat, member,
-        release,
+        event, event_tag, group, group_activity, group_comment, group_hash, group_hourly,
+        group_stat, member, release,
     },
     events::escape_like,
     write,
@@ -20,6 +22,7 @@ use super::{
 use crate::{
     domain::{
         GroupStatus,
+        activity::{Change, SnoozeEnd},
         cursor::GroupCursor,
         filter::GroupSort,
         model::{Assignee, Group, GroupDetail, MergeSet, Snooze, from_millis},
@@ -207,23 +210,45 @@ impl Store {
         }))
     }
 
-    /// Assigns a group to a member (`None`: unassigns it).
+    /// Assigns a group to a member (`None`: unassigns it), by `by` (`None`: Faultline).
     pub async fn assign_group(
         &self,
         project_id: Uuid,
         group_id: Uuid,
         assignee: Option<Uuid>,
+        by: Option<&Actor>,
     ) -> Result<Group, Error> {
+        let txn = self.begin_write().await?;
+        let change = match assignee {
+            Some(id) => {
+                let m = member::Entity::find_by_id(id)
+                    .one(&txn)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or_else(|| {
+                        Error::invalid_field("assignee", "no such member", "UNKNOWN_MEMBER")
+                    })?;
+                Change::Assigned {
+                    id,
+                    name: m.name,
+                    email: m.email,
+                }
+            }
+            None => Change::Unassigned,
+        };
         let res = group::Entity::update_many()
             .col_expr(group::Column::AssigneeId, Expr::value(assignee))
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(db_err)?;
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
         }
+        let by = activity::signed(&txn, by).await?;
+        activity::record(&txn, &[(project_id, group_id)], by.as_ref(), &change).await?;
+        txn.commit().await.map_err(db_err)?;
         self.note_write();
         self.get_group(project_id, group_id).await
     }
@@ -304,22 +329,25 @@ impl Store {
         project_id: Uuid,
         group_id: Uuid,
         status: GroupStatus,
+        by: Option<&Actor>,
     ) -> Result<Group, Error> {
-        self.set_group_status_snoozed(project_id, group_id, status, Snooze::default())
+        self.set_group_status_snoozed(project_id, group_id, status, Snooze::default(), by)
             .await
     }
 
     /// `set_group_status`, and for `Ignored` how long the ignore lasts: for `snooze.minutes`
     /// from now, until `snooze.events` more events (the writer brings the group back), or
-    /// both, whichever comes first. Any change of status ends an earlier snooze.
+    /// both, whichever comes first. Any change of status ends an earlier snooze. The change
+    /// goes into the group's activity as made by `by` (`None`: Faultline).
     pub async fn set_group_status_snoozed(
         &self,
         project_id: Uuid,
         group_id: Uuid,
         status: GroupStatus,
         snooze: Snooze,
+        by: Option<&Actor>,
     ) -> Result<Group, Error> {
-        self.change_status(project_id, group_id, status, snooze, false)
+        self.change_status(project_id, group_id, status, snooze, false, by)
             .await
     }
 
@@ -332,6 +360,7 @@ impl Store {
         status: GroupStatus,
         snooze: Snooze,
         in_next_release: bool,
+        by: Option<&Actor>,
     ) -> Result<Group, Error> {
         let release = if in_next_release {
             let Some(latest) = self.latest_release(project_id).await? else {
@@ -348,6 +377,15 @@ impl Store {
             None
         };
         let ignored = status == GroupStatus::Ignored;
+        let change = match (status, &release) {
+            (GroupStatus::Resolved, Some(r)) => Change::SetResolvedInRelease { release: r.clone() },
+            (GroupStatus::Resolved, None) => Change::SetResolved,
+            (GroupStatus::Unresolved, _) => Change::SetUnresolved { snooze_end: None },
+            (GroupStatus::Ignored, _) => Change::SetIgnored {
+                minutes: snooze.minutes,
+                events: snooze.events,
+            },
+        };
         let until = snooze
             .minutes
             .filter(|_| ignored)
@@ -376,10 +414,14 @@ impl Store {
                 update.col_expr(group::Column::ResolvedAt, Expr::value(Option::<i64>::None))
             }
         };
-        let res = update.exec(&self.db).await.map_err(db_err)?;
+        let txn = self.begin_write().await?;
+        let res = update.exec(&txn).await.map_err(db_err)?;
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
         }
+        let by = activity::signed(&txn, by).await?;
+        activity::record(&txn, &[(project_id, group_id)], by.as_ref(), &change).await?;
+        txn.commit().await.map_err(db_err)?;
         self.note_write();
         self.get_group(project_id, group_id).await
     }
@@ -393,9 +435,10 @@ impl Store {
         &self,
         project_id: Uuid,
         group_id: Uuid,
+        by: Option<&Actor>,
     ) -> Result<Group, Error> {
         let resolved = GroupStatus::Resolved;
-        self.change_status(project_id, group_id, resolved, Snooze::default(), true)
+        self.change_status(project_id, group_id, resolved, Snooze::default(), true, by)
             .await
     }
 
@@ -446,11 +489,25 @@ impl Store {
                 Expr::value(Option::<i64>::None),
             )
             .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
-            .filter(group::Column::Id.is_in(ids))
+            .filter(group::Column::Id.is_in(ids.iter().copied()))
             .filter(due())
             .exec(&txn)
             .await
             .map_err(db_err)?;
+        // Locked above, every one of them was due and is woken now.
+        let woken = group::Entity::find()
+            .select_only()
+            .column(group::Column::ProjectId)
+            .column(group::Column::Id)
+            .filter(group::Column::Id.is_in(ids))
+            .into_tuple::<(Uuid, Uuid)>()
+            .all(&txn)
+            .await
+            .map_err(db_err)?;
+        let change = Change::SetUnresolved {
+            snooze_end: Some(SnoozeEnd::TimePassed),
+        };
+        activity::record(&txn, &woken, None, &change).await?;
         txn.commit().await.map_err(db_err)?;
         if res.rows_affected > 0 {
             self.note_write();
@@ -470,6 +527,7 @@ impl Store {
         &self,
         project_id: Uuid,
         set: &MergeSet,
+        by: Option<&Actor>,
     ) -> Result<(Group, Vec<Uuid>, u64), Error> {
         let ids = set.ids();
         let txn = self.begin_write().await?;
@@ -522,10 +580,16 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
-        // The conversation goes along.
+        // The conversation and the history go along.
         group_comment::Entity::update_many()
             .col_expr(group_comment::Column::GroupId, Expr::value(primary.id))
             .filter(group_comment::Column::GroupId.is_in(children.iter().copied()))
+            .exec(&txn)
+            .await
+            .map_err(db_err)?;
+        group_activity::Entity::update_many()
+            .col_expr(group_activity::Column::GroupId, Expr::value(primary.id))
+            .filter(group_activity::Column::GroupId.is_in(children.iter().copied()))
             .exec(&txn)
             .await
             .map_err(db_err)?;
@@ -571,6 +635,12 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
+        let by = activity::signed(&txn, by).await?;
+        let change = Change::Merge {
+            merged: children.clone(),
+            events: events.rows_affected,
+        };
+        activity::record(&txn, &[(project_id, primary.id)], by.as_ref(), &change).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         let merged = self.get_group(project_id, primary.id).await?;
@@ -632,6 +702,8 @@ pub(super) async fn delete_group_rows(
     delete_rows::<group_stat::Entity>(txn, group_stat::Column::GroupId.is_in(ids())).await?;
     delete_rows::<group_hash::Entity>(txn, group_hash::Column::GroupId.is_in(ids())).await?;
     delete_rows::<group_comment::Entity>(txn, group_comment::Column::GroupId.is_in(ids())).await?;
+    delete_rows::<group_activity::Entity>(txn, group_activity::Column::GroupId.is_in(ids()))
+        .await?;
     delete_rows::<group::Entity>(txn, group::Column::Id.is_in(ids())).await?;
     Ok(())
 }
@@ -714,7 +786,10 @@ mod tests {
             released(project, "cart lost", "1.0", 1),
         ])
         .await;
-        let g = store.resolve_in_next_release(project, group).await.unwrap();
+        let g = store
+            .resolve_in_next_release(project, group, None)
+            .await
+            .unwrap();
         assert_eq!(g.status, GroupStatus::Resolved);
         assert_eq!(g.resolved_in_release.as_deref(), Some("1.0"));
         assert_eq!(g.last_release, "1.0");
@@ -739,7 +814,10 @@ mod tests {
 
         // Resolved again, now in 1.1, the project's latest release, though the group's own
         // latest event is of 1.0: 1.0, 1.1 and events without a release leave it resolved.
-        let g = store.resolve_in_next_release(project, group).await.unwrap();
+        let g = store
+            .resolve_in_next_release(project, group, None)
+            .await
+            .unwrap();
         assert_eq!(g.resolved_in_release.as_deref(), Some("1.1"));
         commit(vec![released(project, "cart lost", "1.0", 6)]).await;
         commit(vec![released(project, "cart lost", "", 7)]).await;
@@ -763,16 +841,22 @@ mod tests {
 
         // Resolved in 2.0; 2.0 was first seen in the batch above, while another issue's
         // release 0.9, new to the project now, counts as later (the order is by first seen).
-        store.resolve_in_next_release(project, group).await.unwrap();
+        store
+            .resolve_in_next_release(project, group, None)
+            .await
+            .unwrap();
         assert_eq!(state(group).await, resolved_in("2.0"));
         commit(vec![released(project, "other", "0.9", 14)]).await;
         commit(vec![released(project, "cart lost", "0.9", 15)]).await;
         assert_eq!(state(group).await, (GroupStatus::Unresolved, true, None));
 
         // Resolved outright, then an event of the same release: it is back.
-        store.resolve_in_next_release(project, group).await.unwrap();
+        store
+            .resolve_in_next_release(project, group, None)
+            .await
+            .unwrap();
         let g = store
-            .set_group_status(project, group, GroupStatus::Resolved)
+            .set_group_status(project, group, GroupStatus::Resolved, None)
             .await
             .unwrap();
         assert_eq!(g.resolved_in_release, None);
@@ -782,7 +866,10 @@ mod tests {
         // A group whose keys are not recorded (the batch takes it for new, and meets it on its
         // fingerprint, as when another server made it meanwhile): the newest event's release
         // judges it.
-        store.resolve_in_next_release(project, group).await.unwrap();
+        store
+            .resolve_in_next_release(project, group, None)
+            .await
+            .unwrap();
         assert_eq!(state(group).await, resolved_in("0.9"));
         group_hash::Entity::delete_many()
             .filter(group_hash::Column::GroupId.eq(group))
@@ -806,7 +893,7 @@ mod tests {
             .unwrap();
         let bare = commit(vec![released(bare_project, "no release", "", 19)]).await;
         let e = store
-            .resolve_in_next_release(bare_project, bare)
+            .resolve_in_next_release(bare_project, bare, None)
             .await
             .unwrap_err();
         assert!(e.to_string().contains("no release"), "{e}");
@@ -815,7 +902,9 @@ mod tests {
             GroupStatus::Unresolved
         );
         assert!(matches!(
-            store.resolve_in_next_release(project, Uuid::new_v4()).await,
+            store
+                .resolve_in_next_release(project, Uuid::new_v4(), None)
+                .await,
             Err(Error::NotFound { .. })
         ));
     }

@@ -3,6 +3,7 @@
 //! migrations and the same statements, built per backend by sea-query.
 
 mod access;
+mod activity;
 mod alerts;
 mod batch_sql;
 pub mod blob;
@@ -38,9 +39,10 @@ use sea_orm::{
 };
 
 pub use access::{AuditRecord, KeyInfo, MemberInfo, NewAudit, NewInvite, NewKey};
+pub use activity::{ACTIVITY_MAX, Actor};
 pub use alerts::{Counted, NamedGroup};
 pub use cache::Derived;
-pub use comments::{Comment, CommentAuthor};
+pub use comments::Comment;
 pub use events::ExportPage;
 pub use groups::GroupQuery;
 pub use insights::{StatsFigures, TrendFigures};

@@ -14,8 +14,9 @@ use super::{
     access::{NewAudit, insert_audit},
     db_err, delete_rows,
     entity::{
-        api_key, event, event_tag, group, group_comment, group_hash, group_hourly, group_stat,
-        integration, member, project, project_name, project_setting, release, retention,
+        api_key, event, event_tag, group, group_activity, group_comment, group_hash, group_hourly,
+        group_stat, integration, member, project, project_name, project_setting, release,
+        retention,
     },
 };
 use crate::{domain::model::RetentionPolicy, error::Error};
@@ -436,6 +437,8 @@ impl Store {
         delete_rows::<retention::Entity>(&txn, retention::Column::ProjectId.eq(id)).await?;
         delete_rows::<release::Entity>(&txn, release::Column::ProjectId.eq(id)).await?;
         delete_rows::<group_comment::Entity>(&txn, group_comment::Column::ProjectId.eq(id)).await?;
+        delete_rows::<group_activity::Entity>(&txn, group_activity::Column::ProjectId.eq(id))
+            .await?;
         // The channels hold credentials (webhook URLs, SMTP passwords): they go too.
         delete_rows::<integration::Entity>(&txn, integration::Column::ProjectId.eq(id)).await?;
         delete_rows::<project_setting::Entity>(&txn, project_setting::Column::ProjectId.eq(id))

@@ -7,9 +7,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Store, db_err, entity::group};
+use super::{
+    Store,
+    activity::{self, Actor},
+    db_err,
+    entity::group,
+};
 use crate::{
-    domain::{GroupStatus, model::Group, workflow::WorkflowStage},
+    domain::{GroupStatus, activity::Change, model::Group, workflow::WorkflowStage},
     error::Error,
 };
 
@@ -24,6 +29,7 @@ impl Store {
         project_id: Uuid,
         group_id: Uuid,
         to: WorkflowStage,
+        by: Option<&Actor>,
     ) -> Result<(Group, WorkflowStage), Error> {
         let current = self.get_group(project_id, group_id).await?;
         let from = current.workflow_stage;
@@ -45,13 +51,21 @@ impl Store {
                 )
                 .col_expr(group::Column::Regressed, Expr::value(false));
         }
-        let res = update.exec(&self.db).await.map_err(db_err)?;
+        let txn = self.begin_write().await?;
+        let res = update.exec(&txn).await.map_err(db_err)?;
         if res.rows_affected == 0 {
             return Err(Error::Conflict(format!(
                 "the group left {} while this move was made; read it again",
                 from.as_str()
             )));
         }
+        let by = activity::signed(&txn, by).await?;
+        let change = Change::Workflow {
+            from: from.as_str().to_owned(),
+            to: to.as_str().to_owned(),
+        };
+        activity::record(&txn, &[(project_id, group_id)], by.as_ref(), &change).await?;
+        txn.commit().await.map_err(db_err)?;
         self.note_write();
         Ok((self.get_group(project_id, group_id).await?, from))
     }

@@ -24,12 +24,17 @@ use uuid::Uuid;
 
 use super::{
     Store,
+    activity::{activity_insert, activity_row},
     batch_sql::{BatchTxn, insert_rows, select_in},
     db_err,
     entity::{event, event_tag, group, group_hash, group_hourly, group_stat, release},
 };
 use crate::{
-    domain::{NewEvent, model::Committed},
+    domain::{
+        NewEvent,
+        activity::{Change, SnoozeEnd},
+        model::Committed,
+    },
     error::Error,
 };
 
@@ -42,6 +47,7 @@ const STAT_ROWS_PER_STATEMENT: usize = 1024;
 const HASH_ROWS_PER_STATEMENT: usize = 1024;
 const HASH_LOOKUPS_PER_STATEMENT: usize = 1024;
 const RELEASE_ROWS_PER_STATEMENT: usize = 1024;
+const ACTIVITY_ROWS_PER_STATEMENT: usize = 512;
 /// Most releases `Store::releases_seen` keeps; it is emptied when full.
 const RELEASES_CACHED: usize = 65_536;
 
@@ -335,7 +341,35 @@ async fn commit_in(
             agg.newest = ev;
         }
     }
-    let group_ids = upsert_groups(txn, &aggs).await?;
+    let (group_ids, reopened) = upsert_groups(txn, &aggs).await?;
+    let activity: Vec<Vec<Value>> = reopened
+        .iter()
+        .map(|r| {
+            let (key, gid, change) = match r {
+                Reopened::Regression(key, gid) => {
+                    let agg = &aggs[key];
+                    let release = match agg.latest_release {
+                        Some((_, version)) => version.to_owned(),
+                        None => agg.newest.release.clone(),
+                    };
+                    let event_id = agg.newest.id;
+                    (key, gid, Change::SetRegression { release, event_id })
+                }
+                Reopened::SnoozeEnd(key, gid) => {
+                    let snooze_end = Some(SnoozeEnd::CountReached);
+                    (key, gid, Change::SetUnresolved { snooze_end })
+                }
+            };
+            activity_row(key.0, *gid, None, &change)
+        })
+        .collect();
+    insert_rows(
+        txn,
+        &activity_insert(),
+        activity,
+        ACTIVITY_ROWS_PER_STATEMENT,
+    )
+    .await?;
     // A new cluster whose group already existed under its primary key (made by another server
     // meanwhile) has its keys moved to that group.
     for (pos, &i) in to_insert.iter().enumerate() {
@@ -735,11 +769,16 @@ async fn insert_hashes(
 /// index whose column it assigns, changed or not: assigning first seen and status in every
 /// batch wrote two more whole index pages to the WAL per commit (about a tenth of what one
 /// event's commit writes).
+///
+/// The groups the batch reopens (a regression, a snooze that ended) are updated by
+/// statements of their own, so that which of them did is known exactly and goes into their
+/// activity; these run only when the first statement left a group.
 async fn upsert_groups<'a>(
     txn: &impl BatchTxn,
     aggs: &BTreeMap<(Uuid, &'a str), GroupAgg<'_>>,
-) -> Result<HashMap<(Uuid, &'a str), (Uuid, bool)>, Error> {
+) -> Result<(HashMap<(Uuid, &'a str), (Uuid, bool)>, Vec<Reopened<'a>>), Error> {
     let mut out = HashMap::with_capacity(aggs.len());
+    let mut reopened = Vec::new();
     // Owned (project, fingerprint) → the batch's key and the id proposed for a new group.
     type Proposed<'k> = ((Uuid, &'k str), Uuid);
     let keys: HashMap<(Uuid, String), Proposed<'a>> = aggs
@@ -747,11 +786,16 @@ async fn upsert_groups<'a>(
         .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
         .collect();
     let mut left: Vec<_> = aggs.iter().collect();
-    for every_column in [false, true] {
+    for pass in [
+        Pass::Counts,
+        Pass::Regressions,
+        Pass::SnoozeEnds,
+        Pass::Rest,
+    ] {
         if left.is_empty() {
             break;
         }
-        let stmt = group_upsert(every_column);
+        let stmt = group_upsert(pass);
         let rows = left.iter().map(|(key, agg)| group_row(key, agg)).collect();
         for row in insert_rows(txn, &stmt, rows, GROUP_ROWS_PER_STATEMENT).await? {
             let id = row.get("id")?;
@@ -759,6 +803,11 @@ async fn upsert_groups<'a>(
             let fp = row.get("fingerprint")?;
             if let Some((key, proposed)) = keys.get(&(pid, fp)) {
                 out.insert(*key, (id, id == *proposed));
+                match pass {
+                    Pass::Regressions => reopened.push(Reopened::Regression(*key, id)),
+                    Pass::SnoozeEnds => reopened.push(Reopened::SnoozeEnd(*key, id)),
+                    Pass::Counts | Pass::Rest => {}
+                }
             }
         }
         left.retain(|(key, _)| !out.contains_key(*key));
@@ -768,7 +817,29 @@ async fn upsert_groups<'a>(
             "group upsert returned fewer rows than groups".into(),
         ));
     }
-    Ok(out)
+    Ok((out, reopened))
+}
+
+/// A group (the batch's key and the group's id) that the batch reopened.
+enum Reopened<'a> {
+    /// It was resolved (`REGRESSES`).
+    Regression((Uuid, &'a str), Uuid),
+    /// It was ignored until as many events as it now has (`SNOOZE_ENDS`).
+    SnoozeEnd((Uuid, &'a str), Uuid),
+}
+
+/// The statements of `upsert_groups`, in order; each takes the groups the ones before left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// New groups, and existing ones that are not resolved, not ignored until more events and
+    /// saw nothing older: their count, last seen, level and last release.
+    Counts,
+    /// Resolved groups the batch reopens: every column.
+    Regressions,
+    /// Groups whose snooze by count the batch ends: every column.
+    SnoozeEnds,
+    /// The others (resolved groups that stay so, an older event): every column.
+    Rest,
 }
 
 /// Inserts `group_hourly` rows (group, hour, count), adding each count to the row's own.
@@ -829,10 +900,8 @@ const SNOOZE_ENDS: &str = r#""groups"."status" = 'ignored' AND "groups"."ignored
 /// resolved.
 const REGRESSES: &str = r#""groups"."status" = 'resolved' AND ("groups"."resolved_in_release" IS NULL OR (COALESCE(excluded."resolved_in_release", NULLIF(excluded."last_release", '')) <> "groups"."resolved_in_release" AND COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = COALESCE(excluded."resolved_in_release", NULLIF(excluded."last_release", ''))), 0) > COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = "groups"."resolved_in_release"), -1)))"#;
 
-/// The group upsert (see `upsert_groups`): with `every_column`, an existing group gets every
-/// column; without, only a group that is not resolved, not ignored until more events and saw
-/// nothing older is updated, and only its count, last seen, level and last release.
-fn group_upsert(every_column: bool) -> InsertStatement {
+/// The group upsert of one pass of `upsert_groups`.
+fn group_upsert(pass: Pass) -> InsertStatement {
     let mut stmt = Query::insert();
     stmt.into_table(group::Entity.table_ref()).columns([
         group::Column::Id,
@@ -867,7 +936,7 @@ fn group_upsert(every_column: bool) -> InsertStatement {
             group::Column::LastRelease,
             Expr::cust(r#"CASE WHEN excluded."last_seen" >= "groups"."last_seen" THEN excluded."last_release" ELSE "groups"."last_release" END"#),
         );
-    if every_column {
+    if pass != Pass::Counts {
         // A resolved group that receives an event reopens as regressed (one resolved in a
         // release: an event of another release); an ignored one stays ignored, unless it was
         // ignored until as many more events as it now has (it comes back unresolved, not
@@ -914,11 +983,21 @@ fn group_upsert(every_column: bool) -> InsertStatement {
                 group::Column::WorkflowStage,
                 Expr::cust(format!(r#"CASE WHEN {REGRESSES} AND "groups"."workflow_stage" = 'DEPLOYED' THEN 'NEW' ELSE "groups"."workflow_stage" END"#)),
             );
-    } else {
-        // Rows this leaves alone are not returned; the second statement takes them.
-        on_conflict.action_and_where(Expr::cust(
-            r#""groups"."status" <> 'resolved' AND "groups"."ignored_until_count" IS NULL AND excluded."first_seen" >= "groups"."first_seen""#,
-        ));
+    }
+    // Rows a pass leaves alone are not returned; the next pass takes them.
+    match pass {
+        Pass::Counts => {
+            on_conflict.action_and_where(Expr::cust(
+                r#""groups"."status" <> 'resolved' AND "groups"."ignored_until_count" IS NULL AND excluded."first_seen" >= "groups"."first_seen""#,
+            ));
+        }
+        Pass::Regressions => {
+            on_conflict.action_and_where(Expr::cust(REGRESSES));
+        }
+        Pass::SnoozeEnds => {
+            on_conflict.action_and_where(Expr::cust(SNOOZE_ENDS));
+        }
+        Pass::Rest => {}
     }
     stmt.on_conflict(on_conflict.to_owned());
     stmt.returning(Query::returning().columns([

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     auth_matrix::make_key,
-    helpers::{Resp, TestApp, arr, assert_error, assert_status, s, spawn_app},
+    helpers::{Resp, TestApp, arr, assert_error, assert_status, s, spawn_app, time},
 };
 
 /// A request with `key` in `X-API-Key`.
@@ -1372,6 +1372,14 @@ async fn issues_are_assigned_to_members_of_the_team() {
         .await;
     assert!(r.status.is_success(), "{}", r.text);
     assert_eq!(app.group(&login).await["assignee"], Value::Null);
+    // Its activity says so, by whoever removed him.
+    let history = app.get_ok(&format!("/v1/errors/activity/{login}")).await;
+    let newest = &arr(&history["activity"])[0];
+    assert_eq!(
+        (&newest["type"], &newest["actor"]),
+        (&json!("unassigned"), &json!("admin")),
+        "{history}"
+    );
     let mut unassigned = listed(none()).await;
     unassigned.sort();
     let mut both = vec![checkout, login];
@@ -1500,4 +1508,184 @@ async fn issues_carry_comments_from_the_team() {
         .await
         .expect_err("the issue is gone");
     assert_eq!(merged_comments.code(), tonic::Code::NotFound);
+}
+
+/// An issue's activity tells who did what to it, newest first: a member resolving it, the
+/// event that reopened it (by Faultline, naming its release), an ignore until one more event
+/// and Faultline ending it, assignment and unassignment, a comment, a workflow move, a merge
+/// bringing the merged issue's own history along, and its first event last. REST and gRPC
+/// answer the same; the issue's deletion takes its activity along.
+#[tokio::test]
+async fn issues_keep_their_activity() {
+    let app = spawn_app().await;
+    let event = |message: &str, release: &str| json!({"message": message, "release": release});
+    let first = app.capture(event("cart total is NaN", "web@1")).await;
+    let g = s(&first["group_id"]);
+    let other = s(&app.capture(event("cart total is undefined", "web@1")).await["group_id"]);
+    let (alice, alice_key) = join(&app, "alice@example.com", "developer").await;
+    let path = format!("/v1/errors/activity/{g}");
+
+    let r = with_key(
+        &app,
+        &alice_key,
+        Method::POST,
+        &format!("/v1/errors/resolve/{g}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let reopening = app.capture(event("cart total is NaN", "web@2")).await;
+    let mut groups = app.groups_client().await;
+    groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: g.clone(),
+            ignore_duration: None,
+            ignore_count: Some(1),
+        }))
+        .await
+        .expect("IgnoreGroup");
+    app.capture(event("cart total is NaN", "web@2")).await;
+    assert_eq!(app.group(&g).await["status"], "unresolved");
+    let assign = format!("/v1/errors/assign/{g}");
+    let r = with_key(
+        &app,
+        &alice_key,
+        Method::POST,
+        &assign,
+        Some(json!({"assignee": "me"})),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    app.post_ok(&assign, &json!({"assignee": null})).await;
+    let body = Some(json!({"text": "NaN comes from the coupon service"}));
+    let r = with_key(
+        &app,
+        &alice_key,
+        Method::POST,
+        &format!("/v1/errors/comments/{g}"),
+        body,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    groups
+        .transition_workflow(app.req(pb::TransitionWorkflowRequest {
+            group_id: g.clone(),
+            stage: pb::WorkflowStage::Verifying as i32,
+        }))
+        .await
+        .expect("TransitionWorkflow");
+    let r = with_key(
+        &app,
+        &alice_key,
+        Method::POST,
+        &format!("/v1/errors/resolve/{other}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let merged = app
+        .post_ok("/v1/errors/merge", &json!({"error_group_ids": [other, g]}))
+        .await;
+    assert_eq!(merged["error_group"]["id"], json!(g), "{merged}");
+
+    let r = app.get_ok(&path).await;
+    let entries = arr(&r["activity"]);
+    let summary: Vec<(String, Value)> = entries
+        .iter()
+        .map(|e| (s(&e["type"]), e["actor"].clone()))
+        .collect();
+    let by = |name: &str| json!(name);
+    assert_eq!(
+        summary,
+        vec![
+            ("merge".to_owned(), by("admin")),
+            ("set_resolved".to_owned(), by("Some One")),
+            ("workflow".to_owned(), by("admin")),
+            ("note".to_owned(), by("Some One")),
+            ("unassigned".to_owned(), by("admin")),
+            ("assigned".to_owned(), by("Some One")),
+            ("set_unresolved".to_owned(), Value::Null),
+            ("set_ignored".to_owned(), by("admin")),
+            ("set_regression".to_owned(), Value::Null),
+            ("set_resolved".to_owned(), by("Some One")),
+            ("first_seen".to_owned(), Value::Null),
+        ],
+        "{r}"
+    );
+    let data = |i: usize| entries[i]["data"].clone();
+    assert_eq!(data(0), json!({"merged_group_ids": [other], "events": 1}));
+    assert_eq!(
+        entries[1]["error_group_id"],
+        json!(g),
+        "moved along with the merge"
+    );
+    assert_eq!(data(2), json!({"from": "NEW", "to": "VERIFYING"}));
+    assert_eq!(
+        data(3),
+        json!({"text": "NaN comes from the coupon service"})
+    );
+    assert_eq!(entries[3]["member_id"], json!(alice));
+    assert_eq!(
+        data(5),
+        json!({"assignee": {"id": alice, "name": "Some One", "email": "alice@example.com"}})
+    );
+    assert_eq!(data(6), json!({"snooze_end": "count_reached"}));
+    assert_eq!(data(7), json!({"ignore_duration": null, "ignore_count": 1}));
+    assert_eq!(
+        data(8),
+        json!({"release": "web@2", "event_id": reopening["event_id"]})
+    );
+    assert_eq!(entries[8]["member_id"], Value::Null);
+    assert_eq!(entries[10]["id"], Value::Null);
+    let first_seen = time(&app.group(&g).await["first_seen"]);
+    assert_eq!(time(&entries[10]["created_at"]), first_seen);
+    let times: Vec<_> = entries.iter().map(|e| time(&e["created_at"])).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+
+    // gRPC: the newest three, with their typed fields.
+    let got = groups
+        .list_group_activity(app.req(pb::ListGroupActivityRequest {
+            group_id: g.clone(),
+            limit: 3,
+        }))
+        .await
+        .expect("ListGroupActivity")
+        .into_inner()
+        .activity;
+    let types: Vec<&str> = got.iter().map(|a| a.r#type.as_str()).collect();
+    assert_eq!(types, ["merge", "set_resolved", "workflow"]);
+    assert_eq!(got[0].merged_group_ids, vec![other.clone()]);
+    assert_eq!(got[0].merged_events, 1);
+    assert_eq!(got[0].actor, "admin");
+    assert_eq!(
+        (got[2].workflow_from.as_str(), got[2].workflow_to.as_str()),
+        ("NEW", "VERIFYING")
+    );
+    assert_eq!(
+        arr(&app.get_ok(&format!("{path}?limit=2")).await["activity"]).len(),
+        2
+    );
+
+    // Refused: an unknown issue, a bad limit; gone with its issue.
+    let missing = format!("/v1/errors/activity/{}", uuid::Uuid::new_v4());
+    let r = app.send(app.authed(Method::GET, &missing)).await;
+    assert_error(&r, 404, "NOT_FOUND", "GET", &missing);
+    let bad = format!("{path}?limit=lots");
+    let r = app.send(app.authed(Method::GET, &bad)).await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "GET", &bad);
+    let r = app
+        .send(app.authed(Method::DELETE, &format!("/v1/errors/delete/{g}")))
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let gone = groups
+        .list_group_activity(app.req(pb::ListGroupActivityRequest {
+            group_id: g.clone(),
+            limit: 0,
+        }))
+        .await
+        .expect_err("the issue is gone");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
 }

@@ -65,6 +65,7 @@ enum Op {
     Ignore,
     Assign,
     ListComments,
+    ListActivity,
     ListReleases,
     AddComment,
     DeleteComment,
@@ -173,6 +174,7 @@ fn op_of(r: &Route) -> Op {
             "IgnoreGroup" => Ignore,
             "AssignGroup" => Assign,
             "ListGroupComments" => ListComments,
+            "ListGroupActivity" => ListActivity,
             "ListReleases" => ListReleases,
             "AddGroupComment" => AddComment,
             "DeleteGroupComment" => DeleteComment,
@@ -243,6 +245,7 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/ignore/{error_group_id}") => Ignore,
             ("POST", "/v1/errors/assign/{error_group_id}") => Assign,
             ("GET", "/v1/errors/comments/{error_group_id}") => ListComments,
+            ("GET", "/v1/errors/activity/{error_group_id}") => ListActivity,
             ("GET", "/v1/errors/releases") => ListReleases,
             ("POST", "/v1/errors/comments/{error_group_id}") => AddComment,
             ("DELETE", "/v1/errors/comments/{error_group_id}/{comment_id}") => DeleteComment,
@@ -319,9 +322,9 @@ fn other_project(op: Op) -> OtherProject {
     match op {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
-        | ListComments | AddComment | DeleteComment | DeleteGroup | MergeGroups | RevokeKey
-        | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet | ElsGet
-        | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
+        | ListComments | ListActivity | AddComment | DeleteComment | DeleteGroup | MergeGroups
+        | RevokeKey | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet
+        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
         | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
@@ -937,6 +940,14 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             groups,
             list_group_comments,
             pb::ListGroupCommentsRequest { group_id }
+        ),
+        Op::ListActivity => rpc!(
+            groups,
+            list_group_activity,
+            pb::ListGroupActivityRequest {
+                group_id,
+                limit: 10
+            }
         ),
         Op::AddComment => rpc!(
             groups,

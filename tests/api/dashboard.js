@@ -286,17 +286,19 @@ async function waitFor(what, check, ms = 15000) {
   doc.querySelector('form.new-comment textarea[name=comment]').value = 'Price cache expires after the deploy.';
   doc.querySelector('#flash').hidden = true;
   doc.querySelector('form.new-comment').requestSubmit();
-  await waitFor('the comment', () => doc.querySelector('ul.comments li'));
-  out.comments = text('ul.comments li .comment-text');
-  out.comment_authors = text('ul.comments li strong');
+  await waitFor('the comment', () => doc.querySelector('ul.activity li.note'));
+  out.comments = text('ul.activity li.note .comment-text');
+  out.comment_authors = text('ul.activity li.note strong');
+  out.activity_actors = text('ul.activity li.change strong');
+  out.activity_changes = text('ul.activity li.change .what');
   // A second one, then deleted from its row (the page asks first).
   doc.querySelector('form.new-comment textarea[name=comment]').value = 'Wrong issue, sorry.';
   doc.querySelector('form.new-comment').requestSubmit();
-  await waitFor('the second comment', () => doc.querySelectorAll('ul.comments li').length === 2);
+  await waitFor('the second comment', () => doc.querySelectorAll('ul.activity li.note').length === 2);
   window.confirm = () => true;
-  [...doc.querySelectorAll('ul.comments li')][1].querySelector('button').click();
-  await waitFor('one comment left', () => doc.querySelectorAll('ul.comments li').length === 1);
-  out.comments_after_delete = text('ul.comments li .comment-text');
+  [...doc.querySelectorAll('ul.activity li.note')][0].querySelector('button').click(); // newest first
+  await waitFor('one comment left', () => doc.querySelectorAll('ul.activity li.note').length === 1);
+  out.comments_after_delete = text('ul.activity li.note .comment-text');
 
   // 8f. Assigned from the issue's page to the team's first member (the owner), then listed by
   // assignee: the owner's issues, and nobody's.

@@ -274,6 +274,15 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         ["Price cache expires after the deploy."]
     );
     assert_eq!(strings(&out["comment_authors"]), ["admin"]);
+    // Beside the comments, the issue's activity, newest first, down to its first event.
+    assert_eq!(strings(&out["activity_actors"]), ["admin", "Faultline"]);
+    assert_eq!(
+        strings(&out["activity_changes"]),
+        [
+            "resolved the issue in the next release after web@3.1.0",
+            "saw the first event"
+        ]
+    );
     assert_eq!(
         strings(&out["comments_after_delete"]),
         ["Price cache expires after the deploy."]

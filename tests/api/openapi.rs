@@ -199,6 +199,10 @@ async fn native_answers_match_the_document() {
             format!("/v1/errors/events/{group_id}?limit=1"),
         ),
         (
+            "/v1/errors/activity/{error_group_id}",
+            format!("/v1/errors/activity/{group_id}"),
+        ),
+        (
             "/v1/errors/retention/get",
             "/v1/errors/retention/get".to_owned(),
         ),

@@ -480,13 +480,46 @@ async function viewIssues(params) {
 
 const STAGES = ['NEW', 'VERIFYING', 'CANNOT_REPRODUCE', 'PENDING_FIX', 'FIXING', 'FIXED', 'VERIFIED', 'DEPLOYED', 'FIX_FAILED'];
 
+// What an activity entry says happened, after who did it.
+function describeActivity(a) {
+  const d = a.data || {};
+  switch (a.type) {
+    case 'first_seen':
+      return 'saw the first event';
+    case 'set_resolved':
+      return 'resolved the issue';
+    case 'set_resolved_in_release':
+      return `resolved the issue in the next release after ${d.release}`;
+    case 'set_unresolved':
+      if (d.snooze_end === 'count_reached') return 'brought the issue back: it received the events it was ignored until';
+      if (d.snooze_end === 'time_passed') return 'brought the issue back: the time it was ignored for passed';
+      return 'reopened the issue';
+    case 'set_ignored': {
+      const until = [d.ignore_duration ? `for ${d.ignore_duration} minutes` : null, d.ignore_count ? `until ${d.ignore_count} more events` : null].filter(Boolean);
+      return `ignored the issue${until.length ? ` ${until.join(' or ')}` : ''}`;
+    }
+    case 'set_regression':
+      return `reopened the issue as a regression: a new event${d.release ? ` of ${d.release}` : ''} arrived`;
+    case 'assigned':
+      return `assigned the issue to ${d.assignee.name || d.assignee.email}`;
+    case 'unassigned':
+      return 'unassigned the issue';
+    case 'merge':
+      return `merged ${d.merged_group_ids.length} other issue${d.merged_group_ids.length === 1 ? '' : 's'} into this one (${d.events} events)`;
+    case 'workflow':
+      return `moved the issue from ${d.from} to ${d.to}`;
+    default:
+      return a.type;
+  }
+}
+
 async function viewIssue(id) {
   const path = encodeURIComponent(id);
-  const [g, latest, team, talk] = await Promise.all([
+  const [g, latest, team, history] = await Promise.all([
     api(`/v1/errors/group_detail/${path}`),
     api(`/v1/errors/events/${path}?limit=20`),
     teamMembers(),
-    api(`/v1/errors/comments/${path}`),
+    api(`/v1/errors/activity/${path}?limit=100`),
   ]);
 
   const act = async (action, inNextRelease = false) => {
@@ -629,7 +662,8 @@ async function viewIssue(id) {
     }
   }
 
-  // The team's conversation about the issue, oldest first, and a box to add to it.
+  // The issue's activity, newest first: the team's comments and what was done to it, with a
+  // box to add a comment.
   const removeComment = async (c) => {
     if (!confirm('Delete this comment?')) return;
     try {
@@ -640,20 +674,20 @@ async function viewIssue(id) {
     }
     render();
   };
-  const comments = talk.comments.length
-    ? h(
-        'ul',
-        { class: 'comments' },
-        talk.comments.map((c) =>
-          h(
+  const activity = h(
+    'ul',
+    { class: 'activity' },
+    history.activity.map((a) =>
+      a.type === 'note'
+        ? h(
             'li',
-            null,
-            h('div', { class: 'muted small' }, h('strong', null, c.author), ` · ${when(c.created_at)} `, h('button', { type: 'button', class: 'link', title: 'Delete this comment', onclick: () => removeComment(c) }, 'delete')),
-            h('p', { class: 'comment-text' }, c.text),
-          ),
-        ),
-      )
-    : h('p', { class: 'muted' }, 'No comments yet.');
+            { class: 'note' },
+            h('div', { class: 'muted small' }, h('strong', null, a.actor), ` · ${when(a.created_at)} `, h('button', { type: 'button', class: 'link', title: 'Delete this comment', onclick: () => removeComment(a) }, 'delete')),
+            h('p', { class: 'comment-text' }, a.data.text),
+          )
+        : h('li', { class: 'change' }, h('strong', null, a.actor ?? 'Faultline'), h('span', { class: 'what' }, ` ${describeActivity(a)}`), h('span', { class: 'muted small' }, ` · ${when(a.created_at)}`)),
+    ),
+  );
   const commentBox = h('textarea', { name: 'comment', rows: 3, maxlength: 10000, placeholder: 'What do you know about this issue?', 'aria-label': 'comment' });
   const commentForm = h(
     'form',
@@ -683,9 +717,9 @@ async function viewIssue(id) {
     h('p', null, badge(g.status), badge(g.level), g.regressed ? badge('regressed') : null, badge(g.workflow_stage, 'stage')),
     actions,
     h('div', { class: 'columns' }, h('div', null, h('h2', null, 'Last 24 hours'), trend, h('h2', null, 'Tags'), tags), h('div', null, facts)),
-    h('h2', null, 'Comments'),
-    comments,
+    h('h2', null, 'Activity'),
     commentForm,
+    activity,
     h('h2', null, 'Latest event'),
     newest ? eventDetail(newest) : h('p', { class: 'muted' }, 'No events are kept for this issue (retention may have removed them).'),
     h('h2', null, 'Events'),

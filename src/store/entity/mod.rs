@@ -6,6 +6,7 @@ pub mod audit;
 pub mod event;
 pub mod event_tag;
 pub mod group;
+pub mod group_activity;
 pub mod group_comment;
 pub mod group_hash;
 pub mod group_hourly;
