@@ -12,6 +12,7 @@ pub mod grouping;
 pub mod insights;
 pub mod model;
 pub mod policy;
+pub mod release;
 pub mod workflow;
 
 pub use event::{ExceptionData, Frame, GroupStatus, Level, NewEvent};

@@ -427,10 +427,10 @@ impl Store {
     }
 
     /// Resolves a group in the next release (Sentry's "Resolved in next release"): resolved in
-    /// the project's latest release (the one first seen last), so that its events of that
-    /// release, of older ones or of none do not reopen it, while an event of a release first
-    /// seen later does (the ingest writer's upsert). Refused when the project has seen no
-    /// release.
+    /// the project's latest release (`latest_release`), so that its events of that release, of
+    /// older ones or of none do not reopen it, while an event of a later release does (the
+    /// ingest writer; `domain::release`: by version within a package, else by when each was
+    /// first seen). Refused when the project has seen no release.
     pub async fn resolve_in_next_release(
         &self,
         project_id: Uuid,
@@ -442,18 +442,19 @@ impl Store {
             .await
     }
 
-    /// The release a project's events named that was first seen last, if any.
+    /// The project's latest release, if its events named any (`domain::release::latest`: the
+    /// one first seen last, or the highest version of its package).
     pub async fn latest_release(&self, project_id: Uuid) -> Result<Option<String>, Error> {
-        release::Entity::find()
+        let releases: Vec<(String, i64)> = release::Entity::find()
             .select_only()
             .column(release::Column::Version)
+            .column(release::Column::FirstSeen)
             .filter(release::Column::ProjectId.eq(project_id))
-            .order_by_desc(release::Column::FirstSeen)
-            .order_by_desc(release::Column::Version)
-            .into_tuple::<String>()
-            .one(&self.db)
+            .into_tuple()
+            .all(&self.db)
             .await
-            .map_err(db_err)
+            .map_err(db_err)?;
+        Ok(crate::domain::release::latest(&releases).map(str::to_owned))
     }
 
     /// Brings back, as unresolved, the groups ignored until a time at or before `now_ms` (the
@@ -941,5 +942,53 @@ mod tests {
         assert_eq!(store.delete_group(project, doomed).await.unwrap(), 3);
         assert_eq!(tag_rows(doomed).await.unwrap(), 0);
         assert_eq!(tag_rows(kept).await.unwrap(), 4);
+    }
+
+    /// Versioned releases (`package@version`) follow their versions: resolving in the next
+    /// release takes the highest version even when an older one was first seen last; an old
+    /// version first seen after the resolution does not reopen the group, a higher one does,
+    /// whichever event of the batch is newest, and its activity names the release and event.
+    #[tokio::test]
+    async fn versioned_releases_follow_their_versions() {
+        use crate::domain::activity::Change;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let commit = |events: Vec<Box<NewEvent>>| {
+            let store = &store;
+            async move { store.commit_batch(events).await.1.unwrap()[0].group_id }
+        };
+        let group = commit(vec![released(project, "cart lost", "shop@2.1.0", 0)]).await;
+        commit(vec![released(project, "cart lost", "shop@1.4.2", 5)]).await;
+        let g = store
+            .resolve_in_next_release(project, group, None)
+            .await
+            .unwrap();
+        assert_eq!(g.resolved_in_release.as_deref(), Some("shop@2.1.0"));
+
+        // Versions never seen before, older than 2.1.0: still resolved.
+        commit(vec![released(project, "cart lost", "shop@1.9.0", 10)]).await;
+        commit(vec![released(project, "cart lost", "shop@2.1.0-rc2", 11)]).await;
+        let g = store.get_group(project, group).await.unwrap();
+        assert_eq!(g.status, GroupStatus::Resolved, "{g:?}");
+
+        // 2.1.1 reopens it, though the batch's newest event is of an older version.
+        let reopening = released(project, "cart lost", "shop@2.1.1", 20);
+        let reopening_id = reopening.id;
+        commit(vec![
+            released(project, "cart lost", "shop@2.1.0", 19),
+            reopening,
+            released(project, "cart lost", "shop@1.4.2", 21),
+        ])
+        .await;
+        let g = store.get_group(project, group).await.unwrap();
+        assert_eq!((g.status, g.regressed), (GroupStatus::Unresolved, true));
+        let newest = store.list_activity(project, group, 1).await.unwrap();
+        assert_eq!(
+            newest[0].change,
+            Change::SetRegression {
+                release: "shop@2.1.1".into(),
+                event_id: reopening_id
+            }
+        );
     }
 }

@@ -28,7 +28,7 @@ pub struct ReleaseInfo {
 }
 
 impl Store {
-    /// The project's latest `limit` releases (first seen last, first), with their counts.
+    /// The project's `limit` releases first seen last, latest first, with their counts.
     pub async fn list_releases(
         &self,
         project_id: Uuid,

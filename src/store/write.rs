@@ -34,6 +34,7 @@ use crate::{
         NewEvent,
         activity::{Change, SnoozeEnd},
         model::Committed,
+        release::later,
     },
     error::Error,
 };
@@ -77,14 +78,12 @@ impl ReleasesSeen {
 
 struct GroupAgg<'a> {
     proposed_id: Uuid,
-    /// The group exists (its proposed id is never used).
-    existing: bool,
     count: i64,
     first_seen: i64,
     last_seen: i64,
     newest: &'a NewEvent,
-    /// The latest release (first seen last) the group's events in the batch name, if any.
-    latest_release: Option<(i64, &'a str)>,
+    /// The releases the group's events in the batch name, each with its newest event.
+    releases: Vec<&'a NewEvent>,
 }
 
 impl Store {
@@ -292,11 +291,6 @@ async fn commit_in(
     // Recorded after the keys and before the groups: every batch takes its locks in that
     // order on PostgreSQL (a release another server is recording waits for its commit).
     let learned = record_releases(txn, batch, &to_insert, known_releases).await?;
-    let first_seen = |pid: Uuid, version: &str| {
-        known_releases
-            .get(pid, version)
-            .or_else(|| learned.get(pid, version))
-    };
 
     // One row per group touched by the batch, in a fixed order (lock order on PostgreSQL).
     let mut aggs: BTreeMap<(Uuid, &str), GroupAgg<'_>> = BTreeMap::new();
@@ -319,20 +313,18 @@ async fn commit_in(
         // Made only for the group's first event.
         let agg = aggs.entry(key).or_insert_with(|| GroupAgg {
             proposed_id: proposed_id.unwrap_or_else(Uuid::now_v7),
-            existing: proposed_id.is_none(),
             count: 0,
             first_seen: ts,
             last_seen: ts,
             newest: ev,
-            latest_release: None,
+            releases: Vec::new(),
         });
         agg.count += 1;
         if !ev.release.is_empty() {
-            // Every release of the batch was read or recorded above.
-            let at = first_seen(ev.project_id, &ev.release).unwrap_or(i64::MAX);
-            let candidate = (at, ev.release.as_str());
-            if agg.latest_release.is_none_or(|l| candidate > l) {
-                agg.latest_release = Some(candidate);
+            match agg.releases.iter_mut().find(|e| e.release == ev.release) {
+                Some(e) if ev.timestamp >= e.timestamp => *e = ev,
+                Some(_) => {}
+                None => agg.releases.push(ev),
             }
         }
         agg.first_seen = Ord::min(agg.first_seen, ts);
@@ -341,18 +333,15 @@ async fn commit_in(
             agg.newest = ev;
         }
     }
-    let (group_ids, reopened) = upsert_groups(txn, &aggs).await?;
+    let seen = [known_releases, &learned];
+    let (group_ids, reopened) = upsert_groups(txn, &aggs, &seen).await?;
     let activity: Vec<Vec<Value>> = reopened
         .iter()
         .map(|r| {
             let (key, gid, change) = match r {
-                Reopened::Regression(key, gid) => {
-                    let agg = &aggs[key];
-                    let release = match agg.latest_release {
-                        Some((_, version)) => version.to_owned(),
-                        None => agg.newest.release.clone(),
-                    };
-                    let event_id = agg.newest.id;
+                Reopened::Regression(key, gid, by) => {
+                    let release = by.release.clone();
+                    let event_id = by.id;
                     (key, gid, Change::SetRegression { release, event_id })
                 }
                 Reopened::SnoozeEnd(key, gid) => {
@@ -577,9 +566,8 @@ async fn record_releases(
             .and_modify(|t| *t = Ord::min(*t, at))
             .or_insert(at);
     }
-    let mut learned = ReleasesSeen::default();
     if missing.is_empty() {
-        return Ok(learned);
+        return Ok(ReleasesSeen::default());
     }
     let mut insert = Query::insert();
     insert
@@ -607,7 +595,16 @@ async fn record_releases(
             .or_default()
             .push((*version).to_owned());
     }
-    for (pid, versions) in by_project {
+    read_releases(txn, by_project).await
+}
+
+/// The first-seen times of the releases `versions` names per project (those on record).
+async fn read_releases(
+    txn: &impl BatchTxn,
+    versions: BTreeMap<Uuid, Vec<String>>,
+) -> Result<ReleasesSeen, Error> {
+    let mut learned = ReleasesSeen::default();
+    for (pid, versions) in versions {
         let select = Query::select()
             .columns([release::Column::Version, release::Column::FirstSeen])
             .from(release::Entity)
@@ -762,10 +759,10 @@ async fn insert_hashes(
 
 /// Upserts one row per group and returns each group's id and whether this batch created it.
 ///
-/// Two statements at most. The first inserts new groups and, for a group that is not
-/// resolved and saw nothing older than the batch, sets only its count, last seen and level.
-/// The second gives the groups the first left alone (a resolved group reopens, an older
-/// event moves first seen back) every column. On SQLite an update rewrites the entry of every
+/// One statement, in the common case. The first inserts new groups and, for a group that is
+/// not resolved and saw nothing older than the batch, sets only its count, last seen and
+/// level. The groups it leaves alone (a resolved group may reopen, an older event moves first
+/// seen back) get every column from the next ones (`Pass`). On SQLite an update rewrites the entry of every
 /// index whose column it assigns, changed or not: assigning first seen and status in every
 /// batch wrote two more whole index pages to the WAL per commit (about a tenth of what one
 /// event's commit writes).
@@ -773,10 +770,22 @@ async fn insert_hashes(
 /// The groups the batch reopens (a regression, a snooze that ended) are updated by
 /// statements of their own, so that which of them did is known exactly and goes into their
 /// activity; these run only when the first statement left a group.
-async fn upsert_groups<'a>(
+///
+/// Which resolved groups reopen is decided here, after the first statement: that statement
+/// locked every existing group of the batch on PostgreSQL (rows it leaves alone too), and
+/// SQLite has one writer, so their status cannot change meanwhile. `seen` holds the first-seen
+/// times of the batch's releases.
+async fn upsert_groups<'a, 'e>(
     txn: &impl BatchTxn,
-    aggs: &BTreeMap<(Uuid, &'a str), GroupAgg<'_>>,
-) -> Result<(HashMap<(Uuid, &'a str), (Uuid, bool)>, Vec<Reopened<'a>>), Error> {
+    aggs: &BTreeMap<(Uuid, &'a str), GroupAgg<'e>>,
+    seen: &[&ReleasesSeen],
+) -> Result<
+    (
+        HashMap<(Uuid, &'a str), (Uuid, bool)>,
+        Vec<Reopened<'a, 'e>>,
+    ),
+    Error,
+> {
     let mut out = HashMap::with_capacity(aggs.len());
     let mut reopened = Vec::new();
     // Owned (project, fingerprint) → the batch's key and the id proposed for a new group.
@@ -786,6 +795,7 @@ async fn upsert_groups<'a>(
         .map(|(k, v)| ((k.0, k.1.to_owned()), (*k, v.proposed_id)))
         .collect();
     let mut left: Vec<_> = aggs.iter().collect();
+    let mut regressing = HashMap::new();
     for pass in [
         Pass::Counts,
         Pass::Regressions,
@@ -795,8 +805,15 @@ async fn upsert_groups<'a>(
         if left.is_empty() {
             break;
         }
+        if pass == Pass::Regressions {
+            regressing = regressions(txn, &left, seen).await?;
+        }
+        let rows: Vec<_> = left
+            .iter()
+            .filter(|(key, _)| pass != Pass::Regressions || regressing.contains_key(*key))
+            .map(|(key, agg)| group_row(key, agg, pass == Pass::Regressions))
+            .collect();
         let stmt = group_upsert(pass);
-        let rows = left.iter().map(|(key, agg)| group_row(key, agg)).collect();
         for row in insert_rows(txn, &stmt, rows, GROUP_ROWS_PER_STATEMENT).await? {
             let id = row.get("id")?;
             let pid = row.get("project_id")?;
@@ -804,7 +821,11 @@ async fn upsert_groups<'a>(
             if let Some((key, proposed)) = keys.get(&(pid, fp)) {
                 out.insert(*key, (id, id == *proposed));
                 match pass {
-                    Pass::Regressions => reopened.push(Reopened::Regression(*key, id)),
+                    Pass::Regressions => {
+                        if let Some(by) = regressing.get(key) {
+                            reopened.push(Reopened::Regression(*key, id, by));
+                        }
+                    }
                     Pass::SnoozeEnds => reopened.push(Reopened::SnoozeEnd(*key, id)),
                     Pass::Counts | Pass::Rest => {}
                 }
@@ -821,11 +842,92 @@ async fn upsert_groups<'a>(
 }
 
 /// A group (the batch's key and the group's id) that the batch reopened.
-enum Reopened<'a> {
-    /// It was resolved (`REGRESSES`).
-    Regression((Uuid, &'a str), Uuid),
+enum Reopened<'a, 'e> {
+    /// It was resolved; the event that reopens it (`regressions`).
+    Regression((Uuid, &'a str), Uuid, &'e NewEvent),
     /// It was ignored until as many events as it now has (`SNOOZE_ENDS`).
     SnoozeEnd((Uuid, &'a str), Uuid),
+}
+
+/// The resolved groups among `left` that the batch reopens, each with the event that does:
+/// a group resolved outright, with any event (its newest); a group resolved in a release, with
+/// an event of a later release (`domain::release::later`: by version within a package, else by
+/// when each was first seen), the newest event of the latest such release. Events of the
+/// release resolved in, of older ones and of none leave it resolved.
+async fn regressions<'a, 'e>(
+    txn: &impl BatchTxn,
+    left: &[(&(Uuid, &'a str), &GroupAgg<'e>)],
+    seen: &[&ReleasesSeen],
+) -> Result<HashMap<(Uuid, &'a str), &'e NewEvent>, Error> {
+    let mut fingerprints: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for ((pid, fp), _) in left {
+        fingerprints.entry(*pid).or_default().push((*fp).to_owned());
+    }
+    // (project, fingerprint) → the release it was resolved in, if any.
+    let mut resolved: HashMap<(Uuid, String), Option<String>> = HashMap::new();
+    for (pid, fps) in fingerprints {
+        let select = Query::select()
+            .columns([group::Column::Fingerprint, group::Column::ResolvedInRelease])
+            .from(group::Entity)
+            .and_where(Expr::col(group::Column::ProjectId).eq(pid))
+            .and_where(Expr::col(group::Column::Status).eq("resolved"))
+            .to_owned();
+        let column = Expr::col(group::Column::Fingerprint);
+        for row in select_in(txn, &select, column, fps, HASH_LOOKUPS_PER_STATEMENT).await? {
+            resolved.insert(
+                (pid, row.get("fingerprint")?),
+                row.get("resolved_in_release")?,
+            );
+        }
+    }
+    if resolved.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // First-seen times of the releases resolved in that the batch did not name.
+    let known = |pid: Uuid, v: &str| seen.iter().find_map(|s| s.get(pid, v));
+    let mut missing: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for ((pid, _), r) in &resolved {
+        if let Some(r) = r
+            && known(*pid, r).is_none()
+        {
+            missing.entry(*pid).or_default().push(r.clone());
+        }
+    }
+    let more = read_releases(txn, missing).await?;
+    let first_seen = |pid: Uuid, v: &str| known(pid, v).or_else(|| more.get(pid, v));
+    let mut out = HashMap::new();
+    for (key, agg) in left {
+        let Some(resolved_in) = resolved.get(&(key.0, key.1.to_owned())) else {
+            continue;
+        };
+        let by = match resolved_in {
+            None => Some(agg.newest),
+            Some(r) => {
+                // A release resolved in that is not on record counts as older than any.
+                let r_seen = first_seen(key.0, r).unwrap_or(-1);
+                let mut by: Option<&NewEvent> = None;
+                for ev in &agg.releases {
+                    let v = ev.release.as_str();
+                    let v_seen = first_seen(key.0, v).unwrap_or(0);
+                    if v == r || !later(v, v_seen, r, r_seen) {
+                        continue;
+                    }
+                    let latest = by.is_none_or(|b| {
+                        let b_seen = first_seen(key.0, &b.release).unwrap_or(0);
+                        later(v, v_seen, &b.release, b_seen)
+                    });
+                    if latest {
+                        by = Some(ev);
+                    }
+                }
+                by
+            }
+        };
+        if let Some(by) = by {
+            out.insert(**key, by);
+        }
+    }
+    Ok(out)
 }
 
 /// The statements of `upsert_groups`, in order; each takes the groups the ones before left.
@@ -891,14 +993,9 @@ pub(super) fn stat_upsert() -> InsertStatement {
 /// the batch's events reach.
 const SNOOZE_ENDS: &str = r#""groups"."status" = 'ignored' AND "groups"."ignored_until_count" IS NOT NULL AND "groups"."times_seen" + excluded."times_seen" >= "groups"."ignored_until_count""#;
 
-/// Whether a resolved group reopens with this batch: it was resolved outright, or resolved in
-/// a release and the batch has an event of a later one (first seen after it, Sentry's order of
-/// releases by date). For a group it knows, the upsert offers, as `resolved_in_release`, the
-/// latest release its events in the batch name (NULL when they name none); for a group it took
-/// for new that turned out to exist (another server made it meanwhile), the newest event's
-/// release stands in. Events of the release resolved in, of older ones and of none leave it
-/// resolved.
-const REGRESSES: &str = r#""groups"."status" = 'resolved' AND ("groups"."resolved_in_release" IS NULL OR (COALESCE(excluded."resolved_in_release", NULLIF(excluded."last_release", '')) <> "groups"."resolved_in_release" AND COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = COALESCE(excluded."resolved_in_release", NULLIF(excluded."last_release", ''))), 0) > COALESCE((SELECT "first_seen" FROM "releases" WHERE "releases"."project_id" = "groups"."project_id" AND "releases"."version" = "groups"."resolved_in_release"), -1)))"#;
+/// Whether a resolved group reopens with this batch: `regressions` decided so, and says it
+/// with the row's `regressed` (which no new group and no other pass sets).
+const REGRESSES: &str = r#""groups"."status" = 'resolved' AND excluded."regressed""#;
 
 /// The group upsert of one pass of `upsert_groups`.
 fn group_upsert(pass: Pass) -> InsertStatement {
@@ -917,7 +1014,6 @@ fn group_upsert(pass: Pass) -> InsertStatement {
         group::Column::FirstSeen,
         group::Column::LastSeen,
         group::Column::LastRelease,
-        group::Column::ResolvedInRelease,
     ]);
     // Every right-hand side reads the row as it was before this statement.
     let mut on_conflict =
@@ -1008,8 +1104,9 @@ fn group_upsert(pass: Pass) -> InsertStatement {
     stmt
 }
 
-/// The values of `group_upsert`'s columns for one group of the batch.
-fn group_row((pid, fp): &(Uuid, &str), agg: &GroupAgg<'_>) -> Vec<Value> {
+/// The values of `group_upsert`'s columns for one group of the batch; `regresses`: the batch
+/// reopens it (`regressions`).
+fn group_row((pid, fp): &(Uuid, &str), agg: &GroupAgg<'_>, regresses: bool) -> Vec<Value> {
     let ev = agg.newest;
     vec![
         agg.proposed_id.into(),
@@ -1020,16 +1117,11 @@ fn group_row((pid, fp): &(Uuid, &str), agg: &GroupAgg<'_>) -> Vec<Value> {
         ev.culprit.clone().into(),
         ev.level.as_str().into(),
         "unresolved".into(),
-        false.into(),
+        regresses.into(),
         agg.count.into(),
         agg.first_seen.into(),
         agg.last_seen.into(),
         ev.release.clone().into(),
-        // See `REGRESSES`; a new group is not resolved in any release.
-        agg.latest_release
-            .filter(|_| agg.existing)
-            .map(|(_, version)| version.to_owned())
-            .into(),
     ]
 }
 

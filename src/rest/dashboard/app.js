@@ -902,7 +902,7 @@ async function viewSearch(params) {
 
 // ---------- releases ----------
 
-/** The releases the project's events named, latest (first seen last) first. */
+/** The releases the project's events named, by when each was first seen, latest first. */
 async function viewReleases() {
   const { releases } = await api('/v1/errors/releases?limit=200');
   return h(
