@@ -24,6 +24,7 @@ mod m20261207_000018_release_order;
 mod m20261207_000019_assignee;
 mod m20261207_000020_comments;
 mod m20261207_000021_activity;
+mod m20261207_000022_first_release;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_assignee::Migration),
             Box::new(m20261207_000020_comments::Migration),
             Box::new(m20261207_000021_activity::Migration),
+            Box::new(m20261207_000022_first_release::Migration),
         ]
     }
 }

@@ -56,6 +56,8 @@ pub struct Group {
     /// Resolved in the next release: the release it was resolved in, whose events do not
     /// reopen it.
     pub resolved_in_release: Option<String>,
+    /// The release its first event named, if any.
+    pub first_release: Option<String>,
     /// The member of the team it is assigned to.
     pub assignee: Option<Assignee>,
 }

@@ -265,6 +265,7 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         ignored_until_count,
         last_release,
         resolved_in_release,
+        first_release,
         assignee,
     } = g;
     pb::Group {
@@ -285,6 +286,7 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         ignored_until_count,
         last_release,
         resolved_in_release,
+        first_release,
         assignee: assignee.map(|a| pb::GroupAssignee {
             id: a.id.to_string(),
             name: a.name,

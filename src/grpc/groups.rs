@@ -235,6 +235,7 @@ impl GroupService for Api {
             limit,
             query,
             assignee,
+            first_release,
         } = req.into_inner();
         let status = convert::status_from_pb("status", status)?;
         let sort = convert::sort_from_pb(sort)?;
@@ -253,6 +254,7 @@ impl GroupService for Api {
                     status,
                     words: &words,
                     assignee,
+                    first_release: Some(first_release.trim()).filter(|r| !r.is_empty()),
                     sort,
                 },
                 cursor,
@@ -388,6 +390,7 @@ impl GroupService for Api {
                     first_seen: Some(convert::ts(r.first_seen)),
                     event_count: r.event_count,
                     issue_count: r.issue_count,
+                    new_issue_count: r.new_issue_count,
                 })
                 .collect(),
         }))

@@ -320,6 +320,8 @@ struct ListQuery {
     sort: String,
     /// Groups only: a member's id or email, or `none`.
     assignee: String,
+    /// Groups only: the release their first event named.
+    first_release: String,
 }
 
 fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(), Error> {
@@ -434,6 +436,7 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
             "q" => out.q = v,
             "sort" => out.sort = v,
             "assignee" | "assigned_to" => out.assignee = v,
+            "first_release" | "firstRelease" => out.first_release = v,
             "filter" => {
                 let obj: Map<String, Value> = decode(v.as_bytes())
                     .map_err(|_| Error::malformed("filter", "must be a JSON object"))?;
@@ -614,6 +617,7 @@ fn group_json(g: pb::Group) -> Value {
         ignored_until_count,
         last_release,
         resolved_in_release,
+        first_release,
         assignee,
     } = g;
     json!({
@@ -635,6 +639,7 @@ fn group_json(g: pb::Group) -> Value {
         "ignored_until_count": ignored_until_count,
         "last_release": last_release,
         "resolved_in_release": resolved_in_release,
+        "first_release": first_release,
         "assignee": assignee.map(|a| json!({"id": a.id, "name": a.name, "email": a.email})),
     })
 }
@@ -961,6 +966,7 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
         sort,
         q,
         assignee,
+        first_release,
         ..
     } = parse_query(raw)?;
     let status = match status.trim() {
@@ -998,6 +1004,7 @@ async fn groups(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> Ap
         limit,
         query: q,
         assignee,
+        first_release,
     };
     let pb::ListGroupsResponse {
         groups,
@@ -1137,12 +1144,14 @@ async fn releases(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> 
                  first_seen,
                  event_count,
                  issue_count,
+                 new_issue_count,
              }| {
                 json!({
                     "version": version,
                     "first_seen": time_json(first_seen),
                     "event_count": event_count,
                     "issue_count": issue_count,
+                    "new_issue_count": new_issue_count,
                 })
             },
         )

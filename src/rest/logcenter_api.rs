@@ -208,6 +208,7 @@ fn log_json(g: pb::Group) -> Value {
         ignored_until_count: _,
         last_release: _,
         resolved_in_release: _,
+        first_release: _,
         assignee: _,
     } = g;
     json!({

@@ -48,6 +48,7 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         last_release,
         resolved_in_release,
         assignee_id: _,
+        first_release,
     } = m;
     Group {
         id,
@@ -67,6 +68,7 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         ignored_until_count: ignored_until_count.and_then(|n| u64::try_from(n).ok()),
         last_release,
         resolved_in_release,
+        first_release,
         assignee,
     }
 }

@@ -59,6 +59,8 @@ pub struct GroupQuery<'a> {
     pub words: &'a [String],
     /// `Some(None)`: unassigned groups only; `Some(Some(member))`: that member's.
     pub assignee: Option<Option<Uuid>>,
+    /// Only groups whose first event named this release.
+    pub first_release: Option<&'a str>,
     pub sort: GroupSort,
 }
 
@@ -75,6 +77,7 @@ impl Store {
             status,
             words,
             assignee,
+            first_release,
             sort,
         } = query;
         let col = sort_column(sort);
@@ -86,6 +89,9 @@ impl Store {
             Some(Some(member)) => q = q.filter(group::Column::AssigneeId.eq(member)),
             Some(None) => q = q.filter(group::Column::AssigneeId.is_null()),
             None => {}
+        }
+        if let Some(r) = first_release {
+            q = q.filter(group::Column::FirstRelease.eq(r));
         }
         // Each word in the title or the culprit, as typed in any case. A project's groups are
         // few beside its events: they are read through, no index needed.

@@ -25,6 +25,8 @@ pub struct ReleaseInfo {
     pub event_count: u64,
     /// Groups with an event of it.
     pub issue_count: u64,
+    /// Groups whose first event named it.
+    pub new_issue_count: u64,
 }
 
 impl Store {
@@ -59,7 +61,7 @@ impl Store {
             .column_as(Expr::cust(r#"CAST(SUM("count") AS BIGINT)"#), "events")
             .column_as(Expr::col(group_stat::Column::GroupId).count(), "issues")
             .filter(group_stat::Column::Dim.eq("release"))
-            .filter(group_stat::Column::Value.is_in(versions))
+            .filter(group_stat::Column::Value.is_in(versions.clone()))
             .filter(group_stat::Column::GroupId.in_subquery(project_groups))
             .group_by(group_stat::Column::Value)
             .into_tuple::<(String, Option<i64>, i64)>()
@@ -69,15 +71,30 @@ impl Store {
             .into_iter()
             .map(|(v, events, issues)| (v, (events.unwrap_or(0), issues)))
             .collect();
+        let new_issues: HashMap<String, i64> = group::Entity::find()
+            .select_only()
+            .column(group::Column::FirstRelease)
+            .column_as(group::Column::Id.count(), "issues")
+            .filter(group::Column::ProjectId.eq(project_id))
+            .filter(group::Column::FirstRelease.is_in(versions))
+            .group_by(group::Column::FirstRelease)
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
         Ok(rows
             .into_iter()
             .map(|r| {
                 let (events, issues) = counts.get(&r.version).copied().unwrap_or((0, 0));
+                let new_issues = new_issues.get(&r.version).copied().unwrap_or(0);
                 ReleaseInfo {
                     first_seen: from_millis(r.first_seen),
                     version: r.version,
                     event_count: u64::try_from(events).unwrap_or(0),
                     issue_count: u64::try_from(issues).unwrap_or(0),
+                    new_issue_count: u64::try_from(new_issues).unwrap_or(0),
                 }
             })
             .collect())

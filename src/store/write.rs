@@ -82,6 +82,8 @@ struct GroupAgg<'a> {
     first_seen: i64,
     last_seen: i64,
     newest: &'a NewEvent,
+    /// The earliest (its release is a new group's first).
+    earliest: &'a NewEvent,
     /// The releases the group's events in the batch name, each with its newest event.
     releases: Vec<&'a NewEvent>,
 }
@@ -317,6 +319,7 @@ async fn commit_in(
             first_seen: ts,
             last_seen: ts,
             newest: ev,
+            earliest: ev,
             releases: Vec::new(),
         });
         agg.count += 1;
@@ -327,7 +330,10 @@ async fn commit_in(
                 None => agg.releases.push(ev),
             }
         }
-        agg.first_seen = Ord::min(agg.first_seen, ts);
+        if ts < agg.first_seen {
+            agg.first_seen = ts;
+            agg.earliest = ev;
+        }
         if ts >= agg.last_seen {
             agg.last_seen = ts;
             agg.newest = ev;
@@ -1014,6 +1020,7 @@ fn group_upsert(pass: Pass) -> InsertStatement {
         group::Column::FirstSeen,
         group::Column::LastSeen,
         group::Column::LastRelease,
+        group::Column::FirstRelease,
     ]);
     // Every right-hand side reads the row as it was before this statement.
     let mut on_conflict =
@@ -1122,6 +1129,10 @@ fn group_row((pid, fp): &(Uuid, &str), agg: &GroupAgg<'_>, regresses: bool) -> V
         agg.first_seen.into(),
         agg.last_seen.into(),
         ev.release.clone().into(),
+        // Kept by an existing group: no pass assigns it.
+        Some(agg.earliest.release.clone())
+            .filter(|r| !r.is_empty())
+            .into(),
     ]
 }
 

@@ -1760,6 +1760,7 @@ async fn damaged_grpc_group_messages_are_answered_with_a_status() {
                 limit: 10,
                 query: String::new(),
                 assignee: String::new(),
+                first_release: String::new(),
             }
             .encode_to_vec(),
         ),

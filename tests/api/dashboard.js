@@ -339,6 +339,11 @@ async function waitFor(what, check, ms = 15000) {
   await go('#/releases');
   await waitFor('the releases page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Releases'));
   out.release_rows = [...doc.querySelectorAll('table.releases tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()));
+  // Its new issues, from the link in its row: the list of the issues it brought.
+  await go(doc.querySelector('table.releases tbody tr td.new-issues a').getAttribute('href'));
+  await waitFor('the issues the release brought', () => doc.querySelector('p.first-release'));
+  out.release_filter = text('p.first-release');
+  out.release_issue_titles = text('table.list tbody td.title a');
 
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');

@@ -309,20 +309,29 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         "{stampede}"
     );
     // The releases page lists the walk's two releases, the one named last first.
-    // (Release, events, issues; the first-seen cell is relative time.)
-    let rows: Vec<[String; 3]> = out["release_rows"]
+    // (Release, events, issues, new issues; the first-seen cell is relative time.)
+    let rows: Vec<[String; 4]> = out["release_rows"]
         .as_array()
         .expect("release rows")
         .iter()
-        .map(|r| [s(&r[0]), s(&r[2]), s(&r[3])])
+        .map(|r| [s(&r[0]), s(&r[2]), s(&r[3]), s(&r[4])])
         .collect();
     assert_eq!(
         rows,
         [
-            ["web@3.1.0", "1", "1"].map(String::from),
-            ["1.4.2", "2", "1"].map(String::from)
+            ["web@3.1.0", "1", "1", "1"].map(String::from),
+            ["1.4.2", "2", "1", "1"].map(String::from)
         ],
         "{out:#}"
+    );
+    // The latest release's new issues, from its row.
+    assert_eq!(
+        strings(&out["release_filter"]),
+        ["First seen in web@3.1.0 · all releases"]
+    );
+    assert_eq!(
+        strings(&out["release_issue_titles"]),
+        ["stale price in basket"]
     );
     let released = app.group(&s(&out["released_group"])).await;
     assert_eq!(released["resolved_in_release"], json!("web@3.1.0"));

@@ -1921,8 +1921,9 @@ async fn groups_are_searched_by_title_and_culprit() {
     assert_eq!(listed("σφαλμα ÜBER").await, vec![greek]);
 }
 
-/// The releases the project's events named, latest first, with their events and issues (REST
-/// and gRPC); `limit` keeps the latest.
+/// The releases the project's events named, latest first, with their events, issues and the
+/// issues each brought (REST and gRPC); `limit` keeps the latest. A group shows its first
+/// release, and the list of groups filters by it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releases_are_listed_latest_first_with_their_counts() {
     let app = spawn_app().await;
@@ -1930,27 +1931,54 @@ async fn releases_are_listed_latest_first_with_their_counts() {
         app.get_ok("/v1/errors/releases").await,
         json!({"releases": []})
     );
-    app.capture(json!({"message": "cart total is NaN", "release": "shop@1.0"}))
+    let cart = app
+        .capture(json!({"message": "cart total is NaN", "release": "shop@1.0"}))
         .await;
     app.capture(json!({"message": "cart total is NaN", "release": "shop@1.0"}))
         .await;
-    app.capture(json!({"message": "no release at all"})).await;
+    let bare = app.capture(json!({"message": "no release at all"})).await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     app.capture(json!({"message": "cart total is NaN", "release": "shop@1.1"}))
         .await;
-    app.capture(json!({"message": "login loops", "release": "shop@1.1"}))
+    let login = app
+        .capture(json!({"message": "login loops", "release": "shop@1.1"}))
         .await;
 
     let r = app.get_ok("/v1/errors/releases").await;
-    let rows: Vec<(String, u64, u64)> = arr(&r["releases"])
+    let rows: Vec<(String, u64, u64, u64)> = arr(&r["releases"])
         .iter()
-        .map(|x| (s(&x["version"]), n(&x["event_count"]), n(&x["issue_count"])))
+        .map(|x| {
+            let counts = ["event_count", "issue_count", "new_issue_count"].map(|k| n(&x[k]));
+            (s(&x["version"]), counts[0], counts[1], counts[2])
+        })
         .collect();
     assert_eq!(
         rows,
-        [("shop@1.1".to_owned(), 2, 2), ("shop@1.0".to_owned(), 2, 1)],
+        [
+            ("shop@1.1".to_owned(), 2, 2, 1),
+            ("shop@1.0".to_owned(), 2, 1, 1)
+        ],
         "{r}"
     );
+    // Each group's first release; the issues a release brought.
+    let cart = app.group(&s(&cart["group_id"])).await;
+    assert_eq!(
+        (&cart["first_release"], &cart["last_release"]),
+        (&json!("shop@1.0"), &json!("shop@1.1"))
+    );
+    assert_eq!(
+        app.group(&s(&bare["group_id"])).await["first_release"],
+        Value::Null
+    );
+    for q in ["first_release=shop%401.1", "firstRelease=shop@1.1"] {
+        let listed = app.get_ok(&format!("/v1/errors/groups?{q}")).await;
+        let ids: Vec<String> = arr(&listed["groups"]).iter().map(|g| s(&g["id"])).collect();
+        assert_eq!(ids, [s(&login["group_id"])], "{q}: {listed}");
+    }
+    let none = app
+        .get_ok("/v1/errors/groups?first_release=shop%402.0")
+        .await;
+    assert_eq!(arr(&none["groups"]).len(), 0);
     assert!(r["releases"][0]["first_seen"].is_string(), "{r}");
     let latest = app.get_ok("/v1/errors/releases?limit=1").await;
     assert_eq!(arr(&latest["releases"]).len(), 1);
@@ -1966,4 +1994,16 @@ async fn releases_are_listed_latest_first_with_their_counts() {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[1].version, "shop@1.0");
     assert_eq!((listed[1].event_count, listed[1].issue_count), (2, 1));
+    assert_eq!(listed[1].new_issue_count, 1);
+    let brought = groups
+        .list_groups(app.req(pb::ListGroupsRequest {
+            first_release: "shop@1.0".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("ListGroups")
+        .into_inner()
+        .groups;
+    assert_eq!(brought.len(), 1);
+    assert_eq!(brought[0].first_release.as_deref(), Some("shop@1.0"));
 }

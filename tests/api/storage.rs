@@ -472,6 +472,10 @@ async fn upgrading_orders_the_releases_already_stored() {
         rows(r#"SELECT "version" AS v, "first_seen" AS t FROM "releases" ORDER BY 2, 1"#).await;
     assert_eq!(releases, first_events);
     assert_eq!(releases[1].0, "web@2");
+    // Migration 22 (rolled back and made again with the others) gives the group the release
+    // of its first event.
+    let firsts = rows(r#"SELECT "first_release" AS v, "times_seen" AS t FROM "groups""#).await;
+    assert_eq!(firsts, [("web@1".to_owned(), 3)]);
     db.close().await.expect("close");
 
     let mut again = spawn_app_on(database_url, dir.path()).await;

@@ -308,7 +308,9 @@ async function viewIssues(params) {
   const q = params.get('q') || '';
   // Whose issues: a member's id, `none` (unassigned) or anyone's.
   const assignee = params.get('assignee') || '';
-  const listing = (extra) => query({ status: status === 'all' ? '' : status, sort, q, assignee, limit: 50, ...extra });
+  // The issues a release brought (from the Releases page).
+  const firstRelease = params.get('first_release') || '';
+  const listing = (extra) => query({ status: status === 'all' ? '' : status, sort, q, assignee, first_release: firstRelease, limit: 50, ...extra });
   const [page, team] = await Promise.all([api(`/v1/errors/groups${listing({})}`), teamMembers()]);
 
   const selected = new Set();
@@ -433,7 +435,7 @@ async function viewIssues(params) {
     'nav',
     { class: 'tabs' },
     STATUSES.map(([value, label]) =>
-      link(`#/issues${query({ status: value === '' ? 'all' : value, sort, q, assignee })}`, label),
+      link(`#/issues${query({ status: value === '' ? 'all' : value, sort, q, assignee, first_release: firstRelease })}`, label),
     ),
   );
   for (const [i, a] of [...tabs.children].entries()) {
@@ -442,13 +444,13 @@ async function viewIssues(params) {
   }
   const sortSelect = h(
     'select',
-    { 'aria-label': 'sort', onchange: () => go(['issues'], listParams({ status, sort: sortSelect.value, q, assignee })) },
+    { 'aria-label': 'sort', onchange: () => go(['issues'], listParams({ status, sort: sortSelect.value, q, assignee, first_release: firstRelease })) },
     SORTS.map(([v, label]) => h('option', { value: v }, label)),
   );
   sortSelect.value = sort;
   const assigneeSelect = h(
     'select',
-    { name: 'assignee-filter', 'aria-label': 'assigned to', onchange: () => go(['issues'], listParams({ status, sort, q, assignee: assigneeSelect.value })) },
+    { name: 'assignee-filter', 'aria-label': 'assigned to', onchange: () => go(['issues'], listParams({ status, sort, q, assignee: assigneeSelect.value, first_release: firstRelease })) },
     h('option', { value: '' }, 'anyone'),
     h('option', { value: 'none' }, 'nobody'),
     team.map((m) => h('option', { value: m.id }, memberLabel(m))),
@@ -457,7 +459,7 @@ async function viewIssues(params) {
   const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words in the title or culprit', 'aria-label': 'search issues' });
   const searchForm = h(
     'form',
-    { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); go(['issues'], listParams({ status, sort, q: search.value.trim(), assignee })); } },
+    { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); go(['issues'], listParams({ status, sort, q: search.value.trim(), assignee, first_release: firstRelease })); } },
     search,
   );
 
@@ -465,9 +467,12 @@ async function viewIssues(params) {
     'section',
     null,
     h('div', { class: 'toolbar' }, h('h1', null, 'Issues'), tabs, h('label', { class: 'inline' }, 'Sort by ', sortSelect), h('label', { class: 'inline' }, 'Assigned to ', assigneeSelect), searchForm),
+    firstRelease
+      ? h('p', { class: 'first-release' }, 'First seen in ', h('code', null, firstRelease), ' · ', link(`#/issues${query({ status, sort, q, assignee })}`, 'all releases'))
+      : null,
     h('div', { class: 'toolbar' }, bulkButtons, mergeButton, bulkAssign),
     page.groups.length === 0
-      ? h('p', { class: 'empty' }, q || assignee ? 'No issue matches.' : status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
+      ? h('p', { class: 'empty' }, q || assignee || firstRelease ? 'No issue matches.' : status === 'unresolved' ? 'No unresolved issues. Errors sent to this project show up here.' : 'No issues here.')
       : h(
           'table',
           { class: 'list' },
@@ -909,13 +914,13 @@ async function viewReleases() {
     'section',
     null,
     h('h1', null, 'Releases'),
-    h('p', { class: 'muted' }, 'Latest first, by when each was first seen: the order "Resolve in next release" follows.'),
+    h('p', { class: 'muted' }, 'Latest first, by when each was first seen. "Resolve in next release" compares two versions of one package (package@1.2.3) by version, any others by when each was first seen.'),
     releases.length
       ? h(
           'table',
           { class: 'list releases' },
-          h('thead', null, h('tr', null, h('th', null, 'Release'), h('th', null, 'First seen'), h('th', { class: 'num' }, 'Events'), h('th', { class: 'num' }, 'Issues'))),
-          h('tbody', null, releases.map((r) => h('tr', null, h('td', null, h('code', null, r.version)), h('td', null, when(r.first_seen)), h('td', { class: 'num' }, r.event_count.toLocaleString()), h('td', { class: 'num' }, r.issue_count.toLocaleString())))),
+          h('thead', null, h('tr', null, h('th', null, 'Release'), h('th', null, 'First seen'), h('th', { class: 'num' }, 'Events'), h('th', { class: 'num' }, 'Issues'), h('th', { class: 'num' }, 'New issues'))),
+          h('tbody', null, releases.map((r) => h('tr', null, h('td', null, h('code', null, r.version)), h('td', null, when(r.first_seen)), h('td', { class: 'num' }, r.event_count.toLocaleString()), h('td', { class: 'num' }, r.issue_count.toLocaleString()), h('td', { class: 'num new-issues' }, r.new_issue_count ? link(`#/issues${query({ status: 'all', first_release: r.version })}`, r.new_issue_count.toLocaleString()) : '0')))),
         )
       : h('p', { class: 'empty' }, 'No release yet. Events that name one (Sentry SDKs: the release option) show up here.'),
   );

@@ -30,12 +30,12 @@ pub struct Model {
     /// The release of its newest event ("" when none said).
     pub last_release: String,
     /// Resolved in the next release: the release it was resolved in, whose events do not reopen
-    /// it. In the ingest writer's upsert, the value offered for an existing group is instead
-    /// another release of the batch's events than the newest one's, if any (see
-    /// `store::write`).
+    /// it.
     pub resolved_in_release: Option<String>,
     /// The member it is assigned to.
     pub assignee_id: Option<Uuid>,
+    /// The release its first event named (`None`: none); set when it is made.
+    pub first_release: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
