@@ -14,12 +14,12 @@ use crate::{
         activity::{Activity, Change},
         cursor::{EventCursor, GroupCursor, page_limit},
         export::{self, Format},
-        filter::{EventFilter, search_words},
+        filter::{AssignedTo, EventFilter, GroupSearch},
         model,
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
-    store::{ACTIVITY_MAX, Actor, Comment, GroupQuery},
+    store::{ACTIVITY_MAX, Actor, Assigned, Comment, GroupQuery},
 };
 
 /// Most groups one bulk request may name.
@@ -237,24 +237,41 @@ impl GroupService for Api {
             assignee,
             first_release,
         } = req.into_inner();
-        let status = convert::status_from_pb("status", status)?;
         let sort = convert::sort_from_pb(sort)?;
         let cursor = GroupCursor::decode(&cursor)?;
-        let words = search_words(&query);
-        let assignee = match assignee.trim() {
-            "" => None,
-            "none" => Some(None),
-            who => Some(Some(self.member_named(&p, who).await?)),
+        // Terms of the search take precedence over the request's fields of the same meaning.
+        let search = GroupSearch::parse(&query)?;
+        let status = match search.status {
+            Some(s) => Some(s),
+            None => convert::status_from_pb("status", status)?,
         };
+        let assigned = search.assigned.or(match assignee.trim() {
+            "" => None,
+            "none" => Some(AssignedTo::Nobody),
+            who => Some(AssignedTo::Member(who.to_owned())),
+        });
+        let assignee = match assigned {
+            None => None,
+            Some(AssignedTo::Nobody) => Some(Assigned::Nobody),
+            Some(AssignedTo::Anybody) => Some(Assigned::Anybody),
+            Some(AssignedTo::Member(who)) => Some(Assigned::To(self.member_named(&p, &who).await?)),
+        };
+        let first_release = search
+            .first_release
+            .as_deref()
+            .or(Some(first_release.trim()).filter(|r| !r.is_empty()));
         let (groups, next) = self
             .store
             .list_groups(
                 p.project_id,
                 GroupQuery {
                     status,
-                    words: &words,
+                    words: &search.words,
                     assignee,
-                    first_release: Some(first_release.trim()).filter(|r| !r.is_empty()),
+                    level: search.level,
+                    release: search.release.as_deref(),
+                    first_release,
+                    tags: &search.tags,
                     sort,
                 },
                 cursor,

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     domain::{
-        GroupStatus,
+        GroupStatus, Level,
         activity::{Change, SnoozeEnd},
         cursor::GroupCursor,
         filter::GroupSort,
@@ -51,16 +51,28 @@ fn sort_value(g: &Group, sort: GroupSort) -> i64 {
     }
 }
 
+/// Whose groups a listing shows by assignee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assigned {
+    To(Uuid),
+    Nobody,
+    Anybody,
+}
+
 /// Which groups a listing shows, and in which order.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupQuery<'a> {
     pub status: Option<GroupStatus>,
     /// Each word in the title or the culprit.
     pub words: &'a [String],
-    /// `Some(None)`: unassigned groups only; `Some(Some(member))`: that member's.
-    pub assignee: Option<Option<Uuid>>,
+    pub assignee: Option<Assigned>,
+    pub level: Option<Level>,
+    /// Only groups with an event of this release.
+    pub release: Option<&'a str>,
     /// Only groups whose first event named this release.
     pub first_release: Option<&'a str>,
+    /// Only groups with an event carrying each of these tags (key, value).
+    pub tags: &'a [(String, String)],
     pub sort: GroupSort,
 }
 
@@ -77,7 +89,10 @@ impl Store {
             status,
             words,
             assignee,
+            level,
+            release,
             first_release,
+            tags,
             sort,
         } = query;
         let col = sort_column(sort);
@@ -86,12 +101,37 @@ impl Store {
             q = q.filter(group::Column::Status.eq(s.as_str()));
         }
         match assignee {
-            Some(Some(member)) => q = q.filter(group::Column::AssigneeId.eq(member)),
-            Some(None) => q = q.filter(group::Column::AssigneeId.is_null()),
+            Some(Assigned::To(member)) => q = q.filter(group::Column::AssigneeId.eq(member)),
+            Some(Assigned::Nobody) => q = q.filter(group::Column::AssigneeId.is_null()),
+            Some(Assigned::Anybody) => q = q.filter(group::Column::AssigneeId.is_not_null()),
             None => {}
+        }
+        if let Some(l) = level {
+            q = q.filter(group::Column::Level.eq(l.as_str()));
         }
         if let Some(r) = first_release {
             q = q.filter(group::Column::FirstRelease.eq(r));
+        }
+        // Through the group's per-value counts (their primary key starts with the group).
+        let counted = |dim: String, value: &str| {
+            Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(group_stat::Entity)
+                    .and_where(
+                        Expr::col((group_stat::Entity, group_stat::Column::GroupId))
+                            .equals((group::Entity, group::Column::Id)),
+                    )
+                    .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim))
+                    .and_where(Expr::col((group_stat::Entity, group_stat::Column::Value)).eq(value))
+                    .to_owned(),
+            )
+        };
+        if let Some(r) = release {
+            q = q.filter(counted("release".to_owned(), r));
+        }
+        for (k, v) in tags {
+            q = q.filter(counted(format!("tag:{k}"), v));
         }
         // Each word in the title or the culprit, as typed in any case. A project's groups are
         // few beside its events: they are read through, no index needed.

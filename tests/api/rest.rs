@@ -1921,6 +1921,92 @@ async fn groups_are_searched_by_title_and_culprit() {
     assert_eq!(listed("σφαλμα ÜBER").await, vec![greek]);
 }
 
+/// The group listing's `q` takes Sentry's search terms beside words: `is:`, `assigned:`,
+/// `level:`, `release:`, `firstRelease:`, any other key as a tag, and quoted phrases; its terms
+/// take precedence over the request's own fields; an unknown `is:` is refused on `query`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_searched_with_sentry_terms() {
+    let app = spawn_app().await;
+    let capture = |body: Value| {
+        let app = &app;
+        async move { s(&app.capture(body).await["group_id"]) }
+    };
+    let a = capture(json!({"message": "checkout timeout", "level": "warning",
+        "release": "shop@1.0", "tags": {"browser": "Chrome"}}))
+    .await;
+    let b = capture(json!({"message": "checkout failed", "level": "error",
+        "release": "shop@1.1", "tags": {"browser": "Firefox"}}))
+    .await;
+    let c =
+        capture(json!({"message": "login loops", "level": "error", "release": "shop@1.1"})).await;
+    app.post_ok(&format!("/v1/errors/resolve/{c}"), &json!({}))
+        .await;
+    app.post_ok(
+        &format!("/v1/errors/assign/{b}"),
+        &json!({"assignee": "me"}),
+    )
+    .await;
+
+    let found = |q: &'static str, extra: &'static str| {
+        let app = &app;
+        async move {
+            let path = format!("/v1/errors/groups?q={}&sort=first_seen_desc{extra}", enc(q));
+            let mut got = ids(arr(&app.get_ok(&path).await["groups"]));
+            got.sort();
+            got
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(found("checkout level:warning", "").await, vec![a.clone()]);
+    assert_eq!(
+        found("release:shop@1.1 is:unresolved", "").await,
+        vec![b.clone()]
+    );
+    assert_eq!(
+        found("release:shop@1.1", "").await,
+        sorted(vec![b.clone(), c.clone()])
+    );
+    assert_eq!(found("browser:Firefox", "").await, vec![b.clone()]);
+    assert_eq!(found("browser:Safari", "").await, Vec::<String>::new());
+    assert_eq!(found("is:assigned", "").await, vec![b.clone()]);
+    assert_eq!(found("is:unassigned checkout", "").await, vec![a.clone()]);
+    assert_eq!(found("assigned:me", "").await, vec![b.clone()]);
+    assert_eq!(found("firstRelease:shop@1.0", "").await, vec![a.clone()]);
+    assert_eq!(
+        found("is:resolved", "&status=unresolved").await,
+        vec![c.clone()]
+    );
+    assert_eq!(found(r#""checkout timeout""#, "").await, vec![a.clone()]);
+    assert_eq!(
+        found(r#""timeout checkout""#, "").await,
+        Vec::<String>::new()
+    );
+
+    let path = format!("/v1/errors/groups?q={}", enc("is:sleeping"));
+    let r = app.send(app.authed(Method::GET, &path)).await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "GET", &path);
+    assert!(r.text.contains("INVALID_TERM"), "{}", r.text);
+
+    let by_grpc = app
+        .groups_client()
+        .await
+        .list_groups(app.req(pb::ListGroupsRequest {
+            query: "level:error is:unresolved".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("ListGroups")
+        .into_inner()
+        .groups;
+    assert_eq!(
+        by_grpc.iter().map(|g| g.id.clone()).collect::<Vec<_>>(),
+        [b]
+    );
+}
+
 /// The releases the project's events named, latest first, with their events, issues and the
 /// issues each brought (REST and gRPC); `limit` keeps the latest. A group shows its first
 /// release, and the list of groups filters by it.

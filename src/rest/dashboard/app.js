@@ -456,7 +456,7 @@ async function viewIssues(params) {
     team.map((m) => h('option', { value: m.id }, memberLabel(m))),
   );
   assigneeSelect.value = assignee;
-  const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words in the title or culprit', 'aria-label': 'search issues' });
+  const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words, is:resolved, level:error, release:…, browser:Chrome', 'aria-label': 'search issues' });
   const searchForm = h(
     'form',
     { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); go(['issues'], listParams({ status, sort, q: search.value.trim(), assignee, first_release: firstRelease })); } },
