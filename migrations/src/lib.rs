@@ -25,6 +25,7 @@ mod m20261207_000019_assignee;
 mod m20261207_000020_comments;
 mod m20261207_000021_activity;
 mod m20261207_000022_first_release;
+mod m20261207_000023_comment_edits;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_comments::Migration),
             Box::new(m20261207_000021_activity::Migration),
             Box::new(m20261207_000022_first_release::Migration),
+            Box::new(m20261207_000023_comment_edits::Migration),
         ]
     }
 }

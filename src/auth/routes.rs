@@ -113,6 +113,7 @@ pub static ROUTES: &[Route] = &[
     grpc("/faultline.v1.GroupService/ListReleases", READ),
     grpc("/faultline.v1.GroupService/ListGroupComments", READ),
     grpc("/faultline.v1.GroupService/ListGroupActivity", READ),
+    grpc("/faultline.v1.GroupService/UpdateGroupComment", WRITE),
     grpc("/faultline.v1.GroupService/AddGroupComment", WRITE),
     grpc("/faultline.v1.GroupService/DeleteGroupComment", WRITE),
     grpc("/faultline.v1.GroupService/DeleteGroup", WRITE),
@@ -132,6 +133,11 @@ pub static ROUTES: &[Route] = &[
     rest("GET", "/v1/errors/releases", READ),
     rest("GET", "/v1/errors/comments/{error_group_id}", READ),
     rest("POST", "/v1/errors/comments/{error_group_id}", WRITE),
+    rest(
+        "PUT",
+        "/v1/errors/comments/{error_group_id}/{comment_id}",
+        WRITE,
+    ),
     rest(
         "DELETE",
         "/v1/errors/comments/{error_group_id}/{comment_id}",

@@ -44,6 +44,7 @@ fn comment_to_pb(c: Comment) -> pb::GroupComment {
         member_id: c.member_id.map(|m| m.to_string()).unwrap_or_default(),
         text: c.text,
         created_at: Some(convert::ts(c.created_at)),
+        edited_at: c.edited_at.map(convert::ts),
     }
 }
 
@@ -480,6 +481,28 @@ impl GroupService for Api {
             .delete_comment(p.project_id, group, id, &actor(&p))
             .await?;
         Ok(Response::new(pb::DeleteGroupCommentResponse { comment_id }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/UpdateGroupComment")]
+    async fn update_group_comment(
+        &self,
+        req: Request<pb::UpdateGroupCommentRequest>,
+    ) -> Result<Response<pb::UpdateGroupCommentResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::UpdateGroupCommentRequest {
+            group_id,
+            comment_id,
+            text,
+        } = req.into_inner();
+        let group = convert::uuid("error_group_id", &group_id)?;
+        let id = convert::uuid("comment_id", &comment_id)?;
+        let comment = self
+            .store
+            .edit_comment(p.project_id, group, id, &actor(&p), &text)
+            .await?;
+        Ok(Response::new(pb::UpdateGroupCommentResponse {
+            comment: Some(comment_to_pb(comment)),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/IgnoreGroup")]

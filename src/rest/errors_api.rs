@@ -57,7 +57,7 @@ pub fn routes() -> Router<Api> {
         )
         .route(
             "/v1/errors/comments/{error_group_id}/{comment_id}",
-            delete(delete_comment),
+            put(edit_comment).delete(delete_comment),
         )
         .route("/v1/errors/activity/{error_group_id}", get(activity))
         .route("/v1/errors/delete/{error_group_id}", delete(delete_group))
@@ -1242,6 +1242,7 @@ fn comment_json(c: pb::GroupComment) -> Value {
         member_id,
         text,
         created_at,
+        edited_at,
     } = c;
     json!({
         "id": id,
@@ -1250,6 +1251,7 @@ fn comment_json(c: pb::GroupComment) -> Value {
         "member_id": or_null(member_id),
         "text": text,
         "created_at": time_json(created_at),
+        "edited_at": time_json(edited_at),
     })
 }
 
@@ -1280,6 +1282,23 @@ async fn add_comment(
         .into_inner();
     let comment = comment.map(comment_json).unwrap_or(Value::Null);
     Ok((StatusCode::CREATED, Json(comment)))
+}
+
+async fn edit_comment(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path((group_id, comment_id)): Path<(String, String)>,
+    ApiJson(CommentBody { text }): ApiJson<CommentBody>,
+) -> ApiResult {
+    let pb::UpdateGroupCommentResponse { comment } = api
+        .update_group_comment(ctx.request(pb::UpdateGroupCommentRequest {
+            group_id,
+            comment_id,
+            text,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(comment.map(comment_json).unwrap_or(Value::Null)))
 }
 
 async fn delete_comment(

@@ -29,6 +29,29 @@ pub struct Comment {
     pub author: String,
     pub text: String,
     pub created_at: DateTime<Utc>,
+    /// When its author last edited it.
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+/// `text` trimmed, when it is 1 to `COMMENT_CHARS_MAX` characters.
+fn comment_text(text: &str) -> Result<&str, Error> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::required("text"));
+    }
+    if text.chars().count() > COMMENT_CHARS_MAX {
+        return Err(Error::invalid_field(
+            "text",
+            format!("at most {COMMENT_CHARS_MAX} characters"),
+            "TOO_LONG",
+        ));
+    }
+    Ok(text)
+}
+
+/// Whether `by` wrote `c`: the same key, or the same member.
+fn written_by(c: &group_comment::Model, by: &Actor) -> bool {
+    c.key_id == by.key_id || (c.member_id.is_some() && c.member_id == by.member_id)
 }
 
 fn comment(m: group_comment::Model) -> Comment {
@@ -39,6 +62,7 @@ fn comment(m: group_comment::Model) -> Comment {
         author: m.author,
         text: m.text,
         created_at: from_millis(m.created_at),
+        edited_at: m.edited_at.map(from_millis),
     }
 }
 
@@ -74,17 +98,7 @@ impl Store {
         by: &Actor,
         text: &str,
     ) -> Result<Comment, Error> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(Error::required("text"));
-        }
-        if text.chars().count() > COMMENT_CHARS_MAX {
-            return Err(Error::invalid_field(
-                "text",
-                format!("at most {COMMENT_CHARS_MAX} characters"),
-                "TOO_LONG",
-            ));
-        }
+        let text = comment_text(text)?;
         self.get_group(project_id, group_id).await?;
         let name = signature(&self.db, by).await?.name;
         let row = group_comment::ActiveModel {
@@ -96,11 +110,53 @@ impl Store {
             author: Set(name),
             text: Set(text.to_owned()),
             created_at: Set(Utc::now().timestamp_millis()),
+            edited_at: Set(None),
         }
         .insert(&self.db)
         .await
         .map_err(db_err)?;
         Ok(comment(row))
+    }
+
+    /// Replaces the text of a comment on a group of the project (checked as `add_comment`
+    /// checks it). Only the key (or the member) that wrote it may: an admin deletes another's
+    /// words but does not rewrite them.
+    pub async fn edit_comment(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        id: Uuid,
+        by: &Actor,
+        text: &str,
+    ) -> Result<Comment, Error> {
+        let text = comment_text(text)?;
+        let c = self.comment_of(project_id, group_id, id).await?;
+        if !written_by(&c, by) {
+            return Err(Error::PermissionDenied(
+                "only the comment's author edits it".into(),
+            ));
+        }
+        let mut row: group_comment::ActiveModel = c.into();
+        row.text = Set(text.to_owned());
+        row.edited_at = Set(Some(Utc::now().timestamp_millis()));
+        let row = row.update(&self.db).await.map_err(db_err)?;
+        Ok(comment(row))
+    }
+
+    /// A comment on a group of the project.
+    async fn comment_of(
+        &self,
+        project_id: Uuid,
+        group_id: Uuid,
+        id: Uuid,
+    ) -> Result<group_comment::Model, Error> {
+        group_comment::Entity::find_by_id(id)
+            .filter(group_comment::Column::GroupId.eq(group_id))
+            .filter(group_comment::Column::ProjectId.eq(project_id))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .ok_or(Error::NotFound { what: "comment" })
     }
 
     /// Deletes a comment on a group of the project. Only the key (or the member) that wrote it,
@@ -112,15 +168,8 @@ impl Store {
         id: Uuid,
         by: &Actor,
     ) -> Result<(), Error> {
-        let c = group_comment::Entity::find_by_id(id)
-            .filter(group_comment::Column::GroupId.eq(group_id))
-            .filter(group_comment::Column::ProjectId.eq(project_id))
-            .one(&self.db)
-            .await
-            .map_err(db_err)?
-            .ok_or(Error::NotFound { what: "comment" })?;
-        let own = c.key_id == by.key_id || (c.member_id.is_some() && c.member_id == by.member_id);
-        if !own && !by.admin {
+        let c = self.comment_of(project_id, group_id, id).await?;
+        if !written_by(&c, by) && !by.admin {
             return Err(Error::PermissionDenied(
                 "only the comment's author or an admin deletes it".into(),
             ));

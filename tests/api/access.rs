@@ -1468,6 +1468,56 @@ async fn issues_carry_comments_from_the_team() {
     let r = app.send(app.authed(Method::GET, &missing)).await;
     assert_error(&r, 404, "NOT_FOUND", "GET", &missing);
 
+    // Edited by its author only (an admin may delete it, not rewrite it), checked as when
+    // written; the owner edits its own over gRPC.
+    let alices_path = format!("{path}/{alices}");
+    let edit = Some(json!({"text": " Looking into it; the provider rotated its certificate. "}));
+    let r = with_key(&app, &alice_key, Method::PUT, &alices_path, edit).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    assert_eq!(
+        r.body["text"],
+        "Looking into it; the provider rotated its certificate."
+    );
+    assert!(r.body["edited_at"].is_string(), "{}", r.text);
+    for key in [&carol_key, &app.key] {
+        let body = Some(json!({"text": "rewritten"}));
+        let r = with_key(&app, key, Method::PUT, &alices_path, body).await;
+        assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+    }
+    let r = with_key(
+        &app,
+        &alice_key,
+        Method::PUT,
+        &alices_path,
+        Some(json!({"text": " "})),
+    )
+    .await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "PUT", &alices_path);
+    let edited = groups
+        .update_group_comment(app.req(pb::UpdateGroupCommentRequest {
+            group_id: g.clone(),
+            comment_id: owners.id.clone(),
+            text: "Thanks, it is yours.".into(),
+        }))
+        .await
+        .expect("UpdateGroupComment")
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(edited.text, "Thanks, it is yours.");
+    assert!(edited.edited_at.is_some() && owners.edited_at.is_none());
+    let texts: Vec<String> = arr(&app.get_ok(&path).await["comments"])
+        .iter()
+        .map(|c| s(&c["text"]))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Looking into it; the provider rotated its certificate.",
+            "Thanks, it is yours."
+        ]
+    );
+
     // Carol may not delete Alice's comment; Alice may, once; the owner (an admin) deletes
     // anyone's.
     let alices_path = format!("{path}/{alices}");
@@ -1496,7 +1546,7 @@ async fn issues_carry_comments_from_the_team() {
         .iter()
         .map(|c| s(&c["text"]))
         .collect();
-    assert_eq!(texts, ["Thanks, assigning to you."]);
+    assert_eq!(texts, ["Thanks, it is yours."]);
     let r = app.send(app.authed(Method::GET, &path)).await;
     assert_error(&r, 404, "NOT_FOUND", "GET", &path);
     let r = app

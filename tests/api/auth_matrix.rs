@@ -69,6 +69,7 @@ enum Op {
     ListReleases,
     AddComment,
     DeleteComment,
+    EditComment,
     DeleteGroup,
     MergeGroups,
     Bulk,
@@ -178,6 +179,7 @@ fn op_of(r: &Route) -> Op {
             "ListReleases" => ListReleases,
             "AddGroupComment" => AddComment,
             "DeleteGroupComment" => DeleteComment,
+            "UpdateGroupComment" => EditComment,
             "DeleteGroup" => DeleteGroup,
             "MergeGroups" => MergeGroups,
             "BulkUpdateGroups" => Bulk,
@@ -249,6 +251,7 @@ fn op_of(r: &Route) -> Op {
             ("GET", "/v1/errors/releases") => ListReleases,
             ("POST", "/v1/errors/comments/{error_group_id}") => AddComment,
             ("DELETE", "/v1/errors/comments/{error_group_id}/{comment_id}") => DeleteComment,
+            ("PUT", "/v1/errors/comments/{error_group_id}/{comment_id}") => EditComment,
             ("DELETE", "/v1/errors/delete/{error_group_id}") => DeleteGroup,
             ("POST", "/v1/errors/merge") => MergeGroups,
             ("POST", "/v1/errors/bulk") => Bulk,
@@ -322,10 +325,12 @@ fn other_project(op: Op) -> OtherProject {
     match op {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
-        | ListComments | ListActivity | AddComment | DeleteComment | DeleteGroup | MergeGroups
-        | RevokeKey | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet
-        | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
-        | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
+        | ListComments | ListActivity | AddComment | DeleteComment | EditComment | DeleteGroup
+        | MergeGroups | RevokeKey | GetProject | RenameProject | DeleteProject
+        | TransitionWorkflow | LogGet | ElsGet | ElsDelete | ElsResolve | DeleteIntegration
+        | TestIntegration | LogReport | UpdateAlertRule | DeleteAlertRule | UpdateIncident => {
+            OtherProject::NotFound
+        }
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -514,7 +519,8 @@ impl Fixture {
     }
 
     /// A fresh comment on `group`, written with `key` when that key may write one (only its
-    /// author, or an admin, deletes a comment), else with the owner key.
+    /// author, or an admin, deletes a comment; only its author edits it), else with the owner
+    /// key.
     async fn comment_for(&self, group: &str, key: Option<&str>) -> String {
         let path = format!("/v1/errors/comments/{group}");
         let body = json!({"text": format!("to delete {}", self.next())});
@@ -639,6 +645,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::Bulk => json!({"error_group_ids": [t.group_id], "action": "resolve"}),
         Op::Assign => json!({"assignee": null}),
         Op::AddComment => json!({"text": "seen in the matrix"}),
+        Op::EditComment => json!({"text": "edited in the matrix"}),
         Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
         Op::Export => json!({"format": "json"}),
         Op::SetRetention => json!({"days": 30}),
@@ -957,6 +964,15 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
                 text: "seen in the matrix".into(),
             }
         ),
+        Op::EditComment => rpc!(
+            groups,
+            update_group_comment,
+            pb::UpdateGroupCommentRequest {
+                group_id,
+                comment_id: t.comment_id.clone(),
+                text: "edited in the matrix".into(),
+            }
+        ),
         Op::DeleteComment => rpc!(
             groups,
             delete_group_comment,
@@ -1269,7 +1285,7 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
 async fn call(fx: &Fixture, r: &Route, cred: Cred<'_>) -> Outcome {
     let op = op_of(r);
     let mut t = fx.target(op).await;
-    if op == Op::DeleteComment {
+    if matches!(op, Op::DeleteComment | Op::EditComment) {
         t.comment_id = fx.comment_for(&t.group_id, cred.api_key()).await;
     }
     match r.transport {

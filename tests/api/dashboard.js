@@ -296,9 +296,15 @@ async function waitFor(what, check, ms = 15000) {
   doc.querySelector('form.new-comment').requestSubmit();
   await waitFor('the second comment', () => doc.querySelectorAll('ul.activity li.note').length === 2);
   window.confirm = () => true;
-  [...doc.querySelectorAll('ul.activity li.note')][0].querySelector('button').click(); // newest first
+  [...doc.querySelectorAll('ul.activity li.note')][0].querySelector('button.delete').click(); // newest first
   await waitFor('one comment left', () => doc.querySelectorAll('ul.activity li.note').length === 1);
   out.comments_after_delete = text('ul.activity li.note .comment-text');
+  // Edited in place by its author.
+  doc.querySelector('ul.activity li.note button.edit').click();
+  doc.querySelector('form.edit-comment textarea').value = 'Price cache expires 5 minutes after the deploy.';
+  doc.querySelector('form.edit-comment').requestSubmit();
+  await waitFor('the edited comment', () => text('ul.activity li.note .comment-text')[0] === 'Price cache expires 5 minutes after the deploy.');
+  out.flash_after_edit = doc.querySelector('#flash').textContent;
 
   // 8f. Assigned from the issue's page to the team's first member (the owner), then listed by
   // assignee: the owner's issues, and nobody's.

@@ -287,6 +287,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         strings(&out["comments_after_delete"]),
         ["Price cache expires after the deploy."]
     );
+    assert_eq!(s(&out["flash_after_edit"]), "Comment edited.");
     // Assigned from the issue's page; the list filters by assignee.
     let options = strings(&out["assignee_options"]);
     assert_eq!(options[0], "nobody", "{out:#}");
@@ -402,6 +403,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
                 "GET /v1/errors/",
                 "POST /v1/errors/",
                 "DELETE /v1/errors/comments/",
+                "PUT /v1/errors/comments/",
                 "PUT /api/v1/logs/",
                 "GET /api/alerts/",
                 "POST /api/alerts/rules",

@@ -679,20 +679,50 @@ async function viewIssue(id) {
     }
     render();
   };
-  const activity = h(
-    'ul',
-    { class: 'activity' },
-    history.activity.map((a) =>
-      a.type === 'note'
-        ? h(
-            'li',
-            { class: 'note' },
-            h('div', { class: 'muted small' }, h('strong', null, a.actor), ` · ${when(a.created_at)} `, h('button', { type: 'button', class: 'link', title: 'Delete this comment', onclick: () => removeComment(a) }, 'delete')),
-            h('p', { class: 'comment-text' }, a.data.text),
-          )
-        : h('li', { class: 'change' }, h('strong', null, a.actor ?? 'Faultline'), h('span', { class: 'what' }, ` ${describeActivity(a)}`), h('span', { class: 'muted small' }, ` · ${when(a.created_at)}`)),
-    ),
-  );
+  // Its author edits a comment in place.
+  const editComment = (a, li) => {
+    const box = h('textarea', { name: 'comment-edit', rows: 3, maxlength: 10000, 'aria-label': 'edit comment' });
+    box.value = a.data.text;
+    const form = h(
+      'form',
+      {
+        class: 'edit-comment',
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          try {
+            await api(`/v1/errors/comments/${path}/${encodeURIComponent(a.id)}`, { method: 'PUT', body: { text: box.value } });
+            flash('Comment edited.', 'ok');
+            render();
+          } catch (e) {
+            flash(e.message);
+          }
+        },
+      },
+      box,
+      h('button', { type: 'submit' }, 'Save'),
+    );
+    li.querySelector('.comment-text').replaceWith(form);
+  };
+  // A comment, with its author's edit and delete; any other entry, as a sentence.
+  const note = (a) => {
+    const li = h(
+      'li',
+      { class: 'note' },
+      h(
+        'div',
+        { class: 'muted small' },
+        h('strong', null, a.actor),
+        ` · ${when(a.created_at)} `,
+        h('button', { type: 'button', class: 'link edit', title: 'Edit this comment', onclick: () => editComment(a, li) }, 'edit'),
+        ' ',
+        h('button', { type: 'button', class: 'link delete', title: 'Delete this comment', onclick: () => removeComment(a) }, 'delete'),
+      ),
+      h('p', { class: 'comment-text' }, a.data.text),
+    );
+    return li;
+  };
+  const change = (a) => h('li', { class: 'change' }, h('strong', null, a.actor ?? 'Faultline'), h('span', { class: 'what' }, ` ${describeActivity(a)}`), h('span', { class: 'muted small' }, ` · ${when(a.created_at)}`));
+  const activity = h('ul', { class: 'activity' }, history.activity.map((a) => (a.type === 'note' ? note(a) : change(a))));
   const commentBox = h('textarea', { name: 'comment', rows: 3, maxlength: 10000, placeholder: 'What do you know about this issue?', 'aria-label': 'comment' });
   const commentForm = h(
     'form',

@@ -17,6 +17,8 @@ pub struct Model {
     pub text: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// When its author last edited it, in Unix milliseconds.
+    pub edited_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
