@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::model::Assignee;
+
 /// Why Faultline brought an ignored group back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,9 +34,8 @@ impl SnoozeEnd {
 pub enum Change {
     /// The group's first event arrived (read from the group, not stored).
     FirstSeen,
-    /// A comment (read from the comments, not stored here).
+    /// A comment (read from the comments, not stored here; the entry's id is the comment's).
     Note {
-        comment_id: Uuid,
         text: String,
     },
     SetResolved,
@@ -60,11 +61,7 @@ pub enum Change {
         event_id: Uuid,
     },
     /// Assigned to a member of the team (as the member was named then).
-    Assigned {
-        id: Uuid,
-        name: String,
-        email: String,
-    },
+    Assigned(Assignee),
     Unassigned,
     /// Other groups (`merged`) were merged into this one, bringing `events` events.
     Merge {
@@ -89,7 +86,7 @@ impl Change {
             Change::SetUnresolved { .. } => "set_unresolved",
             Change::SetIgnored { .. } => "set_ignored",
             Change::SetRegression { .. } => "set_regression",
-            Change::Assigned { .. } => "assigned",
+            Change::Assigned(_) => "assigned",
             Change::Unassigned => "unassigned",
             Change::Merge { .. } => "merge",
             Change::Workflow { .. } => "workflow",
@@ -136,11 +133,11 @@ mod tests {
                 release: String::new(),
                 event_id: Uuid::nil(),
             },
-            Change::Assigned {
+            Change::Assigned(Assignee {
                 id: Uuid::nil(),
                 name: "Ana".into(),
                 email: "a@x".into(),
-            },
+            }),
             Change::Unassigned,
             Change::Merge {
                 merged: vec![Uuid::nil()],

@@ -14,9 +14,15 @@ pub const MAX_LIMIT: u64 = 100;
 
 /// Page size from a request's `limit`: 0 means the default, values above the cap are capped.
 pub fn page_limit(limit: u32) -> u64 {
+    bounded_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// A request's `limit` for a listing of its own bounds: 0 means `default`, values above `max`
+/// are capped.
+pub fn bounded_limit(limit: u32, default: u64, max: u64) -> u64 {
     match u64::from(limit) {
-        0 => DEFAULT_LIMIT,
-        n => n.min(MAX_LIMIT),
+        0 => default,
+        n => n.min(max),
     }
 }
 

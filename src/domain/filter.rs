@@ -63,6 +63,18 @@ pub enum AssignedTo {
     Anybody,
 }
 
+impl AssignedTo {
+    /// `who` as `assigned:` and the listing's `assignee` take it: `none`, else a member;
+    /// `None` when blank.
+    pub fn parse(who: &str) -> Option<AssignedTo> {
+        match who.trim() {
+            "" => None,
+            w if w.eq_ignore_ascii_case("none") => Some(AssignedTo::Nobody),
+            w => Some(AssignedTo::Member(w.to_owned())),
+        }
+    }
+}
+
 /// A group search written as Sentry's issue search is: words, each of which the title or the
 /// culprit must contain (a `"quoted phrase"` counts as one word), and `key:value` terms:
 /// `is:unresolved|resolved|ignored|assigned|unassigned`, `assigned:<member, me or none>`,
@@ -153,12 +165,7 @@ impl GroupSearch {
                         })?)
                     }
                 },
-                "assigned" | "assigned_to" => {
-                    out.assigned = Some(match value.to_ascii_lowercase().as_str() {
-                        "none" => AssignedTo::Nobody,
-                        _ => AssignedTo::Member(value),
-                    })
-                }
+                "assigned" | "assigned_to" => out.assigned = AssignedTo::parse(&value),
                 "level" => {
                     out.level = Some(Level::parse(&value).ok_or_else(|| {
                         bad(format!(

@@ -63,7 +63,7 @@ pub struct Group {
 }
 
 /// A member of the team an issue is assigned to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Assignee {
     pub id: Uuid,
     pub name: String,

@@ -9,7 +9,7 @@ use crate::{
         ExceptionData, Frame, GroupStatus, Level,
         filter::{EventFilter, GroupSort},
         grouping::{Grouping, GroupingVariant},
-        model::{Committed, Group, GroupDetail, RetentionPolicy, StoredEvent},
+        model::{Assignee, Committed, Group, GroupDetail, RetentionPolicy, StoredEvent},
         workflow::WorkflowStage,
     },
     error::Error,
@@ -287,11 +287,15 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         last_release,
         resolved_in_release,
         first_release,
-        assignee: assignee.map(|a| pb::GroupAssignee {
-            id: a.id.to_string(),
-            name: a.name,
-            email: a.email,
-        }),
+        assignee: assignee.map(assignee_to_pb),
+    }
+}
+
+pub fn assignee_to_pb(a: Assignee) -> pb::GroupAssignee {
+    pb::GroupAssignee {
+        id: a.id.to_string(),
+        name: a.name,
+        email: a.email,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::{
     domain::{
         GroupStatus,
         activity::{Activity, Change},
-        cursor::{EventCursor, GroupCursor, page_limit},
+        cursor::{EventCursor, GroupCursor, bounded_limit, page_limit},
         export::{self, Format},
         filter::{AssignedTo, EventFilter, GroupSearch},
         model,
@@ -25,7 +25,7 @@ use crate::{
 /// Most groups one bulk request may name.
 const BULK_MAX: usize = 1000;
 /// Most releases one listing returns.
-const RELEASES_LISTED_MAX: u32 = 1000;
+const RELEASES_LISTED_MAX: u64 = 1000;
 
 fn actor(p: &auth::Principal) -> Actor {
     Actor {
@@ -49,7 +49,7 @@ fn comment_to_pb(c: Comment) -> pb::GroupComment {
 }
 
 /// Entries a group's activity lists when the request names no limit.
-const ACTIVITY_DEFAULT: u32 = 100;
+const ACTIVITY_DEFAULT: u64 = 100;
 
 fn activity_to_pb(a: Activity) -> pb::GroupActivity {
     let mut out = pb::GroupActivity {
@@ -79,13 +79,7 @@ fn activity_to_pb(a: Activity) -> pb::GroupActivity {
             out.release = release;
             out.event_id = event_id.to_string();
         }
-        Change::Assigned { id, name, email } => {
-            out.assignee = Some(pb::GroupAssignee {
-                id: id.to_string(),
-                name,
-                email,
-            });
-        }
+        Change::Assigned(a) => out.assignee = Some(convert::assignee_to_pb(a)),
         Change::Merge { merged, events } => {
             out.merged_group_ids = merged.iter().map(Uuid::to_string).collect();
             out.merged_events = events;
@@ -246,12 +240,7 @@ impl GroupService for Api {
             Some(s) => Some(s),
             None => convert::status_from_pb("status", status)?,
         };
-        let assigned = search.assigned.or(match assignee.trim() {
-            "" => None,
-            "none" => Some(AssignedTo::Nobody),
-            who => Some(AssignedTo::Member(who.to_owned())),
-        });
-        let assignee = match assigned {
+        let assignee = match search.assigned.or_else(|| AssignedTo::parse(&assignee)) {
             None => None,
             Some(AssignedTo::Nobody) => Some(Assigned::Nobody),
             Some(AssignedTo::Anybody) => Some(Assigned::Anybody),
@@ -395,10 +384,7 @@ impl GroupService for Api {
         req: Request<pb::ListReleasesRequest>,
     ) -> Result<Response<pb::ListReleasesResponse>, Status> {
         let p = auth::require(req.extensions(), Scope::Read)?;
-        let limit = match req.get_ref().limit {
-            0 => 50,
-            n => u64::from(n.min(RELEASES_LISTED_MAX)),
-        };
+        let limit = bounded_limit(req.get_ref().limit, 50, RELEASES_LISTED_MAX);
         let releases = self.store.list_releases(p.project_id, limit).await?;
         Ok(Response::new(pb::ListReleasesResponse {
             releases: releases
@@ -435,14 +421,8 @@ impl GroupService for Api {
         let p = auth::require(req.extensions(), Scope::Read)?;
         let pb::ListGroupActivityRequest { group_id, limit } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
-        let limit = match limit {
-            0 => ACTIVITY_DEFAULT,
-            n => n,
-        };
-        let activity = self
-            .store
-            .list_activity(p.project_id, id, u64::from(limit).min(ACTIVITY_MAX))
-            .await?;
+        let limit = bounded_limit(limit, ACTIVITY_DEFAULT, ACTIVITY_MAX);
+        let activity = self.store.list_activity(p.project_id, id, limit).await?;
         Ok(Response::new(pb::ListGroupActivityResponse {
             activity: activity.into_iter().map(activity_to_pb).collect(),
         }))

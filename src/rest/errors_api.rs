@@ -640,7 +640,7 @@ fn group_json(g: pb::Group) -> Value {
         "last_release": last_release,
         "resolved_in_release": resolved_in_release,
         "first_release": first_release,
-        "assignee": assignee.map(|a| json!({"id": a.id, "name": a.name, "email": a.email})),
+        "assignee": assignee.map(assignee_json),
     })
 }
 
@@ -1159,6 +1159,10 @@ async fn releases(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> 
     Ok(Json(json!({ "releases": releases })))
 }
 
+fn assignee_json(a: pb::GroupAssignee) -> Value {
+    json!({"id": a.id, "name": a.name, "email": a.email})
+}
+
 /// `null` for an empty string.
 fn or_null(s: String) -> Value {
     if s.is_empty() {
@@ -1198,11 +1202,7 @@ fn activity_json(a: pb::GroupActivity) -> Value {
             "ignore_count": (ignore_count > 0).then_some(ignore_count),
         }),
         "set_unresolved" => json!({ "snooze_end": or_null(snooze_end) }),
-        "assigned" => json!({ "assignee": assignee.map(|m| json!({
-            "id": m.id,
-            "name": m.name,
-            "email": m.email,
-        })) }),
+        "assigned" => json!({ "assignee": assignee.map(assignee_json) }),
         "merge" => json!({ "merged_group_ids": merged_group_ids, "events": merged_events }),
         "workflow" => json!({ "from": workflow_from, "to": workflow_to }),
         _ => json!({}),

@@ -546,18 +546,9 @@ impl Store {
         let assigned =
             super::groups::lock_for_update(&txn, group::Column::AssigneeId.eq(id)).await?;
         if !assigned.is_empty() {
-            let unassigned: Vec<(Uuid, Uuid)> = group::Entity::find()
-                .select_only()
-                .column(group::Column::ProjectId)
-                .column(group::Column::Id)
-                .filter(group::Column::Id.is_in(assigned.iter().copied()))
-                .into_tuple()
-                .all(&txn)
-                .await
-                .map_err(db_err)?;
             group::Entity::update_many()
                 .col_expr(group::Column::AssigneeId, Expr::value(Option::<Uuid>::None))
-                .filter(group::Column::Id.is_in(assigned))
+                .filter(group::Column::Id.is_in(assigned.iter().map(|&(_, id)| id)))
                 .filter(group::Column::AssigneeId.eq(id))
                 .exec(&txn)
                 .await
@@ -569,9 +560,8 @@ impl Store {
                 key_name: audit.actor.clone(),
                 admin: true,
             };
-            let by = super::activity::signature(&txn, &by).await?;
             let change = crate::domain::activity::Change::Unassigned;
-            super::activity::record(&txn, &unassigned, Some(&by), &change).await?;
+            super::activity::record(&txn, &assigned, Some(&by), &change).await?;
         }
         let details = serde_json::json!({"email": m.email, "role": m.role});
         member::Entity::delete_by_id(id)

@@ -4,14 +4,16 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Value,
-    sea_query::{Expr, InsertStatement, Query},
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityName, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Value,
+    sea_query::{InsertStatement, Query},
 };
 use uuid::Uuid;
 
 use super::{
-    Store, db_err,
+    Store,
+    batch_sql::{BatchTxn, insert_rows},
+    db_err,
     entity::{group_activity, group_comment, member},
 };
 use crate::{
@@ -24,6 +26,8 @@ use crate::{
 
 /// Most entries a group's activity lists.
 pub const ACTIVITY_MAX: u64 = 1000;
+/// Entries per insert statement, well under every bind-parameter limit.
+const ROWS_PER_STATEMENT: usize = 512;
 
 /// The API key that acts: writes or deletes a comment, changes a group.
 #[derive(Debug, Clone)]
@@ -64,19 +68,8 @@ pub(super) async fn signature(db: &impl ConnectionTrait, by: &Actor) -> Result<S
     })
 }
 
-/// `signature` of `by`, if any (`None`: Faultline acts).
-pub(super) async fn signed(
-    db: &impl ConnectionTrait,
-    by: Option<&Actor>,
-) -> Result<Option<Signature>, Error> {
-    match by {
-        Some(a) => Ok(Some(signature(db, a).await?)),
-        None => Ok(None),
-    }
-}
-
 /// The statement that stores activity entries (`activity_row` gives its rows).
-pub(super) fn activity_insert() -> InsertStatement {
+fn activity_insert() -> InsertStatement {
     Query::insert()
         .into_table(group_activity::Entity.table_ref())
         .columns([
@@ -112,26 +105,29 @@ pub(super) fn activity_row(
     ]
 }
 
-/// Stores `change` to each of `groups` (project, group) by `by` (`None`: Faultline), in `db`
+/// Stores activity entries made by `activity_row`, in `txn` (the one that makes the change).
+pub(super) async fn insert(txn: &impl BatchTxn, rows: Vec<Vec<Value>>) -> Result<(), Error> {
+    insert_rows(txn, &activity_insert(), rows, ROWS_PER_STATEMENT).await?;
+    Ok(())
+}
+
+/// Stores `change` to each of `groups` (project, group) by `by` (`None`: Faultline), in `txn`
 /// (the transaction that makes the change).
 pub(super) async fn record(
-    db: &impl ConnectionTrait,
+    txn: &DatabaseTransaction,
     groups: &[(Uuid, Uuid)],
-    by: Option<&Signature>,
+    by: Option<&Actor>,
     change: &Change,
 ) -> Result<(), Error> {
-    // A few hundred rows per statement stay well under every bind-parameter limit.
-    for chunk in groups.chunks(500) {
-        let mut insert = activity_insert();
-        for &(project_id, group_id) in chunk {
-            let row = activity_row(project_id, group_id, by, change);
-            insert
-                .values(row.into_iter().map(Expr::from))
-                .map_err(|e| Error::Internal(format!("activity statement: {e}")))?;
-        }
-        db.execute(&insert).await.map_err(db_err)?;
-    }
-    Ok(())
+    let by = match by {
+        Some(a) => Some(signature(txn, a).await?),
+        None => None,
+    };
+    let rows = groups
+        .iter()
+        .map(|&(project_id, group_id)| activity_row(project_id, group_id, by.as_ref(), change))
+        .collect();
+    insert(txn, rows).await
 }
 
 fn stored(m: group_activity::Model) -> Result<Activity, Error> {
@@ -148,7 +144,8 @@ fn stored(m: group_activity::Model) -> Result<Activity, Error> {
 }
 
 impl Store {
-    /// The newest `limit` (at most `ACTIVITY_MAX`) entries of a group's activity, newest
+    /// The newest `limit` entries of a group's activity (the API asks for at most
+    /// `ACTIVITY_MAX`), newest
     /// first: its changes, its comments (as notes) and, oldest of all, its first event.
     pub async fn list_activity(
         &self,
@@ -156,7 +153,6 @@ impl Store {
         group_id: Uuid,
         limit: u64,
     ) -> Result<Vec<Activity>, Error> {
-        let limit = limit.clamp(1, ACTIVITY_MAX);
         let group = self.get_group(project_id, group_id).await?;
         let mut entries = Vec::new();
         let rows = group_activity::Entity::find()
@@ -183,10 +179,7 @@ impl Store {
         entries.extend(notes.into_iter().map(|c| Activity {
             id: Some(c.id),
             group_id,
-            change: Change::Note {
-                comment_id: c.id,
-                text: c.text,
-            },
+            change: Change::Note { text: c.text },
             actor: Some(c.author),
             member_id: c.member_id,
             created_at: from_millis(c.created_at),

@@ -17,7 +17,7 @@ use super::{
         group_stat, member, release,
     },
     events::escape_like,
-    write,
+    repoint_rows, write,
 };
 use crate::{
     domain::{
@@ -274,11 +274,11 @@ impl Store {
                     .ok_or_else(|| {
                         Error::invalid_field("assignee", "no such member", "UNKNOWN_MEMBER")
                     })?;
-                Change::Assigned {
+                Change::Assigned(Assignee {
                     id,
                     name: m.name,
                     email: m.email,
-                }
+                })
             }
             None => Change::Unassigned,
         };
@@ -292,8 +292,7 @@ impl Store {
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
         }
-        let by = activity::signed(&txn, by).await?;
-        activity::record(&txn, &[(project_id, group_id)], by.as_ref(), &change).await?;
+        activity::record(&txn, &[(project_id, group_id)], by, &change).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         self.get_group(project_id, group_id).await
@@ -465,8 +464,7 @@ impl Store {
         if res.rows_affected == 0 {
             return Err(Error::NotFound { what: "group" });
         }
-        let by = activity::signed(&txn, by).await?;
-        activity::record(&txn, &[(project_id, group_id)], by.as_ref(), &change).await?;
+        activity::record(&txn, &[(project_id, group_id)], by, &change).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         self.get_group(project_id, group_id).await
@@ -517,8 +515,8 @@ impl Store {
                 .and(group::Column::IgnoredUntil.lte(now_ms))
         };
         let txn = self.begin_write().await?;
-        let ids = lock_for_update(&txn, due()).await?;
-        if ids.is_empty() {
+        let woken = lock_for_update(&txn, due()).await?;
+        if woken.is_empty() {
             txn.commit().await.map_err(db_err)?;
             return Ok(0);
         }
@@ -536,21 +534,12 @@ impl Store {
                 Expr::value(Option::<i64>::None),
             )
             .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
-            .filter(group::Column::Id.is_in(ids.iter().copied()))
+            .filter(group::Column::Id.is_in(woken.iter().map(|&(_, id)| id)))
             .filter(due())
             .exec(&txn)
             .await
             .map_err(db_err)?;
         // Locked above, every one of them was due and is woken now.
-        let woken = group::Entity::find()
-            .select_only()
-            .column(group::Column::ProjectId)
-            .column(group::Column::Id)
-            .filter(group::Column::Id.is_in(ids))
-            .into_tuple::<(Uuid, Uuid)>()
-            .all(&txn)
-            .await
-            .map_err(db_err)?;
         let change = Change::SetUnresolved {
             snooze_end: Some(SnoozeEnd::TimePassed),
         };
@@ -608,38 +597,24 @@ impl Store {
             .from(event::Entity)
             .and_where(event::Column::GroupId.is_in(children.iter().copied()))
             .to_owned();
-        event_tag::Entity::update_many()
-            .col_expr(event_tag::Column::GroupId, Expr::value(primary.id))
-            .filter(event_tag::Column::EventSeq.in_subquery(child_events))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        let events = event::Entity::update_many()
-            .col_expr(event::Column::GroupId, Expr::value(primary.id))
-            .filter(event::Column::GroupId.is_in(children.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_hash::Entity::update_many()
-            .col_expr(group_hash::Column::GroupId, Expr::value(primary.id))
-            .filter(group_hash::Column::ProjectId.eq(project_id))
-            .filter(group_hash::Column::GroupId.is_in(children.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
+        let to = primary.id;
+        let kids = || children.iter().copied();
+        let tags = event_tag::Column::EventSeq.in_subquery(child_events);
+        repoint_rows::<event_tag::Entity>(&txn, event_tag::Column::GroupId, to, tags).await?;
+        let events = event::Column::GroupId.is_in(kids());
+        let moved_events =
+            repoint_rows::<event::Entity>(&txn, event::Column::GroupId, to, events).await?;
+        let keys = Condition::all()
+            .add(group_hash::Column::ProjectId.eq(project_id))
+            .add(group_hash::Column::GroupId.is_in(kids()));
+        repoint_rows::<group_hash::Entity>(&txn, group_hash::Column::GroupId, to, keys).await?;
         // The conversation and the history go along.
-        group_comment::Entity::update_many()
-            .col_expr(group_comment::Column::GroupId, Expr::value(primary.id))
-            .filter(group_comment::Column::GroupId.is_in(children.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        group_activity::Entity::update_many()
-            .col_expr(group_activity::Column::GroupId, Expr::value(primary.id))
-            .filter(group_activity::Column::GroupId.is_in(children.iter().copied()))
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
+        let comments = group_comment::Column::GroupId.is_in(kids());
+        repoint_rows::<group_comment::Entity>(&txn, group_comment::Column::GroupId, to, comments)
+            .await?;
+        let history = group_activity::Column::GroupId.is_in(kids());
+        repoint_rows::<group_activity::Entity>(&txn, group_activity::Column::GroupId, to, history)
+            .await?;
         // Counts per value and per hour, added into the primary's (summed per key first: one
         // statement may not update a row twice on PostgreSQL).
         let stats = Query::select()
@@ -682,16 +657,15 @@ impl Store {
             .exec(&txn)
             .await
             .map_err(db_err)?;
-        let by = activity::signed(&txn, by).await?;
         let change = Change::Merge {
             merged: children.clone(),
-            events: events.rows_affected,
+            events: moved_events,
         };
-        activity::record(&txn, &[(project_id, primary.id)], by.as_ref(), &change).await?;
+        activity::record(&txn, &[(project_id, primary.id)], by, &change).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         let merged = self.get_group(project_id, primary.id).await?;
-        Ok((merged, children, events.rows_affected))
+        Ok((merged, children, moved_events))
     }
 
     /// Deletes a group with its events, tags and counts; returns how many events went.
@@ -758,13 +732,14 @@ pub(super) async fn delete_group_rows(
 /// Locks the groups matching `which` for an update (as strongly as an update takes them, so
 /// the ingest writer's look-ups are not blocked), in the writer's order (project, then
 /// fingerprint): an `UPDATE` alone took them in whatever order it found them and could
-/// deadlock on PostgreSQL with a batch counting into two of them. Their ids.
+/// deadlock on PostgreSQL with a batch counting into two of them. Their (project, id).
 pub(super) async fn lock_for_update(
     txn: &sea_orm::DatabaseTransaction,
     which: impl sea_orm::sea_query::IntoCondition,
-) -> Result<Vec<Uuid>, Error> {
+) -> Result<Vec<(Uuid, Uuid)>, Error> {
     group::Entity::find()
         .select_only()
+        .column(group::Column::ProjectId)
         .column(group::Column::Id)
         .filter(which)
         .order_by_asc(group::Column::ProjectId)

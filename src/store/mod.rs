@@ -422,8 +422,6 @@ async fn begin_immediate(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     db.begin_with_options(opts).await.map_err(db_err)
 }
 
-/// Maps a database error to the domain error: connection trouble is `Unavailable`, text
-/// PostgreSQL cannot store (NUL) is the request's fault, the rest internal.
 /// Deletes the rows of `E` that `filter` selects, in `txn`; returns how many went.
 pub(super) async fn delete_rows<E: sea_orm::EntityTrait>(
     txn: &sea_orm::DatabaseTransaction,
@@ -436,6 +434,24 @@ pub(super) async fn delete_rows<E: sea_orm::EntityTrait>(
         .rows_affected)
 }
 
+/// Points the rows of `E` that `filter` selects at group `to` (their `column`), in `txn`;
+/// returns how many moved.
+pub(super) async fn repoint_rows<E: sea_orm::EntityTrait>(
+    txn: &sea_orm::DatabaseTransaction,
+    column: E::Column,
+    to: uuid::Uuid,
+    filter: impl sea_orm::sea_query::IntoCondition,
+) -> Result<u64, Error> {
+    let update = E::update_many().col_expr(column, sea_orm::sea_query::Expr::value(to));
+    Ok(sea_orm::QueryFilter::filter(update, filter)
+        .exec(txn)
+        .await
+        .map_err(db_err)?
+        .rows_affected)
+}
+
+/// Maps a database error to the domain error: connection trouble is `Unavailable`, text
+/// PostgreSQL cannot store (NUL) is the request's fault, the rest internal.
 pub(crate) fn db_err(e: DbErr) -> Error {
     match &e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {

@@ -59,12 +59,11 @@ impl Store {
                 from.as_str()
             )));
         }
-        let by = activity::signed(&txn, by).await?;
         let change = Change::Workflow {
             from: from.as_str().to_owned(),
             to: to.as_str().to_owned(),
         };
-        activity::record(&txn, &[(project_id, group_id)], by.as_ref(), &change).await?;
+        activity::record(&txn, &[(project_id, group_id)], by, &change).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         Ok((self.get_group(project_id, group_id).await?, from))

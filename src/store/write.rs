@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::{
     Store,
-    activity::{activity_insert, activity_row},
+    activity::{self, activity_row},
     batch_sql::{BatchTxn, insert_rows, select_in},
     db_err,
     entity::{event, event_tag, group, group_hash, group_hourly, group_stat, release},
@@ -48,7 +48,6 @@ const STAT_ROWS_PER_STATEMENT: usize = 1024;
 const HASH_ROWS_PER_STATEMENT: usize = 1024;
 const HASH_LOOKUPS_PER_STATEMENT: usize = 1024;
 const RELEASE_ROWS_PER_STATEMENT: usize = 1024;
-const ACTIVITY_ROWS_PER_STATEMENT: usize = 512;
 /// Most releases `Store::releases_seen` keeps; it is emptied when full.
 const RELEASES_CACHED: usize = 65_536;
 
@@ -358,13 +357,7 @@ async fn commit_in(
             activity_row(key.0, *gid, None, &change)
         })
         .collect();
-    insert_rows(
-        txn,
-        &activity_insert(),
-        activity,
-        ACTIVITY_ROWS_PER_STATEMENT,
-    )
-    .await?;
+    activity::insert(txn, activity).await?;
     // A new cluster whose group already existed under its primary key (made by another server
     // meanwhile) has its keys moved to that group.
     for (pos, &i) in to_insert.iter().enumerate() {
