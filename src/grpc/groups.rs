@@ -1,5 +1,6 @@
-use std::pin::Pin;
+use std::{collections::HashMap, pin::Pin};
 
+use chrono::Utc;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -14,12 +15,12 @@ use crate::{
         activity::{Activity, Change},
         cursor::{EventCursor, GroupCursor, bounded_limit, page_limit},
         export::{self, Format},
-        filter::{AssignedTo, EventFilter, GroupSearch},
+        filter::{AssignedTo, EventFilter, Filter, GroupSearch, Term},
         model,
     },
     error::Error,
     pb::{self, group_service_server::GroupService},
-    store::{ACTIVITY_MAX, Actor, Assigned, Comment, GroupQuery},
+    store::{ACTIVITY_MAX, Actor, Comment, GroupQuery},
 };
 
 /// Most groups one bulk request may name.
@@ -235,33 +236,42 @@ impl GroupService for Api {
         let sort = convert::sort_from_pb(sort)?;
         let cursor = GroupCursor::decode(&cursor)?;
         // Terms of the search take precedence over the request's fields of the same meaning.
-        let search = GroupSearch::parse(&query)?;
-        let status = match search.status {
-            Some(s) => Some(s),
-            None => convert::status_from_pb("status", status)?,
-        };
-        let assignee = match search.assigned.or_else(|| AssignedTo::parse(&assignee)) {
-            None => None,
-            Some(AssignedTo::Nobody) => Some(Assigned::Nobody),
-            Some(AssignedTo::Anybody) => Some(Assigned::Anybody),
-            Some(AssignedTo::Member(who)) => Some(Assigned::To(self.member_named(&p, &who).await?)),
-        };
-        let first_release = search
-            .first_release
-            .as_deref()
-            .or(Some(first_release.trim()).filter(|r| !r.is_empty()));
+        let search = GroupSearch::parse(&query, Utc::now())?;
+        let mut filters = Vec::new();
+        if !search.selects(|t| matches!(t, Term::Status(_)))
+            && let Some(s) = convert::status_from_pb("status", status)?
+        {
+            filters.push(Filter::of(Term::Status(vec![s])));
+        }
+        if !search.selects(|t| matches!(t, Term::Assigned(_)))
+            && let Some(a) = AssignedTo::parse(&assignee)
+        {
+            filters.push(Filter::of(Term::Assigned(vec![a])));
+        }
+        let first_release = first_release.trim();
+        if !search.selects(|t| matches!(t, Term::FirstRelease(_))) && !first_release.is_empty() {
+            filters.push(Filter::of(Term::FirstRelease(vec![
+                first_release.to_owned(),
+            ])));
+        }
+        filters.extend(search.filters);
+        let mut members = HashMap::new();
+        for who in filters.iter().flat_map(|f| f.members()) {
+            if !members.contains_key(who) {
+                members.insert(who.clone(), self.member_named(&p, who).await?);
+            }
+        }
+        let filters: Vec<Filter<Uuid>> = filters
+            .into_iter()
+            .map(|f| f.map_members(|who| members[&who]))
+            .collect();
         let (groups, next) = self
             .store
             .list_groups(
                 p.project_id,
                 GroupQuery {
-                    status,
                     words: &search.words,
-                    assignee,
-                    level: search.level,
-                    release: search.release.as_deref(),
-                    first_release,
-                    tags: &search.tags,
+                    filters: &filters,
                     sort,
                 },
                 cursor,

@@ -21,10 +21,10 @@ use super::{
 };
 use crate::{
     domain::{
-        GroupStatus, Level,
+        GroupStatus,
         activity::{Change, SnoozeEnd},
         cursor::GroupCursor,
-        filter::GroupSort,
+        filter::{AssignedTo, Filter, GroupSort, Span, Term},
         model::{Assignee, Group, GroupDetail, MergeSet, Snooze, from_millis},
     },
     error::Error,
@@ -51,29 +51,72 @@ fn sort_value(g: &Group, sort: GroupSort) -> i64 {
     }
 }
 
-/// Whose groups a listing shows by assignee.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Assigned {
-    To(Uuid),
-    Nobody,
-    Anybody,
-}
-
 /// Which groups a listing shows, and in which order.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupQuery<'a> {
-    pub status: Option<GroupStatus>,
     /// Each word in the title or the culprit.
     pub words: &'a [String],
-    pub assignee: Option<Assigned>,
-    pub level: Option<Level>,
-    /// Only groups with an event of this release.
-    pub release: Option<&'a str>,
-    /// Only groups whose first event named this release.
-    pub first_release: Option<&'a str>,
-    /// Only groups with an event carrying each of these tags (key, value).
-    pub tags: &'a [(String, String)],
+    /// Each filter of the search, members looked up.
+    pub filters: &'a [Filter<Uuid>],
     pub sort: GroupSort,
+}
+
+/// The condition a filter puts on a group. Nullable columns are tested as `IS NOT NULL AND`,
+/// so that a negation takes the groups without a value too.
+fn filter_condition(f: &Filter<Uuid>) -> Condition {
+    use group::Column as C;
+    // Through the group's per-value counts (their primary key starts with the group).
+    let counted = |dim: String, values: &[String]| {
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(group_stat::Entity)
+                .and_where(
+                    Expr::col((group_stat::Entity, group_stat::Column::GroupId))
+                        .equals((group::Entity, group::Column::Id)),
+                )
+                .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim))
+                .and_where(
+                    Expr::col((group_stat::Entity, group_stat::Column::Value))
+                        .is_in(values.iter().cloned()),
+                )
+                .to_owned(),
+        )
+    };
+    let within = |c: C, span: &Span| {
+        let mut cond = Condition::all();
+        if let Some(from) = span.from {
+            cond = cond.add(c.gte(from));
+        }
+        if let Some(until) = span.until {
+            cond = cond.add(c.lt(until));
+        }
+        cond
+    };
+    let cond = match &f.term {
+        Term::Status(list) => {
+            Condition::all().add(C::Status.is_in(list.iter().map(|s| s.as_str())))
+        }
+        Term::Assigned(list) => list.iter().fold(Condition::any(), |any, a| {
+            any.add(match a {
+                AssignedTo::Member(id) => Condition::all()
+                    .add(C::AssigneeId.is_not_null())
+                    .add(C::AssigneeId.eq(*id)),
+                AssignedTo::Nobody => Condition::all().add(C::AssigneeId.is_null()),
+                AssignedTo::Anybody => Condition::all().add(C::AssigneeId.is_not_null()),
+            })
+        }),
+        Term::Level(list) => Condition::all().add(C::Level.is_in(list.iter().map(|l| l.as_str()))),
+        Term::Release(list) => Condition::all().add(counted("release".to_owned(), list)),
+        Term::FirstRelease(list) => Condition::all()
+            .add(C::FirstRelease.is_not_null())
+            .add(C::FirstRelease.is_in(list.iter().cloned())),
+        Term::Tag(key, list) => Condition::all().add(counted(format!("tag:{key}"), list)),
+        Term::TimesSeen(span) => within(C::TimesSeen, span),
+        Term::FirstSeen(span) => within(C::FirstSeen, span),
+        Term::LastSeen(span) => within(C::LastSeen, span),
+    };
+    if f.negated { cond.not() } else { cond }
 }
 
 impl Store {
@@ -86,52 +129,14 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<Group>, Option<GroupCursor>), Error> {
         let GroupQuery {
-            status,
             words,
-            assignee,
-            level,
-            release,
-            first_release,
-            tags,
+            filters,
             sort,
         } = query;
         let col = sort_column(sort);
         let mut q = group::Entity::find().filter(group::Column::ProjectId.eq(project_id));
-        if let Some(s) = status {
-            q = q.filter(group::Column::Status.eq(s.as_str()));
-        }
-        match assignee {
-            Some(Assigned::To(member)) => q = q.filter(group::Column::AssigneeId.eq(member)),
-            Some(Assigned::Nobody) => q = q.filter(group::Column::AssigneeId.is_null()),
-            Some(Assigned::Anybody) => q = q.filter(group::Column::AssigneeId.is_not_null()),
-            None => {}
-        }
-        if let Some(l) = level {
-            q = q.filter(group::Column::Level.eq(l.as_str()));
-        }
-        if let Some(r) = first_release {
-            q = q.filter(group::Column::FirstRelease.eq(r));
-        }
-        // Through the group's per-value counts (their primary key starts with the group).
-        let counted = |dim: String, value: &str| {
-            Expr::exists(
-                Query::select()
-                    .expr(Expr::val(1))
-                    .from(group_stat::Entity)
-                    .and_where(
-                        Expr::col((group_stat::Entity, group_stat::Column::GroupId))
-                            .equals((group::Entity, group::Column::Id)),
-                    )
-                    .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim))
-                    .and_where(Expr::col((group_stat::Entity, group_stat::Column::Value)).eq(value))
-                    .to_owned(),
-            )
-        };
-        if let Some(r) = release {
-            q = q.filter(counted("release".to_owned(), r));
-        }
-        for (k, v) in tags {
-            q = q.filter(counted(format!("tag:{k}"), v));
+        for f in filters {
+            q = q.filter(filter_condition(f));
         }
         // Each word in the title or the culprit, as typed in any case. A project's groups are
         // few beside its events: they are read through, no index needed.

@@ -44,7 +44,7 @@ pub use alerts::{Counted, NamedGroup};
 pub use cache::Derived;
 pub use comments::Comment;
 pub use events::ExportPage;
-pub use groups::{Assigned, GroupQuery};
+pub use groups::GroupQuery;
 pub use insights::{StatsFigures, TrendFigures};
 pub use lite::open_writer_connection;
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};

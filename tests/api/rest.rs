@@ -1922,8 +1922,10 @@ async fn groups_are_searched_by_title_and_culprit() {
 }
 
 /// The group listing's `q` takes Sentry's search terms beside words: `is:`, `assigned:`,
-/// `level:`, `release:`, `firstRelease:`, any other key as a tag, and quoted phrases; its terms
-/// take precedence over the request's own fields; an unknown `is:` is refused on `query`.
+/// `level:`, `release:`, `firstRelease:`, any other key as a tag, and quoted phrases, negated
+/// with `!` or listing values; `times_seen:` and the times `age:`/`firstSeen:`/`lastSeen:`,
+/// relative or absolute; its terms take precedence over the request's own fields; a value
+/// that does not fit its key is refused on `query`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_are_searched_with_sentry_terms() {
     let app = spawn_app().await;
@@ -1985,6 +1987,86 @@ async fn groups_are_searched_with_sentry_terms() {
         Vec::<String>::new()
     );
 
+    // Negations (a group with no assignee or first release is not one of the negated), lists.
+    assert_eq!(
+        found("!is:resolved", "").await,
+        sorted(vec![a.clone(), b.clone()])
+    );
+    assert_eq!(
+        found("!assigned:me", "").await,
+        sorted(vec![a.clone(), c.clone()])
+    );
+    assert_eq!(
+        found("!firstRelease:shop@1.0", "").await,
+        sorted(vec![b.clone(), c.clone()])
+    );
+    assert_eq!(
+        found("level:[warning, error] !browser:Chrome", "").await,
+        sorted(vec![b.clone(), c.clone()])
+    );
+    assert_eq!(found("is:[resolved, ignored]", "").await, vec![c.clone()]);
+    assert_eq!(
+        found("!is:unresolved", "&status=unresolved").await,
+        Vec::<String>::new()
+    );
+    // Counts and times: `a` has a second event; `d`'s only events are three days old.
+    capture(json!({"message": "checkout timeout", "level": "warning",
+        "release": "shop@1.0", "tags": {"browser": "Chrome"}}))
+    .await;
+    let old = Utc::now() - chrono::Duration::days(3);
+    let d = capture(json!({"message": "stale cache", "timestamp":
+        old.to_rfc3339_opts(SecondsFormat::Secs, true)}))
+    .await;
+    assert_eq!(found("times_seen:>1", "").await, vec![a.clone()]);
+    assert_eq!(
+        found("times_seen:1", "").await,
+        sorted(vec![b.clone(), c.clone(), d.clone()])
+    );
+    assert_eq!(found("age:+2d", "").await, vec![d.clone()]);
+    assert_eq!(
+        found("age:-2d", "").await,
+        sorted(vec![a.clone(), b.clone(), c.clone()])
+    );
+    assert_eq!(found("!lastSeen:-2d", "").await, vec![d.clone()]);
+    let day = old.format("%Y-%m-%d").to_string();
+    let second = old.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let found_owned = |q: String| {
+        let app = &app;
+        async move {
+            let path = format!("/v1/errors/groups?q={}", enc(&q));
+            ids(arr(&app.get_ok(&path).await["groups"]))
+        }
+    };
+    assert_eq!(
+        found_owned(format!("firstSeen:{day}")).await,
+        vec![d.clone()]
+    );
+    assert_eq!(
+        found_owned(format!("lastSeen:<={second}")).await,
+        vec![d.clone()]
+    );
+    assert_eq!(
+        found_owned(format!("lastSeen:<{second}")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        found_owned(format!("lastSeen:>{second} times_seen:<2"))
+            .await
+            .len(),
+        2
+    );
+    for bad in [
+        "times_seen:>many",
+        "age:24h",
+        "level:[error, loud]",
+        "is:[resolved, assigned]",
+    ] {
+        let path = format!("/v1/errors/groups?q={}", enc(bad));
+        let r = app.send(app.authed(Method::GET, &path)).await;
+        assert_error(&r, 422, "VALIDATION_ERROR", "GET", &path);
+        assert!(r.text.contains("INVALID_TERM"), "{bad}: {}", r.text);
+    }
+
     let path = format!("/v1/errors/groups?q={}", enc("is:sleeping"));
     let r = app.send(app.authed(Method::GET, &path)).await;
     assert_error(&r, 422, "VALIDATION_ERROR", "GET", &path);
@@ -1994,7 +2076,7 @@ async fn groups_are_searched_with_sentry_terms() {
         .groups_client()
         .await
         .list_groups(app.req(pb::ListGroupsRequest {
-            query: "level:error is:unresolved".into(),
+            query: "level:error is:unresolved !age:+1d".into(),
             ..Default::default()
         }))
         .await
