@@ -19,6 +19,7 @@ use crate::{
         model,
     },
     error::Error,
+    integrations::assigned,
     pb::{self, group_service_server::GroupService},
     store::{ACTIVITY_MAX, Actor, Comment, GroupQuery},
 };
@@ -379,10 +380,14 @@ impl GroupService for Api {
             "" => None,
             who => Some(self.member_named(&p, who).await?),
         };
-        let group = self
+        let by = actor(&p);
+        let (group, changed) = self
             .store
-            .assign_group(p.project_id, id, member, Some(&actor(&p)))
+            .assign_group(p.project_id, id, member, Some(&by))
             .await?;
+        if changed && group.assignee.is_some() {
+            assigned::spawn(self.store.clone(), p.project_id, by, vec![group.clone()]);
+        }
         Ok(Response::new(pb::AssignGroupResponse {
             group: Some(convert::group_to_pb(group)),
         }))
@@ -610,6 +615,8 @@ impl GroupService for Api {
         let by = actor(&p);
         let mut succeeded = Vec::new();
         let mut failed = Vec::new();
+        // The groups this request gave to `member`: told in one message.
+        let mut newly_assigned = Vec::new();
         for raw in group_ids {
             let outcome = match convert::uuid("error_group_ids", &raw) {
                 Err(e) => Err(e),
@@ -642,7 +649,11 @@ impl GroupService for Api {
                         .store
                         .assign_group(p.project_id, id, member, Some(&by))
                         .await
-                        .map(|_| ()),
+                        .map(|(group, changed)| {
+                            if changed && group.assignee.is_some() {
+                                newly_assigned.push(group);
+                            }
+                        }),
                     pb::BulkAction::Unspecified => Err(Error::required("action")),
                 },
             };
@@ -657,6 +668,9 @@ impl GroupService for Api {
                     message: e.to_string(),
                 }),
             }
+        }
+        if !newly_assigned.is_empty() {
+            assigned::spawn(self.store.clone(), p.project_id, by, newly_assigned);
         }
         Ok(Response::new(pb::BulkUpdateGroupsResponse {
             action: action as i32,

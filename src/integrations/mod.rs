@@ -2,6 +2,7 @@
 //! validation, and how they are shown back with secrets masked. `send` delivers a real test
 //! message over each channel; the alert rules will use the same channels.
 
+pub mod assigned;
 pub mod send;
 
 use chrono::{DateTime, Utc};

@@ -144,9 +144,14 @@ fn stored(m: group_activity::Model) -> Result<Activity, Error> {
 }
 
 impl Store {
+    /// The name `by` signs with: the member's name, else their email, else the key's name.
+    pub async fn actor_name(&self, by: &Actor) -> Result<String, Error> {
+        Ok(signature(&self.db, by).await?.name)
+    }
+
     /// The newest `limit` entries of a group's activity (the API asks for at most
-    /// `ACTIVITY_MAX`), newest
-    /// first: its changes, its comments (as notes) and, oldest of all, its first event.
+    /// `ACTIVITY_MAX`), newest first: its changes, its comments (as notes) and, oldest of
+    /// all, its first event.
     pub async fn list_activity(
         &self,
         project_id: Uuid,

@@ -261,15 +261,31 @@ impl Store {
         }))
     }
 
-    /// Assigns a group to a member (`None`: unassigns it), by `by` (`None`: Faultline).
+    /// Assigns a group to a member (`None`: unassigns it), by `by` (`None`: Faultline); with
+    /// whether that changed its assignee (giving it to whom it has already records nothing).
     pub async fn assign_group(
         &self,
         project_id: Uuid,
         group_id: Uuid,
         assignee: Option<Uuid>,
         by: Option<&Actor>,
-    ) -> Result<Group, Error> {
+    ) -> Result<(Group, bool), Error> {
         let txn = self.begin_write().await?;
+        let before: Option<Uuid> = group::Entity::find()
+            .select_only()
+            .column(group::Column::AssigneeId)
+            .filter(group::Column::Id.eq(group_id))
+            .filter(group::Column::ProjectId.eq(project_id))
+            .lock(LockType::NoKeyUpdate)
+            .into_tuple::<Option<Uuid>>()
+            .one(&txn)
+            .await
+            .map_err(db_err)?
+            .ok_or(Error::NotFound { what: "group" })?;
+        if before == assignee {
+            drop(txn);
+            return Ok((self.get_group(project_id, group_id).await?, false));
+        }
         let change = match assignee {
             Some(id) => {
                 let m = member::Entity::find_by_id(id)
@@ -300,7 +316,17 @@ impl Store {
         activity::record(&txn, &[(project_id, group_id)], by, &change).await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
-        self.get_group(project_id, group_id).await
+        Ok((self.get_group(project_id, group_id).await?, true))
+    }
+
+    /// The address to tell member `id` of their work at: an active member's email, if any.
+    pub async fn member_address(&self, id: Uuid) -> Result<Option<String>, Error> {
+        Ok(member::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .filter(|m| m.status == "active" && !m.email.trim().is_empty())
+            .map(|m| m.email))
     }
 
     /// The group with its aggregates: top tags, users, releases, environments, hourly trend.

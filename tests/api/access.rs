@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// A request with `key` in `X-API-Key`.
-async fn with_key(
+pub(crate) async fn with_key(
     app: &TestApp,
     key: &str,
     method: Method,
@@ -36,7 +36,7 @@ fn grpc_req<T>(msg: T, key: &str) -> tonic::Request<T> {
 }
 
 /// Invites `email` as `role` with the owner key and accepts; returns (member id, personal key).
-async fn join(app: &TestApp, email: &str, role: &str) -> (String, String) {
+pub(crate) async fn join(app: &TestApp, email: &str, role: &str) -> (String, String) {
     let r = app
         .send(
             app.authed(Method::POST, "/api/settings/team/invite")

@@ -488,3 +488,103 @@ async fn integrations_over_grpc_store_mask_and_test() {
         Some("config.webhook_url"),
     );
 }
+
+/// Waits (at most 10 s) until `got` holds `n` messages, and returns them.
+async fn mails_when(got: &Arc<Mutex<Vec<Mail>>>, n: usize) -> Vec<Mail> {
+    for _ in 0..200 {
+        let mails = got.lock().unwrap().clone();
+        if mails.len() >= n {
+            return mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{n} messages did not arrive: {:?}", got.lock().unwrap());
+}
+
+/// Assigning issues emails the member, as Sentry does: through the project's email channel to
+/// the member's own address (not the channel's recipients), one message per request, naming
+/// the issues. Not when the assignee does not change, or when a member assigns themself; an
+/// assignment to the member they already had records no activity either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assignees_are_emailed_through_the_email_channel() {
+    let app = spawn_app().await;
+    let (_, checkout) = app.capture_text("checkout total is NaN").await;
+    let (_, login) = app.capture_text("login loops forever").await;
+    let (_, search) = app.capture_text("search times out").await;
+    let (_, alice_key) = crate::access::join(&app, "alice@example.com", "developer").await;
+    let (addr, got) = smtp_receiver().await;
+    let r = put(
+        &app,
+        "email",
+        json!({"smtp_server": "127.0.0.1", "smtp_port": addr.port(),
+            "from_email": "faultline@example.com", "to": ["ops@example.com"], "tls": "none"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    let assign = |id: &String| format!("/v1/errors/assign/{id}");
+    let to_alice = json!({"assignee": "alice@example.com"});
+    app.post_ok(&assign(&checkout), &to_alice).await;
+    let mails = mails_when(&got, 1).await;
+    let m = &mails[0];
+    assert!(m.from.contains("faultline@example.com"), "{m:?}");
+    assert_eq!(m.to, ["<alice@example.com>"], "only the assignee: {m:?}");
+    assert!(
+        m.data
+            .contains("Subject: [Faultline] Assigned to you: checkout total is NaN"),
+        "{}",
+        m.data
+    );
+    assert!(
+        m.data.contains("admin assigned you an issue in"),
+        "{}",
+        m.data
+    );
+    assert!(m.data.contains(&checkout), "{}", m.data);
+
+    // Unchanged (again to Alice), and Alice taking one herself: no message, no entry.
+    app.post_ok(&assign(&checkout), &to_alice).await;
+    let r = crate::access::with_key(
+        &app,
+        &alice_key,
+        Method::POST,
+        &assign(&login),
+        Some(json!({"assignee": "me"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let activity = app.get_ok(&format!("/v1/errors/activity/{checkout}")).await;
+    let assigned = arr(&activity["activity"])
+        .iter()
+        .filter(|e| e["type"] == "assigned")
+        .count();
+    assert_eq!(assigned, 1, "{activity}");
+
+    // In bulk: one message, naming the two issues that became Alice's, not the one she had.
+    app.post_ok(&assign(&login), &json!({"assignee": null}))
+        .await;
+    let r = app
+        .post_ok(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [checkout, login, search], "action": "assign",
+                "assignee": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(arr(&r["succeeded"]).len(), 3, "{r}");
+    let mails = mails_when(&got, 2).await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let m = &mails[1];
+    assert_eq!(m.to, ["<alice@example.com>"], "{m:?}");
+    assert!(
+        m.data
+            .contains("Subject: [Faultline] 2 issues assigned to you"),
+        "{}",
+        m.data
+    );
+    assert!(
+        m.data.contains("login loops forever") && m.data.contains("search times out"),
+        "{}",
+        m.data
+    );
+    assert!(!m.data.contains("checkout total"), "{}", m.data);
+}
