@@ -26,6 +26,7 @@ mod m20261207_000020_comments;
 mod m20261207_000021_activity;
 mod m20261207_000022_first_release;
 mod m20261207_000023_comment_edits;
+mod m20261207_000024_alert_filters;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_activity::Migration),
             Box::new(m20261207_000022_first_release::Migration),
             Box::new(m20261207_000023_comment_edits::Migration),
+            Box::new(m20261207_000024_alert_filters::Migration),
         ]
     }
 }

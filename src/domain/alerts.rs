@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::Level;
 use crate::{error::Error, integrations::Kind};
 
 /// Shortest window a rule may count (the evaluation runs every few seconds).
@@ -221,6 +222,10 @@ pub struct RuleFields {
     pub notifications: Option<Vec<String>>,
     pub enabled: Option<bool>,
     pub severity: Option<String>,
+    /// Only events of this environment; `""` counts every environment.
+    pub environment: Option<String>,
+    /// Only events of at least this level; `""` counts every level.
+    pub level: Option<String>,
 }
 
 /// A whole, valid rule as it is stored.
@@ -234,6 +239,40 @@ pub struct RuleSpec {
     pub enabled: bool,
     pub notifications: Vec<Kind>,
     pub severity: String,
+    /// What the rule counts is limited to events of this environment (Sentry's "the event's
+    /// environment is"); for the metrics that count issues, issues with an event of it.
+    pub environment: Option<String>,
+    /// ... and to events of at least this level (Sentry's "the event's level is greater than
+    /// or equal to"); for the metrics that count issues, the issue's level (its newest
+    /// event's).
+    pub level: Option<Level>,
+}
+
+impl RuleSpec {
+    /// The levels the rule counts, lowest first; `None` when it counts every level.
+    pub fn levels(&self) -> Option<Vec<Level>> {
+        self.level
+            .map(|min| Level::ALL.into_iter().filter(|l| *l >= min).collect())
+    }
+
+    /// What the rule's filters keep, for a notice: ` (production, error and above)`, or
+    /// nothing when it has none.
+    pub fn scope(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(env) = &self.environment {
+            parts.push(format!("environment {env}"));
+        }
+        match self.level {
+            Some(Level::Fatal) => parts.push("level fatal".to_owned()),
+            Some(l) => parts.push(format!("level {} and above", l.as_str())),
+            None => {}
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
 }
 
 /// A stored rule.
@@ -325,6 +364,25 @@ impl RuleFields {
             (None, Some(c)) => c.severity.clone(),
             (None, None) => "high".into(),
         };
+        let environment = match (self.environment, current) {
+            (Some(e), _) => {
+                Some(text("environment", &e, MAX_NAME, false)?).filter(|e| !e.is_empty())
+            }
+            (None, Some(c)) => c.environment.clone(),
+            (None, None) => None,
+        };
+        let level = match (self.level, current) {
+            (Some(l), _) if l.trim().is_empty() => None,
+            (Some(l), _) => Some(Level::parse(&l).ok_or_else(|| {
+                Error::invalid_field(
+                    "level",
+                    "must be one of debug, info, warning, error, fatal (or empty for any)",
+                    "INVALID_ENUM",
+                )
+            })?),
+            (None, Some(c)) => c.level,
+            (None, None) => None,
+        };
         Ok(RuleSpec {
             name,
             condition: condition_text,
@@ -336,6 +394,8 @@ impl RuleFields {
                 .unwrap_or_else(|| current.is_none_or(|c| c.enabled)),
             notifications,
             severity,
+            environment,
+            level,
         })
     }
 }
@@ -631,6 +691,58 @@ mod tests {
         .unwrap();
         assert_eq!((generic.threshold, generic.window_secs), (10, 300));
         assert_eq!(generic.notifications, vec![Kind::Webhook]);
+    }
+
+    #[test]
+    fn filters_are_set_kept_and_cleared() {
+        let stored = RuleFields {
+            name: Some("prod".into()),
+            condition: Some("error_count > 5".into()),
+            environment: Some(" production ".into()),
+            level: Some("WARN".into()),
+            ..Default::default()
+        }
+        .resolve(None)
+        .unwrap();
+        assert_eq!(stored.environment.as_deref(), Some("production"));
+        assert_eq!(stored.level, Some(Level::Warning));
+        assert_eq!(
+            stored.levels(),
+            Some(vec![Level::Warning, Level::Error, Level::Fatal])
+        );
+        assert_eq!(
+            stored.scope(),
+            " (environment production, level warning and above)"
+        );
+        let kept = RuleFields {
+            severity: Some("low".into()),
+            ..Default::default()
+        }
+        .resolve(Some(&stored))
+        .unwrap();
+        assert_eq!(
+            (kept.environment, kept.level),
+            (stored.environment.clone(), stored.level)
+        );
+        let cleared = RuleFields {
+            environment: Some(String::new()),
+            level: Some(" ".into()),
+            ..Default::default()
+        }
+        .resolve(Some(&stored))
+        .unwrap();
+        assert_eq!(cleared.scope(), "");
+        assert_eq!(
+            (cleared.levels(), cleared.environment, cleared.level),
+            (None, None, None)
+        );
+        let bad = RuleFields {
+            level: Some("loud".into()),
+            ..Default::default()
+        }
+        .resolve(Some(&stored))
+        .unwrap_err();
+        assert!(format!("{bad:?}").contains("INVALID_ENUM"), "{bad:?}");
     }
 
     #[test]

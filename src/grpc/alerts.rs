@@ -36,6 +36,11 @@ fn rule_to_pb(r: Rule) -> pb::AlertRule {
             .map(|k| k.as_str().to_owned())
             .collect(),
         severity: spec.severity,
+        environment: spec.environment.unwrap_or_default(),
+        level: spec
+            .level
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_default(),
         last_triggered: last_triggered.map(ts),
         created_at: Some(ts(created_at)),
         updated_at: Some(ts(updated_at)),
@@ -51,6 +56,8 @@ fn rule_fields(f: Option<pb::AlertRuleFields>) -> RuleFields {
         notifications,
         enabled,
         severity,
+        environment,
+        level,
     } = f.unwrap_or_default();
     RuleFields {
         name,
@@ -60,6 +67,8 @@ fn rule_fields(f: Option<pb::AlertRuleFields>) -> RuleFields {
         notifications: notifications.map(|l| l.channels),
         enabled,
         severity,
+        environment,
+        level,
     }
 }
 
@@ -110,6 +119,7 @@ fn rule_details(r: &pb::AlertRule) -> serde_json::Value {
         "name": r.name, "condition": r.condition, "threshold": r.threshold,
         "time_window": r.time_window, "enabled": r.enabled,
         "notifications": r.notifications, "severity": r.severity,
+        "environment": r.environment, "level": r.level,
     })
 }
 

@@ -161,9 +161,10 @@ async fn evaluate_rule(
 
     let subject = format!("[Faultline] {}", spec.name);
     let text = format!(
-        "Alert rule \"{}\" fired: {shown} {} in the last {span}, above its threshold of {}.\nIncident {incident_id} ({}).{named}",
+        "Alert rule \"{}\" fired: {shown} {}{} in the last {span}, above its threshold of {}.\nIncident {incident_id} ({}).{named}",
         spec.name,
         spec.metric.noun(count),
+        spec.scope(),
         spec.threshold,
         if opened { "opened" } else { "still open" },
     );
@@ -180,9 +181,10 @@ async fn evaluate_rule(
     let deliveries = notify(store, rule, &notice).await;
     // What the incident records of this firing.
     let mut line = format!(
-        "{}: {shown} {} in the last {span} (threshold {}).{named}",
+        "{}: {shown} {}{} in the last {span} (threshold {}).{named}",
         now.to_rfc3339_opts(SecondsFormat::Secs, true),
         spec.metric.noun(count),
+        spec.scope(),
         spec.threshold
     );
     if let Some(notified) = notified(&deliveries) {
@@ -232,8 +234,9 @@ async fn resolve_quiet(
     };
     let spec = &rule.spec;
     let what = format!(
-        "{count} {} in the last {span}, at or below the threshold of {}",
+        "{count} {}{} in the last {span}, at or below the threshold of {}",
         spec.metric.noun(count),
+        spec.scope(),
         spec.threshold
     );
     let line = format!(
@@ -277,7 +280,7 @@ async fn resolve_quiet(
 
 /// After a person changed a rule, resolves the incident it opened if the rule no longer
 /// watches what opened it: it is disabled now (no evaluation would ever resolve the incident),
-/// or what it counts (metric, threshold or window) changed. Sentry closes a metric alert's
+/// or what it counts (metric, threshold, window, environment or level) changed. Sentry closes a metric alert's
 /// active incident when its rule is updated, in the same way. No notice goes out: the person
 /// who changed the rule knows; the incident's description says why it was resolved. Returns
 /// the incident resolved.
@@ -290,17 +293,28 @@ pub async fn settle_changed_rule(
     let (was, after) = (&before.spec, &after.spec);
     let watched = |s: &crate::domain::alerts::RuleSpec| {
         format!(
-            "{} > {} in {}",
+            "{} > {} in {}{}",
             s.metric.as_str(),
             s.threshold,
-            format_window(s.window_secs)
+            format_window(s.window_secs),
+            s.scope()
         )
     };
     let reason = if !after.enabled {
         "the rule was disabled"
-    } else if (was.metric, was.threshold, was.window_secs)
-        != (after.metric, after.threshold, after.window_secs)
-    {
+    } else if (
+        was.metric,
+        was.threshold,
+        was.window_secs,
+        &was.environment,
+        was.level,
+    ) != (
+        after.metric,
+        after.threshold,
+        after.window_secs,
+        &after.environment,
+        after.level,
+    ) {
         "the rule's condition changed"
     } else {
         return Ok(None);
@@ -330,7 +344,8 @@ fn notice_data(rule: &Rule, count: u64, since_ms: i64) -> serde_json::Value {
     let spec = &rule.spec;
     json!({
         "rule": {"id": rule.id, "name": spec.name, "condition": spec.condition,
-                 "threshold": spec.threshold, "time_window": format_window(spec.window_secs)},
+                 "threshold": spec.threshold, "time_window": format_window(spec.window_secs),
+                 "environment": spec.environment, "level": spec.level.map(|l| l.as_str())},
         "project_id": rule.project_id,
         "metric": spec.metric.as_str(),
         "count": count,
@@ -575,6 +590,14 @@ mod tests {
                 "resolved: the rule's condition changed (it watched error_count > 2 in 1m, \
                  now error_count > 10 in 1m).",
             ),
+            (
+                RuleFields {
+                    environment: Some("production".into()),
+                    ..Default::default()
+                },
+                "resolved: the rule's condition changed (it watched error_count > 2 in 1m, \
+                 now error_count > 2 in 1m (environment production)).",
+            ),
         ] {
             let before = rule(&store, project, "loud", "error_count > 2 in 1m").await;
             let fired = evaluate(&store, start).await.unwrap();
@@ -718,7 +741,13 @@ mod tests {
             .await
             .unwrap();
         let loudest = store
-            .loudest_groups(project, since.timestamp_millis(), 2, 100)
+            .loudest_groups(
+                project,
+                since.timestamp_millis(),
+                2,
+                100,
+                sea_orm::Condition::all(),
+            )
             .await
             .unwrap();
         let counts: Vec<(&str, u64)> = loudest.iter().map(|g| (g.1.as_str(), g.2)).collect();
@@ -726,7 +755,13 @@ mod tests {
         // Nothing arrived after the last event: nothing is counted.
         let later = Utc::now() + chrono::Duration::seconds(1);
         let none = store
-            .loudest_groups(project, later.timestamp_millis(), 5, 100)
+            .loudest_groups(
+                project,
+                later.timestamp_millis(),
+                5,
+                100,
+                sea_orm::Condition::all(),
+            )
             .await
             .unwrap();
         assert!(none.is_empty(), "{none:?}");

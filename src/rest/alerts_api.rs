@@ -56,6 +56,8 @@ fn rule_json(r: Option<pb::AlertRule>) -> Result<Value, Error> {
         last_triggered,
         created_at,
         updated_at,
+        environment,
+        level,
     } = r.ok_or_else(|| Error::Internal("answer without a rule".into()))?;
     Ok(json!({
         "id": id,
@@ -66,6 +68,8 @@ fn rule_json(r: Option<pb::AlertRule>) -> Result<Value, Error> {
         "enabled": enabled,
         "notifications": notifications,
         "severity": severity,
+        "environment": opt(environment),
+        "level": opt(level),
         "last_triggered": time_json(last_triggered),
         "created_at": time_json(created_at),
         "updated_at": time_json(updated_at),
@@ -109,6 +113,17 @@ struct RuleBody {
     notifications: Option<Vec<String>>,
     enabled: Option<bool>,
     severity: Option<String>,
+    /// `null` or `""`: every environment (left out: unchanged).
+    #[serde(default, deserialize_with = "null_clears")]
+    environment: Option<String>,
+    /// `null` or `""`: every level (left out: unchanged).
+    #[serde(default, deserialize_with = "null_clears")]
+    level: Option<String>,
+}
+
+/// A field that `null` clears as `""` does, unlike a field left out (`None`).
+fn null_clears<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
 }
 
 impl From<RuleBody> for pb::AlertRuleFields {
@@ -121,6 +136,8 @@ impl From<RuleBody> for pb::AlertRuleFields {
             notifications,
             enabled,
             severity,
+            environment,
+            level,
         } = b;
         pb::AlertRuleFields {
             name,
@@ -130,6 +147,8 @@ impl From<RuleBody> for pb::AlertRuleFields {
             notifications: notifications.map(|channels| pb::ChannelList { channels }),
             enabled,
             severity,
+            environment,
+            level,
         }
     }
 }

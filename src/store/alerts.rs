@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -11,10 +11,11 @@ use uuid::Uuid;
 use super::{
     Store, db_err,
     entity::{alert_rule, event, group, incident},
+    groups,
 };
 use crate::{
     domain::{
-        GroupStatus,
+        GroupStatus, Level,
         alerts::{Incident, IncidentSpec, Metric, RESOLVED, Rule, RuleSpec, parse_condition},
         model::from_millis,
     },
@@ -44,6 +45,8 @@ fn rule(m: alert_rule::Model) -> Rule {
             enabled: m.enabled,
             notifications,
             severity: m.severity,
+            environment: m.environment,
+            level: m.level.as_deref().and_then(Level::parse),
         },
         last_triggered: m.last_triggered.map(from_millis),
         created_at: from_millis(m.created_at),
@@ -81,8 +84,41 @@ fn rule_model(id: Uuid, project_id: Uuid, s: &RuleSpec) -> alert_rule::ActiveMod
         enabled: Set(s.enabled),
         notifications: Set(serde_json::to_string(&channels).unwrap_or_else(|_| "[]".into())),
         severity: Set(s.severity.clone()),
+        environment: Set(s.environment.clone()),
+        level: Set(s.level.map(|l| l.as_str().to_owned())),
         ..Default::default()
     }
+}
+
+/// The conditions a rule's filters put on the events it counts.
+fn event_filters(spec: &RuleSpec) -> Condition {
+    let mut cond = Condition::all();
+    if let Some(env) = &spec.environment {
+        cond = cond.add(Expr::col((event::Entity, event::Column::Environment)).eq(env.as_str()));
+    }
+    if let Some(levels) = spec.levels() {
+        cond = cond.add(
+            Expr::col((event::Entity, event::Column::Level))
+                .is_in(levels.iter().map(|l| l.as_str())),
+        );
+    }
+    cond
+}
+
+/// The conditions a rule's filters put on the groups it counts: an event of the environment
+/// (through the group's per-value counts), the group's level.
+fn group_filters(spec: &RuleSpec) -> Condition {
+    let mut cond = Condition::all();
+    if let Some(env) = &spec.environment {
+        cond = cond.add(groups::has_value("environment", std::slice::from_ref(env)));
+    }
+    if let Some(levels) = spec.levels() {
+        cond = cond.add(
+            Expr::col((group::Entity, group::Column::Level))
+                .is_in(levels.iter().map(|l| l.as_str())),
+        );
+    }
+    cond
 }
 
 /// A group a firing names: for `issue_events` with the events it received in the window.
@@ -211,7 +247,7 @@ impl Store {
             // Counted per group, by arrival up to now (`loudest_groups`).
             Metric::IssueEvents => {
                 let loudest = self
-                    .loudest_groups(project_id, since_ms, named, cap)
+                    .loudest_groups(project_id, since_ms, named, cap, event_filters(&rule.spec))
                     .await?;
                 return Ok(Counted {
                     count: loudest.first().map_or(0, |g| g.2),
@@ -234,6 +270,7 @@ impl Store {
                 .and_where(Expr::col(event::Column::ProjectId).eq(project_id))
                 .and_where(Expr::col(event::Column::Timestamp).gte(since_ms))
                 .and_where(Expr::col(event::Column::Timestamp).lte(until_ms))
+                .cond_where(event_filters(&rule.spec))
                 .limit(cap)
                 .to_owned(),
             Some(at) => Query::select()
@@ -242,6 +279,7 @@ impl Store {
                 .and_where(Expr::col(group::Column::ProjectId).eq(project_id))
                 .and_where(Expr::col(at).gte(since_ms))
                 .and_where(Expr::col(at).lte(until_ms))
+                .cond_where(group_filters(&rule.spec))
                 .limit(cap)
                 .to_owned(),
         };
@@ -256,7 +294,7 @@ impl Store {
         let count = u64::try_from(n).unwrap_or(0);
         let groups = match at {
             Some(at) if count > threshold => {
-                self.group_titles(project_id, at, since_ms, until_ms, named)
+                self.group_titles(project_id, at, since_ms, until_ms, named, &rule.spec)
                     .await?
             }
             _ => Vec::new(),
@@ -273,9 +311,11 @@ impl Store {
         since_ms: i64,
         until_ms: i64,
         n: u64,
+        spec: &RuleSpec,
     ) -> Result<Vec<NamedGroup>, Error> {
         Ok(group::Entity::find()
             .filter(group::Column::ProjectId.eq(project_id))
+            .filter(group_filters(spec))
             .filter(at.gte(since_ms))
             .filter(at.lte(until_ms))
             .order_by_desc(at)
@@ -293,20 +333,22 @@ impl Store {
     }
 
     /// The `n` groups of the project, ignored ones aside, that received the most events since
-    /// `since_ms` (by arrival), loudest first (ties: the group id), each counted no further
-    /// than `cap`.
+    /// `since_ms` (by arrival) meeting `filters` (`event_filters`), loudest first (ties: the
+    /// group id), each counted no further than `cap`.
     ///
     /// Counted in the events' (group, seq) index alone: events are numbered as they are
     /// committed, so those received since `since_ms` are those from one `seq` on
     /// (`first_seq_received_since`), and each group's count is a range of its index entries.
     /// Reading the events themselves (their timestamp, their group) cost 6–7 µs an event on
-    /// SQLite, 670 ms for 100 000 (BENCHMARKS.md, session 29).
+    /// SQLite, 670 ms for 100 000 (BENCHMARKS.md, session 29); a rule with filters reads them
+    /// (its environment and level) for the events in the window.
     pub async fn loudest_groups(
         &self,
         project_id: Uuid,
         since_ms: i64,
         n: u64,
         cap: u64,
+        filters: Condition,
     ) -> Result<Vec<(Uuid, String, u64)>, Error> {
         let from_seq = self.first_seq_received_since(since_ms).await?;
         let in_window = Query::select()
@@ -317,6 +359,7 @@ impl Store {
                     .equals((group::Entity, group::Column::Id)),
             )
             .and_where(Expr::col((event::Entity, event::Column::Seq)).gte(from_seq))
+            .cond_where(filters)
             .limit(cap)
             .to_owned();
         let count = Query::select()

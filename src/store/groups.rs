@@ -61,28 +61,31 @@ pub struct GroupQuery<'a> {
     pub sort: GroupSort,
 }
 
+/// The group (of the statement's `groups`) had an event with one of `values` for `dim`
+/// (`release`, `environment`, `tag:<key>`): through its per-value counts, whose primary key
+/// starts with the group.
+pub(super) fn has_value(dim: &str, values: &[String]) -> sea_orm::sea_query::SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(group_stat::Entity)
+            .and_where(
+                Expr::col((group_stat::Entity, group_stat::Column::GroupId))
+                    .equals((group::Entity, group::Column::Id)),
+            )
+            .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim))
+            .and_where(
+                Expr::col((group_stat::Entity, group_stat::Column::Value))
+                    .is_in(values.iter().cloned()),
+            )
+            .to_owned(),
+    )
+}
+
 /// The condition a filter puts on a group. Nullable columns are tested as `IS NOT NULL AND`,
 /// so that a negation takes the groups without a value too.
 fn filter_condition(f: &Filter<Uuid>) -> Condition {
     use group::Column as C;
-    // Through the group's per-value counts (their primary key starts with the group).
-    let counted = |dim: String, values: &[String]| {
-        Expr::exists(
-            Query::select()
-                .expr(Expr::val(1))
-                .from(group_stat::Entity)
-                .and_where(
-                    Expr::col((group_stat::Entity, group_stat::Column::GroupId))
-                        .equals((group::Entity, group::Column::Id)),
-                )
-                .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim))
-                .and_where(
-                    Expr::col((group_stat::Entity, group_stat::Column::Value))
-                        .is_in(values.iter().cloned()),
-                )
-                .to_owned(),
-        )
-    };
     let within = |c: C, span: &Span| {
         let mut cond = Condition::all();
         if let Some(from) = span.from {
@@ -107,11 +110,11 @@ fn filter_condition(f: &Filter<Uuid>) -> Condition {
             })
         }),
         Term::Level(list) => Condition::all().add(C::Level.is_in(list.iter().map(|l| l.as_str()))),
-        Term::Release(list) => Condition::all().add(counted("release".to_owned(), list)),
+        Term::Release(list) => Condition::all().add(has_value("release", list)),
         Term::FirstRelease(list) => Condition::all()
             .add(C::FirstRelease.is_not_null())
             .add(C::FirstRelease.is_in(list.iter().cloned())),
-        Term::Tag(key, list) => Condition::all().add(counted(format!("tag:{key}"), list)),
+        Term::Tag(key, list) => Condition::all().add(has_value(&format!("tag:{key}"), list)),
         Term::TimesSeen(span) => within(C::TimesSeen, span),
         Term::FirstSeen(span) => within(C::FirstSeen, span),
         Term::LastSeen(span) => within(C::LastSeen, span),

@@ -877,6 +877,105 @@ async fn one_loud_issue_fires_an_issue_events_rule() {
     assert!(text.contains(&format!("({loud}): 4 events")), "{text}");
 }
 
+/// A rule's filters, as Sentry's "the event's environment is" and "the event's level is at
+/// least": only production events of level error or above count toward `error_count`; the
+/// rule shows them, its notice names them, `null` clears them and an unknown level is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_counts_only_its_environment_and_level() {
+    let (app, got, id) = app_with_rule(json!({
+        "name": "Production errors", "condition": "error_count > 2 in 10 minutes",
+        "notifications": ["webhook"], "environment": "production", "level": "error"
+    }))
+    .await;
+    let r = call(&app, Method::GET, "/api/alerts/rules", None).await;
+    let rule = &arr(&data(&r)["rules"])[0];
+    assert_eq!(
+        (&rule["environment"], &rule["level"]),
+        (&json!("production"), &json!("error")),
+        "{rule}"
+    );
+    for _ in 0..3 {
+        app.capture(json!({"message": "db down", "environment": "staging", "level": "fatal"}))
+            .await;
+        app.capture(json!({"message": "slow page", "environment": "production",
+            "level": "warning"}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        alerts_received(&got).is_empty(),
+        "staging errors and production warnings count for nothing"
+    );
+    for level in ["error", "fatal", "error"] {
+        app.capture(json!({"message": "db down", "environment": "production", "level": level}))
+            .await;
+    }
+    let alerts = wait_for_alerts(&got, 1).await;
+    let d = &alerts[0]["data"];
+    assert_eq!(d["count"], json!(3), "{d}");
+    assert_eq!(
+        (&d["rule"]["environment"], &d["rule"]["level"]),
+        (&json!("production"), &json!("error")),
+        "{d}"
+    );
+    let text = s(&alerts[0]["text"]);
+    assert!(
+        text.contains("3 errors (environment production, level error and above) in the last"),
+        "{text}"
+    );
+
+    let path = format!("/api/alerts/rules/{id}");
+    let r = call(
+        &app,
+        Method::PUT,
+        &path,
+        Some(json!({"environment": null, "level": ""})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let rule = data(&r);
+    assert_eq!(
+        (&rule["environment"], &rule["level"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(rule["threshold"], json!(2), "the rest is kept: {rule}");
+    let r = call(&app, Method::PUT, &path, Some(json!({"level": "loud"}))).await;
+    assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+    assert!(r.text.contains("\"field\":\"level\""), "{}", r.text);
+}
+
+/// For a metric that counts issues, the environment filter takes the issues with an event of
+/// it: new staging issues do not fire a production `new_issues` rule, new production ones do,
+/// and only they are named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_issues_rule_counts_only_issues_of_its_environment() {
+    let (app, got, _) = app_with_rule(json!({
+        "name": "New in production", "condition": "new_issues > 1 in 10 minutes",
+        "notifications": ["webhook"], "environment": "production"
+    }))
+    .await;
+    for m in ["staging one", "staging two", "staging three"] {
+        app.capture(json!({"message": m, "environment": "staging"}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(alerts_received(&got).is_empty(), "three staging issues");
+    let mut production = Vec::new();
+    for m in ["production one", "production two"] {
+        let r = app
+            .capture(json!({"message": m, "environment": "production"}))
+            .await;
+        production.push(s(&r["group_id"]));
+    }
+    let alerts = wait_for_alerts(&got, 1).await;
+    let d = &alerts[0]["data"];
+    assert_eq!(d["count"], json!(2), "{d}");
+    let mut named: Vec<String> = arr(&d["groups"]).iter().map(|g| s(&g["id"])).collect();
+    named.sort();
+    production.sort();
+    assert_eq!(named, production);
+}
+
 /// A receiver that is briefly down gets the alert on a retry, with the same delivery id; one
 /// that refuses it (HTTP 400) is not asked again, and the incident says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

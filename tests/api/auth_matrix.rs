@@ -1180,6 +1180,8 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
                     }),
                     enabled: Some(true),
                     severity: None,
+                    environment: None,
+                    level: None,
                 }),
             }
         ),

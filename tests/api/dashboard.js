@@ -364,6 +364,8 @@ async function waitFor(what, check, ms = 15000) {
     ruleForm.querySelector('input[name=rule-condition]').value = condition;
     ruleForm.querySelector('input[name=rule-channel][value=webhook]').checked = true;
     ruleForm.querySelector('select[name=rule-severity]').value = 'high';
+    ruleForm.querySelector('input[name=rule-environment]').value = 'production';
+    ruleForm.querySelector('select[name=rule-level]').value = 'error';
     doc.querySelector('#flash').hidden = true;
     ruleForm.requestSubmit();
     return waitFor('the rule answer', () => {

@@ -456,7 +456,7 @@ async function viewIssues(params) {
     team.map((m) => h('option', { value: m.id }, memberLabel(m))),
   );
   assigneeSelect.value = assignee;
-  const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words, is:resolved, level:error, release:…, browser:Chrome', 'aria-label': 'search issues' });
+  const search = h('input', { type: 'search', name: 'q', value: q, placeholder: 'words, is:unresolved, !assigned:me, level:[error,fatal], times_seen:>10, age:-24h, browser:Chrome', 'aria-label': 'search issues' });
   const searchForm = h(
     'form',
     { class: 'inline-form', onsubmit: (ev) => { ev.preventDefault(); go(['issues'], listParams({ status, sort, q: search.value.trim(), assignee, first_release: firstRelease })); } },
@@ -998,7 +998,13 @@ async function viewAlerts() {
       'tr',
       null,
       h('td', { class: 'title' }, r.name),
-      h('td', null, h('code', null, `${metric} > ${r.threshold} in ${r.time_window}`)),
+      h(
+        'td',
+        null,
+        h('code', null, `${metric} > ${r.threshold} in ${r.time_window}`),
+        // The rule's filters: only this environment, only this level and above.
+        [r.environment, r.level && `level ≥ ${r.level}`].filter(Boolean).map((f) => h('span', { class: 'small filter' }, ` · ${f}`)),
+      ),
       h('td', null, badge(r.severity)),
       h('td', null, r.enabled ? 'on' : 'off'),
       h('td', null, (r.notifications || []).join(', ') || '—'),
@@ -1020,6 +1026,8 @@ async function viewAlerts() {
   const ruleCondition = h('input', { name: 'rule-condition', required: 'required', placeholder: 'error_count > 10 in 5m', size: '28' });
   const ruleSeverity = h('select', { name: 'rule-severity' }, ['critical', 'high', 'medium', 'low'].map((s) => h('option', { value: s }, s)));
   ruleSeverity.value = 'medium';
+  const ruleEnvironment = h('input', { name: 'rule-environment', maxlength: '200', placeholder: 'any', size: '12' });
+  const ruleLevel = h('select', { name: 'rule-level' }, h('option', { value: '' }, 'any'), ['debug', 'info', 'warning', 'error', 'fatal'].map((l) => h('option', { value: l }, `${l} and above`)));
   const channels = ['webhook', 'slack', 'email'].map((c) => h('input', { type: 'checkbox', name: 'rule-channel', value: c }));
   const createRule = async (ev) => {
     ev.preventDefault();
@@ -1030,6 +1038,8 @@ async function viewAlerts() {
           name: ruleName.value,
           condition: ruleCondition.value,
           severity: ruleSeverity.value,
+          environment: ruleEnvironment.value,
+          level: ruleLevel.value,
           notifications: channels.filter((c) => c.checked).map((c) => c.value),
         },
       });
@@ -1045,6 +1055,8 @@ async function viewAlerts() {
     field('Name', ruleName),
     field('Fires when', ruleCondition),
     field('Severity', ruleSeverity),
+    field('Environment', ruleEnvironment),
+    field('Level', ruleLevel),
     h('span', null, 'Notify ', channels.map((c) => h('label', { class: 'inline' }, c, c.value))),
     h('button', { type: 'submit' }, 'Create rule'),
   );

@@ -17,6 +17,10 @@ pub struct Model {
     pub last_triggered: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Only events of this environment count (NULL: any).
+    pub environment: Option<String>,
+    /// Only events of at least this level count (NULL: any).
+    pub level: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
