@@ -29,7 +29,7 @@ use crate::{
         FILE_DESCRIPTOR_SET, alert_service_server::AlertServiceServer,
         capture_service_server::CaptureServiceServer, group_service_server::GroupServiceServer,
         insights_service_server::InsightsServiceServer,
-        project_service_server::ProjectServiceServer,
+        project_service_server::ProjectServiceServer, release_service_server::ReleaseServiceServer,
         settings_service_server::SettingsServiceServer,
     },
     rest,
@@ -277,6 +277,7 @@ async fn router(
     health.set_serving::<InsightsServiceServer<Api>>().await;
     health.set_serving::<ProjectServiceServer<Api>>().await;
     health.set_serving::<AlertServiceServer<Api>>().await;
+    health.set_serving::<ReleaseServiceServer<Api>>().await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -324,6 +325,14 @@ async fn router(
     let grpc = grpc_route(
         grpc,
         web.layer(AlertServiceServer::new(api.clone()).max_decoding_message_size(limit)),
+    );
+    // A source map may be far larger than any other request.
+    let grpc = grpc_route(
+        grpc,
+        web.layer(
+            ReleaseServiceServer::new(api.clone())
+                .max_decoding_message_size(limit.max(crate::domain::sourcemap::FILE_MAX + 4096)),
+        ),
     );
     let grpc = grpc_route(grpc, web.layer(health_service));
     let grpc = grpc_route(grpc, web.layer(reflection_v1));

@@ -27,6 +27,7 @@ mod m20261207_000021_activity;
 mod m20261207_000022_first_release;
 mod m20261207_000023_comment_edits;
 mod m20261207_000024_alert_filters;
+mod m20261207_000025_release_files;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_first_release::Migration),
             Box::new(m20261207_000023_comment_edits::Migration),
             Box::new(m20261207_000024_alert_filters::Migration),
+            Box::new(m20261207_000025_release_files::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod insights;
 pub mod model;
 pub mod policy;
 pub mod release;
+pub mod sourcemap;
 pub mod workflow;
 
 pub use event::{ExceptionData, Frame, GroupStatus, Level, NewEvent};

@@ -117,6 +117,7 @@ pub fn frame_to_pb(f: &Frame) -> pb::Frame {
         colno: *colno,
         in_app: *in_app,
         context_line: context_line.clone(),
+        minified: None,
     }
 }
 
@@ -129,6 +130,8 @@ pub fn frame_from_pb(f: pb::Frame) -> Frame {
         colno,
         in_app,
         context_line,
+        // Output only: what a source map placed.
+        minified: _,
     } = f;
     Frame {
         filename,

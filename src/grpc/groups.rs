@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Api, convert};
+use super::{Api, convert, releases};
 use crate::{
     auth::{self, Scope},
     domain::{
@@ -214,9 +214,11 @@ impl GroupService for Api {
         let pb::GetEventRequest { event_id } = req.into_inner();
         let id = convert::uuid("event_id", &event_id)?;
         let event = self.store.get_event(p.project_id, id).await?;
-        Ok(Response::new(pb::GetEventResponse {
-            event: Some(convert::event_to_pb(event, true)),
-        }))
+        let mut event = convert::event_to_pb(event, true);
+        if let Some(exception) = event.exception.as_mut() {
+            releases::symbolicate(&self.store, p.project_id, &event.release, exception).await?;
+        }
+        Ok(Response::new(pb::GetEventResponse { event: Some(event) }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListGroups")]

@@ -10,6 +10,7 @@ pub mod convert;
 mod groups;
 mod insights;
 mod projects;
+mod releases;
 mod security;
 pub mod sentry;
 mod settings;

@@ -295,6 +295,7 @@ fn frames(v: Vec<FrameBody>) -> Vec<pb::Frame> {
                 colno,
                 in_app,
                 context_line,
+                minified: None,
             }
         })
         .collect()
@@ -502,8 +503,14 @@ fn frame_json(f: pb::Frame) -> Value {
         colno,
         in_app,
         context_line,
+        minified,
     } = f;
-    json!({"filename": filename, "function": function, "module": module, "lineno": lineno, "colno": colno, "in_app": in_app, "context_line": context_line})
+    let mut v = json!({"filename": filename, "function": function, "module": module, "lineno": lineno, "colno": colno, "in_app": in_app, "context_line": context_line});
+    // A frame a source map placed: as the client sent it, in the minified file.
+    if let Some(m) = minified {
+        v["minified"] = frame_json(*m);
+    }
+    v
 }
 
 fn exception_json(x: pb::ExceptionInfo) -> Value {

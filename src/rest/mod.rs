@@ -11,6 +11,7 @@ mod logcenter_api;
 mod miniapm_api;
 pub mod openapi;
 mod projects_api;
+mod releases_api;
 mod security_api;
 mod sentry_api;
 mod settings_api;
@@ -54,6 +55,7 @@ pub fn router(api: Api, cfg: &Config) -> Router {
         .route_layer(enforce.clone());
     let routes = Router::new()
         .merge(errors_api::routes())
+        .merge(releases_api::routes())
         .merge(sentry_api::routes())
         .merge(logcenter_api::routes())
         .merge(miniapm_api::routes())

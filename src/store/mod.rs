@@ -19,6 +19,7 @@ mod lite;
 mod maintenance;
 mod pg_search;
 mod projects;
+mod release_files;
 mod releases;
 mod retention;
 mod search;
@@ -48,6 +49,7 @@ pub use groups::GroupQuery;
 pub use insights::{StatsFigures, TrendFigures};
 pub use lite::open_writer_connection;
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
+pub use release_files::ReleaseFileInfo;
 pub use releases::ReleaseInfo;
 
 use crate::error::Error;

@@ -17,7 +17,7 @@ use faultline::{
         self, alert_service_client::AlertServiceClient,
         capture_service_client::CaptureServiceClient, group_service_client::GroupServiceClient,
         insights_service_client::InsightsServiceClient,
-        project_service_client::ProjectServiceClient,
+        project_service_client::ProjectServiceClient, release_service_client::ReleaseServiceClient,
         settings_service_client::SettingsServiceClient,
     },
 };
@@ -67,6 +67,9 @@ enum Op {
     ListComments,
     ListActivity,
     ListReleases,
+    UploadReleaseFile,
+    ListReleaseFiles,
+    DeleteReleaseFile,
     AddComment,
     DeleteComment,
     EditComment,
@@ -177,6 +180,9 @@ fn op_of(r: &Route) -> Op {
             "ListGroupComments" => ListComments,
             "ListGroupActivity" => ListActivity,
             "ListReleases" => ListReleases,
+            "UploadReleaseFile" => UploadReleaseFile,
+            "ListReleaseFiles" => ListReleaseFiles,
+            "DeleteReleaseFile" => DeleteReleaseFile,
             "AddGroupComment" => AddComment,
             "DeleteGroupComment" => DeleteComment,
             "UpdateGroupComment" => EditComment,
@@ -249,6 +255,9 @@ fn op_of(r: &Route) -> Op {
             ("GET", "/v1/errors/comments/{error_group_id}") => ListComments,
             ("GET", "/v1/errors/activity/{error_group_id}") => ListActivity,
             ("GET", "/v1/errors/releases") => ListReleases,
+            ("POST", "/v1/errors/releases/{release}/files") => UploadReleaseFile,
+            ("GET", "/v1/errors/releases/{release}/files") => ListReleaseFiles,
+            ("DELETE", "/v1/errors/releases/{release}/files/{file_id}") => DeleteReleaseFile,
             ("POST", "/v1/errors/comments/{error_group_id}") => AddComment,
             ("DELETE", "/v1/errors/comments/{error_group_id}/{comment_id}") => DeleteComment,
             ("PUT", "/v1/errors/comments/{error_group_id}/{comment_id}") => EditComment,
@@ -326,11 +335,10 @@ fn other_project(op: Op) -> OtherProject {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
         | ListComments | ListActivity | AddComment | DeleteComment | EditComment | DeleteGroup
-        | MergeGroups | RevokeKey | GetProject | RenameProject | DeleteProject
-        | TransitionWorkflow | LogGet | ElsGet | ElsDelete | ElsResolve | DeleteIntegration
-        | TestIntegration | LogReport | UpdateAlertRule | DeleteAlertRule | UpdateIncident => {
-            OtherProject::NotFound
-        }
+        | DeleteReleaseFile | MergeGroups | RevokeKey | GetProject | RenameProject
+        | DeleteProject | TransitionWorkflow | LogGet | ElsGet | ElsDelete | ElsResolve
+        | DeleteIntegration | TestIntegration | LogReport | UpdateAlertRule | DeleteAlertRule
+        | UpdateIncident => OtherProject::NotFound,
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -351,6 +359,8 @@ struct Target {
     rule_id: String,
     incident_id: String,
     comment_id: String,
+    /// A file of [`RELEASE`] in the first project, which `DeleteReleaseFile` deletes.
+    file_id: String,
 }
 
 /// One server with one credential per column of the matrix.
@@ -383,6 +393,13 @@ const CHANNEL: &str = "webhook";
 const SET_CHANNEL: &str = "slack";
 /// Nothing listens there: a test message fails fast and is recorded as undelivered.
 const DEAD_URL: &str = "http://127.0.0.1:9/matrix";
+
+/// The release whose files the matrix uploads, lists and deletes.
+const RELEASE: &str = "matrix@1";
+/// The smallest source map.
+fn source_map() -> Value {
+    json!({"version": 3, "sources": [], "names": [], "mappings": ""})
+}
 
 /// A rule as the Error Logging System document writes it.
 fn alert_rule_body() -> Value {
@@ -539,6 +556,20 @@ impl Fixture {
         s(&r.body["id"])
     }
 
+    /// A file of [`RELEASE`] in the first project, uploaded with the owner key; its id.
+    async fn release_file(&self) -> String {
+        let path = format!(
+            "/v1/errors/releases/{RELEASE}/files?name=~/m{}.js.map",
+            self.next()
+        );
+        let r = self
+            .app
+            .send(self.app.authed(Method::POST, &path).json(&source_map()))
+            .await;
+        assert_eq!(r.status.as_u16(), 201, "release file: {}", r.text);
+        s(&r.body["id"])
+    }
+
     /// Prepares what `op` works on, with the owner key.
     async fn target(&self, op: Op) -> Target {
         let app = &self.app;
@@ -645,6 +676,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::Bulk => json!({"error_group_ids": [t.group_id], "action": "resolve"}),
         Op::Assign => json!({"assignee": null}),
         Op::AddComment => json!({"text": "seen in the matrix"}),
+        Op::UploadReleaseFile => source_map(),
         Op::EditComment => json!({"text": "edited in the matrix"}),
         Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
         Op::Export => json!({"format": "json"}),
@@ -785,6 +817,8 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         .replace("{event_id}", &t.event_id)
         .replace("{error_group_id}", &t.group_id)
         .replace("{comment_id}", &t.comment_id)
+        .replace("{release}", RELEASE)
+        .replace("{file_id}", &t.file_id)
         .replace("{project_id}", &t.project_id)
         .replace("{project}", &fx.sentry_project)
         .replace("{name}", channel)
@@ -792,6 +826,9 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         .replace("{*rest}", "swagger-ui.css");
     if op == Op::SearchEvents {
         path.push_str("?q=boom");
+    }
+    if op == Op::UploadReleaseFile {
+        path.push_str("?name=~/matrix.js.map");
     }
     // Browser SDKs put the DSN key in the query; the others in X-Sentry-Auth. Both are used.
     let dsn_in_query = op == Op::SentryStore;
@@ -853,6 +890,7 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
     let mut projects = ProjectServiceClient::new(ch.clone());
     let mut insights = InsightsServiceClient::new(ch.clone());
     let mut alerts = AlertServiceClient::new(ch.clone());
+    let mut releases = ReleaseServiceClient::new(ch.clone());
     let group_id = t.group_id.clone();
     // One unary call with the caller's API key, and what it came to.
     macro_rules! rpc {
@@ -979,6 +1017,30 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             pb::DeleteGroupCommentRequest {
                 group_id,
                 comment_id: t.comment_id.clone(),
+            }
+        ),
+        Op::UploadReleaseFile => rpc!(
+            releases,
+            upload_release_file,
+            pb::UploadReleaseFileRequest {
+                release: RELEASE.into(),
+                name: "~/matrix.js.map".into(),
+                content: source_map().to_string().into_bytes(),
+            }
+        ),
+        Op::ListReleaseFiles => rpc!(
+            releases,
+            list_release_files,
+            pb::ListReleaseFilesRequest {
+                release: RELEASE.into(),
+            }
+        ),
+        Op::DeleteReleaseFile => rpc!(
+            releases,
+            delete_release_file,
+            pb::DeleteReleaseFileRequest {
+                release: RELEASE.into(),
+                id: t.file_id.clone(),
             }
         ),
         Op::DeleteGroup => rpc!(groups, delete_group, pb::DeleteGroupRequest { group_id }),
@@ -1289,6 +1351,9 @@ async fn call(fx: &Fixture, r: &Route, cred: Cred<'_>) -> Outcome {
     let mut t = fx.target(op).await;
     if matches!(op, Op::DeleteComment | Op::EditComment) {
         t.comment_id = fx.comment_for(&t.group_id, cred.api_key()).await;
+    }
+    if op == Op::DeleteReleaseFile {
+        t.file_id = fx.release_file().await;
     }
     match r.transport {
         Transport::Rest => call_rest(fx, r, op, &t, cred).await,

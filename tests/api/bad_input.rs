@@ -1243,6 +1243,7 @@ async fn damaged_grpc_capture_messages_are_answered_with_a_status() {
         colno: 7,
         in_app: Some(true),
         context_line: "qty = int(form['qty'])".into(),
+        minified: None,
     };
     let event = pb::CaptureRequest {
         message: "invalid literal for int(): 'abc'".into(),

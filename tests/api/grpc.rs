@@ -29,6 +29,7 @@ fn frame(
         colno: 0,
         in_app,
         context_line: String::new(),
+        minified: None,
     }
 }
 

@@ -27,4 +27,5 @@ mod retention;
 mod scrubbing;
 mod sdk;
 mod sentry;
+mod sourcemaps;
 mod storage;

@@ -791,7 +791,10 @@ function eventTable(list, { withGroup }) {
 
 function frameView(f) {
   const where = [f.module || f.filename || '?', f.function ? ` in ${f.function}` : '', f.lineno ? ` at line ${f.lineno}${f.colno ? `:${f.colno}` : ''}` : ''].join('');
-  return h('li', { class: f.in_app ? 'frame in-app' : 'frame' }, h('div', { class: 'where' }, where), f.context_line ? h('pre', { class: 'context' }, f.context_line) : null);
+  // A frame a source map placed: where it was in the minified file, as sent.
+  const m = f.minified;
+  const minified = m ? h('div', { class: 'small minified' }, `minified: ${m.filename}${m.function ? ` in ${m.function}` : ''}:${m.lineno}:${m.colno}`) : null;
+  return h('li', { class: f.in_app ? 'frame in-app' : 'frame' }, h('div', { class: 'where' }, where), minified, f.context_line ? h('pre', { class: 'context' }, f.context_line) : null);
 }
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);

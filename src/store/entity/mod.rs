@@ -18,4 +18,5 @@ pub mod project;
 pub mod project_name;
 pub mod project_setting;
 pub mod release;
+pub mod release_file;
 pub mod retention;

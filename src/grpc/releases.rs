@@ -1,0 +1,174 @@
+//! `ReleaseService`: a release's files (source maps and minified sources), and the mapping of
+//! an event's minified frames through them when the event is read.
+
+use std::collections::HashMap;
+
+use ::sourcemap::{DecodedMap, SourceView};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Api, convert};
+use crate::{
+    auth::{self, Scope},
+    domain::sourcemap::{self as maps, map_names},
+    error::Error,
+    pb::{self, release_service_server::ReleaseService},
+    store::{ReleaseFileInfo, Store},
+};
+
+fn file_to_pb(f: ReleaseFileInfo) -> pb::ReleaseFile {
+    pb::ReleaseFile {
+        id: f.id.to_string(),
+        release: f.release,
+        name: f.name,
+        size: f.size,
+        created_at: Some(convert::ts(f.created_at)),
+    }
+}
+
+/// The frames of an exception and of the exceptions chained to it.
+fn frames_of<'a>(e: &'a mut pb::ExceptionInfo, out: &mut Vec<&'a mut pb::Frame>) {
+    out.extend(e.frames.iter_mut());
+    for c in &mut e.chained {
+        frames_of(c, out);
+    }
+}
+
+/// Places each frame of `exception` (and of those chained to it) that a source map of
+/// `release` covers in the original source; the frame as sent is kept in its `minified`. Maps
+/// that fail to read are passed over (they were checked when stored).
+pub async fn symbolicate(
+    store: &Store,
+    project_id: Uuid,
+    release: &str,
+    exception: &mut pb::ExceptionInfo,
+) -> Result<(), Error> {
+    if release.is_empty() {
+        return Ok(());
+    }
+    let mut frames = Vec::new();
+    frames_of(exception, &mut frames);
+    frames.retain(|f| f.lineno > 0 && f.minified.is_none());
+    let mut names: Vec<String> = frames
+        .iter()
+        .flat_map(|f| {
+            let maps = map_names(&f.filename);
+            // The minified sources too, for the original function names.
+            let sources: Vec<String> = maps
+                .iter()
+                .map(|m| m.trim_end_matches(".map").to_owned())
+                .collect();
+            maps.into_iter().chain(sources)
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let files = store
+        .release_file_contents(project_id, release, &names)
+        .await?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut decoded: HashMap<&str, Option<DecodedMap>> = HashMap::new();
+    let mut views: HashMap<&str, SourceView> = HashMap::new();
+    for frame in frames {
+        {
+            let Some((name, content)) = map_names(&frame.filename)
+                .into_iter()
+                .find_map(|n| files.get_key_value(&n))
+            else {
+                continue;
+            };
+            let Some(map) = decoded
+                .entry(name.as_str())
+                .or_insert_with(|| ::sourcemap::decode_slice(content).ok())
+            else {
+                continue;
+            };
+            let source_name = name.trim_end_matches(".map");
+            if !views.contains_key(source_name)
+                && let Some(text) = files
+                    .get(source_name)
+                    .and_then(|b| String::from_utf8(b.clone()).ok())
+            {
+                views.insert(source_name, SourceView::from_string(text));
+            }
+            let Some(o) = maps::original(
+                map,
+                views.get(source_name),
+                &frame.function,
+                frame.lineno,
+                frame.colno,
+            ) else {
+                continue;
+            };
+            let sent = std::mem::take(frame);
+            *frame = pb::Frame {
+                filename: o.filename,
+                function: o.function.unwrap_or_else(|| sent.function.clone()),
+                module: sent.module.clone(),
+                lineno: o.lineno,
+                colno: o.colno,
+                in_app: Some(o.in_app),
+                context_line: o.context_line.unwrap_or_default(),
+                minified: Some(Box::new(sent)),
+            };
+        }
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl ReleaseService for Api {
+    #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/UploadReleaseFile")]
+    async fn upload_release_file(
+        &self,
+        req: Request<pb::UploadReleaseFileRequest>,
+    ) -> Result<Response<pb::UploadReleaseFileResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::UploadReleaseFileRequest {
+            release,
+            name,
+            content,
+        } = req.into_inner();
+        let (release, name) = (release.trim(), name.trim());
+        maps::check_upload(release, name, &content)?;
+        let file = self
+            .store
+            .put_release_file(p.project_id, release, name, content)
+            .await?;
+        Ok(Response::new(pb::UploadReleaseFileResponse {
+            file: Some(file_to_pb(file)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/ListReleaseFiles")]
+    async fn list_release_files(
+        &self,
+        req: Request<pb::ListReleaseFilesRequest>,
+    ) -> Result<Response<pb::ListReleaseFilesResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let release = req.get_ref().release.trim();
+        if release.is_empty() {
+            return Err(Error::required("release").into());
+        }
+        let files = self.store.list_release_files(p.project_id, release).await?;
+        Ok(Response::new(pb::ListReleaseFilesResponse {
+            files: files.into_iter().map(file_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/DeleteReleaseFile")]
+    async fn delete_release_file(
+        &self,
+        req: Request<pb::DeleteReleaseFileRequest>,
+    ) -> Result<Response<pb::DeleteReleaseFileResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::DeleteReleaseFileRequest { release, id } = req.into_inner();
+        let id = convert::uuid("id", &id)?;
+        self.store
+            .delete_release_file(p.project_id, release.trim(), id)
+            .await?;
+        Ok(Response::new(pb::DeleteReleaseFileResponse {}))
+    }
+}

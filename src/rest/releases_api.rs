@@ -1,0 +1,105 @@
+//! `/v1/errors/releases/{release}/files`: a release's files (source maps and minified
+//! sources), onto `ReleaseService`. A file is uploaded as the request body itself, named by
+//! `?name=` (`curl --data-binary @app.min.js.map`), so a large map needs no escaping.
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Path, RawQuery, State},
+    http::StatusCode,
+    routing::{delete, get},
+};
+use serde_json::{Value, json};
+
+use super::{
+    error::ApiError,
+    errors_api::time_json,
+    extract::{BodyLimit, Ctx, RawBody},
+};
+use crate::{
+    domain::sourcemap::FILE_MAX,
+    grpc::Api,
+    pb::{self, release_service_server::ReleaseService},
+};
+
+pub fn routes() -> Router<Api> {
+    // The body is the file: up to FILE_MAX (the handler says when it is larger still).
+    let limit = FILE_MAX + 1;
+    Router::new()
+        .route(
+            "/v1/errors/releases/{release}/files",
+            get(list_files)
+                .post(upload_file)
+                .layer::<_, std::convert::Infallible>(
+                    tower::ServiceBuilder::new()
+                        .layer(DefaultBodyLimit::max(limit))
+                        .layer(axum::Extension(BodyLimit(limit))),
+                ),
+        )
+        .route(
+            "/v1/errors/releases/{release}/files/{file_id}",
+            delete(delete_file),
+        )
+}
+
+fn file_json(f: Option<pb::ReleaseFile>) -> Value {
+    let Some(pb::ReleaseFile {
+        id,
+        release,
+        name,
+        size,
+        created_at,
+    }) = f
+    else {
+        return Value::Null;
+    };
+    json!({"id": id, "release": release, "name": name, "size": size,
+        "created_at": time_json(created_at)})
+}
+
+async fn upload_file(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(release): Path<String>,
+    RawQuery(raw): RawQuery,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let pb::UploadReleaseFileResponse { file } = api
+        .upload_release_file(ctx.request(pb::UploadReleaseFileRequest {
+            release,
+            name,
+            content: body.to_vec(),
+        }))
+        .await?
+        .into_inner();
+    Ok((StatusCode::CREATED, Json(file_json(file))))
+}
+
+async fn list_files(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(release): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let pb::ListReleaseFilesResponse { files } = api
+        .list_release_files(ctx.request(pb::ListReleaseFilesRequest { release }))
+        .await?
+        .into_inner();
+    let files: Vec<Value> = files.into_iter().map(|f| file_json(Some(f))).collect();
+    Ok(Json(json!({ "files": files })))
+}
+
+async fn delete_file(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path((release, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    api.delete_release_file(ctx.request(pb::DeleteReleaseFileRequest {
+        release,
+        id: id.clone(),
+    }))
+    .await?;
+    Ok(Json(json!({"ok": true, "deleted": true, "id": id})))
+}

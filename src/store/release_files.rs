@@ -1,0 +1,151 @@
+//! A release's files (Sentry's release artifacts): source maps and minified sources, by name.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::ExprTrait,
+};
+use uuid::Uuid;
+
+use super::{Store, db_err, delete_rows, entity::release_file};
+use crate::{domain::model::from_millis, error::Error};
+
+/// A stored file, without its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseFileInfo {
+    pub id: Uuid,
+    pub release: String,
+    pub name: String,
+    pub size: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+const FILE: &str = "release file";
+
+impl Store {
+    /// Stores a file of a release, replacing one of the same name.
+    pub async fn put_release_file(
+        &self,
+        project_id: Uuid,
+        release: &str,
+        name: &str,
+        content: Vec<u8>,
+    ) -> Result<ReleaseFileInfo, Error> {
+        let now = Utc::now().timestamp_millis();
+        let size = content.len();
+        let txn = self.begin_write().await?;
+        delete_rows::<release_file::Entity>(
+            &txn,
+            release_file::Column::ProjectId
+                .eq(project_id)
+                .and(release_file::Column::Release.eq(release))
+                .and(release_file::Column::Name.eq(name)),
+        )
+        .await?;
+        let id = Uuid::now_v7();
+        release_file::ActiveModel {
+            id: Set(id),
+            project_id: Set(project_id),
+            release: Set(release.to_owned()),
+            name: Set(name.to_owned()),
+            size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
+            content: Set(content),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(ReleaseFileInfo {
+            id,
+            release: release.to_owned(),
+            name: name.to_owned(),
+            size: size as u64,
+            created_at: from_millis(now),
+        })
+    }
+
+    /// A release's files, by name.
+    pub async fn list_release_files(
+        &self,
+        project_id: Uuid,
+        release: &str,
+    ) -> Result<Vec<ReleaseFileInfo>, Error> {
+        let rows: Vec<(Uuid, String, String, i64, i64)> = release_file::Entity::find()
+            .select_only()
+            .columns([
+                release_file::Column::Id,
+                release_file::Column::Release,
+                release_file::Column::Name,
+                release_file::Column::Size,
+                release_file::Column::CreatedAt,
+            ])
+            .filter(release_file::Column::ProjectId.eq(project_id))
+            .filter(release_file::Column::Release.eq(release))
+            .order_by_asc(release_file::Column::Name)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, release, name, size, created_at)| ReleaseFileInfo {
+                id,
+                release,
+                name,
+                size: u64::try_from(size).unwrap_or(0),
+                created_at: from_millis(created_at),
+            })
+            .collect())
+    }
+
+    /// Deletes a file of a release; 404 when the release has no such file.
+    pub async fn delete_release_file(
+        &self,
+        project_id: Uuid,
+        release: &str,
+        id: Uuid,
+    ) -> Result<(), Error> {
+        let txn = self.begin_write().await?;
+        let gone = delete_rows::<release_file::Entity>(
+            &txn,
+            release_file::Column::Id
+                .eq(id)
+                .and(release_file::Column::ProjectId.eq(project_id))
+                .and(release_file::Column::Release.eq(release)),
+        )
+        .await?;
+        if gone == 0 {
+            return Err(Error::NotFound { what: FILE });
+        }
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(())
+    }
+
+    /// The contents of those of `names` the release has, by name.
+    pub async fn release_file_contents(
+        &self,
+        project_id: Uuid,
+        release: &str,
+        names: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, Error> {
+        if names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(String, Vec<u8>)> = release_file::Entity::find()
+            .select_only()
+            .columns([release_file::Column::Name, release_file::Column::Content])
+            .filter(release_file::Column::ProjectId.eq(project_id))
+            .filter(release_file::Column::Release.eq(release))
+            .filter(release_file::Column::Name.is_in(names.iter().cloned()))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().collect())
+    }
+}

@@ -1,0 +1,186 @@
+//! Source maps, as Sentry's release artifacts: a release's files uploaded over REST (the body
+//! is the file, named by `?name=`) and gRPC, listed and deleted; an event of the release read
+//! back with its minified frames placed in the original source (file, line, column, the
+//! source line, and the original function name when the minified source is there too), the
+//! frame as sent kept under `minified`. Events of another release, and frames no map covers,
+//! stay as sent; a name ending in `.map` must hold a source map.
+
+use faultline::pb::{self, release_service_client::ReleaseServiceClient};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sourcemap::SourceMapBuilder;
+
+use crate::helpers::*;
+
+const MINIFIED: &str = "function n(r,t){return r.total/t}function o(r){return n(r,r.items.length)}";
+const URL: &str = "https://shop.example/static/app.min.js";
+
+/// A map of [`MINIFIED`] onto `src/cart.ts`, as a bundler writes one, with the sources'
+/// contents.
+fn map() -> Vec<u8> {
+    let src = "webpack://shop/src/cart.ts";
+    let mut b = SourceMapBuilder::new(Some("app.min.js"));
+    let id = b.add_source(src);
+    b.set_source_contents(
+        id,
+        Some(
+            "// cart\nexport function average(cart, n) {\n  return cart.total / n;\n}\n\
+             export function perItem(cart) {\n  return average(cart, cart.items.length);\n}\n",
+        ),
+    );
+    // `function n(r,t){return r.total/t}` is lines 2-4; `function o(r){...}` lines 5-7.
+    b.add(0, 0, 1, 7, Some(src), None, false);
+    b.add(0, 9, 1, 16, Some(src), Some("average"), false);
+    b.add(0, 16, 2, 2, Some(src), None, false);
+    b.add(0, 23, 2, 9, Some(src), Some("cart"), false);
+    b.add(0, 33, 4, 7, Some(src), None, false);
+    b.add(0, 42, 4, 16, Some(src), Some("perItem"), false);
+    b.add(0, 47, 5, 2, Some(src), None, false);
+    b.add(0, 54, 5, 9, Some(src), Some("average"), false);
+    let mut out = Vec::new();
+    b.into_sourcemap().to_writer(&mut out).unwrap();
+    out
+}
+
+async fn upload(app: &TestApp, release: &str, name: &str, body: Vec<u8>) -> Resp {
+    let path = format!(
+        "/v1/errors/releases/{}/files?name={}",
+        enc(release),
+        enc(name)
+    );
+    app.send(app.authed(Method::POST, &path).body(body)).await
+}
+
+/// A TypeError in `average`, called from `perItem`, as the browser reported it (oldest call
+/// first), in `release`.
+async fn capture(app: &TestApp, release: &str) -> String {
+    let b = app
+        .capture(json!({
+            "release": release,
+            "exception": {"type": "TypeError", "message": "r.items is undefined", "stacktrace": [
+                {"filename": URL, "function": "o", "lineno": 1, "colno": 56},
+                {"filename": format!("{URL}?v=3"), "function": "n", "lineno": 1, "colno": 24},
+                {"filename": "https://cdn.example/vendor.js", "function": "x", "lineno": 1, "colno": 5},
+            ]},
+        }))
+        .await;
+    s(&b["event_id"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minified_frames_are_read_through_the_release_source_map() {
+    let app = spawn_app().await;
+    // Sent before the map was uploaded: mapped when read all the same.
+    let early = capture(&app, "shop@2.0").await;
+
+    let r = upload(&app, "shop@2.0", "~/static/app.min.js.map", map()).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    assert_eq!(r.body["name"], json!("~/static/app.min.js.map"));
+    assert_eq!(r.body["release"], json!("shop@2.0"));
+    assert_eq!(r.body["size"], json!(map().len()));
+
+    let frames = |e: &Value| arr(&e["exception"]["frames"]).clone();
+    let e = app.event(&early).await;
+    let f = frames(&e);
+    assert_eq!(f[1]["filename"], json!("webpack://shop/src/cart.ts"), "{e}");
+    assert_eq!((&f[1]["lineno"], &f[1]["colno"]), (&json!(3), &json!(10)));
+    assert_eq!(f[1]["context_line"], json!("  return cart.total / n;"));
+    assert_eq!(f[1]["in_app"], json!(true));
+    // Without the minified source the function keeps its minified name.
+    assert_eq!(f[1]["function"], json!("n"));
+    assert_eq!(
+        f[1]["minified"],
+        json!({"filename": format!("{URL}?v=3"), "function": "n", "module": "", "lineno": 1,
+            "colno": 24, "in_app": true, "context_line": ""})
+    );
+    assert_eq!(f[0]["lineno"], json!(6), "{e}");
+    assert_eq!(
+        f[0]["context_line"],
+        json!("  return average(cart, cart.items.length);")
+    );
+    // No map for the vendor file: as sent.
+    assert_eq!(f[2]["filename"], json!("https://cdn.example/vendor.js"));
+    assert!(f[2].get("minified").is_none(), "{e}");
+
+    // With the minified source beside it, the functions get their original names (gRPC).
+    let mut releases = ReleaseServiceClient::new(app.channel().await);
+    let stored = releases
+        .upload_release_file(app.req(pb::UploadReleaseFileRequest {
+            release: "shop@2.0".into(),
+            name: "~/static/app.min.js".into(),
+            content: MINIFIED.as_bytes().to_vec(),
+        }))
+        .await
+        .expect("UploadReleaseFile")
+        .into_inner()
+        .file
+        .unwrap();
+    let event = app
+        .groups_client()
+        .await
+        .get_event(app.req(pb::GetEventRequest {
+            event_id: early.clone(),
+        }))
+        .await
+        .expect("GetEvent")
+        .into_inner()
+        .event
+        .unwrap();
+    let got = &event.exception.as_ref().unwrap().frames;
+    assert_eq!(
+        (got[0].function.as_str(), got[1].function.as_str()),
+        ("perItem", "average")
+    );
+    assert_eq!(got[1].minified.as_ref().map(|m| m.colno), Some(24));
+
+    // Another release's events are not mapped by this one's files.
+    let other = capture(&app, "shop@2.1").await;
+    let e = app.event(&other).await;
+    assert_eq!(frames(&e)[1]["filename"], json!(format!("{URL}?v=3")));
+
+    // Listed by name; uploading a name again replaces the file; deleted by id.
+    let list = || {
+        let path = format!("/v1/errors/releases/{}/files", enc("shop@2.0"));
+        let app = &app;
+        async move { arr(&app.get_ok(&path).await["files"]).clone() }
+    };
+    let files = list().await;
+    let names: Vec<String> = files.iter().map(|f| s(&f["name"])).collect();
+    assert_eq!(names, ["~/static/app.min.js", "~/static/app.min.js.map"]);
+    let again = upload(
+        &app,
+        "shop@2.0",
+        "~/static/app.min.js",
+        b"function n(){}".to_vec(),
+    )
+    .await;
+    assert_eq!(again.status.as_u16(), 201, "{}", again.text);
+    let files = list().await;
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["size"], json!(14));
+    assert_ne!(s(&files[0]["id"]), stored.id);
+    let path = format!(
+        "/v1/errors/releases/{}/files/{}",
+        enc("shop@2.0"),
+        s(&files[1]["id"])
+    );
+    let r = app.send(app.authed(Method::DELETE, &path)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    let r = app.send(app.authed(Method::DELETE, &path)).await;
+    assert_error(&r, 404, "NOT_FOUND", "DELETE", &path);
+    let e = app.event(&early).await;
+    assert_eq!(
+        frames(&e)[1]["filename"],
+        json!(format!("{URL}?v=3")),
+        "map gone: {e}"
+    );
+
+    // Refused by field: a `.map` that is no source map, no name.
+    let r = upload(&app, "shop@2.0", "~/static/x.js.map", b"{not json".to_vec()).await;
+    let path = format!("/v1/errors/releases/{}/files", enc("shop@2.0"));
+    assert_error(&r, 422, "VALIDATION_ERROR", "POST", &path);
+    assert!(r.text.contains("INVALID_SOURCEMAP"), "{}", r.text);
+    let r = app.send(app.authed(Method::POST, &path).body(map())).await;
+    assert_error(&r, 422, "VALIDATION_ERROR", "POST", &path);
+    assert!(r.text.contains("\"name\""), "{}", r.text);
+}
