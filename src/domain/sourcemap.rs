@@ -2,6 +2,8 @@
 //! original source. The maps are read with `sourcemap` (Sentry's own crate); a minified source
 //! uploaded beside its map lets the enclosing function's original name be found.
 
+use std::collections::HashMap;
+
 use sourcemap::{DecodedMap, SourceView};
 
 use crate::error::Error;
@@ -115,6 +117,59 @@ pub fn original(
     })
 }
 
+/// A frame's position in a minified file, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub filename: String,
+    pub function: String,
+    pub lineno: u32,
+    pub colno: u32,
+}
+
+/// The release files that may place `frames`: their maps, and the minified sources beside
+/// them (for the original function names).
+pub fn files_wanted(frames: &[Position]) -> Vec<String> {
+    let mut names: Vec<String> = frames
+        .iter()
+        .flat_map(|f| map_names(&f.filename))
+        .flat_map(|map| {
+            let source = map.trim_end_matches(".map").to_owned();
+            [map, source]
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Where each of `frames` is in the original source, by the maps among `files` (release files
+/// by name); `None` for a frame no map covers. Each map is read once; one that does not read
+/// is passed over (it was checked when stored). CPU work in proportion to the maps' size.
+pub fn place_all(files: &HashMap<String, Vec<u8>>, frames: &[Position]) -> Vec<Option<Original>> {
+    let mut decoded: HashMap<&str, Option<DecodedMap>> = HashMap::new();
+    let mut views: HashMap<&str, Option<SourceView>> = HashMap::new();
+    frames
+        .iter()
+        .map(|f| {
+            let (name, content) = map_names(&f.filename)
+                .into_iter()
+                .find_map(|n| files.get_key_value(&n))?;
+            let map = decoded
+                .entry(name.as_str())
+                .or_insert_with(|| sourcemap::decode_slice(content).ok())
+                .as_ref()?;
+            let source_name = name.trim_end_matches(".map");
+            let view = views.entry(source_name).or_insert_with(|| {
+                files
+                    .get(source_name)
+                    .and_then(|b| String::from_utf8(b.clone()).ok())
+                    .map(SourceView::from_string)
+            });
+            original(map, view.as_ref(), &f.function, f.lineno, f.colno)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use sourcemap::SourceMapBuilder;
@@ -123,6 +178,11 @@ mod tests {
 
     /// `function add(a,b){return a+b}` minified onto one line as `function n(r,t){return r+t}`.
     fn map() -> (DecodedMap, &'static str) {
+        let (bytes, minified) = map_bytes();
+        (sourcemap::decode_slice(&bytes).unwrap(), minified)
+    }
+
+    fn map_bytes() -> (Vec<u8>, &'static str) {
         let minified = "function n(r,t){return r+t}n(1,2);";
         let mut b = SourceMapBuilder::new(Some("app.min.js"));
         let src = b.add_source("webpack://shop/src/math.ts");
@@ -143,7 +203,51 @@ mod tests {
         b.add(0, 16, 2, 2, Some("webpack://shop/src/math.ts"), None, false);
         let mut out = Vec::new();
         b.into_sourcemap().to_writer(&mut out).unwrap();
-        (sourcemap::decode_slice(&out).unwrap(), minified)
+        (out, minified)
+    }
+
+    #[test]
+    fn frames_are_placed_by_the_files_there_are() {
+        let (bytes, minified) = map_bytes();
+        let at = |filename: &str, colno| Position {
+            filename: filename.into(),
+            function: "n".into(),
+            lineno: 1,
+            colno,
+        };
+        let frames = [
+            at("https://shop.example/app.min.js", 18),
+            at("https://cdn.example/vendor.js", 3),
+            at("https://shop.example/app.min.js#x", 1),
+        ];
+        assert_eq!(
+            files_wanted(&frames),
+            [
+                "https://cdn.example/vendor.js",
+                "https://cdn.example/vendor.js.map",
+                "https://shop.example/app.min.js",
+                "https://shop.example/app.min.js.map",
+                "~/app.min.js",
+                "~/app.min.js.map",
+                "~/vendor.js",
+                "~/vendor.js.map",
+            ]
+        );
+        let files = HashMap::from([
+            ("~/app.min.js.map".to_owned(), bytes),
+            ("~/app.min.js".to_owned(), minified.as_bytes().to_vec()),
+            // Stored before the check existed, or damaged: passed over.
+            ("~/vendor.js.map".to_owned(), b"{".to_vec()),
+        ]);
+        let placed = place_all(&files, &frames);
+        assert_eq!(
+            placed[0]
+                .as_ref()
+                .map(|o| (o.lineno, o.function.as_deref())),
+            Some((3, Some("add")))
+        );
+        assert_eq!(placed[1], None);
+        assert_eq!(placed[2].as_ref().map(|o| o.lineno), Some(2));
     }
 
     #[test]

@@ -1,16 +1,13 @@
 //! `ReleaseService`: a release's files (source maps and minified sources), and the mapping of
 //! an event's minified frames through them when the event is read.
 
-use std::collections::HashMap;
-
-use ::sourcemap::{DecodedMap, SourceView};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
-    domain::sourcemap::{self as maps, map_names},
+    domain::sourcemap::{self as maps, Position, files_wanted, place_all},
     error::Error,
     pb::{self, release_service_server::ReleaseService},
     store::{ReleaseFileInfo, Store},
@@ -35,8 +32,7 @@ fn frames_of<'a>(e: &'a mut pb::ExceptionInfo, out: &mut Vec<&'a mut pb::Frame>)
 }
 
 /// Places each frame of `exception` (and of those chained to it) that a source map of
-/// `release` covers in the original source; the frame as sent is kept in its `minified`. Maps
-/// that fail to read are passed over (they were checked when stored).
+/// `release` covers in the original source; the frame as sent is kept in its `minified`.
 pub async fn symbolicate(
     store: &Store,
     project_id: Uuid,
@@ -49,71 +45,38 @@ pub async fn symbolicate(
     let mut frames = Vec::new();
     frames_of(exception, &mut frames);
     frames.retain(|f| f.lineno > 0 && f.minified.is_none());
-    let mut names: Vec<String> = frames
+    let positions: Vec<Position> = frames
         .iter()
-        .flat_map(|f| {
-            let maps = map_names(&f.filename);
-            // The minified sources too, for the original function names.
-            let sources: Vec<String> = maps
-                .iter()
-                .map(|m| m.trim_end_matches(".map").to_owned())
-                .collect();
-            maps.into_iter().chain(sources)
+        .map(|f| Position {
+            filename: f.filename.clone(),
+            function: f.function.clone(),
+            lineno: f.lineno,
+            colno: f.colno,
         })
         .collect();
-    names.sort_unstable();
-    names.dedup();
     let files = store
-        .release_file_contents(project_id, release, &names)
+        .release_file_contents(project_id, release, &files_wanted(&positions))
         .await?;
     if files.is_empty() {
         return Ok(());
     }
-    let mut decoded: HashMap<&str, Option<DecodedMap>> = HashMap::new();
-    let mut views: HashMap<&str, SourceView> = HashMap::new();
-    for frame in frames {
-        {
-            let Some((name, content)) = map_names(&frame.filename)
-                .into_iter()
-                .find_map(|n| files.get_key_value(&n))
-            else {
-                continue;
-            };
-            let Some(map) = decoded
-                .entry(name.as_str())
-                .or_insert_with(|| ::sourcemap::decode_slice(content).ok())
-            else {
-                continue;
-            };
-            let source_name = name.trim_end_matches(".map");
-            if !views.contains_key(source_name)
-                && let Some(text) = files
-                    .get(source_name)
-                    .and_then(|b| String::from_utf8(b.clone()).ok())
-            {
-                views.insert(source_name, SourceView::from_string(text));
-            }
-            let Some(o) = maps::original(
-                map,
-                views.get(source_name),
-                &frame.function,
-                frame.lineno,
-                frame.colno,
-            ) else {
-                continue;
-            };
-            let sent = std::mem::take(frame);
-            *frame = pb::Frame {
-                filename: o.filename,
-                function: o.function.unwrap_or_else(|| sent.function.clone()),
-                module: sent.module.clone(),
-                lineno: o.lineno,
-                colno: o.colno,
-                in_app: Some(o.in_app),
-                context_line: o.context_line.unwrap_or_default(),
-                minified: Some(Box::new(sent)),
-            };
-        }
+    // Reading a map costs in proportion to its size (up to 20 MiB): off the async workers.
+    let placed = tokio::task::spawn_blocking(move || place_all(&files, &positions))
+        .await
+        .map_err(|e| Error::Internal(format!("source map task: {e}")))?;
+    for (frame, o) in frames.into_iter().zip(placed) {
+        let Some(o) = o else { continue };
+        let sent = std::mem::take(frame);
+        *frame = pb::Frame {
+            filename: o.filename,
+            function: o.function.unwrap_or_else(|| sent.function.clone()),
+            module: sent.module.clone(),
+            lineno: o.lineno,
+            colno: o.colno,
+            in_app: Some(o.in_app),
+            context_line: o.context_line.unwrap_or_default(),
+            minified: Some(Box::new(sent)),
+        };
     }
     Ok(())
 }
