@@ -16,6 +16,7 @@ enum ReleaseFiles {
     Release,
     Name,
     Size,
+    Sha1,
     Content,
     CreatedAt,
 }
@@ -37,6 +38,8 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(ReleaseFiles::Release).text().not_null())
                 .col(ColumnDef::new(ReleaseFiles::Name).text().not_null())
                 .col(ColumnDef::new(ReleaseFiles::Size).big_integer().not_null())
+                // Hex, as Sentry's release artifacts show it.
+                .col(ColumnDef::new(ReleaseFiles::Sha1).text().not_null())
                 .col(ColumnDef::new(ReleaseFiles::Content).binary().not_null())
                 // Unix milliseconds.
                 .col(

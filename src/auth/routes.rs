@@ -121,6 +121,25 @@ pub static ROUTES: &[Route] = &[
         "/v1/errors/releases/{release}/files/{file_id}",
         WRITE,
     ),
+    // Sentry's release-file API (sentry-cli 2). Creating a release stores nothing (it reads
+    // the release, if known): `read`.
+    rest("POST", "/api/0/organizations/{org}/releases/", READ),
+    rest("POST", "/api/0/projects/{org}/{project}/releases/", READ),
+    rest(
+        "GET",
+        "/api/0/projects/{org}/{project}/releases/{version}/files/",
+        READ,
+    ),
+    rest(
+        "POST",
+        "/api/0/projects/{org}/{project}/releases/{version}/files/",
+        WRITE,
+    ),
+    rest(
+        "DELETE",
+        "/api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/",
+        WRITE,
+    ),
     grpc("/faultline.v1.GroupService/ListGroupComments", READ),
     grpc("/faultline.v1.GroupService/ListGroupActivity", READ),
     grpc("/faultline.v1.GroupService/UpdateGroupComment", WRITE),

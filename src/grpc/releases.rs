@@ -20,6 +20,7 @@ fn file_to_pb(f: ReleaseFileInfo) -> pb::ReleaseFile {
         name: f.name,
         size: f.size,
         created_at: Some(convert::ts(f.created_at)),
+        sha1: f.sha1,
     }
 }
 

@@ -14,6 +14,7 @@ mod projects_api;
 mod releases_api;
 mod security_api;
 mod sentry_api;
+mod sentry_releases_api;
 mod settings_api;
 mod web;
 
@@ -56,6 +57,7 @@ pub fn router(api: Api, cfg: &Config) -> Router {
     let routes = Router::new()
         .merge(errors_api::routes())
         .merge(releases_api::routes())
+        .merge(sentry_releases_api::routes())
         .merge(sentry_api::routes())
         .merge(logcenter_api::routes())
         .merge(miniapm_api::routes())

@@ -48,11 +48,12 @@ fn file_json(f: Option<pb::ReleaseFile>) -> Value {
         name,
         size,
         created_at,
+        sha1,
     }) = f
     else {
         return Value::Null;
     };
-    json!({"id": id, "release": release, "name": name, "size": size,
+    json!({"id": id, "release": release, "name": name, "size": size, "sha1": sha1,
         "created_at": time_json(created_at)})
 }
 

@@ -19,6 +19,8 @@ pub struct ReleaseFileInfo {
     pub release: String,
     pub name: String,
     pub size: u64,
+    /// Hex SHA-1 of the contents.
+    pub sha1: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -35,6 +37,7 @@ impl Store {
     ) -> Result<ReleaseFileInfo, Error> {
         let now = Utc::now().timestamp_millis();
         let size = content.len();
+        let sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&content));
         let txn = self.begin_write().await?;
         delete_rows::<release_file::Entity>(
             &txn,
@@ -51,6 +54,7 @@ impl Store {
             release: Set(release.to_owned()),
             name: Set(name.to_owned()),
             size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
+            sha1: Set(sha1.clone()),
             content: Set(content),
             created_at: Set(now),
         }
@@ -64,6 +68,7 @@ impl Store {
             release: release.to_owned(),
             name: name.to_owned(),
             size: size as u64,
+            sha1,
             created_at: from_millis(now),
         })
     }
@@ -74,13 +79,14 @@ impl Store {
         project_id: Uuid,
         release: &str,
     ) -> Result<Vec<ReleaseFileInfo>, Error> {
-        let rows: Vec<(Uuid, String, String, i64, i64)> = release_file::Entity::find()
+        let rows: Vec<(Uuid, String, String, i64, String, i64)> = release_file::Entity::find()
             .select_only()
             .columns([
                 release_file::Column::Id,
                 release_file::Column::Release,
                 release_file::Column::Name,
                 release_file::Column::Size,
+                release_file::Column::Sha1,
                 release_file::Column::CreatedAt,
             ])
             .filter(release_file::Column::ProjectId.eq(project_id))
@@ -92,13 +98,16 @@ impl Store {
             .map_err(db_err)?;
         Ok(rows
             .into_iter()
-            .map(|(id, release, name, size, created_at)| ReleaseFileInfo {
-                id,
-                release,
-                name,
-                size: u64::try_from(size).unwrap_or(0),
-                created_at: from_millis(created_at),
-            })
+            .map(
+                |(id, release, name, size, sha1, created_at)| ReleaseFileInfo {
+                    id,
+                    release,
+                    name,
+                    size: u64::try_from(size).unwrap_or(0),
+                    sha1,
+                    created_at: from_millis(created_at),
+                },
+            )
             .collect())
     }
 

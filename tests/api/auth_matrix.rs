@@ -70,6 +70,10 @@ enum Op {
     UploadReleaseFile,
     ListReleaseFiles,
     DeleteReleaseFile,
+    SentryNewRelease,
+    SentryListFiles,
+    SentryUploadFile,
+    SentryDeleteFile,
     AddComment,
     DeleteComment,
     EditComment,
@@ -258,6 +262,18 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/releases/{release}/files") => UploadReleaseFile,
             ("GET", "/v1/errors/releases/{release}/files") => ListReleaseFiles,
             ("DELETE", "/v1/errors/releases/{release}/files/{file_id}") => DeleteReleaseFile,
+            (
+                "POST",
+                "/api/0/organizations/{org}/releases/"
+                | "/api/0/projects/{org}/{project}/releases/",
+            ) => SentryNewRelease,
+            ("GET", "/api/0/projects/{org}/{project}/releases/{version}/files/") => SentryListFiles,
+            ("POST", "/api/0/projects/{org}/{project}/releases/{version}/files/") => {
+                SentryUploadFile
+            }
+            ("DELETE", "/api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/") => {
+                SentryDeleteFile
+            }
             ("POST", "/v1/errors/comments/{error_group_id}") => AddComment,
             ("DELETE", "/v1/errors/comments/{error_group_id}/{comment_id}") => DeleteComment,
             ("PUT", "/v1/errors/comments/{error_group_id}/{comment_id}") => EditComment,
@@ -335,10 +351,10 @@ fn other_project(op: Op) -> OtherProject {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
         | ListComments | ListActivity | AddComment | DeleteComment | EditComment | DeleteGroup
-        | DeleteReleaseFile | MergeGroups | RevokeKey | GetProject | RenameProject
-        | DeleteProject | TransitionWorkflow | LogGet | ElsGet | ElsDelete | ElsResolve
-        | DeleteIntegration | TestIntegration | LogReport | UpdateAlertRule | DeleteAlertRule
-        | UpdateIncident => OtherProject::NotFound,
+        | DeleteReleaseFile | SentryDeleteFile | MergeGroups | RevokeKey | GetProject
+        | RenameProject | DeleteProject | TransitionWorkflow | LogGet | ElsGet | ElsDelete
+        | ElsResolve | DeleteIntegration | TestIntegration | LogReport | UpdateAlertRule
+        | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -677,6 +693,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::Assign => json!({"assignee": null}),
         Op::AddComment => json!({"text": "seen in the matrix"}),
         Op::UploadReleaseFile => source_map(),
+        Op::SentryNewRelease => json!({"version": RELEASE, "projects": ["default"]}),
         Op::EditComment => json!({"text": "edited in the matrix"}),
         Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
         Op::Export => json!({"format": "json"}),
@@ -766,7 +783,8 @@ fn is_success(op: Op, resp: &Resp) -> bool {
         | Op::RemoveMember
         | Op::ElsDelete
         | Op::DeleteIntegration
-        | Op::DeleteAlertRule => status == 204,
+        | Op::DeleteAlertRule
+        | Op::SentryDeleteFile => status == 204,
         Op::InsightsHealth | Op::WebPage => status == 200,
         Op::ElsCreate => status == 201 && resp.body["status"] == "success",
         Op::CreateAlertRule | Op::CreateIncident => {
@@ -818,6 +836,8 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         .replace("{error_group_id}", &t.group_id)
         .replace("{comment_id}", &t.comment_id)
         .replace("{release}", RELEASE)
+        .replace("{version}", RELEASE)
+        .replace("{org}", "faultline")
         .replace("{file_id}", &t.file_id)
         .replace("{project_id}", &t.project_id)
         .replace("{project}", &fx.sentry_project)
@@ -847,7 +867,18 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         }
         _ => {}
     }
-    if op == Op::SentryEnvelope {
+    if op == Op::SentryUploadFile {
+        // sentry-cli's form: the file and its name.
+        let body = format!(
+            "--matrix\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n~/matrix.js.map\r\n\
+             --matrix\r\nContent-Disposition: form-data; name=\"file\"; filename=\"matrix.js.map\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n{}\r\n--matrix--\r\n",
+            source_map()
+        );
+        rb = rb
+            .header("Content-Type", "multipart/form-data; boundary=matrix")
+            .body(body);
+    } else if op == Op::SentryEnvelope {
         rb = rb
             .header("Content-Type", "application/x-sentry-envelope")
             .body(sentry_envelope());
@@ -1300,6 +1331,10 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
         | Op::ElsGet
         | Op::ElsDelete
         | Op::ElsResolve
+        | Op::SentryNewRelease
+        | Op::SentryListFiles
+        | Op::SentryUploadFile
+        | Op::SentryDeleteFile
         | Op::WebPage => unreachable!("{op:?} is a REST-only route"),
         Op::HealthCheck | Op::HealthWatch => {
             use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -1352,7 +1387,7 @@ async fn call(fx: &Fixture, r: &Route, cred: Cred<'_>) -> Outcome {
     if matches!(op, Op::DeleteComment | Op::EditComment) {
         t.comment_id = fx.comment_for(&t.group_id, cred.api_key()).await;
     }
-    if op == Op::DeleteReleaseFile {
+    if matches!(op, Op::DeleteReleaseFile | Op::SentryDeleteFile) {
         t.file_id = fx.release_file().await;
     }
     match r.transport {

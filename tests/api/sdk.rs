@@ -21,6 +21,9 @@ pub const NODE_SDK: &str = "@sentry/node@11.12.0";
 /// A DOM for Node, to run the dashboard's script against the real server without a browser.
 pub const JSDOM: &str = "jsdom@29.1.1";
 pub const BROWSER_SDK: &str = "@sentry/browser@11.17.0";
+/// sentry-cli 2: the last major version that uploads release files to a server without
+/// chunked uploads (3.x requires them).
+pub const SENTRY_CLI: &str = "@sentry/cli@2.58.6";
 
 fn env_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-env")
@@ -104,6 +107,13 @@ pub fn browser_modules() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| npm_package("browser", &[BROWSER_SDK, JSDOM]))
         .clone()
+}
+
+/// The pinned `sentry-cli` binary (npm installs the platform's build).
+pub fn sentry_cli() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| npm_package("sentry-cli", &[SENTRY_CLI]))
+        .join(".bin/sentry-cli")
 }
 
 /// Installs pinned npm packages into `target/sdk-env/<name>/` (once per checkout).

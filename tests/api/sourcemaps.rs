@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sourcemap::SourceMapBuilder;
 
-use crate::helpers::*;
+use crate::{helpers::*, sdk};
 
 const MINIFIED: &str = "function n(r,t){return r.total/t}function o(r){return n(r,r.items.length)}";
 const URL: &str = "https://shop.example/static/app.min.js";
@@ -183,4 +183,96 @@ async fn minified_frames_are_read_through_the_release_source_map() {
     let r = app.send(app.authed(Method::POST, &path).body(map())).await;
     assert_error(&r, 422, "VALIDATION_ERROR", "POST", &path);
     assert!(r.text.contains("\"name\""), "{}", r.text);
+}
+
+/// The real sentry-cli 2 uploads a build's minified file and map through Sentry's release-file
+/// API (`sentry-cli sourcemaps upload --release … --url-prefix '~/static' dist`, the command
+/// the bundler plugins run), after it finds no chunked upload; an event of the release is then
+/// read in the original source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentry_cli_uploads_source_maps() {
+    let app = spawn_app().await;
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dist.path().join("app.min.js"),
+        format!("{MINIFIED}\n//# sourceMappingURL=app.min.js.map\n"),
+    )
+    .unwrap();
+    std::fs::write(dist.path().join("app.min.js.map"), map()).unwrap();
+    let cli = sdk::sentry_cli();
+    let out = tokio::process::Command::new(&cli)
+        .args([
+            "sourcemaps",
+            "upload",
+            "--release",
+            "shop@3.0",
+            "--url-prefix",
+            "~/static",
+        ])
+        .arg(dist.path())
+        .env("SENTRY_URL", &app.base_url)
+        .env("SENTRY_AUTH_TOKEN", &app.key)
+        .env("SENTRY_ORG", "faultline")
+        .env("SENTRY_PROJECT", "default")
+        .env("SENTRY_LOAD_DOTENV", "0")
+        .env("HOME", dist.path())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run {}: {e}", cli.display()));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "sentry-cli failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("~/static/app.min.js.map"), "{stdout}");
+
+    let files = app
+        .get_ok(&format!("/v1/errors/releases/{}/files", enc("shop@3.0")))
+        .await;
+    let mut names: Vec<String> = arr(&files["files"]).iter().map(|f| s(&f["name"])).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["~/static/app.min.js", "~/static/app.min.js.map"],
+        "{files}"
+    );
+
+    let event = capture(&app, "shop@3.0").await;
+    let e = app.event(&event).await;
+    let f = arr(&e["exception"]["frames"]).clone();
+    assert_eq!(f[1]["filename"], json!("webpack://shop/src/cart.ts"), "{e}");
+    assert_eq!(f[1]["function"], json!("average"), "{e}");
+    assert_eq!(f[0]["function"], json!("perItem"), "{e}");
+
+    // Run again (a redeploy): the files are replaced, not doubled.
+    let again = tokio::process::Command::new(&cli)
+        .args([
+            "sourcemaps",
+            "upload",
+            "--release",
+            "shop@3.0",
+            "--url-prefix",
+            "~/static",
+        ])
+        .arg(dist.path())
+        .env("SENTRY_URL", &app.base_url)
+        .env("SENTRY_AUTH_TOKEN", &app.key)
+        .env("SENTRY_ORG", "faultline")
+        .env("SENTRY_PROJECT", "default")
+        .env("HOME", dist.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let files = app
+        .get_ok(&format!("/v1/errors/releases/{}/files", enc("shop@3.0")))
+        .await;
+    assert_eq!(arr(&files["files"]).len(), 2, "{files}");
 }

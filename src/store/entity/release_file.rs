@@ -9,6 +9,7 @@ pub struct Model {
     pub release: String,
     pub name: String,
     pub size: i64,
+    pub sha1: String,
     pub content: Vec<u8>,
     pub created_at: i64,
 }

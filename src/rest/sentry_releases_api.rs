@@ -1,0 +1,177 @@
+//! Sentry's release-file API, as sentry-cli 2 uses it when a server offers no chunked upload
+//! (`sentry-cli sourcemaps upload --release …`, and the bundler plugins built on it): create
+//! the release, list its files, delete one, upload one as a multipart form (`file`, `name`).
+//! Each call goes to `ReleaseService` (or, for the release, `GroupService.ListReleases`).
+//! The files belong to the calling key's project (as every native route); the organization
+//! and project slugs in the path are not used to choose it.
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Multipart, Path, State},
+    http::StatusCode,
+    routing::{delete, get, post},
+};
+use chrono::{SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    error::ApiError,
+    extract::{ApiJson, BodyLimit, Ctx},
+};
+use crate::{
+    domain::sourcemap::FILE_MAX,
+    error::Error,
+    grpc::Api,
+    pb::{self, group_service_server::GroupService, release_service_server::ReleaseService},
+};
+
+pub fn routes() -> Router<Api> {
+    // A form carries the file and a few small fields.
+    let limit = FILE_MAX + 64 * 1024;
+    Router::new()
+        .route("/api/0/organizations/{org}/releases/", post(create_release))
+        .route(
+            "/api/0/projects/{org}/{project}/releases/",
+            post(create_release_in_project),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/releases/{version}/files/",
+            get(list_files)
+                .post(upload_file)
+                .layer::<_, std::convert::Infallible>(
+                    tower::ServiceBuilder::new()
+                        .layer(DefaultBodyLimit::max(limit))
+                        .layer(axum::Extension(BodyLimit(limit))),
+                ),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/",
+            delete(delete_file),
+        )
+}
+
+/// A release file as Sentry shows an artifact.
+fn artifact(f: pb::ReleaseFile) -> Value {
+    let created = f
+        .created_at
+        .and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+        })
+        .unwrap_or_default();
+    json!({
+        "id": f.id, "name": f.name, "dist": null, "headers": {}, "size": f.size,
+        "sha1": f.sha1, "dateCreated": created.to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+}
+
+#[derive(Deserialize)]
+struct NewRelease {
+    version: String,
+}
+
+/// Sentry's "create a release": Faultline knows a release by the events and files that name
+/// it, so this answers with it (first seen, when its events came first) and stores nothing.
+async fn create_release(
+    State(api): State<Api>,
+    ctx: Ctx,
+    ApiJson(NewRelease { version }): ApiJson<NewRelease>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let version = version.trim().to_owned();
+    if version.is_empty() {
+        return Err(Error::required("version").into());
+    }
+    let pb::ListReleasesResponse { releases } = api
+        .list_releases(ctx.request(pb::ListReleasesRequest { limit: 1000 }))
+        .await?
+        .into_inner();
+    let known = releases.into_iter().find(|r| r.version == version);
+    let created = known
+        .as_ref()
+        .and_then(|r| r.first_seen)
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .unwrap_or_else(Utc::now)
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    let status = if known.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(json!({
+            "version": version, "shortVersion": version, "ref": null, "url": null,
+            "dateCreated": created, "dateReleased": null, "lastEvent": null,
+            "newGroups": known.map_or(0, |r| r.new_issue_count), "projects": [],
+        })),
+    ))
+}
+
+async fn create_release_in_project(
+    state: State<Api>,
+    ctx: Ctx,
+    Path((_org, _project)): Path<(String, String)>,
+    body: ApiJson<NewRelease>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create_release(state, ctx, body).await
+}
+
+async fn list_files(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path((_org, _project, release)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let pb::ListReleaseFilesResponse { files } = api
+        .list_release_files(ctx.request(pb::ListReleaseFilesRequest { release }))
+        .await?
+        .into_inner();
+    Ok(Json(Value::Array(
+        files.into_iter().map(artifact).collect(),
+    )))
+}
+
+/// The form sentry-cli sends: the file's bytes in `file`, its URL in `name`; `dist` and
+/// `header` fields are read past.
+async fn upload_file(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path((_org, _project, release)): Path<(String, String, String)>,
+    mut form: Multipart,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::from(Error::malformed("body", e.body_text()))
+    };
+    let (mut name, mut content) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("file") => {
+                let file_name = field.file_name().map(str::to_owned);
+                content = Some(field.bytes().await.map_err(bad)?);
+                name = name.or(file_name);
+            }
+            Some("name") => name = Some(field.text().await.map_err(bad)?),
+            _ => {}
+        }
+    }
+    let content = content.ok_or_else(|| Error::required("file"))?;
+    let pb::UploadReleaseFileResponse { file } = api
+        .upload_release_file(ctx.request(pb::UploadReleaseFileRequest {
+            release,
+            name: name.unwrap_or_default(),
+            content: content.to_vec(),
+        }))
+        .await?
+        .into_inner();
+    let file = file.ok_or_else(|| Error::Internal("answer without a file".into()))?;
+    Ok((StatusCode::CREATED, Json(artifact(file))))
+}
+
+async fn delete_file(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path((_org, _project, release, id)): Path<(String, String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    api.delete_release_file(ctx.request(pb::DeleteReleaseFileRequest { release, id }))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
