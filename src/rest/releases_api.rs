@@ -27,18 +27,27 @@ pub fn routes() -> Router<Api> {
     Router::new()
         .route(
             "/v1/errors/releases/{release}/files",
-            get(list_files)
-                .post(upload_file)
-                .layer::<_, std::convert::Infallible>(
-                    tower::ServiceBuilder::new()
-                        .layer(DefaultBodyLimit::max(limit))
-                        .layer(axum::Extension(BodyLimit(limit))),
-                ),
+            get(list_files).post(upload_file).layer(body_limit(limit)),
         )
         .route(
             "/v1/errors/releases/{release}/files/{file_id}",
             delete(delete_file),
         )
+}
+
+/// The body limit of routes that take a release file (`limit` bytes), in place of the
+/// configured one, and named by their 413s.
+pub(super) fn body_limit(
+    limit: usize,
+) -> tower::ServiceBuilder<
+    tower::layer::util::Stack<
+        axum::Extension<BodyLimit>,
+        tower::layer::util::Stack<DefaultBodyLimit, tower::layer::util::Identity>,
+    >,
+> {
+    tower::ServiceBuilder::new()
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::Extension(BodyLimit(limit)))
 }
 
 fn file_json(f: Option<pb::ReleaseFile>) -> Value {

@@ -7,7 +7,7 @@
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Multipart, Path, State},
+    extract::{Multipart, Path, State},
     http::StatusCode,
     routing::{delete, get, post},
 };
@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 use super::{
     error::ApiError,
-    extract::{ApiJson, BodyLimit, Ctx},
+    extract::{ApiJson, Ctx},
+    releases_api::body_limit,
 };
 use crate::{
     domain::sourcemap::FILE_MAX,
@@ -37,13 +38,7 @@ pub fn routes() -> Router<Api> {
         )
         .route(
             "/api/0/projects/{org}/{project}/releases/{version}/files/",
-            get(list_files)
-                .post(upload_file)
-                .layer::<_, std::convert::Infallible>(
-                    tower::ServiceBuilder::new()
-                        .layer(DefaultBodyLimit::max(limit))
-                        .layer(axum::Extension(BodyLimit(limit))),
-                ),
+            get(list_files).post(upload_file).layer(body_limit(limit)),
         )
         .route(
             "/api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/",

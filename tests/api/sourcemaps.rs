@@ -175,6 +175,11 @@ async fn minified_frames_are_read_through_the_release_source_map() {
         "map gone: {e}"
     );
 
+    // Larger than the server's usual body limit (1 MiB): a real bundle fits.
+    let big = upload(&app, "shop@big", "~/static/vendor.min.js", vec![b'x'; 3 << 20]).await;
+    assert_eq!(big.status.as_u16(), 201, "{}", big.text);
+    assert_eq!(big.body["size"], json!(3 << 20));
+
     // Refused by field: a `.map` that is no source map, no name.
     let r = upload(&app, "shop@2.0", "~/static/x.js.map", b"{not json".to_vec()).await;
     let path = format!("/v1/errors/releases/{}/files", enc("shop@2.0"));
@@ -183,6 +188,40 @@ async fn minified_frames_are_read_through_the_release_source_map() {
     let r = app.send(app.authed(Method::POST, &path).body(map())).await;
     assert_error(&r, 422, "VALIDATION_ERROR", "POST", &path);
     assert!(r.text.contains("\"name\""), "{}", r.text);
+}
+
+/// Runs `sentry-cli sourcemaps upload --release shop@3.0 --url-prefix ~/static <dist>` against
+/// `app` (its own config and home out of the way); what it printed.
+async fn upload_with_sentry_cli(app: &TestApp, dist: &std::path::Path) -> String {
+    let cli = sdk::sentry_cli();
+    let out = tokio::process::Command::new(&cli)
+        .args([
+            "sourcemaps",
+            "upload",
+            "--release",
+            "shop@3.0",
+            "--url-prefix",
+            "~/static",
+        ])
+        .arg(dist)
+        .env("SENTRY_URL", &app.base_url)
+        .env("SENTRY_AUTH_TOKEN", &app.key)
+        .env("SENTRY_ORG", "faultline")
+        .env("SENTRY_PROJECT", "default")
+        .env("SENTRY_LOAD_DOTENV", "0")
+        .env("HOME", dist)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("run {}: {e}", cli.display()));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "sentry-cli failed:\n{stdout}\n{stderr}"
+    );
+    stdout.into_owned()
 }
 
 /// The real sentry-cli 2 uploads a build's minified file and map through Sentry's release-file
@@ -199,34 +238,7 @@ async fn sentry_cli_uploads_source_maps() {
     )
     .unwrap();
     std::fs::write(dist.path().join("app.min.js.map"), map()).unwrap();
-    let cli = sdk::sentry_cli();
-    let out = tokio::process::Command::new(&cli)
-        .args([
-            "sourcemaps",
-            "upload",
-            "--release",
-            "shop@3.0",
-            "--url-prefix",
-            "~/static",
-        ])
-        .arg(dist.path())
-        .env("SENTRY_URL", &app.base_url)
-        .env("SENTRY_AUTH_TOKEN", &app.key)
-        .env("SENTRY_ORG", "faultline")
-        .env("SENTRY_PROJECT", "default")
-        .env("SENTRY_LOAD_DOTENV", "0")
-        .env("HOME", dist.path())
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("run {}: {e}", cli.display()));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "sentry-cli failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = upload_with_sentry_cli(&app, dist.path()).await;
     assert!(stdout.contains("~/static/app.min.js.map"), "{stdout}");
 
     let files = app
@@ -248,29 +260,7 @@ async fn sentry_cli_uploads_source_maps() {
     assert_eq!(f[0]["function"], json!("perItem"), "{e}");
 
     // Run again (a redeploy): the files are replaced, not doubled.
-    let again = tokio::process::Command::new(&cli)
-        .args([
-            "sourcemaps",
-            "upload",
-            "--release",
-            "shop@3.0",
-            "--url-prefix",
-            "~/static",
-        ])
-        .arg(dist.path())
-        .env("SENTRY_URL", &app.base_url)
-        .env("SENTRY_AUTH_TOKEN", &app.key)
-        .env("SENTRY_ORG", "faultline")
-        .env("SENTRY_PROJECT", "default")
-        .env("HOME", dist.path())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    upload_with_sentry_cli(&app, dist.path()).await;
     let files = app
         .get_ok(&format!("/v1/errors/releases/{}/files", enc("shop@3.0")))
         .await;
