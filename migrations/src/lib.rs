@@ -28,6 +28,7 @@ mod m20261207_000022_first_release;
 mod m20261207_000023_comment_edits;
 mod m20261207_000024_alert_filters;
 mod m20261207_000025_release_files;
+mod m20261207_000026_upload_chunks;
 
 pub struct Migrator;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000023_comment_edits::Migration),
             Box::new(m20261207_000024_alert_filters::Migration),
             Box::new(m20261207_000025_release_files::Migration),
+            Box::new(m20261207_000026_upload_chunks::Migration),
         ]
     }
 }

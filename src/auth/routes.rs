@@ -114,6 +114,8 @@ pub static ROUTES: &[Route] = &[
     grpc("/faultline.v1.ReleaseService/UploadReleaseFile", WRITE),
     grpc("/faultline.v1.ReleaseService/ListReleaseFiles", READ),
     grpc("/faultline.v1.ReleaseService/DeleteReleaseFile", WRITE),
+    grpc("/faultline.v1.ReleaseService/UploadChunks", WRITE),
+    grpc("/faultline.v1.ReleaseService/AssembleBundle", WRITE),
     rest("POST", "/v1/errors/releases/{release}/files", WRITE),
     rest("GET", "/v1/errors/releases/{release}/files", READ),
     rest(
@@ -138,6 +140,13 @@ pub static ROUTES: &[Route] = &[
     rest(
         "DELETE",
         "/api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/",
+        WRITE,
+    ),
+    rest("GET", "/api/0/organizations/{org}/chunk-upload/", READ),
+    rest("POST", "/api/0/organizations/{org}/chunk-upload/", WRITE),
+    rest(
+        "POST",
+        "/api/0/organizations/{org}/artifactbundle/assemble/",
         WRITE,
     ),
     grpc("/faultline.v1.GroupService/ListGroupComments", READ),

@@ -10,10 +10,17 @@ use crate::error::Error;
 
 /// Most bytes one release file may hold.
 pub const FILE_MAX: usize = 20 * 1024 * 1024;
+/// Most bytes one chunk of an artifact bundle may hold (sentry-cli is told to cut 8 MiB).
+pub const CHUNK_MAX: usize = 8 * 1024 * 1024;
 /// Longest file name, in characters.
 pub const NAME_MAX: usize = 500;
 /// Longest context line shown, in characters.
 const CONTEXT_MAX: usize = 300;
+
+/// The SHA-1 of `bytes`, in lowercase hex (how release files and chunks are named).
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    hex::encode(<sha1::Sha1 as sha1::Digest>::digest(bytes))
+}
 
 /// Checks an upload: a name, a release, contents within [`FILE_MAX`]; a name ending in `.map`
 /// must hold a source map.
@@ -170,6 +177,62 @@ pub fn place_all(files: &HashMap<String, Vec<u8>>, frames: &[Position]) -> Vec<O
         .collect()
 }
 
+/// Most files one artifact bundle may hold.
+const BUNDLE_FILES_MAX: usize = 10_000;
+/// Most bytes the files of one artifact bundle may unpack to.
+const BUNDLE_BYTES_MAX: u64 = 512 * 1024 * 1024;
+
+/// The files of an artifact bundle, as sentry-cli builds one: a zip whose `manifest.json`
+/// lists each file's path in the zip and its `url` (`~/static/app.min.js.map`). Each is
+/// (url, contents); files beyond [`FILE_MAX`] are refused, and so is a bundle that unpacks
+/// beyond a bound (a zip bomb).
+pub fn unpack_bundle(zip: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use std::io::Read;
+
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        #[serde(default)]
+        files: std::collections::BTreeMap<String, Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        url: String,
+    }
+
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
+        .map_err(|e| format!("not a zip archive: {e}"))?;
+    let mut read = |name: &str, budget: &mut u64| -> Result<Vec<u8>, String> {
+        let file = archive.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+        let cap = (*budget).min(FILE_MAX as u64 + 1);
+        let mut out = Vec::new();
+        file.take(cap)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("{name}: {e}"))?;
+        if out.len() as u64 > FILE_MAX as u64 {
+            return Err(format!("{name}: larger than {} MiB", FILE_MAX >> 20));
+        }
+        if out.len() as u64 >= *budget {
+            return Err(format!(
+                "unpacks to more than {} MiB",
+                BUNDLE_BYTES_MAX >> 20
+            ));
+        }
+        *budget -= out.len() as u64;
+        Ok(out)
+    };
+    let mut budget = BUNDLE_BYTES_MAX;
+    let manifest: Manifest = serde_json::from_slice(&read("manifest.json", &mut budget)?)
+        .map_err(|e| format!("manifest.json: {e}"))?;
+    if manifest.files.len() > BUNDLE_FILES_MAX {
+        return Err(format!("more than {BUNDLE_FILES_MAX} files"));
+    }
+    manifest
+        .files
+        .into_iter()
+        .map(|(path, entry)| Ok((entry.url, read(&path, &mut budget)?)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use sourcemap::SourceMapBuilder;
@@ -280,6 +343,47 @@ mod tests {
         );
         assert_eq!(map_names("app.js"), ["app.js.map"]);
         assert!(map_names("").is_empty());
+    }
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut out);
+        for (name, content) in files {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut w, content).unwrap();
+        }
+        w.finish().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn bundles_unpack_by_their_manifest() {
+        let manifest = br#"{"files": {"files/_/_/app.min.js.map": {"url": "~/static/app.min.js.map", "type": "source_map"}}, "org": "o"}"#;
+        let zip = zip_of(&[
+            ("manifest.json", manifest),
+            ("files/_/_/app.min.js.map", b"{\"version\":3}"),
+        ]);
+        assert_eq!(
+            unpack_bundle(&zip).unwrap(),
+            [(
+                "~/static/app.min.js.map".to_owned(),
+                b"{\"version\":3}".to_vec()
+            )]
+        );
+        assert!(unpack_bundle(b"not a zip").unwrap_err().contains("zip"));
+        let missing = zip_of(&[("manifest.json", manifest)]);
+        assert!(
+            unpack_bundle(&missing)
+                .unwrap_err()
+                .contains("app.min.js.map")
+        );
+        let no_manifest = zip_of(&[("files/a", b"x")]);
+        assert!(
+            unpack_bundle(&no_manifest)
+                .unwrap_err()
+                .contains("manifest.json")
+        );
     }
 
     #[test]

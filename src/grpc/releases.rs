@@ -135,4 +135,113 @@ impl ReleaseService for Api {
             .await?;
         Ok(Response::new(pb::DeleteReleaseFileResponse {}))
     }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/UploadChunks")]
+    async fn upload_chunks(
+        &self,
+        req: Request<pb::UploadChunksRequest>,
+    ) -> Result<Response<pb::UploadChunksResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let chunks = req.into_inner().chunks;
+        if let Some(i) = chunks
+            .iter()
+            .position(|c| c.is_empty() || c.len() > maps::CHUNK_MAX)
+        {
+            return Err(Error::invalid_field(
+                &format!("chunks[{i}]"),
+                format!("must hold from 1 byte to {} MiB", maps::CHUNK_MAX >> 20),
+                "INVALID_SIZE",
+            )
+            .into());
+        }
+        let chunks: Vec<(String, Vec<u8>)> = chunks
+            .into_iter()
+            .map(|c| (maps::sha1_hex(&c), c))
+            .collect();
+        let checksums = chunks.iter().map(|c| c.0.clone()).collect();
+        self.store.put_chunks(p.project_id, chunks).await?;
+        Ok(Response::new(pb::UploadChunksResponse { checksums }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/AssembleBundle")]
+    async fn assemble_bundle(
+        &self,
+        req: Request<pb::AssembleBundleRequest>,
+    ) -> Result<Response<pb::AssembleBundleResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::AssembleBundleRequest {
+            checksum,
+            chunks,
+            release,
+        } = req.into_inner();
+        let failed = |detail: String| {
+            Ok(Response::new(pb::AssembleBundleResponse {
+                state: "error".into(),
+                detail,
+                ..Default::default()
+            }))
+        };
+        let release = release.trim();
+        if release.is_empty() {
+            return failed(
+                "Faultline keeps source maps by release: upload with --release <version>".into(),
+            );
+        }
+        let checksum = checksum.trim().to_ascii_lowercase();
+        let chunks: Vec<String> = chunks
+            .iter()
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect();
+        let stored = self.store.chunks(p.project_id, &chunks).await?;
+        let missing: Vec<String> = chunks
+            .iter()
+            .filter(|c| !stored.contains_key(*c))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Response::new(pb::AssembleBundleResponse {
+                state: "not_found".into(),
+                missing_chunks: missing,
+                ..Default::default()
+            }));
+        }
+        let bundle: Vec<u8> = chunks
+            .iter()
+            .flat_map(|c| stored[c].iter().copied())
+            .collect();
+        let whole = maps::sha1_hex(&bundle);
+        if whole != checksum {
+            return failed(format!(
+                "the chunks add up to SHA-1 {whole}, not {checksum}"
+            ));
+        }
+        // Unzipping is CPU work in proportion to the bundle: off the async workers.
+        let files = match tokio::task::spawn_blocking(move || maps::unpack_bundle(&bundle))
+            .await
+            .map_err(|e| Error::Internal(format!("bundle task: {e}")))?
+        {
+            Ok(files) => files,
+            Err(why) => return failed(format!("the bundle cannot be read: {why}")),
+        };
+        for (url, content) in &files {
+            if let Err(e) = maps::check_upload(release, url, content) {
+                return failed(format!("{url}: {e}"));
+            }
+        }
+        let mut stored_files = Vec::new();
+        for (url, content) in files {
+            let file = self
+                .store
+                .put_release_file(p.project_id, release, &url, content)
+                .await?;
+            stored_files.push(file_to_pb(file));
+        }
+        let stale = chrono::Utc::now().timestamp_millis() - 86_400_000;
+        self.store.drop_chunks(p.project_id, &chunks, stale).await?;
+        Ok(Response::new(pb::AssembleBundleResponse {
+            state: "ok".into(),
+            files: stored_files,
+            ..Default::default()
+        }))
+    }
 }

@@ -21,7 +21,7 @@ use super::{
     releases_api::body_limit,
 };
 use crate::{
-    domain::sourcemap::FILE_MAX,
+    domain::sourcemap::{CHUNK_MAX, FILE_MAX},
     error::Error,
     grpc::Api,
     pb::{self, group_service_server::GroupService, release_service_server::ReleaseService},
@@ -44,6 +44,94 @@ pub fn routes() -> Router<Api> {
             "/api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/",
             delete(delete_file),
         )
+        .route(
+            "/api/0/organizations/{org}/chunk-upload/",
+            get(chunk_options)
+                .post(upload_chunks)
+                .layer(body_limit(CHUNKS_PER_REQUEST * CHUNK_MAX + 64 * 1024)),
+        )
+        .route(
+            "/api/0/organizations/{org}/artifactbundle/assemble/",
+            post(assemble),
+        )
+}
+
+/// Chunks sentry-cli may send in one request.
+const CHUNKS_PER_REQUEST: usize = 4;
+
+/// How sentry-cli is to cut and send a bundle: SHA-1 chunks of 8 MiB, four to a request, one
+/// request at a time, uncompressed; files are assembled as artifact bundles.
+async fn chunk_options(Path(org): Path<String>) -> Json<Value> {
+    Json(json!({
+        "url": format!("/api/0/organizations/{org}/chunk-upload/"),
+        "chunkSize": CHUNK_MAX,
+        "chunksPerRequest": CHUNKS_PER_REQUEST,
+        "maxRequestSize": CHUNKS_PER_REQUEST * CHUNK_MAX,
+        "maxFileSize": CHUNKS_PER_REQUEST * CHUNK_MAX * 16,
+        "maxWait": 60,
+        "hashAlgorithm": "sha1",
+        "concurrency": 1,
+        "compression": [],
+        "accept": ["artifact_bundles"],
+    }))
+}
+
+/// The chunks of a form (each a `file` part), stored.
+async fn upload_chunks(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(_org): Path<String>,
+    mut form: Multipart,
+) -> Result<Json<Value>, ApiError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::from(Error::malformed("body", e.body_text()))
+    };
+    let mut chunks = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        if field.name() == Some("file") {
+            chunks.push(field.bytes().await.map_err(bad)?.to_vec());
+        }
+    }
+    api.upload_chunks(ctx.request(pb::UploadChunksRequest { chunks }))
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+struct AssembleBody {
+    checksum: String,
+    #[serde(default)]
+    chunks: Vec<String>,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// sentry-cli's "assemble this artifact bundle", answered in Sentry's shape: `state` (`ok`,
+/// `not_found` with `missingChunks`, `error` with `detail`).
+async fn assemble(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(_org): Path<String>,
+    ApiJson(body): ApiJson<AssembleBody>,
+) -> Result<Json<Value>, ApiError> {
+    let pb::AssembleBundleResponse {
+        state,
+        missing_chunks,
+        detail,
+        files: _,
+    } = api
+        .assemble_bundle(ctx.request(pb::AssembleBundleRequest {
+            checksum: body.checksum,
+            chunks: body.chunks,
+            release: body.version.unwrap_or_default(),
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(json!({
+        "state": state,
+        "missingChunks": missing_chunks,
+        "detail": if detail.is_empty() { Value::Null } else { Value::String(detail) },
+    })))
 }
 
 /// A release file as Sentry shows an artifact.

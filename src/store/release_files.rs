@@ -9,7 +9,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Store, db_err, delete_rows, entity::release_file};
+use super::{
+    Store, db_err, delete_rows,
+    entity::{release_file, upload_chunk},
+};
 use crate::{domain::model::from_millis, error::Error};
 
 /// A stored file, without its contents.
@@ -37,7 +40,7 @@ impl Store {
     ) -> Result<ReleaseFileInfo, Error> {
         let now = Utc::now().timestamp_millis();
         let size = content.len();
-        let sha1 = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&content));
+        let sha1 = crate::domain::sourcemap::sha1_hex(&content);
         let txn = self.begin_write().await?;
         delete_rows::<release_file::Entity>(
             &txn,
@@ -130,6 +133,80 @@ impl Store {
         if gone == 0 {
             return Err(Error::NotFound { what: FILE });
         }
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(())
+    }
+
+    /// Stores chunks of an artifact bundle under their SHA-1s (hex); one stored already stays.
+    pub async fn put_chunks(
+        &self,
+        project_id: Uuid,
+        chunks: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), Error> {
+        let now = Utc::now().timestamp_millis();
+        let txn = self.begin_write().await?;
+        for (sha1, content) in chunks {
+            let stored = upload_chunk::Entity::find_by_id((project_id, sha1.clone()))
+                .select_only()
+                .column(upload_chunk::Column::Sha1)
+                .into_tuple::<String>()
+                .one(&txn)
+                .await
+                .map_err(db_err)?;
+            if stored.is_none() {
+                upload_chunk::ActiveModel {
+                    project_id: Set(project_id),
+                    sha1: Set(sha1),
+                    content: Set(content),
+                    created_at: Set(now),
+                }
+                .insert(&txn)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(())
+    }
+
+    /// Those of the project's chunks `sha1s` names that are stored, by SHA-1.
+    pub async fn chunks(
+        &self,
+        project_id: Uuid,
+        sha1s: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, Error> {
+        let rows: Vec<(String, Vec<u8>)> = upload_chunk::Entity::find()
+            .select_only()
+            .columns([upload_chunk::Column::Sha1, upload_chunk::Column::Content])
+            .filter(upload_chunk::Column::ProjectId.eq(project_id))
+            .filter(upload_chunk::Column::Sha1.is_in(sha1s.iter().cloned()))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Drops the chunks `sha1s` names, and the project's chunks older than `stale_before` (Unix
+    /// ms): left by an upload that was never assembled.
+    pub async fn drop_chunks(
+        &self,
+        project_id: Uuid,
+        sha1s: &[String],
+        stale_before: i64,
+    ) -> Result<(), Error> {
+        let txn = self.begin_write().await?;
+        delete_rows::<upload_chunk::Entity>(
+            &txn,
+            upload_chunk::Column::ProjectId.eq(project_id).and(
+                upload_chunk::Column::Sha1
+                    .is_in(sha1s.iter().cloned())
+                    .or(upload_chunk::Column::CreatedAt.lt(stale_before)),
+            ),
+        )
+        .await?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         Ok(())

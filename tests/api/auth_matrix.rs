@@ -74,6 +74,9 @@ enum Op {
     SentryListFiles,
     SentryUploadFile,
     SentryDeleteFile,
+    SentryChunkOptions,
+    UploadChunks,
+    AssembleBundle,
     AddComment,
     DeleteComment,
     EditComment,
@@ -187,6 +190,8 @@ fn op_of(r: &Route) -> Op {
             "UploadReleaseFile" => UploadReleaseFile,
             "ListReleaseFiles" => ListReleaseFiles,
             "DeleteReleaseFile" => DeleteReleaseFile,
+            "UploadChunks" => UploadChunks,
+            "AssembleBundle" => AssembleBundle,
             "AddGroupComment" => AddComment,
             "DeleteGroupComment" => DeleteComment,
             "UpdateGroupComment" => EditComment,
@@ -274,6 +279,9 @@ fn op_of(r: &Route) -> Op {
             ("DELETE", "/api/0/projects/{org}/{project}/releases/{version}/files/{file_id}/") => {
                 SentryDeleteFile
             }
+            ("GET", "/api/0/organizations/{org}/chunk-upload/") => SentryChunkOptions,
+            ("POST", "/api/0/organizations/{org}/chunk-upload/") => UploadChunks,
+            ("POST", "/api/0/organizations/{org}/artifactbundle/assemble/") => AssembleBundle,
             ("POST", "/v1/errors/comments/{error_group_id}") => AddComment,
             ("DELETE", "/v1/errors/comments/{error_group_id}/{comment_id}") => DeleteComment,
             ("PUT", "/v1/errors/comments/{error_group_id}/{comment_id}") => EditComment,
@@ -694,6 +702,8 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::AddComment => json!({"text": "seen in the matrix"}),
         Op::UploadReleaseFile => source_map(),
         Op::SentryNewRelease => json!({"version": RELEASE, "projects": ["default"]}),
+        // Nothing uploaded: the answer is "not_found" (a 200).
+        Op::AssembleBundle => json!({"checksum": "00", "chunks": ["00"], "version": RELEASE}),
         Op::EditComment => json!({"text": "edited in the matrix"}),
         Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
         Op::Export => json!({"format": "json"}),
@@ -867,7 +877,13 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         }
         _ => {}
     }
-    if op == Op::SentryUploadFile {
+    if op == Op::UploadChunks {
+        let body = "--matrix\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c\"\r\n\
+                    Content-Type: application/octet-stream\r\n\r\nmatrix chunk\r\n--matrix--\r\n";
+        rb = rb
+            .header("Content-Type", "multipart/form-data; boundary=matrix")
+            .body(body);
+    } else if op == Op::SentryUploadFile {
         // sentry-cli's form: the file and its name.
         let body = format!(
             "--matrix\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n~/matrix.js.map\r\n\
@@ -1072,6 +1088,22 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             pb::DeleteReleaseFileRequest {
                 release: RELEASE.into(),
                 id: t.file_id.clone(),
+            }
+        ),
+        Op::UploadChunks => rpc!(
+            releases,
+            upload_chunks,
+            pb::UploadChunksRequest {
+                chunks: vec![b"matrix chunk".to_vec()],
+            }
+        ),
+        Op::AssembleBundle => rpc!(
+            releases,
+            assemble_bundle,
+            pb::AssembleBundleRequest {
+                checksum: "00".into(),
+                chunks: vec!["00".into()],
+                release: RELEASE.into(),
             }
         ),
         Op::DeleteGroup => rpc!(groups, delete_group, pb::DeleteGroupRequest { group_id }),
@@ -1335,6 +1367,7 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
         | Op::SentryListFiles
         | Op::SentryUploadFile
         | Op::SentryDeleteFile
+        | Op::SentryChunkOptions
         | Op::WebPage => unreachable!("{op:?} is a REST-only route"),
         Op::HealthCheck | Op::HealthWatch => {
             use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};

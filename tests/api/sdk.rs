@@ -21,9 +21,10 @@ pub const NODE_SDK: &str = "@sentry/node@11.12.0";
 /// A DOM for Node, to run the dashboard's script against the real server without a browser.
 pub const JSDOM: &str = "jsdom@29.1.1";
 pub const BROWSER_SDK: &str = "@sentry/browser@11.17.0";
-/// sentry-cli 2: the last major version that uploads release files to a server without
-/// chunked uploads (3.x requires them).
-pub const SENTRY_CLI: &str = "@sentry/cli@2.58.6";
+/// sentry-cli 2 uploads release files one by one when a server offers no chunked upload for
+/// them (the legacy API); sentry-cli 3 always uploads artifact bundles in chunks.
+pub const SENTRY_CLI_2: &str = "@sentry/cli@2.58.6";
+pub const SENTRY_CLI_3: &str = "@sentry/cli@3.8.0";
 
 fn env_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-env")
@@ -109,10 +110,17 @@ pub fn browser_modules() -> PathBuf {
         .clone()
 }
 
-/// The pinned `sentry-cli` binary (npm installs the platform's build).
-pub fn sentry_cli() -> PathBuf {
+/// The pinned `sentry-cli` 2 binary (npm installs the platform's build).
+pub fn sentry_cli_2() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| npm_package("sentry-cli", &[SENTRY_CLI]))
+    DIR.get_or_init(|| npm_package("sentry-cli-2", &[SENTRY_CLI_2]))
+        .join(".bin/sentry-cli")
+}
+
+/// The pinned `sentry-cli` 3 binary.
+pub fn sentry_cli_3() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| npm_package("sentry-cli-3", &[SENTRY_CLI_3]))
         .join(".bin/sentry-cli")
 }
 

@@ -176,7 +176,13 @@ async fn minified_frames_are_read_through_the_release_source_map() {
     );
 
     // Larger than the server's usual body limit (1 MiB): a real bundle fits.
-    let big = upload(&app, "shop@big", "~/static/vendor.min.js", vec![b'x'; 3 << 20]).await;
+    let big = upload(
+        &app,
+        "shop@big",
+        "~/static/vendor.min.js",
+        vec![b'x'; 3 << 20],
+    )
+    .await;
     assert_eq!(big.status.as_u16(), 201, "{}", big.text);
     assert_eq!(big.body["size"], json!(3 << 20));
 
@@ -190,11 +196,14 @@ async fn minified_frames_are_read_through_the_release_source_map() {
     assert!(r.text.contains("\"name\""), "{}", r.text);
 }
 
-/// Runs `sentry-cli sourcemaps upload --release shop@3.0 --url-prefix ~/static <dist>` against
+/// Runs `<cli> sourcemaps upload --release shop@3.0 --url-prefix ~/static <dist>` against
 /// `app` (its own config and home out of the way); what it printed.
-async fn upload_with_sentry_cli(app: &TestApp, dist: &std::path::Path) -> String {
-    let cli = sdk::sentry_cli();
-    let out = tokio::process::Command::new(&cli)
+async fn upload_with_sentry_cli(
+    app: &TestApp,
+    cli: &std::path::Path,
+    dist: &std::path::Path,
+) -> String {
+    let out = tokio::process::Command::new(cli)
         .args([
             "sourcemaps",
             "upload",
@@ -224,12 +233,11 @@ async fn upload_with_sentry_cli(app: &TestApp, dist: &std::path::Path) -> String
     stdout.into_owned()
 }
 
-/// The real sentry-cli 2 uploads a build's minified file and map through Sentry's release-file
-/// API (`sentry-cli sourcemaps upload --release … --url-prefix '~/static' dist`, the command
-/// the bundler plugins run), after it finds no chunked upload; an event of the release is then
-/// read in the original source.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sentry_cli_uploads_source_maps() {
+/// A real sentry-cli uploads a build's minified file and map (`sentry-cli sourcemaps upload
+/// --release … --url-prefix '~/static' dist`, the command the bundler plugins run); an event
+/// of the release is then read in the original source, and a second run (a redeploy) replaces
+/// the files. `upload_type` is how that CLI sent them.
+async fn sentry_cli_uploads_source_maps(cli: std::path::PathBuf, upload_type: &str) {
     let app = spawn_app().await;
     let dist = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -238,18 +246,25 @@ async fn sentry_cli_uploads_source_maps() {
     )
     .unwrap();
     std::fs::write(dist.path().join("app.min.js.map"), map()).unwrap();
-    let stdout = upload_with_sentry_cli(&app, dist.path()).await;
+    let stdout = upload_with_sentry_cli(&app, &cli, dist.path()).await;
     assert!(stdout.contains("~/static/app.min.js.map"), "{stdout}");
+    assert!(stdout.contains(upload_type), "{stdout}");
 
-    let files = app
-        .get_ok(&format!("/v1/errors/releases/{}/files", enc("shop@3.0")))
-        .await;
-    let mut names: Vec<String> = arr(&files["files"]).iter().map(|f| s(&f["name"])).collect();
-    names.sort();
+    let list = || {
+        let app = &app;
+        async move {
+            let files = app
+                .get_ok(&format!("/v1/errors/releases/{}/files", enc("shop@3.0")))
+                .await;
+            let mut names: Vec<String> =
+                arr(&files["files"]).iter().map(|f| s(&f["name"])).collect();
+            names.sort();
+            names
+        }
+    };
     assert_eq!(
-        names,
-        ["~/static/app.min.js", "~/static/app.min.js.map"],
-        "{files}"
+        list().await,
+        ["~/static/app.min.js", "~/static/app.min.js.map"]
     );
 
     let event = capture(&app, "shop@3.0").await;
@@ -259,10 +274,104 @@ async fn sentry_cli_uploads_source_maps() {
     assert_eq!(f[1]["function"], json!("average"), "{e}");
     assert_eq!(f[0]["function"], json!("perItem"), "{e}");
 
-    // Run again (a redeploy): the files are replaced, not doubled.
-    upload_with_sentry_cli(&app, dist.path()).await;
-    let files = app
-        .get_ok(&format!("/v1/errors/releases/{}/files", enc("shop@3.0")))
-        .await;
-    assert_eq!(arr(&files["files"]).len(), 2, "{files}");
+    upload_with_sentry_cli(&app, &cli, dist.path()).await;
+    assert_eq!(list().await.len(), 2, "replaced, not doubled");
+}
+
+/// sentry-cli 2 finds no chunked upload of release files and uses Sentry's release-file API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentry_cli_2_uploads_release_files() {
+    sentry_cli_uploads_source_maps(sdk::sentry_cli_2(), "single file/legacy upload").await;
+}
+
+/// sentry-cli 3 uploads an artifact bundle in chunks and has it assembled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentry_cli_3_uploads_an_artifact_bundle() {
+    sentry_cli_uploads_source_maps(sdk::sentry_cli_3(), "artifact bundle").await;
+}
+
+/// A bundle put together over gRPC, as sentry-cli does it over REST: its chunks stored by
+/// SHA-1; assembly says which are missing, refuses chunks that do not add up to the bundle's
+/// SHA-1 and a bundle without a release, then stores the files the manifest lists and drops
+/// the chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_bundles_are_assembled_from_chunks() {
+    let app = spawn_app().await;
+    let mut releases = ReleaseServiceClient::new(app.channel().await);
+    let mut zip = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = zip::ZipWriter::new(&mut zip);
+        let options = zip::write::SimpleFileOptions::default();
+        w.start_file("manifest.json", options).unwrap();
+        std::io::Write::write_all(
+            &mut w,
+            br#"{"files": {"files/_/_/app.min.js.map": {"url": "~/static/app.min.js.map", "type": "source_map"}}}"#,
+        )
+        .unwrap();
+        w.start_file("files/_/_/app.min.js.map", options).unwrap();
+        std::io::Write::write_all(&mut w, &map()).unwrap();
+        w.finish().unwrap();
+    }
+    let bundle = zip.into_inner();
+    let sha1 = |b: &[u8]| hex::encode(<sha1::Sha1 as sha1::Digest>::digest(b));
+    let (first, second) = bundle.split_at(bundle.len() / 2);
+    let chunks = vec![sha1(first), sha1(second)];
+    let assemble = |chunks: Vec<String>, release: &str| pb::AssembleBundleRequest {
+        checksum: sha1(&bundle),
+        chunks,
+        release: release.into(),
+    };
+
+    let r = releases
+        .assemble_bundle(app.req(assemble(chunks.clone(), "shop@4.0")))
+        .await
+        .expect("AssembleBundle")
+        .into_inner();
+    assert_eq!(
+        (r.state.as_str(), r.missing_chunks.clone()),
+        ("not_found", chunks.clone())
+    );
+
+    let stored = releases
+        .upload_chunks(app.req(pb::UploadChunksRequest {
+            chunks: vec![first.to_vec(), second.to_vec()],
+        }))
+        .await
+        .expect("UploadChunks")
+        .into_inner()
+        .checksums;
+    assert_eq!(stored, chunks);
+
+    let swapped = vec![chunks[1].clone(), chunks[0].clone()];
+    let r = releases
+        .assemble_bundle(app.req(assemble(swapped, "shop@4.0")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.state, "error");
+    assert!(r.detail.contains("SHA-1"), "{}", r.detail);
+    let r = releases
+        .assemble_bundle(app.req(assemble(chunks.clone(), "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.state, "error");
+    assert!(r.detail.contains("--release"), "{}", r.detail);
+
+    let r = releases
+        .assemble_bundle(app.req(assemble(chunks.clone(), "shop@4.0")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.state, "ok", "{}", r.detail);
+    let names: Vec<&str> = r.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["~/static/app.min.js.map"]);
+    assert_eq!(r.files[0].size, map().len() as u64);
+    // The chunks went with the assembly.
+    let r = releases
+        .assemble_bundle(app.req(assemble(chunks.clone(), "shop@4.0")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.state, "not_found");
 }

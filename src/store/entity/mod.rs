@@ -20,3 +20,4 @@ pub mod project_setting;
 pub mod release;
 pub mod release_file;
 pub mod retention;
+pub mod upload_chunk;
