@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::ExprTrait,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
@@ -41,17 +41,8 @@ impl Store {
         let now = Utc::now().timestamp_millis();
         let size = content.len();
         let sha1 = crate::domain::sourcemap::sha1_hex(&content);
-        let txn = self.begin_write().await?;
-        delete_rows::<release_file::Entity>(
-            &txn,
-            release_file::Column::ProjectId
-                .eq(project_id)
-                .and(release_file::Column::Release.eq(release))
-                .and(release_file::Column::Name.eq(name)),
-        )
-        .await?;
         let id = Uuid::now_v7();
-        release_file::ActiveModel {
+        let row = release_file::ActiveModel {
             id: Set(id),
             project_id: Set(project_id),
             release: Set(release.to_owned()),
@@ -60,10 +51,29 @@ impl Store {
             sha1: Set(sha1.clone()),
             content: Set(content),
             created_at: Set(now),
-        }
-        .insert(&txn)
-        .await
-        .map_err(db_err)?;
+        };
+        // One statement, so that two uploads of one name at once (two CI jobs) cannot both
+        // insert: the later replaces the earlier, id and all.
+        let txn = self.begin_write().await?;
+        release_file::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    release_file::Column::ProjectId,
+                    release_file::Column::Release,
+                    release_file::Column::Name,
+                ])
+                .update_columns([
+                    release_file::Column::Id,
+                    release_file::Column::Size,
+                    release_file::Column::Sha1,
+                    release_file::Column::Content,
+                    release_file::Column::CreatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         Ok(ReleaseFileInfo {
@@ -145,26 +155,32 @@ impl Store {
         chunks: Vec<(String, Vec<u8>)>,
     ) -> Result<(), Error> {
         let now = Utc::now().timestamp_millis();
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        // A chunk stored already (the same bundle uploaded twice, at once too) stays.
+        let rows = chunks
+            .into_iter()
+            .map(|(sha1, content)| upload_chunk::ActiveModel {
+                project_id: Set(project_id),
+                sha1: Set(sha1),
+                content: Set(content),
+                created_at: Set(now),
+            });
         let txn = self.begin_write().await?;
-        for (sha1, content) in chunks {
-            let stored = upload_chunk::Entity::find_by_id((project_id, sha1.clone()))
-                .select_only()
-                .column(upload_chunk::Column::Sha1)
-                .into_tuple::<String>()
-                .one(&txn)
+        for row in rows {
+            upload_chunk::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        upload_chunk::Column::ProjectId,
+                        upload_chunk::Column::Sha1,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(&txn)
                 .await
                 .map_err(db_err)?;
-            if stored.is_none() {
-                upload_chunk::ActiveModel {
-                    project_id: Set(project_id),
-                    sha1: Set(sha1),
-                    content: Set(content),
-                    created_at: Set(now),
-                }
-                .insert(&txn)
-                .await
-                .map_err(db_err)?;
-            }
         }
         txn.commit().await.map_err(db_err)?;
         self.note_write();

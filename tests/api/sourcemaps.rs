@@ -375,3 +375,32 @@ async fn artifact_bundles_are_assembled_from_chunks() {
         .into_inner();
     assert_eq!(r.state, "not_found");
 }
+
+/// Uploads of one name at once (two CI jobs deploying the same build) all succeed and leave one
+/// file; so do chunk uploads of one bundle at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_of_one_name_leave_one_file() {
+    let app = spawn_app().await;
+    let uploads = (0..8).map(|_| upload(&app, "shop@5.0", "~/static/app.min.js.map", map()));
+    for r in futures::future::join_all(uploads).await {
+        assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    }
+    let files = app
+        .get_ok(&format!("/v1/errors/releases/{}/files", enc("shop@5.0")))
+        .await;
+    assert_eq!(arr(&files["files"]).len(), 1, "{files}");
+
+    let chunks = (0..8).map(|_| {
+        let app = &app;
+        async move {
+            ReleaseServiceClient::new(app.channel().await)
+                .upload_chunks(app.req(pb::UploadChunksRequest {
+                    chunks: vec![map()],
+                }))
+                .await
+        }
+    });
+    for r in futures::future::join_all(chunks).await {
+        r.expect("UploadChunks");
+    }
+}
