@@ -133,20 +133,20 @@ pub struct Position {
     pub colno: u32,
 }
 
-/// The release files that may place `frames`: their maps, and the minified sources beside
-/// them (for the original function names).
-pub fn files_wanted(frames: &[Position]) -> Vec<String> {
-    let mut names: Vec<String> = frames
-        .iter()
-        .flat_map(|f| map_names(&f.filename))
-        .flat_map(|map| {
-            let source = map.trim_end_matches(".map").to_owned();
-            [map, source]
-        })
-        .collect();
+/// The names of the maps that may place `frames`.
+pub fn maps_wanted(frames: &[Position]) -> Vec<String> {
+    let mut names: Vec<String> = frames.iter().flat_map(|f| map_names(&f.filename)).collect();
     names.sort_unstable();
     names.dedup();
     names
+}
+
+/// The minified sources beside `maps` (the same names without `.map`), which give the
+/// original function names.
+pub fn sources_beside<'a>(maps: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    maps.into_iter()
+        .map(|m| m.trim_end_matches(".map").to_owned())
+        .collect()
 }
 
 /// Where each of `frames` is in the original source, by the maps among `files` (release files
@@ -284,18 +284,16 @@ mod tests {
             at("https://shop.example/app.min.js#x", 1),
         ];
         assert_eq!(
-            files_wanted(&frames),
+            maps_wanted(&frames),
             [
-                "https://cdn.example/vendor.js",
                 "https://cdn.example/vendor.js.map",
-                "https://shop.example/app.min.js",
                 "https://shop.example/app.min.js.map",
-                "~/app.min.js",
                 "~/app.min.js.map",
-                "~/vendor.js",
                 "~/vendor.js.map",
             ]
         );
+        let found = ["~/app.min.js.map".to_owned()];
+        assert_eq!(sources_beside(&found), ["~/app.min.js"]);
         let files = HashMap::from([
             ("~/app.min.js.map".to_owned(), bytes),
             ("~/app.min.js".to_owned(), minified.as_bytes().to_vec()),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
-    domain::sourcemap::{self as maps, Position, files_wanted, place_all},
+    domain::sourcemap::{self as maps, Position, maps_wanted, place_all, sources_beside},
     error::Error,
     pb::{self, release_service_server::ReleaseService},
     store::{ReleaseFileInfo, Store},
@@ -55,12 +55,19 @@ pub async fn symbolicate(
             colno: f.colno,
         })
         .collect();
-    let files = store
-        .release_file_contents(project_id, release, &files_wanted(&positions))
+    let mut files = store
+        .release_file_contents(project_id, release, &maps_wanted(&positions))
         .await?;
     if files.is_empty() {
         return Ok(());
     }
+    // The minified sources, only beside maps there are.
+    let sources = sources_beside(files.keys());
+    files.extend(
+        store
+            .release_file_contents(project_id, release, &sources)
+            .await?,
+    );
     // Reading a map costs in proportion to its size (up to 20 MiB): off the async workers.
     let placed = tokio::task::spawn_blocking(move || place_all(&files, &positions))
         .await
