@@ -233,6 +233,61 @@ pub fn unpack_bundle(zip: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         .collect()
 }
 
+/// What putting an artifact bundle together came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assembly {
+    /// These chunks are not stored yet.
+    Missing(Vec<String>),
+    /// The bundle's files, each (url, contents), checked as uploads of the release.
+    Files(Vec<(String, Vec<u8>)>),
+}
+
+/// Chunk SHA-1s as sentry-cli sends them, in the form they are stored under (lowercase hex).
+pub fn checksums(raw: &[String]) -> Vec<String> {
+    raw.iter().map(|c| c.trim().to_ascii_lowercase()).collect()
+}
+
+/// Puts an artifact bundle of `release` together from the `stored` chunks (by SHA-1) in the
+/// order `chunks` gives, checks that it adds up to `checksum`, unpacks it and checks each file
+/// as an upload. `Err` says why the bundle cannot be used. CPU work in proportion to the
+/// bundle.
+pub fn assemble(
+    release: &str,
+    checksum: &str,
+    chunks: &[String],
+    stored: &HashMap<String, Vec<u8>>,
+) -> Result<Assembly, String> {
+    if release.trim().is_empty() {
+        return Err(
+            "Faultline keeps source maps by release: upload with --release <version>".into(),
+        );
+    }
+    let missing: Vec<String> = chunks
+        .iter()
+        .filter(|c| !stored.contains_key(*c))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Assembly::Missing(missing));
+    }
+    let bundle: Vec<u8> = chunks
+        .iter()
+        .flat_map(|c| stored[c].iter().copied())
+        .collect();
+    let (whole, checksum) = (sha1_hex(&bundle), checksum.trim().to_ascii_lowercase());
+    if whole != checksum {
+        return Err(format!(
+            "the chunks add up to SHA-1 {whole}, not {checksum}"
+        ));
+    }
+    let files =
+        unpack_bundle(&bundle).map_err(|why| format!("the bundle cannot be read: {why}"))?;
+    for (url, content) in &files {
+        check_upload(release.trim(), url, content).map_err(|e| format!("{url}: {e}"))?;
+    }
+    Ok(Assembly::Files(files))
+}
+
 #[cfg(test)]
 mod tests {
     use sourcemap::SourceMapBuilder;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
-    domain::sourcemap::{self as maps, Position, maps_wanted, place_all, sources_beside},
+    domain::sourcemap::{self as maps, Assembly, Position, maps_wanted, place_all, sources_beside},
     error::Error,
     pb::{self, release_service_server::ReleaseService},
     store::{ReleaseFileInfo, Store},
@@ -181,65 +181,40 @@ impl ReleaseService for Api {
             chunks,
             release,
         } = req.into_inner();
-        let failed = |detail: String| {
-            Ok(Response::new(pb::AssembleBundleResponse {
-                state: "error".into(),
-                detail,
-                ..Default::default()
-            }))
-        };
-        let release = release.trim();
-        if release.is_empty() {
-            return failed(
-                "Faultline keeps source maps by release: upload with --release <version>".into(),
-            );
-        }
-        let checksum = checksum.trim().to_ascii_lowercase();
-        let chunks: Vec<String> = chunks
-            .iter()
-            .map(|c| c.trim().to_ascii_lowercase())
-            .collect();
+        let chunks = maps::checksums(&chunks);
         let stored = self.store.chunks(p.project_id, &chunks).await?;
-        let missing: Vec<String> = chunks
-            .iter()
-            .filter(|c| !stored.contains_key(*c))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            return Ok(Response::new(pb::AssembleBundleResponse {
-                state: "not_found".into(),
-                missing_chunks: missing,
-                ..Default::default()
-            }));
-        }
-        let bundle: Vec<u8> = chunks
-            .iter()
-            .flat_map(|c| stored[c].iter().copied())
-            .collect();
-        let whole = maps::sha1_hex(&bundle);
-        if whole != checksum {
-            return failed(format!(
-                "the chunks add up to SHA-1 {whole}, not {checksum}"
-            ));
-        }
-        // Unzipping is CPU work in proportion to the bundle: off the async workers.
-        let files = match tokio::task::spawn_blocking(move || maps::unpack_bundle(&bundle))
+        let release = release.trim().to_owned();
+        // Putting the bundle together and unzipping it is CPU work: off the async workers.
+        let assembly = {
+            let (release, chunks) = (release.clone(), chunks.clone());
+            tokio::task::spawn_blocking(move || {
+                maps::assemble(&release, &checksum, &chunks, &stored)
+            })
             .await
             .map_err(|e| Error::Internal(format!("bundle task: {e}")))?
-        {
-            Ok(files) => files,
-            Err(why) => return failed(format!("the bundle cannot be read: {why}")),
         };
-        for (url, content) in &files {
-            if let Err(e) = maps::check_upload(release, url, content) {
-                return failed(format!("{url}: {e}"));
+        let files = match assembly {
+            Err(detail) => {
+                return Ok(Response::new(pb::AssembleBundleResponse {
+                    state: "error".into(),
+                    detail,
+                    ..Default::default()
+                }));
             }
-        }
+            Ok(Assembly::Missing(missing_chunks)) => {
+                return Ok(Response::new(pb::AssembleBundleResponse {
+                    state: "not_found".into(),
+                    missing_chunks,
+                    ..Default::default()
+                }));
+            }
+            Ok(Assembly::Files(files)) => files,
+        };
         let mut stored_files = Vec::new();
         for (url, content) in files {
             let file = self
                 .store
-                .put_release_file(p.project_id, release, &url, content)
+                .put_release_file(p.project_id, &release, &url, content)
                 .await?;
             stored_files.push(file_to_pb(file));
         }

@@ -1,7 +1,10 @@
-//! Sentry's release-file API, as sentry-cli 2 uses it when a server offers no chunked upload
-//! (`sentry-cli sourcemaps upload --release …`, and the bundler plugins built on it): create
-//! the release, list its files, delete one, upload one as a multipart form (`file`, `name`).
-//! Each call goes to `ReleaseService` (or, for the release, `GroupService.ListReleases`).
+//! The Sentry API that `sentry-cli sourcemaps upload` uses, onto `ReleaseService`:
+//! - sentry-cli 3 asks for the chunk-upload options, uploads an artifact bundle in SHA-1 chunks
+//!   and has it assembled (`UploadChunks`, `AssembleBundle`);
+//! - sentry-cli 2, told that the chunk upload takes no release files, creates the release (onto
+//!   `GroupService.ListReleases`: nothing is stored), lists its files, deletes one, and uploads
+//!   each as a multipart form (`file`, `name`).
+//!
 //! The files belong to the calling key's project (as every native route); the organization
 //! and project slugs in the path are not used to choose it.
 
@@ -11,19 +14,20 @@ use axum::{
     http::StatusCode,
     routing::{delete, get, post},
 };
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
     error::ApiError,
+    errors_api::time_json,
     extract::{ApiJson, Ctx},
     releases_api::body_limit,
 };
 use crate::{
     domain::sourcemap::{CHUNK_MAX, FILE_MAX},
     error::Error,
-    grpc::Api,
+    grpc::{Api, convert},
     pb::{self, group_service_server::GroupService, release_service_server::ReleaseService},
 };
 
@@ -136,15 +140,9 @@ async fn assemble(
 
 /// A release file as Sentry shows an artifact.
 fn artifact(f: pb::ReleaseFile) -> Value {
-    let created = f
-        .created_at
-        .and_then(|t| {
-            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-        })
-        .unwrap_or_default();
     json!({
         "id": f.id, "name": f.name, "dist": null, "headers": {}, "size": f.size,
-        "sha1": f.sha1, "dateCreated": created.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "sha1": f.sha1, "dateCreated": time_json(f.created_at),
     })
 }
 
@@ -169,12 +167,12 @@ async fn create_release(
         .await?
         .into_inner();
     let known = releases.into_iter().find(|r| r.version == version);
-    let created = known
-        .as_ref()
-        .and_then(|r| r.first_seen)
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-        .unwrap_or_else(Utc::now)
-        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    let created = time_json(Some(
+        known
+            .as_ref()
+            .and_then(|r| r.first_seen)
+            .unwrap_or_else(|| convert::ts(Utc::now())),
+    ));
     let status = if known.is_some() {
         StatusCode::OK
     } else {
