@@ -465,6 +465,35 @@ impl GroupSearch {
     pub fn selects(&self, kind: fn(&Term) -> bool) -> bool {
         self.filters.iter().any(|f| !f.negated && kind(&f.term))
     }
+
+    /// Adds the listing request's own fields as filters, each unless a term of the same
+    /// meaning is in the search (the term takes precedence): a status (read by `status` only
+    /// when no term replaces it, so a field a term replaces is not checked), an assignee
+    /// (`none`, a member), a first release (blank: none).
+    pub fn with_fields<E>(
+        mut self,
+        status: impl FnOnce() -> Result<Option<GroupStatus>, E>,
+        assignee: &str,
+        first_release: &str,
+    ) -> Result<GroupSearch, E> {
+        let mut fields = Vec::new();
+        if !self.selects(|t| matches!(t, Term::Status(_)))
+            && let Some(s) = status()?
+        {
+            fields.push(Term::Status(vec![s]));
+        }
+        if let Some(a) = AssignedTo::parse(assignee)
+            .filter(|_| !self.selects(|t| matches!(t, Term::Assigned(_))))
+        {
+            fields.push(Term::Assigned(vec![a]));
+        }
+        let first_release = first_release.trim();
+        if !first_release.is_empty() && !self.selects(|t| matches!(t, Term::FirstRelease(_))) {
+            fields.push(Term::FirstRelease(vec![first_release.to_owned()]));
+        }
+        self.filters.extend(fields.into_iter().map(Filter::of));
+        Ok(self)
+    }
 }
 
 #[cfg(test)]
@@ -524,6 +553,26 @@ mod search_tests {
                 Term::Assigned(vec![AssignedTo::Nobody]),
             ]
         );
+    }
+
+    #[test]
+    fn request_fields_give_way_to_terms() {
+        let s = parse("is:resolved")
+            .with_fields(|| Err::<Option<GroupStatus>, ()>(()), "none", " shop@1 ")
+            .expect("the status field is not read when a term replaces it");
+        assert_eq!(
+            s.filters,
+            [
+                Filter::of(Term::Status(vec![GroupStatus::Resolved])),
+                Filter::of(Term::Assigned(vec![AssignedTo::Nobody])),
+                Filter::of(Term::FirstRelease(vec!["shop@1".into()])),
+            ]
+        );
+        // A negated term does not replace the field.
+        let s = parse("!is:resolved")
+            .with_fields(|| Ok::<_, ()>(Some(GroupStatus::Ignored)), "", "")
+            .unwrap();
+        assert_eq!(s.filters.len(), 2);
     }
 
     #[test]

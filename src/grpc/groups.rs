@@ -15,7 +15,7 @@ use crate::{
         activity::{Activity, Change},
         cursor::{EventCursor, GroupCursor, bounded_limit, page_limit},
         export::{self, Format},
-        filter::{AssignedTo, EventFilter, Filter, GroupSearch, Term},
+        filter::{EventFilter, Filter, GroupSearch},
         model,
     },
     error::Error,
@@ -239,25 +239,12 @@ impl GroupService for Api {
         let sort = convert::sort_from_pb(sort)?;
         let cursor = GroupCursor::decode(&cursor)?;
         // Terms of the search take precedence over the request's fields of the same meaning.
-        let search = GroupSearch::parse(&query, Utc::now())?;
-        let mut filters = Vec::new();
-        if !search.selects(|t| matches!(t, Term::Status(_)))
-            && let Some(s) = convert::status_from_pb("status", status)?
-        {
-            filters.push(Filter::of(Term::Status(vec![s])));
-        }
-        if !search.selects(|t| matches!(t, Term::Assigned(_)))
-            && let Some(a) = AssignedTo::parse(&assignee)
-        {
-            filters.push(Filter::of(Term::Assigned(vec![a])));
-        }
-        let first_release = first_release.trim();
-        if !search.selects(|t| matches!(t, Term::FirstRelease(_))) && !first_release.is_empty() {
-            filters.push(Filter::of(Term::FirstRelease(vec![
-                first_release.to_owned(),
-            ])));
-        }
-        filters.extend(search.filters);
+        let search = GroupSearch::parse(&query, Utc::now())?.with_fields(
+            || convert::status_from_pb("status", status),
+            &assignee,
+            &first_release,
+        )?;
+        let filters = search.filters;
         let mut members = HashMap::new();
         for who in filters.iter().flat_map(|f| f.members()) {
             if !members.contains_key(who) {
