@@ -21,7 +21,7 @@ use crate::{
     config::Config,
     error::Error,
     grpc::{Api, ApiState},
-    ingest::{Ingest, WriterHandle},
+    ingest::{Ingest, WriterHandle, sourcemaps::SourceMaps},
     jobs,
     limits::{self, cors::Cors, rate::RateLimiter},
     monitor::{self, Monitor},
@@ -138,6 +138,7 @@ impl App {
             export_page: 500,
             export_send_timeout: Duration::from_secs(60),
             authn: authenticator.clone(),
+            sourcemaps: SourceMaps::new(store.clone()),
         });
         let limiter = RateLimiter::new(cfg.limits.rate.clone());
         let router = router(

@@ -97,6 +97,10 @@ pub struct Frame {
     pub in_app: Option<bool>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub context_line: String,
+    /// The frame as the client sent it, in a minified file, when a source map of the event's
+    /// release placed it in the original source (this frame). Set by the server, never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minified: Option<Box<Frame>>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sourcemap::{DecodedMap, SourceView};
 
-use crate::error::Error;
+use crate::{domain::Frame, error::Error};
 
 /// Most bytes one release file may hold.
 pub const FILE_MAX: usize = 20 * 1024 * 1024;
@@ -90,6 +90,25 @@ pub struct Original {
     pub in_app: bool,
 }
 
+impl Original {
+    /// The frame `sent` placed here, keeping `sent` in its `minified`. The original function
+    /// name when it was found, else the minified one. The module is left out, as Sentry derives
+    /// it again from the original path: the sent one names the minified bundle, which changes
+    /// from build to build, and the file identifies the frame now.
+    pub fn frame(self, sent: Frame) -> Frame {
+        Frame {
+            filename: self.filename,
+            function: self.function.unwrap_or_else(|| sent.function.clone()),
+            module: String::new(),
+            lineno: self.lineno,
+            colno: self.colno,
+            in_app: Some(self.in_app),
+            context_line: self.context_line.unwrap_or_default(),
+            minified: Some(Box::new(sent)),
+        }
+    }
+}
+
 /// Where minified position `lineno`:`colno` (1-based) is in the original source, by `map`;
 /// `minified` (the minified file) and `function` (its name there) give the original function
 /// name. `None` when the map has no source for the position.
@@ -122,59 +141,6 @@ pub fn original(
         context_line,
         in_app,
     })
-}
-
-/// A frame's position in a minified file, as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Position {
-    pub filename: String,
-    pub function: String,
-    pub lineno: u32,
-    pub colno: u32,
-}
-
-/// The names of the maps that may place `frames`.
-pub fn maps_wanted(frames: &[Position]) -> Vec<String> {
-    let mut names: Vec<String> = frames.iter().flat_map(|f| map_names(&f.filename)).collect();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
-/// The minified sources beside `maps` (the same names without `.map`), which give the
-/// original function names.
-pub fn sources_beside<'a>(maps: impl IntoIterator<Item = &'a String>) -> Vec<String> {
-    maps.into_iter()
-        .map(|m| m.trim_end_matches(".map").to_owned())
-        .collect()
-}
-
-/// Where each of `frames` is in the original source, by the maps among `files` (release files
-/// by name); `None` for a frame no map covers. Each map is read once; one that does not read
-/// is passed over (it was checked when stored). CPU work in proportion to the maps' size.
-pub fn place_all(files: &HashMap<String, Vec<u8>>, frames: &[Position]) -> Vec<Option<Original>> {
-    let mut decoded: HashMap<&str, Option<DecodedMap>> = HashMap::new();
-    let mut views: HashMap<&str, Option<SourceView>> = HashMap::new();
-    frames
-        .iter()
-        .map(|f| {
-            let (name, content) = map_names(&f.filename)
-                .into_iter()
-                .find_map(|n| files.get_key_value(&n))?;
-            let map = decoded
-                .entry(name.as_str())
-                .or_insert_with(|| sourcemap::decode_slice(content).ok())
-                .as_ref()?;
-            let source_name = name.trim_end_matches(".map");
-            let view = views.entry(source_name).or_insert_with(|| {
-                files
-                    .get(source_name)
-                    .and_then(|b| String::from_utf8(b.clone()).ok())
-                    .map(SourceView::from_string)
-            });
-            original(map, view.as_ref(), &f.function, f.lineno, f.colno)
-        })
-        .collect()
 }
 
 /// Most files one artifact bundle may hold.
@@ -289,7 +255,7 @@ pub fn assemble(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sourcemap::SourceMapBuilder;
 
     use super::*;
@@ -300,7 +266,8 @@ mod tests {
         (sourcemap::decode_slice(&bytes).unwrap(), minified)
     }
 
-    fn map_bytes() -> (Vec<u8>, &'static str) {
+    /// A map of `webpack://shop/src/math.ts` and the minified file it maps.
+    pub(crate) fn map_bytes() -> (Vec<u8>, &'static str) {
         let minified = "function n(r,t){return r+t}n(1,2);";
         let mut b = SourceMapBuilder::new(Some("app.min.js"));
         let src = b.add_source("webpack://shop/src/math.ts");
@@ -322,48 +289,6 @@ mod tests {
         let mut out = Vec::new();
         b.into_sourcemap().to_writer(&mut out).unwrap();
         (out, minified)
-    }
-
-    #[test]
-    fn frames_are_placed_by_the_files_there_are() {
-        let (bytes, minified) = map_bytes();
-        let at = |filename: &str, colno| Position {
-            filename: filename.into(),
-            function: "n".into(),
-            lineno: 1,
-            colno,
-        };
-        let frames = [
-            at("https://shop.example/app.min.js", 18),
-            at("https://cdn.example/vendor.js", 3),
-            at("https://shop.example/app.min.js#x", 1),
-        ];
-        assert_eq!(
-            maps_wanted(&frames),
-            [
-                "https://cdn.example/vendor.js.map",
-                "https://shop.example/app.min.js.map",
-                "~/app.min.js.map",
-                "~/vendor.js.map",
-            ]
-        );
-        let found = ["~/app.min.js.map".to_owned()];
-        assert_eq!(sources_beside(&found), ["~/app.min.js"]);
-        let files = HashMap::from([
-            ("~/app.min.js.map".to_owned(), bytes),
-            ("~/app.min.js".to_owned(), minified.as_bytes().to_vec()),
-            // Stored before the check existed, or damaged: passed over.
-            ("~/vendor.js.map".to_owned(), b"{".to_vec()),
-        ]);
-        let placed = place_all(&files, &frames);
-        assert_eq!(
-            placed[0]
-                .as_ref()
-                .map(|o| (o.lineno, o.function.as_deref())),
-            Some((3, Some("add")))
-        );
-        assert_eq!(placed[1], None);
-        assert_eq!(placed[2].as_ref().map(|o| o.lineno), Some(2));
     }
 
     #[test]

@@ -27,7 +27,9 @@ impl CaptureService for Api {
         let room = self.ingest.reserve(1)?;
         let project_id = self.capture_project(&principal, &project, entry).await?;
         let input = capture_input(req, payload)?;
-        let event = ingest::prepare(project_id, input, Level::Error, Utc::now())?;
+        let maps = self.sourcemaps.for_capture(project_id, &input).await;
+        let event =
+            ingest::prepare_placed(project_id, input, Level::Error, Utc::now(), maps.as_ref())?;
         let committed = room.submit(event).await?;
         Ok(Response::new(convert::committed_to_pb(committed)))
     }
@@ -63,9 +65,12 @@ impl CaptureService for Api {
             let prepared = match self
                 .capture_project(&principal, &project, entry.clone())
                 .await
+                .and_then(|project_id| Ok((project_id, capture_input(item, payload)?)))
             {
-                Ok(project_id) => capture_input(item, payload)
-                    .and_then(|input| ingest::prepare(project_id, input, Level::Error, now)),
+                Ok((project_id, input)) => {
+                    let maps = self.sourcemaps.for_capture(project_id, &input).await;
+                    ingest::prepare_placed(project_id, input, Level::Error, now, maps.as_ref())
+                }
                 Err(e) => Err(e),
             };
             match prepared {

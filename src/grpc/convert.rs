@@ -108,6 +108,7 @@ pub fn frame_to_pb(f: &Frame) -> pb::Frame {
         colno,
         in_app,
         context_line,
+        minified,
     } = f;
     pb::Frame {
         filename: filename.clone(),
@@ -117,7 +118,7 @@ pub fn frame_to_pb(f: &Frame) -> pb::Frame {
         colno: *colno,
         in_app: *in_app,
         context_line: context_line.clone(),
-        minified: None,
+        minified: minified.as_deref().map(|m| Box::new(frame_to_pb(m))),
     }
 }
 
@@ -141,6 +142,7 @@ pub fn frame_from_pb(f: pb::Frame) -> Frame {
         colno,
         in_app,
         context_line,
+        minified: None,
     }
 }
 

@@ -20,7 +20,11 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::{auth::Authenticator, ingest::Ingest, store::Store};
+use crate::{
+    auth::Authenticator,
+    ingest::{Ingest, sourcemaps::SourceMaps},
+    store::Store,
+};
 
 /// State shared by the services: one `Arc`, so the clone every REST request and every
 /// middleware makes is one counter increment, not one per field.
@@ -53,4 +57,6 @@ pub struct ApiState {
     pub monitor: std::sync::Arc<crate::monitor::Monitor>,
     /// The key cache, cleared when keys, members or projects change.
     pub authn: Arc<Authenticator>,
+    /// The releases' source maps, decoded once for the events that arrive and are read.
+    pub sourcemaps: SourceMaps,
 }

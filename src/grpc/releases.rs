@@ -7,10 +7,11 @@ use uuid::Uuid;
 use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
-    domain::sourcemap::{self as maps, Assembly, Position, maps_wanted, place_all, sources_beside},
+    domain::sourcemap::{self as maps, Assembly},
     error::Error,
+    ingest::sourcemaps::SourceMaps,
     pb::{self, release_service_server::ReleaseService},
-    store::{ReleaseFileInfo, Store},
+    store::ReleaseFileInfo,
 };
 
 fn file_to_pb(f: ReleaseFileInfo) -> pb::ReleaseFile {
@@ -34,57 +35,34 @@ fn frames_of<'a>(e: &'a mut pb::ExceptionInfo, out: &mut Vec<&'a mut pb::Frame>)
 
 /// Places each frame of `exception` (and of those chained to it) that a source map of
 /// `release` covers in the original source; the frame as sent is kept in its `minified`.
+/// Frames placed when the event arrived are left as they are; this places the frames of
+/// events that arrived before their release's maps.
 pub async fn symbolicate(
-    store: &Store,
+    maps: &SourceMaps,
     project_id: Uuid,
     release: &str,
     exception: &mut pb::ExceptionInfo,
 ) -> Result<(), Error> {
-    if release.is_empty() {
-        return Ok(());
-    }
     let mut frames = Vec::new();
     frames_of(exception, &mut frames);
     frames.retain(|f| f.lineno > 0 && f.minified.is_none());
-    let positions: Vec<Position> = frames
-        .iter()
-        .map(|f| Position {
-            filename: f.filename.clone(),
-            function: f.function.clone(),
-            lineno: f.lineno,
-            colno: f.colno,
-        })
-        .collect();
-    let mut files = store
-        .release_file_contents(project_id, release, &maps_wanted(&positions))
-        .await?;
-    if files.is_empty() {
+    let Some(maps) = maps
+        .load(
+            project_id,
+            release,
+            frames.iter().map(|f| f.filename.as_str()),
+        )
+        .await?
+    else {
         return Ok(());
-    }
-    // The minified sources, only beside maps there are.
-    let sources = sources_beside(files.keys());
-    files.extend(
-        store
-            .release_file_contents(project_id, release, &sources)
-            .await?,
-    );
-    // Reading a map costs in proportion to its size (up to 20 MiB): off the async workers.
-    let placed = tokio::task::spawn_blocking(move || place_all(&files, &positions))
-        .await
-        .map_err(|e| Error::Internal(format!("source map task: {e}")))?;
-    for (frame, o) in frames.into_iter().zip(placed) {
-        let Some(o) = o else { continue };
-        let sent = std::mem::take(frame);
-        *frame = pb::Frame {
-            filename: o.filename,
-            function: o.function.unwrap_or_else(|| sent.function.clone()),
-            module: sent.module.clone(),
-            lineno: o.lineno,
-            colno: o.colno,
-            in_app: Some(o.in_app),
-            context_line: o.context_line.unwrap_or_default(),
-            minified: Some(Box::new(sent)),
+    };
+    for frame in frames {
+        let Some(o) = maps.place(&frame.filename, &frame.function, frame.lineno, frame.colno)
+        else {
+            continue;
         };
+        let sent = convert::frame_from_pb(std::mem::take(frame));
+        *frame = convert::frame_to_pb(&o.frame(sent));
     }
     Ok(())
 }
@@ -108,6 +86,7 @@ impl ReleaseService for Api {
             .store
             .put_release_file(p.project_id, release, name, content)
             .await?;
+        self.sourcemaps.forget(p.project_id, release);
         Ok(Response::new(pb::UploadReleaseFileResponse {
             file: Some(file_to_pb(file)),
         }))
@@ -140,6 +119,7 @@ impl ReleaseService for Api {
         self.store
             .delete_release_file(p.project_id, release.trim(), id)
             .await?;
+        self.sourcemaps.forget(p.project_id, release.trim());
         Ok(Response::new(pb::DeleteReleaseFileResponse {}))
     }
 
@@ -218,6 +198,7 @@ impl ReleaseService for Api {
                 .await?;
             stored_files.push(file_to_pb(file));
         }
+        self.sourcemaps.forget(p.project_id, &release);
         let stale = chrono::Utc::now().timestamp_millis() - 86_400_000;
         self.store.drop_chunks(p.project_id, &chunks, stale).await?;
         Ok(Response::new(pb::AssembleBundleResponse {

@@ -55,7 +55,14 @@ pub(super) async fn capture_envelope(
     let now = Utc::now();
     let mut prepared = Vec::with_capacity(unpacked.events.len());
     for input in unpacked.events {
-        prepared.push(ingest::prepare(project_id, input, Level::Error, now)?);
+        let maps = api.sourcemaps.for_capture(project_id, &input).await;
+        prepared.push(ingest::prepare_placed(
+            project_id,
+            input,
+            Level::Error,
+            now,
+            maps.as_ref(),
+        )?);
     }
     // All of an envelope's events are queued, or (one is invalid) none.
     for event in prepared {

@@ -6,9 +6,10 @@
 mod prepare;
 pub mod scrub;
 pub mod sentry;
+pub mod sourcemaps;
 mod writer;
 
-pub use prepare::{CaptureInput, ExceptionInput, prepare};
+pub use prepare::{CaptureInput, ExceptionInput, frame_files, prepare, prepare_placed};
 
 use std::time::Duration;
 

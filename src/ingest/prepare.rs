@@ -17,6 +17,8 @@ use crate::{
     store,
 };
 
+use super::sourcemaps::ReleaseMaps;
+
 /// An exception as a client sent it; the stack may come as text, lines or frames.
 #[derive(Debug, Clone, Default)]
 pub struct ExceptionInput {
@@ -64,6 +66,19 @@ pub fn prepare(
     input: CaptureInput,
     default_level: Level,
     now: DateTime<Utc>,
+) -> Result<NewEvent, Error> {
+    prepare_placed(project_id, input, default_level, now, None)
+}
+
+/// [`prepare`], with the frames that `maps` (the source maps of the event's release) cover
+/// placed in the original source first: grouping, title, culprit, search and the stored
+/// frames are then the original code's, and each placed frame keeps the frame as sent.
+pub fn prepare_placed(
+    project_id: Uuid,
+    input: CaptureInput,
+    default_level: Level,
+    now: DateTime<Utc>,
+    maps: Option<&ReleaseMaps>,
 ) -> Result<NewEvent, Error> {
     let input = super::scrub::scrub(project_id, input);
     let CaptureInput {
@@ -197,9 +212,12 @@ pub fn prepare(
         return Err(Error::invalid(violations));
     }
 
+    let mut exception = exception;
+    if let (Some(maps), Some(e)) = (maps, exception.as_mut()) {
+        place(maps, e);
+    }
     // Frames the client did not classify are classified once here, so what is stored and
     // shown says which frames counted as the application's.
-    let mut exception = exception;
     if let Some(e) = exception.as_mut() {
         classify_frames(&mut e.frames);
         for c in &mut e.chained {
@@ -293,6 +311,43 @@ pub fn prepare(
         search_text: without_nul(search_text),
         data,
     })
+}
+
+/// Places the frames of `e` and of the exceptions chained to it by `maps`. Frames parsed from
+/// text that a map placed are stored (reading would parse the minified ones again).
+fn place(maps: &ReleaseMaps, e: &mut ExceptionData) {
+    if maps.place_frames(&mut e.frames) {
+        e.frames_from_text = false;
+    }
+    for c in &mut e.chained {
+        place(maps, c);
+    }
+}
+
+/// The files a capture's frames name, structured or in stack trace text, each once: which
+/// source maps of its release [`prepare_placed`] may need.
+pub fn frame_files(input: &CaptureInput) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |frames: &[Frame]| {
+        for f in frames {
+            if f.lineno > 0 && !f.filename.is_empty() && !out.contains(&f.filename) {
+                out.push(f.filename.clone());
+            }
+        }
+    };
+    for e in input.exception.iter().chain(&input.chained) {
+        if !e.frames.is_empty() {
+            add(&e.frames);
+        } else if !e.stacktrace_lines.is_empty() {
+            add(&stacktrace::parse_lines(&e.stacktrace_lines).frames);
+        } else if !e.stacktrace.is_empty() {
+            add(&stacktrace::parse(&e.stacktrace).frames);
+        }
+    }
+    if input.exception.is_none() && !input.stack.trim().is_empty() {
+        add(&stacktrace::parse(&input.stack).frames);
+    }
+    out
 }
 
 /// Text as the event's text columns hold it: NUL (valid in JSON as `\u0000`) becomes U+FFFD.

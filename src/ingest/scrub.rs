@@ -501,6 +501,7 @@ fn scrub_exception(e: &mut crate::ingest::ExceptionInput) {
             lineno: _,
             colno: _,
             in_app: _,
+            minified: _,
         } = f;
         scrub_cards(context_line);
     }

@@ -167,6 +167,7 @@ fn frame(out: &mut Vec<u8>, f: &Frame) {
         colno,
         in_app,
         context_line,
+        minified,
     } = f;
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, name: &str| {
@@ -198,6 +199,10 @@ fn frame(out: &mut Vec<u8>, f: &Frame) {
     if !context_line.is_empty() {
         key(out, "context_line");
         string(out, context_line);
+    }
+    if let Some(m) = minified {
+        key(out, "minified");
+        frame(out, m);
     }
     if first {
         out.push(b'{');
@@ -351,6 +356,11 @@ mod tests {
                     colno: 3,
                     in_app: Some(false),
                     ..Frame::default()
+                },
+                // A frame a source map placed, with the frame as sent.
+                Frame {
+                    minified: Some(Box::new(frame("n", Some(true), 1))),
+                    ..frame("add", Some(true), 3)
                 },
             ],
             mechanism: "generic".into(),

@@ -196,6 +196,181 @@ async fn minified_frames_are_read_through_the_release_source_map() {
     assert!(r.text.contains("\"name\""), "{}", r.text);
 }
 
+/// The same code built again: other minified names, the same positions (so [`map`] maps it
+/// too), as a redeploy's bundle under a new hashed file name.
+const MINIFIED_AGAIN: &str =
+    "function a(e,i){return e.total/i}function b(e){return a(e,e.items.length)}";
+const URL_AGAIN: &str = "https://shop.example/static/app.4b1c9e.min.js";
+
+/// Uploads [`map`] and `minified` as the release's files for the minified file at `url`.
+async fn upload_build(app: &TestApp, release: &str, url: &str, minified: &str) {
+    let path = &url[url.find("/static").unwrap()..];
+    for (name, body) in [
+        (format!("~{path}.map"), map()),
+        (format!("~{path}"), minified.as_bytes().to_vec()),
+    ] {
+        let r = upload(app, release, &name, body).await;
+        assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    }
+}
+
+/// The TypeError of [`capture`] in `release`, thrown by the build at `url` whose minified
+/// functions are `outer` and `inner`: (event id, group id). With `as_text` the stack comes as
+/// the browser's `error.stack` text.
+async fn capture_build(
+    app: &TestApp,
+    release: &str,
+    url: &str,
+    (outer, inner): (&str, &str),
+    as_text: bool,
+) -> (String, String) {
+    let stacktrace = if as_text {
+        json!(format!(
+            "TypeError: r.items is undefined\n    at {inner} ({url}:1:24)\n    at {outer} ({url}:1:56)"
+        ))
+    } else {
+        json!([
+            {"filename": url, "function": outer, "lineno": 1, "colno": 56},
+            {"filename": url, "function": inner, "lineno": 1, "colno": 24},
+        ])
+    };
+    let b = app
+        .capture(json!({
+            "release": release,
+            "platform": "javascript",
+            "exception": {"type": "TypeError", "message": "r.items is undefined",
+                "stacktrace": stacktrace},
+        }))
+        .await;
+    (s(&b["event_id"]), s(&b["group_id"]))
+}
+
+/// An event of a release whose maps are stored is placed in the original source when it
+/// arrives, as in Sentry: two builds of the same code (other minified names, another hashed
+/// file) group as one issue, the culprit names the original function, and the stored frames
+/// are the original ones, the frames as sent kept under `minified`. A release without maps
+/// groups by the minified frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_arrive_placed_and_group_by_the_original_source() {
+    let app = spawn_app().await;
+    upload_build(&app, "shop@4.0", URL, MINIFIED).await;
+    upload_build(&app, "shop@4.1", URL_AGAIN, MINIFIED_AGAIN).await;
+
+    let (first, group) = capture_build(&app, "shop@4.0", URL, ("o", "n"), false).await;
+    let (_, again) = capture_build(&app, "shop@4.1", URL_AGAIN, ("b", "a"), false).await;
+    let (text, from_text) = capture_build(&app, "shop@4.1", URL_AGAIN, ("b", "a"), true).await;
+    assert_eq!(again, group, "a redeploy's event joins the issue");
+    assert_eq!(from_text, group, "a stack sent as text is placed too");
+    let (_, unmapped) = capture_build(&app, "shop@4.2", URL_AGAIN, ("b", "a"), false).await;
+    assert_ne!(unmapped, group, "without maps the minified frames group");
+
+    let g = app.group(&group).await;
+    assert_eq!(g["count"], json!(3), "{g}");
+    assert!(s(&g["culprit"]).contains("average"), "{g}");
+    let e = app.event(&first).await;
+    let f = arr(&e["exception"]["frames"]);
+    assert_eq!(
+        (&f[0]["function"], &f[1]["function"]),
+        (&json!("perItem"), &json!("average")),
+        "{e}"
+    );
+    assert_eq!(f[1]["filename"], json!("webpack://shop/src/cart.ts"));
+    assert_eq!(f[1]["module"], json!(""));
+    assert_eq!(f[1]["minified"]["function"], json!("n"));
+    assert_eq!(f[1]["minified"]["filename"], json!(URL));
+
+    // Stored placed: the release's files deleted, the frames stay as they arrived.
+    let path = format!("/v1/errors/releases/{}/files", enc("shop@4.1"));
+    for file in arr(&app.get_ok(&path).await["files"]).clone() {
+        let r = app
+            .send(app.authed(Method::DELETE, &format!("{path}/{}", s(&file["id"]))))
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    }
+    let e = app.event(&text).await;
+    let f = arr(&e["exception"]["frames"]);
+    assert_eq!(f.len(), 2, "{e}");
+    assert_eq!(f[0]["function"], json!("perItem"), "{e}");
+    assert_eq!(f[0]["minified"]["function"], json!("b"), "{e}");
+    // And the next event of that release, its maps gone, is minified again.
+    let (_, later) = capture_build(&app, "shop@4.1", URL_AGAIN, ("b", "a"), false).await;
+    assert_eq!(later, unmapped);
+}
+
+/// A Node app throws from a minified bundle and reports it with the real `@sentry/node`; its
+/// source map uploaded for the release, and the same again for a redeploy with other minified
+/// names, both events are one issue in the original source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_sdk_events_from_two_builds_are_one_issue() {
+    const APP: &str = r#"
+const Sentry = require('@sentry/node');
+const [dsn, release, bundle] = process.argv.slice(2);
+Sentry.init({ dsn, release });
+const perItem = require(bundle);
+async function main() {
+  let id;
+  try { perItem({ total: 3 }); } catch (e) { id = Sentry.captureException(e); }
+  await Sentry.flush(30000);
+  console.log(JSON.stringify({ id }));
+}
+main();
+"#;
+    let app = spawn_app().await;
+    let dsn = s(&app.get_ok("/v1/settings/dsn").await["dsn"]);
+    let mut groups = Vec::new();
+    for (release, minified, maps) in [
+        ("node@1", MINIFIED, true),
+        ("node@2", MINIFIED_AGAIN, true),
+        ("node@3", MINIFIED_AGAIN, false),
+    ] {
+        let dist = tempfile::tempdir().unwrap();
+        let bundle = dist.path().join("app.min.js");
+        let exported = &minified[minified.rfind("function ").unwrap() + 9..][..1];
+        std::fs::write(&bundle, format!("{minified}\nmodule.exports={exported};\n")).unwrap();
+        let bundle = bundle.to_str().unwrap().to_owned();
+        if maps {
+            for (name, body) in [
+                (format!("{bundle}.map"), map()),
+                (bundle.clone(), std::fs::read(&bundle).unwrap()),
+            ] {
+                let r = upload(&app, release, &name, body).await;
+                assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+            }
+        }
+        let run = sdk::node_script(APP, &[&dsn, release, &bundle]).await;
+        assert!(run.success, "node failed:\n{}\n{}", run.stdout, run.stderr);
+        let id = s(&run.json()["id"]);
+        let listed = app.list_all("").await;
+        let mut found = None;
+        for e in listed {
+            let e = app.event(&s(&e["id"])).await;
+            if e["payload"]["event_id"].as_str() == Some(id.as_str()) {
+                found = Some(e);
+            }
+        }
+        let e = found.unwrap_or_else(|| panic!("event {id} did not arrive"));
+        let frames = arr(&e["exception"]["frames"]);
+        let newest = frames.last().unwrap();
+        if maps {
+            assert_eq!(newest["function"], json!("perItem"), "{e}");
+            assert_eq!(
+                newest["filename"],
+                json!("webpack://shop/src/cart.ts"),
+                "{e}"
+            );
+            assert_eq!(newest["minified"]["filename"], json!(bundle), "{e}");
+        } else {
+            assert_eq!(newest["filename"], json!(bundle), "{e}");
+        }
+        groups.push(s(&e["group_id"]));
+    }
+    assert_eq!(groups[0], groups[1], "two builds, one issue");
+    assert_ne!(
+        groups[0], groups[2],
+        "no maps: grouped by the minified bundle"
+    );
+}
+
 /// Runs `<cli> sourcemaps upload --release shop@3.0 --url-prefix ~/static <dist>` against
 /// `app` (its own config and home out of the way); what it printed.
 async fn upload_with_sentry_cli(

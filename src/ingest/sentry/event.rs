@@ -337,6 +337,7 @@ fn frame(v: &Value) -> Frame {
         colno: number(get("colno")),
         in_app: get("in_app").and_then(Value::as_bool),
         context_line: truncate(text(get("context_line")), limits::SHORT_FIELD_MAX * 4),
+        minified: None,
     }
 }
 

@@ -1,0 +1,451 @@
+//! The source maps of a release, read once and kept decoded, so that an event can be placed in
+//! the original source when it arrives (its grouping, title, culprit and stored frames are then
+//! the original code's, as in Sentry) and again, cheaply, when it is read.
+//!
+//! Two caches, both per process:
+//! - **Which files a release has** (names and SHA-1s), for [`FILES_TTL`]. An event of a release
+//!   with no source map costs one lookup here; the database is asked once per release and
+//!   period. An upload or delete on this server forgets the release at once; another server on
+//!   the same PostgreSQL sees it within the period.
+//! - **Decoded maps** (with the minified source beside each), by content (SHA-1), least recently
+//!   used first out beyond [`DECODED_BUDGET`]. One event decodes a map; the events that arrive
+//!   while it is decoded wait for that one decoding instead of repeating it.
+//!
+//! Nothing here can lose an event: a map that cannot be read, or a database error, leaves the
+//! frames as they were sent (they are placed again when the event is read).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use sourcemap::{DecodedMap, SourceView};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::CaptureInput;
+use crate::{
+    domain::{
+        Frame,
+        sourcemap::{Original, map_names, original},
+    },
+    error::Error,
+    store::Store,
+};
+
+/// How long a release's list of files is used before the database is asked again.
+pub const FILES_TTL: Duration = Duration::from_secs(10);
+/// Most releases whose list of files is kept; beyond it the lists are dropped (they are cheap).
+const FILES_MAX: usize = 4096;
+/// About how many bytes the decoded maps kept may take (each counted as twice its map's bytes
+/// plus its minified source's).
+pub const DECODED_BUDGET: usize = 64 * 1024 * 1024;
+
+/// A release's files: name → SHA-1.
+type Files = Arc<HashMap<String, String>>;
+/// Releases' files as read, by release: when, and the files.
+type ReleasesFiles = HashMap<String, (Instant, Files)>;
+
+/// A map and the minified source it was made from, ready to place frames.
+pub struct Decoded {
+    map: DecodedMap,
+    minified: Option<SourceView>,
+}
+
+/// The content a decoded map was read from: the map's SHA-1 and its minified source's.
+type Key = (String, Option<String>);
+
+struct Slot {
+    cell: Arc<OnceCell<Option<Arc<Decoded>>>>,
+    /// Estimated bytes, once decoded.
+    cost: usize,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct DecodedCache {
+    slots: HashMap<Key, Slot>,
+    cost: usize,
+    tick: u64,
+}
+
+impl DecodedCache {
+    fn slot(&mut self, key: &Key) -> Arc<OnceCell<Option<Arc<Decoded>>>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let slot = self.slots.entry(key.clone()).or_insert_with(|| Slot {
+            cell: Arc::new(OnceCell::new()),
+            cost: 0,
+            last_used: tick,
+        });
+        slot.last_used = tick;
+        slot.cell.clone()
+    }
+
+    /// Counts a decoded map's cost, then drops the least recently used maps while over
+    /// `budget`, keeping at least the newest.
+    fn settle(&mut self, key: &Key, cost: usize, budget: usize) {
+        if let Some(slot) = self.slots.get_mut(key)
+            && slot.cost == 0
+        {
+            slot.cost = cost;
+            self.cost += cost;
+        }
+        while self.cost > budget && self.slots.len() > 1 {
+            let Some(oldest) = self
+                .slots
+                .iter()
+                .filter(|(k, s)| s.cost > 0 && *k != key)
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(s) = self.slots.remove(&oldest) {
+                self.cost -= s.cost;
+            }
+        }
+    }
+}
+
+/// The decoded maps of one release that may place some frames, by map name.
+#[derive(Default)]
+pub struct ReleaseMaps {
+    maps: HashMap<String, Arc<Decoded>>,
+}
+
+impl ReleaseMaps {
+    /// Where a frame at `filename` `lineno`:`colno` (1-based) in function `function` is in the
+    /// original source; `None` when no map of these covers it.
+    pub fn place(
+        &self,
+        filename: &str,
+        function: &str,
+        lineno: u32,
+        colno: u32,
+    ) -> Option<Original> {
+        let d = map_names(filename)
+            .into_iter()
+            .find_map(|n| self.maps.get(&n))?;
+        original(&d.map, d.minified.as_ref(), function, lineno, colno)
+    }
+
+    /// Replaces each frame a map covers by its place in the original source, the frame as sent
+    /// kept in its `minified`. Frames placed before are left alone. Returns whether any frame
+    /// was placed.
+    pub fn place_frames(&self, frames: &mut [Frame]) -> bool {
+        let mut any = false;
+        for f in frames
+            .iter_mut()
+            .filter(|f| f.lineno > 0 && f.minified.is_none())
+        {
+            let Some(o) = self.place(&f.filename, &f.function, f.lineno, f.colno) else {
+                continue;
+            };
+            *f = o.frame(std::mem::take(f));
+            any = true;
+        }
+        any
+    }
+}
+
+/// The server's source maps, shared by the capture handlers and the event reader.
+pub struct SourceMaps {
+    store: Store,
+    /// By project.
+    files: Mutex<HashMap<Uuid, ReleasesFiles>>,
+    decoded: Mutex<DecodedCache>,
+    budget: usize,
+}
+
+impl SourceMaps {
+    pub fn new(store: Store) -> SourceMaps {
+        SourceMaps {
+            store,
+            files: Mutex::default(),
+            decoded: Mutex::default(),
+            budget: DECODED_BUDGET,
+        }
+    }
+
+    /// Drops what is known of a release's files (after an upload or a delete).
+    pub fn forget(&self, project_id: Uuid, release: &str) {
+        self.files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(&project_id)
+            .map(|releases| releases.remove(release));
+    }
+
+    /// The maps of `release` that may place frames in `filenames`; `None` when there is none.
+    pub async fn load<'a>(
+        &self,
+        project_id: Uuid,
+        release: &str,
+        filenames: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<ReleaseMaps>, Error> {
+        match self.files_with_maps(project_id, release).await? {
+            Some(files) => self.maps_for(project_id, release, &files, filenames).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The files of `release`, when a source map is among them.
+    async fn files_with_maps(
+        &self,
+        project_id: Uuid,
+        release: &str,
+    ) -> Result<Option<Files>, Error> {
+        if release.is_empty() {
+            return Ok(None);
+        }
+        let files = self.files(project_id, release).await?;
+        Ok(files.keys().any(|n| n.ends_with(".map")).then_some(files))
+    }
+
+    async fn maps_for<'a>(
+        &self,
+        project_id: Uuid,
+        release: &str,
+        files: &Files,
+        filenames: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<ReleaseMaps>, Error> {
+        let mut wanted: Vec<&String> = Vec::new();
+        for filename in filenames {
+            if let Some(name) = map_names(filename)
+                .into_iter()
+                .find_map(|n| files.get_key_value(&n).map(|(k, _)| k))
+                && !wanted.contains(&name)
+            {
+                wanted.push(name);
+            }
+        }
+        let mut out = ReleaseMaps::default();
+        for name in wanted {
+            if let Some(d) = self.decoded(project_id, release, files, name).await? {
+                out.maps.insert(name.clone(), d);
+            }
+        }
+        Ok((!out.maps.is_empty()).then_some(out))
+    }
+
+    /// [`load`](Self::load) for a capture, by the files its frames name (frames sent as text
+    /// are parsed for them). A failure is logged and leaves the capture's frames as sent.
+    pub async fn for_capture(&self, project_id: Uuid, input: &CaptureInput) -> Option<ReleaseMaps> {
+        let release = input.release.as_str();
+        let found = match self.files_with_maps(project_id, release).await {
+            // Only an event of a release with maps has its text stacks parsed for file names.
+            Ok(Some(files)) => {
+                let filenames = super::prepare::frame_files(input);
+                self.maps_for(
+                    project_id,
+                    release,
+                    &files,
+                    filenames.iter().map(String::as_str),
+                )
+                .await
+            }
+            other => other.map(|_| None),
+        };
+        match found {
+            Ok(maps) => maps,
+            Err(e) => {
+                tracing::warn!(error = %e, release = %input.release, "source maps not read; the event keeps its minified frames");
+                None
+            }
+        }
+    }
+
+    async fn files(&self, project_id: Uuid, release: &str) -> Result<Files, Error> {
+        {
+            // Every event of a release asks: no allocation on the way.
+            let files = self
+                .files
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, f)) = files.get(&project_id).and_then(|r| r.get(release))
+                && at.elapsed() < FILES_TTL
+            {
+                return Ok(f.clone());
+            }
+        }
+        let listed: Files = Arc::new(
+            self.store
+                .list_release_files(project_id, release)
+                .await?
+                .into_iter()
+                .map(|f| (f.name, f.sha1))
+                .collect(),
+        );
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if files.values().map(HashMap::len).sum::<usize>() >= FILES_MAX {
+            files.clear();
+        }
+        files
+            .entry(project_id)
+            .or_default()
+            .insert(release.to_owned(), (Instant::now(), listed.clone()));
+        Ok(listed)
+    }
+
+    /// The decoded map `name` of a release with `files`, with the minified source beside it.
+    /// `None` when it does not read as a source map.
+    async fn decoded(
+        &self,
+        project_id: Uuid,
+        release: &str,
+        files: &Files,
+        name: &str,
+    ) -> Result<Option<Arc<Decoded>>, Error> {
+        let source_name = name.trim_end_matches(".map");
+        let key: Key = (files[name].clone(), files.get(source_name).cloned());
+        let cell = self
+            .decoded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .slot(&key);
+        let mut cost = 0;
+        let counted = &mut cost;
+        let key_ref = &key;
+        // The error `None`: the map was deleted since the list was read (not kept, as an
+        // upload of the same contents would find it).
+        let decoded = cell
+            .get_or_try_init(|| async move {
+                let mut names = vec![name.to_owned()];
+                if key_ref.1.is_some() {
+                    names.push(source_name.to_owned());
+                }
+                let mut contents = self
+                    .store
+                    .release_file_contents(project_id, release, &names)
+                    .await
+                    .map_err(Some)?;
+                let map = contents.remove(name).ok_or(None)?;
+                let source = contents.remove(source_name);
+                *counted = map.len() * 2 + source.as_ref().map_or(0, Vec::len);
+                // Decoding costs in proportion to the map (up to 20 MiB): off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    let map = sourcemap::decode_slice(&map).ok()?;
+                    let minified = source
+                        .and_then(|s| String::from_utf8(s).ok())
+                        .map(SourceView::from_string);
+                    Some(Arc::new(Decoded { map, minified }))
+                })
+                .await
+                .map_err(|e| Some(Error::Internal(format!("source map task: {e}"))))
+            })
+            .await
+            .cloned();
+        let decoded = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                let mut cache = self
+                    .decoded
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.slots.get(&key).is_some_and(|s| !s.cell.initialized()) {
+                    cache.slots.remove(&key);
+                }
+                return e.map_or(Ok(None), Err);
+            }
+        };
+        if cost > 0 {
+            self.decoded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .settle(&key, cost, self.budget);
+        }
+        Ok(decoded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release_maps() -> ReleaseMaps {
+        let (bytes, minified) = crate::domain::sourcemap::tests::map_bytes();
+        let decoded = Decoded {
+            map: sourcemap::decode_slice(&bytes).unwrap(),
+            minified: Some(SourceView::from_string(minified.to_owned())),
+        };
+        ReleaseMaps {
+            maps: HashMap::from([("~/app.min.js.map".to_owned(), Arc::new(decoded))]),
+        }
+    }
+
+    #[test]
+    fn frames_a_map_covers_are_placed_and_keep_the_frame_as_sent() {
+        let maps = release_maps();
+        let sent = |filename: &str, colno| Frame {
+            filename: filename.into(),
+            function: "n".into(),
+            lineno: 1,
+            colno,
+            in_app: Some(false),
+            ..Frame::default()
+        };
+        let mut frames = vec![
+            sent("https://shop.example/app.min.js?v=2", 18),
+            sent("https://cdn.example/vendor.js", 3),
+            Frame {
+                lineno: 0,
+                ..sent("https://shop.example/app.min.js", 18)
+            },
+        ];
+        let before = frames.clone();
+        assert!(maps.place_frames(&mut frames));
+        let placed = &frames[0];
+        assert_eq!(
+            (
+                placed.filename.as_str(),
+                placed.function.as_str(),
+                placed.lineno,
+                placed.colno
+            ),
+            ("webpack://shop/src/math.ts", "add", 3, 3)
+        );
+        assert_eq!(placed.context_line, "  return a + b;");
+        assert_eq!(placed.in_app, Some(true));
+        assert_eq!(placed.minified.as_deref(), Some(&before[0]));
+        // No map for the file, or no line: as sent.
+        assert_eq!(frames[1..], before[1..]);
+        // Placed frames are not placed again.
+        let again = frames.clone();
+        assert!(!maps.place_frames(&mut frames));
+        assert_eq!(frames, again);
+    }
+
+    fn key(n: u8) -> Key {
+        (format!("{n}"), None)
+    }
+
+    #[test]
+    fn the_least_recently_used_maps_go_first_and_the_newest_stays() {
+        let mut c = DecodedCache::default();
+        for n in 1..=3 {
+            c.slot(&key(n));
+            c.settle(&key(n), 40, 100);
+        }
+        // 120 > 100: map 1, the least recently used, is dropped.
+        assert!(!c.slots.contains_key(&key(1)));
+        assert_eq!(c.cost, 80);
+        // Map 2 used again: map 3 is now the oldest.
+        c.slot(&key(2));
+        c.slot(&key(4));
+        c.settle(&key(4), 40, 100);
+        assert!(c.slots.contains_key(&key(2)) && !c.slots.contains_key(&key(3)));
+        // A map larger than the budget is kept alone.
+        c.slot(&key(5));
+        c.settle(&key(5), 500, 100);
+        assert_eq!(c.slots.keys().cloned().collect::<Vec<_>>(), [key(5)]);
+        assert_eq!(c.cost, 500);
+        // Counted once however often it is settled.
+        c.settle(&key(5), 500, 100);
+        assert_eq!(c.cost, 500);
+    }
+}
