@@ -18,6 +18,7 @@ mod null;
 mod procinfo;
 mod reads;
 mod seed;
+mod sourcemaps;
 mod stats;
 
 use std::process::ExitCode;
@@ -61,6 +62,15 @@ enum Command {
         #[command(flatten)]
         args: reads::ReadsArgs,
     },
+    /// Measures what placing events in the original source costs a capture: uploads a large
+    /// synthetic source map to a release of its own, then times the release's first event (the
+    /// map is decoded), the next ones (it is reused) and events of a release without maps.
+    SourceMaps {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        args: sourcemaps::SourceMapArgs,
+    },
     /// Measures the machine's floor for storing event-sized rows durably, with no server:
     /// bare appends to one table without an index (SQLite as Faultline's writer opens it, or
     /// a loopback PostgreSQL).
@@ -84,6 +94,7 @@ async fn main() -> ExitCode {
         Command::Load { common, args } => run(common, |t| load::run(t, args)).await,
         Command::Seed { common, args } => run(common, |t| seed::run(t, args)).await,
         Command::Reads { common, args } => run(common, |t| reads::run(t, args)).await,
+        Command::SourceMaps { common, args } => run(common, |t| sourcemaps::run(t, args)).await,
         Command::StoreFloor { args } => floor::run(args).await,
         Command::NullServer { args } => null::run(args).await,
     };

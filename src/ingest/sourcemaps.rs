@@ -47,10 +47,51 @@ type Files = Arc<HashMap<String, String>>;
 /// Releases' files as read, by release: when, and the files.
 type ReleasesFiles = HashMap<String, (Instant, Files)>;
 
+/// Most places one map remembers (see [`Decoded::place`]).
+const PLACES_MAX: usize = 4096;
+/// What the remembered places of one map are counted as in [`DECODED_BUDGET`].
+const PLACES_COST: usize = PLACES_MAX * 512;
+
+/// A minified position and function name.
+type Place = (u32, u32, String);
+
 /// A map and the minified source it was made from, ready to place frames.
 pub struct Decoded {
     map: DecodedMap,
     minified: Option<SourceView>,
+    /// Places found before: the same error arrives again and again at the same places, and
+    /// finding a function's original name scans the minified line (up to a few milliseconds
+    /// in a bundle of one long line). Dropped whole when full.
+    places: Mutex<HashMap<Place, Option<Original>>>,
+}
+
+impl Decoded {
+    fn new(map: DecodedMap, minified: Option<SourceView>) -> Decoded {
+        Decoded {
+            map,
+            minified,
+            places: Mutex::default(),
+        }
+    }
+
+    fn place(&self, function: &str, lineno: u32, colno: u32) -> Option<Original> {
+        let lock = || {
+            self.places
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let place = (lineno, colno, function.to_owned());
+        if let Some(found) = lock().get(&place) {
+            return found.clone();
+        }
+        let found = original(&self.map, self.minified.as_ref(), function, lineno, colno);
+        let mut places = lock();
+        if places.len() >= PLACES_MAX {
+            places.clear();
+        }
+        places.insert(place, found.clone());
+        found
+    }
 }
 
 /// The content a decoded map was read from: the map's SHA-1 and its minified source's.
@@ -125,10 +166,10 @@ impl ReleaseMaps {
         lineno: u32,
         colno: u32,
     ) -> Option<Original> {
-        let d = map_names(filename)
+        map_names(filename)
             .into_iter()
-            .find_map(|n| self.maps.get(&n))?;
-        original(&d.map, d.minified.as_ref(), function, lineno, colno)
+            .find_map(|n| self.maps.get(&n))?
+            .place(function, lineno, colno)
     }
 
     /// Replaces each frame a map covers by its place in the original source, the frame as sent
@@ -326,14 +367,14 @@ impl SourceMaps {
                     .map_err(Some)?;
                 let map = contents.remove(name).ok_or(None)?;
                 let source = contents.remove(source_name);
-                *counted = map.len() * 2 + source.as_ref().map_or(0, Vec::len);
+                *counted = map.len() * 2 + source.as_ref().map_or(0, Vec::len) + PLACES_COST;
                 // Decoding costs in proportion to the map (up to 20 MiB): off the async workers.
                 tokio::task::spawn_blocking(move || {
                     let map = sourcemap::decode_slice(&map).ok()?;
                     let minified = source
                         .and_then(|s| String::from_utf8(s).ok())
                         .map(SourceView::from_string);
-                    Some(Arc::new(Decoded { map, minified }))
+                    Some(Arc::new(Decoded::new(map, minified)))
                 })
                 .await
                 .map_err(|e| Some(Error::Internal(format!("source map task: {e}"))))
@@ -369,10 +410,10 @@ mod tests {
 
     fn release_maps() -> ReleaseMaps {
         let (bytes, minified) = crate::domain::sourcemap::tests::map_bytes();
-        let decoded = Decoded {
-            map: sourcemap::decode_slice(&bytes).unwrap(),
-            minified: Some(SourceView::from_string(minified.to_owned())),
-        };
+        let decoded = Decoded::new(
+            sourcemap::decode_slice(&bytes).unwrap(),
+            Some(SourceView::from_string(minified.to_owned())),
+        );
         ReleaseMaps {
             maps: HashMap::from([("~/app.min.js.map".to_owned(), Arc::new(decoded))]),
         }
@@ -418,6 +459,17 @@ mod tests {
         let again = frames.clone();
         assert!(!maps.place_frames(&mut frames));
         assert_eq!(frames, again);
+        // The same place again, now remembered, is placed alike.
+        let d = &maps.maps["~/app.min.js.map"];
+        assert!(
+            d.places
+                .lock()
+                .unwrap()
+                .contains_key(&(1, 18, "n".to_owned()))
+        );
+        let mut next = vec![before[0].clone()];
+        assert!(maps.place_frames(&mut next));
+        assert_eq!(next[0], frames[0]);
     }
 
     fn key(n: u8) -> Key {
