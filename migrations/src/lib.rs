@@ -29,6 +29,7 @@ mod m20261207_000023_comment_edits;
 mod m20261207_000024_alert_filters;
 mod m20261207_000025_release_files;
 mod m20261207_000026_upload_chunks;
+mod m20261207_000027_debug_files;
 
 pub struct Migrator;
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000024_alert_filters::Migration),
             Box::new(m20261207_000025_release_files::Migration),
             Box::new(m20261207_000026_upload_chunks::Migration),
+            Box::new(m20261207_000027_debug_files::Migration),
         ]
     }
 }

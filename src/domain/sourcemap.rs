@@ -28,6 +28,11 @@ pub fn check_upload(release: &str, name: &str, content: &[u8]) -> Result<(), Err
     if release.trim().is_empty() {
         return Err(Error::required("release"));
     }
+    check_file(name, content, name.ends_with(".map"))
+}
+
+/// Checks a file's name and size; `is_map`: it must hold a source map.
+fn check_file(name: &str, content: &[u8], is_map: bool) -> Result<(), Error> {
     let name_len = name.chars().count();
     if name.trim().is_empty() {
         return Err(Error::required("name"));
@@ -46,9 +51,7 @@ pub fn check_upload(release: &str, name: &str, content: &[u8]) -> Result<(), Err
             "INVALID_SIZE",
         ));
     }
-    if name.ends_with(".map")
-        && let Err(e) = sourcemap::decode_slice(content)
-    {
+    if is_map && let Err(e) = sourcemap::decode_slice(content) {
         return Err(Error::invalid_field(
             "content",
             format!("is not a source map: {e}"),
@@ -148,11 +151,35 @@ const BUNDLE_FILES_MAX: usize = 10_000;
 /// Most bytes the files of one artifact bundle may unpack to.
 const BUNDLE_BYTES_MAX: u64 = 512 * 1024 * 1024;
 
+/// What a debug id's file is: the map, or the minified source it maps.
+pub const SOURCE_MAP: &str = "source_map";
+pub const MINIFIED_SOURCE: &str = "minified_source";
+
+/// A file of an artifact bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleFile {
+    /// Its URL (`~/static/app.min.js.map`).
+    pub url: String,
+    pub content: Vec<u8>,
+    /// The debug id `sentry-cli sourcemaps inject` gave it (lowercase, hyphenated), if any.
+    pub debug_id: Option<String>,
+    /// [`SOURCE_MAP`], [`MINIFIED_SOURCE`] or another type the bundle names.
+    pub kind: String,
+}
+
+/// A debug id as SDKs and sentry-cli write it, in the form it is stored under (lowercase,
+/// hyphenated); `None` when it is not one.
+pub fn debug_id(raw: &str) -> Option<String> {
+    uuid::Uuid::try_parse(raw.trim())
+        .ok()
+        .map(|id| id.hyphenated().to_string())
+}
+
 /// The files of an artifact bundle, as sentry-cli builds one: a zip whose `manifest.json`
-/// lists each file's path in the zip and its `url` (`~/static/app.min.js.map`). Each is
-/// (url, contents); files beyond [`FILE_MAX`] are refused, and so is a bundle that unpacks
-/// beyond a bound (a zip bomb).
-pub fn unpack_bundle(zip: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// lists each file's path in the zip, its `url` (`~/static/app.min.js.map`), its `type` and,
+/// once injected, its `debug-id` header. Files beyond [`FILE_MAX`] are refused, and so is a
+/// bundle that unpacks beyond a bound (a zip bomb).
+pub fn unpack_bundle(zip: &[u8]) -> Result<Vec<BundleFile>, String> {
     use std::io::Read;
 
     #[derive(serde::Deserialize)]
@@ -163,6 +190,10 @@ pub fn unpack_bundle(zip: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     #[derive(serde::Deserialize)]
     struct Entry {
         url: String,
+        #[serde(default, rename = "type")]
+        kind: String,
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
     }
 
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
@@ -195,7 +226,27 @@ pub fn unpack_bundle(zip: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     manifest
         .files
         .into_iter()
-        .map(|(path, entry)| Ok((entry.url, read(&path, &mut budget)?)))
+        .map(|(path, entry)| {
+            let content = read(&path, &mut budget)?;
+            let debug_id = entry
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("debug-id"))
+                .and_then(|(_, v)| debug_id(v));
+            let kind = if !entry.kind.is_empty() {
+                entry.kind
+            } else if entry.url.ends_with(".map") {
+                SOURCE_MAP.to_owned()
+            } else {
+                MINIFIED_SOURCE.to_owned()
+            };
+            Ok(BundleFile {
+                url: entry.url,
+                content,
+                debug_id,
+                kind,
+            })
+        })
         .collect()
 }
 
@@ -204,8 +255,8 @@ pub fn unpack_bundle(zip: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
 pub enum Assembly {
     /// These chunks are not stored yet.
     Missing(Vec<String>),
-    /// The bundle's files, each (url, contents), checked as uploads of the release.
-    Files(Vec<(String, Vec<u8>)>),
+    /// The bundle's files, checked as uploads.
+    Files(Vec<BundleFile>),
 }
 
 /// Chunk SHA-1s as sentry-cli sends them, in the form they are stored under (lowercase hex).
@@ -213,21 +264,16 @@ pub fn checksums(raw: &[String]) -> Vec<String> {
     raw.iter().map(|c| c.trim().to_ascii_lowercase()).collect()
 }
 
-/// Puts an artifact bundle of `release` together from the `stored` chunks (by SHA-1) in the
-/// order `chunks` gives, checks that it adds up to `checksum`, unpacks it and checks each file
-/// as an upload. `Err` says why the bundle cannot be used. CPU work in proportion to the
-/// bundle.
+/// Puts an artifact bundle of `release` (empty: none) together from the `stored` chunks (by
+/// SHA-1) in the order `chunks` gives, checks that it adds up to `checksum`, unpacks it and
+/// checks each file as an upload. Without a release each map must carry a debug id. `Err`
+/// says why the bundle cannot be used. CPU work in proportion to the bundle.
 pub fn assemble(
     release: &str,
     checksum: &str,
     chunks: &[String],
     stored: &HashMap<String, Vec<u8>>,
 ) -> Result<Assembly, String> {
-    if release.trim().is_empty() {
-        return Err(
-            "Faultline keeps source maps by release: upload with --release <version>".into(),
-        );
-    }
     let missing: Vec<String> = chunks
         .iter()
         .filter(|c| !stored.contains_key(*c))
@@ -248,8 +294,17 @@ pub fn assemble(
     }
     let files =
         unpack_bundle(&bundle).map_err(|why| format!("the bundle cannot be read: {why}"))?;
-    for (url, content) in &files {
-        check_upload(release.trim(), url, content).map_err(|e| format!("{url}: {e}"))?;
+    let release = release.trim();
+    for f in &files {
+        let is_map = f.url.ends_with(".map") || f.kind == SOURCE_MAP;
+        if release.is_empty() && is_map && f.debug_id.is_none() {
+            return Err(format!(
+                "{}: a source map without a debug id needs a release: run `sentry-cli \
+                 sourcemaps inject` on the build first, or upload with --release <version>",
+                f.url
+            ));
+        }
+        check_file(&f.url, &f.content, is_map).map_err(|e| format!("{}: {e}", f.url))?;
     }
     Ok(Assembly::Files(files))
 }
@@ -344,10 +399,29 @@ pub(crate) mod tests {
         ]);
         assert_eq!(
             unpack_bundle(&zip).unwrap(),
-            [(
-                "~/static/app.min.js.map".to_owned(),
-                b"{\"version\":3}".to_vec()
-            )]
+            [BundleFile {
+                url: "~/static/app.min.js.map".to_owned(),
+                content: b"{\"version\":3}".to_vec(),
+                debug_id: None,
+                kind: SOURCE_MAP.into(),
+            }]
+        );
+        // Injected: each file names its debug id (read in any case, stored lowercase).
+        let injected = br#"{"files": {"a": {"url": "~/a.js", "headers": {"Debug-Id": "FF4B10CB-CAF0-5E8E-9389-6CD0DC7D74FF"}}, "b": {"url": "~/a.js.map", "headers": {"debug-id": "not an id"}}}}"#;
+        let zip = zip_of(&[("manifest.json", injected), ("a", b"x"), ("b", b"{}")]);
+        let files = unpack_bundle(&zip).unwrap();
+        assert_eq!(
+            files
+                .iter()
+                .map(|f| (f.kind.as_str(), f.debug_id.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    MINIFIED_SOURCE,
+                    Some("ff4b10cb-caf0-5e8e-9389-6cd0dc7d74ff")
+                ),
+                (SOURCE_MAP, None)
+            ]
         );
         assert!(unpack_bundle(b"not a zip").unwrap_err().contains("zip"));
         let missing = zip_of(&[("manifest.json", manifest)]);

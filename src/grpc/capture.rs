@@ -284,6 +284,7 @@ fn capture_input(req: pb::CaptureRequest, payload: PayloadJson) -> Result<Captur
         timestamp,
         idempotency_key: None,
         payload_json: String::new(),
+        debug_images: Vec::new(),
     };
     // The payload as the client sent it (REST passes its body), else made from the fields.
     // Made only then: every REST capture copied its stack text and fields into a map that

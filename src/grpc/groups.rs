@@ -216,8 +216,14 @@ impl GroupService for Api {
         let event = self.store.get_event(p.project_id, id).await?;
         let mut event = convert::event_to_pb(event, true);
         if let Some(exception) = event.exception.as_mut() {
-            releases::symbolicate(&self.sourcemaps, p.project_id, &event.release, exception)
-                .await?;
+            releases::symbolicate(
+                &self.sourcemaps,
+                p.project_id,
+                &event.release,
+                &event.payload_json,
+                exception,
+            )
+            .await?;
         }
         Ok(Response::new(pb::GetEventResponse { event: Some(event) }))
     }

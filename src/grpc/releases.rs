@@ -34,24 +34,28 @@ fn frames_of<'a>(e: &'a mut pb::ExceptionInfo, out: &mut Vec<&'a mut pb::Frame>)
 }
 
 /// Places each frame of `exception` (and of those chained to it) that a source map of
-/// `release` covers in the original source; the frame as sent is kept in its `minified`.
+/// `release`, or one the debug ids of the Sentry payload name, covers in the original source;
+/// the frame as sent is kept in its `minified`.
 /// Frames placed when the event arrived are left as they are; this places the frames of
 /// events that arrived before their release's maps.
 pub async fn symbolicate(
     maps: &SourceMaps,
     project_id: Uuid,
     release: &str,
+    payload_json: &str,
     exception: &mut pb::ExceptionInfo,
 ) -> Result<(), Error> {
     let mut frames = Vec::new();
     frames_of(exception, &mut frames);
     frames.retain(|f| f.lineno > 0 && f.minified.is_none());
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let debug_images = crate::ingest::sentry::event::debug_images_of_payload(payload_json);
+    let filenames: Vec<String> = frames.iter().map(|f| f.filename.clone()).collect();
+    let filenames: Vec<&str> = filenames.iter().map(String::as_str).collect();
     let Some(maps) = maps
-        .load(
-            project_id,
-            release,
-            frames.iter().map(|f| f.filename.as_str()),
-        )
+        .for_read(project_id, release, &debug_images, &filenames)
         .await?
     else {
         return Ok(());
@@ -191,19 +195,38 @@ impl ReleaseService for Api {
             Ok(Assembly::Files(files)) => files,
         };
         let mut stored_files = Vec::new();
-        for (url, content) in files {
-            let file = self
-                .store
-                .put_release_file(p.project_id, &release, &url, content)
-                .await?;
-            stored_files.push(file_to_pb(file));
+        let mut debug_ids = Vec::new();
+        for f in files {
+            if let Some(id) = &f.debug_id
+                && (f.kind == maps::SOURCE_MAP || f.kind == maps::MINIFIED_SOURCE)
+            {
+                self.store
+                    .put_debug_file(p.project_id, id, &f.kind, &f.url, f.content.clone())
+                    .await?;
+                if !debug_ids.contains(id) {
+                    debug_ids.push(id.clone());
+                }
+            }
+            if !release.is_empty() {
+                let file = self
+                    .store
+                    .put_release_file(p.project_id, &release, &f.url, f.content)
+                    .await?;
+                stored_files.push(file_to_pb(file));
+            }
         }
-        self.sourcemaps.forget(p.project_id, &release);
+        if !release.is_empty() {
+            self.sourcemaps.forget(p.project_id, &release);
+        }
+        for id in &debug_ids {
+            self.sourcemaps.forget_debug_id(p.project_id, id);
+        }
         let stale = chrono::Utc::now().timestamp_millis() - 86_400_000;
         self.store.drop_chunks(p.project_id, &chunks, stale).await?;
         Ok(Response::new(pb::AssembleBundleResponse {
             state: "ok".into(),
             files: stored_files,
+            debug_ids,
             ..Default::default()
         }))
     }

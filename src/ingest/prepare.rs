@@ -58,6 +58,8 @@ pub struct CaptureInput {
     pub idempotency_key: Option<String>,
     /// The original payload, JSON text, stored with the event.
     pub payload_json: String,
+    /// Minified files and the debug ids of their source maps (Sentry `debug_meta.images`).
+    pub debug_images: Vec<(String, String)>,
 }
 
 /// Validates and fingerprints a capture. `default_level` applies when the client sent none.
@@ -98,6 +100,7 @@ pub fn prepare_placed(
         timestamp,
         idempotency_key,
         payload_json,
+        debug_images: _,
     } = input;
 
     validate_common(&release, &environment, &user_id, &tags)?;

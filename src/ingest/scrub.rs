@@ -159,6 +159,8 @@ impl Scrubber {
             timestamp: _,
             // The client's key for its retries, kept to recognise them.
             idempotency_key: _,
+            // File names and debug ids, read to find source maps, not kept.
+            debug_images: _,
         } = input;
         for (k, v) in tags.iter_mut() {
             if self.is_sensitive(k) {

@@ -28,7 +28,7 @@ use super::CaptureInput;
 use crate::{
     domain::{
         Frame,
-        sourcemap::{Original, map_names, original},
+        sourcemap::{MINIFIED_SOURCE, Original, SOURCE_MAP, map_names, original},
     },
     error::Error,
     store::Store,
@@ -44,6 +44,8 @@ pub const DECODED_BUDGET: usize = 64 * 1024 * 1024;
 
 /// A release's files: name → SHA-1.
 type Files = Arc<HashMap<String, String>>;
+/// The contents' key of a debug id's files; `None`: it has no source map stored.
+type DebugFiles = Option<Key>;
 /// Releases' files as read, by release: when, and the files.
 type ReleasesFiles = HashMap<String, (Instant, Files)>;
 
@@ -150,13 +152,19 @@ impl DecodedCache {
     }
 }
 
-/// The decoded maps of one release that may place some frames, by map name.
+/// The decoded maps that may place some frames of an event: its release's, by map name, and
+/// those found by debug id, by the minified file's name as the frames give it.
 #[derive(Default)]
 pub struct ReleaseMaps {
     maps: HashMap<String, Arc<Decoded>>,
+    by_file: HashMap<String, Arc<Decoded>>,
 }
 
 impl ReleaseMaps {
+    fn any(&self) -> bool {
+        !self.maps.is_empty() || !self.by_file.is_empty()
+    }
+
     /// Where a frame at `filename` `lineno`:`colno` (1-based) in function `function` is in the
     /// original source; `None` when no map of these covers it.
     pub fn place(
@@ -166,10 +174,13 @@ impl ReleaseMaps {
         lineno: u32,
         colno: u32,
     ) -> Option<Original> {
-        map_names(filename)
-            .into_iter()
-            .find_map(|n| self.maps.get(&n))?
-            .place(function, lineno, colno)
+        match self.by_file.get(filename) {
+            Some(d) => d,
+            None => map_names(filename)
+                .into_iter()
+                .find_map(|n| self.maps.get(&n))?,
+        }
+        .place(function, lineno, colno)
     }
 
     /// Replaces each frame a map covers by its place in the original source, the frame as sent
@@ -196,6 +207,8 @@ pub struct SourceMaps {
     store: Store,
     /// By project.
     files: Mutex<HashMap<Uuid, ReleasesFiles>>,
+    /// By project and debug id: when it was read, and the contents' key (none stored: `None`).
+    debug: Mutex<HashMap<(Uuid, String), (Instant, DebugFiles)>>,
     decoded: Mutex<DecodedCache>,
     budget: usize,
 }
@@ -205,6 +218,7 @@ impl SourceMaps {
         SourceMaps {
             store,
             files: Mutex::default(),
+            debug: Mutex::default(),
             decoded: Mutex::default(),
             budget: DECODED_BUDGET,
         }
@@ -217,6 +231,14 @@ impl SourceMaps {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get_mut(&project_id)
             .map(|releases| releases.remove(release));
+    }
+
+    /// Drops what is known of a debug id's files (after an upload).
+    pub fn forget_debug_id(&self, project_id: Uuid, debug_id: &str) {
+        self.debug
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(project_id, debug_id.to_owned()));
     }
 
     /// The maps of `release` that may place frames in `filenames`; `None` when there is none.
@@ -274,6 +296,66 @@ impl SourceMaps {
     /// [`load`](Self::load) for a capture, by the files its frames name (frames sent as text
     /// are parsed for them). A failure is logged and leaves the capture's frames as sent.
     pub async fn for_capture(&self, project_id: Uuid, input: &CaptureInput) -> Option<ReleaseMaps> {
+        let by_release = self.for_release(project_id, input).await;
+        if input.debug_images.is_empty() {
+            return by_release;
+        }
+        let filenames = super::prepare::frame_files(input);
+        let mut maps = by_release.unwrap_or_default();
+        self.add_by_debug_id(&mut maps, project_id, &input.debug_images, |f| {
+            filenames.iter().any(|n| n == f)
+        })
+        .await;
+        maps.any().then_some(maps)
+    }
+
+    /// The maps that may place an event being read: its `release`'s and those its
+    /// `debug_images` name, for frames in `filenames`.
+    pub async fn for_read(
+        &self,
+        project_id: Uuid,
+        release: &str,
+        debug_images: &[(String, String)],
+        filenames: &[&str],
+    ) -> Result<Option<ReleaseMaps>, Error> {
+        let mut maps = self
+            .load(project_id, release, filenames.iter().copied())
+            .await?
+            .unwrap_or_default();
+        self.add_by_debug_id(&mut maps, project_id, debug_images, |f| {
+            filenames.contains(&f)
+        })
+        .await;
+        Ok(maps.any().then_some(maps))
+    }
+
+    /// Adds the maps stored under the debug ids of `images` whose files `wanted` names. A
+    /// failure is logged and leaves those frames as sent.
+    async fn add_by_debug_id(
+        &self,
+        maps: &mut ReleaseMaps,
+        project_id: Uuid,
+        images: &[(String, String)],
+        wanted: impl Fn(&str) -> bool,
+    ) {
+        for (file, id) in images {
+            if maps.by_file.contains_key(file) || !wanted(file) {
+                continue;
+            }
+            match self.by_debug_id(project_id, id).await {
+                Ok(Some(d)) => {
+                    maps.by_file.insert(file.clone(), d);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, debug_id = %id, "source map not read; the frames stay minified");
+                }
+            }
+        }
+    }
+
+    /// The maps of the capture's release that its frames need.
+    async fn for_release(&self, project_id: Uuid, input: &CaptureInput) -> Option<ReleaseMaps> {
         let release = input.release.as_str();
         let found = match self.files_with_maps(project_id, release).await {
             // Only an event of a release with maps has its text stacks parsed for file names.
@@ -333,6 +415,55 @@ impl SourceMaps {
         Ok(listed)
     }
 
+    /// The decoded map stored under `debug_id`, with its minified source.
+    async fn by_debug_id(
+        &self,
+        project_id: Uuid,
+        debug_id: &str,
+    ) -> Result<Option<Arc<Decoded>>, Error> {
+        let known = {
+            let debug = self
+                .debug
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            debug
+                .get(&(project_id, debug_id.to_owned()))
+                .filter(|(at, _)| at.elapsed() < FILES_TTL)
+                .map(|(_, key)| key.clone())
+        };
+        let key = match known {
+            Some(key) => key,
+            None => {
+                let sums = self.store.debug_file_sums(project_id, debug_id).await?;
+                let key = sums
+                    .get(SOURCE_MAP)
+                    .map(|m| (m.clone(), sums.get(MINIFIED_SOURCE).cloned()));
+                let mut debug = self
+                    .debug
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if debug.len() >= FILES_MAX {
+                    debug.clear();
+                }
+                debug.insert(
+                    (project_id, debug_id.to_owned()),
+                    (Instant::now(), key.clone()),
+                );
+                key
+            }
+        };
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        self.decoded_by(key, async {
+            let mut contents = self.store.debug_file_contents(project_id, debug_id).await?;
+            Ok(contents
+                .remove(SOURCE_MAP)
+                .map(|map| (map, contents.remove(MINIFIED_SOURCE))))
+        })
+        .await
+    }
+
     /// The decoded map `name` of a release with `files`, with the minified source beside it.
     /// `None` when it does not read as a source map.
     async fn decoded(
@@ -344,6 +475,30 @@ impl SourceMaps {
     ) -> Result<Option<Arc<Decoded>>, Error> {
         let source_name = name.trim_end_matches(".map");
         let key: Key = (files[name].clone(), files.get(source_name).cloned());
+        let with_source = key.1.is_some();
+        self.decoded_by(key, async move {
+            let mut names = vec![name.to_owned()];
+            if with_source {
+                names.push(source_name.to_owned());
+            }
+            let mut contents = self
+                .store
+                .release_file_contents(project_id, release, &names)
+                .await?;
+            Ok(contents
+                .remove(name)
+                .map(|map| (map, contents.remove(source_name))))
+        })
+        .await
+    }
+
+    /// The map of contents `key`, decoded once: `load` reads the map and its minified source
+    /// (`None`: gone since it was listed). `None` when it is gone or does not read as a map.
+    async fn decoded_by(
+        &self,
+        key: Key,
+        load: impl Future<Output = Result<Option<(Vec<u8>, Option<Vec<u8>>)>, Error>>,
+    ) -> Result<Option<Arc<Decoded>>, Error> {
         let cell = self
             .decoded
             .lock()
@@ -351,22 +506,11 @@ impl SourceMaps {
             .slot(&key);
         let mut cost = 0;
         let counted = &mut cost;
-        let key_ref = &key;
-        // The error `None`: the map was deleted since the list was read (not kept, as an
-        // upload of the same contents would find it).
+        // The error `None`: the map was deleted since it was listed (not kept, as an upload
+        // of the same contents would find it).
         let decoded = cell
             .get_or_try_init(|| async move {
-                let mut names = vec![name.to_owned()];
-                if key_ref.1.is_some() {
-                    names.push(source_name.to_owned());
-                }
-                let mut contents = self
-                    .store
-                    .release_file_contents(project_id, release, &names)
-                    .await
-                    .map_err(Some)?;
-                let map = contents.remove(name).ok_or(None)?;
-                let source = contents.remove(source_name);
+                let (map, source) = load.await.map_err(Some)?.ok_or(None)?;
                 *counted = map.len() * 2 + source.as_ref().map_or(0, Vec::len) + PLACES_COST;
                 // Decoding costs in proportion to the map (up to 20 MiB): off the async workers.
                 tokio::task::spawn_blocking(move || {
@@ -416,6 +560,7 @@ mod tests {
         );
         ReleaseMaps {
             maps: HashMap::from([("~/app.min.js.map".to_owned(), Arc::new(decoded))]),
+            by_file: HashMap::new(),
         }
     }
 

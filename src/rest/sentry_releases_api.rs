@@ -123,6 +123,7 @@ async fn assemble(
         missing_chunks,
         detail,
         files: _,
+        debug_ids: _,
     } = api
         .assemble_bundle(ctx.request(pb::AssembleBundleRequest {
             checksum: body.checksum,

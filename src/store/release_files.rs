@@ -4,14 +4,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set,
     sea_query::{ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
 use super::{
     Store, db_err, delete_rows,
-    entity::{release_file, upload_chunk},
+    entity::{debug_file, release_file, upload_chunk},
 };
 use crate::{domain::model::from_millis, error::Error};
 
@@ -30,6 +31,30 @@ pub struct ReleaseFileInfo {
 const FILE: &str = "release file";
 
 impl Store {
+    /// Inserts `rows` in one write transaction, each as one statement with `on_conflict`: two
+    /// uploads at once (two CI jobs) cannot both insert; the conflict decides.
+    async fn upsert_rows<A>(
+        &self,
+        rows: impl IntoIterator<Item = A>,
+        on_conflict: OnConflict,
+    ) -> Result<(), Error>
+    where
+        A: ActiveModelTrait + Send,
+        <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    {
+        let txn = self.begin_write().await?;
+        for row in rows {
+            A::Entity::insert(row)
+                .on_conflict(on_conflict.clone())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db_err)?;
+        }
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(())
+    }
+
     /// Stores a file of a release, replacing one of the same name.
     pub async fn put_release_file(
         &self,
@@ -52,30 +77,24 @@ impl Store {
             content: Set(content),
             created_at: Set(now),
         };
-        // One statement, so that two uploads of one name at once (two CI jobs) cannot both
-        // insert: the later replaces the earlier, id and all.
-        let txn = self.begin_write().await?;
-        release_file::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
-                    release_file::Column::ProjectId,
-                    release_file::Column::Release,
-                    release_file::Column::Name,
-                ])
-                .update_columns([
-                    release_file::Column::Id,
-                    release_file::Column::Size,
-                    release_file::Column::Sha1,
-                    release_file::Column::Content,
-                    release_file::Column::CreatedAt,
-                ])
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
-        self.note_write();
+        // The later of two uploads of one name replaces the earlier, id and all.
+        self.upsert_rows(
+            [row],
+            OnConflict::columns([
+                release_file::Column::ProjectId,
+                release_file::Column::Release,
+                release_file::Column::Name,
+            ])
+            .update_columns([
+                release_file::Column::Id,
+                release_file::Column::Size,
+                release_file::Column::Sha1,
+                release_file::Column::Content,
+                release_file::Column::CreatedAt,
+            ])
+            .to_owned(),
+        )
+        .await?;
         Ok(ReleaseFileInfo {
             id,
             release: release.to_owned(),
@@ -167,24 +186,13 @@ impl Store {
                 content: Set(content),
                 created_at: Set(now),
             });
-        let txn = self.begin_write().await?;
-        for row in rows {
-            upload_chunk::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::columns([
-                        upload_chunk::Column::ProjectId,
-                        upload_chunk::Column::Sha1,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await
-                .map_err(db_err)?;
-        }
-        txn.commit().await.map_err(db_err)?;
-        self.note_write();
-        Ok(())
+        self.upsert_rows(
+            rows,
+            OnConflict::columns([upload_chunk::Column::ProjectId, upload_chunk::Column::Sha1])
+                .do_nothing()
+                .to_owned(),
+        )
+        .await
     }
 
     /// Those of the project's chunks `sha1s` names that are stored, by SHA-1.
@@ -244,6 +252,83 @@ impl Store {
             .filter(release_file::Column::ProjectId.eq(project_id))
             .filter(release_file::Column::Release.eq(release))
             .filter(release_file::Column::Name.is_in(names.iter().cloned()))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Stores a file by its debug id and kind (`source_map`, `minified_source`), replacing
+    /// one of the same id and kind.
+    pub async fn put_debug_file(
+        &self,
+        project_id: Uuid,
+        debug_id: &str,
+        kind: &str,
+        name: &str,
+        content: Vec<u8>,
+    ) -> Result<(), Error> {
+        let row = debug_file::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            project_id: Set(project_id),
+            debug_id: Set(debug_id.to_owned()),
+            kind: Set(kind.to_owned()),
+            name: Set(name.to_owned()),
+            size: Set(i64::try_from(content.len()).unwrap_or(i64::MAX)),
+            sha1: Set(crate::domain::sourcemap::sha1_hex(&content)),
+            content: Set(content),
+            created_at: Set(Utc::now().timestamp_millis()),
+        };
+        self.upsert_rows(
+            [row],
+            OnConflict::columns([
+                debug_file::Column::ProjectId,
+                debug_file::Column::DebugId,
+                debug_file::Column::Kind,
+            ])
+            .update_columns([
+                debug_file::Column::Id,
+                debug_file::Column::Name,
+                debug_file::Column::Size,
+                debug_file::Column::Sha1,
+                debug_file::Column::Content,
+                debug_file::Column::CreatedAt,
+            ])
+            .to_owned(),
+        )
+        .await
+    }
+
+    /// The SHA-1s of the files stored under `debug_id`, by kind.
+    pub async fn debug_file_sums(
+        &self,
+        project_id: Uuid,
+        debug_id: &str,
+    ) -> Result<HashMap<String, String>, Error> {
+        let rows: Vec<(String, String)> = debug_file::Entity::find()
+            .select_only()
+            .columns([debug_file::Column::Kind, debug_file::Column::Sha1])
+            .filter(debug_file::Column::ProjectId.eq(project_id))
+            .filter(debug_file::Column::DebugId.eq(debug_id))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// The contents of the files stored under `debug_id`, by kind.
+    pub async fn debug_file_contents(
+        &self,
+        project_id: Uuid,
+        debug_id: &str,
+    ) -> Result<HashMap<String, Vec<u8>>, Error> {
+        let rows: Vec<(String, Vec<u8>)> = debug_file::Entity::find()
+            .select_only()
+            .columns([debug_file::Column::Kind, debug_file::Column::Content])
+            .filter(debug_file::Column::ProjectId.eq(project_id))
+            .filter(debug_file::Column::DebugId.eq(debug_id))
             .into_tuple()
             .all(&self.db)
             .await

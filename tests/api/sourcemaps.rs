@@ -297,14 +297,10 @@ async fn events_arrive_placed_and_group_by_the_original_source() {
     assert_eq!(later, unmapped);
 }
 
-/// A Node app throws from a minified bundle and reports it with the real `@sentry/node`; its
-/// source map uploaded for the release, and the same again for a redeploy with other minified
-/// names, both events are one issue in the original source.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_sdk_events_from_two_builds_are_one_issue() {
-    const APP: &str = r#"
+/// A Node app that loads a bundle and reports what its export throws, with `@sentry/node`.
+const NODE_BUNDLE_APP: &str = r#"
 const Sentry = require('@sentry/node');
-const [dsn, release, bundle] = process.argv.slice(2);
+const [dsn, bundle, release] = process.argv.slice(2);
 Sentry.init({ dsn, release });
 const perItem = require(bundle);
 async function main() {
@@ -315,8 +311,30 @@ async function main() {
 }
 main();
 "#;
-    let app = spawn_app().await;
+
+/// Runs [`NODE_BUNDLE_APP`] on `bundle` (in `release`, if any); the stored event in full.
+async fn node_bundle_event(app: &TestApp, bundle: &str, release: Option<&str>) -> Value {
     let dsn = s(&app.get_ok("/v1/settings/dsn").await["dsn"]);
+    let mut args = vec![dsn.as_str(), bundle];
+    args.extend(release);
+    let run = sdk::node_script(NODE_BUNDLE_APP, &args).await;
+    assert!(run.success, "node failed:\n{}\n{}", run.stdout, run.stderr);
+    let id = s(&run.json()["id"]);
+    for e in app.list_all("").await {
+        let e = app.event(&s(&e["id"])).await;
+        if e["payload"]["event_id"].as_str() == Some(id.as_str()) {
+            return e;
+        }
+    }
+    panic!("event {id} did not arrive")
+}
+
+/// A Node app throws from a minified bundle and reports it with the real `@sentry/node`; its
+/// source map uploaded for the release, and the same again for a redeploy with other minified
+/// names, both events are one issue in the original source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_sdk_events_from_two_builds_are_one_issue() {
+    let app = spawn_app().await;
     let mut groups = Vec::new();
     for (release, minified, maps) in [
         ("node@1", MINIFIED, true),
@@ -337,18 +355,7 @@ main();
                 assert_eq!(r.status.as_u16(), 201, "{}", r.text);
             }
         }
-        let run = sdk::node_script(APP, &[&dsn, release, &bundle]).await;
-        assert!(run.success, "node failed:\n{}\n{}", run.stdout, run.stderr);
-        let id = s(&run.json()["id"]);
-        let listed = app.list_all("").await;
-        let mut found = None;
-        for e in listed {
-            let e = app.event(&s(&e["id"])).await;
-            if e["payload"]["event_id"].as_str() == Some(id.as_str()) {
-                found = Some(e);
-            }
-        }
-        let e = found.unwrap_or_else(|| panic!("event {id} did not arrive"));
+        let e = node_bundle_event(&app, &bundle, Some(release)).await;
         let frames = arr(&e["exception"]["frames"]);
         let newest = frames.last().unwrap();
         if maps {
@@ -378,15 +385,31 @@ async fn upload_with_sentry_cli(
     cli: &std::path::Path,
     dist: &std::path::Path,
 ) -> String {
-    let out = tokio::process::Command::new(cli)
-        .args([
+    run_sentry_cli(
+        app,
+        cli,
+        &[
             "sourcemaps",
             "upload",
             "--release",
             "shop@3.0",
             "--url-prefix",
             "~/static",
-        ])
+        ],
+        dist,
+    )
+    .await
+}
+
+/// Runs `<cli> <args> <dist>` against `app`; what it printed. It must succeed.
+async fn run_sentry_cli(
+    app: &TestApp,
+    cli: &std::path::Path,
+    args: &[&str],
+    dist: &std::path::Path,
+) -> String {
+    let out = tokio::process::Command::new(cli)
+        .args(args)
         .arg(dist)
         .env("SENTRY_URL", &app.base_url)
         .env("SENTRY_AUTH_TOKEN", &app.key)
@@ -463,6 +486,70 @@ async fn sentry_cli_2_uploads_release_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentry_cli_3_uploads_an_artifact_bundle() {
     sentry_cli_uploads_source_maps(sdk::sentry_cli_3(), "artifact bundle").await;
+}
+
+/// The build flow Sentry documents now: `sentry-cli sourcemaps inject dist` writes a debug id
+/// into the bundle and its map, `sentry-cli sourcemaps upload dist` uploads them without a
+/// release, and the SDK reports each file's debug id in the event's `debug_meta`. A real
+/// `@sentry/node` app, with no release set, throws from the injected bundle: its event arrives
+/// placed by the map its debug id names. Another build (other contents, so another debug id)
+/// whose files were not uploaded stays minified, until they are: then reading the event places
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentry_cli_3_debug_ids_place_events_without_a_release() {
+    let app = spawn_app().await;
+    let cli = sdk::sentry_cli_3();
+    let mut newest = Vec::new();
+    let mut last = None;
+    for (minified, exported, upload) in [(MINIFIED, "o", true), (MINIFIED_AGAIN, "b", false)] {
+        let dist = tempfile::tempdir().unwrap();
+        let bundle = dist.path().join("app.min.js");
+        std::fs::write(
+            &bundle,
+            format!(
+                "{minified}\nmodule.exports={exported};\n//# sourceMappingURL=app.min.js.map\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dist.path().join("app.min.js.map"), map()).unwrap();
+        let injected = run_sentry_cli(&app, &cli, &["sourcemaps", "inject"], dist.path()).await;
+        assert!(injected.contains("app.min.js.map"), "{injected}");
+        if upload {
+            let out = run_sentry_cli(&app, &cli, &["sourcemaps", "upload"], dist.path()).await;
+            assert!(out.contains("artifact bundle"), "{out}");
+        }
+        let bundle = bundle.to_str().unwrap().to_owned();
+        let e = node_bundle_event(&app, &bundle, None).await;
+        assert_eq!(e["release"], json!(""), "{e}");
+        assert!(
+            e["payload"]["debug_meta"]["images"][0]["debug_id"].is_string(),
+            "the SDK reports the debug id: {e}"
+        );
+        let frames = arr(&e["exception"]["frames"]);
+        newest.push(frames.last().unwrap().clone());
+        last = Some((dist, s(&e["id"])));
+    }
+    assert_eq!(newest[0]["function"], json!("perItem"), "{newest:?}");
+    assert_eq!(newest[0]["filename"], json!("webpack://shop/src/cart.ts"));
+    assert!(
+        newest[0]["minified"]["filename"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("app.min.js"))
+    );
+    assert_eq!(
+        newest[1]["function"],
+        json!("b"),
+        "not uploaded: {newest:?}"
+    );
+    let (dist, event) = last.unwrap();
+    run_sentry_cli(&app, &cli, &["sourcemaps", "upload"], dist.path()).await;
+    let e = app.event(&event).await;
+    let frames = arr(&e["exception"]["frames"]);
+    assert_eq!(
+        frames.last().unwrap()["function"],
+        json!("perItem"),
+        "placed when read: {e}"
+    );
 }
 
 /// A bundle put together over gRPC, as sentry-cli does it over REST: its chunks stored by
@@ -542,6 +629,7 @@ async fn artifact_bundles_are_assembled_from_chunks() {
     let names: Vec<&str> = r.files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["~/static/app.min.js.map"]);
     assert_eq!(r.files[0].size, map().len() as u64);
+    assert!(r.debug_ids.is_empty(), "no debug id in this bundle");
     // The chunks went with the assembly.
     let r = releases
         .assemble_bundle(app.req(assemble(chunks.clone(), "shop@4.0")))

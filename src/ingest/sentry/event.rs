@@ -417,9 +417,39 @@ pub fn to_capture(event: SentryEvent, event_id: Uuid) -> CaptureInput {
         idempotency_key: Some(format!("sentry:{}", event_id.simple())),
         platform: truncate(text(o.get("platform")), limits::SHORT_FIELD_MAX),
         transaction: truncate(text(o.get("transaction")), limits::SHORT_FIELD_MAX),
+        debug_images: debug_images(o.get("debug_meta")),
         payload_json: payload,
         ..CaptureInput::default()
     }
+}
+
+/// The debug images of a stored Sentry payload (see [`debug_images`]); none when it names no
+/// `debug_meta` (the payload is parsed only when it does).
+pub fn debug_images_of_payload(payload: &str) -> Vec<(String, String)> {
+    if !payload.contains("\"debug_meta\"") {
+        return Vec::new();
+    }
+    serde_json::from_str::<Value>(payload)
+        .map(|v| debug_images(v.get("debug_meta")))
+        .unwrap_or_default()
+}
+
+/// Most debug images read from one event.
+const DEBUG_IMAGES_MAX: usize = 256;
+
+/// The minified files whose debug ids the SDK found (`debug_meta.images` of type
+/// `sourcemap`): (file as its frames name it, debug id).
+fn debug_images(meta: Option<&Value>) -> Vec<(String, String)> {
+    values(meta.and_then(|m| m.get("images")))
+        .iter()
+        .filter(|i| i.get("type").and_then(Value::as_str) == Some("sourcemap"))
+        .filter_map(|i| {
+            let file = text(i.get("code_file"));
+            let id = crate::domain::sourcemap::debug_id(&text(i.get("debug_id")))?;
+            (!file.is_empty()).then_some((file, id))
+        })
+        .take(DEBUG_IMAGES_MAX)
+        .collect()
 }
 
 #[cfg(test)]
@@ -431,6 +461,25 @@ mod tests {
     fn capture(v: Value) -> CaptureInput {
         let ev = decode(v.to_string().as_bytes()).unwrap();
         to_capture(ev, Uuid::nil())
+    }
+
+    #[test]
+    fn source_map_debug_ids_are_read_from_debug_meta() {
+        let meta = json!({"debug_meta": {"images": [
+            {"type": "sourcemap", "code_file": "/srv/app.min.js",
+             "debug_id": "FF4B10CB-CAF0-5E8E-9389-6CD0DC7D74FF"},
+            {"type": "macho", "code_file": "/x", "debug_id": "ff4b10cb-caf0-5e8e-9389-6cd0dc7d74ff"},
+            {"type": "sourcemap", "code_file": "/y.js", "debug_id": "not an id"},
+            {"type": "sourcemap", "debug_id": "ff4b10cb-caf0-5e8e-9389-6cd0dc7d74ff"},
+        ]}});
+        let want = [(
+            "/srv/app.min.js".to_owned(),
+            "ff4b10cb-caf0-5e8e-9389-6cd0dc7d74ff".to_owned(),
+        )];
+        assert_eq!(capture(meta.clone()).debug_images, want);
+        assert_eq!(debug_images_of_payload(&meta.to_string()), want);
+        assert!(debug_images_of_payload("{\"message\": \"x\"}").is_empty());
+        assert!(debug_images_of_payload("{\"debug_meta\": ").is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod alert_rule;
 pub mod api_key;
 pub mod audit;
+pub mod debug_file;
 pub mod event;
 pub mod event_tag;
 pub mod group;
