@@ -167,6 +167,15 @@ pub struct BundleFile {
     pub kind: String,
 }
 
+impl BundleFile {
+    /// The debug id to keep the file under: a map's or a minified source's, when it has one.
+    pub fn kept_by_debug_id(&self) -> Option<&str> {
+        self.debug_id
+            .as_deref()
+            .filter(|_| self.kind == SOURCE_MAP || self.kind == MINIFIED_SOURCE)
+    }
+}
+
 /// A debug id as SDKs and sentry-cli write it, in the form it is stored under (lowercase,
 /// hyphenated); `None` when it is not one.
 pub fn debug_id(raw: &str) -> Option<String> {

@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Api, convert, releases};
+use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
     domain::{
@@ -213,19 +213,11 @@ impl GroupService for Api {
         let p = auth::require(req.extensions(), Scope::Read)?;
         let pb::GetEventRequest { event_id } = req.into_inner();
         let id = convert::uuid("event_id", &event_id)?;
-        let event = self.store.get_event(p.project_id, id).await?;
-        let mut event = convert::event_to_pb(event, true);
-        if let Some(exception) = event.exception.as_mut() {
-            releases::symbolicate(
-                &self.sourcemaps,
-                p.project_id,
-                &event.release,
-                &event.payload_json,
-                exception,
-            )
-            .await?;
-        }
-        Ok(Response::new(pb::GetEventResponse { event: Some(event) }))
+        let mut event = self.store.get_event(p.project_id, id).await?;
+        self.sourcemaps.place_stored(&mut event).await?;
+        Ok(Response::new(pb::GetEventResponse {
+            event: Some(convert::event_to_pb(event, true)),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListGroups")]

@@ -1,15 +1,13 @@
-//! `ReleaseService`: a release's files (source maps and minified sources), and the mapping of
-//! an event's minified frames through them when the event is read.
+//! `ReleaseService`: a release's files (source maps and minified sources) and artifact
+//! bundles. `ingest::sourcemaps` places events' frames by them.
 
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
     domain::sourcemap::{self as maps, Assembly},
     error::Error,
-    ingest::sourcemaps::SourceMaps,
     pb::{self, release_service_server::ReleaseService},
     store::ReleaseFileInfo,
 };
@@ -23,52 +21,6 @@ fn file_to_pb(f: ReleaseFileInfo) -> pb::ReleaseFile {
         created_at: Some(convert::ts(f.created_at)),
         sha1: f.sha1,
     }
-}
-
-/// The frames of an exception and of the exceptions chained to it.
-fn frames_of<'a>(e: &'a mut pb::ExceptionInfo, out: &mut Vec<&'a mut pb::Frame>) {
-    out.extend(e.frames.iter_mut());
-    for c in &mut e.chained {
-        frames_of(c, out);
-    }
-}
-
-/// Places each frame of `exception` (and of those chained to it) that a source map of
-/// `release`, or one the debug ids of the Sentry payload name, covers in the original source;
-/// the frame as sent is kept in its `minified`.
-/// Frames placed when the event arrived are left as they are; this places the frames of
-/// events that arrived before their release's maps.
-pub async fn symbolicate(
-    maps: &SourceMaps,
-    project_id: Uuid,
-    release: &str,
-    payload_json: &str,
-    exception: &mut pb::ExceptionInfo,
-) -> Result<(), Error> {
-    let mut frames = Vec::new();
-    frames_of(exception, &mut frames);
-    frames.retain(|f| f.lineno > 0 && f.minified.is_none());
-    if frames.is_empty() {
-        return Ok(());
-    }
-    let debug_images = crate::ingest::sentry::event::debug_images_of_payload(payload_json);
-    let filenames: Vec<String> = frames.iter().map(|f| f.filename.clone()).collect();
-    let filenames: Vec<&str> = filenames.iter().map(String::as_str).collect();
-    let Some(maps) = maps
-        .for_read(project_id, release, &debug_images, &filenames)
-        .await?
-    else {
-        return Ok(());
-    };
-    for frame in frames {
-        let Some(o) = maps.place(&frame.filename, &frame.function, frame.lineno, frame.colno)
-        else {
-            continue;
-        };
-        let sent = convert::frame_from_pb(std::mem::take(frame));
-        *frame = convert::frame_to_pb(&o.frame(sent));
-    }
-    Ok(())
 }
 
 #[tonic::async_trait]
@@ -197,14 +149,12 @@ impl ReleaseService for Api {
         let mut stored_files = Vec::new();
         let mut debug_ids = Vec::new();
         for f in files {
-            if let Some(id) = &f.debug_id
-                && (f.kind == maps::SOURCE_MAP || f.kind == maps::MINIFIED_SOURCE)
-            {
+            if let Some(id) = f.kept_by_debug_id() {
                 self.store
                     .put_debug_file(p.project_id, id, &f.kind, &f.url, f.content.clone())
                     .await?;
-                if !debug_ids.contains(id) {
-                    debug_ids.push(id.clone());
+                if !debug_ids.iter().any(|d| d == id) {
+                    debug_ids.push(id.to_owned());
                 }
             }
             if !release.is_empty() {

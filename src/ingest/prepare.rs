@@ -217,7 +217,7 @@ pub fn prepare_placed(
 
     let mut exception = exception;
     if let (Some(maps), Some(e)) = (maps, exception.as_mut()) {
-        place(maps, e);
+        maps.place_exception(e);
     }
     // Frames the client did not classify are classified once here, so what is stored and
     // shown says which frames counted as the application's.
@@ -314,17 +314,6 @@ pub fn prepare_placed(
         search_text: without_nul(search_text),
         data,
     })
-}
-
-/// Places the frames of `e` and of the exceptions chained to it by `maps`. Frames parsed from
-/// text that a map placed are stored (reading would parse the minified ones again).
-fn place(maps: &ReleaseMaps, e: &mut ExceptionData) {
-    if maps.place_frames(&mut e.frames) {
-        e.frames_from_text = false;
-    }
-    for c in &mut e.chained {
-        place(maps, c);
-    }
 }
 
 /// The files a capture's frames name, structured or in stack trace text, each once: which

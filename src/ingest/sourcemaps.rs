@@ -24,10 +24,11 @@ use sourcemap::{DecodedMap, SourceView};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::CaptureInput;
+use super::{CaptureInput, sentry::event::debug_images_of_payload};
 use crate::{
     domain::{
-        Frame,
+        ExceptionData, Frame,
+        model::StoredEvent,
         sourcemap::{MINIFIED_SOURCE, Original, SOURCE_MAP, map_names, original},
     },
     error::Error,
@@ -167,13 +168,7 @@ impl ReleaseMaps {
 
     /// Where a frame at `filename` `lineno`:`colno` (1-based) in function `function` is in the
     /// original source; `None` when no map of these covers it.
-    pub fn place(
-        &self,
-        filename: &str,
-        function: &str,
-        lineno: u32,
-        colno: u32,
-    ) -> Option<Original> {
+    fn place(&self, filename: &str, function: &str, lineno: u32, colno: u32) -> Option<Original> {
         match self.by_file.get(filename) {
             Some(d) => d,
             None => map_names(filename)
@@ -183,10 +178,21 @@ impl ReleaseMaps {
         .place(function, lineno, colno)
     }
 
+    /// Places the frames of `e` and of the exceptions chained to it. Frames parsed from text
+    /// that a map placed are stored (reading would parse the minified ones again).
+    pub fn place_exception(&self, e: &mut ExceptionData) {
+        if self.place_frames(&mut e.frames) {
+            e.frames_from_text = false;
+        }
+        for c in &mut e.chained {
+            self.place_exception(c);
+        }
+    }
+
     /// Replaces each frame a map covers by its place in the original source, the frame as sent
     /// kept in its `minified`. Frames placed before are left alone. Returns whether any frame
     /// was placed.
-    pub fn place_frames(&self, frames: &mut [Frame]) -> bool {
+    fn place_frames(&self, frames: &mut [Frame]) -> bool {
         let mut any = false;
         for f in frames
             .iter_mut()
@@ -199,6 +205,18 @@ impl ReleaseMaps {
             any = true;
         }
         any
+    }
+}
+
+/// The files of the frames of `e` (and of those chained to it) that no map placed yet.
+fn unplaced_files(e: &ExceptionData, out: &mut Vec<String>) {
+    for f in &e.frames {
+        if f.lineno > 0 && f.minified.is_none() && !out.contains(&f.filename) {
+            out.push(f.filename.clone());
+        }
+    }
+    for c in &e.chained {
+        unplaced_files(c, out);
     }
 }
 
@@ -241,17 +259,77 @@ impl SourceMaps {
             .remove(&(project_id, debug_id.to_owned()));
     }
 
-    /// The maps of `release` that may place frames in `filenames`; `None` when there is none.
-    pub async fn load<'a>(
+    /// The maps that may place a capture: its release's and those its debug images name, for
+    /// the files its frames name (stack text is parsed for them only when some map may be
+    /// needed). A failure is logged and leaves the capture's frames as sent.
+    pub async fn for_capture(&self, project_id: Uuid, input: &CaptureInput) -> Option<ReleaseMaps> {
+        self.find(project_id, &input.release, &input.debug_images, || {
+            super::prepare::frame_files(input)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, release = %input.release, "source maps not read; the event keeps its minified frames");
+            None
+        })
+    }
+
+    /// Places the frames of a stored event that arrived before the maps that cover them (by
+    /// its release, or by the debug ids of its Sentry payload). Frames placed when it arrived
+    /// are left as they are.
+    pub async fn place_stored(&self, event: &mut StoredEvent) -> Result<(), Error> {
+        let Some(e) = event.exception.as_mut() else {
+            return Ok(());
+        };
+        let mut filenames = Vec::new();
+        unplaced_files(e, &mut filenames);
+        if filenames.is_empty() {
+            return Ok(());
+        }
+        let images = debug_images_of_payload(event.payload_json.as_deref().unwrap_or_default());
+        if let Some(maps) = self
+            .find(event.project_id, &event.release, &images, || filenames)
+            .await?
+        {
+            maps.place_exception(e);
+        }
+        Ok(())
+    }
+
+    /// The maps of `release`, and those the debug ids of `images` name, that may place frames
+    /// in the files `filenames` gives (asked only when a map may be needed); `None` when none.
+    /// A debug id that cannot be read is logged and passed over.
+    async fn find(
         &self,
         project_id: Uuid,
         release: &str,
-        filenames: impl IntoIterator<Item = &'a str>,
+        images: &[(String, String)],
+        filenames: impl FnOnce() -> Vec<String>,
     ) -> Result<Option<ReleaseMaps>, Error> {
-        match self.files_with_maps(project_id, release).await? {
-            Some(files) => self.maps_for(project_id, release, &files, filenames).await,
-            None => Ok(None),
+        let files = self.files_with_maps(project_id, release).await?;
+        if files.is_none() && images.is_empty() {
+            return Ok(None);
         }
+        let filenames = filenames();
+        let mut maps = ReleaseMaps::default();
+        if let Some(files) = files {
+            self.add_release_maps(&mut maps, project_id, release, &files, &filenames)
+                .await?;
+        }
+        for (file, id) in images {
+            if maps.by_file.contains_key(file) || !filenames.contains(file) {
+                continue;
+            }
+            match self.by_debug_id(project_id, id).await {
+                Ok(Some(d)) => {
+                    maps.by_file.insert(file.clone(), d);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, debug_id = %id, "source map not read; the frames stay minified");
+                }
+            }
+        }
+        Ok(maps.any().then_some(maps))
     }
 
     /// The files of `release`, when a source map is among them.
@@ -267,117 +345,29 @@ impl SourceMaps {
         Ok(files.keys().any(|n| n.ends_with(".map")).then_some(files))
     }
 
-    async fn maps_for<'a>(
-        &self,
-        project_id: Uuid,
-        release: &str,
-        files: &Files,
-        filenames: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Option<ReleaseMaps>, Error> {
-        let mut wanted: Vec<&String> = Vec::new();
-        for filename in filenames {
-            if let Some(name) = map_names(filename)
-                .into_iter()
-                .find_map(|n| files.get_key_value(&n).map(|(k, _)| k))
-                && !wanted.contains(&name)
-            {
-                wanted.push(name);
-            }
-        }
-        let mut out = ReleaseMaps::default();
-        for name in wanted {
-            if let Some(d) = self.decoded(project_id, release, files, name).await? {
-                out.maps.insert(name.clone(), d);
-            }
-        }
-        Ok((!out.maps.is_empty()).then_some(out))
-    }
-
-    /// [`load`](Self::load) for a capture, by the files its frames name (frames sent as text
-    /// are parsed for them). A failure is logged and leaves the capture's frames as sent.
-    pub async fn for_capture(&self, project_id: Uuid, input: &CaptureInput) -> Option<ReleaseMaps> {
-        let by_release = self.for_release(project_id, input).await;
-        if input.debug_images.is_empty() {
-            return by_release;
-        }
-        let filenames = super::prepare::frame_files(input);
-        let mut maps = by_release.unwrap_or_default();
-        self.add_by_debug_id(&mut maps, project_id, &input.debug_images, |f| {
-            filenames.iter().any(|n| n == f)
-        })
-        .await;
-        maps.any().then_some(maps)
-    }
-
-    /// The maps that may place an event being read: its `release`'s and those its
-    /// `debug_images` name, for frames in `filenames`.
-    pub async fn for_read(
-        &self,
-        project_id: Uuid,
-        release: &str,
-        debug_images: &[(String, String)],
-        filenames: &[&str],
-    ) -> Result<Option<ReleaseMaps>, Error> {
-        let mut maps = self
-            .load(project_id, release, filenames.iter().copied())
-            .await?
-            .unwrap_or_default();
-        self.add_by_debug_id(&mut maps, project_id, debug_images, |f| {
-            filenames.contains(&f)
-        })
-        .await;
-        Ok(maps.any().then_some(maps))
-    }
-
-    /// Adds the maps stored under the debug ids of `images` whose files `wanted` names. A
-    /// failure is logged and leaves those frames as sent.
-    async fn add_by_debug_id(
+    /// Adds the maps among the release's `files` that may place frames in `filenames`.
+    async fn add_release_maps(
         &self,
         maps: &mut ReleaseMaps,
         project_id: Uuid,
-        images: &[(String, String)],
-        wanted: impl Fn(&str) -> bool,
-    ) {
-        for (file, id) in images {
-            if maps.by_file.contains_key(file) || !wanted(file) {
+        release: &str,
+        files: &Files,
+        filenames: &[String],
+    ) -> Result<(), Error> {
+        for filename in filenames {
+            let Some(name) = map_names(filename)
+                .into_iter()
+                .find_map(|n| files.get_key_value(&n).map(|(k, _)| k))
+            else {
                 continue;
-            }
-            match self.by_debug_id(project_id, id).await {
-                Ok(Some(d)) => {
-                    maps.by_file.insert(file.clone(), d);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, debug_id = %id, "source map not read; the frames stay minified");
-                }
+            };
+            if !maps.maps.contains_key(name)
+                && let Some(d) = self.decoded(project_id, release, files, name).await?
+            {
+                maps.maps.insert(name.clone(), d);
             }
         }
-    }
-
-    /// The maps of the capture's release that its frames need.
-    async fn for_release(&self, project_id: Uuid, input: &CaptureInput) -> Option<ReleaseMaps> {
-        let release = input.release.as_str();
-        let found = match self.files_with_maps(project_id, release).await {
-            // Only an event of a release with maps has its text stacks parsed for file names.
-            Ok(Some(files)) => {
-                let filenames = super::prepare::frame_files(input);
-                self.maps_for(
-                    project_id,
-                    release,
-                    &files,
-                    filenames.iter().map(String::as_str),
-                )
-                .await
-            }
-            other => other.map(|_| None),
-        };
-        match found {
-            Ok(maps) => maps,
-            Err(e) => {
-                tracing::warn!(error = %e, release = %input.release, "source maps not read; the event keeps its minified frames");
-                None
-            }
-        }
+        Ok(())
     }
 
     async fn files(&self, project_id: Uuid, release: &str) -> Result<Files, Error> {

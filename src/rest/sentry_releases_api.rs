@@ -87,13 +87,10 @@ async fn upload_chunks(
     Path(_org): Path<String>,
     mut form: Multipart,
 ) -> Result<Json<Value>, ApiError> {
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::from(Error::malformed("body", e.body_text()))
-    };
     let mut chunks = Vec::new();
-    while let Some(field) = form.next_field().await.map_err(bad)? {
+    while let Some(field) = form.next_field().await.map_err(form_error)? {
         if field.name() == Some("file") {
-            chunks.push(field.bytes().await.map_err(bad)?.to_vec());
+            chunks.push(field.bytes().await.map_err(form_error)?.to_vec());
         }
     }
     api.upload_chunks(ctx.request(pb::UploadChunksRequest { chunks }))
@@ -137,6 +134,11 @@ async fn assemble(
         "missingChunks": missing_chunks,
         "detail": if detail.is_empty() { Value::Null } else { Value::String(detail) },
     })))
+}
+
+/// A form that cannot be read, as a malformed body.
+fn form_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::from(Error::malformed("body", e.body_text()))
 }
 
 /// A release file as Sentry shows an artifact.
@@ -220,18 +222,15 @@ async fn upload_file(
     Path((_org, _project, release)): Path<(String, String, String)>,
     mut form: Multipart,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::from(Error::malformed("body", e.body_text()))
-    };
     let (mut name, mut content) = (None, None);
-    while let Some(field) = form.next_field().await.map_err(bad)? {
+    while let Some(field) = form.next_field().await.map_err(form_error)? {
         match field.name() {
             Some("file") => {
                 let file_name = field.file_name().map(str::to_owned);
-                content = Some(field.bytes().await.map_err(bad)?);
+                content = Some(field.bytes().await.map_err(form_error)?);
                 name = name.or(file_name);
             }
-            Some("name") => name = Some(field.text().await.map_err(bad)?),
+            Some("name") => name = Some(field.text().await.map_err(form_error)?),
             _ => {}
         }
     }
