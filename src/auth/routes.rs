@@ -156,6 +156,8 @@ pub static ROUTES: &[Route] = &[
     grpc("/faultline.v1.GroupService/DeleteGroupComment", WRITE),
     grpc("/faultline.v1.GroupService/DeleteGroup", WRITE),
     grpc("/faultline.v1.GroupService/MergeGroups", WRITE),
+    grpc("/faultline.v1.GroupService/ListGroupHashes", READ),
+    grpc("/faultline.v1.GroupService/UnmergeGroup", WRITE),
     grpc("/faultline.v1.GroupService/BulkUpdateGroups", WRITE),
     grpc("/faultline.v1.GroupService/ExportEvents", READ),
     rest("GET", "/v1/errors/list", READ),
@@ -184,6 +186,8 @@ pub static ROUTES: &[Route] = &[
     rest("GET", "/v1/errors/activity/{error_group_id}", READ),
     rest("DELETE", "/v1/errors/delete/{error_group_id}", WRITE),
     rest("POST", "/v1/errors/merge", WRITE),
+    rest("GET", "/v1/errors/hashes/{error_group_id}", READ),
+    rest("POST", "/v1/errors/unmerge/{error_group_id}", WRITE),
     rest("POST", "/v1/errors/bulk", WRITE),
     rest("POST", "/v1/errors/export", READ),
     // SettingsService: retention

@@ -1,5 +1,5 @@
 //! An issue's activity, as Sentry's activity feed shows it: what happened to the group and
-//! who did it. People resolve, ignore, reopen, assign, merge, comment and move the fix
+//! who did it. People resolve, ignore, reopen, assign, merge, unmerge, comment and move the fix
 //! workflow along; Faultline itself reopens a group (a regression) and ends snoozes.
 
 use chrono::{DateTime, Utc};
@@ -68,6 +68,19 @@ pub enum Change {
         merged: Vec<Uuid>,
         events: u64,
     },
+    /// Some of its grouping keys (`hashes`) and the `events` that came by them were moved to
+    /// a new group, `destination` (Sentry's unmerge).
+    UnmergeSource {
+        destination: Uuid,
+        hashes: Vec<String>,
+        events: u64,
+    },
+    /// Made by an unmerge: `hashes` and `events` came from `source`.
+    UnmergeDestination {
+        source: Uuid,
+        hashes: Vec<String>,
+        events: u64,
+    },
     /// Moved along the fix workflow.
     Workflow {
         from: String,
@@ -89,6 +102,8 @@ impl Change {
             Change::Assigned(_) => "assigned",
             Change::Unassigned => "unassigned",
             Change::Merge { .. } => "merge",
+            Change::UnmergeSource { .. } => "unmerge_source",
+            Change::UnmergeDestination { .. } => "unmerge_destination",
             Change::Workflow { .. } => "workflow",
         }
     }
@@ -142,6 +157,16 @@ mod tests {
             Change::Merge {
                 merged: vec![Uuid::nil()],
                 events: 3,
+            },
+            Change::UnmergeSource {
+                destination: Uuid::nil(),
+                hashes: vec!["ab".into()],
+                events: 2,
+            },
+            Change::UnmergeDestination {
+                source: Uuid::nil(),
+                hashes: vec!["ab".into()],
+                events: 2,
             },
             Change::Workflow {
                 from: "NEW".into(),

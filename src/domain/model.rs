@@ -30,6 +30,18 @@ pub struct StoredEvent {
     pub payload_json: Option<String>,
 }
 
+impl StoredEvent {
+    /// The title the event gives its group ("Type: first line of message"), as when it arrived.
+    pub fn title(&self) -> String {
+        let (ty, value, frames) = match &self.exception {
+            Some(e) if !e.value.is_empty() => (e.r#type.as_str(), e.value.as_str(), &e.frames[..]),
+            Some(e) => (e.r#type.as_str(), self.message.as_str(), &e.frames[..]),
+            None => ("", self.message.as_str(), &[][..]),
+        };
+        super::grouping::title_and_culprit(ty, value, frames).0
+    }
+}
+
 /// A group (an issue).
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -134,6 +146,51 @@ impl MergeSet {
     }
 
     pub fn ids(&self) -> &[Uuid] {
+        &self.0
+    }
+}
+
+/// Most grouping keys one unmerge moves.
+pub const UNMERGE_MAX: usize = 100;
+
+/// Grouping keys of a group to move to a new group (Sentry's unmerge): from 1 to
+/// `UNMERGE_MAX` keys of 32 hexadecimal digits (as `ListGroupHashes` lists them), each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmergeKeys(Vec<String>);
+
+impl UnmergeKeys {
+    /// The keys, lower-cased, or the field error (`hashes`) saying what is wrong.
+    pub fn new(hashes: Vec<String>) -> Result<UnmergeKeys, crate::error::Error> {
+        let invalid = |message: String, code: &str| {
+            crate::error::Error::invalid_field("hashes", message, code)
+        };
+        if hashes.is_empty() {
+            return Err(crate::error::Error::required("hashes"));
+        }
+        if hashes.len() > UNMERGE_MAX {
+            return Err(invalid(
+                format!("must name from 1 to {UNMERGE_MAX} keys"),
+                "INVALID_COUNT",
+            ));
+        }
+        let mut keys: Vec<String> = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            let h = h.trim().to_ascii_lowercase();
+            if h.len() != 32 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    format!("{h:?} is not a grouping key (32 hexadecimal digits)"),
+                    "INVALID_FORMAT",
+                ));
+            }
+            if keys.contains(&h) {
+                return Err(invalid(format!("names {h} twice"), "DUPLICATE"));
+            }
+            keys.push(h);
+        }
+        Ok(UnmergeKeys(keys))
+    }
+
+    pub fn hashes(&self) -> &[String] {
         &self.0
     }
 }

@@ -86,6 +86,20 @@ fn activity_to_pb(a: Activity) -> pb::GroupActivity {
             out.merged_group_ids = merged.iter().map(Uuid::to_string).collect();
             out.merged_events = events;
         }
+        Change::UnmergeSource {
+            destination: other,
+            hashes,
+            events,
+        }
+        | Change::UnmergeDestination {
+            source: other,
+            hashes,
+            events,
+        } => {
+            out.unmerged_hashes = hashes;
+            out.unmerge_group_id = other.to_string();
+            out.unmerged_events = events;
+        }
         Change::Workflow { from, to } => {
             out.workflow_from = from;
             out.workflow_to = to;
@@ -547,6 +561,51 @@ impl GroupService for Api {
             group: Some(convert::group_to_pb(group)),
             merged_group_ids: merged.iter().map(Uuid::to_string).collect(),
             moved_events,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListGroupHashes")]
+    async fn list_group_hashes(
+        &self,
+        req: Request<pb::ListGroupHashesRequest>,
+    ) -> Result<Response<pb::ListGroupHashesResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let pb::ListGroupHashesRequest { group_id } = req.into_inner();
+        let id = convert::uuid("error_group_id", &group_id)?;
+        let keys = self.store.group_keys(p.project_id, id).await?;
+        Ok(Response::new(pb::ListGroupHashesResponse {
+            hashes: keys
+                .keys
+                .into_iter()
+                .map(|k| pb::GroupHash {
+                    hash: k.hash,
+                    kind: k.kind.map(|k| k.as_str().to_owned()).unwrap_or_default(),
+                    primary: k.primary,
+                    events: k.events,
+                    latest_event: k.latest.map(|e| convert::event_to_pb(e, false)),
+                })
+                .collect(),
+            other_events: keys.other_events,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/UnmergeGroup")]
+    async fn unmerge_group(
+        &self,
+        req: Request<pb::UnmergeGroupRequest>,
+    ) -> Result<Response<pb::UnmergeGroupResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let pb::UnmergeGroupRequest { group_id, hashes } = req.into_inner();
+        let id = convert::uuid("error_group_id", &group_id)?;
+        let keys = model::UnmergeKeys::new(hashes)?;
+        let out = self
+            .store
+            .unmerge_group(p.project_id, id, &keys, Some(&actor(&p)))
+            .await?;
+        Ok(Response::new(pb::UnmergeGroupResponse {
+            group: Some(convert::group_to_pb(out.source)),
+            new_group: Some(convert::group_to_pb(out.destination)),
+            moved_events: out.moved_events,
         }))
     }
 

@@ -63,6 +63,8 @@ pub fn routes() -> Router<Api> {
         .route("/v1/errors/delete/{error_group_id}", delete(delete_group))
         .route("/v1/errors/bulk", post(bulk))
         .route("/v1/errors/merge", post(merge))
+        .route("/v1/errors/hashes/{error_group_id}", get(hashes))
+        .route("/v1/errors/unmerge/{error_group_id}", post(unmerge))
         .route("/v1/errors/export", post(export))
         .route("/v1/errors/retention/get", get(retention_get))
         .route("/v1/errors/retention/set", put(retention_set))
@@ -190,6 +192,12 @@ struct MessageBody {
 #[derive(Deserialize)]
 struct MergeBody {
     error_group_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct UnmergeBody {
+    #[serde(default)]
+    hashes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -1199,6 +1207,9 @@ fn activity_json(a: pb::GroupActivity) -> Value {
         merged_events,
         workflow_from,
         workflow_to,
+        unmerged_hashes,
+        unmerge_group_id,
+        unmerged_events,
     } = a;
     let data = match r#type.as_str() {
         "note" => json!({ "text": text }),
@@ -1211,6 +1222,16 @@ fn activity_json(a: pb::GroupActivity) -> Value {
         "set_unresolved" => json!({ "snooze_end": or_null(snooze_end) }),
         "assigned" => json!({ "assignee": assignee.map(assignee_json) }),
         "merge" => json!({ "merged_group_ids": merged_group_ids, "events": merged_events }),
+        "unmerge_source" => json!({
+            "hashes": unmerged_hashes,
+            "destination_error_group_id": unmerge_group_id,
+            "events": unmerged_events,
+        }),
+        "unmerge_destination" => json!({
+            "hashes": unmerged_hashes,
+            "source_error_group_id": unmerge_group_id,
+            "events": unmerged_events,
+        }),
         "workflow" => json!({ "from": workflow_from, "to": workflow_to }),
         _ => json!({}),
     };
@@ -1391,6 +1412,57 @@ async fn merge(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<MergeBod
         "ok": true,
         "error_group": group.map(group_json).unwrap_or(Value::Null),
         "merged_error_group_ids": merged_group_ids,
+        "moved_events": moved_events,
+    })))
+}
+
+async fn hashes(State(api): State<Api>, ctx: Ctx, Path(group_id): Path<String>) -> ApiResult {
+    let req = pb::ListGroupHashesRequest {
+        group_id: group_id.clone(),
+    };
+    let pb::ListGroupHashesResponse {
+        hashes,
+        other_events,
+    } = api.list_group_hashes(ctx.request(req)).await?.into_inner();
+    let hashes: Vec<Value> = hashes
+        .into_iter()
+        .map(|h| {
+            json!({
+                "hash": h.hash,
+                "kind": or_null(h.kind),
+                "primary": h.primary,
+                "events": h.events,
+                "latest_event": h.latest_event.map(event_json).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "ok": true,
+        "error_group_id": group_id,
+        "hashes": hashes,
+        "other_events": other_events,
+    })))
+}
+
+async fn unmerge(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(group_id): Path<String>,
+    ApiJson(body): ApiJson<UnmergeBody>,
+) -> ApiResult {
+    let req = pb::UnmergeGroupRequest {
+        group_id,
+        hashes: body.hashes,
+    };
+    let pb::UnmergeGroupResponse {
+        group,
+        new_group,
+        moved_events,
+    } = api.unmerge_group(ctx.request(req)).await?.into_inner();
+    Ok(Json(json!({
+        "ok": true,
+        "error_group": group.map(group_json).unwrap_or(Value::Null),
+        "new_error_group": new_group.map(group_json).unwrap_or(Value::Null),
         "moved_events": moved_events,
     })))
 }

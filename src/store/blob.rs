@@ -152,8 +152,70 @@ fn framed(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+fn corrupt() -> Error {
+    Error::Internal("stored event data is corrupt".into())
+}
+
 pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
-    let corrupt = || Error::Internal("stored event data is corrupt".into());
+    let (version, raw) = unpack(data)?;
+    let mut parts = Parts(raw.as_slice());
+    let exception = parts.take()?;
+    let exception = if exception.is_empty() {
+        None
+    } else {
+        let mut e: ExceptionData = serde_json::from_slice(exception).map_err(|_| corrupt())?;
+        // Versions 1 and 2 stored every frame: what they hold is read as it is.
+        if version >= 3 {
+            e.restore_frames();
+        }
+        Some(e)
+    };
+    let grouping = read_grouping(parts.take()?)?;
+    let payload = if with_payload {
+        crate::domain::text_from_bytes(parts.0)
+    } else {
+        String::new()
+    };
+    Ok(EventBlob {
+        exception,
+        grouping,
+        payload,
+    })
+}
+
+/// Only the grouping of a stored event (its keys): neither its exception nor its payload is
+/// parsed.
+pub fn decode_grouping(data: &[u8]) -> Result<Grouping, Error> {
+    let (_, raw) = unpack(data)?;
+    let mut parts = Parts(raw.as_slice());
+    parts.take()?;
+    read_grouping(parts.take()?)
+}
+
+fn read_grouping(part: &[u8]) -> Result<Grouping, Error> {
+    Ok(serde_json::from_slice::<ReadGrouping>(part)
+        .map_err(|_| corrupt())?
+        .into())
+}
+
+/// The framed parts of a decompressed blob, in order.
+struct Parts<'a>(&'a [u8]);
+
+impl<'a> Parts<'a> {
+    fn take(&mut self) -> Result<&'a [u8], Error> {
+        let (len, tail) = self.0.split_first_chunk::<4>().ok_or_else(corrupt)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if tail.len() < len {
+            return Err(corrupt());
+        }
+        let (part, tail) = tail.split_at(len);
+        self.0 = tail;
+        Ok(part)
+    }
+}
+
+/// The blob's format version and its decompressed bytes.
+fn unpack(data: &[u8]) -> Result<(u8, Vec<u8>), Error> {
     let (&version, compressed) = data.split_first().ok_or_else(corrupt)?;
     if !(1..=VERSION).contains(&version) {
         return Err(corrupt());
@@ -173,41 +235,7 @@ pub fn decode(data: &[u8], with_payload: bool) -> Result<EventBlob, Error> {
     } else {
         zstd::stream::decode_all(compressed).map_err(|_| corrupt())?
     };
-    let mut rest = raw.as_slice();
-    let mut take = || -> Result<&[u8], Error> {
-        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
-        let len = u32::from_le_bytes(*len) as usize;
-        if tail.len() < len {
-            return Err(corrupt());
-        }
-        let (part, tail) = tail.split_at(len);
-        rest = tail;
-        Ok(part)
-    };
-    let exception = take()?;
-    let exception = if exception.is_empty() {
-        None
-    } else {
-        let mut e: ExceptionData = serde_json::from_slice(exception).map_err(|_| corrupt())?;
-        // Versions 1 and 2 stored every frame: what they hold is read as it is.
-        if version >= 3 {
-            e.restore_frames();
-        }
-        Some(e)
-    };
-    let grouping = serde_json::from_slice::<ReadGrouping>(take()?)
-        .map_err(|_| corrupt())?
-        .into();
-    let payload = if with_payload {
-        crate::domain::text_from_bytes(rest)
-    } else {
-        String::new()
-    };
-    Ok(EventBlob {
-        exception,
-        grouping,
-        payload,
-    })
+    Ok((version, raw))
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod search;
 pub(crate) use search::tests::store_without_indexer;
 mod security;
 pub mod sentry;
+mod unmerge;
 mod workflow;
 mod write;
 
@@ -51,6 +52,7 @@ pub use lite::open_writer_connection;
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
 pub use release_files::ReleaseFileInfo;
 pub use releases::ReleaseInfo;
+pub use unmerge::{GroupKey, GroupKeys, Unmerged};
 
 use crate::error::Error;
 

@@ -82,6 +82,8 @@ enum Op {
     EditComment,
     DeleteGroup,
     MergeGroups,
+    ListHashes,
+    Unmerge,
     Bulk,
     Export,
     GetRetention,
@@ -197,6 +199,8 @@ fn op_of(r: &Route) -> Op {
             "UpdateGroupComment" => EditComment,
             "DeleteGroup" => DeleteGroup,
             "MergeGroups" => MergeGroups,
+            "ListGroupHashes" => ListHashes,
+            "UnmergeGroup" => Unmerge,
             "BulkUpdateGroups" => Bulk,
             "ExportEvents" => Export,
             "GetRetention" => GetRetention,
@@ -287,6 +291,8 @@ fn op_of(r: &Route) -> Op {
             ("PUT", "/v1/errors/comments/{error_group_id}/{comment_id}") => EditComment,
             ("DELETE", "/v1/errors/delete/{error_group_id}") => DeleteGroup,
             ("POST", "/v1/errors/merge") => MergeGroups,
+            ("GET", "/v1/errors/hashes/{error_group_id}") => ListHashes,
+            ("POST", "/v1/errors/unmerge/{error_group_id}") => Unmerge,
             ("POST", "/v1/errors/bulk") => Bulk,
             ("POST", "/v1/errors/export") => Export,
             ("GET", "/v1/errors/retention/get") => GetRetention,
@@ -359,10 +365,10 @@ fn other_project(op: Op) -> OtherProject {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
         | ListComments | ListActivity | AddComment | DeleteComment | EditComment | DeleteGroup
-        | DeleteReleaseFile | SentryDeleteFile | MergeGroups | RevokeKey | GetProject
-        | RenameProject | DeleteProject | TransitionWorkflow | LogGet | ElsGet | ElsDelete
-        | ElsResolve | DeleteIntegration | TestIntegration | LogReport | UpdateAlertRule
-        | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
+        | DeleteReleaseFile | SentryDeleteFile | MergeGroups | ListHashes | Unmerge | RevokeKey
+        | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet | ElsGet
+        | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
+        | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -375,6 +381,8 @@ struct Target {
     group_id: String,
     /// A second group of the first project, which `MergeGroups` merges with `group_id`.
     merge_with: String,
+    /// Grouping keys of `group_id` that `Unmerge` moves to a new group.
+    unmerge: Vec<String>,
     key_id: String,
     member_id: String,
     project_id: String,
@@ -625,6 +633,28 @@ impl Fixture {
                     *id = s(&b["group_id"]);
                 }
             }
+            // Unmerging splits a group: two groups of their own, merged.
+            Op::Unmerge => {
+                let mut made = Vec::new();
+                for _ in 0..2 {
+                    let b = app
+                        .capture(json!({"message": "unmerged", "fingerprint": ["matrix", self.next().to_string()]}))
+                        .await;
+                    made.push((s(&b["group_id"]), s(&b["fingerprint"])));
+                }
+                let r = app
+                    .post_ok(
+                        "/v1/errors/merge",
+                        &json!({"error_group_ids": [made[0].0, made[1].0]}),
+                    )
+                    .await;
+                t.group_id = s(&r["error_group"]["id"]);
+                let moving = made
+                    .iter()
+                    .find(|(g, _)| *g != t.group_id)
+                    .expect("merged away");
+                t.unmerge = vec![moving.1.clone()];
+            }
             Op::RevokeKey => {
                 t.key_id = make_key(app, json!({"name": "to revoke", "permissions": ["read"]}))
                     .await
@@ -706,6 +736,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::AssembleBundle => json!({"checksum": "00", "chunks": ["00"], "version": RELEASE}),
         Op::EditComment => json!({"text": "edited in the matrix"}),
         Op::MergeGroups => json!({"error_group_ids": [t.group_id, t.merge_with]}),
+        Op::Unmerge => json!({"hashes": t.unmerge}),
         Op::Export => json!({"format": "json"}),
         Op::SetRetention => json!({"days": 30}),
         Op::CreateKey => json!({"name": "made in the matrix", "permissions": ["read"]}),
@@ -1112,6 +1143,19 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             merge_groups,
             pb::MergeGroupsRequest {
                 group_ids: vec![group_id, t.merge_with.clone()],
+            }
+        ),
+        Op::ListHashes => rpc!(
+            groups,
+            list_group_hashes,
+            pb::ListGroupHashesRequest { group_id }
+        ),
+        Op::Unmerge => rpc!(
+            groups,
+            unmerge_group,
+            pb::UnmergeGroupRequest {
+                group_id,
+                hashes: t.unmerge.clone(),
             }
         ),
         Op::Bulk => rpc!(

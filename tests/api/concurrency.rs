@@ -300,15 +300,8 @@ fn capture_from_tasks(
         .collect()
 }
 
-/// Captures into two groups while they are merged: every capture is answered 200, every
-/// acknowledged event is stored in the one group left, and its count adds up (on either
-/// database; on PostgreSQL a batch that had looked up the merged group before the merge
-/// committed used to make it again).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_merge_while_capturing_loses_nothing() {
-    const TASKS: usize = 4;
-    const CAPTURES: usize = 40;
-    let app = spawn_app().await;
+/// Two issues of one event each, and the bodies that make them: (event id, group id) each.
+async fn two_issues(app: &TestApp) -> ([serde_json::Value; 2], Vec<(String, String)>) {
     let bodies = [
         json!({"exception": {"type": "KeyError", "message": "'cart'"}}),
         json!({"exception": {"type": "LookupError", "message": "no cart"}}),
@@ -318,15 +311,33 @@ async fn a_merge_while_capturing_loses_nothing() {
         let b = app.capture(body.clone()).await;
         seeded.push((s(&b["event_id"]), s(&b["group_id"])));
     }
-    let tasks = capture_from_tasks(&app, TASKS, CAPTURES, &bodies);
-    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    (bodies, seeded)
+}
+
+/// Merges the two issues of `two_issues`; the id of the one kept.
+async fn merge_both(app: &TestApp, seeded: &[(String, String)]) -> String {
     let r = app
         .post_ok(
             "/v1/errors/merge",
             &json!({"error_group_ids": [seeded[0].1, seeded[1].1]}),
         )
         .await;
-    let kept = s(&r["error_group"]["id"]);
+    s(&r["error_group"]["id"])
+}
+
+/// Captures into two groups while they are merged: every capture is answered 200, every
+/// acknowledged event is stored in the one group left, and its count adds up (on either
+/// database; on PostgreSQL a batch that had looked up the merged group before the merge
+/// committed used to make it again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_while_capturing_loses_nothing() {
+    const TASKS: usize = 4;
+    const CAPTURES: usize = 40;
+    let app = spawn_app().await;
+    let (bodies, seeded) = two_issues(&app).await;
+    let tasks = capture_from_tasks(&app, TASKS, CAPTURES, &bodies);
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let kept = merge_both(&app, &seeded).await;
     let mut acked: HashSet<String> = seeded.iter().map(|(e, _)| e.clone()).collect();
     for t in tasks {
         acked.extend(t.await.expect("capture task"));
@@ -348,6 +359,60 @@ async fn a_merge_while_capturing_loses_nothing() {
     // Later events of either kind join the kept group.
     for body in &bodies {
         assert_eq!(s(&app.capture(body.clone()).await["group_id"]), kept);
+    }
+}
+
+/// Captures of two issues into one merged group while one issue's keys are unmerged: every
+/// capture is answered 200 and stored once, and afterwards each issue's events are all in its
+/// own group, whose count is its events: none that arrived during the unmerge was left behind
+/// (on PostgreSQL a batch whose look-up waited for the unmerge still read the moved keys as the
+/// old group's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmerge_while_capturing_splits_every_event() {
+    const TASKS: usize = 4;
+    const CAPTURES: usize = 40;
+    let app = spawn_app().await;
+    let (bodies, seeded) = two_issues(&app).await;
+    let moving = event_keys(&app, &seeded[1].0).await;
+    let kept = merge_both(&app, &seeded).await;
+    let tasks = capture_from_tasks(&app, TASKS, CAPTURES, &bodies);
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let r = app
+        .post_ok(
+            &format!("/v1/errors/unmerge/{kept}"),
+            &json!({"hashes": moving}),
+        )
+        .await;
+    let new = s(&r["new_error_group"]["id"]);
+    let mut acked: HashSet<String> = seeded.iter().map(|(e, _)| e.clone()).collect();
+    for t in tasks {
+        acked.extend(t.await.expect("capture task"));
+    }
+    assert_eq!(acked.len(), 2 + TASKS * CAPTURES);
+    let listed = app.list_all("").await;
+    assert_eq!(
+        ids(&listed).into_iter().collect::<HashSet<_>>(),
+        acked,
+        "the listing holds exactly the acknowledged events"
+    );
+    let mut per_group: std::collections::HashMap<String, u64> = Default::default();
+    for e in &listed {
+        let want = if e["exception"]["type"] == json!("LookupError") {
+            &new
+        } else {
+            &kept
+        };
+        assert_eq!(&s(&e["group_id"]), want, "{e}");
+        *per_group.entry(s(&e["group_id"])).or_default() += 1;
+    }
+    let groups = app.get_ok("/v1/errors/groups").await;
+    assert_eq!(arr(&groups["groups"]).len(), 2, "{groups}");
+    for g in arr(&groups["groups"]) {
+        assert_eq!(
+            Some(&n(&g["count"])),
+            per_group.get(&s(&g["id"])),
+            "{groups}"
+        );
     }
 }
 

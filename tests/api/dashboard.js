@@ -341,6 +341,42 @@ async function waitFor(what, check, ms = 15000) {
     return !f.hidden && f.textContent;
   });
 
+  // 8f'. The merged issue split again from its page: its grouping keys, read when opened; the
+  // Unmerge button waits for a key checked and not all; the checked key's event leaves.
+  const stampede = await waitFor('the merged issue\'s link', () => {
+    const a = doc.querySelector('table.list tbody td.title a');
+    return a && a.getAttribute('href');
+  });
+  await go(stampede);
+  await waitFor('the merged issue', () => doc.querySelector('details.grouping-keys'));
+  const keysBox = doc.querySelector('details.grouping-keys');
+  keysBox.open = true;
+  keysBox.dispatchEvent(new window.Event('toggle'));
+  await waitFor('the grouping keys', () => keysBox.querySelectorAll('tbody tr').length > 0);
+  out.key_rows = [...keysBox.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(2, 4).map((td) => td.textContent.trim()));
+  const unmergeButton = () => [...keysBox.querySelectorAll('button')].find((b) => b.textContent === 'Unmerge');
+  const keyBoxes = [...keysBox.querySelectorAll('input[name=unmerge]')];
+  out.unmerge_disabled = [unmergeButton().disabled];
+  for (const b of keyBoxes) {
+    b.checked = true;
+    b.dispatchEvent(new window.Event('change'));
+    out.unmerge_disabled.push(unmergeButton().disabled);
+  }
+  keyBoxes[0].checked = false;
+  keyBoxes[0].dispatchEvent(new window.Event('change'));
+  out.unmerge_disabled.push(unmergeButton().disabled);
+  doc.querySelector('#flash').hidden = true;
+  unmergeButton().click();
+  out.flash_after_unmerge = await waitFor('the unmerge answer', () => {
+    const f = doc.querySelector('#flash');
+    return !f.hidden && f.textContent;
+  });
+  await waitFor('the unmerge in the activity', () => [...doc.querySelectorAll('ul.activity li .what')].some((e) => e.textContent.includes('new issue')));
+  out.unmerge_activity = [...doc.querySelectorAll('ul.activity li .what')].map((e) => e.textContent.trim()).filter((t) => t.includes('grouping key'));
+  await go('#/issues?status=all&q=stampede');
+  await waitFor('the split issues', () => doc.querySelectorAll('table.list tbody tr').length === 2);
+  out.unmerge_counts_after = text('table.list tbody td.num');
+
   // 8g. The releases page: the release the issue above named.
   await go('#/releases');
   await waitFor('the releases page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Releases'));

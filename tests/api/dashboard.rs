@@ -249,8 +249,6 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     assert_eq!(out["merge_disabled"], json!([true, true, false]));
     assert_eq!(s(&out["flash_after_merge"]), "Merged 2 issues into one.");
     assert_eq!(strings(&out["merge_counts_after"]), ["2"]);
-    let merged = app.get_ok("/v1/errors/groups?q=stampede").await;
-    assert_eq!(arr(&merged["groups"]).len(), 1, "{merged}");
 
     // Resolved in the next release from the issue's page.
     assert_eq!(
@@ -303,12 +301,30 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     assert_eq!(strings(&out["unassigned_stale"]), ["No issue matches."]);
     assert_eq!(out["bulk_assign_enabled"], true);
     assert_eq!(s(&out["flash_after_bulk_assign"]), "assign: 1 done");
-    let stampede = app.get_ok("/v1/errors/groups?q=stampede").await;
+    // The merged issue split from its page by a grouping key.
     assert_eq!(
-        stampede["groups"][0]["assignee"]["name"],
-        json!("admin"),
-        "{stampede}"
+        out["key_rows"],
+        json!([["client_fingerprint", "1"], ["client_fingerprint", "1"]]),
+        "{out:#}"
     );
+    assert_eq!(out["unmerge_disabled"], json!([true, false, true, false]));
+    let flash = s(&out["flash_after_unmerge"]);
+    assert!(
+        flash.starts_with("Moved 1 event to a new issue: cache stampede on shard "),
+        "{flash}"
+    );
+    assert_eq!(
+        strings(&out["unmerge_activity"]),
+        ["moved 1 grouping key and 1 event to a new issue"]
+    );
+    assert_eq!(strings(&out["unmerge_counts_after"]), ["1", "1"]);
+    // The issue keeps its assignee; the new one has none.
+    let split = app.get_ok("/v1/errors/groups?q=stampede").await;
+    let assignees: Vec<&Value> = arr(&split["groups"])
+        .iter()
+        .map(|g| &g["assignee"]["name"])
+        .collect();
+    assert_eq!(assignees, [&Value::Null, &json!("admin")], "{split}");
     // The releases page lists the walk's two releases, the one named last first.
     // (Release, events, issues, new issues; the first-seen cell is relative time.)
     let rows: Vec<[String; 4]> = out["release_rows"]

@@ -570,3 +570,16 @@ where
             .expect("HTTP/2 handshake");
     (sender, tokio::spawn(conn))
 }
+
+/// The grouping keys of one event: its variants' hashes of its grouping version, each once.
+pub async fn event_keys(app: &TestApp, event_id: &str) -> Vec<String> {
+    let ev = app.event(event_id).await;
+    let mut keys: Vec<String> = Vec::new();
+    for v in arr(&ev["grouping"]["variants"]) {
+        if v["version"] == ev["grouping"]["version"] && !keys.contains(&s(&v["hash"])) {
+            keys.push(s(&v["hash"]));
+        }
+    }
+    assert!(!keys.is_empty(), "{ev}");
+    keys
+}

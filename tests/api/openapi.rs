@@ -260,11 +260,13 @@ async fn native_answers_match_the_document() {
     assert_eq!(arr(&r.body["failed"]).len(), 2, "{}", r.text);
 
     let mut merged = Vec::new();
+    let mut keys = Vec::new();
     for n in 0..2 {
         let b = app
             .capture(json!({"message": "to merge", "fingerprint": ["merge", n.to_string()]}))
             .await;
         merged.push(b["group_id"].clone());
+        keys.push(b["fingerprint"].clone());
     }
     let r = app
         .send(
@@ -273,6 +275,34 @@ async fn native_answers_match_the_document() {
         )
         .await;
     spec.check("POST", "/v1/errors/merge", 200, &r);
+    let kept = s(&r.body["error_group"]["id"]);
+    let r = app
+        .send(app.authed(Method::GET, &format!("/v1/errors/hashes/{kept}")))
+        .await;
+    spec.check("GET", "/v1/errors/hashes/{error_group_id}", 200, &r);
+    let moving = if merged[0] == json!(kept) {
+        &keys[1]
+    } else {
+        &keys[0]
+    };
+    let r = app
+        .send(
+            app.authed(Method::POST, &format!("/v1/errors/unmerge/{kept}"))
+                .json(&json!({"hashes": [moving]})),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/unmerge/{error_group_id}", 200, &r);
+    let r = app
+        .send(app.authed(Method::GET, &format!("/v1/errors/activity/{kept}")))
+        .await;
+    spec.check("GET", "/v1/errors/activity/{error_group_id}", 200, &r);
+    let r = app
+        .send(
+            app.authed(Method::POST, &format!("/v1/errors/unmerge/{kept}"))
+                .json(&json!({"hashes": [moving]})),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/unmerge/{error_group_id}", 422, &r);
 
     let r = app
         .send(

@@ -1095,6 +1095,228 @@ async fn merged_groups_become_one_and_stay_one() {
     assert_eq!((r.merged_group_ids, r.moved_events), (vec![other], 1));
 }
 
+/// Unmerging, as Sentry's "Merged issues" tab does it: a merged group lists its grouping keys
+/// with the events that came by each; moving one issue's keys to a new group takes its events,
+/// tag counts and hourly counts along, leaves the rest (status and assignee too) with the
+/// group, records both sides in the activity, and the moved keys' next events join the new
+/// group. Moving the key the group is named by renames the group by a key it keeps. Over REST
+/// and gRPC on either database, with refusals by field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmerged_keys_take_their_events_to_a_new_group() {
+    let app = spawn_app().await;
+    let lookup = json!({"exception": {"type": "KeyError", "message": "'user'",
+        "stacktrace": "Traceback (most recent call last):\n  File \"app/views.py\", line 10, in show\n    user = row['user']\nKeyError: 'user'"},
+        "tags": {"region": "eu"}, "user_id": "u1", "release": "1.0"});
+    let attr = json!({"exception": {"type": "AttributeError", "message": "'NoneType' has no attribute 'user'",
+        "stacktrace": "Traceback (most recent call last):\n  File \"app/models.py\", line 20, in owner\n    return self.user\nAttributeError: 'NoneType' has no attribute 'user'"},
+        "tags": {"region": "us"}, "user_id": "u2", "release": "2.0"});
+    let mut loud = String::new();
+    let mut loud_event = String::new();
+    for _ in 0..3 {
+        let b = app.capture(lookup.clone()).await;
+        loud = s(&b["group_id"]);
+        loud_event = s(&b["event_id"]);
+    }
+    let b = app.capture(attr.clone()).await;
+    let (quiet, quiet_event) = (s(&b["group_id"]), s(&b["event_id"]));
+    let loud_keys = event_keys(&app, &loud_event).await;
+    let quiet_keys = event_keys(&app, &quiet_event).await;
+    let assigned = app
+        .post_ok(&format!("/v1/errors/ignore/{loud}"), &json!({}))
+        .await;
+    assert_eq!(assigned["status"], json!("ignored"), "{assigned}");
+    app.post_ok(
+        "/v1/errors/merge",
+        &json!({"error_group_ids": [loud, quiet]}),
+    )
+    .await;
+
+    // The merged group lists both issues' keys, the louder first, each with its newest event.
+    let listed = app.get_ok(&format!("/v1/errors/hashes/{loud}")).await;
+    assert_eq!(listed["error_group_id"], json!(loud));
+    assert_eq!(n(&listed["other_events"]), 0, "{listed}");
+    let hashes = arr(&listed["hashes"]);
+    assert_eq!(hashes.len(), loud_keys.len() + quiet_keys.len(), "{listed}");
+    let first = &hashes[0];
+    assert_eq!(first["hash"], json!(loud_keys[0]), "{listed}");
+    assert_eq!((n(&first["events"]), &first["primary"]), (3, &json!(true)));
+    assert_eq!(first["kind"], json!("in_app"), "{listed}");
+    assert_eq!(first["latest_event"]["id"], json!(loud_event), "{listed}");
+    let by_quiet = hashes
+        .iter()
+        .find(|h| h["hash"] == json!(quiet_keys[0]))
+        .expect("the merged issue's key");
+    assert_eq!(n(&by_quiet["events"]), 1, "{listed}");
+    assert_eq!(by_quiet["primary"], json!(false));
+    assert_eq!(by_quiet["latest_event"]["id"], json!(quiet_event));
+    let total: u64 = hashes.iter().map(|h| n(&h["events"])).sum();
+    assert_eq!(
+        total, 4,
+        "each event counted once, by its first key: {listed}"
+    );
+
+    // Refusals, by field; nothing changes.
+    let unmerge = format!("/v1/errors/unmerge/{loud}");
+    let all: Vec<&String> = loud_keys.iter().chain(&quiet_keys).collect();
+    for body in [
+        json!({}),
+        json!({"hashes": []}),
+        json!({"hashes": ["nothex"]}),
+        json!({"hashes": [quiet_keys[0], quiet_keys[0]]}),
+        json!({"hashes": ["0123456789abcdef0123456789abcdef"]}),
+        json!({"hashes": all}),
+    ] {
+        let (got, b) = app.post(&unmerge, &body).await;
+        assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {b}");
+        assert_detail_field(&b["error"], "hashes");
+    }
+    let (got, b) = app
+        .post(
+            &format!("/v1/errors/unmerge/{}", uuid::Uuid::new_v4()),
+            &json!({"hashes": quiet_keys}),
+        )
+        .await;
+    assert_eq!(got, StatusCode::NOT_FOUND, "{b}");
+    let (got, _) = app
+        .post(
+            "/v1/errors/unmerge/not-a-uuid",
+            &json!({"hashes": quiet_keys}),
+        )
+        .await;
+    assert_eq!(got, StatusCode::BAD_REQUEST);
+    let (got, _) = app.get("/v1/errors/hashes/not-a-uuid").await;
+    assert_eq!(got, StatusCode::BAD_REQUEST);
+    assert_eq!(n(&app.group(&loud).await["count"]), 4);
+
+    // The merged issue's keys go, with its event, to a new group.
+    let r = app.post_ok(&unmerge, &json!({"hashes": quiet_keys})).await;
+    assert_eq!(r["ok"], json!(true));
+    assert_eq!(n(&r["moved_events"]), 1, "{r}");
+    assert_eq!(r["error_group"]["id"], json!(loud));
+    assert_eq!(n(&r["error_group"]["count"]), 3);
+    assert_eq!(r["error_group"]["status"], json!("ignored"), "{r}");
+    let new = s(&r["new_error_group"]["id"]);
+    assert_ne!(new, loud);
+    assert_ne!(new, quiet, "a new group, not the one merged away");
+    let ng = &r["new_error_group"];
+    assert_eq!(n(&ng["count"]), 1, "{r}");
+    assert_eq!(ng["status"], json!("unresolved"));
+    assert_eq!(
+        ng["title"],
+        json!("AttributeError: 'NoneType' has no attribute 'user'"),
+        "{r}"
+    );
+    assert_eq!(ng["fingerprint"], json!(quiet_keys[0]));
+    let d = app.group(&loud).await;
+    assert_eq!((n(&d["count"]), n(&d["users_affected"])), (3, 1), "{d}");
+    assert_eq!(d["title"], json!("KeyError: 'user'"), "{d}");
+    assert!(
+        !arr(&d["top_tags"])
+            .iter()
+            .any(|t| t["value"] == json!("us")),
+        "{d}"
+    );
+    let trend: u64 = arr(&d["trend"]).iter().map(|p| n(&p["count"])).sum();
+    assert_eq!(trend, 3, "{d}");
+    let d = app.group(&new).await;
+    assert_eq!((n(&d["count"]), n(&d["users_affected"])), (1, 1), "{d}");
+    assert!(
+        arr(&d["top_tags"]).contains(&json!({"key": "region", "value": "us", "count": 1})),
+        "{d}"
+    );
+    assert_eq!(arr(&d["releases"]), &vec![json!("2.0")], "{d}");
+    let trend: u64 = arr(&d["trend"]).iter().map(|p| n(&p["count"])).sum();
+    assert_eq!(trend, 1, "{d}");
+    let events = app.get_ok(&format!("/v1/errors/events/{new}")).await;
+    assert_eq!(ids(arr(&events["events"])), vec![quiet_event.clone()]);
+    let tagged = app.list_all("tag=region:us").await;
+    assert_eq!(tagged[0]["group_id"], json!(new));
+    let ev = app.event(&quiet_event).await;
+    assert_eq!(ev["group_id"], json!(new));
+    assert!(
+        arr(&ev["grouping"]["variants"])
+            .iter()
+            .filter(|v| v["version"] == ev["grouping"]["version"])
+            .all(|v| v["matches_group"] == json!(true)),
+        "{ev}"
+    );
+    let listed = app.get_ok(&format!("/v1/errors/hashes/{loud}")).await;
+    assert_eq!(arr(&listed["hashes"]).len(), loud_keys.len(), "{listed}");
+
+    // Both sides say so in their activity.
+    let act = app.get_ok(&format!("/v1/errors/activity/{loud}")).await;
+    let entry = arr(&act["activity"])
+        .iter()
+        .find(|a| a["type"] == json!("unmerge_source"))
+        .unwrap_or_else(|| panic!("{act}"));
+    assert_eq!(
+        entry["data"],
+        json!({"hashes": quiet_keys.iter().collect::<std::collections::BTreeSet<_>>(),
+            "destination_error_group_id": new, "events": 1})
+    );
+    let act = app.get_ok(&format!("/v1/errors/activity/{new}")).await;
+    let entry = arr(&act["activity"])
+        .iter()
+        .find(|a| a["type"] == json!("unmerge_destination"))
+        .unwrap_or_else(|| panic!("{act}"));
+    assert_eq!(entry["data"]["source_error_group_id"], json!(loud), "{act}");
+
+    // Later events go where their keys now are.
+    assert_eq!(app.capture(attr.clone()).await["group_id"], json!(new));
+    assert_eq!(app.capture(lookup.clone()).await["group_id"], json!(loud));
+    assert_eq!(n(&app.group(&new).await["count"]), 2);
+
+    // gRPC: merged back, then the group's own key (its fingerprint) is moved out; the group
+    // is then named by a key it keeps, and the moved key names the new group.
+    let mut grpc = app.groups_client().await;
+    grpc.merge_groups(app.req(pb::MergeGroupsRequest {
+        group_ids: vec![loud.clone(), new.clone()],
+    }))
+    .await
+    .expect("MergeGroups");
+    let keys = grpc
+        .list_group_hashes(app.req(pb::ListGroupHashesRequest {
+            group_id: loud.clone(),
+        }))
+        .await
+        .expect("ListGroupHashes")
+        .into_inner();
+    assert_eq!(keys.hashes.len(), loud_keys.len() + quiet_keys.len());
+    assert_eq!(keys.hashes[0].events, 4);
+    assert!(keys.hashes[0].primary);
+    let r = grpc
+        .unmerge_group(app.req(pb::UnmergeGroupRequest {
+            group_id: loud.clone(),
+            hashes: loud_keys.clone(),
+        }))
+        .await
+        .expect("UnmergeGroup")
+        .into_inner();
+    assert_eq!(r.moved_events, 4);
+    let (kept, moved) = (r.group.expect("group"), r.new_group.expect("new group"));
+    assert_eq!((kept.id.as_str(), kept.count), (loud.as_str(), 2));
+    assert_eq!(kept.fingerprint, quiet_keys[0]);
+    assert_eq!(
+        (moved.count, moved.fingerprint.as_str()),
+        (4, loud_keys[0].as_str())
+    );
+    assert_eq!(app.capture(lookup).await["group_id"], json!(moved.id));
+    assert_eq!(app.capture(attr).await["group_id"], json!(loud));
+    let st = grpc
+        .unmerge_group(app.req(pb::UnmergeGroupRequest {
+            group_id: loud.clone(),
+            hashes: vec!["xyz".into()],
+        }))
+        .await
+        .expect_err("not a key");
+    assert_status(
+        &st,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("hashes"),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_detail_aggregates() {
     let app = spawn_app().await;

@@ -58,6 +58,30 @@ pub struct Grouping {
     pub variants: Vec<GroupingVariant>,
 }
 
+impl Grouping {
+    /// The key by which an event with this grouping belongs to a group whose keys `has` tells,
+    /// chosen as the ingest writer chooses (`store::write`): its keys of its own version,
+    /// primary first (only its fingerprint when it has no variants), else its keys of the
+    /// version before. With the kind of the variant it comes from (`None`: the fingerprint of
+    /// an event without variants). `None` when the group has none of them.
+    pub fn key_among(&self, has: impl Fn(&str) -> bool) -> Option<(&str, Option<VariantKind>)> {
+        let of = |version: u32| {
+            self.variants
+                .iter()
+                .filter(move |v| v.version == version)
+                .map(|v| (v.hash.as_str(), Some(v.kind)))
+        };
+        let only_fingerprint = self
+            .variants
+            .is_empty()
+            .then_some((self.fingerprint.as_str(), None));
+        of(self.version)
+            .chain(only_fingerprint)
+            .chain(of(GROUPING_VERSION).filter(|_| self.version != GROUPING_VERSION))
+            .find(|(h, _)| has(h))
+    }
+}
+
 /// Which way of looking at an event a key comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -344,6 +368,42 @@ fn clip_chars(s: &str, max: usize) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event belongs by its first key of its own version the group has, then by an older
+    /// version's; never by a key the group lacks.
+    #[test]
+    fn key_among_follows_the_writers_order() {
+        let variant = |kind, version, hash: &str| GroupingVariant {
+            kind,
+            version,
+            source: GroupingSource::Stacktrace,
+            components: Vec::new(),
+            hash: hash.into(),
+            matches_group: false,
+        };
+        let g = Grouping {
+            version: 2,
+            source: GroupingSource::Stacktrace,
+            components: Vec::new(),
+            fingerprint: "a".into(),
+            variants: vec![
+                variant(VariantKind::InApp, 2, "a"),
+                variant(VariantKind::Full, 2, "b"),
+                variant(VariantKind::LegacyV1, 1, "old"),
+            ],
+        };
+        let among = |keys: &[&str]| g.key_among(|h| keys.contains(&h));
+        assert_eq!(among(&["a", "b"]), Some(("a", Some(VariantKind::InApp))));
+        assert_eq!(among(&["b", "old"]), Some(("b", Some(VariantKind::Full))));
+        assert_eq!(among(&["old"]), Some(("old", Some(VariantKind::LegacyV1))));
+        assert_eq!(among(&["c"]), None);
+        let v1 = Grouping {
+            version: 1,
+            variants: Vec::new(),
+            ..g
+        };
+        assert_eq!(v1.key_among(|h| h == "a"), Some(("a", None)));
+    }
 
     /// The hand-read address suffix cuts exactly what the pattern it replaced did.
     #[test]

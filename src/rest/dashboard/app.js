@@ -511,6 +511,10 @@ function describeActivity(a) {
       return 'unassigned the issue';
     case 'merge':
       return `merged ${d.merged_group_ids.length} other issue${d.merged_group_ids.length === 1 ? '' : 's'} into this one (${d.events} events)`;
+    case 'unmerge_source':
+      return `moved ${d.hashes.length} grouping key${d.hashes.length === 1 ? '' : 's'} and ${d.events} event${d.events === 1 ? '' : 's'} to a new issue`;
+    case 'unmerge_destination':
+      return `made this issue from ${d.hashes.length} grouping key${d.hashes.length === 1 ? '' : 's'} and ${d.events} event${d.events === 1 ? '' : 's'} of another`;
     case 'workflow':
       return `moved the issue from ${d.from} to ${d.to}`;
     default:
@@ -667,6 +671,48 @@ async function viewIssue(id) {
     }
   }
 
+  // The issue's grouping keys (Sentry's "Merged issues"), read when opened: counting them reads
+  // every stored event of the issue. The keys checked move, with their events, to a new issue.
+  const keys = h('details', { class: 'grouping-keys' }, h('summary', null, 'Grouping keys'));
+  keys.addEventListener('toggle', async () => {
+    if (!keys.open || keys.dataset.loaded) return;
+    keys.dataset.loaded = 'yes';
+    try {
+      const k = await api(`/v1/errors/hashes/${path}`);
+      const boxes = k.hashes.map((x) => h('input', { type: 'checkbox', name: 'unmerge', value: x.hash, 'aria-label': `move key ${x.hash}` }));
+      const unmerge = h('button', { type: 'button', class: 'secondary', disabled: true, title: 'Move the checked keys and their events to a new issue; at least one key stays.' }, 'Unmerge');
+      const sync = () => {
+        const n = boxes.filter((b) => b.checked).length;
+        unmerge.disabled = n === 0 || n === boxes.length;
+      };
+      for (const b of boxes) b.addEventListener('change', sync);
+      unmerge.addEventListener('click', async () => {
+        try {
+          const done = await api(`/v1/errors/unmerge/${path}`, { method: 'POST', body: { hashes: boxes.filter((b) => b.checked).map((b) => b.value) } });
+          flash(`Moved ${done.moved_events} event${done.moved_events === 1 ? '' : 's'} to a new issue: ${done.new_error_group.title}.`, 'ok');
+        } catch (e) {
+          flash(e.message);
+        }
+        render();
+      });
+      keys.append(
+        h('table', { class: 'list compact keys' },
+          h('thead', null, h('tr', null, h('th', null, ''), h('th', null, 'Key'), h('th', null, 'Kind'), h('th', { class: 'num' }, 'Events'), h('th', null, 'Latest event'))),
+          h('tbody', null, k.hashes.map((x, i) => h('tr', null,
+            h('td', null, boxes[i]),
+            h('td', null, h('code', null, x.hash), x.primary ? [' ', badge('primary')] : null),
+            h('td', null, x.kind || '—'),
+            h('td', { class: 'num' }, x.events.toLocaleString()),
+            h('td', { class: 'title' }, x.latest_event ? link(eventHref(x.latest_event.id), x.latest_event.message || '(no message)') : '—'),
+          )))),
+        k.other_events ? h('p', { class: 'muted small' }, `${k.other_events.toLocaleString()} events came by none of these keys; they stay with the issue.`) : null,
+        h('div', { class: 'toolbar' }, unmerge),
+      );
+    } catch (e) {
+      flash(e.message);
+    }
+  });
+
   // The issue's activity, newest first: the team's comments and what was done to it, with a
   // box to add a comment.
   const removeComment = async (c) => {
@@ -752,6 +798,7 @@ async function viewIssue(id) {
     h('p', null, badge(g.status), badge(g.level), g.regressed ? badge('regressed') : null, badge(g.workflow_stage, 'stage')),
     actions,
     h('div', { class: 'columns' }, h('div', null, h('h2', null, 'Last 24 hours'), trend, h('h2', null, 'Tags'), tags), h('div', null, facts)),
+    keys,
     h('h2', null, 'Activity'),
     commentForm,
     activity,
