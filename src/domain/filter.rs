@@ -97,6 +97,15 @@ pub enum Term<M = String> {
     FirstRelease(Vec<String>),
     /// An event carrying the tag `.0` with one of these values.
     Tag(String, Vec<String>),
+    /// An event of one of these environments.
+    Environment(Vec<String>),
+    /// An event of one of these users (the event's user id).
+    User(Vec<String>),
+    /// An event with any value for one of these (`has:`): each a dimension of the group's
+    /// per-value counts, `release`, `environment`, `user` or `tag:<key>`.
+    Has(Vec<String>),
+    /// Reopened by a regression and not resolved since (Sentry's `is:regressed`).
+    Regressed,
     TimesSeen(Span),
     FirstSeen(Span),
     LastSeen(Span),
@@ -146,6 +155,10 @@ impl<M> Filter<M> {
             Term::Release(v) => Term::Release(v),
             Term::FirstRelease(v) => Term::FirstRelease(v),
             Term::Tag(k, v) => Term::Tag(k, v),
+            Term::Environment(v) => Term::Environment(v),
+            Term::User(v) => Term::User(v),
+            Term::Has(v) => Term::Has(v),
+            Term::Regressed => Term::Regressed,
             Term::TimesSeen(s) => Term::TimesSeen(s),
             Term::FirstSeen(s) => Term::FirstSeen(s),
             Term::LastSeen(s) => Term::LastSeen(s),
@@ -355,14 +368,16 @@ fn term_values(value: &str) -> Result<Vec<String>, String> {
     Ok(values)
 }
 
-/// An `is:` value: a status or whether assigned.
+/// An `is:` value: a status, whether assigned, or regressed.
 enum Is {
     Status(GroupStatus),
     Assigned(AssignedTo),
+    Regressed,
 }
 
 fn is_value(v: &str) -> Option<Is> {
     Some(match v.to_ascii_lowercase().as_str() {
+        "regressed" => Is::Regressed,
         "assigned" => Is::Assigned(AssignedTo::Anybody),
         "unassigned" => Is::Assigned(AssignedTo::Nobody),
         // Sentry calls ignoring "archiving".
@@ -377,21 +392,29 @@ fn term(key: &str, value: &str, now: DateTime<Utc>) -> Result<Term, String> {
         "is" => {
             let mut statuses = Vec::new();
             let mut assigned = Vec::new();
+            let mut regressed = false;
             for v in term_values(value)? {
                 match is_value(&v) {
                     Some(Is::Status(s)) => statuses.push(s),
                     Some(Is::Assigned(a)) => assigned.push(a),
+                    Some(Is::Regressed) => regressed = true,
                     None => {
                         return Err(format!(
-                            "{v:?}: must be unresolved, resolved, ignored, assigned or unassigned"
+                            "{v:?}: must be unresolved, resolved, ignored, assigned, unassigned \
+                             or regressed"
                         ));
                     }
                 }
             }
-            match (statuses.is_empty(), assigned.is_empty()) {
-                (false, true) => Term::Status(statuses),
-                (true, false) => Term::Assigned(assigned),
-                _ => return Err("a list mixes statuses with assigned/unassigned".to_owned()),
+            match (statuses.is_empty(), assigned.is_empty(), regressed) {
+                (false, true, false) => Term::Status(statuses),
+                (true, false, false) => Term::Assigned(assigned),
+                (true, true, true) => Term::Regressed,
+                _ => {
+                    return Err(
+                        "a list mixes statuses, assigned/unassigned and regressed".to_owned()
+                    );
+                }
             }
         }
         "assigned" | "assigned_to" => {
@@ -415,6 +438,18 @@ fn term(key: &str, value: &str, now: DateTime<Utc>) -> Result<Term, String> {
                 .collect::<Result<_, _>>()?,
         ),
         "release" => Term::Release(term_values(value)?),
+        "environment" | "env" => Term::Environment(term_values(value)?),
+        "user" | "user.id" | "user_id" => Term::User(term_values(value)?),
+        "has" => Term::Has(
+            term_values(value)?
+                .into_iter()
+                .map(|v| match v.to_ascii_lowercase().as_str() {
+                    "release" | "environment" => v.to_ascii_lowercase(),
+                    "user" | "user.id" | "user_id" => "user".to_owned(),
+                    _ => format!("tag:{v}"),
+                })
+                .collect(),
+        ),
         "firstrelease" | "first_release" => Term::FirstRelease(term_values(value)?),
         "times_seen" | "timesseen" => Term::TimesSeen(count_span(value)?),
         "age" | "firstseen" | "first_seen" => Term::FirstSeen(time_span(value, now)?),
@@ -649,6 +684,30 @@ mod search_tests {
         );
     }
 
+    /// Sentry's `has:`, `environment:`, `user.id:` and `is:regressed` read as the event
+    /// attributes they name, not as tags.
+    #[test]
+    fn attributes_and_has() {
+        assert_eq!(
+            terms(
+                "has:user has:[release, environment, browser] environment:prod user.id:42 is:regressed"
+            ),
+            [
+                Term::Has(vec!["user".into()]),
+                Term::Has(vec![
+                    "release".into(),
+                    "environment".into(),
+                    "tag:browser".into()
+                ]),
+                Term::Environment(vec!["prod".into()]),
+                Term::User(vec!["42".into()]),
+                Term::Regressed,
+            ]
+        );
+        let s = parse("!has:browser");
+        assert!(s.filters[0].negated);
+    }
+
     #[test]
     fn unknown_values_are_refused() {
         for q in [
@@ -656,6 +715,7 @@ mod search_tests {
             "level:loud",
             "level:[error, loud]",
             "is:[resolved, assigned]",
+            "is:[regressed, resolved]",
             "times_seen:>many",
             "times_seen:-3",
             "age:24h",

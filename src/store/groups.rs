@@ -62,24 +62,34 @@ pub struct GroupQuery<'a> {
 }
 
 /// The group (of the statement's `groups`) had an event with one of `values` for `dim`
-/// (`release`, `environment`, `tag:<key>`): through its per-value counts, whose primary key
-/// starts with the group.
+/// (`release`, `environment`, `user`, `tag:<key>`): through its per-value counts, whose primary
+/// key starts with the group and the dimension.
 pub(super) fn has_value(dim: &str, values: &[String]) -> sea_orm::sea_query::SimpleExpr {
-    Expr::exists(
-        Query::select()
-            .expr(Expr::val(1))
-            .from(group_stat::Entity)
-            .and_where(
-                Expr::col((group_stat::Entity, group_stat::Column::GroupId))
-                    .equals((group::Entity, group::Column::Id)),
-            )
-            .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim))
-            .and_where(
-                Expr::col((group_stat::Entity, group_stat::Column::Value))
-                    .is_in(values.iter().cloned()),
-            )
-            .to_owned(),
-    )
+    stat_exists(dim, Some(values))
+}
+
+/// The group had an event with any value for `dim`.
+fn has_dim(dim: &str) -> sea_orm::sea_query::SimpleExpr {
+    stat_exists(dim, None)
+}
+
+fn stat_exists(dim: &str, values: Option<&[String]>) -> sea_orm::sea_query::SimpleExpr {
+    let mut select = Query::select();
+    select
+        .expr(Expr::val(1))
+        .from(group_stat::Entity)
+        .and_where(
+            Expr::col((group_stat::Entity, group_stat::Column::GroupId))
+                .equals((group::Entity, group::Column::Id)),
+        )
+        .and_where(Expr::col((group_stat::Entity, group_stat::Column::Dim)).eq(dim));
+    if let Some(values) = values {
+        select.and_where(
+            Expr::col((group_stat::Entity, group_stat::Column::Value))
+                .is_in(values.iter().cloned()),
+        );
+    }
+    Expr::exists(select.to_owned())
 }
 
 /// The condition a filter puts on a group. Nullable columns are tested as `IS NOT NULL AND`,
@@ -115,6 +125,14 @@ fn filter_condition(f: &Filter<Uuid>) -> Condition {
             .add(C::FirstRelease.is_not_null())
             .add(C::FirstRelease.is_in(list.iter().cloned())),
         Term::Tag(key, list) => Condition::all().add(has_value(&format!("tag:{key}"), list)),
+        Term::Environment(list) => Condition::all().add(has_value("environment", list)),
+        Term::User(list) => Condition::all().add(has_value("user", list)),
+        Term::Has(dims) => dims
+            .iter()
+            .fold(Condition::any(), |any, dim| any.add(has_dim(dim))),
+        Term::Regressed => Condition::all()
+            .add(C::Regressed.eq(true))
+            .add(C::Status.eq(GroupStatus::Unresolved.as_str())),
         Term::TimesSeen(span) => within(C::TimesSeen, span),
         Term::FirstSeen(span) => within(C::FirstSeen, span),
         Term::LastSeen(span) => within(C::LastSeen, span),

@@ -2159,7 +2159,8 @@ async fn groups_are_searched_with_sentry_terms() {
         "release": "shop@1.0", "tags": {"browser": "Chrome"}}))
     .await;
     let b = capture(json!({"message": "checkout failed", "level": "error",
-        "release": "shop@1.1", "tags": {"browser": "Firefox"}}))
+        "release": "shop@1.1", "tags": {"browser": "Firefox"},
+        "environment": "production", "user_id": "u7"}))
     .await;
     let c =
         capture(json!({"message": "login loops", "level": "error", "release": "shop@1.1"})).await;
@@ -2227,6 +2228,21 @@ async fn groups_are_searched_with_sentry_terms() {
         sorted(vec![b.clone(), c.clone()])
     );
     assert_eq!(found("is:[resolved, ignored]", "").await, vec![c.clone()]);
+    // The event's environment and user, and `has:` (any value of an attribute or a tag).
+    assert_eq!(found("environment:production", "").await, vec![b.clone()]);
+    assert_eq!(found("environment:staging", "").await, Vec::<String>::new());
+    assert_eq!(found("user.id:u7", "").await, vec![b.clone()]);
+    assert_eq!(found("has:user", "").await, vec![b.clone()]);
+    assert_eq!(
+        found("has:browser", "").await,
+        sorted(vec![a.clone(), b.clone()])
+    );
+    assert_eq!(found("!has:browser", "").await, vec![c.clone()]);
+    assert_eq!(
+        found("has:[environment, release]", "").await,
+        sorted(vec![a.clone(), b.clone(), c.clone()])
+    );
+    assert_eq!(found("is:regressed", "").await, Vec::<String>::new());
     assert_eq!(
         found("!is:unresolved", "&status=unresolved").await,
         Vec::<String>::new()
@@ -2293,6 +2309,16 @@ async fn groups_are_searched_with_sentry_terms() {
     let r = app.send(app.authed(Method::GET, &path)).await;
     assert_error(&r, 422, "VALIDATION_ERROR", "GET", &path);
     assert!(r.text.contains("INVALID_TERM"), "{}", r.text);
+
+    // A resolved group that receives an event is regressed until it is resolved again.
+    let c_again = capture(json!({"message": "login loops", "level": "error",
+        "release": "shop@1.1"}))
+    .await;
+    assert_eq!(c_again, c);
+    assert_eq!(found("is:regressed", "").await, vec![c.clone()]);
+    app.post_ok(&format!("/v1/errors/resolve/{c}"), &json!({}))
+        .await;
+    assert_eq!(found("is:regressed", "").await, Vec::<String>::new());
 
     let by_grpc = app
         .groups_client()
