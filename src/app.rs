@@ -21,7 +21,7 @@ use crate::{
     config::Config,
     error::Error,
     grpc::{Api, ApiState},
-    ingest::{Ingest, WriterHandle, sourcemaps::SourceMaps},
+    ingest::{Ingest, WriterHandle, inbound::Filtered, sourcemaps::SourceMaps},
     jobs,
     limits::{self, cors::Cors, rate::RateLimiter},
     monitor::{self, Monitor},
@@ -90,6 +90,7 @@ pub struct App {
     store: Store,
     ingest: Ingest,
     writer: WriterHandle,
+    filtered: Arc<Filtered>,
     background: Vec<tokio::task::JoinHandle<()>>,
     bootstrap: Option<Bootstrap>,
     admin_key_file: PathBuf,
@@ -128,6 +129,7 @@ impl App {
         let (ingest, writer) = Ingest::start(store.clone(), cfg.ingest.clone())?;
         let authenticator = Authenticator::new(store.clone());
         let monitor = Monitor::new(&cfg.data_dir);
+        let filtered = Filtered::new();
         store
             .record_run_start(monitor.run_id, monitor.started_at)
             .await?;
@@ -139,6 +141,7 @@ impl App {
             export_send_timeout: Duration::from_secs(60),
             authn: authenticator.clone(),
             sourcemaps: SourceMaps::new(store.clone()),
+            filtered: filtered.clone(),
         });
         let limiter = RateLimiter::new(cfg.limits.rate.clone());
         let router = router(
@@ -158,6 +161,7 @@ impl App {
             tokio::spawn(jobs::retention::run(store.clone(), cfg.retention_interval)),
             tokio::spawn(jobs::alerts::run(store.clone(), cfg.alert_interval)),
             tokio::spawn(jobs::snooze::run(store.clone(), jobs::snooze::INTERVAL)),
+            tokio::spawn(filtered.clone().run(store.clone())),
             tokio::spawn(jobs::maintenance::run(
                 store.clone(),
                 jobs::maintenance::INTERVAL,
@@ -204,6 +208,7 @@ impl App {
             store,
             ingest,
             writer,
+            filtered,
             background,
             bootstrap,
             admin_key_file,
@@ -233,6 +238,7 @@ impl App {
             store,
             ingest,
             writer,
+            filtered,
             background,
             bootstrap,
             admin_key_file,
@@ -251,6 +257,7 @@ impl App {
         for task in background {
             task.abort();
         }
+        filtered.flush(&store).await;
         // A clean stop is not downtime the uptime figures should blame on a crash.
         if let Err(e) = store
             .record_run_alive(monitor.run_id, chrono::Utc::now(), true)

@@ -9,6 +9,7 @@ pub mod event;
 pub mod export;
 pub mod filter;
 pub mod grouping;
+pub mod inbound;
 pub mod insights;
 pub mod model;
 pub mod policy;

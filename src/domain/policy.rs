@@ -23,4 +23,6 @@ pub struct ProjectPolicy {
     pub scrub_fields: Vec<String>,
     /// Origins allowed to send events from a browser; empty allows any origin.
     pub allowed_origins: Vec<String>,
+    /// Which events from Sentry SDKs are dropped when they arrive.
+    pub inbound: super::inbound::InboundFilters,
 }

@@ -59,4 +59,6 @@ pub struct ApiState {
     pub authn: Arc<Authenticator>,
     /// The releases' source maps, decoded once for the events that arrive and are read.
     pub sourcemaps: SourceMaps,
+    /// Events the projects' inbound filters dropped, until they are counted in the database.
+    pub filtered: Arc<crate::ingest::inbound::Filtered>,
 }

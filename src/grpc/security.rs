@@ -8,7 +8,10 @@ use tonic::{Request, Response, Status};
 use super::{Api, convert::ts};
 use crate::{
     auth::{self, Scope},
-    domain::policy::{POLICY_ITEM_MAX, POLICY_LIST_MAX, ProjectPolicy, RateOverrides},
+    domain::{
+        inbound::InboundFilters,
+        policy::{POLICY_ITEM_MAX, POLICY_LIST_MAX, ProjectPolicy, RateOverrides},
+    },
     error::{Error, FieldViolation},
     integrations::{
         Config, EmailConfig, Integration, Kind, SlackConfig, Status as ChannelStatus, TlsMode,
@@ -45,13 +48,28 @@ fn policy_to_pb(p: ProjectPolicy) -> pb::ProjectPolicy {
             },
         scrub_fields,
         allowed_origins,
+        inbound,
     } = p;
+    let InboundFilters {
+        browser_extensions,
+        localhost,
+        web_crawlers,
+        error_messages,
+        releases,
+    } = inbound;
     pb::ProjectPolicy {
         ingest_per_minute: ingest_per_minute.unwrap_or(0),
         analytics_per_minute: analytics_per_minute.unwrap_or(0),
         general_per_minute: general_per_minute.unwrap_or(0),
         scrub_fields,
         allowed_origins,
+        inbound_filters: Some(pb::InboundFilters {
+            browser_extensions,
+            localhost,
+            web_crawlers,
+            error_messages,
+            releases,
+        }),
     }
 }
 
@@ -62,7 +80,15 @@ fn policy_from_pb(p: pb::ProjectPolicy) -> Result<ProjectPolicy, Error> {
         general_per_minute,
         scrub_fields,
         allowed_origins,
+        inbound_filters,
     } = p;
+    let pb::InboundFilters {
+        browser_extensions,
+        localhost,
+        web_crawlers,
+        error_messages,
+        releases,
+    } = inbound_filters.unwrap_or_default();
     let mut v = Vec::new();
     let mut rate = |field: &str, n: u32| {
         if n > MAX_PER_MINUTE {
@@ -97,7 +123,8 @@ fn policy_from_pb(p: pb::ProjectPolicy) -> Result<ProjectPolicy, Error> {
                     format!("{field}[{i}]"),
                     match field {
                         "allowed_origins" => "must be `*` or an origin such as https://app.example.com or https://*.example.com",
-                        _ => "must be a non-empty field name of at most 256 bytes",
+                        "scrub_fields" => "must be a non-empty field name of at most 256 bytes",
+                        _ => "must be a non-empty pattern of at most 256 bytes",
                     },
                     "INVALID",
                 ));
@@ -107,6 +134,18 @@ fn policy_from_pb(p: pb::ProjectPolicy) -> Result<ProjectPolicy, Error> {
     };
     let scrub_fields = list("scrub_fields", scrub_fields, &mut v, |_| true);
     let allowed_origins = list("allowed_origins", allowed_origins, &mut v, valid_origin);
+    let inbound = InboundFilters {
+        browser_extensions,
+        localhost,
+        web_crawlers,
+        error_messages: list(
+            "inbound_filters.error_messages",
+            error_messages,
+            &mut v,
+            |_| true,
+        ),
+        releases: list("inbound_filters.releases", releases, &mut v, |_| true),
+    };
     if !v.is_empty() {
         return Err(Error::invalid(v));
     }
@@ -114,6 +153,7 @@ fn policy_from_pb(p: pb::ProjectPolicy) -> Result<ProjectPolicy, Error> {
         rate,
         scrub_fields,
         allowed_origins,
+        inbound,
     })
 }
 
@@ -141,6 +181,7 @@ pub async fn get_policy(
     let stored = api.store.get_policy(p.project_id).await?;
     Ok(Response::new(pb::GetProjectPolicyResponse {
         policy: Some(policy_to_pb(stored)),
+        filtered: filtered(api, p.project_id).await?,
     }))
 }
 
@@ -160,7 +201,27 @@ pub async fn set_policy(
     record_change(api, entry, p.project_id, target, details).await?;
     Ok(Response::new(pb::SetProjectPolicyResponse {
         policy: Some(policy_to_pb(stored)),
+        filtered: filtered(api, p.project_id).await?,
     }))
+}
+
+/// Days the filtered counts cover, today included.
+const FILTERED_DAYS: i64 = 30;
+
+/// Events each inbound filter of the project dropped in the last 30 days, counted so far
+/// (`ingest::inbound` adds the latest every few seconds).
+async fn filtered(api: &Api, project: uuid::Uuid) -> Result<Vec<pb::FilteredCount>, Error> {
+    let today = Utc::now().timestamp().div_euclid(86_400);
+    Ok(api
+        .store
+        .filtered_since(project, today - (FILTERED_DAYS - 1))
+        .await?
+        .into_iter()
+        .map(|(reason, events)| pb::FilteredCount {
+            filter: reason.as_str().to_owned(),
+            events,
+        })
+        .collect())
 }
 
 fn kind_to_pb(k: Kind) -> pb::IntegrationKind {

@@ -51,10 +51,24 @@ pub(super) async fn capture_envelope(
         .or_else(|| unpacked.dsn.as_deref().and_then(key_from_dsn));
     let project_id = authenticate(api, &extensions, key.as_deref(), project.trim()).await?;
 
-    let mut room = api.ingest.reserve(unpacked.events.len())?;
+    // The project's inbound filters drop what it does not want; the SDK is answered as for
+    // any event.
+    let mut inputs = unpacked.events;
+    if let Some(policy) = crate::limits::policy::get(project_id).filter(|p| !p.inbound.is_empty()) {
+        inputs.retain(
+            |input| match ingest::inbound::rejects(&policy.inbound, input) {
+                Some(reason) => {
+                    api.filtered.note(project_id, reason);
+                    false
+                }
+                None => true,
+            },
+        );
+    }
+    let mut room = api.ingest.reserve(inputs.len())?;
     let now = Utc::now();
-    let mut prepared = Vec::with_capacity(unpacked.events.len());
-    for input in unpacked.events {
+    let mut prepared = Vec::with_capacity(inputs.len());
+    for input in inputs {
         let maps = api.sourcemaps.for_capture(project_id, &input).await;
         prepared.push(ingest::prepare_placed(
             project_id,

@@ -3,6 +3,7 @@
 //! every acknowledged event is on disk; when the queue is full the caller is told to retry
 //! at once instead of the server buffering without bound.
 
+pub mod inbound;
 mod prepare;
 pub mod scrub;
 pub mod sentry;

@@ -343,6 +343,23 @@ struct PolicyBody {
     scrub_fields: Vec<String>,
     #[serde(default)]
     allowed_origins: Vec<String>,
+    #[serde(default)]
+    inbound_filters: InboundBody,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InboundBody {
+    #[serde(default)]
+    browser_extensions: bool,
+    #[serde(default)]
+    localhost: bool,
+    #[serde(default)]
+    web_crawlers: bool,
+    #[serde(default)]
+    error_messages: Vec<String>,
+    #[serde(default)]
+    releases: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -356,14 +373,22 @@ struct RateBody {
     general_per_minute: Option<u32>,
 }
 
-fn policy_json(p: Option<pb::ProjectPolicy>) -> Value {
+fn policy_json(p: Option<pb::ProjectPolicy>, filtered: Vec<pb::FilteredCount>) -> Value {
     let pb::ProjectPolicy {
         ingest_per_minute,
         analytics_per_minute,
         general_per_minute,
         scrub_fields,
         allowed_origins,
+        inbound_filters,
     } = p.unwrap_or_default();
+    let pb::InboundFilters {
+        browser_extensions,
+        localhost,
+        web_crawlers,
+        error_messages,
+        releases,
+    } = inbound_filters.unwrap_or_default();
     let figure = |n: u32| if n == 0 { Value::Null } else { json!(n) };
     json!({
         "rate_limits": {
@@ -373,15 +398,26 @@ fn policy_json(p: Option<pb::ProjectPolicy>) -> Value {
         },
         "scrub_fields": scrub_fields,
         "allowed_origins": allowed_origins,
+        "inbound_filters": {
+            "browser_extensions": browser_extensions,
+            "localhost": localhost,
+            "web_crawlers": web_crawlers,
+            "error_messages": error_messages,
+            "releases": releases,
+        },
+        "filtered_last_30_days": filtered
+            .into_iter()
+            .map(|f| (f.filter, json!(f.events)))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 
 async fn get_policy(State(api): State<Api>, ctx: Ctx) -> Result<Json<Value>, ApiError> {
-    let pb::GetProjectPolicyResponse { policy } = api
+    let pb::GetProjectPolicyResponse { policy, filtered } = api
         .get_project_policy(ctx.request(pb::GetProjectPolicyRequest {}))
         .await?
         .into_inner();
-    Ok(Json(policy_json(policy)))
+    Ok(Json(policy_json(policy, filtered)))
 }
 
 async fn set_policy(
@@ -398,6 +434,14 @@ async fn set_policy(
             },
         scrub_fields,
         allowed_origins,
+        inbound_filters:
+            InboundBody {
+                browser_extensions,
+                localhost,
+                web_crawlers,
+                error_messages,
+                releases,
+            },
     } = body;
     let req = pb::SetProjectPolicyRequest {
         policy: Some(pb::ProjectPolicy {
@@ -406,9 +450,16 @@ async fn set_policy(
             general_per_minute: general_per_minute.unwrap_or(0),
             scrub_fields,
             allowed_origins,
+            inbound_filters: Some(pb::InboundFilters {
+                browser_extensions,
+                localhost,
+                web_crawlers,
+                error_messages,
+                releases,
+            }),
         }),
     };
-    let pb::SetProjectPolicyResponse { policy } =
+    let pb::SetProjectPolicyResponse { policy, filtered } =
         api.set_project_policy(ctx.request(req)).await?.into_inner();
-    Ok(Json(policy_json(policy)))
+    Ok(Json(policy_json(policy, filtered)))
 }

@@ -1,16 +1,21 @@
-//! Per-project security policies (rate-limit overrides, scrub fields, allowed origins) and
-//! notification integrations.
+//! Per-project security policies (rate-limit overrides, scrub fields, allowed origins, inbound
+//! filters), the counts of events the filters dropped, and notification integrations.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+    sea_query::{Expr, OnConflict, Query},
+};
 use uuid::Uuid;
 
 use super::{
     Store, db_err,
-    entity::{integration, project_setting},
+    entity::{filtered_event, integration, project_setting},
 };
 use crate::{
     domain::{
+        inbound::Reason,
         model::from_millis,
         policy::{ProjectPolicy, RateOverrides},
     },
@@ -29,6 +34,7 @@ fn policy(m: project_setting::Model) -> ProjectPolicy {
         },
         scrub_fields: list(&m.scrub_fields),
         allowed_origins: list(&m.allowed_origins),
+        inbound: serde_json::from_str(&m.inbound_filters).unwrap_or_default(),
     }
 }
 
@@ -46,6 +52,76 @@ fn integration(m: integration::Model) -> Result<Integration, Error> {
 }
 
 impl Store {
+    /// Adds events the inbound filters dropped: (project, day since the epoch, reason) → count.
+    pub async fn add_filtered(
+        &self,
+        counts: &std::collections::BTreeMap<(Uuid, i64, Reason), u64>,
+    ) -> Result<(), Error> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut insert = Query::insert();
+        insert
+            .into_table(filtered_event::Entity.table_ref())
+            .columns([
+                filtered_event::Column::ProjectId,
+                filtered_event::Column::Day,
+                filtered_event::Column::Reason,
+                filtered_event::Column::Count,
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    filtered_event::Column::ProjectId,
+                    filtered_event::Column::Day,
+                    filtered_event::Column::Reason,
+                ])
+                .value(
+                    filtered_event::Column::Count,
+                    Expr::cust(r#""filtered_events"."count" + excluded."count""#),
+                )
+                .to_owned(),
+            );
+        for (&(project, day, reason), &n) in counts {
+            insert
+                .values([
+                    project.into(),
+                    day.into(),
+                    reason.as_str().into(),
+                    i64::try_from(n).unwrap_or(i64::MAX).into(),
+                ])
+                .map_err(Error::internal)?;
+        }
+        let txn = self.begin_write().await?;
+        txn.execute(&insert).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)
+    }
+
+    /// Events the project's inbound filters dropped since `since_day` (days since the epoch),
+    /// per reason.
+    pub async fn filtered_since(
+        &self,
+        project_id: Uuid,
+        since_day: i64,
+    ) -> Result<Vec<(Reason, u64)>, Error> {
+        let rows = filtered_event::Entity::find()
+            .filter(filtered_event::Column::ProjectId.eq(project_id))
+            .filter(filtered_event::Column::Day.gte(since_day))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(Reason::ALL
+            .into_iter()
+            .map(|r| {
+                let n = rows
+                    .iter()
+                    .filter(|m| m.reason == r.as_str())
+                    .map(|m| u64::try_from(m.count).unwrap_or(0))
+                    .sum();
+                (r, n)
+            })
+            .collect())
+    }
+
     /// The policy of one project (the defaults when none was ever set).
     pub async fn get_policy(&self, project_id: Uuid) -> Result<ProjectPolicy, Error> {
         Ok(project_setting::Entity::find_by_id(project_id)
@@ -81,6 +157,7 @@ impl Store {
             rate_limit_general: Set(rate(p.rate.general_per_minute)),
             scrub_fields: Set(json(&p.scrub_fields)),
             allowed_origins: Set(json(&p.allowed_origins)),
+            inbound_filters: Set(serde_json::to_string(&p.inbound).unwrap_or_else(|_| "{}".into())),
             updated_at: Set(Utc::now().timestamp_millis()),
         };
         let txn = self.begin_write().await?;

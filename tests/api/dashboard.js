@@ -219,6 +219,25 @@ async function waitFor(what, check, ms = 15000) {
   await waitFor('the key gone', () => !text('table.keys tbody tr td:first-child').includes('checkout-service'));
   out.revoked_key_capture = await withNew('/v1/errors/capture', { method: 'POST', body: JSON.stringify({ message: 'after revoke' }) });
 
+  // 8b''. Inbound filters from the settings page: saved with the rest of the policy kept.
+  const scrubbed = await fetch(`${base}/v1/settings/policy`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ scrub_fields: ['iban'] }),
+  });
+  if (!scrubbed.ok) fail(`policy: ${scrubbed.status}`);
+  await go('#/alerts');
+  await go('#/settings');
+  const filterForm = await waitFor('the filters form', () => doc.querySelector('form.inbound-filters'));
+  filterForm.querySelector('input[name=filter-browser_extensions]').checked = true;
+  filterForm.querySelector('textarea[name=filter-error_messages]').value = '*ResizeObserver loop*\n\n  Script error.  ';
+  doc.querySelector('#flash').hidden = true;
+  filterForm.requestSubmit();
+  out.flash_after_filters = await waitFor('the filters answer', flashed('Inbound filters'));
+  await waitFor('the filters again', () => doc.querySelector('form.inbound-filters') && doc.querySelector('form.inbound-filters') !== filterForm);
+  out.filters_after = [...doc.querySelectorAll('form.inbound-filters input[type=checkbox]')].map((c) => c.checked);
+  out.filter_counts = text('form.inbound-filters .muted.small');
+
   // 8c. Ignore an issue from its page until 100 more events; the page then says until when.
   await go(`#/issues/${sentryGroup}`);
   await waitFor('the Sentry issue', () => doc.querySelector('h1.issue-title'));

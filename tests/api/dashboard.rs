@@ -299,6 +299,17 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     );
     assert_eq!(strings(&out["owner_issue_assignees"]), ["admin"]);
     assert_eq!(strings(&out["unassigned_stale"]), ["No issue matches."]);
+    // Inbound filters saved from the settings page, the rest of the policy kept.
+    assert_eq!(s(&out["flash_after_filters"]), "Inbound filters saved.");
+    assert_eq!(out["filters_after"], json!([true, false, false]));
+    assert_eq!(arr(&out["filter_counts"]).len(), 5, "{out:#}");
+    let policy = app.get_ok("/v1/settings/policy").await;
+    assert_eq!(policy["scrub_fields"], json!(["iban"]), "{policy}");
+    assert_eq!(
+        policy["inbound_filters"]["error_messages"],
+        json!(["*ResizeObserver loop*", "Script error."]),
+        "{policy}"
+    );
     assert_eq!(out["bulk_assign_enabled"], true);
     assert_eq!(s(&out["flash_after_bulk_assign"]), "assign: 1 done");
     // The merged issue split from its page by a grouping key.
@@ -426,6 +437,8 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
                 "PUT /api/alerts/rules/",
                 "DELETE /api/alerts/rules/",
                 "GET /v1/settings/dsn",
+                "GET /v1/settings/policy",
+                "PUT /v1/settings/policy",
                 "GET /api/settings/api-keys",
                 "GET /api/settings/team",
                 "POST /api/settings/api-keys",

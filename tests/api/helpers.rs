@@ -583,3 +583,15 @@ pub async fn event_keys(app: &TestApp, event_id: &str) -> Vec<String> {
     assert!(!keys.is_empty(), "{ev}");
     keys
 }
+
+/// The messages of every stored event, sorted.
+pub async fn stored_messages(app: &TestApp) -> Vec<String> {
+    let mut stored: Vec<String> = app
+        .list_all("")
+        .await
+        .iter()
+        .map(|e| s(&e["message"]))
+        .collect();
+    stored.sort();
+    stored
+}

@@ -428,6 +428,11 @@ async fn project_policy_over_grpc_matches_rest() {
                 general_per_minute: 0,
                 scrub_fields: vec!["iban".into()],
                 allowed_origins: vec!["https://app.example.com".into()],
+                inbound_filters: Some(pb::InboundFilters {
+                    web_crawlers: true,
+                    releases: vec!["*-dev".into()],
+                    ..Default::default()
+                }),
             }),
         }))
         .await
@@ -442,7 +447,11 @@ async fn project_policy_over_grpc_matches_rest() {
         json!({
             "rate_limits": {"ingest_per_minute": null, "analytics_per_minute": 42, "general_per_minute": null},
             "scrub_fields": ["iban"],
-            "allowed_origins": ["https://app.example.com"]
+            "allowed_origins": ["https://app.example.com"],
+            "inbound_filters": {"browser_extensions": false, "localhost": false,
+                "web_crawlers": true, "error_messages": [], "releases": ["*-dev"]},
+            "filtered_last_30_days": {"browser_extensions": 0, "localhost": 0,
+                "web_crawlers": 0, "error_messages": 0, "releases": 0}
         })
     );
     // The analytics override is in force at once.

@@ -2,7 +2,7 @@
 //! and by hand-built envelopes for the protocol corners SDKs rarely hit: auth forms, content
 //! encodings, unknown items, limits, CORS, idempotency and the gRPC `CaptureEnvelope`.
 
-use std::io::Write;
+use std::{io::Write, time::Duration};
 
 use faultline::pb;
 use futures::StreamExt;
@@ -950,6 +950,126 @@ async fn the_migration_gives_existing_projects_a_dsn() {
     }
     assert_ne!(got[0].0, got[1].0);
     db.close().await.ok();
+}
+
+/// Inbound filters, as in Sentry's project settings: with each one on, an event it names is
+/// answered as any other (200 and its id) but not stored, and counted per filter in the
+/// project policy; the others are stored. A pattern list is checked like the other lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_filters_drop_what_the_project_does_not_want() {
+    let app = spawn_app().await;
+    let (key, project) = key_and_project(&app).await;
+    let filters = json!({"browser_extensions": true, "localhost": true, "web_crawlers": true,
+        "error_messages": ["*ResizeObserver loop*"], "releases": ["*-dev"]});
+    let (status, b) = app
+        .put(
+            "/v1/settings/policy",
+            &json!({"inbound_filters": {"error_messages": ["ok", "  "]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_detail_field(&b["error"], "inbound_filters.error_messages[1]");
+    let set = app
+        .put("/v1/settings/policy", &json!({"inbound_filters": filters}))
+        .await;
+    assert_eq!(set.0, StatusCode::OK, "{}", set.1);
+    assert_eq!(set.1["inbound_filters"], filters);
+
+    let store = |event: Value| {
+        let app = &app;
+        let path = format!("/api/{project}/store/?sentry_key={key}");
+        async move {
+            let r = app
+                .send(
+                    app.anon(Method::POST, &path)
+                        .header("content-type", "application/json")
+                        .body(event.to_string()),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            s(&r.body["id"])
+        }
+    };
+    let frames = |file: &str| {
+        json!([{"filename": "https://shop.example.com/app.js", "function": "main"},
+            {"filename": file, "function": "inject"}])
+    };
+    let kept = [
+        json!({"message": "an error of the shop's own", "release": "web@1.0",
+            "request": {"url": "https://shop.example.com/cart",
+                "headers": {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}}}),
+        json!({"exception": {"values": [{"type": "TypeError", "value": "x is undefined",
+            "stacktrace": {"frames": frames("https://shop.example.com/vendor.js")}}]}}),
+    ];
+    let dropped = [
+        (
+            "browser_extensions",
+            json!({"exception": {"values": [{"type": "TypeError",
+            "value": "x is undefined",
+            "stacktrace": {"frames": frames("chrome-extension://abcdefgh/content.js")}}]}}),
+        ),
+        (
+            "localhost",
+            json!({"message": "on a laptop",
+            "request": {"url": "http://localhost:3000/cart"}}),
+        ),
+        (
+            "web_crawlers",
+            json!({"message": "crawled",
+            "request": {"url": "https://shop.example.com/",
+                "headers": [["User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"]]}}),
+        ),
+        (
+            "error_messages",
+            json!({"exception": {"values": [{"type": "Error",
+            "value": "ResizeObserver loop limit exceeded"}]}}),
+        ),
+        (
+            "releases",
+            json!({"message": "from a dev build", "release": "web-dev"}),
+        ),
+    ];
+    for event in kept {
+        store(event).await;
+    }
+    for (_, event) in &dropped {
+        let id = store(event.clone()).await;
+        assert_eq!(id.len(), 32, "answered with its id");
+    }
+    let stored = stored_messages(&app).await;
+    assert_eq!(
+        stored,
+        ["TypeError: x is undefined", "an error of the shop's own"]
+    );
+    // Counted per filter (stored every few seconds).
+    let counts = poll_until(Duration::from_secs(15), "the filtered counts", || {
+        let app = &app;
+        async move {
+            let p = app.get_ok("/v1/settings/policy").await;
+            let c = p["filtered_last_30_days"].clone();
+            (c.as_object()
+                .is_some_and(|o| o.values().any(|n| n.as_u64() == Some(1)))
+                && c.as_object()
+                    .unwrap()
+                    .values()
+                    .filter_map(Value::as_u64)
+                    .sum::<u64>()
+                    == 5)
+                .then_some(c)
+        }
+    })
+    .await;
+    for (filter, _) in &dropped {
+        assert_eq!(counts[*filter], json!(1), "{counts}");
+    }
+
+    // Off again: the same events are kept.
+    let off = app.put("/v1/settings/policy", &json!({})).await;
+    assert_eq!(off.1["inbound_filters"]["browser_extensions"], json!(false));
+    for (_, event) in dropped {
+        store(event).await;
+    }
+    assert_eq!(full_events(&app).await.len(), 7);
 }
 
 /// The per-key rate limit counts a DSN key too, and its 429 carries what Sentry SDKs back off by.

@@ -239,14 +239,7 @@ async fn capture_batch_refusing(app: &TestApp, messages: &[&str], refused: &str)
             assert_eq!(r["ok"], json!(true), "{m}: {body}");
         }
     }
-    let mut stored: Vec<String> = app
-        .list_all("")
-        .await
-        .iter()
-        .map(|e| s(&e["message"]))
-        .collect();
-    stored.sort();
-    stored
+    stored_messages(app).await
 }
 
 /// Captures that arrive within `commit_interval` of a commit's start wait for the rest of it

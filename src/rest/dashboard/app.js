@@ -1130,9 +1130,10 @@ async function viewAlerts() {
 // ---------- settings ----------
 
 async function viewSettings() {
-  const [dsn, retention, keys] = await Promise.all([
+  const [dsn, retention, policy, keys] = await Promise.all([
     api('/v1/settings/dsn'),
     api('/v1/errors/retention/get'),
+    api('/v1/settings/policy'),
     // Listing keys needs the admin scope; a lesser key still sees the rest of the page.
     els('/api/settings/api-keys').catch((e) => {
       if (e.status === 403) return null;
@@ -1153,6 +1154,45 @@ async function viewSettings() {
     }
     render();
   };
+  // Inbound filters (Sentry's): what Sentry SDKs send that the project drops, with what each
+  // filter dropped lately. Saving puts the whole policy back with the filters changed.
+  const FILTERS = [
+    ['browser_extensions', 'Errors thrown by browser extensions'],
+    ['localhost', 'Events from localhost'],
+    ['web_crawlers', 'Events from web crawlers'],
+  ];
+  const inbound = policy.inbound_filters;
+  const checks = FILTERS.map(([name]) => h('input', { type: 'checkbox', name: `filter-${name}`, checked: inbound[name] }));
+  const patterns = (name, label) => {
+    const box = h('textarea', { name: `filter-${name}`, rows: 3, placeholder: 'one glob pattern a line, such as *ResizeObserver loop*', 'aria-label': label });
+    box.value = inbound[name].join('\n');
+    return box;
+  };
+  const messages = patterns('error_messages', 'error messages to drop');
+  const releases = patterns('releases', 'releases to drop');
+  const lines = (box) => box.value.split('\n').map((l) => l.trim()).filter(Boolean);
+  const dropped = (name) => h('span', { class: 'muted small' }, ` ${policy.filtered_last_30_days[name].toLocaleString()} dropped in 30 days`);
+  const saveFilters = async (ev) => {
+    ev.preventDefault();
+    const rates = Object.fromEntries(Object.entries(policy.rate_limits).filter(([, v]) => v !== null));
+    const filters = Object.fromEntries(FILTERS.map(([name], i) => [name, checks[i].checked]));
+    try {
+      await api('/v1/settings/policy', {
+        method: 'PUT',
+        body: {
+          rate_limits: rates,
+          scrub_fields: policy.scrub_fields,
+          allowed_origins: policy.allowed_origins,
+          inbound_filters: { ...filters, error_messages: lines(messages), releases: lines(releases) },
+        },
+      });
+      flash('Inbound filters saved.', 'ok');
+    } catch (e) {
+      flash(e.message);
+    }
+    render();
+  };
+
   return h(
     'section',
     null,
@@ -1169,6 +1209,16 @@ async function viewSettings() {
       h('button', { type: 'submit', class: 'secondary' }, 'Save'),
     ),
     h('p', { class: 'muted small' }, retention.last_cleanup ? ['Last cleanup ', when(retention.last_cleanup), `, ${retention.last_cleanup_deleted} events deleted.`] : 'No cleanup has run yet.'),
+    h('h2', null, 'Inbound filters'),
+    h('p', { class: 'muted small' }, 'Events from Sentry SDKs that these name are answered as usual but not kept.'),
+    h(
+      'form',
+      { class: 'inbound-filters', onsubmit: saveFilters },
+      FILTERS.map(([name, label], i) => h('p', null, h('label', { class: 'inline' }, checks[i], ` ${label}`), dropped(name))),
+      h('p', null, h('label', null, 'Error messages (Type: value or message) ', dropped('error_messages')), messages),
+      h('p', null, h('label', null, 'Releases ', dropped('releases')), releases),
+      h('button', { type: 'submit', class: 'secondary' }, 'Save filters'),
+    ),
     h('h2', null, 'API keys'),
     keys === null ? h('p', { class: 'muted' }, 'Listing API keys needs a key with the admin scope.') : keyTable(keys.api_keys || []),
     keys === null ? null : newKeyForm(),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod debug_file;
 pub mod event;
 pub mod event_tag;
+pub mod filtered_event;
 pub mod group;
 pub mod group_activity;
 pub mod group_comment;

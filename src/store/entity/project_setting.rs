@@ -12,6 +12,8 @@ pub struct Model {
     pub scrub_fields: String,
     /// JSON array of strings.
     pub allowed_origins: String,
+    /// `domain::inbound::InboundFilters` as JSON (`{}`: none).
+    pub inbound_filters: String,
     pub updated_at: i64,
 }
 
