@@ -96,6 +96,16 @@ impl Store {
         txn.commit().await.map_err(db_err)
     }
 
+    /// Deletes the counts of filtered events of days before `day` (days since the epoch).
+    pub async fn forget_filtered_before(&self, day: i64) -> Result<u64, Error> {
+        let txn = self.begin_write().await?;
+        let gone =
+            super::delete_rows::<filtered_event::Entity>(&txn, filtered_event::Column::Day.lt(day))
+                .await?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(gone)
+    }
+
     /// Events the project's inbound filters dropped since `since_day` (days since the epoch),
     /// per reason.
     pub async fn filtered_since(
@@ -297,5 +307,52 @@ impl Store {
             });
         }
         self.get_integration(project_id, kind).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::store::store_without_indexer;
+
+    /// Counts add up per day and reason, are read per reason since a day, and old days go.
+    #[tokio::test]
+    async fn filtered_counts_add_up_and_old_days_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let counts = BTreeMap::from([
+            ((project, 10, Reason::Localhost), 2),
+            ((project, 100, Reason::Localhost), 3),
+            ((project, 100, Reason::Release), 1),
+        ]);
+        store.add_filtered(&counts).await.unwrap();
+        store.add_filtered(&counts).await.unwrap();
+        let since = |day| {
+            let store = &store;
+            async move {
+                store
+                    .filtered_since(project, day)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            since(0).await,
+            [(Reason::Localhost, 10), (Reason::Release, 2)]
+        );
+        assert_eq!(
+            since(50).await,
+            [(Reason::Localhost, 6), (Reason::Release, 2)]
+        );
+        assert_eq!(store.forget_filtered_before(50).await.unwrap(), 1);
+        assert_eq!(
+            since(0).await,
+            [(Reason::Localhost, 6), (Reason::Release, 2)]
+        );
     }
 }
