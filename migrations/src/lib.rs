@@ -31,6 +31,7 @@ mod m20261207_000025_release_files;
 mod m20261207_000026_upload_chunks;
 mod m20261207_000027_debug_files;
 mod m20261207_000028_inbound_filters;
+mod m20261207_000029_user_reports;
 
 pub struct Migrator;
 
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000026_upload_chunks::Migration),
             Box::new(m20261207_000027_debug_files::Migration),
             Box::new(m20261207_000028_inbound_filters::Migration),
+            Box::new(m20261207_000029_user_reports::Migration),
         ]
     }
 }

@@ -99,6 +99,8 @@ pub static ROUTES: &[Route] = &[
     rest("POST", "/v1/errors/capture", INGEST),
     rest("POST", "/v1/errors/capture/batch", INGEST),
     rest("POST", "/v1/errors/message", INGEST),
+    grpc("/faultline.v1.CaptureService/SubmitFeedback", INGEST),
+    rest("POST", "/v1/errors/feedback", INGEST),
     // GroupService
     grpc("/faultline.v1.GroupService/ListEvents", READ),
     grpc("/faultline.v1.GroupService/SearchEvents", READ),
@@ -157,6 +159,8 @@ pub static ROUTES: &[Route] = &[
     grpc("/faultline.v1.GroupService/DeleteGroup", WRITE),
     grpc("/faultline.v1.GroupService/MergeGroups", WRITE),
     grpc("/faultline.v1.GroupService/ListGroupHashes", READ),
+    grpc("/faultline.v1.GroupService/ListFeedback", READ),
+    rest("GET", "/v1/errors/feedback", READ),
     grpc("/faultline.v1.GroupService/UnmergeGroup", WRITE),
     grpc("/faultline.v1.GroupService/BulkUpdateGroups", WRITE),
     grpc("/faultline.v1.GroupService/ExportEvents", READ),

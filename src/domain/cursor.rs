@@ -45,6 +45,15 @@ pub struct GroupCursor {
     pub id: Uuid,
 }
 
+/// Where the next page of a user-feedback listing starts: the last report's time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportCursor {
+    #[serde(rename = "r")]
+    pub created_at: i64,
+    #[serde(rename = "u")]
+    pub id: Uuid,
+}
+
 fn encode<T: Serialize>(c: &T) -> String {
     // Serializing these plain structs cannot fail.
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap_or_default())
@@ -60,6 +69,15 @@ fn decode<T: for<'de> Deserialize<'de>>(s: &str) -> Result<Option<T>, Error> {
 }
 
 impl EventCursor {
+    pub fn encode(&self) -> String {
+        encode(self)
+    }
+    pub fn decode(s: &str) -> Result<Option<Self>, Error> {
+        decode(s)
+    }
+}
+
+impl ReportCursor {
     pub fn encode(&self) -> String {
         encode(self)
     }

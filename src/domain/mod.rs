@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod cursor;
 pub mod event;
 pub mod export;
+pub mod feedback;
 pub mod filter;
 pub mod grouping;
 pub mod inbound;

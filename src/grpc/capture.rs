@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use super::{Api, convert};
 use crate::{
     auth::{self, Principal, Scope},
-    domain::Level,
+    domain::{Level, feedback::NewReport},
     error::Error,
     ingest::{self, CaptureInput, ExceptionInput},
     pb::{self, capture_service_server::CaptureService},
@@ -164,6 +164,33 @@ impl CaptureService for Api {
         req: Request<pb::CaptureEnvelopeRequest>,
     ) -> Result<Response<pb::CaptureEnvelopeResponse>, Status> {
         super::sentry::capture_envelope(self, req).await
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.CaptureService/SubmitFeedback")]
+    async fn submit_feedback(
+        &self,
+        req: Request<pb::SubmitFeedbackRequest>,
+    ) -> Result<Response<pb::SubmitFeedbackResponse>, Status> {
+        let principal = auth::require(req.extensions(), Scope::Ingest)?;
+        let pb::SubmitFeedbackRequest {
+            event_id,
+            name,
+            email,
+            comments,
+            url,
+        } = req.into_inner();
+        let event_id = match event_id.trim() {
+            "" => None,
+            id => Some(convert::uuid("event_id", id)?),
+        };
+        let report = NewReport::new(event_id, &name, &email, &comments, &url)?;
+        let stored = self
+            .store
+            .add_user_reports(principal.project_id, &[report])
+            .await?;
+        Ok(Response::new(pb::SubmitFeedbackResponse {
+            feedback: stored.into_iter().next().map(convert::feedback_to_pb),
+        }))
     }
 }
 

@@ -37,6 +37,25 @@ pub fn uuid(field: &str, s: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(s.trim()).map_err(|_| Error::malformed(field, "is not a valid UUID"))
 }
 
+/// A user's feedback as the API shows it.
+pub fn feedback_to_pb(r: crate::domain::feedback::UserReport) -> pb::UserFeedback {
+    let (stored_event_id, group_id) = match r.event {
+        Some((event, group)) => (event.to_string(), group.to_string()),
+        None => (String::new(), String::new()),
+    };
+    pb::UserFeedback {
+        id: r.id.to_string(),
+        event_id: r.event_id.map(|id| id.to_string()).unwrap_or_default(),
+        name: r.name,
+        email: r.email,
+        comments: r.comments,
+        url: r.url,
+        created_at: Some(ts(r.created_at)),
+        stored_event_id,
+        group_id,
+    }
+}
+
 pub fn level_to_pb(l: Level) -> pb::Level {
     match l {
         Level::Debug => pb::Level::Debug,

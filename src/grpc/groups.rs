@@ -13,7 +13,7 @@ use crate::{
     domain::{
         GroupStatus,
         activity::{Activity, Change},
-        cursor::{EventCursor, GroupCursor, bounded_limit, page_limit},
+        cursor::{EventCursor, GroupCursor, ReportCursor, bounded_limit, page_limit},
         export::{self, Format},
         filter::{EventFilter, Filter, GroupSearch},
         model,
@@ -561,6 +561,32 @@ impl GroupService for Api {
             group: Some(convert::group_to_pb(group)),
             merged_group_ids: merged.iter().map(Uuid::to_string).collect(),
             moved_events,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.GroupService/ListFeedback")]
+    async fn list_feedback(
+        &self,
+        req: Request<pb::ListFeedbackRequest>,
+    ) -> Result<Response<pb::ListFeedbackResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let pb::ListFeedbackRequest {
+            group_id,
+            cursor,
+            limit,
+        } = req.into_inner();
+        let group = match group_id.trim() {
+            "" => None,
+            id => Some(convert::uuid("error_group_id", id)?),
+        };
+        let cursor = ReportCursor::decode(&cursor)?;
+        let (reports, next) = self
+            .store
+            .list_user_reports(p.project_id, group, cursor, page_limit(limit))
+            .await?;
+        Ok(Response::new(pb::ListFeedbackResponse {
+            feedback: reports.into_iter().map(convert::feedback_to_pb).collect(),
+            next_cursor: next.map(|c| c.encode()).unwrap_or_default(),
         }))
     }
 

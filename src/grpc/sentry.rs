@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
-    domain::Level,
+    domain::{Level, feedback::NewReport},
     error::Error,
     ingest::{
         self,
@@ -86,6 +86,22 @@ pub(super) async fn capture_envelope(
     for outcome in room.committed().await {
         events.push(convert::committed_to_pb(outcome?));
     }
+    // User feedback, after the events it may be about; a report an SDK sent unreadable or
+    // without comments is left out (refusing it would make the SDK send the events again).
+    let reports: Vec<NewReport> = unpacked
+        .reports
+        .into_iter()
+        .filter_map(|r| {
+            NewReport::new(r.event_id, &r.name, &r.email, &r.comments, &r.url)
+                .inspect_err(|e| tracing::debug!(error = %e, "sentry user feedback left out"))
+                .ok()
+        })
+        .collect();
+    let feedback_stored = api
+        .store
+        .add_user_reports(project_id, &reports)
+        .await?
+        .len() as u32;
     tracing::debug!(items = ?unpacked.item_counts, events = events.len(), "sentry envelope accepted");
     Ok(Response::new(pb::CaptureEnvelopeResponse {
         event_id: unpacked
@@ -94,6 +110,7 @@ pub(super) async fn capture_envelope(
             .unwrap_or_default(),
         events,
         item_counts: unpacked.item_counts.into_iter().collect(),
+        feedback_stored,
     }))
 }
 

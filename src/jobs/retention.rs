@@ -113,6 +113,8 @@ pub async fn cleanup_project(
     } else {
         0
     };
+    // User feedback is kept as long as events.
+    store.forget_user_reports(project_id, cutoff_ms).await?;
     Ok(Some(CleanupReport {
         project_id,
         exported,

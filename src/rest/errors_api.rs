@@ -64,6 +64,10 @@ pub fn routes() -> Router<Api> {
         .route("/v1/errors/bulk", post(bulk))
         .route("/v1/errors/merge", post(merge))
         .route("/v1/errors/hashes/{error_group_id}", get(hashes))
+        .route(
+            "/v1/errors/feedback",
+            get(list_feedback).post(submit_feedback),
+        )
         .route("/v1/errors/unmerge/{error_group_id}", post(unmerge))
         .route("/v1/errors/export", post(export))
         .route("/v1/errors/retention/get", get(retention_get))
@@ -192,6 +196,21 @@ struct MessageBody {
 #[derive(Deserialize)]
 struct MergeBody {
     error_group_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    #[serde(default)]
+    event_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    comments: String,
+    #[serde(default)]
+    url: String,
 }
 
 #[derive(Deserialize)]
@@ -1413,6 +1432,82 @@ async fn merge(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<MergeBod
         "error_group": group.map(group_json).unwrap_or(Value::Null),
         "merged_error_group_ids": merged_group_ids,
         "moved_events": moved_events,
+    })))
+}
+
+/// A user's feedback: its fields, and the stored event it is about with that event's group
+/// (null while that event is not stored).
+fn feedback_json(f: pb::UserFeedback) -> Value {
+    let pb::UserFeedback {
+        id,
+        event_id,
+        name,
+        email,
+        comments,
+        url,
+        created_at,
+        stored_event_id,
+        group_id,
+    } = f;
+    json!({
+        "id": id,
+        "event_id": or_null(event_id),
+        "name": name,
+        "email": email,
+        "comments": comments,
+        "url": url,
+        "created_at": time_json(created_at),
+        "stored_event_id": or_null(stored_event_id),
+        "error_group_id": or_null(group_id),
+    })
+}
+
+async fn submit_feedback(
+    State(api): State<Api>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<FeedbackBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let FeedbackBody {
+        event_id,
+        name,
+        email,
+        comments,
+        url,
+    } = body;
+    let req = pb::SubmitFeedbackRequest {
+        event_id,
+        name,
+        email,
+        comments,
+        url,
+    };
+    let pb::SubmitFeedbackResponse { feedback } =
+        api.submit_feedback(ctx.request(req)).await?.into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"ok": true, "feedback": feedback.map(feedback_json).unwrap_or(Value::Null)})),
+    ))
+}
+
+async fn list_feedback(State(api): State<Api>, ctx: Ctx, RawQuery(raw): RawQuery) -> ApiResult {
+    let ListQuery {
+        filter,
+        cursor,
+        limit,
+        ..
+    } = parse_query(raw)?;
+    let req = pb::ListFeedbackRequest {
+        group_id: filter.group_id,
+        cursor,
+        limit,
+    };
+    let pb::ListFeedbackResponse {
+        feedback,
+        next_cursor,
+    } = api.list_feedback(ctx.request(req)).await?.into_inner();
+    Ok(Json(json!({
+        "feedback": feedback.into_iter().map(feedback_json).collect::<Vec<_>>(),
+        "next_cursor": or_null(next_cursor),
     })))
 }
 

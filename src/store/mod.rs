@@ -13,6 +13,7 @@ mod comments;
 mod convert;
 pub mod entity;
 mod events;
+mod feedback;
 mod groups;
 mod insights;
 mod lite;

@@ -16,7 +16,7 @@ use super::{
     entity::{
         api_key, debug_file, event, event_tag, filtered_event, group, group_activity,
         group_comment, group_hash, group_hourly, group_stat, integration, member, project,
-        project_name, project_setting, release, release_file, retention, upload_chunk,
+        project_name, project_setting, release, release_file, retention, upload_chunk, user_report,
     },
 };
 use crate::{domain::model::RetentionPolicy, error::Error};
@@ -440,6 +440,7 @@ impl Store {
         delete_rows::<debug_file::Entity>(&txn, debug_file::Column::ProjectId.eq(id)).await?;
         delete_rows::<filtered_event::Entity>(&txn, filtered_event::Column::ProjectId.eq(id))
             .await?;
+        delete_rows::<user_report::Entity>(&txn, user_report::Column::ProjectId.eq(id)).await?;
         delete_rows::<upload_chunk::Entity>(&txn, upload_chunk::Column::ProjectId.eq(id)).await?;
         delete_rows::<group_comment::Entity>(&txn, group_comment::Column::ProjectId.eq(id)).await?;
         delete_rows::<group_activity::Entity>(&txn, group_activity::Column::ProjectId.eq(id))

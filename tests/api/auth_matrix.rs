@@ -53,6 +53,8 @@ enum OtherProject {
 enum Op {
     Capture,
     CaptureMessage,
+    SubmitFeedback,
+    ListFeedback,
     CaptureBatch,
     ListEvents,
     SearchEvents,
@@ -175,6 +177,8 @@ fn op_of(r: &Route) -> Op {
         (Transport::Grpc, _, p) => match p.rsplit('/').next().unwrap_or("") {
             "Capture" => Capture,
             "CaptureMessage" => CaptureMessage,
+            "SubmitFeedback" => SubmitFeedback,
+            "ListFeedback" => ListFeedback,
             "CaptureBatch" => CaptureBatch,
             "ListEvents" => ListEvents,
             "SearchEvents" => SearchEvents,
@@ -255,6 +259,8 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/capture") => Capture,
             ("POST", "/v1/errors/capture/batch") => CaptureBatch,
             ("POST", "/v1/errors/message") => CaptureMessage,
+            ("POST", "/v1/errors/feedback") => SubmitFeedback,
+            ("GET", "/v1/errors/feedback") => ListFeedback,
             ("GET", "/v1/errors/list") => ListEvents,
             ("GET", "/v1/errors/search") => SearchEvents,
             ("GET", "/v1/errors/get/{event_id}") => GetEvent,
@@ -727,6 +733,7 @@ fn rest_body(op: Op, t: &Target) -> Option<Value> {
         Op::Capture => json!({"message": "matrix capture"}),
         Op::CaptureBatch => json!({"events": [{"message": "matrix batch"}]}),
         Op::CaptureMessage => json!({"text": "matrix message"}),
+        Op::SubmitFeedback => json!({"comments": "matrix feedback"}),
         Op::Bulk => json!({"error_group_ids": [t.group_id], "action": "resolve"}),
         Op::Assign => json!({"assignee": null}),
         Op::AddComment => json!({"text": "seen in the matrix"}),
@@ -985,6 +992,15 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
                 ..Default::default()
             }
         ),
+        Op::SubmitFeedback => rpc!(
+            capture,
+            submit_feedback,
+            pb::SubmitFeedbackRequest {
+                comments: "matrix feedback".into(),
+                ..Default::default()
+            }
+        ),
+        Op::ListFeedback => rpc!(groups, list_feedback, pb::ListFeedbackRequest::default()),
         Op::CaptureMessage => rpc!(
             capture,
             capture_message,

@@ -241,6 +241,8 @@ async function waitFor(what, check, ms = 15000) {
   // 8c. Ignore an issue from its page until 100 more events; the page then says until when.
   await go(`#/issues/${sentryGroup}`);
   await waitFor('the Sentry issue', () => doc.querySelector('h1.issue-title'));
+  out.issue_feedback = [...doc.querySelectorAll('ul.feedback li')].flatMap((li) => [li.querySelector('.comment-text').textContent, li.querySelector('.who').textContent]);
+  out.issue_feedback_bold = doc.querySelectorAll('ul.feedback b').length;
   doc.querySelector('select[aria-label="ignore for"]').value = 'c:100';
   [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore').click();
   await waitFor('the reopen button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen'));

@@ -43,6 +43,15 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     let (frames_group, markup_group) = (s(&first["group_id"]), s(&marked["group_id"]));
     let sentry_event = sentry_store(&app).await;
     let sentry_group = s(&app.event(&sentry_event).await["group_id"]);
+    // What a user wrote about it, naming the Sentry event id (markup shown as text).
+    let (st, b) = app
+        .post(
+            "/v1/errors/feedback",
+            &json!({"event_id": "fc6d8c0c43fc4630ad850ee518f1b9d0", "name": "Ana <b>B</b>",
+                "email": "ana@example.com", "comments": "Paying failed twice."}),
+        )
+        .await;
+    assert_eq!(st, reqwest::StatusCode::CREATED, "{b}");
 
     let run = jsdom_script(
         DRIVER,
@@ -309,6 +318,15 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         policy["inbound_filters"]["error_messages"],
         json!(["*ResizeObserver loop*", "Script error."]),
         "{policy}"
+    );
+    assert_eq!(
+        strings(&out["issue_feedback"]),
+        ["Paying failed twice.", "Ana <b>B</b> · ana@example.com"],
+        "{out:#}"
+    );
+    assert_eq!(
+        out["issue_feedback_bold"], 0,
+        "the name is text, not markup"
     );
     assert_eq!(out["bulk_assign_enabled"], true);
     assert_eq!(s(&out["flash_after_bulk_assign"]), "assign: 1 done");

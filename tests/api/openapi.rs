@@ -303,6 +303,24 @@ async fn native_answers_match_the_document() {
         )
         .await;
     spec.check("POST", "/v1/errors/unmerge/{error_group_id}", 422, &r);
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/feedback")
+                .json(&json!({"event_id": kept, "name": "Ana", "comments": "It broke."})),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/feedback", 201, &r);
+    let r = app
+        .send(app.authed(Method::GET, "/v1/errors/feedback?limit=5"))
+        .await;
+    spec.check("GET", "/v1/errors/feedback", 200, &r);
+    let r = app
+        .send(
+            app.authed(Method::POST, "/v1/errors/feedback")
+                .json(&json!({"comments": ""})),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/feedback", 422, &r);
 
     let r = app
         .send(

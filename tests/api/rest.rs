@@ -1317,6 +1317,88 @@ async fn unmerged_keys_take_their_events_to_a_new_group() {
     );
 }
 
+/// User feedback over the native API: linked to the event it names by Faultline's id (REST
+/// and gRPC), or to none; the comments are required, fields are bounded, an event id must be
+/// a UUID; the list filters by group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_feedback_is_taken_and_listed_with_its_event() {
+    let app = spawn_app().await;
+    let b = app
+        .capture(json!({"message": "checkout button does nothing"}))
+        .await;
+    let (event, group) = (s(&b["event_id"]), s(&b["group_id"]));
+    let (st, r) = app
+        .post(
+            "/v1/errors/feedback",
+            &json!({"event_id": event, "name": "Ana", "email": "ana@example.com",
+                "comments": "  I clicked twice.  ", "url": "https://shop.example.com/cart"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let f = &r["feedback"];
+    assert_eq!(f["comments"], "I clicked twice.");
+    assert_eq!(
+        (&f["stored_event_id"], &f["error_group_id"]),
+        (&json!(event), &json!(group))
+    );
+    for (body, status, field) in [
+        (json!({"comments": "   "}), 422, "comments"),
+        (
+            json!({"comments": "x", "name": "n".repeat(201)}),
+            422,
+            "name",
+        ),
+        (
+            json!({"comments": "x", "event_id": "nope"}),
+            400,
+            "event_id",
+        ),
+    ] {
+        let (st, b) = app.post("/v1/errors/feedback", &body).await;
+        assert_eq!(st.as_u16(), status, "{body}: {b}");
+        assert_detail_field(&b["error"], field);
+    }
+    let (st, _) = app
+        .post(
+            "/v1/errors/feedback",
+            &json!({"comments": "x", "rating": 5}),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown field is refused"
+    );
+
+    // gRPC, about no event.
+    let stored = app
+        .capture_client()
+        .await
+        .submit_feedback(app.req(pb::SubmitFeedbackRequest {
+            comments: "The app is slow today.".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("SubmitFeedback")
+        .into_inner()
+        .feedback
+        .expect("the feedback");
+    assert!(stored.event_id.is_empty() && stored.group_id.is_empty());
+    let all = app.get_ok("/v1/errors/feedback").await;
+    let comments: Vec<String> = arr(&all["feedback"])
+        .iter()
+        .map(|f| s(&f["comments"]))
+        .collect();
+    assert_eq!(comments, ["The app is slow today.", "I clicked twice."]);
+    assert_eq!(all["next_cursor"], Value::Null);
+    let mine = app
+        .get_ok(&format!("/v1/errors/feedback?error_group_id={group}"))
+        .await;
+    assert_eq!(arr(&mine["feedback"]).len(), 1, "{mine}");
+    let (st, _) = app.get("/v1/errors/feedback?cursor=garbage").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_detail_aggregates() {
     let app = spawn_app().await;

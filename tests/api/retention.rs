@@ -122,11 +122,27 @@ async fn cleanup_exports_then_deletes_expired_events() {
         json!("ancient failure")
     );
     assert_eq!(n(&app.group(&old_group).await["count"]), 1);
+    // User feedback about each: the old one's is backdated with it below.
+    for (event, comments) in [(&old_id, "old feedback"), (&new_id, "new feedback")] {
+        let (st, b) = app
+            .post(
+                "/v1/errors/feedback",
+                &json!({"event_id": event, "comments": comments}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+    }
     // Once it has also been held for the period, it expires.
-    app.run_sql(&[&format!(
-        "UPDATE events SET received_at = received_at - {} WHERE message = 'ancient failure'",
-        3 * 86_400_000
-    )])
+    app.run_sql(&[
+        &format!(
+            "UPDATE events SET received_at = received_at - {} WHERE message = 'ancient failure'",
+            3 * 86_400_000
+        ),
+        &format!(
+            "UPDATE user_reports SET created_at = created_at - {} WHERE comments = 'old feedback'",
+            3 * 86_400_000
+        ),
+    ])
     .await;
 
     poll_until(
@@ -156,6 +172,13 @@ async fn cleanup_exports_then_deletes_expired_events() {
     assert_eq!(e["id"], json!(new_id), "the recent event stays");
     assert_eq!(n(&app.group(&new_group).await["count"]), 1);
     assert_eq!(ids(&app.list_all("").await), vec![new_id.clone()]);
+    // Feedback is kept as long as events.
+    let feedback = app.get_ok("/v1/errors/feedback").await;
+    let comments: Vec<String> = arr(&feedback["feedback"])
+        .iter()
+        .map(|f| s(&f["comments"]))
+        .collect();
+    assert_eq!(comments, ["new feedback"], "{feedback}");
 
     // The export was written before the delete.
     let mut exported = Vec::new();

@@ -1072,6 +1072,114 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
     assert_eq!(full_events(&app).await.len(), 7);
 }
 
+const NODE_FEEDBACK_APP: &str = r#"
+const Sentry = require('@sentry/node');
+Sentry.init({ dsn: process.argv[2], release: 'billing@2.0.0' });
+function renderInvoice(invoice) { return invoice.lines.map((l) => l.total); }
+async function main() {
+  const ids = {};
+  try { renderInvoice({}); } catch (e) { ids.exception = Sentry.captureException(e); }
+  ids.feedback = Sentry.captureFeedback({ message: 'The invoice page went blank.', name: 'Ana',
+    email: 'ana@example.com', url: 'https://billing.example.com/invoices/7',
+    associatedEventId: ids.exception });
+  ids.flushed = await Sentry.flush(30000);
+  console.log(JSON.stringify(ids));
+}
+main();
+"#;
+
+/// User feedback, as Sentry SDKs send it: the Node SDK's `captureFeedback` (a `feedback`
+/// item) about an error it captured, and an older SDK's `user_report` item in the error's
+/// envelope. Both are stored and listed with the stored event and its group (REST and gRPC),
+/// per project and per group; one without comments is left out, the envelope still taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_feedback_from_sentry_sdks_is_linked_to_its_error() {
+    let app = spawn_app().await;
+    let run = sdk::node_script(NODE_FEEDBACK_APP, &[&dsn(&app).await]).await;
+    assert!(run.success, "node failed:\n{}\n{}", run.stdout, run.stderr);
+    let ids = run.json();
+    assert_eq!(ids["flushed"], json!(true), "{ids}");
+    let events = full_events(&app).await;
+    assert_eq!(
+        events.len(),
+        1,
+        "the feedback is not an error event: {events:#?}"
+    );
+    let error = by_sentry_id(&events, &s(&ids["exception"]));
+    let group = s(&error["group_id"]);
+    let listed = app.get_ok("/v1/errors/feedback").await;
+    let f = &arr(&listed["feedback"])[0];
+    assert_eq!(f["comments"], "The invoice page went blank.", "{listed}");
+    assert_eq!(
+        (&f["name"], &f["email"]),
+        (&json!("Ana"), &json!("ana@example.com"))
+    );
+    assert_eq!(f["url"], "https://billing.example.com/invoices/7");
+    assert_eq!(f["stored_event_id"], error["id"], "{listed}");
+    assert_eq!(f["error_group_id"], json!(group));
+    assert_eq!(
+        f["event_id"].as_str().map(|id| id.replace('-', "")),
+        Some(s(&ids["exception"]))
+    );
+
+    // An older SDK's user_report, in the same envelope as its event, and one without comments.
+    let (key, project) = key_and_project(&app).await;
+    let id = "5a3b0f2e9c1d4e7f8a6b5c4d3e2f1a0b";
+    let body = format!(
+        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{}\n{{\"type\":\"user_report\"}}\n{}\n{{\"type\":\"user_report\"}}\n{}\n",
+        json!({"event_id": id, "message": "export timed out"}),
+        json!({"event_id": id, "name": "Bo", "email": "bo@example.com", "comments": "Waited a minute, then nothing."}),
+        json!({"event_id": id, "name": "Cy", "comments": "   "}),
+    );
+    let r = app
+        .send(
+            app.anon(
+                Method::POST,
+                &format!("/api/{project}/envelope/?sentry_key={key}"),
+            )
+            .body(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let listed = app.get_ok("/v1/errors/feedback").await;
+    let all = arr(&listed["feedback"]);
+    assert_eq!(all.len(), 2, "{listed}");
+    assert_eq!(all[0]["comments"], "Waited a minute, then nothing.");
+    let export = app.event(&s(&all[0]["stored_event_id"])).await;
+    assert_eq!(export["message"], "export timed out");
+    let by_group = app
+        .get_ok(&format!("/v1/errors/feedback?error_group_id={group}"))
+        .await;
+    assert_eq!(ids_of(&by_group), [s(&f["id"])], "{by_group}");
+
+    // gRPC lists the same, a page at a time.
+    let mut grpc = app.groups_client().await;
+    let page = grpc
+        .list_feedback(app.req(pb::ListFeedbackRequest {
+            limit: 1,
+            ..Default::default()
+        }))
+        .await
+        .expect("ListFeedback")
+        .into_inner();
+    assert_eq!(page.feedback[0].email, "bo@example.com");
+    let rest = grpc
+        .list_feedback(app.req(pb::ListFeedbackRequest {
+            cursor: page.next_cursor,
+            limit: 1,
+            ..Default::default()
+        }))
+        .await
+        .expect("ListFeedback")
+        .into_inner();
+    assert_eq!(rest.feedback[0].group_id, group);
+    assert!(rest.next_cursor.is_empty());
+}
+
+fn ids_of(list: &Value) -> Vec<String> {
+    arr(&list["feedback"]).iter().map(|f| s(&f["id"])).collect()
+}
+
 /// The per-key rate limit counts a DSN key too, and its 429 carries what Sentry SDKs back off by.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dsn_key_is_rate_limited_with_sentry_headers() {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod encoding;
 pub mod envelope;
 pub mod event;
+pub mod report;
 mod user_agent;
 
 use std::collections::BTreeMap;
@@ -35,13 +36,15 @@ pub struct Unpacked {
     /// The envelope header's DSN, which may authenticate the request.
     pub dsn: Option<String>,
     pub events: Vec<CaptureInput>,
+    /// User feedback (`user_report` and `feedback` items), as sent.
+    pub reports: Vec<report::ReportInput>,
     /// Items accepted, by type.
     pub item_counts: BTreeMap<String, u32>,
 }
 
-/// Decompresses and parses a body and maps its events onto capture inputs. Items that are
-/// not events are counted only: SDKs send sessions, transactions, reports and more all the
-/// time, and refusing them would make SDKs retry or log errors.
+/// Decompresses and parses a body and maps its events onto capture inputs and its user
+/// feedback onto reports. Other items are counted only: SDKs send sessions, transactions and
+/// more all the time, and refusing them would make SDKs retry or log errors.
 pub fn unpack(body: Bytes, content_encoding: &str, format: Format) -> Result<Unpacked, Error> {
     let body = encoding::decode(body, content_encoding, ENVELOPE_MAX)?;
     let (header_id, dsn, items) = match format {
@@ -68,11 +71,21 @@ pub fn unpack(body: Bytes, content_encoding: &str, format: Format) -> Result<Unp
     };
     let mut item_counts = BTreeMap::new();
     let mut events = Vec::new();
+    let mut reports = Vec::new();
     let mut event_id = header_id;
     for item in items {
         *item_counts.entry(item.ty.clone()).or_insert(0u32) += 1;
-        if item.ty != "event" {
-            continue;
+        match item.ty.as_str() {
+            "event" => {}
+            "user_report" => {
+                reports.extend(report::user_report(&item.payload));
+                continue;
+            }
+            "feedback" => {
+                reports.extend(report::feedback(&item.payload));
+                continue;
+            }
+            _ => continue,
         }
         let ev = event::decode(&item.payload)?;
         // The envelope header's id wins over the event's own; a new one is made only when
@@ -88,6 +101,7 @@ pub fn unpack(body: Bytes, content_encoding: &str, format: Format) -> Result<Unp
         event_id,
         dsn,
         events,
+        reports,
         item_counts,
     })
 }

@@ -524,11 +524,12 @@ function describeActivity(a) {
 
 async function viewIssue(id) {
   const path = encodeURIComponent(id);
-  const [g, latest, team, history] = await Promise.all([
+  const [g, latest, team, history, feedback] = await Promise.all([
     api(`/v1/errors/group_detail/${path}`),
     api(`/v1/errors/events/${path}?limit=20`),
     teamMembers(),
     api(`/v1/errors/activity/${path}?limit=100`),
+    api(`/v1/errors/feedback${query({ error_group_id: id, limit: 20 })}`),
   ]);
 
   const act = async (action, inNextRelease = false) => {
@@ -799,6 +800,31 @@ async function viewIssue(id) {
     actions,
     h('div', { class: 'columns' }, h('div', null, h('h2', null, 'Last 24 hours'), trend, h('h2', null, 'Tags'), tags), h('div', null, facts)),
     keys,
+    // What users wrote about its events (Sentry's user feedback), newest first.
+    feedback.feedback.length
+      ? [
+          h('h2', null, 'User feedback'),
+          h(
+            'ul',
+            { class: 'feedback activity' },
+            feedback.feedback.map((f) =>
+              h(
+                'li',
+                { class: 'note' },
+                h('p', { class: 'comment-text' }, f.comments),
+                h(
+                  'div',
+                  { class: 'muted small' },
+                  h('span', { class: 'who' }, [f.name, f.email].filter(Boolean).join(' · ') || 'anonymous'),
+                  ' · ',
+                  when(f.created_at),
+                  f.stored_event_id ? [' · ', link(eventHref(f.stored_event_id), 'event')] : null,
+                ),
+              ),
+            ),
+          ),
+        ]
+      : null,
     h('h2', null, 'Activity'),
     commentForm,
     activity,

@@ -23,3 +23,4 @@ pub mod release;
 pub mod release_file;
 pub mod retention;
 pub mod upload_chunk;
+pub mod user_report;
