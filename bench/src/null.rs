@@ -184,6 +184,13 @@ impl CaptureService for NullCapture {
     ) -> Result<tonic::Response<pb::CaptureEnvelopeResponse>, Status> {
         Err(Status::unimplemented(UNIMPLEMENTED))
     }
+
+    async fn submit_feedback(
+        &self,
+        _req: Request<pb::SubmitFeedbackRequest>,
+    ) -> Result<tonic::Response<pb::SubmitFeedbackResponse>, Status> {
+        Err(Status::unimplemented(UNIMPLEMENTED))
+    }
 }
 
 /// The real server's limits on a batch: the violation's code and message for `events`.

@@ -1,7 +1,9 @@
 //! User feedback, as Sentry SDKs send it (`user_report` and `feedback` envelope items) and the
 //! native API takes it: what a user wrote about an error, linked to the event it is about when
 //! it names one (by Faultline's event id or by the Sentry event id the event keeps as its
-//! idempotency key, `sentry:<hex>`). Deleted with the project and by its retention.
+//! idempotency key, `sentry:<hex>`). A report sent again (an SDK retrying its envelope, or a
+//! second `user_report` about the same event, which Sentry keeps one of) has the same
+//! `dedup_key` and replaces the first. Deleted with the project and by its retention.
 
 use sea_orm_migration::prelude::*;
 
@@ -19,6 +21,7 @@ enum UserReports {
     Email,
     Comments,
     Url,
+    DedupKey,
     CreatedAt,
 }
 
@@ -44,6 +47,8 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(UserReports::Email).text().not_null())
                 .col(ColumnDef::new(UserReports::Comments).text().not_null())
                 .col(ColumnDef::new(UserReports::Url).text().not_null())
+                // NULL: none (each report stands alone).
+                .col(ColumnDef::new(UserReports::DedupKey).text().null())
                 // Unix milliseconds.
                 .col(
                     ColumnDef::new(UserReports::CreatedAt)
@@ -59,6 +64,17 @@ impl MigrationTrait for Migration {
                 .table(UserReports::Table)
                 .col(UserReports::ProjectId)
                 .col(UserReports::CreatedAt)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ux_user_reports_dedup")
+                .table(UserReports::Table)
+                .col(UserReports::ProjectId)
+                .col(UserReports::DedupKey)
+                .unique()
                 .if_not_exists()
                 .to_owned(),
         )

@@ -24,9 +24,20 @@ pub struct NewReport {
     pub comments: String,
     /// The page the user was on.
     pub url: String,
+    /// Reports with the same key are one: the later replaces the earlier (an SDK sending its
+    /// envelope again, or Sentry's one `user_report` per event).
+    pub dedup_key: Option<String>,
 }
 
 impl NewReport {
+    /// The same report, one of those that share `key`.
+    pub fn dedup(self, key: Option<String>) -> NewReport {
+        NewReport {
+            dedup_key: key,
+            ..self
+        }
+    }
+
     /// Trimmed and checked: the comments are required; each field has its length.
     pub fn new(
         event_id: Option<Uuid>,
@@ -61,6 +72,7 @@ impl NewReport {
             email: field("email", email, NAME_MAX, false),
             comments: field("comments", comments, COMMENTS_MAX, true),
             url: field("url", url, URL_MAX, false),
+            dedup_key: None,
         };
         if v.is_empty() {
             Ok(report)

@@ -95,6 +95,7 @@ pub(super) async fn capture_envelope(
             NewReport::new(r.event_id, &r.name, &r.email, &r.comments, &r.url)
                 .inspect_err(|e| tracing::debug!(error = %e, "sentry user feedback left out"))
                 .ok()
+                .map(|n| n.dedup(r.dedup_key))
         })
         .collect();
     let feedback_stored = api

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, Query},
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use uuid::Uuid;
 
@@ -30,7 +30,9 @@ fn sentry_key(id: Uuid) -> String {
 }
 
 impl Store {
-    /// Stores reports of a project; returns them as stored.
+    /// Stores reports of a project; returns them as stored. A report whose `dedup_key` one
+    /// already has replaces its name, email, comments and page (the later of two in one call
+    /// wins).
     pub async fn add_user_reports(
         &self,
         project_id: Uuid,
@@ -39,8 +41,16 @@ impl Store {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
+        // One statement may not touch a row twice (PostgreSQL): the last of a key only.
+        let mut seen = std::collections::HashSet::new();
+        let mut unique: Vec<&NewReport> = reports
+            .iter()
+            .rev()
+            .filter(|r| r.dedup_key.as_ref().is_none_or(|k| seen.insert(k.clone())))
+            .collect();
+        unique.reverse();
         let now = Utc::now().timestamp_millis();
-        let rows: Vec<user_report::ActiveModel> = reports
+        let rows: Vec<user_report::ActiveModel> = unique
             .iter()
             .map(|r| user_report::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -51,6 +61,7 @@ impl Store {
                 email: Set(r.email.clone()),
                 comments: Set(r.comments.clone()),
                 url: Set(r.url.clone()),
+                dedup_key: Set(r.dedup_key.clone()),
                 created_at: Set(now),
             })
             .collect();
@@ -61,16 +72,28 @@ impl Store {
                 _ => None,
             })
             .collect();
+        let keys: Vec<String> = unique.iter().filter_map(|r| r.dedup_key.clone()).collect();
+        use user_report::Column as C;
         let txn = self.begin_write().await?;
         user_report::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([C::ProjectId, C::DedupKey])
+                    .update_columns([C::Name, C::Email, C::Comments, C::Url])
+                    .to_owned(),
+            )
             .exec_without_returning(&txn)
             .await
             .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
         let stored = user_report::Entity::find()
-            .filter(user_report::Column::Id.is_in(ids))
-            .order_by_desc(user_report::Column::CreatedAt)
-            .order_by_desc(user_report::Column::Id)
+            .filter(C::ProjectId.eq(project_id))
+            .filter(
+                Condition::any()
+                    .add(C::Id.is_in(ids))
+                    .add(C::DedupKey.is_in(keys)),
+            )
+            .order_by_desc(C::CreatedAt)
+            .order_by_desc(C::Id)
             .all(&self.db)
             .await
             .map_err(db_err)?;

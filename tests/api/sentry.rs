@@ -1131,20 +1131,30 @@ async fn user_feedback_from_sentry_sdks_is_linked_to_its_error() {
         json!({"event_id": id, "name": "Bo", "email": "bo@example.com", "comments": "Waited a minute, then nothing."}),
         json!({"event_id": id, "name": "Cy", "comments": "   "}),
     );
-    let r = app
-        .send(
-            app.anon(
-                Method::POST,
-                &format!("/api/{project}/envelope/?sentry_key={key}"),
-            )
-            .body(body),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let send = |body: String| {
+        let app = &app;
+        let path = format!("/api/{project}/envelope/?sentry_key={key}");
+        async move {
+            let r = app.send(app.anon(Method::POST, &path).body(body)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+    };
+    send(body.clone()).await;
+    let listed = app.get_ok("/v1/errors/feedback").await;
+    assert_eq!(arr(&listed["feedback"]).len(), 2, "{listed}");
+    // Sent again (an SDK retrying), then a second report about the same event: Sentry keeps
+    // one per event, the later.
+    send(body).await;
+    send(format!(
+        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"user_report\"}}\n{}\n",
+        json!({"event_id": id, "name": "Bo", "email": "bo@example.com",
+            "comments": "Waited a minute, then nothing. Twice."}),
+    ))
+    .await;
     let listed = app.get_ok("/v1/errors/feedback").await;
     let all = arr(&listed["feedback"]);
     assert_eq!(all.len(), 2, "{listed}");
-    assert_eq!(all[0]["comments"], "Waited a minute, then nothing.");
+    assert_eq!(all[0]["comments"], "Waited a minute, then nothing. Twice.");
     let export = app.event(&s(&all[0]["stored_event_id"])).await;
     assert_eq!(export["message"], "export timed out");
     let by_group = app

@@ -17,6 +17,9 @@ pub struct ReportInput {
     pub email: String,
     pub comments: String,
     pub url: String,
+    /// Reports with the same key are one: `user_report:<event id>` (Sentry keeps one per
+    /// event), `feedback:<the feedback event's own id>`.
+    pub dedup_key: Option<String>,
 }
 
 fn text(o: &Map<String, Value>, key: &str) -> String {
@@ -45,6 +48,11 @@ pub fn user_report(payload: &[u8]) -> Option<ReportInput> {
         email: text(&o, "email"),
         comments: text(&o, "comments"),
         url: String::new(),
+        dedup_key: o
+            .get("event_id")
+            .and_then(Value::as_str)
+            .and_then(parse_event_id)
+            .map(|id| format!("user_report:{}", id.simple())),
     })
 }
 
@@ -61,6 +69,11 @@ pub fn feedback(payload: &[u8]) -> Option<ReportInput> {
         email: text(f, "contact_email"),
         comments: text(f, "message"),
         url: text(f, "url"),
+        dedup_key: o
+            .get("event_id")
+            .and_then(Value::as_str)
+            .and_then(parse_event_id)
+            .map(|id| format!("feedback:{}", id.simple())),
     })
 }
 
@@ -79,13 +92,21 @@ mod tests {
             "fc6d8c0c43fc4630ad850ee518f1b9d0"
         );
         assert_eq!((r.name.as_str(), r.comments.as_str()), ("Ana", "It broke."));
+        assert_eq!(
+            r.dedup_key.as_deref(),
+            Some("user_report:fc6d8c0c43fc4630ad850ee518f1b9d0")
+        );
         let f = feedback(
-            br#"{"type":"feedback","contexts":{"feedback":{"message":"Slow","contact_email":"b@example.com","url":"https://shop.example.com/","associated_event_id":"not an id"}}}"#,
+            br#"{"type":"feedback","event_id":"0d5a4c3b2a1f4e9d8c7b6a5f4e3d2c1b","contexts":{"feedback":{"message":"Slow","contact_email":"b@example.com","url":"https://shop.example.com/","associated_event_id":"not an id"}}}"#,
         )
         .unwrap();
         assert_eq!(
             (f.email.as_str(), f.url.as_str(), f.event_id),
             ("b@example.com", "https://shop.example.com/", None)
+        );
+        assert_eq!(
+            f.dedup_key.as_deref(),
+            Some("feedback:0d5a4c3b2a1f4e9d8c7b6a5f4e3d2c1b")
         );
         assert_eq!(user_report(b"[1,2]"), None);
         assert_eq!(feedback(br#"{"type":"feedback"}"#), None);

@@ -15,6 +15,8 @@ pub struct Model {
     pub email: String,
     pub comments: String,
     pub url: String,
+    /// Reports with the same key are one (the later replaces the earlier); `None`: none.
+    pub dedup_key: Option<String>,
     pub created_at: i64,
 }
 
