@@ -3,7 +3,28 @@
 //! a web crawler, with an error message or of a release it lists) are dropped when they arrive.
 //! The SDK is answered as for any event; the project counts what was dropped, by reason.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// Days the per-day counts of dropped events are shown for, today included.
+const COUNTS_SHOWN_DAYS: i64 = 30;
+/// Days they are kept.
+const COUNTS_KEPT_DAYS: i64 = 90;
+
+/// The UTC day (since the epoch) an event dropped at `t` is counted in.
+pub fn day_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
+/// The first day whose counts are shown at `now` (30 days, today included).
+pub fn first_shown_day(now: DateTime<Utc>) -> i64 {
+    day_of(now) - (COUNTS_SHOWN_DAYS - 1)
+}
+
+/// The first day whose counts are kept at `now` (90 days).
+pub fn first_kept_day(now: DateTime<Utc>) -> i64 {
+    day_of(now) - COUNTS_KEPT_DAYS
+}
 
 /// What a project filters out. Off and empty by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +234,18 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts are kept per UTC day; 30 of them are shown (today included), 90 kept.
+    #[test]
+    fn count_days_are_utc_days() {
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        let day = day_of(at("2026-12-07T23:59:59Z"));
+        assert_eq!(day, day_of(at("2026-12-07T00:00:00Z")));
+        assert_eq!(day + 1, day_of(at("2026-12-08T00:00:00Z")));
+        assert_eq!(day_of(at("1969-12-31T23:00:00Z")), -1);
+        assert_eq!(first_shown_day(at("2026-12-07T12:00:00Z")), day - 29);
+        assert_eq!(first_kept_day(at("2026-12-07T12:00:00Z")), day - 90);
+    }
 
     #[test]
     fn globs_match_the_whole_text_in_any_case() {

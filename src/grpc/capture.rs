@@ -179,10 +179,7 @@ impl CaptureService for Api {
             comments,
             url,
         } = req.into_inner();
-        let event_id = match event_id.trim() {
-            "" => None,
-            id => Some(convert::uuid("event_id", id)?),
-        };
+        let event_id = convert::optional_uuid("event_id", &event_id)?;
         let report = NewReport::new(event_id, &name, &email, &comments, &url)?;
         let stored = self
             .store

@@ -30,6 +30,14 @@ pub fn from_ts(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, 
         .ok_or_else(|| Error::invalid_field(field, "timestamp out of range", "OUT_OF_RANGE"))
 }
 
+/// A UUID field that may be left empty (`None`).
+pub fn optional_uuid(field: &str, s: &str) -> Result<Option<Uuid>, Error> {
+    match s.trim() {
+        "" => Ok(None),
+        s => uuid(field, s).map(Some),
+    }
+}
+
 pub fn uuid(field: &str, s: &str) -> Result<Uuid, Error> {
     if s.trim().is_empty() {
         return Err(Error::required(field));
@@ -418,10 +426,7 @@ pub fn filter_from_pb(f: Option<pb::EventFilter>) -> Result<EventFilter, Error> 
         release: non_empty(release),
         tags: tags.into_iter().collect(),
         user_id: non_empty(user_id),
-        group_id: match non_empty(group_id) {
-            Some(g) => Some(uuid("filter.group_id", &g)?),
-            None => None,
-        },
+        group_id: optional_uuid("filter.group_id", &group_id)?,
         since: since.map(|t| from_ts("filter.since", t)).transpose()?,
         until: until.map(|t| from_ts("filter.until", t)).transpose()?,
         q: None,

@@ -575,10 +575,7 @@ impl GroupService for Api {
             cursor,
             limit,
         } = req.into_inner();
-        let group = match group_id.trim() {
-            "" => None,
-            id => Some(convert::uuid("error_group_id", id)?),
-        };
+        let group = convert::optional_uuid("error_group_id", &group_id)?;
         let cursor = ReportCursor::decode(&cursor)?;
         let (reports, next) = self
             .store

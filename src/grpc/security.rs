@@ -9,7 +9,7 @@ use super::{Api, convert::ts};
 use crate::{
     auth::{self, Scope},
     domain::{
-        inbound::InboundFilters,
+        inbound::{self, InboundFilters},
         policy::{POLICY_ITEM_MAX, POLICY_LIST_MAX, ProjectPolicy, RateOverrides},
     },
     error::{Error, FieldViolation},
@@ -205,16 +205,12 @@ pub async fn set_policy(
     }))
 }
 
-/// Days the filtered counts cover, today included.
-const FILTERED_DAYS: i64 = 30;
-
 /// Events each inbound filter of the project dropped in the last 30 days, counted so far
 /// (`ingest::inbound` adds the latest every few seconds).
 async fn filtered(api: &Api, project: uuid::Uuid) -> Result<Vec<pb::FilteredCount>, Error> {
-    let today = Utc::now().timestamp().div_euclid(86_400);
     Ok(api
         .store
-        .filtered_since(project, today - (FILTERED_DAYS - 1))
+        .filtered_since(project, inbound::first_shown_day(Utc::now()))
         .await?
         .into_iter()
         .map(|(reason, events)| pb::FilteredCount {

@@ -53,22 +53,22 @@ pub(super) async fn capture_envelope(
 
     // The project's inbound filters drop what it does not want; the SDK is answered as for
     // any event.
-    let mut inputs = unpacked.events;
+    let mut received = unpacked.events;
     if let Some(policy) = crate::limits::policy::get(project_id).filter(|p| !p.inbound.is_empty()) {
-        inputs.retain(
-            |input| match ingest::inbound::rejects(&policy.inbound, input) {
+        received.retain(|(input, origin)| {
+            match ingest::inbound::rejects(&policy.inbound, input, origin) {
                 Some(reason) => {
                     api.filtered.note(project_id, reason);
                     false
                 }
                 None => true,
-            },
-        );
+            }
+        });
     }
-    let mut room = api.ingest.reserve(inputs.len())?;
+    let mut room = api.ingest.reserve(received.len())?;
     let now = Utc::now();
-    let mut prepared = Vec::with_capacity(inputs.len());
-    for input in inputs {
+    let mut prepared = Vec::with_capacity(received.len());
+    for (input, _) in received {
         let maps = api.sourcemaps.for_capture(project_id, &input).await;
         prepared.push(ingest::prepare_placed(
             project_id,

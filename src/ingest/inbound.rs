@@ -7,13 +7,14 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::prepare::{CaptureInput, ExceptionInput};
+use super::{
+    prepare::{CaptureInput, ExceptionInput},
+    sentry::event::Origin,
+};
 use crate::{
-    domain::inbound::{Facts, InboundFilters, Reason},
+    domain::inbound::{Facts, InboundFilters, Reason, day_of},
     store::Store,
 };
 
@@ -33,7 +34,7 @@ impl Filtered {
 
     /// Counts one event `reason` dropped for `project` today.
     pub fn note(&self, project: Uuid, reason: Reason) {
-        let day = chrono::Utc::now().timestamp().div_euclid(86_400);
+        let day = day_of(chrono::Utc::now());
         if let Ok(mut p) = self.pending.lock() {
             *p.entry((project, day, reason)).or_default() += 1;
         }
@@ -66,17 +67,9 @@ impl Filtered {
     }
 }
 
-/// The parts of a Sentry event's payload that only the localhost and web-crawler filters read.
-#[derive(Deserialize, Default)]
-struct RequestFacts {
-    #[serde(default)]
-    request: Option<Value>,
-    #[serde(default)]
-    user: Option<Value>,
-}
-
-/// Why `filters` drop the event, if they do.
-pub fn rejects(filters: &InboundFilters, input: &CaptureInput) -> Option<Reason> {
+/// Why `filters` drop the event, if they do: its exceptions and message, release, and where it
+/// came from (read when the Sentry event was parsed).
+pub fn rejects(filters: &InboundFilters, input: &CaptureInput, origin: &Origin) -> Option<Reason> {
     if filters.is_empty() {
         return None;
     }
@@ -107,51 +100,14 @@ pub fn rejects(filters: &InboundFilters, input: &CaptureInput) -> Option<Reason>
     if !input.message.trim().is_empty() {
         messages.push(input.message.trim().to_owned());
     }
-    let url = input.tags.get("url").map(String::as_str).unwrap_or("");
-    let payload: RequestFacts = if filters.reads_request() {
-        serde_json::from_str(&input.payload_json).unwrap_or_default()
-    } else {
-        RequestFacts::default()
-    };
-    let request = payload.request.as_ref();
-    let url = match request.and_then(|r| r.get("url")).and_then(Value::as_str) {
-        Some(u) if url.is_empty() => u,
-        _ => url,
-    };
-    let ip_address = payload
-        .user
-        .as_ref()
-        .and_then(|u| u.get("ip_address"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let user_agent = request
-        .and_then(|r| r.get("headers"))
-        .and_then(|h| header(h, "user-agent"))
-        .unwrap_or("");
     filters.rejects(&Facts {
         throwing_files,
         messages,
         release: &input.release,
-        url,
-        ip_address,
-        user_agent,
+        url: &origin.url,
+        ip_address: &origin.ip_address,
+        user_agent: &origin.user_agent,
     })
-}
-
-/// A header of a Sentry `request.headers`: an object, or a list of `[name, value]` pairs.
-fn header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
-    match headers {
-        Value::Object(o) => o
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.as_str()),
-        Value::Array(pairs) => pairs.iter().find_map(|p| {
-            let pair = p.as_array()?;
-            let (k, v) = (pair.first()?.as_str()?, pair.get(1)?.as_str()?);
-            k.eq_ignore_ascii_case(name).then_some(v)
-        }),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -159,11 +115,10 @@ mod tests {
     use super::*;
     use crate::domain::Frame;
 
-    /// The filters read a Sentry event as the SDKs send it: the throwing frame of each
-    /// exception, its `Type: value`, the request's URL and headers (object or pairs) and the
-    /// user's address.
+    /// The filters read the throwing frame of each exception, its `Type: value`, and where the
+    /// event came from.
     #[test]
-    fn sentry_events_are_read_for_the_filters() {
+    fn events_are_read_for_the_filters() {
         let all = InboundFilters {
             browser_extensions: true,
             localhost: true,
@@ -171,6 +126,7 @@ mod tests {
             error_messages: vec!["TypeError: *undefined*".into()],
             releases: vec![],
         };
+        let nowhere = Origin::default();
         let throwing = |file: &str| CaptureInput {
             exception: Some(ExceptionInput {
                 r#type: "Error".into(),
@@ -187,15 +143,18 @@ mod tests {
                 ],
                 ..Default::default()
             }),
-            payload_json: "{}".into(),
             ..Default::default()
         };
         assert_eq!(
-            rejects(&all, &throwing("chrome-extension://abc/inject.js")),
+            rejects(
+                &all,
+                &throwing("chrome-extension://abc/inject.js"),
+                &nowhere
+            ),
             Some(Reason::BrowserExtension)
         );
         assert_eq!(
-            rejects(&all, &throwing("https://cdn.example.com/x.js")),
+            rejects(&all, &throwing("https://cdn.example.com/x.js"), &nowhere),
             None
         );
         let typed = CaptureInput {
@@ -206,42 +165,39 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(rejects(&all, &typed), Some(Reason::ErrorMessage));
-        let from = |payload: Value| CaptureInput {
+        assert_eq!(rejects(&all, &typed, &nowhere), Some(Reason::ErrorMessage));
+        let hello = CaptureInput {
             message: "hello".into(),
-            payload_json: payload.to_string(),
             ..Default::default()
         };
+        let from = |origin: Origin| rejects(&all, &hello, &origin);
         assert_eq!(
-            rejects(
-                &all,
-                &from(serde_json::json!({"request": {"url": "http://127.0.0.1:8000/"}}))
-            ),
+            from(Origin {
+                url: "http://127.0.0.1:8000/".into(),
+                ..Default::default()
+            }),
             Some(Reason::Localhost)
         );
         assert_eq!(
-            rejects(
-                &all,
-                &from(serde_json::json!({"user": {"ip_address": "::1"}}))
-            ),
+            from(Origin {
+                ip_address: "::1".into(),
+                ..Default::default()
+            }),
             Some(Reason::Localhost)
         );
         assert_eq!(
-            rejects(
-                &all,
-                &from(
-                    serde_json::json!({"request": {"headers": [["User-Agent", "Mozilla/5.0 (compatible; bingbot/2.0)"]]}})
-                )
-            ),
+            from(Origin {
+                user_agent: "Mozilla/5.0 (compatible; bingbot/2.0)".into(),
+                ..Default::default()
+            }),
             Some(Reason::WebCrawler)
         );
         assert_eq!(
-            rejects(
-                &all,
-                &from(
-                    serde_json::json!({"request": {"headers": {"user-agent": "Mozilla/5.0 Firefox/120.0"}}, "user": "odd"})
-                )
-            ),
+            from(Origin {
+                url: "https://shop.example.com/".into(),
+                user_agent: "Mozilla/5.0 Firefox/120.0".into(),
+                ip_address: "{{auto}}".into(),
+            }),
             None
         );
     }

@@ -42,19 +42,12 @@ pub async fn run(store: Store, interval: Duration) {
             }
             Err(e) => tracing::warn!(error = %e, "retention job could not list projects"),
         }
-        // The counts of filtered events are shown for 30 days and kept 90.
-        let today = chrono::Utc::now().timestamp().div_euclid(86_400);
-        if let Err(e) = store
-            .forget_filtered_before(today - FILTERED_KEPT_DAYS)
-            .await
-        {
+        let kept = crate::domain::inbound::first_kept_day(Utc::now());
+        if let Err(e) = store.forget_filtered_before(kept).await {
             tracing::warn!(error = %e, "could not delete old counts of filtered events");
         }
     }
 }
-
-/// Days the counts of events dropped by inbound filters are kept.
-const FILTERED_KEPT_DAYS: i64 = 90;
 
 /// Cleans one project now. `None` when its policy keeps events forever.
 pub async fn cleanup_project(

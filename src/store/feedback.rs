@@ -31,8 +31,8 @@ fn sentry_key(id: Uuid) -> String {
 
 impl Store {
     /// Stores reports of a project; returns them as stored. A report whose `dedup_key` one
-    /// already has replaces its name, email, comments and page (the later of two in one call
-    /// wins).
+    /// already has replaces its name, email, comments and page (one after the other, so the
+    /// later of two in one call wins).
     pub async fn add_user_reports(
         &self,
         project_id: Uuid,
@@ -41,19 +41,14 @@ impl Store {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
-        // One statement may not touch a row twice (PostgreSQL): the last of a key only.
-        let mut seen = std::collections::HashSet::new();
-        let mut unique: Vec<&NewReport> = reports
-            .iter()
-            .rev()
-            .filter(|r| r.dedup_key.as_ref().is_none_or(|k| seen.insert(k.clone())))
-            .collect();
-        unique.reverse();
         let now = Utc::now().timestamp_millis();
-        let rows: Vec<user_report::ActiveModel> = unique
+        let ids: Vec<Uuid> = reports.iter().map(|_| Uuid::now_v7()).collect();
+        let keys: Vec<String> = reports.iter().filter_map(|r| r.dedup_key.clone()).collect();
+        let rows: Vec<user_report::ActiveModel> = reports
             .iter()
-            .map(|r| user_report::ActiveModel {
-                id: Set(Uuid::now_v7()),
+            .zip(&ids)
+            .map(|(r, &id)| user_report::ActiveModel {
+                id: Set(id),
                 project_id: Set(project_id),
                 event_id: Set(r.event_id),
                 event_key: Set(r.event_id.map(sentry_key).unwrap_or_default()),
@@ -65,26 +60,14 @@ impl Store {
                 created_at: Set(now),
             })
             .collect();
-        let ids: Vec<Uuid> = rows
-            .iter()
-            .filter_map(|r| match &r.id {
-                Set(id) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        let keys: Vec<String> = unique.iter().filter_map(|r| r.dedup_key.clone()).collect();
         use user_report::Column as C;
-        let txn = self.begin_write().await?;
-        user_report::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([C::ProjectId, C::DedupKey])
-                    .update_columns([C::Name, C::Email, C::Comments, C::Url])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db_err)?;
-        txn.commit().await.map_err(db_err)?;
+        self.upsert_rows(
+            rows,
+            OnConflict::columns([C::ProjectId, C::DedupKey])
+                .update_columns([C::Name, C::Email, C::Comments, C::Url])
+                .to_owned(),
+        )
+        .await?;
         let stored = user_report::Entity::find()
             .filter(C::ProjectId.eq(project_id))
             .filter(

@@ -414,6 +414,31 @@ impl Store {
     async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, Error> {
         begin_immediate(&self.db).await
     }
+
+    /// Inserts `rows` in one write transaction, each as one statement with `on_conflict`: two
+    /// writers of one key at once (two CI jobs uploading a file) cannot both insert, the
+    /// conflict decides; and rows of one key in `rows` meet it one after the other.
+    pub(super) async fn upsert_rows<A>(
+        &self,
+        rows: impl IntoIterator<Item = A>,
+        on_conflict: sea_orm::sea_query::OnConflict,
+    ) -> Result<(), Error>
+    where
+        A: sea_orm::ActiveModelTrait + Send,
+        <A::Entity as sea_orm::EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
+    {
+        let txn = self.begin_write().await?;
+        for row in rows {
+            <A::Entity as sea_orm::EntityTrait>::insert(row)
+                .on_conflict(on_conflict.clone())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db_err)?;
+        }
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(())
+    }
 }
 
 async fn begin_immediate(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, Error> {

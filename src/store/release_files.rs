@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{ExprTrait, OnConflict},
 };
 use uuid::Uuid;
@@ -31,30 +30,6 @@ pub struct ReleaseFileInfo {
 const FILE: &str = "release file";
 
 impl Store {
-    /// Inserts `rows` in one write transaction, each as one statement with `on_conflict`: two
-    /// uploads at once (two CI jobs) cannot both insert; the conflict decides.
-    async fn upsert_rows<A>(
-        &self,
-        rows: impl IntoIterator<Item = A>,
-        on_conflict: OnConflict,
-    ) -> Result<(), Error>
-    where
-        A: ActiveModelTrait + Send,
-        <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
-    {
-        let txn = self.begin_write().await?;
-        for row in rows {
-            A::Entity::insert(row)
-                .on_conflict(on_conflict.clone())
-                .exec_without_returning(&txn)
-                .await
-                .map_err(db_err)?;
-        }
-        txn.commit().await.map_err(db_err)?;
-        self.note_write();
-        Ok(())
-    }
-
     /// Stores a file of a release, replacing one of the same name.
     pub async fn put_release_file(
         &self,
@@ -306,16 +281,8 @@ impl Store {
         project_id: Uuid,
         debug_id: &str,
     ) -> Result<HashMap<String, String>, Error> {
-        let rows: Vec<(String, String)> = debug_file::Entity::find()
-            .select_only()
-            .columns([debug_file::Column::Kind, debug_file::Column::Sha1])
-            .filter(debug_file::Column::ProjectId.eq(project_id))
-            .filter(debug_file::Column::DebugId.eq(debug_id))
-            .into_tuple()
-            .all(&self.db)
+        self.debug_files(project_id, debug_id, debug_file::Column::Sha1)
             .await
-            .map_err(db_err)?;
-        Ok(rows.into_iter().collect())
     }
 
     /// The contents of the files stored under `debug_id`, by kind.
@@ -324,9 +291,20 @@ impl Store {
         project_id: Uuid,
         debug_id: &str,
     ) -> Result<HashMap<String, Vec<u8>>, Error> {
-        let rows: Vec<(String, Vec<u8>)> = debug_file::Entity::find()
+        self.debug_files(project_id, debug_id, debug_file::Column::Content)
+            .await
+    }
+
+    /// One `column` of the files stored under `debug_id`, by kind.
+    async fn debug_files<T: sea_orm::TryGetable>(
+        &self,
+        project_id: Uuid,
+        debug_id: &str,
+        column: debug_file::Column,
+    ) -> Result<HashMap<String, T>, Error> {
+        let rows: Vec<(String, T)> = debug_file::Entity::find()
             .select_only()
-            .columns([debug_file::Column::Kind, debug_file::Column::Content])
+            .columns([debug_file::Column::Kind, column])
             .filter(debug_file::Column::ProjectId.eq(project_id))
             .filter(debug_file::Column::DebugId.eq(debug_id))
             .into_tuple()

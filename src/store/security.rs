@@ -3,9 +3,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter,
-    QueryOrder, Set,
-    sea_query::{Expr, OnConflict, Query},
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
 
@@ -60,40 +59,28 @@ impl Store {
         if counts.is_empty() {
             return Ok(());
         }
-        let mut insert = Query::insert();
-        insert
-            .into_table(filtered_event::Entity.table_ref())
-            .columns([
-                filtered_event::Column::ProjectId,
-                filtered_event::Column::Day,
-                filtered_event::Column::Reason,
-                filtered_event::Column::Count,
-            ])
-            .on_conflict(
-                OnConflict::columns([
-                    filtered_event::Column::ProjectId,
-                    filtered_event::Column::Day,
-                    filtered_event::Column::Reason,
-                ])
+        let rows: Vec<filtered_event::ActiveModel> = counts
+            .iter()
+            .map(
+                |(&(project, day, reason), &n)| filtered_event::ActiveModel {
+                    project_id: Set(project),
+                    day: Set(day),
+                    reason: Set(reason.as_str().to_owned()),
+                    count: Set(i64::try_from(n).unwrap_or(i64::MAX)),
+                },
+            )
+            .collect();
+        use filtered_event::Column as C;
+        self.upsert_rows(
+            rows,
+            OnConflict::columns([C::ProjectId, C::Day, C::Reason])
                 .value(
-                    filtered_event::Column::Count,
+                    C::Count,
                     Expr::cust(r#""filtered_events"."count" + excluded."count""#),
                 )
                 .to_owned(),
-            );
-        for (&(project, day, reason), &n) in counts {
-            insert
-                .values([
-                    project.into(),
-                    day.into(),
-                    reason.as_str().into(),
-                    i64::try_from(n).unwrap_or(i64::MAX).into(),
-                ])
-                .map_err(Error::internal)?;
-        }
-        let txn = self.begin_write().await?;
-        txn.execute(&insert).await.map_err(db_err)?;
-        txn.commit().await.map_err(db_err)
+        )
+        .await
     }
 
     /// Deletes the counts of filtered events of days before `day` (days since the epoch).

@@ -128,26 +128,12 @@ impl Moving {
     fn add(&mut self, m: &event::Model) {
         self.seqs.push(m.seq);
         self.extent.add(m);
+        // Counted as the writer counted it into the group.
         let tags: BTreeMap<String, String> = serde_json::from_str(&m.tags).unwrap_or_default();
-        for (k, v) in tags {
-            *self.stats.entry((format!("tag:{k}"), v)).or_default() += 1;
+        for (dim, value) in write::stat_dims(&tags, &m.release, &m.environment, &m.user_id) {
+            *self.stats.entry((dim, value.to_owned())).or_default() += 1;
         }
-        for (dim, value) in [
-            ("release", &m.release),
-            ("environment", &m.environment),
-            ("user", &m.user_id),
-        ] {
-            if !value.is_empty() {
-                *self
-                    .stats
-                    .entry((dim.to_owned(), value.clone()))
-                    .or_default() += 1;
-            }
-        }
-        *self
-            .hourly
-            .entry(m.timestamp.div_euclid(3_600_000))
-            .or_default() += 1;
+        *self.hourly.entry(write::hour_of(m.timestamp)).or_default() += 1;
     }
 }
 

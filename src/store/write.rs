@@ -458,23 +458,12 @@ async fn commit_in(
             .ok_or_else(|| Error::Internal("inserted event not returned".into()))?;
         for (k, v) in &ev.tags {
             tag_rows.push((seq, ev.project_id, gid, k, v));
-            *stats
-                .entry((gid, format!("tag:{k}"), v.as_str()))
-                .or_default() += 1;
         }
-        for (dim, value) in [
-            ("release", &ev.release),
-            ("environment", &ev.environment),
-            ("user", &ev.user_id),
-        ] {
-            if !value.is_empty() {
-                *stats
-                    .entry((gid, dim.to_owned(), value.as_str()))
-                    .or_default() += 1;
-            }
+        for (dim, value) in stat_dims(&ev.tags, &ev.release, &ev.environment, &ev.user_id) {
+            *stats.entry((gid, dim, value)).or_default() += 1;
         }
         *hourly
-            .entry((gid, ev.timestamp.timestamp().div_euclid(3600)))
+            .entry((gid, hour_of(ev.timestamp.timestamp_millis())))
             .or_default() += 1;
     }
     let mut insert = Query::insert();
@@ -941,6 +930,32 @@ enum Pass {
     SnoozeEnds,
     /// The others (resolved groups that stay so, an older event): every column.
     Rest,
+}
+
+/// The `group_stats` dimensions one event counts into, each with the event's value: a
+/// `tag:<key>` per tag, and `release`, `environment` and `user` when it names them.
+pub(super) fn stat_dims<'a>(
+    tags: &'a BTreeMap<String, String>,
+    release: &'a str,
+    environment: &'a str,
+    user: &'a str,
+) -> impl Iterator<Item = (String, &'a str)> + 'a {
+    let named = [
+        ("release", release),
+        ("environment", environment),
+        ("user", user),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(dim, value)| (dim.to_owned(), value));
+    tags.iter()
+        .map(|(k, v)| (format!("tag:{k}"), v.as_str()))
+        .chain(named)
+}
+
+/// The hour (since the epoch) an event of `timestamp_ms` counts into in `group_hourly`.
+pub(super) fn hour_of(timestamp_ms: i64) -> i64 {
+    timestamp_ms.div_euclid(3_600_000)
 }
 
 /// Inserts `group_hourly` rows (group, hour, count), adding each count to the row's own.

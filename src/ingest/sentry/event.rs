@@ -379,6 +379,28 @@ fn level(v: Option<&Value>) -> Option<Level> {
     Level::parse(&text(v))
 }
 
+/// Where an event came from, as the inbound filters read it (`ingest::inbound`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The request's URL.
+    pub url: String,
+    /// The request's `User-Agent`.
+    pub user_agent: String,
+    /// The user's IP address, as sent (`{{auto}}` included).
+    pub ip_address: String,
+}
+
+/// The origin of an event: its request's URL and `User-Agent`, its user's address.
+pub fn origin(event: &SentryEvent) -> Origin {
+    let o = &event.object;
+    let request = o.get("request");
+    Origin {
+        url: text(request.and_then(|r| r.get("url"))),
+        user_agent: request_header(request, "user-agent"),
+        ip_address: text(o.get("user").and_then(|u| u.get("ip_address"))),
+    }
+}
+
 /// The capture input for an event. `event_id` is the id the SDK is answered with; a repeat of
 /// it is recognised as the same event.
 pub fn to_capture(event: SentryEvent, event_id: Uuid) -> CaptureInput {
@@ -461,6 +483,29 @@ mod tests {
     fn capture(v: Value) -> CaptureInput {
         let ev = decode(v.to_string().as_bytes()).unwrap();
         to_capture(ev, Uuid::nil())
+    }
+
+    /// The origin is read from the request (headers as an object or as pairs, in any case)
+    /// and the user; an event without them has none.
+    #[test]
+    fn origin_reads_the_request_and_the_user() {
+        let read = |v: Value| origin(&decode(v.to_string().as_bytes()).unwrap());
+        assert_eq!(
+            read(json!({"request": {"url": "http://localhost:3000/cart",
+                "headers": [["User-Agent", "Googlebot/2.1"]]},
+                "user": {"ip_address": "::1"}})),
+            Origin {
+                url: "http://localhost:3000/cart".into(),
+                user_agent: "Googlebot/2.1".into(),
+                ip_address: "::1".into(),
+            }
+        );
+        assert_eq!(
+            read(json!({"request": {"headers": {"user-agent": "Firefox/120.0"}}, "user": "odd"}))
+                .user_agent,
+            "Firefox/120.0"
+        );
+        assert_eq!(read(json!({"message": "m"})), Origin::default());
     }
 
     #[test]

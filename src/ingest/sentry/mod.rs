@@ -35,7 +35,8 @@ pub struct Unpacked {
     pub event_id: Option<Uuid>,
     /// The envelope header's DSN, which may authenticate the request.
     pub dsn: Option<String>,
-    pub events: Vec<CaptureInput>,
+    /// The events, each with where it came from (for the inbound filters).
+    pub events: Vec<(CaptureInput, event::Origin)>,
     /// User feedback (`user_report` and `feedback` items), as sent.
     pub reports: Vec<report::ReportInput>,
     /// Items accepted, by type.
@@ -95,7 +96,8 @@ pub fn unpack(body: Bytes, content_encoding: &str, format: Format) -> Result<Unp
             .or_else(|| event::event_id(&ev.object))
             .unwrap_or_else(Uuid::new_v4);
         event_id.get_or_insert(id);
-        events.push(event::to_capture(ev, id));
+        let origin = event::origin(&ev);
+        events.push((event::to_capture(ev, id), origin));
     }
     Ok(Unpacked {
         event_id,
@@ -170,7 +172,7 @@ mod tests {
         z.write_all(br#"{"message":"from raven"}"#).unwrap();
         let body = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
         let u = unpack(Bytes::from(body), "", Format::Event).unwrap();
-        assert_eq!(u.events[0].message, "from raven");
+        assert_eq!(u.events[0].0.message, "from raven");
     }
 
     #[test]
@@ -184,7 +186,7 @@ mod tests {
         assert_eq!(u.item_counts["session"], 2);
         assert_eq!(u.item_counts["event"], 1);
         assert_eq!(
-            u.events[0].idempotency_key.as_deref(),
+            u.events[0].0.idempotency_key.as_deref(),
             Some("sentry:9ec79c33ec9942ab8353589fcb2e04dc")
         );
     }
