@@ -91,6 +91,7 @@ pub struct App {
     ingest: Ingest,
     writer: WriterHandle,
     filtered: Arc<Filtered>,
+    sourcemaps: Arc<SourceMaps>,
     background: Vec<tokio::task::JoinHandle<()>>,
     bootstrap: Option<Bootstrap>,
     admin_key_file: PathBuf,
@@ -130,6 +131,7 @@ impl App {
         let authenticator = Authenticator::new(store.clone());
         let monitor = Monitor::new(&cfg.data_dir);
         let filtered = Filtered::new();
+        let sourcemaps = Arc::new(SourceMaps::new(store.clone()));
         store
             .record_run_start(monitor.run_id, monitor.started_at)
             .await?;
@@ -140,7 +142,7 @@ impl App {
             export_page: 500,
             export_send_timeout: Duration::from_secs(60),
             authn: authenticator.clone(),
-            sourcemaps: SourceMaps::new(store.clone()),
+            sourcemaps: sourcemaps.clone(),
             filtered: filtered.clone(),
         });
         let limiter = RateLimiter::new(cfg.limits.rate.clone());
@@ -158,10 +160,15 @@ impl App {
             .map_err(|e| Error::Unavailable(format!("cannot listen on {}: {e}", cfg.listen)))?;
 
         let background = vec![
-            tokio::spawn(jobs::retention::run(store.clone(), cfg.retention_interval)),
+            tokio::spawn(jobs::retention::run(
+                store.clone(),
+                cfg.retention_interval,
+                cfg.source_map_days,
+            )),
             tokio::spawn(jobs::alerts::run(store.clone(), cfg.alert_interval)),
             tokio::spawn(jobs::snooze::run(store.clone(), jobs::snooze::INTERVAL)),
             tokio::spawn(filtered.clone().run(store.clone())),
+            tokio::spawn(sourcemaps.clone().run(cfg.source_map_use_flush)),
             tokio::spawn(jobs::maintenance::run(
                 store.clone(),
                 jobs::maintenance::INTERVAL,
@@ -209,6 +216,7 @@ impl App {
             ingest,
             writer,
             filtered,
+            sourcemaps,
             background,
             bootstrap,
             admin_key_file,
@@ -239,6 +247,7 @@ impl App {
             ingest,
             writer,
             filtered,
+            sourcemaps,
             background,
             bootstrap,
             admin_key_file,
@@ -258,6 +267,7 @@ impl App {
             task.abort();
         }
         filtered.flush(&store).await;
+        sourcemaps.flush_used().await;
         // A clean stop is not downtime the uptime figures should blame on a crash.
         if let Err(e) = store
             .record_run_alive(monitor.run_id, chrono::Utc::now(), true)

@@ -23,6 +23,11 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// How often the retention job runs.
     pub retention_interval: Duration,
+    /// Days a release file or debug-id file is kept after it last placed an event's frames
+    /// (or was stored, until it has); the retention job deletes it then. 0: kept forever.
+    pub source_map_days: u32,
+    /// How often the source maps that placed frames are marked used in the database.
+    pub source_map_use_flush: Duration,
     /// How often the alert rules are evaluated.
     pub alert_interval: Duration,
     /// Print the admin key and DSN banner at first start.
@@ -42,6 +47,8 @@ impl Default for Config {
             db_max_connections: 8,
             ingest: IngestConfig::default(),
             retention_interval: Duration::from_secs(3600),
+            source_map_days: 90,
+            source_map_use_flush: crate::ingest::sourcemaps::USED_FLUSH,
             alert_interval: Duration::from_secs(15),
             print_banner: true,
             limits: LimitsConfig::default(),

@@ -89,6 +89,9 @@ struct ServeArgs {
         default_value_t = 3600
     )]
     retention_interval_secs: u64,
+    /// Days a source map or minified source is kept without placing an event's frames (0: forever).
+    #[arg(long, env = "FAULTLINE_SOURCE_MAP_DAYS", default_value_t = 90)]
+    source_map_days: u32,
     /// Seconds between evaluations of the alert rules.
     #[arg(long, env = "FAULTLINE_ALERT_INTERVAL_SECS", default_value_t = 15)]
     alert_interval_secs: u64,
@@ -137,6 +140,7 @@ impl ServeArgs {
             commit_interval_ms,
             request_timeout_secs,
             retention_interval_secs,
+            source_map_days,
             alert_interval_secs,
             rate_limit_ingest,
             rate_limit_analytics,
@@ -163,6 +167,8 @@ impl ServeArgs {
                 ..IngestConfig::default()
             },
             retention_interval: Duration::from_secs(retention_interval_secs),
+            source_map_days,
+            source_map_use_flush: faultline::ingest::sourcemaps::USED_FLUSH,
             alert_interval: Duration::from_secs(alert_interval_secs),
             print_banner: true,
             limits: LimitsConfig {

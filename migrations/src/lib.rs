@@ -32,6 +32,7 @@ mod m20261207_000026_upload_chunks;
 mod m20261207_000027_debug_files;
 mod m20261207_000028_inbound_filters;
 mod m20261207_000029_user_reports;
+mod m20261207_000030_file_last_used;
 
 pub struct Migrator;
 
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000027_debug_files::Migration),
             Box::new(m20261207_000028_inbound_filters::Migration),
             Box::new(m20261207_000029_user_reports::Migration),
+            Box::new(m20261207_000030_file_last_used::Migration),
         ]
     }
 }

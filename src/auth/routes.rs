@@ -116,6 +116,8 @@ pub static ROUTES: &[Route] = &[
     grpc("/faultline.v1.ReleaseService/UploadReleaseFile", WRITE),
     grpc("/faultline.v1.ReleaseService/ListReleaseFiles", READ),
     grpc("/faultline.v1.ReleaseService/DeleteReleaseFile", WRITE),
+    grpc("/faultline.v1.ReleaseService/ListDebugFiles", READ),
+    grpc("/faultline.v1.ReleaseService/DeleteDebugFiles", WRITE),
     grpc("/faultline.v1.ReleaseService/UploadChunks", WRITE),
     grpc("/faultline.v1.ReleaseService/AssembleBundle", WRITE),
     rest("POST", "/v1/errors/releases/{release}/files", WRITE),
@@ -125,6 +127,8 @@ pub static ROUTES: &[Route] = &[
         "/v1/errors/releases/{release}/files/{file_id}",
         WRITE,
     ),
+    rest("GET", "/v1/errors/debug-files", READ),
+    rest("DELETE", "/v1/errors/debug-files/{debug_id}", WRITE),
     // Sentry's release-file API (sentry-cli 2). Creating a release stores nothing (it reads
     // the release, if known): `read`.
     rest("POST", "/api/0/organizations/{org}/releases/", READ),

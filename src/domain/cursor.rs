@@ -45,9 +45,10 @@ pub struct GroupCursor {
     pub id: Uuid,
 }
 
-/// Where the next page of a user-feedback listing starts: the last report's time and id.
+/// Where the next page of a listing newest first starts (user feedback, debug-id files): the
+/// last row's creation time and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReportCursor {
+pub struct CreatedCursor {
     #[serde(rename = "r")]
     pub created_at: i64,
     #[serde(rename = "u")]
@@ -77,7 +78,7 @@ impl EventCursor {
     }
 }
 
-impl ReportCursor {
+impl CreatedCursor {
     pub fn encode(&self) -> String {
         encode(self)
     }

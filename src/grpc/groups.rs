@@ -13,7 +13,7 @@ use crate::{
     domain::{
         GroupStatus,
         activity::{Activity, Change},
-        cursor::{EventCursor, GroupCursor, ReportCursor, bounded_limit, page_limit},
+        cursor::{CreatedCursor, EventCursor, GroupCursor, bounded_limit, page_limit},
         export::{self, Format},
         filter::{EventFilter, Filter, GroupSearch},
         model,
@@ -576,7 +576,7 @@ impl GroupService for Api {
             limit,
         } = req.into_inner();
         let group = convert::optional_uuid("error_group_id", &group_id)?;
-        let cursor = ReportCursor::decode(&cursor)?;
+        let cursor = CreatedCursor::decode(&cursor)?;
         let (reports, next) = self
             .store
             .list_user_reports(p.project_id, group, cursor, page_limit(limit))

@@ -58,7 +58,7 @@ pub struct ApiState {
     /// The key cache, cleared when keys, members or projects change.
     pub authn: Arc<Authenticator>,
     /// The releases' source maps, decoded once for the events that arrive and are read.
-    pub sourcemaps: SourceMaps,
+    pub sourcemaps: Arc<SourceMaps>,
     /// Events the projects' inbound filters dropped, until they are counted in the database.
     pub filtered: Arc<crate::ingest::inbound::Filtered>,
 }

@@ -6,10 +6,11 @@ use tonic::{Request, Response, Status};
 use super::{Api, convert};
 use crate::{
     auth::{self, Scope},
+    domain::cursor::{CreatedCursor, page_limit},
     domain::sourcemap::{self as maps, Assembly},
     error::Error,
     pb::{self, release_service_server::ReleaseService},
-    store::ReleaseFileInfo,
+    store::{DebugFileInfo, ReleaseFileInfo},
 };
 
 fn file_to_pb(f: ReleaseFileInfo) -> pb::ReleaseFile {
@@ -20,7 +21,26 @@ fn file_to_pb(f: ReleaseFileInfo) -> pb::ReleaseFile {
         size: f.size,
         created_at: Some(convert::ts(f.created_at)),
         sha1: f.sha1,
+        last_used_at: Some(convert::ts(f.last_used_at)),
     }
+}
+
+fn debug_file_to_pb(f: DebugFileInfo) -> pb::DebugFile {
+    pb::DebugFile {
+        id: f.id.to_string(),
+        debug_id: f.debug_id,
+        kind: f.kind,
+        name: f.name,
+        size: f.size,
+        sha1: f.sha1,
+        created_at: Some(convert::ts(f.created_at)),
+        last_used_at: Some(convert::ts(f.last_used_at)),
+    }
+}
+
+/// A request's debug id, as stored (lowercase, hyphenated); 400 when it is not a UUID.
+fn debug_id(raw: &str) -> Result<String, Error> {
+    maps::debug_id(raw).ok_or_else(|| Error::malformed("debug_id", "must be a UUID"))
 }
 
 #[tonic::async_trait]
@@ -77,6 +97,46 @@ impl ReleaseService for Api {
             .await?;
         self.sourcemaps.forget(p.project_id, release.trim());
         Ok(Response::new(pb::DeleteReleaseFileResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/ListDebugFiles")]
+    async fn list_debug_files(
+        &self,
+        req: Request<pb::ListDebugFilesRequest>,
+    ) -> Result<Response<pb::ListDebugFilesResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Read)?;
+        let pb::ListDebugFilesRequest {
+            debug_id: id,
+            limit,
+            cursor,
+        } = req.into_inner();
+        let id = match id.trim() {
+            "" => None,
+            raw => Some(debug_id(raw)?),
+        };
+        let cursor = CreatedCursor::decode(&cursor)?;
+        let (files, next) = self
+            .store
+            .list_debug_files(p.project_id, id.as_deref(), cursor, page_limit(limit))
+            .await?;
+        Ok(Response::new(pb::ListDebugFilesResponse {
+            files: files.into_iter().map(debug_file_to_pb).collect(),
+            next_cursor: next.map(|c| c.encode()).unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/DeleteDebugFiles")]
+    async fn delete_debug_files(
+        &self,
+        req: Request<pb::DeleteDebugFilesRequest>,
+    ) -> Result<Response<pb::DeleteDebugFilesResponse>, Status> {
+        let p = auth::require(req.extensions(), Scope::Write)?;
+        let id = debug_id(&req.get_ref().debug_id)?;
+        let deleted = self.store.delete_debug_files(p.project_id, &id).await?;
+        self.sourcemaps.forget_debug_id(p.project_id, &id);
+        Ok(Response::new(pb::DeleteDebugFilesResponse {
+            deleted: u32::try_from(deleted).unwrap_or(u32::MAX),
+        }))
     }
 
     #[tracing::instrument(skip_all, name = "faultline.v1.ReleaseService/UploadChunks")]

@@ -11,6 +11,10 @@
 //!   used first out beyond [`DECODED_BUDGET`]. One event decodes a map; the events that arrive
 //!   while it is decoded wait for that one decoding instead of repeating it.
 //!
+//! Which files placed frames is noted as they do, and written down every minute
+//! ([`SourceMaps::run`]): the retention job forgets the files that have gone unused for the
+//! configured days (as Sentry does after 90).
+//!
 //! Nothing here can lose an event: a map that cannot be read, or a database error, leaves the
 //! frames as they were sent (they are placed again when the event is read).
 
@@ -32,9 +36,11 @@ use crate::{
         sourcemap::{MINIFIED_SOURCE, Original, SOURCE_MAP, map_names, original},
     },
     error::Error,
-    store::Store,
+    store::{FilesUsed, Store},
 };
 
+/// How often the files that placed frames are marked used in the database, by default.
+pub const USED_FLUSH: Duration = Duration::from_secs(60);
 /// How long a release's list of files is used before the database is asked again.
 pub const FILES_TTL: Duration = Duration::from_secs(10);
 /// Most releases whose list of files is kept; beyond it the lists are dropped (they are cheap).
@@ -229,6 +235,8 @@ pub struct SourceMaps {
     debug: Mutex<HashMap<(Uuid, String), (Instant, DebugFiles)>>,
     decoded: Mutex<DecodedCache>,
     budget: usize,
+    /// The files that placed frames since they were last marked used.
+    used: Mutex<FilesUsed>,
 }
 
 impl SourceMaps {
@@ -239,7 +247,39 @@ impl SourceMaps {
             debug: Mutex::default(),
             decoded: Mutex::default(),
             budget: DECODED_BUDGET,
+            used: Mutex::default(),
         }
+    }
+
+    /// Marks the files that placed frames since the last time as used now. On failure they
+    /// are noted again by their next use.
+    pub async fn flush_used(&self) {
+        let used = std::mem::take(
+            &mut *self
+                .used
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Err(e) = self.store.mark_files_used(&used, now).await {
+            tracing::warn!(error = %e, "could not mark the source maps that placed frames as used");
+        }
+    }
+
+    /// Marks the files used every `interval` until the task is aborted.
+    pub async fn run(self: Arc<Self>, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.flush_used().await;
+        }
+    }
+
+    fn used(&self) -> std::sync::MutexGuard<'_, FilesUsed> {
+        self.used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Drops what is known of a release's files (after an upload or a delete).
@@ -322,6 +362,11 @@ impl SourceMaps {
             match self.by_debug_id(project_id, id).await {
                 Ok(Some(d)) => {
                     maps.by_file.insert(file.clone(), d);
+                    self.used()
+                        .debug_ids
+                        .entry(project_id)
+                        .or_default()
+                        .insert(id.clone());
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -365,6 +410,16 @@ impl SourceMaps {
                 && let Some(d) = self.decoded(project_id, release, files, name).await?
             {
                 maps.maps.insert(name.clone(), d);
+                let mut used = self.used();
+                let names = used
+                    .release_files
+                    .entry((project_id, release.to_owned()))
+                    .or_default();
+                names.insert(name.clone());
+                let source = name.trim_end_matches(".map");
+                if files.contains_key(source) {
+                    names.insert(source.to_owned());
+                }
             }
         }
         Ok(())

@@ -20,8 +20,9 @@ pub struct CleanupReport {
     pub export_file: Option<PathBuf>,
 }
 
-/// Runs the cleanup for every project, every `interval`, until the task is aborted.
-pub async fn run(store: Store, interval: Duration) {
+/// Runs the cleanup for every project, every `interval`, until the task is aborted; it also
+/// forgets the source maps unused for `source_map_days` (0: never).
+pub async fn run(store: Store, interval: Duration, source_map_days: u32) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -45,6 +46,21 @@ pub async fn run(store: Store, interval: Duration) {
         let kept = crate::domain::inbound::first_kept_day(Utc::now());
         if let Err(e) = store.forget_filtered_before(kept).await {
             tracing::warn!(error = %e, "could not delete old counts of filtered events");
+        }
+        if source_map_days > 0 {
+            let before = Utc::now().timestamp_millis() - i64::from(source_map_days) * 86_400_000;
+            match store.forget_unused_files(before).await {
+                Ok((0, 0)) => {}
+                Ok((release_files, debug_files)) => {
+                    tracing::info!(
+                        release_files,
+                        debug_files,
+                        days = source_map_days,
+                        "deleted source maps unused for the configured days"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "could not delete unused source maps"),
+            }
         }
     }
 }

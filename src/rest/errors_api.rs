@@ -439,6 +439,18 @@ fn set_filter_field(f: &mut pb::EventFilter, key: &str, v: &Value) -> Result<(),
     Ok(())
 }
 
+/// A listing's `limit` query parameter (capped by the listing).
+pub(super) fn parse_limit(v: &str) -> Result<u32, Error> {
+    v.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .ok_or_else(|| {
+            Error::invalid_field("limit", "must be a non-negative integer", "INVALID_TYPE")
+        })
+}
+
 fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
     let mut out = ListQuery::default();
     let raw = raw.unwrap_or_default();
@@ -446,21 +458,7 @@ fn parse_query(raw: Option<String>) -> Result<ListQuery, Error> {
         let (k, v) = (k.into_owned(), v.into_owned());
         match k.as_str() {
             "cursor" => out.cursor = v,
-            "limit" => {
-                out.limit = v
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= 0)
-                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                    .ok_or_else(|| {
-                        Error::invalid_field(
-                            "limit",
-                            "must be a non-negative integer",
-                            "INVALID_TYPE",
-                        )
-                    })?
-            }
+            "limit" => out.limit = parse_limit(&v)?,
             "q" => out.q = v,
             "sort" => out.sort = v,
             "assignee" | "assigned_to" => out.assignee = v,
@@ -1198,7 +1196,7 @@ fn assignee_json(a: pb::GroupAssignee) -> Value {
 }
 
 /// `null` for an empty string.
-fn or_null(s: String) -> Value {
+pub(super) fn or_null(s: String) -> Value {
     if s.is_empty() {
         Value::Null
     } else {

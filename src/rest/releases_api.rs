@@ -1,6 +1,7 @@
 //! `/v1/errors/releases/{release}/files`: a release's files (source maps and minified
-//! sources), onto `ReleaseService`. A file is uploaded as the request body itself, named by
-//! `?name=` (`curl --data-binary @app.min.js.map`), so a large map needs no escaping.
+//! sources), and `/v1/errors/debug-files`: the files stored by debug id, onto `ReleaseService`.
+//! A file is uploaded as the request body itself, named by `?name=` (`curl --data-binary
+//! @app.min.js.map`), so a large map needs no escaping.
 
 use axum::{
     Json, Router,
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{
     error::ApiError,
-    errors_api::time_json,
+    errors_api::{or_null, parse_limit, time_json},
     extract::{BodyLimit, Ctx, RawBody},
 };
 use crate::{
@@ -32,6 +33,11 @@ pub fn routes() -> Router<Api> {
         .route(
             "/v1/errors/releases/{release}/files/{file_id}",
             delete(delete_file),
+        )
+        .route("/v1/errors/debug-files", get(list_debug_files))
+        .route(
+            "/v1/errors/debug-files/{debug_id}",
+            delete(delete_debug_files),
         )
 }
 
@@ -58,12 +64,64 @@ fn file_json(f: Option<pb::ReleaseFile>) -> Value {
         size,
         created_at,
         sha1,
+        last_used_at,
     }) = f
     else {
         return Value::Null;
     };
     json!({"id": id, "release": release, "name": name, "size": size, "sha1": sha1,
-        "created_at": time_json(created_at)})
+        "created_at": time_json(created_at), "last_used_at": time_json(last_used_at)})
+}
+
+fn debug_file_json(f: pb::DebugFile) -> Value {
+    let pb::DebugFile {
+        id,
+        debug_id,
+        kind,
+        name,
+        size,
+        sha1,
+        created_at,
+        last_used_at,
+    } = f;
+    json!({"id": id, "debug_id": debug_id, "kind": kind, "name": name, "size": size,
+        "sha1": sha1, "created_at": time_json(created_at),
+        "last_used_at": time_json(last_used_at)})
+}
+
+async fn list_debug_files(
+    State(api): State<Api>,
+    ctx: Ctx,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let mut req = pb::ListDebugFilesRequest::default();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match &*k {
+            "debug_id" => req.debug_id = v.into_owned(),
+            "cursor" => req.cursor = v.into_owned(),
+            "limit" => req.limit = parse_limit(&v)?,
+            _ => {}
+        }
+    }
+    let pb::ListDebugFilesResponse { files, next_cursor } =
+        api.list_debug_files(ctx.request(req)).await?.into_inner();
+    let files: Vec<Value> = files.into_iter().map(debug_file_json).collect();
+    Ok(Json(json!({
+        "files": files,
+        "next_cursor": or_null(next_cursor),
+    })))
+}
+
+async fn delete_debug_files(
+    State(api): State<Api>,
+    ctx: Ctx,
+    Path(debug_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let pb::DeleteDebugFilesResponse { deleted } = api
+        .delete_debug_files(ctx.request(pb::DeleteDebugFilesRequest { debug_id }))
+        .await?
+        .into_inner();
+    Ok(Json(json!({"ok": true, "deleted": deleted})))
 }
 
 async fn upload_file(

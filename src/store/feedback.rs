@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     domain::{
-        cursor::ReportCursor,
+        cursor::CreatedCursor,
         feedback::{NewReport, UserReport},
         model::from_millis,
     },
@@ -107,9 +107,9 @@ impl Store {
         &self,
         project_id: Uuid,
         group_id: Option<Uuid>,
-        cursor: Option<ReportCursor>,
+        cursor: Option<CreatedCursor>,
         limit: u64,
-    ) -> Result<(Vec<UserReport>, Option<ReportCursor>), Error> {
+    ) -> Result<(Vec<UserReport>, Option<CreatedCursor>), Error> {
         use user_report::Column as C;
         let mut q = user_report::Entity::find().filter(C::ProjectId.eq(project_id));
         if let Some(group) = group_id {
@@ -151,7 +151,7 @@ impl Store {
             .map_err(db_err)?;
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
-        let next = rows.last().filter(|_| more).map(|r| ReportCursor {
+        let next = rows.last().filter(|_| more).map(|r| CreatedCursor {
             created_at: r.created_at,
             id: r.id,
         });

@@ -51,7 +51,7 @@ pub use groups::GroupQuery;
 pub use insights::{StatsFigures, TrendFigures};
 pub use lite::open_writer_connection;
 pub use projects::{ApiKeyRecord, Bootstrap, DeletedProject, ProjectRecord};
-pub use release_files::ReleaseFileInfo;
+pub use release_files::{DebugFileInfo, FilesUsed, ReleaseFileInfo};
 pub use releases::ReleaseInfo;
 pub use unmerge::{GroupKey, GroupKeys, Unmerged};
 

@@ -1,11 +1,11 @@
 //! A release's files (Sentry's release artifacts): source maps and minified sources, by name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{ExprTrait, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
@@ -13,7 +13,10 @@ use super::{
     Store, db_err, delete_rows,
     entity::{debug_file, release_file, upload_chunk},
 };
-use crate::{domain::model::from_millis, error::Error};
+use crate::{
+    domain::{cursor::CreatedCursor, model::from_millis},
+    error::Error,
+};
 
 /// A stored file, without its contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +28,47 @@ pub struct ReleaseFileInfo {
     /// Hex SHA-1 of the contents.
     pub sha1: String,
     pub created_at: DateTime<Utc>,
+    /// When it last placed an event's frames; when stored, until it has.
+    pub last_used_at: DateTime<Utc>,
 }
 
+/// A file stored by the debug id of the build it belongs to, without its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugFileInfo {
+    pub id: Uuid,
+    pub debug_id: String,
+    /// `source_map` or `minified_source`.
+    pub kind: String,
+    /// The name it had in its bundle (its URL).
+    pub name: String,
+    pub size: u64,
+    /// Hex SHA-1 of the contents.
+    pub sha1: String,
+    pub created_at: DateTime<Utc>,
+    /// When it last placed an event's frames; when stored, until it has.
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// Source maps and minified sources that placed events' frames, to be marked used.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FilesUsed {
+    /// By project and release: the names of its files.
+    pub release_files: HashMap<(Uuid, String), HashSet<String>>,
+    /// By project: debug ids.
+    pub debug_ids: HashMap<Uuid, HashSet<String>>,
+}
+
+impl FilesUsed {
+    pub fn is_empty(&self) -> bool {
+        self.release_files.is_empty() && self.debug_ids.is_empty()
+    }
+}
+
+/// Most names or debug ids in one statement that marks files used.
+const USED_CHUNK: usize = 500;
+
 const FILE: &str = "release file";
+const DEBUG_FILES: &str = "debug id";
 
 impl Store {
     /// Stores a file of a release, replacing one of the same name.
@@ -51,6 +92,7 @@ impl Store {
             sha1: Set(sha1.clone()),
             content: Set(content),
             created_at: Set(now),
+            last_used_at: Set(now),
         };
         // The later of two uploads of one name replaces the earlier, id and all.
         self.upsert_rows(
@@ -66,6 +108,7 @@ impl Store {
                 release_file::Column::Sha1,
                 release_file::Column::Content,
                 release_file::Column::CreatedAt,
+                release_file::Column::LastUsedAt,
             ])
             .to_owned(),
         )
@@ -77,6 +120,7 @@ impl Store {
             size: size as u64,
             sha1,
             created_at: from_millis(now),
+            last_used_at: from_millis(now),
         })
     }
 
@@ -86,7 +130,7 @@ impl Store {
         project_id: Uuid,
         release: &str,
     ) -> Result<Vec<ReleaseFileInfo>, Error> {
-        let rows: Vec<(Uuid, String, String, i64, String, i64)> = release_file::Entity::find()
+        let rows: Vec<(Uuid, String, String, i64, String, i64, i64)> = release_file::Entity::find()
             .select_only()
             .columns([
                 release_file::Column::Id,
@@ -95,6 +139,7 @@ impl Store {
                 release_file::Column::Size,
                 release_file::Column::Sha1,
                 release_file::Column::CreatedAt,
+                release_file::Column::LastUsedAt,
             ])
             .filter(release_file::Column::ProjectId.eq(project_id))
             .filter(release_file::Column::Release.eq(release))
@@ -106,13 +151,14 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, release, name, size, sha1, created_at)| ReleaseFileInfo {
+                |(id, release, name, size, sha1, created_at, last_used_at)| ReleaseFileInfo {
                     id,
                     release,
                     name,
                     size: u64::try_from(size).unwrap_or(0),
                     sha1,
                     created_at: from_millis(created_at),
+                    last_used_at: from_millis(last_used_at),
                 },
             )
             .collect())
@@ -244,6 +290,7 @@ impl Store {
         name: &str,
         content: Vec<u8>,
     ) -> Result<(), Error> {
+        let now = Utc::now().timestamp_millis();
         let row = debug_file::ActiveModel {
             id: Set(Uuid::now_v7()),
             project_id: Set(project_id),
@@ -253,7 +300,8 @@ impl Store {
             size: Set(i64::try_from(content.len()).unwrap_or(i64::MAX)),
             sha1: Set(crate::domain::sourcemap::sha1_hex(&content)),
             content: Set(content),
-            created_at: Set(Utc::now().timestamp_millis()),
+            created_at: Set(now),
+            last_used_at: Set(now),
         };
         self.upsert_rows(
             [row],
@@ -269,6 +317,7 @@ impl Store {
                 debug_file::Column::Sha1,
                 debug_file::Column::Content,
                 debug_file::Column::CreatedAt,
+                debug_file::Column::LastUsedAt,
             ])
             .to_owned(),
         )
@@ -312,5 +361,145 @@ impl Store {
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// The project's debug-id files, newest first (`debug_id`: that id's only), at most
+    /// `limit` after `cursor`, and the cursor of the next page.
+    pub async fn list_debug_files(
+        &self,
+        project_id: Uuid,
+        debug_id: Option<&str>,
+        cursor: Option<CreatedCursor>,
+        limit: u64,
+    ) -> Result<(Vec<DebugFileInfo>, Option<CreatedCursor>), Error> {
+        type Row = (Uuid, String, String, String, i64, String, i64, i64);
+        let mut q = debug_file::Entity::find()
+            .select_only()
+            .columns([
+                debug_file::Column::Id,
+                debug_file::Column::DebugId,
+                debug_file::Column::Kind,
+                debug_file::Column::Name,
+                debug_file::Column::Size,
+                debug_file::Column::Sha1,
+                debug_file::Column::CreatedAt,
+                debug_file::Column::LastUsedAt,
+            ])
+            .filter(debug_file::Column::ProjectId.eq(project_id));
+        if let Some(d) = debug_id {
+            q = q.filter(debug_file::Column::DebugId.eq(d));
+        }
+        if let Some(c) = cursor {
+            q = q.filter(
+                debug_file::Column::CreatedAt
+                    .lt(c.created_at)
+                    .or(debug_file::Column::CreatedAt
+                        .eq(c.created_at)
+                        .and(debug_file::Column::Id.lt(c.id))),
+            );
+        }
+        let mut rows: Vec<Row> = q
+            .order_by_desc(debug_file::Column::CreatedAt)
+            .order_by_desc(debug_file::Column::Id)
+            .limit(limit + 1)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = rows.last().filter(|_| more).map(|r| CreatedCursor {
+            created_at: r.6,
+            id: r.0,
+        });
+        let files = rows
+            .into_iter()
+            .map(
+                |(id, debug_id, kind, name, size, sha1, created_at, last_used_at)| DebugFileInfo {
+                    id,
+                    debug_id,
+                    kind,
+                    name,
+                    size: u64::try_from(size).unwrap_or(0),
+                    sha1,
+                    created_at: from_millis(created_at),
+                    last_used_at: from_millis(last_used_at),
+                },
+            )
+            .collect();
+        Ok((files, next))
+    }
+
+    /// Deletes the files stored under `debug_id`; returns how many. 404 when it has none.
+    pub async fn delete_debug_files(&self, project_id: Uuid, debug_id: &str) -> Result<u64, Error> {
+        let txn = self.begin_write().await?;
+        let gone = delete_rows::<debug_file::Entity>(
+            &txn,
+            debug_file::Column::ProjectId
+                .eq(project_id)
+                .and(debug_file::Column::DebugId.eq(debug_id)),
+        )
+        .await?;
+        if gone == 0 {
+            return Err(Error::NotFound { what: DEBUG_FILES });
+        }
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(gone)
+    }
+
+    /// Marks the files in `used` as used at `at` (Unix ms); those marked at or after it stay.
+    pub async fn mark_files_used(&self, used: &FilesUsed, at: i64) -> Result<(), Error> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin_write().await?;
+        for ((project_id, release), names) in &used.release_files {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            for names in names.chunks(USED_CHUNK) {
+                release_file::Entity::update_many()
+                    .col_expr(release_file::Column::LastUsedAt, Expr::value(at))
+                    .filter(release_file::Column::ProjectId.eq(*project_id))
+                    .filter(release_file::Column::Release.eq(release.as_str()))
+                    .filter(release_file::Column::Name.is_in(names.iter().copied()))
+                    .filter(release_file::Column::LastUsedAt.lt(at))
+                    .exec(&txn)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        for (project_id, ids) in &used.debug_ids {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            for ids in ids.chunks(USED_CHUNK) {
+                debug_file::Entity::update_many()
+                    .col_expr(debug_file::Column::LastUsedAt, Expr::value(at))
+                    .filter(debug_file::Column::ProjectId.eq(*project_id))
+                    .filter(debug_file::Column::DebugId.is_in(ids.iter().copied()))
+                    .filter(debug_file::Column::LastUsedAt.lt(at))
+                    .exec(&txn)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        txn.commit().await.map_err(db_err)?;
+        self.note_write();
+        Ok(())
+    }
+
+    /// Deletes the release files and debug-id files of every project last used before
+    /// `before` (Unix ms); returns how many of each.
+    pub async fn forget_unused_files(&self, before: i64) -> Result<(u64, u64), Error> {
+        let txn = self.begin_write().await?;
+        let release_files =
+            delete_rows::<release_file::Entity>(&txn, release_file::Column::LastUsedAt.lt(before))
+                .await?;
+        let debug_files =
+            delete_rows::<debug_file::Entity>(&txn, debug_file::Column::LastUsedAt.lt(before))
+                .await?;
+        txn.commit().await.map_err(db_err)?;
+        if release_files + debug_files > 0 {
+            self.note_write();
+        }
+        Ok((release_files, debug_files))
     }
 }

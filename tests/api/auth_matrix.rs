@@ -72,6 +72,8 @@ enum Op {
     UploadReleaseFile,
     ListReleaseFiles,
     DeleteReleaseFile,
+    ListDebugFiles,
+    DeleteDebugFiles,
     SentryNewRelease,
     SentryListFiles,
     SentryUploadFile,
@@ -196,6 +198,8 @@ fn op_of(r: &Route) -> Op {
             "UploadReleaseFile" => UploadReleaseFile,
             "ListReleaseFiles" => ListReleaseFiles,
             "DeleteReleaseFile" => DeleteReleaseFile,
+            "ListDebugFiles" => ListDebugFiles,
+            "DeleteDebugFiles" => DeleteDebugFiles,
             "UploadChunks" => UploadChunks,
             "AssembleBundle" => AssembleBundle,
             "AddGroupComment" => AddComment,
@@ -277,6 +281,8 @@ fn op_of(r: &Route) -> Op {
             ("POST", "/v1/errors/releases/{release}/files") => UploadReleaseFile,
             ("GET", "/v1/errors/releases/{release}/files") => ListReleaseFiles,
             ("DELETE", "/v1/errors/releases/{release}/files/{file_id}") => DeleteReleaseFile,
+            ("GET", "/v1/errors/debug-files") => ListDebugFiles,
+            ("DELETE", "/v1/errors/debug-files/{debug_id}") => DeleteDebugFiles,
             (
                 "POST",
                 "/api/0/organizations/{org}/releases/"
@@ -371,10 +377,10 @@ fn other_project(op: Op) -> OtherProject {
         // Ids of the first project, or (integrations) a channel only the first project has.
         GetEvent | GetGroup | ListGroupEvents | Resolve | Unresolve | Ignore | Assign
         | ListComments | ListActivity | AddComment | DeleteComment | EditComment | DeleteGroup
-        | DeleteReleaseFile | SentryDeleteFile | MergeGroups | ListHashes | Unmerge | RevokeKey
-        | GetProject | RenameProject | DeleteProject | TransitionWorkflow | LogGet | ElsGet
-        | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration | LogReport
-        | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
+        | DeleteReleaseFile | DeleteDebugFiles | SentryDeleteFile | MergeGroups | ListHashes
+        | Unmerge | RevokeKey | GetProject | RenameProject | DeleteProject | TransitionWorkflow
+        | LogGet | ElsGet | ElsDelete | ElsResolve | DeleteIntegration | TestIntegration
+        | LogReport | UpdateAlertRule | DeleteAlertRule | UpdateIncident => OtherProject::NotFound,
         Invite | UpdateMember | RemoveMember | CreateProject => OtherProject::Forbidden,
         _ => OtherProject::Ok,
     }
@@ -399,6 +405,8 @@ struct Target {
     comment_id: String,
     /// A file of [`RELEASE`] in the first project, which `DeleteReleaseFile` deletes.
     file_id: String,
+    /// A debug id with files in the first project, which `DeleteDebugFiles` deletes.
+    debug_id: String,
 }
 
 /// One server with one credential per column of the matrix.
@@ -661,6 +669,15 @@ impl Fixture {
                     .expect("merged away");
                 t.unmerge = vec![moving.1.clone()];
             }
+            Op::DeleteDebugFiles => {
+                t.debug_id = uuid::Uuid::new_v4().to_string();
+                crate::sourcemaps::assemble(
+                    app,
+                    &crate::sourcemaps::debug_id_bundle(&t.debug_id, "matrix"),
+                    "",
+                )
+                .await;
+            }
             Op::RevokeKey => {
                 t.key_id = make_key(app, json!({"name": "to revoke", "permissions": ["read"]}))
                     .await
@@ -887,6 +904,7 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         .replace("{version}", RELEASE)
         .replace("{org}", "faultline")
         .replace("{file_id}", &t.file_id)
+        .replace("{debug_id}", &t.debug_id)
         .replace("{project_id}", &t.project_id)
         .replace("{project}", &fx.sentry_project)
         .replace("{name}", channel)
@@ -1135,6 +1153,18 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
             pb::DeleteReleaseFileRequest {
                 release: RELEASE.into(),
                 id: t.file_id.clone(),
+            }
+        ),
+        Op::ListDebugFiles => rpc!(
+            releases,
+            list_debug_files,
+            pb::ListDebugFilesRequest::default()
+        ),
+        Op::DeleteDebugFiles => rpc!(
+            releases,
+            delete_debug_files,
+            pb::DeleteDebugFilesRequest {
+                debug_id: t.debug_id.clone(),
             }
         ),
         Op::UploadChunks => rpc!(

@@ -110,6 +110,7 @@ async fn start(
         print_banner: false,
         retention_interval: Duration::from_millis(200),
         alert_interval: Duration::from_millis(200),
+        source_map_use_flush: Duration::from_millis(200),
         ..Config::default()
     };
     tweak(&mut cfg);

@@ -341,6 +341,55 @@ async fn native_answers_match_the_document() {
         .await;
     spec.check("POST", "/v1/errors/export", 200, &r);
 
+    // Source maps: a release's files, and the files stored by debug id.
+    let r = app
+        .send(
+            app.authed(
+                Method::POST,
+                "/v1/errors/releases/shop@2.0/files?name=~/static/app.min.js.map",
+            )
+            .body(crate::sourcemaps::map()),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/releases/{release}/files", 201, &r);
+    let file = s(&r.body["id"]);
+    let r = app
+        .send(app.authed(Method::GET, "/v1/errors/releases/shop@2.0/files"))
+        .await;
+    spec.check("GET", "/v1/errors/releases/{release}/files", 200, &r);
+    let r = app
+        .send(app.authed(
+            Method::DELETE,
+            &format!("/v1/errors/releases/shop@2.0/files/{file}"),
+        ))
+        .await;
+    spec.check(
+        "DELETE",
+        "/v1/errors/releases/{release}/files/{file_id}",
+        200,
+        &r,
+    );
+    let debug_id = "6a3f6c1e-9d2b-4f3e-8c7a-0b1d2e3f4a5b";
+    crate::sourcemaps::assemble(
+        &app,
+        &crate::sourcemaps::debug_id_bundle(debug_id, "app"),
+        "",
+    )
+    .await;
+    let r = app
+        .send(app.authed(Method::GET, "/v1/errors/debug-files?limit=1"))
+        .await;
+    spec.check("GET", "/v1/errors/debug-files", 200, &r);
+    let r = app
+        .send(app.authed(Method::GET, "/v1/errors/debug-files?debug_id=7"))
+        .await;
+    spec.check("GET", "/v1/errors/debug-files", 400, &r);
+    let path = format!("/v1/errors/debug-files/{debug_id}");
+    let r = app.send(app.authed(Method::DELETE, &path)).await;
+    spec.check("DELETE", "/v1/errors/debug-files/{debug_id}", 200, &r);
+    let r = app.send(app.authed(Method::DELETE, &path)).await;
+    spec.check("DELETE", "/v1/errors/debug-files/{debug_id}", 404, &r);
+
     let r = app
         .send(
             app.authed(Method::PUT, "/v1/errors/retention/set")

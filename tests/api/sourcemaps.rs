@@ -17,7 +17,7 @@ const URL: &str = "https://shop.example/static/app.min.js";
 
 /// A map of [`MINIFIED`] onto `src/cart.ts`, as a bundler writes one, with the sources'
 /// contents.
-fn map() -> Vec<u8> {
+pub(crate) fn map() -> Vec<u8> {
     let src = "webpack://shop/src/cart.ts";
     let mut b = SourceMapBuilder::new(Some("app.min.js"));
     let id = b.add_source(src);
@@ -666,4 +666,287 @@ async fn concurrent_uploads_of_one_name_leave_one_file() {
     for r in futures::future::join_all(chunks).await {
         r.expect("UploadChunks");
     }
+}
+
+/// An artifact bundle as sentry-cli builds one: a zip of `files` (URL, type, debug id,
+/// contents) and the `manifest.json` listing them.
+pub(crate) fn bundle_zip(files: &[(&str, &str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut manifest = serde_json::Map::new();
+    for (i, (url, kind, debug_id, _)) in files.iter().enumerate() {
+        let headers = match debug_id {
+            Some(id) => json!({"debug-id": id}),
+            None => json!({}),
+        };
+        manifest.insert(
+            format!("files/_/_/{i}"),
+            json!({"url": url, "type": kind, "headers": headers}),
+        );
+    }
+    let mut zip = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = zip::ZipWriter::new(&mut zip);
+        let options = zip::write::SimpleFileOptions::default();
+        w.start_file("manifest.json", options).unwrap();
+        std::io::Write::write_all(&mut w, json!({ "files": manifest }).to_string().as_bytes())
+            .unwrap();
+        for (i, (_, _, _, content)) in files.iter().enumerate() {
+            w.start_file(format!("files/_/_/{i}"), options).unwrap();
+            std::io::Write::write_all(&mut w, content).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    zip.into_inner()
+}
+
+/// The map of [`MINIFIED`] and [`MINIFIED`] itself, both under `debug_id`, as `sentry-cli
+/// sourcemaps inject` marks a build (`~/static/{name}.min.js`).
+pub(crate) fn debug_id_bundle(debug_id: &str, name: &str) -> Vec<u8> {
+    let map = map();
+    bundle_zip(&[
+        (
+            &format!("~/static/{name}.min.js.map"),
+            "source_map",
+            Some(debug_id),
+            &map,
+        ),
+        (
+            &format!("~/static/{name}.min.js"),
+            "minified_source",
+            Some(debug_id),
+            MINIFIED.as_bytes(),
+        ),
+    ])
+}
+
+/// Uploads `zip` as one chunk and has it assembled, over gRPC with the admin key (for
+/// `release`; by debug id only when it is empty).
+pub(crate) async fn assemble(
+    app: &TestApp,
+    zip: &[u8],
+    release: &str,
+) -> pb::AssembleBundleResponse {
+    let mut releases = ReleaseServiceClient::new(app.channel().await);
+    let chunk = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(zip));
+    releases
+        .upload_chunks(app.req(pb::UploadChunksRequest {
+            chunks: vec![zip.to_vec()],
+        }))
+        .await
+        .expect("UploadChunks");
+    let r = releases
+        .assemble_bundle(app.req(pb::AssembleBundleRequest {
+            checksum: chunk.clone(),
+            chunks: vec![chunk],
+            release: release.into(),
+        }))
+        .await
+        .expect("AssembleBundle")
+        .into_inner();
+    assert_eq!(r.state, "ok", "{}", r.detail);
+    r
+}
+
+/// The files stored by debug id (`query`: the listing's query string), walked page by page.
+async fn debug_files(app: &TestApp, query: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get_ok(&format!(
+                "/v1/errors/debug-files?limit=1&{query}&cursor={cursor}"
+            ))
+            .await;
+        out.extend(arr(&page["files"]).iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = enc(c),
+            None => return out,
+        }
+    }
+}
+
+/// A Sentry SDK's event from a build marked with `debug_id`: thrown in `average`, called from
+/// `perItem`, in the minified `url`.
+fn sentry_event_with_debug_id(url: &str, debug_id: &str) -> Value {
+    json!({
+        "event_id": uuid::Uuid::new_v4().simple().to_string(),
+        "platform": "javascript",
+        "exception": {"values": [{"type": "TypeError", "value": "r.items is undefined",
+            "stacktrace": {"frames": [
+                {"abs_path": url, "filename": url, "function": "o", "lineno": 1, "colno": 56},
+                {"abs_path": url, "filename": url, "function": "n", "lineno": 1, "colno": 24},
+            ]}}]},
+        "debug_meta": {"images": [{"type": "sourcemap", "code_file": url, "debug_id": debug_id}]},
+    })
+}
+
+/// Source maps are forgotten when they go unused, as Sentry forgets them after 90 days of not
+/// placing an event: the files that place events' frames (by release, by debug id; the map and
+/// its minified source) are marked used, and the retention job deletes the others once their
+/// last use (or their upload) is older than `--source-map-days`. The files stored by debug id
+/// are listed (newest first, by id, page by page) and deleted over REST and gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_source_maps_are_forgotten_and_debug_files_are_listed() {
+    const USED: &str = "6a3f6c1e-9d2b-4f3e-8c7a-0b1d2e3f4a5b";
+    const IDLE: &str = "0c9e8d7f-6b5a-4c3d-9e2f-1a0b9c8d7e6f";
+    let app = spawn_app().await;
+    for release in ["shop@9", "shop@8"] {
+        for (name, body) in [
+            ("~/static/app.min.js.map", map()),
+            ("~/static/app.min.js", MINIFIED.as_bytes().to_vec()),
+        ] {
+            let r = upload(&app, release, name, body).await;
+            assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+            assert_eq!(r.body["last_used_at"], r.body["created_at"], "{}", r.text);
+        }
+    }
+    let idle = assemble(&app, &debug_id_bundle(IDLE, "old"), "").await;
+    assert_eq!(idle.debug_ids, [IDLE]);
+    // Upper case, as some tools write it: stored as the SDKs report it.
+    let used = assemble(&app, &debug_id_bundle(&USED.to_uppercase(), "app"), "").await;
+    assert_eq!(used.debug_ids, [USED]);
+
+    let all = debug_files(&app, "").await;
+    let listed: Vec<(String, String, String)> = all
+        .iter()
+        .map(|f| (s(&f["debug_id"]), s(&f["kind"]), s(&f["name"])))
+        .collect();
+    assert_eq!(listed.len(), 4, "{all:?}");
+    for (id, name) in [(USED, "app"), (IDLE, "old")] {
+        for (kind, file) in [
+            ("source_map", format!("~/static/{name}.min.js.map")),
+            ("minified_source", format!("~/static/{name}.min.js")),
+        ] {
+            assert!(
+                listed.contains(&(id.into(), kind.into(), file.clone())),
+                "{id} {kind} {file} in {listed:?}"
+            );
+        }
+    }
+    // Newest first: the second bundle's files come before the first's.
+    assert_eq!(listed[0].0, USED, "{listed:?}");
+    assert_eq!(listed[3].0, IDLE, "{listed:?}");
+    let f = &all[0];
+    assert_eq!(uuid_str(&f["id"]), s(&f["id"]));
+    assert_eq!(f["last_used_at"], f["created_at"]);
+    assert!(n(&f["size"]) > 0 && s(&f["sha1"]).len() == 40, "{f}");
+    let one = debug_files(&app, &format!("debug_id={}", USED.to_uppercase())).await;
+    assert_eq!(one.len(), 2, "{one:?}");
+    assert!(one.iter().all(|f| f["debug_id"] == json!(USED)));
+    for (bad, status) in [
+        ("debug_id=build-7", 400),
+        ("cursor=nope", 400),
+        ("limit=-1", 422),
+    ] {
+        let (st, e) = app.get(&format!("/v1/errors/debug-files?{bad}")).await;
+        assert_eq!(st.as_u16(), status, "{bad}: {e}");
+    }
+    let mut releases = ReleaseServiceClient::new(app.channel().await);
+    let page = releases
+        .list_debug_files(app.req(pb::ListDebugFilesRequest {
+            debug_id: IDLE.into(),
+            limit: 1,
+            cursor: String::new(),
+        }))
+        .await
+        .expect("ListDebugFiles")
+        .into_inner();
+    assert_eq!(page.files.len(), 1);
+    assert_eq!(page.files[0].debug_id, IDLE);
+    assert!(!page.next_cursor.is_empty());
+
+    // All stored 89 days ago: one day short of the default 90.
+    let day = 86_400_000i64;
+    let age = |days: i64| {
+        ["release_files", "debug_files"].map(|t| {
+            format!(
+                "UPDATE {t} SET created_at = created_at - {ms}, last_used_at = last_used_at - {ms}",
+                ms = days * day
+            )
+        })
+    };
+    let sql = age(89);
+    app.run_sql(&[&sql[0], &sql[1]]).await;
+
+    // An event of shop@9 and a Sentry event of the build marked USED are placed by them.
+    let event = capture(&app, "shop@9").await;
+    let frames = arr(&app.event(&event).await["exception"]["frames"]).clone();
+    assert_eq!(frames[0]["function"], json!("perItem"), "{frames:?}");
+    let (key, project) = crate::sentry::key_and_project(&app).await;
+    let r = app
+        .send(
+            app.anon(Method::POST, &format!("/api/{project}/store/"))
+                .header(
+                    "X-Sentry-Auth",
+                    format!("Sentry sentry_key={key}, sentry_version=7"),
+                )
+                .json(&sentry_event_with_debug_id(URL, USED)),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+    // The uses are written down (every 200 ms here): the files read as used today.
+    let recent =
+        |f: &Value| time(&f["last_used_at"]) > chrono::Utc::now() - chrono::Duration::hours(1);
+    poll_until(
+        std::time::Duration::from_secs(10),
+        "the files that placed frames to be marked used",
+        || {
+            let app = &app;
+            async move {
+                let by_id = debug_files(app, &format!("debug_id={USED}")).await;
+                let shop9 = app.get_ok("/v1/errors/releases/shop@9/files").await;
+                (by_id.iter().chain(arr(&shop9["files"])).all(recent)).then_some(())
+            }
+        },
+    )
+    .await;
+    let shop8 = app.get_ok("/v1/errors/releases/shop@8/files").await;
+    assert!(!arr(&shop8["files"]).iter().any(recent), "{shop8}");
+
+    // Two days on, the unused ones are 91 days old: the retention job deletes them.
+    let sql = age(2);
+    app.run_sql(&[&sql[0], &sql[1]]).await;
+    let left = poll_until(
+        std::time::Duration::from_secs(10),
+        "the unused source maps to be deleted",
+        || {
+            let app = &app;
+            async move {
+                let left = debug_files(app, "").await;
+                (left.len() == 2).then_some(left)
+            }
+        },
+    )
+    .await;
+    assert!(
+        left.iter().all(|f| f["debug_id"] == json!(USED)),
+        "{left:?}"
+    );
+    let shop8 = app.get_ok("/v1/errors/releases/shop@8/files").await;
+    assert_eq!(shop8["files"], json!([]), "unused: deleted");
+    let shop9 = app.get_ok("/v1/errors/releases/shop@9/files").await;
+    assert_eq!(arr(&shop9["files"]).len(), 2, "used: kept {shop9}");
+    // What is kept still places events.
+    let event = capture(&app, "shop@9").await;
+    let frames = arr(&app.event(&event).await["exception"]["frames"]).clone();
+    assert_eq!(frames[0]["function"], json!("perItem"), "{frames:?}");
+
+    // Deleting a debug id's files: by REST (any case), then it is unknown.
+    let (st, b) = app
+        .delete(&format!("/v1/errors/debug-files/{}", USED.to_uppercase()))
+        .await;
+    assert_eq!(st.as_u16(), 200, "{b}");
+    assert_eq!(b, json!({"ok": true, "deleted": 2}));
+    let path = format!("/v1/errors/debug-files/{USED}");
+    let r = app.send(app.authed(Method::DELETE, &path)).await;
+    assert_error(&r, 404, "NOT_FOUND", "DELETE", &path);
+    let (st, e) = app.delete("/v1/errors/debug-files/build-7").await;
+    assert_eq!(st.as_u16(), 400, "{e}");
+    assert_eq!(debug_files(&app, "").await, Vec::<Value>::new());
+    let st = releases
+        .delete_debug_files(app.req(pb::DeleteDebugFilesRequest {
+            debug_id: IDLE.into(),
+        }))
+        .await
+        .expect_err("deleted by the retention job");
+    assert_eq!(st.code(), tonic::Code::NotFound);
 }

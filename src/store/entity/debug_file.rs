@@ -13,6 +13,8 @@ pub struct Model {
     pub sha1: String,
     pub content: Vec<u8>,
     pub created_at: i64,
+    /// When it last placed an event's frames (Unix ms); when stored, until it has.
+    pub last_used_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
