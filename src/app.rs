@@ -166,7 +166,7 @@ impl App {
                 cfg.source_map_days,
             )),
             tokio::spawn(jobs::alerts::run(store.clone(), cfg.alert_interval)),
-            tokio::spawn(jobs::snooze::run(store.clone(), jobs::snooze::INTERVAL)),
+            tokio::spawn(jobs::snooze::run(store.clone(), cfg.snooze_interval)),
             tokio::spawn(filtered.clone().run(store.clone())),
             tokio::spawn(sourcemaps.clone().run(cfg.source_map_use_flush)),
             tokio::spawn(jobs::maintenance::run(

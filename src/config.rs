@@ -30,6 +30,9 @@ pub struct Config {
     pub source_map_use_flush: Duration,
     /// How often the alert rules are evaluated.
     pub alert_interval: Duration,
+    /// How often ignored groups whose time is up, or which have affected the users they were
+    /// ignored until, are brought back.
+    pub snooze_interval: Duration,
     /// Print the admin key and DSN banner at first start.
     pub print_banner: bool,
     /// Rate limits, header limits, slow-client protection and CORS.
@@ -50,6 +53,7 @@ impl Default for Config {
             source_map_days: 90,
             source_map_use_flush: crate::ingest::sourcemaps::USED_FLUSH,
             alert_interval: Duration::from_secs(15),
+            snooze_interval: crate::jobs::snooze::INTERVAL,
             print_banner: true,
             limits: LimitsConfig::default(),
         }

@@ -169,6 +169,7 @@ impl ServeArgs {
             retention_interval: Duration::from_secs(retention_interval_secs),
             source_map_days,
             source_map_use_flush: faultline::ingest::sourcemaps::USED_FLUSH,
+            snooze_interval: faultline::jobs::snooze::INTERVAL,
             alert_interval: Duration::from_secs(alert_interval_secs),
             print_banner: true,
             limits: LimitsConfig {

@@ -33,6 +33,7 @@ mod m20261207_000027_debug_files;
 mod m20261207_000028_inbound_filters;
 mod m20261207_000029_user_reports;
 mod m20261207_000030_file_last_used;
+mod m20261207_000031_snooze_users;
 
 pub struct Migrator;
 
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000028_inbound_filters::Migration),
             Box::new(m20261207_000029_user_reports::Migration),
             Box::new(m20261207_000030_file_last_used::Migration),
+            Box::new(m20261207_000031_snooze_users::Migration),
         ]
     }
 }

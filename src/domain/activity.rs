@@ -16,6 +16,8 @@ pub enum SnoozeEnd {
     TimePassed,
     /// It received the events it was ignored until.
     CountReached,
+    /// It affected the users it was ignored until.
+    UserCountReached,
 }
 
 impl SnoozeEnd {
@@ -23,6 +25,7 @@ impl SnoozeEnd {
         match self {
             SnoozeEnd::TimePassed => "time_passed",
             SnoozeEnd::CountReached => "count_reached",
+            SnoozeEnd::UserCountReached => "user_count_reached",
         }
     }
 }
@@ -48,12 +51,15 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         snooze_end: Option<SnoozeEnd>,
     },
-    /// Ignored: for `minutes`, until `events` more events, or (neither) until changed.
+    /// Ignored: for `minutes`, until `events` more events, until `users` more users, or
+    /// (none) until changed.
     SetIgnored {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         minutes: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         events: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        users: Option<u64>,
     },
     /// A resolved group received an event (`event_id`, of `release`, "" for none) and reopened.
     SetRegression {
@@ -143,6 +149,15 @@ mod tests {
             Change::SetIgnored {
                 minutes: Some(30),
                 events: None,
+                users: None,
+            },
+            Change::SetIgnored {
+                minutes: None,
+                events: None,
+                users: Some(10),
+            },
+            Change::SetUnresolved {
+                snooze_end: Some(SnoozeEnd::UserCountReached),
             },
             Change::SetRegression {
                 release: String::new(),

@@ -72,6 +72,8 @@ pub struct Group {
     pub first_release: Option<String>,
     /// The member of the team it is assigned to.
     pub assignee: Option<Assignee>,
+    /// While ignored until more users: the number of users affected at which it comes back.
+    pub ignored_until_user_count: Option<u64>,
 }
 
 /// A member of the team an issue is assigned to.
@@ -89,16 +91,22 @@ pub struct Snooze {
     pub minutes: Option<u32>,
     /// Events more.
     pub events: Option<u64>,
+    /// Users affected more.
+    pub users: Option<u64>,
 }
 
 /// Longest snooze by time: a year, in minutes.
 pub const SNOOZE_MINUTES_MAX: u32 = 525_600;
-/// Most events a snooze may wait for.
+/// Most events a snooze may wait for, and most users.
 pub const SNOOZE_EVENTS_MAX: u64 = 1_000_000_000;
 
 impl Snooze {
     /// The snooze as given, or the field error naming what is out of range.
-    pub fn new(minutes: Option<u32>, events: Option<u64>) -> Result<Snooze, crate::error::Error> {
+    pub fn new(
+        minutes: Option<u32>,
+        events: Option<u64>,
+        users: Option<u64>,
+    ) -> Result<Snooze, crate::error::Error> {
         if minutes.is_some_and(|m| !(1..=SNOOZE_MINUTES_MAX).contains(&m)) {
             return Err(crate::error::Error::invalid_field(
                 "ignore_duration",
@@ -113,7 +121,18 @@ impl Snooze {
                 "OUT_OF_RANGE",
             ));
         }
-        Ok(Snooze { minutes, events })
+        if users.is_some_and(|n| !(1..=SNOOZE_EVENTS_MAX).contains(&n)) {
+            return Err(crate::error::Error::invalid_field(
+                "ignore_user_count",
+                format!("must be a number of users from 1 to {SNOOZE_EVENTS_MAX}"),
+                "OUT_OF_RANGE",
+            ));
+        }
+        Ok(Snooze {
+            minutes,
+            events,
+            users,
+        })
     }
 }
 

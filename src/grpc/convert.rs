@@ -299,6 +299,7 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         resolved_in_release,
         first_release,
         assignee,
+        ignored_until_user_count,
     } = g;
     pb::Group {
         id: id.to_string(),
@@ -320,6 +321,7 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         resolved_in_release,
         first_release,
         assignee: assignee.map(assignee_to_pb),
+        ignored_until_user_count,
     }
 }
 

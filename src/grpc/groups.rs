@@ -73,9 +73,14 @@ fn activity_to_pb(a: Activity) -> pb::GroupActivity {
         Change::SetUnresolved {
             snooze_end: Some(end),
         } => out.snooze_end = end.as_str().to_owned(),
-        Change::SetIgnored { minutes, events } => {
+        Change::SetIgnored {
+            minutes,
+            events,
+            users,
+        } => {
             out.ignore_duration = minutes.unwrap_or(0);
             out.ignore_count = events.unwrap_or(0);
+            out.ignore_user_count = users.unwrap_or(0);
         }
         Change::SetRegression { release, event_id } => {
             out.release = release;
@@ -512,9 +517,10 @@ impl GroupService for Api {
             group_id,
             ignore_duration,
             ignore_count,
+            ignore_user_count,
         } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
-        let snooze = model::Snooze::new(ignore_duration, ignore_count)?;
+        let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?;
         let by = actor(&p);
         let group = convert::group_to_pb(
             self.store
@@ -644,9 +650,10 @@ impl GroupService for Api {
             ignore_duration,
             ignore_count,
             assignee,
+            ignore_user_count,
         } = req.into_inner();
         // Checked once, before any group changes; only an ignore takes it.
-        let snooze = model::Snooze::new(ignore_duration, ignore_count)?;
+        let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?;
         let action = match pb::BulkAction::try_from(action) {
             Ok(pb::BulkAction::Unspecified) => return Err(Error::required("action").into()),
             Ok(a) => a,

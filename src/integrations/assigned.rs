@@ -151,6 +151,7 @@ mod tests {
             workflow_stage: WorkflowStage::ALL[0],
             ignored_until: None,
             ignored_until_count: None,
+            ignored_until_user_count: None,
             last_release: String::new(),
             resolved_in_release: None,
             first_release: None,

@@ -828,7 +828,7 @@ mod tests {
         let ignore = |group, minutes, count| {
             let store = &store;
             async move {
-                let snooze = Snooze::new(minutes, count).unwrap();
+                let snooze = Snooze::new(minutes, count, None).unwrap();
                 store
                     .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze, None)
                     .await

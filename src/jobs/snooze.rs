@@ -1,6 +1,7 @@
 //! The snooze job: a group ignored for a while comes back as unresolved once its time is up,
-//! whether or not another event arrives (a group ignored until more events is brought back by
-//! the writer, with the event that reaches the count). Several servers sharing a database all
+//! whether or not another event arrives, and one ignored until more users once its events
+//! have affected them (a group ignored until more events is brought back by the writer, with
+//! the event that reaches the count). Several servers sharing a database all
 //! run it; the update is the same from any of them.
 
 use std::time::Duration;
@@ -67,7 +68,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _, project) = store_without_indexer(dir.path()).await;
         let group = store.commit_batch(events(project, 1)).await.1.unwrap()[0].group_id;
-        let snooze = Snooze::new(None, Some(3)).unwrap();
+        let snooze = Snooze::new(None, Some(3), None).unwrap();
         let g = store
             .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze, None)
             .await
@@ -96,7 +97,7 @@ mod tests {
         let (store, _, project) = store_without_indexer(dir.path()).await;
         let group = store.commit_batch(events(project, 1)).await.1.unwrap()[0].group_id;
         let before = Utc::now();
-        let snooze = Snooze::new(Some(30), None).unwrap();
+        let snooze = Snooze::new(Some(30), None, None).unwrap();
         let g = store
             .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze, None)
             .await
@@ -148,7 +149,7 @@ mod tests {
         assert_eq!(store.wake_snoozed_groups(later).await.unwrap(), 0);
         let g = store.get_group(project, group).await.unwrap();
         assert_eq!(g.status, GroupStatus::Ignored);
-        let snooze = Snooze::new(Some(1), Some(1)).unwrap();
+        let snooze = Snooze::new(Some(1), Some(1), None).unwrap();
         store
             .set_group_status_snoozed(project, group, GroupStatus::Resolved, snooze, None)
             .await
@@ -159,18 +160,20 @@ mod tests {
 
     #[test]
     fn snoozes_out_of_range_are_refused_by_field() {
-        for (minutes, events, field) in [
-            (Some(0), None, "ignore_duration"),
-            (Some(525_601), None, "ignore_duration"),
-            (None, Some(0), "ignore_count"),
+        for (minutes, events, users, field) in [
+            (Some(0), None, None, "ignore_duration"),
+            (Some(525_601), None, None, "ignore_duration"),
+            (None, Some(0), None, "ignore_count"),
+            (None, None, Some(0), "ignore_user_count"),
+            (None, None, Some(1_000_000_001), "ignore_user_count"),
         ] {
-            match Snooze::new(minutes, events) {
+            match Snooze::new(minutes, events, users) {
                 Err(crate::error::Error::Invalid { violations, .. }) => {
                     assert_eq!(violations[0].field, field)
                 }
-                other => panic!("{minutes:?} {events:?}: {other:?}"),
+                other => panic!("{minutes:?} {events:?} {users:?}: {other:?}"),
             }
         }
-        assert!(Snooze::new(Some(525_600), Some(1_000_000_000)).is_ok());
+        assert!(Snooze::new(Some(525_600), Some(1_000_000_000), Some(1_000_000_000)).is_ok());
     }
 }

@@ -228,6 +228,8 @@ struct BulkBody {
     ignore_duration: Option<u32>,
     #[serde(default, alias = "ignoreCount")]
     ignore_count: Option<u64>,
+    #[serde(default, alias = "ignoreUserCount")]
+    ignore_user_count: Option<u64>,
     /// With `assign`: a member's id or email, or `me`; null or absent unassigns (Sentry's
     /// `assignedTo` too).
     #[serde(default, alias = "assignedTo")]
@@ -651,6 +653,7 @@ fn group_json(g: pb::Group) -> Value {
         resolved_in_release,
         first_release,
         assignee,
+        ignored_until_user_count,
     } = g;
     json!({
         "id": id,
@@ -669,6 +672,7 @@ fn group_json(g: pb::Group) -> Value {
         "workflow_stage": convert::stage_name(workflow_stage),
         "ignored_until": time_json(ignored_until),
         "ignored_until_count": ignored_until_count,
+        "ignored_until_user_count": ignored_until_user_count,
         "last_release": last_release,
         "resolved_in_release": resolved_in_release,
         "first_release": first_release,
@@ -1227,6 +1231,7 @@ fn activity_json(a: pb::GroupActivity) -> Value {
         unmerged_hashes,
         unmerge_group_id,
         unmerged_events,
+        ignore_user_count,
     } = a;
     let data = match r#type.as_str() {
         "note" => json!({ "text": text }),
@@ -1235,6 +1240,7 @@ fn activity_json(a: pb::GroupActivity) -> Value {
         "set_ignored" => json!({
             "ignore_duration": (ignore_duration > 0).then_some(ignore_duration),
             "ignore_count": (ignore_count > 0).then_some(ignore_count),
+            "ignore_user_count": (ignore_user_count > 0).then_some(ignore_user_count),
         }),
         "set_unresolved" => json!({ "snooze_end": or_null(snooze_end) }),
         "assigned" => json!({ "assignee": assignee.map(assignee_json) }),
@@ -1378,6 +1384,8 @@ struct IgnoreBody {
     ignore_duration: Option<u32>,
     #[serde(default, alias = "ignoreCount")]
     ignore_count: Option<u64>,
+    #[serde(default, alias = "ignoreUserCount")]
+    ignore_user_count: Option<u64>,
 }
 
 /// The body is optional: none, or one that is not a JSON object, ignores until someone
@@ -1391,12 +1399,14 @@ async fn ignore(
     let IgnoreBody {
         ignore_duration,
         ignore_count,
+        ignore_user_count,
     } = optional_body(&body)?;
     let pb::IgnoreGroupResponse { group } = api
         .ignore_group(ctx.request(pb::IgnoreGroupRequest {
             group_id,
             ignore_duration,
             ignore_count,
+            ignore_user_count,
         }))
         .await?
         .into_inner();
@@ -1566,6 +1576,7 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
         action,
         ignore_duration,
         ignore_count,
+        ignore_user_count,
         assignee,
     } = body;
     let action = match action.trim() {
@@ -1590,6 +1601,7 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
         ignore_duration,
         ignore_count,
         assignee: assignee.unwrap_or_default(),
+        ignore_user_count,
     };
     let pb::BulkUpdateGroupsResponse {
         action: _,

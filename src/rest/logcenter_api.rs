@@ -210,6 +210,7 @@ fn log_json(g: pb::Group) -> Value {
         resolved_in_release: _,
         first_release: _,
         assignee: _,
+        ignored_until_user_count: _,
     } = g;
     json!({
         "id": id,

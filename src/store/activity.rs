@@ -304,8 +304,8 @@ mod tests {
 
         // Snoozed until two more events: the first leaves it, the second ends it.
         let snooze = Snooze {
-            minutes: None,
             events: Some(2),
+            ..Snooze::default()
         };
         store
             .set_group_status_snoozed(project, group, GroupStatus::Ignored, snooze, Some(&bot))
@@ -327,7 +327,8 @@ mod tests {
                 (
                     Change::SetIgnored {
                         minutes: None,
-                        events: Some(2)
+                        events: Some(2),
+                        users: None,
                     },
                     Some("deploy-bot".into())
                 ),

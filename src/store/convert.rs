@@ -49,6 +49,7 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         resolved_in_release,
         assignee_id: _,
         first_release,
+        ignored_until_users,
     } = m;
     Group {
         id,
@@ -70,6 +71,7 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         resolved_in_release,
         first_release,
         assignee,
+        ignored_until_user_count: ignored_until_users.and_then(|n| u64::try_from(n).ok()),
     }
 }
 

@@ -31,6 +31,9 @@ use crate::{
 };
 
 /// Hours covered by a group's trend.
+/// How many users the `groups` row at hand has affected: its distinct `user` values (SQL).
+const USERS_AFFECTED: &str = r#"SELECT COUNT(*) FROM "group_stats" WHERE "group_stats"."group_id" = "groups"."id" AND "group_stats"."dim" = 'user'"#;
+
 pub const TREND_HOURS: i64 = 24;
 const TOP_TAGS: usize = 20;
 const DISTINCT_VALUES: usize = 50;
@@ -433,8 +436,9 @@ impl Store {
     }
 
     /// `set_group_status`, and for `Ignored` how long the ignore lasts: for `snooze.minutes`
-    /// from now, until `snooze.events` more events (the writer brings the group back), or
-    /// both, whichever comes first. Any change of status ends an earlier snooze. The change
+    /// from now, until `snooze.events` more events (the writer brings the group back), until
+    /// `snooze.users` more users are affected (`jobs::snooze` brings it back), whichever comes
+    /// first. Any change of status ends an earlier snooze. The change
     /// goes into the group's activity as made by `by` (`None`: Faultline).
     pub async fn set_group_status_snoozed(
         &self,
@@ -481,6 +485,7 @@ impl Store {
             (GroupStatus::Ignored, _) => Change::SetIgnored {
                 minutes: snooze.minutes,
                 events: snooze.events,
+                users: snooze.users,
             },
         };
         let until = snooze
@@ -493,10 +498,16 @@ impl Store {
             }
             None => Expr::value(Option::<i64>::None),
         };
+        // The users it has affected so far, and as many more.
+        let until_users = match snooze.users.filter(|_| ignored) {
+            Some(n) => Expr::cust(format!("({USERS_AFFECTED}) + {n}")),
+            None => Expr::value(Option::<i64>::None),
+        };
         let mut update = group::Entity::update_many()
             .col_expr(group::Column::Status, Expr::value(status.as_str()))
             .col_expr(group::Column::IgnoredUntil, Expr::value(until))
             .col_expr(group::Column::IgnoredUntilCount, until_count)
+            .col_expr(group::Column::IgnoredUntilUsers, until_users)
             .col_expr(group::Column::ResolvedInRelease, Expr::value(release))
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
@@ -553,54 +564,72 @@ impl Store {
         Ok(crate::domain::release::latest(&releases).map(str::to_owned))
     }
 
-    /// Brings back, as unresolved, the groups ignored until a time at or before `now_ms` (the
-    /// snooze job); how many.
+    /// Brings back, as unresolved, the groups ignored until a time at or before `now_ms`, and
+    /// those ignored until a number of users they now have affected (the snooze job); how
+    /// many.
     ///
     /// The groups are locked first in the ingest writer's order (project, then fingerprint),
     /// and only as strongly as an update takes them (the writer's look-ups are not blocked):
     /// one `UPDATE` took them in whatever order it found them and could deadlock on
     /// PostgreSQL with a batch counting into two of them.
     pub async fn wake_snoozed_groups(&self, now_ms: i64) -> Result<u64, Error> {
-        let due = || {
-            group::Column::Status
-                .eq(GroupStatus::Ignored.as_str())
-                .and(group::Column::IgnoredUntil.lte(now_ms))
-        };
+        let ignored = || group::Column::Status.eq(GroupStatus::Ignored.as_str());
+        let passes = [
+            (
+                ignored().and(group::Column::IgnoredUntil.lte(now_ms)),
+                SnoozeEnd::TimePassed,
+            ),
+            (
+                ignored()
+                    .and(group::Column::IgnoredUntilUsers.is_not_null())
+                    .and(Expr::cust(format!(
+                        r#"({USERS_AFFECTED}) >= "groups"."ignored_until_users""#
+                    ))),
+                SnoozeEnd::UserCountReached,
+            ),
+        ];
         let txn = self.begin_write().await?;
-        let woken = lock_for_update(&txn, due()).await?;
-        if woken.is_empty() {
-            txn.commit().await.map_err(db_err)?;
-            return Ok(0);
+        let mut woken_groups = 0;
+        for (due, end) in passes {
+            let woken = lock_for_update(&txn, due.clone()).await?;
+            if woken.is_empty() {
+                continue;
+            }
+            let res = group::Entity::update_many()
+                .col_expr(
+                    group::Column::Status,
+                    Expr::value(GroupStatus::Unresolved.as_str()),
+                )
+                .col_expr(
+                    group::Column::IgnoredUntil,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    group::Column::IgnoredUntilCount,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    group::Column::IgnoredUntilUsers,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
+                .filter(group::Column::Id.is_in(woken.iter().map(|&(_, id)| id)))
+                .filter(due)
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            // Locked above, every one of them was due and is woken now.
+            let change = Change::SetUnresolved {
+                snooze_end: Some(end),
+            };
+            activity::record(&txn, &woken, None, &change).await?;
+            woken_groups += res.rows_affected;
         }
-        let res = group::Entity::update_many()
-            .col_expr(
-                group::Column::Status,
-                Expr::value(GroupStatus::Unresolved.as_str()),
-            )
-            .col_expr(
-                group::Column::IgnoredUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                group::Column::IgnoredUntilCount,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
-            .filter(group::Column::Id.is_in(woken.iter().map(|&(_, id)| id)))
-            .filter(due())
-            .exec(&txn)
-            .await
-            .map_err(db_err)?;
-        // Locked above, every one of them was due and is woken now.
-        let change = Change::SetUnresolved {
-            snooze_end: Some(SnoozeEnd::TimePassed),
-        };
-        activity::record(&txn, &woken, None, &change).await?;
         txn.commit().await.map_err(db_err)?;
-        if res.rows_affected > 0 {
+        if woken_groups > 0 {
             self.note_write();
         }
-        Ok(res.rows_affected)
+        Ok(woken_groups)
     }
 
     /// Merges `ids` (at least two groups of the project) into one, as Sentry's merge does: the

@@ -449,6 +449,7 @@ impl Store {
             regressed_at: Set(None),
             ignored_until: Set(None),
             ignored_until_count: Set(None),
+            ignored_until_users: Set(None),
             unignored_at: Set(None),
             last_release: Set(last_release),
             resolved_in_release: Set(None),

@@ -1086,6 +1086,10 @@ fn group_upsert(pass: Pass) -> InsertStatement {
                 Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until_count" END"#)),
             )
             .value(
+                group::Column::IgnoredUntilUsers,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until_users" END"#)),
+            )
+            .value(
                 group::Column::UnignoredAt,
                 Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN excluded."last_seen" ELSE "groups"."unignored_at" END"#)),
             )

@@ -1591,6 +1591,7 @@ async fn issues_keep_their_activity() {
             group_id: g.clone(),
             ignore_duration: None,
             ignore_count: Some(1),
+            ignore_user_count: None,
         }))
         .await
         .expect("IgnoreGroup");
@@ -1680,7 +1681,10 @@ async fn issues_keep_their_activity() {
         json!({"assignee": {"id": alice, "name": "Some One", "email": "alice@example.com"}})
     );
     assert_eq!(data(6), json!({"snooze_end": "count_reached"}));
-    assert_eq!(data(7), json!({"ignore_duration": null, "ignore_count": 1}));
+    assert_eq!(
+        data(7),
+        json!({"ignore_duration": null, "ignore_count": 1, "ignore_user_count": null})
+    );
     assert_eq!(
         data(8),
         json!({"release": "web@2", "event_id": reopening["event_id"]})

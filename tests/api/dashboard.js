@@ -250,6 +250,16 @@ async function waitFor(what, check, ms = 15000) {
   out.facts_after_snooze = [...doc.querySelectorAll('dl.facts dt')]
     .filter((dt) => dt.textContent === 'Ignored until')
     .map((dt) => dt.nextElementSibling.textContent);
+  // Reopened, then ignored until it affects 10 more users.
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen').click();
+  await waitFor('the ignore button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore'));
+  doc.querySelector('select[aria-label="ignore for"]').value = 'u:10';
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore').click();
+  await waitFor('the reopen button again', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen'));
+  out.facts_after_user_snooze = [...doc.querySelectorAll('dl.facts dt')]
+    .filter((dt) => dt.textContent === 'Ignored until')
+    .map((dt) => dt.nextElementSibling.textContent);
+  out.history_after_user_snooze = text('ul.activity li.change .what').slice(0, 1);
 
   // 8d. Merge two issues from the list (made here through the API): the button waits for two.
   for (const n of ['1', '2']) {

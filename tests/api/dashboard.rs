@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, arr, s, spawn_app},
+    helpers::{TestApp, arr, n, s, spawn_app},
     sdk::jsdom_script,
     sentry::key_and_project,
 };
@@ -215,13 +215,28 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     let other = app.group(&markup_group).await;
     assert_eq!(other["status"], "unresolved");
 
-    // Ignored from its page until 100 more events: the page says until when, and so does the
-    // server.
+    // Ignored from its page until 100 more events, then (reopened) until it affects 10 more
+    // users: the page says until when, and so does the server.
     assert_eq!(s(&out["flash_after_snooze"]), "Issue ignored.");
     assert_eq!(strings(&out["facts_after_snooze"]), ["101 events"]);
     let snoozed = app.group(&sentry_group).await;
     assert_eq!(snoozed["status"], "ignored", "{snoozed:#}");
-    assert_eq!(snoozed["ignored_until_count"], 101, "{snoozed:#}");
+    assert_eq!(snoozed["ignored_until_count"], Value::Null, "{snoozed:#}");
+    let users = n(&snoozed["users_affected"]);
+    assert_eq!(
+        n(&snoozed["ignored_until_user_count"]),
+        users + 10,
+        "{snoozed:#}"
+    );
+    assert_eq!(
+        strings(&out["facts_after_user_snooze"]),
+        [format!("{} users affected", users + 10)]
+    );
+    let history = strings(&out["history_after_user_snooze"]);
+    assert!(
+        history[0].contains("ignored the issue until it affects 10 more users"),
+        "{history:?}"
+    );
 
     // The issue search from the All tab keeps the tab and finds the ignored issue.
     assert_eq!(

@@ -111,6 +111,7 @@ async fn start(
         retention_interval: Duration::from_millis(200),
         alert_interval: Duration::from_millis(200),
         source_map_use_flush: Duration::from_millis(200),
+        snooze_interval: Duration::from_millis(200),
         ..Config::default()
     };
     tweak(&mut cfg);

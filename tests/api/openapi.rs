@@ -252,6 +252,18 @@ async fn native_answers_match_the_document() {
         );
     }
     let r = app
+        .send(
+            app.authed(Method::POST, &format!("/v1/errors/ignore/{group_id}"))
+                .json(&json!({"ignore_user_count": 5, "ignore_duration": 60})),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/ignore/{error_group_id}", 200, &r);
+    assert!(n(&r.body["ignored_until_user_count"]) >= 5, "{}", r.text);
+    let r = app
+        .send(app.authed(Method::GET, &format!("/v1/errors/activity/{group_id}")))
+        .await;
+    spec.check("GET", "/v1/errors/activity/{error_group_id}", 200, &r);
+    let r = app
         .send(app.authed(Method::POST, "/v1/errors/bulk").json(&json!({
             "error_group_ids": [group_id, NO_SUCH_ID, "not-a-uuid"], "action": "resolve"
         })))

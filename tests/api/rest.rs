@@ -1720,6 +1720,7 @@ async fn ignore_until_more_events_or_for_a_while() {
             group_id: g.clone(),
             ignore_duration: Some(30),
             ignore_count: Some(100),
+            ignore_user_count: None,
         }))
         .await
         .unwrap()
@@ -1733,6 +1734,7 @@ async fn ignore_until_more_events_or_for_a_while() {
             group_id: g.clone(),
             ignore_duration: Some(600_000),
             ignore_count: None,
+            ignore_user_count: None,
         }))
         .await
         .unwrap_err();
@@ -1767,6 +1769,127 @@ async fn ignore_until_more_events_or_for_a_while() {
     let d = app.group(&g).await;
     assert_eq!(d["status"], json!("ignored"));
     assert_eq!(n(&d["ignored_until_count"]), count + 5, "{d}");
+}
+
+/// Ignoring until more users are affected, as Sentry's "until it affects N more users": the
+/// group counts the users it has affected so far and comes back unresolved (not regressed)
+/// once its events have affected as many more; events of users it had already, and events
+/// without a user, do not count. Over REST (Sentry's spelling too), in bulk and over gRPC,
+/// out-of-range refused by field; any change of status ends the snooze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_until_more_users_are_affected() {
+    let app = spawn_app().await;
+    let capture = |user: &str| {
+        let app = &app;
+        let mut body = json!({"message": "checkout timed out"});
+        if !user.is_empty() {
+            body["user_id"] = json!(user);
+        }
+        async move { s(&app.capture(body).await["group_id"]) }
+    };
+    let g = capture("ana").await;
+    capture("ben").await;
+    let path = format!("/v1/errors/ignore/{g}");
+    let r = app.post_ok(&path, &json!({"ignore_user_count": 2})).await;
+    assert_group_shape(&r);
+    assert_eq!(r["status"], json!("ignored"));
+    assert_eq!(r["ignored_until_user_count"], json!(4), "{r}");
+    assert_eq!(
+        (&r["ignored_until"], &r["ignored_until_count"]),
+        (&Value::Null, &Value::Null)
+    );
+    let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
+    let newest = &arr(&activity["activity"])[0];
+    assert_eq!(newest["type"], json!("set_ignored"), "{activity}");
+    assert_eq!(newest["data"]["ignore_user_count"], json!(2), "{newest}");
+
+    // A user it had, a new one and no user: one more of two.
+    for user in ["ana", "cy", ""] {
+        capture(user).await;
+    }
+    // The job looks every 200 ms here: ten looks leave it ignored.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let d = app.group(&g).await;
+    assert_eq!(d["status"], json!("ignored"), "{d}");
+    assert_eq!(n(&d["users_affected"]), 3, "{d}");
+
+    capture("dee").await;
+    let d = poll_until(
+        std::time::Duration::from_secs(10),
+        "the fourth user to bring the group back",
+        || {
+            let app = &app;
+            let g = g.clone();
+            async move {
+                let d = app.group(&g).await;
+                (d["status"] == json!("unresolved")).then_some(d)
+            }
+        },
+    )
+    .await;
+    assert_eq!(d["regressed"], json!(false), "{d}");
+    assert_eq!(d["ignored_until_user_count"], Value::Null, "{d}");
+    let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
+    let newest = &arr(&activity["activity"])[0];
+    assert_eq!(newest["type"], json!("set_unresolved"), "{activity}");
+    assert_eq!(newest["data"]["snooze_end"], json!("user_count_reached"));
+    assert_eq!(newest["actor"], Value::Null, "Faultline did it: {newest}");
+
+    // Sentry's spelling, in bulk: from the four it has now.
+    let (st, b) = app
+        .post(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [g], "action": "ignore", "ignoreUserCount": 10}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(app.group(&g).await["ignored_until_user_count"], json!(14));
+    // Resolving ends the snooze.
+    let r = app
+        .post_ok(&format!("/v1/errors/resolve/{g}"), &json!({}))
+        .await;
+    assert_eq!(r["ignored_until_user_count"], Value::Null, "{r}");
+
+    for body in [
+        json!({"ignore_user_count": 0}),
+        json!({"ignoreUserCount": 1_000_000_001u64}),
+    ] {
+        let r = app.send(app.authed(Method::POST, &path).json(&body)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.text
+        );
+        assert!(r.text.contains("ignore_user_count"), "{body}: {}", r.text);
+    }
+    let mut groups = app.groups_client().await;
+    let ignored = groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: g.clone(),
+            ignore_user_count: Some(1),
+            ..Default::default()
+        }))
+        .await
+        .expect("IgnoreGroup")
+        .into_inner()
+        .group
+        .unwrap();
+    assert_eq!(ignored.ignored_until_user_count, Some(5));
+    let refused = groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: g.clone(),
+            ignore_user_count: Some(0),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_status(
+        &refused,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("ignore_user_count"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -498,9 +498,14 @@ function describeActivity(a) {
     case 'set_unresolved':
       if (d.snooze_end === 'count_reached') return 'brought the issue back: it received the events it was ignored until';
       if (d.snooze_end === 'time_passed') return 'brought the issue back: the time it was ignored for passed';
+      if (d.snooze_end === 'user_count_reached') return 'brought the issue back: it affected the users it was ignored until';
       return 'reopened the issue';
     case 'set_ignored': {
-      const until = [d.ignore_duration ? `for ${d.ignore_duration} minutes` : null, d.ignore_count ? `until ${d.ignore_count} more events` : null].filter(Boolean);
+      const until = [
+        d.ignore_duration ? `for ${d.ignore_duration} minutes` : null,
+        d.ignore_count ? `until ${d.ignore_count} more events` : null,
+        d.ignore_user_count ? `until it affects ${d.ignore_user_count} more users` : null,
+      ].filter(Boolean);
       return `ignored the issue${until.length ? ` ${until.join(' or ')}` : ''}`;
     }
     case 'set_regression':
@@ -541,9 +546,10 @@ async function viewIssue(id) {
         go(['issues']);
         return;
       }
-      // How long an ignore lasts: `d:<minutes>` or `c:<events>`; empty is until changed.
+      // How long an ignore lasts: `d:<minutes>`, `c:<events>` or `u:<users>`; empty is until changed.
       const [kind, n] = action === 'ignore' ? snooze.value.split(':') : [];
-      const body = inNextRelease ? { in_next_release: true } : kind === 'd' ? { ignore_duration: Number(n) } : kind === 'c' ? { ignore_count: Number(n) } : undefined;
+      const field = { d: 'ignore_duration', c: 'ignore_count', u: 'ignore_user_count' }[kind];
+      const body = inNextRelease ? { in_next_release: true } : field ? { [field]: Number(n) } : undefined;
       const done = await api(`/v1/errors/${action}/${path}`, { method: 'POST', body });
       flash(inNextRelease ? `Issue resolved in the next release after ${done.resolved_in_release}.` : `Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
     } catch (e) {
@@ -563,6 +569,9 @@ async function viewIssue(id) {
       ['c:10', 'until 10 more events'],
       ['c:100', 'until 100 more events'],
       ['c:1000', 'until 1000 more events'],
+      ['u:10', 'until it affects 10 more users'],
+      ['u:100', 'until it affects 100 more users'],
+      ['u:1000', 'until it affects 1000 more users'],
     ].map(([value, label]) => h('option', { value }, label)),
   );
   const stage = h('select', { 'aria-label': 'workflow stage' }, STAGES.map((s) => h('option', { value: s }, s)));
@@ -634,6 +643,7 @@ async function viewIssue(id) {
     h('dt', null, 'Assignee'), h('dd', null, g.assignee ? memberLabel(g.assignee) : 'nobody'),
     g.ignored_until ? [h('dt', null, 'Ignored until'), h('dd', null, when(g.ignored_until))] : null,
     g.ignored_until_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_count.toLocaleString()} events`)] : null,
+    g.ignored_until_user_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_user_count.toLocaleString()} users affected`)] : null,
     g.resolved_in_release ? [h('dt', null, 'Resolved in'), h('dd', null, `the release after ${g.resolved_in_release}`)] : null,
     g.last_release ? [h('dt', null, 'Last release'), h('dd', null, g.last_release)] : null,
     h('dt', null, 'Users'), h('dd', null, g.users_affected.toLocaleString()),

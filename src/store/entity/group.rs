@@ -36,6 +36,8 @@ pub struct Model {
     pub assignee_id: Option<Uuid>,
     /// The release its first event named (`None`: none); set when it is made.
     pub first_release: Option<String>,
+    /// While ignored until more users: the number of users affected at which it comes back.
+    pub ignored_until_users: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
