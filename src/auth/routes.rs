@@ -241,6 +241,12 @@ pub static ROUTES: &[Route] = &[
     rest("POST", "/api/{project}/envelope", SENTRY),
     rest("POST", "/api/{project}/store/", SENTRY),
     rest("POST", "/api/{project}/store", SENTRY),
+    // The crash-report dialog: its script is public (no data); the form it posts carries the
+    // DSN in the query.
+    rest("GET", "/api/embed/error-page/", PUBLIC),
+    rest("GET", "/api/embed/error-page", PUBLIC),
+    rest("POST", "/api/embed/error-page/", SENTRY),
+    rest("POST", "/api/embed/error-page", SENTRY),
     grpc("/faultline.v1.SettingsService/GetDsn", READ),
     rest("GET", "/v1/settings/dsn", READ),
     // Keyless loopback ingest policy

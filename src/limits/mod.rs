@@ -78,8 +78,12 @@ pub(crate) fn grpc_answer(
 }
 
 /// Sentry SDK endpoints: `/api/<project id>/store/` and `/api/<project id>/envelope/`, where the
-/// id is a number (Sentry's DSNs) or a UUID.
+/// id is a number (Sentry's DSNs) or a UUID, and the crash-report dialog's
+/// `/api/embed/error-page/` (its DSN in the query).
 pub(crate) fn is_sentry_ingest(path: &str) -> bool {
+    if path.trim_end_matches('/') == "/api/embed/error-page" {
+        return true;
+    }
     let mut parts = path.trim_matches('/').split('/');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("api"), Some(id), Some("store" | "envelope"), None) => {

@@ -112,6 +112,8 @@ enum Op {
     ReflectionV1alpha,
     SentryEnvelope,
     SentryStore,
+    SentryReportDialog,
+    SentryReportSubmit,
     GetDsn,
     GetIngestPolicy,
     SetIngestPolicy,
@@ -325,6 +327,8 @@ fn op_of(r: &Route) -> Op {
             ("DELETE", "/v1/projects/delete/{project_id}") => DeleteProject,
             ("POST", "/api/{project}/envelope/" | "/api/{project}/envelope") => SentryEnvelope,
             ("POST", "/api/{project}/store/" | "/api/{project}/store") => SentryStore,
+            ("GET", "/api/embed/error-page/" | "/api/embed/error-page") => SentryReportDialog,
+            ("POST", "/api/embed/error-page/" | "/api/embed/error-page") => SentryReportSubmit,
             ("GET", "/v1/settings/dsn") => GetDsn,
             ("GET", "/v1/errors/ingest_policy/get") => GetIngestPolicy,
             ("PUT", "/v1/errors/ingest_policy/set") => SetIngestPolicy,
@@ -850,7 +854,9 @@ fn is_success(op: Op, resp: &Resp) -> bool {
         | Op::DeleteIntegration
         | Op::DeleteAlertRule
         | Op::SentryDeleteFile => status == 204,
-        Op::InsightsHealth | Op::WebPage => status == 200,
+        Op::InsightsHealth | Op::WebPage | Op::SentryReportDialog | Op::SentryReportSubmit => {
+            status == 200
+        }
         Op::ElsCreate => status == 201 && resp.body["status"] == "success",
         Op::CreateAlertRule | Op::CreateIncident => {
             status == 201
@@ -921,6 +927,16 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
     if let (true, Some(k)) = (dsn_in_query, cred.dsn_key()) {
         path = format!("{path}?sentry_key={k}&sentry_version=7");
     }
+    // The crash-report dialog's query names the event and the whole DSN (with the DSN key
+    // when that is the credential).
+    if matches!(op, Op::SentryReportDialog | Op::SentryReportSubmit) {
+        let user = cred.dsn_key().map(|k| format!("{k}@")).unwrap_or_default();
+        let dsn = format!("http://{user}127.0.0.1/{}", fx.sentry_project);
+        path = format!(
+            "{path}?eventId=9ec79c33ec9942ab8353589fcb2e04dc&dsn={}",
+            crate::helpers::enc(&dsn)
+        );
+    }
     let method = Method::from_bytes(r.method.as_bytes()).expect("method");
     let mut rb = fx.app.anon(method, &path);
     match cred {
@@ -950,6 +966,10 @@ async fn call_rest(fx: &Fixture, r: &Route, op: Op, t: &Target, cred: Cred<'_>) 
         rb = rb
             .header("Content-Type", "multipart/form-data; boundary=matrix")
             .body(body);
+    } else if op == Op::SentryReportSubmit {
+        rb = rb
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("name=Matrix&email=matrix%40example.com&comments=from+the+matrix");
     } else if op == Op::SentryEnvelope {
         rb = rb
             .header("Content-Type", "application/x-sentry-envelope")
@@ -1458,7 +1478,9 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
         | Op::SentryUploadFile
         | Op::SentryDeleteFile
         | Op::SentryChunkOptions
-        | Op::WebPage => unreachable!("{op:?} is a REST-only route"),
+        | Op::WebPage
+        | Op::SentryReportDialog
+        | Op::SentryReportSubmit => unreachable!("{op:?} is a REST-only route"),
         Op::HealthCheck | Op::HealthWatch => {
             use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
             let mut health = HealthClient::new(ch);

@@ -657,6 +657,21 @@ async fn dialect_answers_match_the_document() {
         )
         .await;
     spec.check("POST", "/api/{project}/envelope/", 200, &r);
+    // The crash-report dialog's form, about the stored event.
+    let dialog = format!(
+        "/api/embed/error-page/?eventId=9ec79c33ec9942ab8353589fcb2e04dc&dsn={}",
+        enc(&s(&dsn["dsn"]))
+    );
+    for (body, status) in [("name=Ana&comments=It+froze.", 200), ("comments=", 422)] {
+        let r = app
+            .send(
+                app.anon(Method::POST, &dialog)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body),
+            )
+            .await;
+        spec.check("POST", "/api/embed/error-page/", status, &r);
+    }
 
     for template in [
         "/api/settings/api-keys",

@@ -1316,3 +1316,199 @@ async fn numbers_beyond_a_double_do_not_lose_the_event() {
     assert_eq!(events[0]["message"], json!("rsa failed"));
     assert_eq!(events[0]["payload"]["extra"]["modulus"], json!(big));
 }
+
+/// A page with `@sentry/browser`: it captures an error, then opens the crash-report dialog for
+/// it (`Sentry.showReportDialog`), which loads Faultline's script into the page (run by jsdom,
+/// as a browser would), fills in the user it is given, refuses an empty form in the page,
+/// posts the form across origins (CORS) and calls `onClose` when closed.
+const BROWSER_REPORT_DIALOG_APP: &str = r#"
+const { JSDOM } = require('jsdom');
+const [dsn] = process.argv.slice(2);
+const dom = new JSDOM('<!doctype html><html><head><title>Checkout</title></head><body></body></html>',
+  { url: 'https://shop.example.com/checkout', runScripts: 'dangerously', resources: 'usable',
+    pretendToBeVisual: true });
+const w = dom.window;
+for (const key of ['window', 'document', 'navigator', 'location', 'history', 'HTMLElement',
+                   'Element', 'Node', 'Event', 'CustomEvent', 'DOMParser', 'XMLHttpRequest',
+                   'localStorage', 'sessionStorage', 'screen', 'addEventListener',
+                   'removeEventListener', 'dispatchEvent', 'postMessage']) {
+  const v = w[key];
+  const value = typeof v === 'function' && /^[a-z]/.test(key) ? v.bind(w) : v;
+  Object.defineProperty(globalThis, key, { value, configurable: true, writable: true });
+}
+const Sentry = require('@sentry/browser');
+Sentry.init({ dsn });
+const wait = async (what, f) => {
+  for (const end = Date.now() + 15000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
+    const v = f();
+    if (v) return v;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+async function main() {
+  const out = {};
+  try { JSON.parse('{"coupon":'); } catch (e) { out.eventId = Sentry.captureException(e); }
+  out.flushed = await Sentry.flush(30000);
+  let loaded = 0;
+  let closed = 0;
+  Sentry.showReportDialog({ eventId: out.eventId, user: { name: 'Ana', email: 'ana@example.com' },
+    title: 'Checkout <b>broke</b>', labelSubmit: 'Send',
+    onLoad: () => loaded++, onClose: () => closed++ });
+  const doc = w.document;
+  const dialog = (sel) => doc.querySelector(`.faultline-report ${sel}`);
+  await wait('the dialog', () => dialog('form'));
+  out.loaded = loaded;
+  out.title = dialog('h2').textContent;
+  out.markup = doc.querySelectorAll('.faultline-report b').length;
+  out.name = dialog('#fl-name').value;
+  out.email = dialog('#fl-email').value;
+  out.submit = dialog('button[type=submit]').textContent;
+  dialog('button[type=submit]').click();
+  out.empty = dialog('.fl-message').textContent;
+  dialog('#fl-comments').value = 'The total went NaN after I added a coupon.';
+  dialog('button[type=submit]').click();
+  out.sent = await wait('the answer', () => dialog('.fl-success')?.textContent || dialog('.fl-error')?.textContent);
+  dialog('.fl-close').click();
+  await wait('onClose', () => closed > 0);
+  out.closed = closed;
+  out.gone = !doc.querySelector('.faultline-report');
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+main().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+/// The crash-report dialog of Sentry's browser SDK (`Sentry.showReportDialog`), unchanged,
+/// stores what the user wrote as feedback about the event; its script and form answer as
+/// Sentry's `/api/embed/error-page/` does, a second report about the event replaces the
+/// first, and bad queries and forms are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_sdks_crash_report_dialog_stores_the_users_report() {
+    let app = spawn_app().await;
+    let dsn = dsn(&app).await;
+    let run = sdk::browser_script(BROWSER_REPORT_DIALOG_APP, &[&dsn]).await;
+    assert!(run.success, "node failed:\n{}\n{}", run.stdout, run.stderr);
+    let out = run.json();
+    assert_eq!(out["flushed"], json!(true), "{out}");
+    assert_eq!(out["loaded"], json!(1), "{out}");
+    assert_eq!(
+        out["title"],
+        json!("Checkout <b>broke</b>"),
+        "text, not markup"
+    );
+    assert_eq!(out["markup"], json!(0));
+    assert_eq!(
+        (&out["name"], &out["email"], &out["submit"]),
+        (&json!("Ana"), &json!("ana@example.com"), &json!("Send"))
+    );
+    assert!(
+        s(&out["empty"]).contains("Some fields were invalid"),
+        "{out}"
+    );
+    assert_eq!(
+        out["sent"],
+        json!("Your feedback has been sent. Thank you!")
+    );
+    assert_eq!((&out["closed"], &out["gone"]), (&json!(1), &json!(true)));
+
+    let events = full_events(&app).await;
+    let error = by_sentry_id(&events, &s(&out["eventId"]));
+    let listed = app.get_ok("/v1/errors/feedback").await;
+    let reports = arr(&listed["feedback"]);
+    assert_eq!(reports.len(), 1, "{listed}");
+    let f = &reports[0];
+    assert_eq!(
+        (&f["name"], &f["email"], &f["comments"]),
+        (
+            &json!("Ana"),
+            &json!("ana@example.com"),
+            &json!("The total went NaN after I added a coupon.")
+        )
+    );
+    assert_eq!(f["stored_event_id"], error["id"], "{listed}");
+    assert_eq!(f["error_group_id"], error["group_id"]);
+
+    // The same form again, about the same event: it replaces the first (Sentry keeps one).
+    let (key, project) = key_and_project(&app).await;
+    let event_id = s(&out["eventId"]);
+    let query = |key: &str, project: &str, event: &str| {
+        format!(
+            "/api/embed/error-page/?eventId={event}&dsn={}",
+            enc(&format!("http://{key}@127.0.0.1/{project}"))
+        )
+    };
+    let form = |rb: reqwest::RequestBuilder, body: &str| {
+        rb.header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+    };
+    let path = query(&key, &project.to_string(), &event_id);
+    let r = app
+        .send(form(
+            app.anon(Method::POST, &path)
+                .header("Origin", "https://shop.example.com"),
+            "name=Ana&email=ana%40example.com&comments=Also+the+coupon+vanished.",
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, json!({}));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://shop.example.com")
+    );
+    let listed = app.get_ok("/v1/errors/feedback").await;
+    let comments: Vec<String> = arr(&listed["feedback"])
+        .iter()
+        .map(|f| s(&f["comments"]))
+        .collect();
+    assert_eq!(comments, ["Also the coupon vanished."]);
+
+    // The script, as the SDK loads it; bad queries are refused.
+    let r = app.send(app.anon(Method::GET, &path)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(r.text.contains("__sentry_reportdialog_closed__"));
+    for (bad, status) in [
+        ("/api/embed/error-page/".to_owned(), 422),
+        (format!("/api/embed/error-page/?eventId={event_id}"), 422),
+        (query(&key, &project.to_string(), "not-an-id"), 400),
+        (
+            format!("/api/embed/error-page/?eventId={event_id}&dsn=nonsense"),
+            400,
+        ),
+    ] {
+        let r = app.send(app.anon(Method::GET, &bad)).await;
+        assert_eq!(r.status.as_u16(), status, "{bad}: {}", r.text);
+    }
+    // Forms: no comments (by field), an unknown key, another project's number.
+    let r = app
+        .send(form(app.anon(Method::POST, &path), "name=Ana&comments=+"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("comments"), "{}", r.text);
+    let unknown = query(
+        "0123456789abcdef0123456789abcdef",
+        &project.to_string(),
+        &event_id,
+    );
+    let r = app
+        .send(form(app.anon(Method::POST, &unknown), "comments=hi"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let elsewhere = query(&key, &(project + 1000).to_string(), &event_id);
+    let r = app
+        .send(form(app.anon(Method::POST, &elsewhere), "comments=hi"))
+        .await;
+    assert!(
+        matches!(r.status.as_u16(), 403 | 404),
+        "another project: {} {}",
+        r.status,
+        r.text
+    );
+    assert_eq!(
+        arr(&app.get_ok("/v1/errors/feedback").await["feedback"]).len(),
+        1
+    );
+}

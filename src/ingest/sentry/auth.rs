@@ -1,6 +1,6 @@
 //! Where a Sentry SDK puts its public key: `X-Sentry-Auth: Sentry sentry_key=…, …` (or the
-//! same in `Authorization`), `?sentry_key=` in the query (browsers), or the envelope header's
-//! `dsn`. Parsing only; the lookup of the key is the capture handler's.
+//! same in `Authorization`), `?sentry_key=` in the query (browsers), the envelope header's
+//! `dsn`, or (the crash-report dialog) the query's `dsn`. Parsing only; the lookup of the key is the capture handler's.
 
 /// The `sentry_key` of an `X-Sentry-Auth` (or `Authorization: Sentry …`) header value.
 pub fn key_from_auth_header(value: &str) -> Option<String> {
@@ -32,6 +32,22 @@ pub fn key_from_dsn(dsn: &str) -> Option<String> {
     (!key.is_empty()).then(|| key.to_owned())
 }
 
+/// The project of a DSN: the last segment of its path (`…/<project>`).
+pub fn project_from_dsn(dsn: &str) -> Option<String> {
+    let (_, rest) = dsn.trim().split_once("://")?;
+    let (_, path) = rest.split_once('/')?;
+    let project = path.split(['?', '#']).next()?.trim_end_matches('/');
+    let project = project.rsplit('/').next().unwrap_or("");
+    (!project.is_empty()).then(|| project.to_owned())
+}
+
+/// The public key of the DSN in a query's `dsn` parameter (the crash-report dialog's).
+fn key_from_dsn_query(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "dsn")
+        .and_then(|(_, v)| key_from_dsn(&v))
+}
+
 /// The key a request carries in its headers or query, first found first.
 pub fn key_from_request(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> {
     let header = |name: http::HeaderName| {
@@ -49,6 +65,7 @@ pub fn key_from_request(headers: &http::HeaderMap, query: Option<&str>) -> Optio
                 .and_then(key_from_auth_header)
         })
         .or_else(|| query.and_then(key_from_query))
+        .or_else(|| query.and_then(key_from_dsn_query))
 }
 
 #[cfg(test)]
@@ -93,5 +110,23 @@ mod tests {
             key_from_request(&http::HeaderMap::new(), Some("sentry_key=q")).as_deref(),
             Some("q")
         );
+        // The crash-report dialog's query names the whole DSN.
+        assert_eq!(
+            key_from_request(
+                &http::HeaderMap::new(),
+                Some("eventId=1&dsn=http%3A%2F%2Fpk%40127.0.0.1%3A8080%2F7")
+            )
+            .as_deref(),
+            Some("pk")
+        );
+        for (dsn, project) in [
+            ("http://pk@127.0.0.1:8080/7", Some("7")),
+            ("https://pk@o1.ingest.example/sub/path/42/", Some("42")),
+            ("http://pk@host", None),
+            ("http://pk@host/", None),
+            ("nonsense", None),
+        ] {
+            assert_eq!(project_from_dsn(dsn).as_deref(), project, "{dsn}");
+        }
     }
 }
