@@ -412,6 +412,11 @@ async function waitFor(what, check, ms = 15000) {
   await go('#/releases');
   await waitFor('the releases page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Releases'));
   out.release_rows = [...doc.querySelectorAll('table.releases tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim()));
+  // The source maps uploaded by debug id: one build, deleted from its row.
+  out.debug_rows = [...doc.querySelectorAll('table.debug-files tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent.trim()));
+  doc.querySelector('table.debug-files tbody tr button').click();
+  await waitFor('no build left', () => doc.querySelector('p.empty.debug-files'));
+  out.flash_after_debug_delete = doc.querySelector('#flash').textContent;
   // Its new issues, from the link in its row: the list of the issues it brought.
   await go(doc.querySelector('table.releases tbody tr td.new-issues a').getAttribute('href'));
   await waitFor('the issues the release brought', () => doc.querySelector('p.first-release'));

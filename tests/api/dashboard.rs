@@ -52,6 +52,18 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         )
         .await;
     assert_eq!(st, reqwest::StatusCode::CREATED, "{b}");
+    // A build's source maps, uploaded by debug id.
+    let debug_id = "3f0c2b1a-9e8d-4c7b-a6f5-e4d3c2b1a098";
+    crate::sourcemaps::assemble(
+        &app,
+        &crate::sourcemaps::debug_id_bundle(debug_id, "dash"),
+        "",
+    )
+    .await;
+    let bytes: u64 = app.get_ok("/v1/errors/debug-files").await["files"]
+        .as_array()
+        .map_or(0, |fs| fs.iter().map(|f| n(&f["size"])).sum());
+    assert!(bytes > 0);
 
     let run = jsdom_script(
         DRIVER,
@@ -385,6 +397,32 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         ],
         "{out:#}"
     );
+    // The build uploaded by debug id, then deleted from its row.
+    assert_eq!(
+        out["debug_rows"],
+        json!([[
+            debug_id,
+            "~/static/dash.min.js, ~/static/dash.min.js.map",
+            // As toLocaleString writes it (en-US).
+            bytes
+                .to_string()
+                .as_bytes()
+                .rchunks(3)
+                .rev()
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(",")
+        ]]),
+        "{out:#}"
+    );
+    assert_eq!(
+        s(&out["flash_after_debug_delete"]),
+        format!("2 files of build {debug_id} deleted.")
+    );
+    assert_eq!(
+        app.get_ok("/v1/errors/debug-files").await["files"],
+        json!([])
+    );
     // The latest release's new issues, from its row.
     assert_eq!(
         strings(&out["release_filter"]),
@@ -463,6 +501,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
                 "GET /v1/errors/",
                 "POST /v1/errors/",
                 "DELETE /v1/errors/comments/",
+                "DELETE /v1/errors/debug-files/",
                 "PUT /v1/errors/comments/",
                 "PUT /api/v1/logs/",
                 "GET /api/alerts/",

@@ -1025,7 +1025,47 @@ async function viewSearch(params) {
 
 /** The releases the project's events named, by when each was first seen, latest first. */
 async function viewReleases() {
-  const { releases } = await api('/v1/errors/releases?limit=200');
+  const [{ releases }, debug] = await Promise.all([api('/v1/errors/releases?limit=200'), api('/v1/errors/debug-files?limit=100')]);
+  // The files kept by debug id, one row a build (the newest files first).
+  const builds = new Map();
+  for (const f of debug.files) {
+    if (!builds.has(f.debug_id)) builds.set(f.debug_id, []);
+    builds.get(f.debug_id).push(f);
+  }
+  const latest = (files, field) => files.map((f) => f[field]).sort().pop();
+  const forget = async (id) => {
+    if (!confirm(`Delete the source map files of build ${id}? Its events are then shown minified.`)) return;
+    try {
+      const r = await api(`/v1/errors/debug-files/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      flash(`${r.deleted} file${r.deleted === 1 ? '' : 's'} of build ${id} deleted.`, 'ok');
+    } catch (e) {
+      flash(e.message);
+    }
+    render();
+  };
+  const debugTable = builds.size
+    ? h(
+        'table',
+        { class: 'list debug-files' },
+        h('thead', null, h('tr', null, h('th', null, 'Debug id'), h('th', null, 'Files'), h('th', { class: 'num' }, 'Bytes'), h('th', null, 'Uploaded'), h('th', null, 'Last used'), h('th', null, ''))),
+        h(
+          'tbody',
+          null,
+          [...builds].map(([id, files]) =>
+            h(
+              'tr',
+              null,
+              h('td', null, h('code', null, id)),
+              h('td', { class: 'files' }, files.map((f) => f.name).sort().join(', ')),
+              h('td', { class: 'num' }, files.reduce((n, f) => n + f.size, 0).toLocaleString()),
+              h('td', null, when(latest(files, 'created_at'))),
+              h('td', null, when(latest(files, 'last_used_at'))),
+              h('td', null, h('button', { type: 'button', class: 'secondary', onclick: () => forget(id) }, 'Delete')),
+            ),
+          ),
+        ),
+      )
+    : h('p', { class: 'empty debug-files' }, 'No source map uploaded by debug id. sentry-cli sourcemaps inject, then sourcemaps upload, puts them here.');
   return h(
     'section',
     null,
@@ -1039,6 +1079,10 @@ async function viewReleases() {
           h('tbody', null, releases.map((r) => h('tr', null, h('td', null, h('code', null, r.version)), h('td', null, when(r.first_seen)), h('td', { class: 'num' }, r.event_count.toLocaleString()), h('td', { class: 'num' }, r.issue_count.toLocaleString()), h('td', { class: 'num new-issues' }, r.new_issue_count ? link(`#/issues${query({ status: 'all', first_release: r.version })}`, r.new_issue_count.toLocaleString()) : '0')))),
         )
       : h('p', { class: 'empty' }, 'No release yet. Events that name one (Sentry SDKs: the release option) show up here.'),
+    h('h2', null, 'Source maps by debug id'),
+    h('p', { class: 'muted small' }, 'The builds whose maps place events by the debug ids their SDKs report, newest first. A file that places no event for the server\'s --source-map-days (90 by default) is deleted.'),
+    debugTable,
+    debug.next_cursor ? h('p', { class: 'muted small' }, 'Showing the newest 100 files.') : null,
   );
 }
 
