@@ -39,6 +39,9 @@ pub enum Metric {
     /// time was up, or the group reached the count it was ignored until (Sentry's "the issue
     /// changes state from ignored to unresolved").
     Unignored,
+    /// User feedback the project received in the window: what users wrote in the feedback
+    /// widget or the crash-report dialog (Sentry's user feedback notifications).
+    UserFeedback,
 }
 
 impl Metric {
@@ -49,6 +52,7 @@ impl Metric {
             Metric::Regressions => "regressions",
             Metric::IssueEvents => "issue_events",
             Metric::Unignored => "unignored",
+            Metric::UserFeedback => "user_feedback",
         }
     }
 
@@ -61,6 +65,7 @@ impl Metric {
                 Some(Metric::IssueEvents)
             }
             "unignored" | "unignored_issues" | "reappeared" => Some(Metric::Unignored),
+            "user_feedback" | "feedback" | "user_reports" => Some(Metric::UserFeedback),
             _ => None,
         }
     }
@@ -78,6 +83,8 @@ impl Metric {
             (Metric::IssueEvents, false) => "events in one issue",
             (Metric::Unignored, true) => "issue back from ignored",
             (Metric::Unignored, false) => "issues back from ignored",
+            (Metric::UserFeedback, true) => "user feedback report",
+            (Metric::UserFeedback, false) => "user feedback reports",
         }
     }
 }
@@ -90,7 +97,7 @@ pub struct Condition {
     pub window_secs: Option<u64>,
 }
 
-const CONDITION_FORM: &str = "must be `error_count`, `new_issues`, `regressions`, `issue_events` or `unignored`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
+const CONDITION_FORM: &str = "must be `error_count`, `new_issues`, `regressions`, `issue_events`, `unignored` or `user_feedback`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
 
 /// Reads `<metric> [> <threshold> [in <window>]]`. `threshold` and `time_window` written as
 /// words (the document's `error_count > threshold in time_window`) leave them to the fields.
@@ -383,6 +390,22 @@ impl RuleFields {
             (None, Some(c)) => c.level,
             (None, None) => None,
         };
+        // Feedback has no environment or level of its own.
+        if condition.metric == Metric::UserFeedback {
+            let not_used = |field: &str| {
+                Error::invalid_field(
+                    field,
+                    "does not apply to user_feedback (leave it empty)",
+                    "NOT_APPLICABLE",
+                )
+            };
+            if environment.is_some() {
+                return Err(not_used("environment"));
+            }
+            if level.is_some() {
+                return Err(not_used("level"));
+            }
+        }
         Ok(RuleSpec {
             name,
             condition: condition_text,

@@ -809,6 +809,46 @@ mod tests {
         assert!(group.regressed);
     }
 
+    /// User feedback fires a `user_feedback` rule: none yet, nothing; a report, an incident
+    /// that says so. Feedback has no environment or level, so a rule naming one is refused.
+    #[tokio::test]
+    async fn user_feedback_fires_a_feedback_rule() {
+        use crate::domain::feedback::NewReport;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        rule(&store, project, "users wrote", "user_feedback > 0 in 10m").await;
+        assert!(evaluate(&store, Utc::now()).await.unwrap().is_empty());
+        let report = NewReport::new(None, "Ana", "ana@example.com", "The page froze.", "").unwrap();
+        store.add_user_reports(project, &[report]).await.unwrap();
+        let fired = evaluate(&store, Utc::now()).await.unwrap();
+        assert_eq!((fired.len(), fired[0].count), (1, 1));
+        let incident = &store.list_incidents(project, None).await.unwrap()[0];
+        let description = &incident.spec.description;
+        assert!(
+            description.contains(": 1 user feedback report in the last 10m (threshold 0)."),
+            "{description}"
+        );
+        for (environment, level, field) in [
+            (Some("production"), None, "environment"),
+            (None, Some("error"), "level"),
+        ] {
+            let refused = RuleFields {
+                name: Some("scoped".into()),
+                condition: Some("feedback".into()),
+                environment: environment.map(Into::into),
+                level: level.map(Into::into),
+                ..Default::default()
+            }
+            .resolve(None);
+            match refused {
+                Err(crate::error::Error::Invalid { violations, .. }) => {
+                    assert_eq!(violations[0].field, field)
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
     /// An ignored group that comes back by itself fires an `unignored` rule, named in the
     /// incident: one that reaches the count it was ignored until (the writer brings it back),
     /// one whose time is up (the snooze job does); a group a person takes out of ignored does

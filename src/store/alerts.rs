@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Store, db_err,
-    entity::{alert_rule, event, group, incident},
+    entity::{alert_rule, event, group, incident, user_report},
     groups,
 };
 use crate::{
@@ -244,6 +244,21 @@ impl Store {
             Metric::NewIssues => Some(group::Column::FirstSeen),
             Metric::Regressions => Some(group::Column::RegressedAt),
             Metric::Unignored => Some(group::Column::UnignoredAt),
+            // Reports received in the window; they name no group.
+            Metric::UserFeedback => {
+                let inner = Query::select()
+                    .expr(Expr::val(1))
+                    .from(user_report::Entity)
+                    .and_where(Expr::col(user_report::Column::ProjectId).eq(project_id))
+                    .and_where(Expr::col(user_report::Column::CreatedAt).gte(since_ms))
+                    .and_where(Expr::col(user_report::Column::CreatedAt).lte(until_ms))
+                    .limit(cap)
+                    .to_owned();
+                return Ok(Counted {
+                    count: self.count_rows(inner).await?,
+                    groups: Vec::new(),
+                });
+            }
             // Counted per group, by arrival up to now (`loudest_groups`).
             Metric::IssueEvents => {
                 let loudest = self
@@ -283,15 +298,7 @@ impl Store {
                 .limit(cap)
                 .to_owned(),
         };
-        let stmt = Query::select()
-            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-            .from_subquery(inner, Alias::new("window_rows"))
-            .to_owned();
-        let n: i64 = match self.db.query_one(&stmt).await.map_err(db_err)? {
-            Some(row) => row.try_get("", "n").map_err(db_err)?,
-            None => 0,
-        };
-        let count = u64::try_from(n).unwrap_or(0);
+        let count = self.count_rows(inner).await?;
         let groups = match at {
             Some(at) if count > threshold => {
                 self.group_titles(project_id, at, since_ms, until_ms, named, &rule.spec)
@@ -300,6 +307,19 @@ impl Store {
             _ => Vec::new(),
         };
         Ok(Counted { count, groups })
+    }
+
+    /// How many rows `inner` selects.
+    async fn count_rows(&self, inner: sea_orm::sea_query::SelectStatement) -> Result<u64, Error> {
+        let stmt = Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from_subquery(inner, Alias::new("window_rows"))
+            .to_owned();
+        let n: i64 = match self.db.query_one(&stmt).await.map_err(db_err)? {
+            Some(row) => row.try_get("", "n").map_err(db_err)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// The groups of the project whose `at` falls in `[since_ms, until_ms]`, newest first, at

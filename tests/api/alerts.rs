@@ -833,6 +833,54 @@ async fn an_issue_back_from_ignored_fires_an_unignored_rule() {
     assert_eq!(app.group(&group).await["status"], json!("unresolved"));
 }
 
+/// A `user_feedback` rule tells the team when users write, through its webhook, on either
+/// database: what a Sentry SDK's crash-report dialog posts fires it like the native route;
+/// an environment on such a rule is refused by field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_feedback_fires_a_feedback_rule() {
+    let (app, got, _) = app_with_rule(json!({
+        "name": "Users wrote", "condition": "user_feedback > 0 in 5m",
+        "notifications": ["webhook"]
+    }))
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(alerts_received(&got).is_empty(), "no feedback yet");
+    let dsn = s(&app.get_ok("/v1/settings/dsn").await["dsn"]);
+    let r = app
+        .send(
+            app.anon(
+                Method::POST,
+                &format!(
+                    "/api/embed/error-page/?eventId=9ec79c33ec9942ab8353589fcb2e04dc&dsn={}",
+                    enc(&dsn)
+                ),
+            )
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("name=Ana&email=ana%40example.com&comments=Checkout+froze."),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let alerts = wait_for_alerts(&got, 1).await;
+    let d = &alerts[0]["data"];
+    assert_eq!(d["metric"], json!("user_feedback"));
+    assert_eq!(d["count"], json!(1));
+    let text = s(&alerts[0]["text"]);
+    assert!(
+        text.contains("1 user feedback report in the last"),
+        "{text}"
+    );
+
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/alerts/rules",
+        Some(json!({"name": "Scoped", "condition": "feedback", "environment": "production"})),
+    )
+    .await;
+    assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+    assert!(names_field(&r, "environment"), "{}", r.text);
+}
+
 /// `issue_events` fires when one issue gets more than its threshold, over REST on either
 /// database, naming that issue with its count; the same number of events spread over several
 /// issues does not fire it.
