@@ -423,6 +423,16 @@ async function waitFor(what, check, ms = 15000) {
   out.release_filter = text('p.first-release');
   out.release_issue_titles = text('table.list tbody td.title a');
 
+  // 8h. The feedback page, from the navigation: every report, with its issue.
+  [...doc.querySelectorAll('#nav a')].find((a) => a.textContent === 'Feedback').click();
+  await waitFor('the feedback page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'User feedback'));
+  await waitFor('the reports', () => doc.querySelector('ul.feedback li'));
+  out.feedback_page = [...doc.querySelectorAll('ul.feedback li')].map((li) => [
+    li.querySelector('.comment-text').textContent,
+    li.querySelector('.who').textContent,
+    [...li.querySelectorAll('a')].map((a) => `${a.textContent} ${a.getAttribute('href')}`).join(' | '),
+  ]);
+
   // 9. Alerts page loads (no rules yet), then sign out: back to the form, key forgotten.
   await go('#/alerts');
   await waitFor('the alerts page', () => [...doc.querySelectorAll('h1')].some((e) => e.textContent === 'Alert rules'));

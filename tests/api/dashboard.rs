@@ -351,6 +351,17 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         ["Paying failed twice.", "Ana <b>B</b> · ana@example.com"],
         "{out:#}"
     );
+    // The feedback page lists it with links to its event and its issue.
+    let stored_event = s(&app.event(&sentry_event).await["id"]);
+    assert_eq!(
+        out["feedback_page"],
+        json!([[
+            "Paying failed twice.",
+            "Ana <b>B</b> · ana@example.com",
+            format!("event #/events/{stored_event} | issue #/issues/{sentry_group}")
+        ]]),
+        "{out:#}"
+    );
     assert_eq!(
         out["issue_feedback_bold"], 0,
         "the name is text, not markup"

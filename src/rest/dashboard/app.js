@@ -193,6 +193,9 @@ async function render() {
       case 'releases':
         view = await viewReleases();
         break;
+      case 'feedback':
+        view = await viewFeedback();
+        break;
       case 'alerts':
         view = await viewAlerts();
         break;
@@ -527,6 +530,49 @@ function describeActivity(a) {
   }
 }
 
+/** One user report: what was written, by whom, when, and the event (and issue) it is about. */
+function feedbackItem(f, { withIssue }) {
+  return h(
+    'li',
+    { class: 'note' },
+    h('p', { class: 'comment-text' }, f.comments),
+    h(
+      'div',
+      { class: 'muted small' },
+      h('span', { class: 'who' }, [f.name, f.email].filter(Boolean).join(' · ') || 'anonymous'),
+      ' · ',
+      when(f.created_at),
+      f.url ? [' · ', h('span', { class: 'url' }, f.url)] : null,
+      f.stored_event_id ? [' · ', link(eventHref(f.stored_event_id), 'event')] : null,
+      withIssue && f.error_group_id ? [' · ', link(`#/issues/${encodeURIComponent(f.error_group_id)}`, 'issue')] : null,
+    ),
+  );
+}
+
+async function viewFeedback() {
+  const first = await api('/v1/errors/feedback?limit=50');
+  const list = h('ul', { class: 'feedback activity' }, first.feedback.map((f) => feedbackItem(f, { withIssue: true })));
+  const more = h('button', { type: 'button', class: 'secondary', hidden: !first.next_cursor }, 'Load more');
+  let cursor = first.next_cursor;
+  more.addEventListener('click', async () => {
+    try {
+      const next = await api(`/v1/errors/feedback${query({ limit: 50, cursor })}`);
+      list.append(...next.feedback.map((f) => feedbackItem(f, { withIssue: true })));
+      cursor = next.next_cursor;
+      more.hidden = !cursor;
+    } catch (e) {
+      flash(e.message);
+    }
+  });
+  return h(
+    'section',
+    null,
+    h('h1', null, 'User feedback'),
+    h('p', { class: 'muted' }, 'What users wrote about errors, newest first: Sentry SDKs\' feedback widget and crash-report dialog, and POST /v1/errors/feedback. An alert rule on user_feedback tells the team when it comes.'),
+    first.feedback.length ? [list, more] : h('p', { class: 'empty' }, 'No feedback yet.'),
+  );
+}
+
 async function viewIssue(id) {
   const path = encodeURIComponent(id);
   const [g, latest, team, history, feedback] = await Promise.all([
@@ -817,21 +863,7 @@ async function viewIssue(id) {
           h(
             'ul',
             { class: 'feedback activity' },
-            feedback.feedback.map((f) =>
-              h(
-                'li',
-                { class: 'note' },
-                h('p', { class: 'comment-text' }, f.comments),
-                h(
-                  'div',
-                  { class: 'muted small' },
-                  h('span', { class: 'who' }, [f.name, f.email].filter(Boolean).join(' · ') || 'anonymous'),
-                  ' · ',
-                  when(f.created_at),
-                  f.stored_event_id ? [' · ', link(eventHref(f.stored_event_id), 'event')] : null,
-                ),
-              ),
-            ),
+            feedback.feedback.map((f) => feedbackItem(f, { withIssue: false })),
           ),
         ]
       : null,
