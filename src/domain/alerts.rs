@@ -35,6 +35,10 @@ pub enum Metric {
     /// issue is seen more than N times in M minutes"): one loud issue, where `ErrorCount`
     /// also adds up many quiet ones.
     IssueEvents,
+    /// The most users (distinct `user` values of its events) any one group of the project
+    /// affected in the window (Sentry's "the issue is seen by more than N users in M
+    /// minutes").
+    IssueUsers,
     /// Ignored groups of the project that came back by themselves in the window: a snooze's
     /// time was up, or the group reached the count it was ignored until (Sentry's "the issue
     /// changes state from ignored to unresolved").
@@ -51,6 +55,7 @@ impl Metric {
             Metric::NewIssues => "new_issues",
             Metric::Regressions => "regressions",
             Metric::IssueEvents => "issue_events",
+            Metric::IssueUsers => "issue_users",
             Metric::Unignored => "unignored",
             Metric::UserFeedback => "user_feedback",
         }
@@ -63,6 +68,9 @@ impl Metric {
             "regressions" | "regression" | "regressed_issues" => Some(Metric::Regressions),
             "issue_events" | "issue_event_count" | "issue_frequency" | "events_per_issue" => {
                 Some(Metric::IssueEvents)
+            }
+            "issue_users" | "issue_user_count" | "users_per_issue" | "unique_users" => {
+                Some(Metric::IssueUsers)
             }
             "unignored" | "unignored_issues" | "reappeared" => Some(Metric::Unignored),
             "user_feedback" | "feedback" | "user_reports" => Some(Metric::UserFeedback),
@@ -81,10 +89,20 @@ impl Metric {
             (Metric::Regressions, false) => "regressed issues",
             (Metric::IssueEvents, true) => "event in one issue",
             (Metric::IssueEvents, false) => "events in one issue",
+            (Metric::IssueUsers, true) => "user of one issue",
+            (Metric::IssueUsers, false) => "users of one issue",
             (Metric::Unignored, true) => "issue back from ignored",
             (Metric::Unignored, false) => "issues back from ignored",
             (Metric::UserFeedback, true) => "user feedback report",
             (Metric::UserFeedback, false) => "user feedback reports",
+        }
+    }
+
+    /// What a named group's own count is of, for the metrics that count per group.
+    pub fn per_group_unit(self) -> &'static str {
+        match self {
+            Metric::IssueUsers => "users",
+            _ => "events",
         }
     }
 }
@@ -97,7 +115,7 @@ pub struct Condition {
     pub window_secs: Option<u64>,
 }
 
-const CONDITION_FORM: &str = "must be `error_count`, `new_issues`, `regressions`, `issue_events`, `unignored` or `user_feedback`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
+const CONDITION_FORM: &str = "must be `error_count`, `new_issues`, `regressions`, `issue_events`, `issue_users`, `unignored` or `user_feedback`, optionally followed by `> <threshold> in <time_window>` (e.g. `error_count > 50 in 5 minutes`)";
 
 /// Reads `<metric> [> <threshold> [in <window>]]`. `threshold` and `time_window` written as
 /// words (the document's `error_count > threshold in time_window`) leave them to the fields.

@@ -137,14 +137,18 @@ async fn evaluate_rule(
     };
     let shown = or_more(count);
     // The groups the count named, a line each ("- title (id)", with its own count for
-    // `issue_events`).
+    // `issue_events` and `issue_users`).
     let mut groups = Vec::new();
     let mut named = String::new();
     for NamedGroup { id, title, count } in counted.groups {
         named.push_str(&format!("\n- {title} ({id})"));
         let mut group = json!({"id": id, "title": title});
         if let Some(n) = count {
-            named.push_str(&format!(": {} events", or_more(n)));
+            named.push_str(&format!(
+                ": {} {}",
+                or_more(n),
+                spec.metric.per_group_unit()
+            ));
             group["count"] = json!(n);
         }
         groups.push(group);
@@ -747,6 +751,7 @@ mod tests {
                 2,
                 100,
                 sea_orm::Condition::all(),
+                false,
             )
             .await
             .unwrap();
@@ -761,10 +766,54 @@ mod tests {
                 5,
                 100,
                 sea_orm::Condition::all(),
+                false,
             )
             .await
             .unwrap();
         assert!(none.is_empty(), "{none:?}");
+    }
+
+    /// `issue_users` counts the distinct users of one issue in the window: many events of a
+    /// few users (or of none) do not fire it; an issue that reaches more users than the
+    /// threshold does, named with its own count.
+    #[tokio::test]
+    async fn an_issue_affecting_many_users_fires_an_issue_users_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, project) = store_without_indexer(dir.path()).await;
+        let event = |message: &str, user: &str| {
+            let input = CaptureInput {
+                message: message.into(),
+                user_id: user.into(),
+                ..Default::default()
+            };
+            Box::new(prepare(project, input, Level::Error, Utc::now()).unwrap())
+        };
+        rule(&store, project, "widespread", "issue_users > 2 in 5m").await;
+
+        // Ten events of two users, and ten of no user: two users at most.
+        let few = (0..10)
+            .map(|i| event("cart lost", if i % 2 == 0 { "ana" } else { "ben" }))
+            .chain((0..10).map(|_| event("anonymous crash", "")))
+            .collect();
+        store.commit_batch(few).await.1.unwrap();
+        assert!(evaluate(&store, Utc::now()).await.unwrap().is_empty());
+
+        // A third and a fourth user: over 2.
+        let committed = store
+            .commit_batch(vec![event("cart lost", "cy"), event("cart lost", "dee")])
+            .await
+            .1
+            .unwrap();
+        let fired = evaluate(&store, Utc::now()).await.unwrap();
+        assert_eq!((fired.len(), fired[0].count), (1, 4));
+        let incident = &store.list_incidents(project, None).await.unwrap()[0];
+        let description = &incident.spec.description;
+        assert!(
+            description.contains(": 4 users of one issue in the last 5m (threshold 2).")
+                && description
+                    .contains(&format!("- cart lost ({}): 4 users", committed[0].group_id)),
+            "{description}"
+        );
     }
 
     /// A resolved group that receives an event fires a `regressions` rule, named in the

@@ -260,9 +260,11 @@ impl Store {
                 });
             }
             // Counted per group, by arrival up to now (`loudest_groups`).
-            Metric::IssueEvents => {
+            Metric::IssueEvents | Metric::IssueUsers => {
+                let users = rule.spec.metric == Metric::IssueUsers;
+                let filters = event_filters(&rule.spec);
                 let loudest = self
-                    .loudest_groups(project_id, since_ms, named, cap, event_filters(&rule.spec))
+                    .loudest_groups(project_id, since_ms, named, cap, filters, users)
                     .await?;
                 return Ok(Counted {
                     count: loudest.first().map_or(0, |g| g.2),
@@ -362,6 +364,9 @@ impl Store {
     /// Reading the events themselves (their timestamp, their group) cost 6–7 µs an event on
     /// SQLite, 670 ms for 100 000 (BENCHMARKS.md, session 29); a rule with filters reads them
     /// (its environment and level) for the events in the window.
+    ///
+    /// With `users`, a group's count is the distinct non-empty `user_id`s of those events (of
+    /// the first `cap` read), which reads the events.
     pub async fn loudest_groups(
         &self,
         project_id: Uuid,
@@ -369,10 +374,11 @@ impl Store {
         n: u64,
         cap: u64,
         filters: Condition,
+        users: bool,
     ) -> Result<Vec<(Uuid, String, u64)>, Error> {
         let from_seq = self.first_seq_received_since(since_ms).await?;
-        let in_window = Query::select()
-            .expr(Expr::val(1))
+        let mut in_window = Query::select();
+        in_window
             .from(event::Entity)
             .and_where(
                 Expr::col((event::Entity, event::Column::GroupId))
@@ -380,11 +386,19 @@ impl Store {
             )
             .and_where(Expr::col((event::Entity, event::Column::Seq)).gte(from_seq))
             .cond_where(filters)
-            .limit(cap)
-            .to_owned();
+            .limit(cap);
+        let counted = if users {
+            in_window
+                .column((event::Entity, event::Column::UserId))
+                .and_where(Expr::col((event::Entity, event::Column::UserId)).ne(""));
+            r#"COUNT(DISTINCT "capped"."user_id")"#
+        } else {
+            in_window.expr(Expr::val(1));
+            "COUNT(*)"
+        };
         let count = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from_subquery(in_window, Alias::new("capped"))
+            .expr(Expr::cust(counted))
+            .from_subquery(in_window.to_owned(), Alias::new("capped"))
             .to_owned();
         let stmt = Query::select()
             .column((group::Entity, group::Column::Id))

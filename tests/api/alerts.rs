@@ -833,6 +833,39 @@ async fn an_issue_back_from_ignored_fires_an_unignored_rule() {
     assert_eq!(app.group(&group).await["status"], json!("unresolved"));
 }
 
+/// `issue_users` fires when one issue reaches more distinct users than its threshold, on
+/// either database, naming the issue with its count of users; repeats by one user do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_reaching_many_users_fires_an_issue_users_rule() {
+    let (app, got, _) = app_with_rule(json!({
+        "name": "Widespread", "condition": "issue_users > 2 in 5m",
+        "notifications": ["webhook"]
+    }))
+    .await;
+    let capture = |user: &str| {
+        let app = &app;
+        let body = json!({"message": "checkout timed out", "user_id": user});
+        async move { s(&app.capture(body).await["group_id"]) }
+    };
+    for user in ["ana", "ana", "ana", "ben", "ben"] {
+        capture(user).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(alerts_received(&got).is_empty(), "two users");
+    let group = capture("cy").await;
+    let alerts = wait_for_alerts(&got, 1).await;
+    let d = &alerts[0]["data"];
+    assert_eq!(d["metric"], json!("issue_users"));
+    assert_eq!(d["count"], json!(3));
+    assert_eq!(d["groups"][0]["id"], json!(group));
+    assert_eq!(d["groups"][0]["count"], json!(3));
+    let text = s(&alerts[0]["text"]);
+    assert!(
+        text.contains("3 users of one issue in the last") && text.contains(": 3 users"),
+        "{text}"
+    );
+}
+
 /// A `user_feedback` rule tells the team when users write, through its webhook, on either
 /// database: what a Sentry SDK's crash-report dialog posts fires it like the native route;
 /// an environment on such a rule is refused by field.

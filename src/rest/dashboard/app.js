@@ -1234,7 +1234,7 @@ async function viewAlerts() {
       ? h('table', { class: 'list rules' }, h('thead', null, h('tr', null, h('th', null, 'Rule'), h('th', null, 'Fires when'), h('th', null, 'Severity'), h('th', null, 'Enabled'), h('th', null, 'Notifies'), h('th', null, 'Last fired'), h('th', null, ''))), h('tbody', null, ruleRows))
       : h('p', { class: 'empty' }, 'No alert rules yet.'),
     h('h2', null, 'New rule'),
-    h('p', { class: 'muted small' }, 'Conditions: error_count, new_issues, regressions, unignored, issue_events or user_feedback, then > threshold in a window of 1m to 24h, e.g. new_issues > 0 in 1m. The channels are the project\'s integrations (see /docs).'),
+    h('p', { class: 'muted small' }, 'Conditions: error_count, new_issues, regressions, unignored, issue_events, issue_users or user_feedback, then > threshold in a window of 1m to 24h, e.g. new_issues > 0 in 1m. The channels are the project\'s integrations (see /docs).'),
     newRule,
   );
 }
