@@ -362,11 +362,7 @@ impl SourceMaps {
             match self.by_debug_id(project_id, id).await {
                 Ok(Some(d)) => {
                     maps.by_file.insert(file.clone(), d);
-                    self.used()
-                        .debug_ids
-                        .entry(project_id)
-                        .or_default()
-                        .insert(id.clone());
+                    self.used().note_debug_id(project_id, id);
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -411,14 +407,10 @@ impl SourceMaps {
             {
                 maps.maps.insert(name.clone(), d);
                 let mut used = self.used();
-                let names = used
-                    .release_files
-                    .entry((project_id, release.to_owned()))
-                    .or_default();
-                names.insert(name.clone());
+                used.note_release_file(project_id, release, name);
                 let source = name.trim_end_matches(".map");
                 if files.contains_key(source) {
-                    names.insert(source.to_owned());
+                    used.note_release_file(project_id, release, source);
                 }
             }
         }

@@ -55,7 +55,7 @@ pub fn routes() -> Router<Api> {
 const REPORT_DIALOG: &str = include_str!("report_dialog.js");
 
 /// The `dsn` and `eventId` of the dialog's query: the DSN as given and the event id as 32 hex
-/// digits. 400 when either is missing or unreadable.
+/// digits. 422 when either is missing, 400 when unreadable.
 fn dialog_query(query: Option<&str>) -> Result<(String, String), Error> {
     let mut dsn = String::new();
     let mut event_id = String::new();
@@ -74,6 +74,9 @@ fn dialog_query(query: Option<&str>) -> Result<(String, String), Error> {
             "dsn",
             "must be a DSN: scheme://key@host/project",
         ));
+    }
+    if event_id.is_empty() {
+        return Err(Error::required("eventId"));
     }
     let event_id = parse_event_id(&event_id)
         .ok_or_else(|| Error::malformed("eventId", "must be an event id (32 hex digits)"))?;

@@ -52,8 +52,8 @@ pub struct DebugFileInfo {
 /// Source maps and minified sources that placed events' frames, to be marked used.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FilesUsed {
-    /// By project and release: the names of its files.
-    pub release_files: HashMap<(Uuid, String), HashSet<String>>,
+    /// By project, then release: the names of its files.
+    pub release_files: HashMap<Uuid, HashMap<String, HashSet<String>>>,
     /// By project: debug ids.
     pub debug_ids: HashMap<Uuid, HashSet<String>>,
 }
@@ -61,6 +61,26 @@ pub struct FilesUsed {
 impl FilesUsed {
     pub fn is_empty(&self) -> bool {
         self.release_files.is_empty() && self.debug_ids.is_empty()
+    }
+
+    /// Notes the release's file `name` (allocating only the first time it is noted).
+    pub fn note_release_file(&mut self, project_id: Uuid, release: &str, name: &str) {
+        let releases = self.release_files.entry(project_id).or_default();
+        let names = match releases.get_mut(release) {
+            Some(names) => names,
+            None => releases.entry(release.to_owned()).or_default(),
+        };
+        if !names.contains(name) {
+            names.insert(name.to_owned());
+        }
+    }
+
+    /// Notes the files of `debug_id` (allocating only the first time it is noted).
+    pub fn note_debug_id(&mut self, project_id: Uuid, debug_id: &str) {
+        let ids = self.debug_ids.entry(project_id).or_default();
+        if !ids.contains(debug_id) {
+            ids.insert(debug_id.to_owned());
+        }
     }
 }
 
@@ -454,7 +474,13 @@ impl Store {
             return Ok(());
         }
         let txn = self.begin_write().await?;
-        for ((project_id, release), names) in &used.release_files {
+        // Collected: a lazy iterator held across the awaits would not be Send.
+        let releases: Vec<(&Uuid, &String, &HashSet<String>)> = used
+            .release_files
+            .iter()
+            .flat_map(|(p, releases)| releases.iter().map(move |(r, names)| (p, r, names)))
+            .collect();
+        for (project_id, release, names) in releases {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             for names in names.chunks(USED_CHUNK) {
                 release_file::Entity::update_many()
@@ -501,5 +527,30 @@ impl Store {
             self.note_write();
         }
         Ok((release_files, debug_files))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Uses are noted once each, by project and release (files) or project (debug ids).
+    #[test]
+    fn uses_are_noted_once_each() {
+        let mut used = FilesUsed::default();
+        assert!(used.is_empty());
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        for _ in 0..3 {
+            used.note_release_file(a, "shop@1", "~/app.js.map");
+            used.note_release_file(a, "shop@1", "~/app.js");
+            used.note_debug_id(b, "6a3f6c1e-9d2b-4f3e-8c7a-0b1d2e3f4a5b");
+        }
+        used.note_release_file(a, "shop@2", "~/app.js.map");
+        assert!(!used.is_empty());
+        let mut names: Vec<&String> = used.release_files[&a]["shop@1"].iter().collect();
+        names.sort();
+        assert_eq!(names, ["~/app.js", "~/app.js.map"]);
+        assert_eq!(used.release_files[&a].len(), 2);
+        assert_eq!(used.debug_ids[&b].len(), 1);
     }
 }

@@ -1473,6 +1473,13 @@ async fn the_browser_sdks_crash_report_dialog_stores_the_users_report() {
     for (bad, status) in [
         ("/api/embed/error-page/".to_owned(), 422),
         (format!("/api/embed/error-page/?eventId={event_id}"), 422),
+        (
+            format!(
+                "/api/embed/error-page/?dsn={}",
+                enc(&format!("http://{key}@127.0.0.1/{project}"))
+            ),
+            422,
+        ),
         (query(&key, &project.to_string(), "not-an-id"), 400),
         (
             format!("/api/embed/error-page/?eventId={event_id}&dsn=nonsense"),
