@@ -34,6 +34,7 @@ mod m20261207_000028_inbound_filters;
 mod m20261207_000029_user_reports;
 mod m20261207_000030_file_last_used;
 mod m20261207_000031_snooze_users;
+mod m20261207_000032_alert_tags;
 
 pub struct Migrator;
 
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000029_user_reports::Migration),
             Box::new(m20261207_000030_file_last_used::Migration),
             Box::new(m20261207_000031_snooze_users::Migration),
+            Box::new(m20261207_000032_alert_tags::Migration),
         ]
     }
 }

@@ -3,6 +3,8 @@
 //! of severities and incident statuses. Pure; `store` keeps them and `jobs::alerts`
 //! evaluates the rules.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -237,6 +239,42 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, 
     Ok(v.to_owned())
 }
 
+/// Most tags a rule may require.
+pub const MAX_RULE_TAGS: usize = 10;
+
+/// A rule's tags, checked as an event's are (keys and values trimmed; at most
+/// [`MAX_RULE_TAGS`]; a value is required).
+fn rule_tags(tags: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, Error> {
+    use super::event::limits::{TAG_KEY_MAX, TAG_VALUE_MAX};
+    if tags.len() > MAX_RULE_TAGS {
+        return Err(Error::invalid_field(
+            "tags",
+            format!("at most {MAX_RULE_TAGS} tags"),
+            "TOO_MANY",
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in tags {
+        let (k, v) = (k.trim().to_owned(), v.trim().to_owned());
+        if k.is_empty() || k.len() > TAG_KEY_MAX {
+            return Err(Error::invalid_field(
+                &format!("tags.{k}"),
+                format!("tag keys must be 1 to {TAG_KEY_MAX} bytes"),
+                "INVALID_TAG",
+            ));
+        }
+        if v.is_empty() || v.len() > TAG_VALUE_MAX {
+            return Err(Error::invalid_field(
+                &format!("tags.{k}"),
+                format!("tag values must be 1 to {TAG_VALUE_MAX} bytes"),
+                "INVALID_TAG",
+            ));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
 /// The fields a create or an update gives; `None` is "not given".
 #[derive(Debug, Clone, Default)]
 pub struct RuleFields {
@@ -251,6 +289,8 @@ pub struct RuleFields {
     pub environment: Option<String>,
     /// Only events of at least this level; `""` counts every level.
     pub level: Option<String>,
+    /// Only events with each of these tags; empty counts every event.
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// A whole, valid rule as it is stored.
@@ -271,6 +311,9 @@ pub struct RuleSpec {
     /// or equal to"); for the metrics that count issues, the issue's level (its newest
     /// event's).
     pub level: Option<Level>,
+    /// ... and to events with each of these tags (Sentry's "the event's tags match"); for the
+    /// metrics that count issues, issues with an event of each.
+    pub tags: BTreeMap<String, String>,
 }
 
 impl RuleSpec {
@@ -291,6 +334,9 @@ impl RuleSpec {
             Some(Level::Fatal) => parts.push("level fatal".to_owned()),
             Some(l) => parts.push(format!("level {} and above", l.as_str())),
             None => {}
+        }
+        for (k, v) in &self.tags {
+            parts.push(format!("tag {k}={v}"));
         }
         if parts.is_empty() {
             String::new()
@@ -408,7 +454,12 @@ impl RuleFields {
             (None, Some(c)) => c.level,
             (None, None) => None,
         };
-        // Feedback has no environment or level of its own.
+        let tags = match (self.tags, current) {
+            (Some(t), _) => rule_tags(t)?,
+            (None, Some(c)) => c.tags.clone(),
+            (None, None) => BTreeMap::new(),
+        };
+        // Feedback has no environment, level or tags of its own.
         if condition.metric == Metric::UserFeedback {
             let not_used = |field: &str| {
                 Error::invalid_field(
@@ -422,6 +473,9 @@ impl RuleFields {
             }
             if level.is_some() {
                 return Err(not_used("level"));
+            }
+            if !tags.is_empty() {
+                return Err(not_used("tags"));
             }
         }
         Ok(RuleSpec {
@@ -437,6 +491,7 @@ impl RuleFields {
             severity,
             environment,
             level,
+            tags,
         })
     }
 }

@@ -41,6 +41,7 @@ fn rule_to_pb(r: Rule) -> pb::AlertRule {
             .level
             .map(|l| l.as_str().to_owned())
             .unwrap_or_default(),
+        tags: spec.tags.into_iter().collect(),
         last_triggered: last_triggered.map(ts),
         created_at: Some(ts(created_at)),
         updated_at: Some(ts(updated_at)),
@@ -58,6 +59,7 @@ fn rule_fields(f: Option<pb::AlertRuleFields>) -> RuleFields {
         severity,
         environment,
         level,
+        tags,
     } = f.unwrap_or_default();
     RuleFields {
         name,
@@ -69,6 +71,7 @@ fn rule_fields(f: Option<pb::AlertRuleFields>) -> RuleFields {
         severity,
         environment,
         level,
+        tags: tags.map(|t| t.tags.into_iter().collect()),
     }
 }
 
@@ -119,7 +122,7 @@ fn rule_details(r: &pb::AlertRule) -> serde_json::Value {
         "name": r.name, "condition": r.condition, "threshold": r.threshold,
         "time_window": r.time_window, "enabled": r.enabled,
         "notifications": r.notifications, "severity": r.severity,
-        "environment": r.environment, "level": r.level,
+        "environment": r.environment, "level": r.level, "tags": r.tags,
     })
 }
 

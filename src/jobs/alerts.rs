@@ -349,7 +349,8 @@ fn notice_data(rule: &Rule, count: u64, since_ms: i64) -> serde_json::Value {
     json!({
         "rule": {"id": rule.id, "name": spec.name, "condition": spec.condition,
                  "threshold": spec.threshold, "time_window": format_window(spec.window_secs),
-                 "environment": spec.environment, "level": spec.level.map(|l| l.as_str())},
+                 "environment": spec.environment, "level": spec.level.map(|l| l.as_str()),
+                 "tags": spec.tags},
         "project_id": rule.project_id,
         "metric": spec.metric.as_str(),
         "count": count,

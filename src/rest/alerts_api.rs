@@ -58,7 +58,9 @@ fn rule_json(r: Option<pb::AlertRule>) -> Result<Value, Error> {
         updated_at,
         environment,
         level,
+        tags,
     } = r.ok_or_else(|| Error::Internal("answer without a rule".into()))?;
+    let tags: std::collections::BTreeMap<String, String> = tags.into_iter().collect();
     Ok(json!({
         "id": id,
         "name": name,
@@ -70,6 +72,7 @@ fn rule_json(r: Option<pb::AlertRule>) -> Result<Value, Error> {
         "severity": severity,
         "environment": opt(environment),
         "level": opt(level),
+        "tags": tags,
         "last_triggered": time_json(last_triggered),
         "created_at": time_json(created_at),
         "updated_at": time_json(updated_at),
@@ -119,6 +122,18 @@ struct RuleBody {
     /// `null` or `""`: every level (left out: unchanged).
     #[serde(default, deserialize_with = "null_clears")]
     level: Option<String>,
+    /// `null` or `{}`: no tag filter (left out: unchanged).
+    #[serde(default, deserialize_with = "null_clears_tags")]
+    tags: Option<std::collections::HashMap<String, String>>,
+}
+
+/// Tags that `null` clears as `{}` does, unlike tags left out (`None`).
+fn null_clears_tags<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::collections::HashMap<String, String>>, D::Error> {
+    Ok(Some(
+        Option::<std::collections::HashMap<String, String>>::deserialize(d)?.unwrap_or_default(),
+    ))
 }
 
 /// A field that `null` clears as `""` does, unlike a field left out (`None`).
@@ -138,6 +153,7 @@ impl From<RuleBody> for pb::AlertRuleFields {
             severity,
             environment,
             level,
+            tags,
         } = b;
         pb::AlertRuleFields {
             name,
@@ -149,6 +165,7 @@ impl From<RuleBody> for pb::AlertRuleFields {
             severity,
             environment,
             level,
+            tags: tags.map(|tags| pb::TagFilter { tags }),
         }
     }
 }

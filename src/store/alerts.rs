@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     Store, db_err,
-    entity::{alert_rule, event, group, incident, user_report},
+    entity::{alert_rule, event, event_tag, group, incident, user_report},
     groups,
 };
 use crate::{
@@ -47,6 +47,7 @@ fn rule(m: alert_rule::Model) -> Rule {
             severity: m.severity,
             environment: m.environment,
             level: m.level.as_deref().and_then(Level::parse),
+            tags: serde_json::from_str(&m.tags).unwrap_or_default(),
         },
         last_triggered: m.last_triggered.map(from_millis),
         created_at: from_millis(m.created_at),
@@ -86,6 +87,7 @@ fn rule_model(id: Uuid, project_id: Uuid, s: &RuleSpec) -> alert_rule::ActiveMod
         severity: Set(s.severity.clone()),
         environment: Set(s.environment.clone()),
         level: Set(s.level.map(|l| l.as_str().to_owned())),
+        tags: Set(serde_json::to_string(&s.tags).unwrap_or_else(|_| "{}".into())),
         ..Default::default()
     }
 }
@@ -102,6 +104,21 @@ fn event_filters(spec: &RuleSpec) -> Condition {
                 .is_in(levels.iter().map(|l| l.as_str())),
         );
     }
+    // Each tag: a row of the event's tags (keyed by the event and the tag key).
+    for (k, v) in &spec.tags {
+        cond = cond.add(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(event_tag::Entity)
+                .and_where(
+                    Expr::col((event_tag::Entity, event_tag::Column::EventSeq))
+                        .equals((event::Entity, event::Column::Seq)),
+                )
+                .and_where(Expr::col((event_tag::Entity, event_tag::Column::Key)).eq(k.as_str()))
+                .and_where(Expr::col((event_tag::Entity, event_tag::Column::Value)).eq(v.as_str()))
+                .to_owned(),
+        ));
+    }
     cond
 }
 
@@ -111,6 +128,12 @@ fn group_filters(spec: &RuleSpec) -> Condition {
     let mut cond = Condition::all();
     if let Some(env) = &spec.environment {
         cond = cond.add(groups::has_value("environment", std::slice::from_ref(env)));
+    }
+    for (k, v) in &spec.tags {
+        cond = cond.add(groups::has_value(
+            &format!("tag:{k}"),
+            std::slice::from_ref(v),
+        ));
     }
     if let Some(levels) = spec.levels() {
         cond = cond.add(

@@ -1025,6 +1025,96 @@ async fn a_rule_counts_only_its_environment_and_level() {
     assert!(r.text.contains("\"field\":\"level\""), "{}", r.text);
 }
 
+/// A rule with tags counts only events with each of them, as Sentry's "the event's tags
+/// match" filter, on either database: events of other tiers, or with one of two tags, count
+/// for nothing; a `new_issues` rule with the same tags names only the issue that has them.
+/// Tags are checked as an event's, refused for `user_feedback`, and `null` clears them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_counts_only_events_with_its_tags() {
+    let tags = json!({"tier": "enterprise", "region": "eu"});
+    let (app, got, id) = app_with_rule(json!({
+        "name": "Enterprise EU errors", "condition": "error_count > 1 in 10 minutes",
+        "notifications": ["webhook"], "tags": tags
+    }))
+    .await;
+    create(
+        &app,
+        "/api/alerts/rules",
+        &json!({"name": "New enterprise EU issues", "condition": "new_issues > 0 in 10m",
+            "notifications": ["webhook"], "tags": tags}),
+    )
+    .await;
+    let r = call(&app, Method::GET, "/api/alerts/rules", None).await;
+    let rule = &arr(&data(&r)["rules"])[0];
+    assert_eq!(rule["tags"], tags, "{rule}");
+    // Each in an issue of its own: for `new_issues` an issue counts when it has an event of
+    // each tag (not necessarily one event with both).
+    for (message, t) in [
+        ("checkout failed", json!({"tier": "free", "region": "eu"})),
+        ("cart lost", json!({"tier": "enterprise", "region": "us"})),
+        ("coupon refused", json!({"tier": "enterprise"})),
+    ] {
+        for _ in 0..2 {
+            app.capture(json!({"message": message, "tags": t})).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        alerts_received(&got).is_empty(),
+        "no event (and no issue) has both tags: {:?}",
+        alerts_received(&got)
+    );
+    let enterprise = json!({"tier": "enterprise", "region": "eu", "plan": "annual"});
+    let mut group = String::new();
+    for _ in 0..2 {
+        let b = app
+            .capture(json!({"message": "invoice export stuck", "tags": enterprise}))
+            .await;
+        group = s(&b["group_id"]);
+    }
+    let alerts = wait_for_alerts(&got, 2).await;
+    let by_metric = |m: &str| {
+        alerts
+            .iter()
+            .find(|a| a["data"]["metric"] == json!(m))
+            .unwrap_or_else(|| panic!("no {m} alert in {alerts:?}"))
+            .clone()
+    };
+    let errors = by_metric("error_count");
+    assert_eq!(errors["data"]["count"], json!(2), "{errors}");
+    assert_eq!(errors["data"]["rule"]["tags"], tags);
+    let text = s(&errors["text"]);
+    assert!(
+        text.contains("2 errors (tag region=eu, tag tier=enterprise) in the last"),
+        "{text}"
+    );
+    let issues = by_metric("new_issues");
+    assert_eq!(issues["data"]["count"], json!(1), "{issues}");
+    assert_eq!(issues["data"]["groups"][0]["id"], json!(group));
+
+    let path = format!("/api/alerts/rules/{id}");
+    for (body, field) in [
+        (json!({"tags": {"tier": ""}}), "tags.tier"),
+        (json!({"tags": {"": "x"}}), "tags."),
+        (
+            json!({"tags": (0..11).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}),
+            "tags",
+        ),
+        (json!({"condition": "user_feedback"}), "tags"),
+    ] {
+        let r = call(&app, Method::PUT, &path, Some(body.clone())).await;
+        assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+        assert!(
+            r.text.contains(&format!("\"field\":\"{field}\"")),
+            "{body}: {}",
+            r.text
+        );
+    }
+    let r = call(&app, Method::PUT, &path, Some(json!({"tags": null}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(data(&r)["tags"], json!({}));
+}
+
 /// For a metric that counts issues, the environment filter takes the issues with an event of
 /// it: new staging issues do not fire a production `new_issues` rule, new production ones do,
 /// and only they are named.

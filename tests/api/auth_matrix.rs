@@ -1417,6 +1417,7 @@ async fn call_grpc(fx: &Fixture, op: Op, t: &Target, cred: Cred<'_>) -> Outcome 
                     severity: None,
                     environment: None,
                     level: None,
+                    tags: None,
                 }),
             }
         ),

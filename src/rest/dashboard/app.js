@@ -1165,7 +1165,7 @@ async function viewAlerts() {
         null,
         h('code', null, `${metric} > ${r.threshold} in ${r.time_window}`),
         // The rule's filters: only this environment, only this level and above.
-        [r.environment, r.level && `level ≥ ${r.level}`].filter(Boolean).map((f) => h('span', { class: 'small filter' }, ` · ${f}`)),
+        [r.environment, r.level && `level ≥ ${r.level}`, ...Object.entries(r.tags || {}).map(([k, v]) => `${k}=${v}`)].filter(Boolean).map((f) => h('span', { class: 'small filter' }, ` · ${f}`)),
       ),
       h('td', null, badge(r.severity)),
       h('td', null, r.enabled ? 'on' : 'off'),

@@ -21,6 +21,8 @@ pub struct Model {
     pub environment: Option<String>,
     /// Only events of at least this level count (NULL: any).
     pub level: Option<String>,
+    /// Only events with these tags count: a JSON object of key → value (`{}`: any).
+    pub tags: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
