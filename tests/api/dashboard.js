@@ -448,6 +448,7 @@ async function waitFor(what, check, ms = 15000) {
     ruleForm.querySelector('select[name=rule-severity]').value = 'high';
     ruleForm.querySelector('input[name=rule-environment]').value = 'production';
     ruleForm.querySelector('select[name=rule-level]').value = 'error';
+    ruleForm.querySelector('input[name=rule-tags]').value = 'tier = enterprise';
     doc.querySelector('#flash').hidden = true;
     ruleForm.requestSubmit();
     return waitFor('the rule answer', () => {

@@ -491,7 +491,7 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         strings(&out["rule_row"])[..6],
         [
             "Checkout errors",
-            "error_count > 100000 in 5m · production · level ≥ error",
+            "error_count > 100000 in 5m · production · level ≥ error · tier=enterprise",
             "high",
             "on",
             "webhook",

@@ -1190,7 +1190,20 @@ async function viewAlerts() {
   ruleSeverity.value = 'medium';
   const ruleEnvironment = h('input', { name: 'rule-environment', maxlength: '200', placeholder: 'any', size: '12' });
   const ruleLevel = h('select', { name: 'rule-level' }, h('option', { value: '' }, 'any'), ['debug', 'info', 'warning', 'error', 'fatal'].map((l) => h('option', { value: l }, `${l} and above`)));
+  const ruleTags = h('input', { name: 'rule-tags', placeholder: 'tier=enterprise, region=eu', size: '22' });
   const channels = ['webhook', 'slack', 'email'].map((c) => h('input', { type: 'checkbox', name: 'rule-channel', value: c }));
+  // `key=value, key=value`: the tags every counted event must have (the server checks them).
+  const tagsOf = (text) =>
+    Object.fromEntries(
+      text
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+        .map((t) => {
+          const cut = t.indexOf('=');
+          return cut < 0 ? [t, ''] : [t.slice(0, cut).trim(), t.slice(cut + 1).trim()];
+        }),
+    );
   const createRule = async (ev) => {
     ev.preventDefault();
     try {
@@ -1202,6 +1215,7 @@ async function viewAlerts() {
           severity: ruleSeverity.value,
           environment: ruleEnvironment.value,
           level: ruleLevel.value,
+          tags: tagsOf(ruleTags.value),
           notifications: channels.filter((c) => c.checked).map((c) => c.value),
         },
       });
@@ -1219,6 +1233,7 @@ async function viewAlerts() {
     field('Severity', ruleSeverity),
     field('Environment', ruleEnvironment),
     field('Level', ruleLevel),
+    field('Tags', ruleTags),
     h('span', null, 'Notify ', channels.map((c) => h('label', { class: 'inline' }, c, c.value))),
     h('button', { type: 'submit' }, 'Create rule'),
   );
