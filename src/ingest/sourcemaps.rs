@@ -254,12 +254,7 @@ impl SourceMaps {
     /// Marks the files that placed frames since the last time as used now. On failure they
     /// are noted again by their next use.
     pub async fn flush_used(&self) {
-        let used = std::mem::take(
-            &mut *self
-                .used
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let used = std::mem::take(&mut *self.used());
         let now = chrono::Utc::now().timestamp_millis();
         if let Err(e) = self.store.mark_files_used(&used, now).await {
             tracing::warn!(error = %e, "could not mark the source maps that placed frames as used");

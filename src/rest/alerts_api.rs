@@ -123,22 +123,18 @@ struct RuleBody {
     #[serde(default, deserialize_with = "null_clears")]
     level: Option<String>,
     /// `null` or `{}`: no tag filter (left out: unchanged).
-    #[serde(default, deserialize_with = "null_clears_tags")]
+    #[serde(default, deserialize_with = "null_clears")]
     tags: Option<std::collections::HashMap<String, String>>,
 }
 
-/// Tags that `null` clears as `{}` does, unlike tags left out (`None`).
-fn null_clears_tags<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<std::collections::HashMap<String, String>>, D::Error> {
-    Ok(Some(
-        Option::<std::collections::HashMap<String, String>>::deserialize(d)?.unwrap_or_default(),
-    ))
-}
-
-/// A field that `null` clears as `""` does, unlike a field left out (`None`).
-fn null_clears<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Some(Option::<String>::deserialize(d)?.unwrap_or_default()))
+/// A field that `null` clears as its empty value (`""`, `{}`) does, unlike a field left out
+/// (`None`).
+fn null_clears<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
 impl From<RuleBody> for pb::AlertRuleFields {
