@@ -35,6 +35,7 @@ mod m20261207_000029_user_reports;
 mod m20261207_000030_file_last_used;
 mod m20261207_000031_snooze_users;
 mod m20261207_000032_alert_tags;
+mod m20261208_000033_snooze_rates;
 
 pub struct Migrator;
 
@@ -74,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000030_file_last_used::Migration),
             Box::new(m20261207_000031_snooze_users::Migration),
             Box::new(m20261207_000032_alert_tags::Migration),
+            Box::new(m20261208_000033_snooze_rates::Migration),
         ]
     }
 }

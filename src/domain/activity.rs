@@ -52,7 +52,8 @@ pub enum Change {
         snooze_end: Option<SnoozeEnd>,
     },
     /// Ignored: for `minutes`, until `events` more events, until `users` more users, or
-    /// (none) until changed.
+    /// (none) until changed. With `window`, `events` is that many within `window` minutes
+    /// (a rate); with `user_window`, `users` likewise.
     SetIgnored {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         minutes: Option<u32>,
@@ -60,6 +61,10 @@ pub enum Change {
         events: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         users: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_window: Option<u32>,
     },
     /// A resolved group received an event (`event_id`, of `release`, "" for none) and reopened.
     SetRegression {
@@ -150,11 +155,15 @@ mod tests {
                 minutes: Some(30),
                 events: None,
                 users: None,
+                window: None,
+                user_window: None,
             },
             Change::SetIgnored {
                 minutes: None,
                 events: None,
                 users: Some(10),
+                window: None,
+                user_window: Some(60),
             },
             Change::SetUnresolved {
                 snooze_end: Some(SnoozeEnd::UserCountReached),

@@ -74,6 +74,18 @@ pub struct Group {
     pub assignee: Option<Assignee>,
     /// While ignored until more users: the number of users affected at which it comes back.
     pub ignored_until_user_count: Option<u64>,
+    /// While ignored until a rate of events: that many within the window brings it back.
+    pub ignored_until_rate: Option<SnoozeRate>,
+    /// While ignored until a rate of users: that many distinct users within the window.
+    pub ignored_until_user_rate: Option<SnoozeRate>,
+}
+
+/// A rate that ends a snooze (Sentry's "N times per hour"): `count` within the last `window`
+/// minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnoozeRate {
+    pub count: u64,
+    pub window: u32,
 }
 
 /// A member of the team an issue is assigned to.
@@ -93,12 +105,19 @@ pub struct Snooze {
     pub events: Option<u64>,
     /// Users affected more.
     pub users: Option<u64>,
+    /// With `events`: minutes within which that many events end it (a rate), instead of that
+    /// many more in all.
+    pub window: Option<u32>,
+    /// With `users`: minutes within which that many distinct users end it.
+    pub user_window: Option<u32>,
 }
 
 /// Longest snooze by time: a year, in minutes.
 pub const SNOOZE_MINUTES_MAX: u32 = 525_600;
 /// Most events a snooze may wait for, and most users.
 pub const SNOOZE_EVENTS_MAX: u64 = 1_000_000_000;
+/// Longest window of a snooze by rate: a week, in minutes.
+pub const SNOOZE_WINDOW_MAX: u32 = 10_080;
 
 impl Snooze {
     /// The snooze as given, or the field error naming what is out of range.
@@ -132,6 +151,64 @@ impl Snooze {
             minutes,
             events,
             users,
+            window: None,
+            user_window: None,
+        })
+    }
+
+    /// The snooze with windows (Sentry's `ignoreWindow`, `ignoreUserWindow`): `window` makes
+    /// its count of events a count within that many minutes, `user_window` its count of
+    /// users. A window needs its count; each is from 1 minute to a week.
+    pub fn with_windows(
+        self,
+        window: Option<u32>,
+        user_window: Option<u32>,
+    ) -> Result<Snooze, crate::error::Error> {
+        for (field, minutes, count, count_field) in [
+            ("ignore_window", window, self.events, "ignore_count"),
+            (
+                "ignore_user_window",
+                user_window,
+                self.users,
+                "ignore_user_count",
+            ),
+        ] {
+            let Some(m) = minutes else { continue };
+            if !(1..=SNOOZE_WINDOW_MAX).contains(&m) {
+                return Err(crate::error::Error::invalid_field(
+                    field,
+                    format!("must be a number of minutes from 1 to {SNOOZE_WINDOW_MAX}"),
+                    "OUT_OF_RANGE",
+                ));
+            }
+            if count.is_none() {
+                return Err(crate::error::Error::invalid_field(
+                    count_field,
+                    format!("is required with {field}"),
+                    "REQUIRED",
+                ));
+            }
+        }
+        Ok(Snooze {
+            window,
+            user_window,
+            ..self
+        })
+    }
+
+    /// The rate of events that ends it, if its count has a window.
+    pub fn rate(&self) -> Option<SnoozeRate> {
+        Some(SnoozeRate {
+            count: self.events?,
+            window: self.window?,
+        })
+    }
+
+    /// The rate of users that ends it, if its count of users has a window.
+    pub fn user_rate(&self) -> Option<SnoozeRate> {
+        Some(SnoozeRate {
+            count: self.users?,
+            window: self.user_window?,
         })
     }
 }

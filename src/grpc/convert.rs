@@ -9,7 +9,9 @@ use crate::{
         ExceptionData, Frame, GroupStatus, Level,
         filter::{EventFilter, GroupSort},
         grouping::{Grouping, GroupingVariant},
-        model::{Assignee, Committed, Group, GroupDetail, RetentionPolicy, StoredEvent},
+        model::{
+            Assignee, Committed, Group, GroupDetail, RetentionPolicy, SnoozeRate, StoredEvent,
+        },
         workflow::WorkflowStage,
     },
     error::Error,
@@ -300,6 +302,8 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         first_release,
         assignee,
         ignored_until_user_count,
+        ignored_until_rate,
+        ignored_until_user_rate,
     } = g;
     pb::Group {
         id: id.to_string(),
@@ -322,6 +326,15 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         first_release,
         assignee: assignee.map(assignee_to_pb),
         ignored_until_user_count,
+        ignored_until_rate: ignored_until_rate.map(rate_to_pb),
+        ignored_until_user_rate: ignored_until_user_rate.map(rate_to_pb),
+    }
+}
+
+fn rate_to_pb(r: SnoozeRate) -> pb::SnoozeRate {
+    pb::SnoozeRate {
+        count: r.count,
+        window: r.window,
     }
 }
 

@@ -77,10 +77,14 @@ fn activity_to_pb(a: Activity) -> pb::GroupActivity {
             minutes,
             events,
             users,
+            window,
+            user_window,
         } => {
             out.ignore_duration = minutes.unwrap_or(0);
             out.ignore_count = events.unwrap_or(0);
             out.ignore_user_count = users.unwrap_or(0);
+            out.ignore_window = window.unwrap_or(0);
+            out.ignore_user_window = user_window.unwrap_or(0);
         }
         Change::SetRegression { release, event_id } => {
             out.release = release;
@@ -518,9 +522,12 @@ impl GroupService for Api {
             ignore_duration,
             ignore_count,
             ignore_user_count,
+            ignore_window,
+            ignore_user_window,
         } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
-        let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?;
+        let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?
+            .with_windows(ignore_window, ignore_user_window)?;
         let by = actor(&p);
         let group = convert::group_to_pb(
             self.store
@@ -651,9 +658,12 @@ impl GroupService for Api {
             ignore_count,
             assignee,
             ignore_user_count,
+            ignore_window,
+            ignore_user_window,
         } = req.into_inner();
         // Checked once, before any group changes; only an ignore takes it.
-        let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?;
+        let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?
+            .with_windows(ignore_window, ignore_user_window)?;
         let action = match pb::BulkAction::try_from(action) {
             Ok(pb::BulkAction::Unspecified) => return Err(Error::required("action").into()),
             Ok(a) => a,

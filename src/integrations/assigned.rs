@@ -152,6 +152,8 @@ mod tests {
             ignored_until: None,
             ignored_until_count: None,
             ignored_until_user_count: None,
+            ignored_until_rate: None,
+            ignored_until_user_rate: None,
             last_release: String::new(),
             resolved_in_release: None,
             first_release: None,

@@ -224,12 +224,8 @@ struct BulkBody {
     error_group_ids: Vec<String>,
     action: String,
     /// With `ignore`: as the single ignore's (Sentry's spelling too).
-    #[serde(default, alias = "ignoreDuration")]
-    ignore_duration: Option<u32>,
-    #[serde(default, alias = "ignoreCount")]
-    ignore_count: Option<u64>,
-    #[serde(default, alias = "ignoreUserCount")]
-    ignore_user_count: Option<u64>,
+    #[serde(flatten)]
+    snooze: IgnoreBody,
     /// With `assign`: a member's id or email, or `me`; null or absent unassigns (Sentry's
     /// `assignedTo` too).
     #[serde(default, alias = "assignedTo")]
@@ -654,7 +650,10 @@ fn group_json(g: pb::Group) -> Value {
         first_release,
         assignee,
         ignored_until_user_count,
+        ignored_until_rate,
+        ignored_until_user_rate,
     } = g;
+    let rate = |r: Option<pb::SnoozeRate>| r.map(|r| json!({"count": r.count, "window": r.window}));
     json!({
         "id": id,
         "error_group_id": id,
@@ -673,6 +672,8 @@ fn group_json(g: pb::Group) -> Value {
         "ignored_until": time_json(ignored_until),
         "ignored_until_count": ignored_until_count,
         "ignored_until_user_count": ignored_until_user_count,
+        "ignored_until_rate": rate(ignored_until_rate),
+        "ignored_until_user_rate": rate(ignored_until_user_rate),
         "last_release": last_release,
         "resolved_in_release": resolved_in_release,
         "first_release": first_release,
@@ -1232,6 +1233,8 @@ fn activity_json(a: pb::GroupActivity) -> Value {
         unmerge_group_id,
         unmerged_events,
         ignore_user_count,
+        ignore_window,
+        ignore_user_window,
     } = a;
     let data = match r#type.as_str() {
         "note" => json!({ "text": text }),
@@ -1241,6 +1244,8 @@ fn activity_json(a: pb::GroupActivity) -> Value {
             "ignore_duration": (ignore_duration > 0).then_some(ignore_duration),
             "ignore_count": (ignore_count > 0).then_some(ignore_count),
             "ignore_user_count": (ignore_user_count > 0).then_some(ignore_user_count),
+            "ignore_window": (ignore_window > 0).then_some(ignore_window),
+            "ignore_user_window": (ignore_user_window > 0).then_some(ignore_user_window),
         }),
         "set_unresolved" => json!({ "snooze_end": or_null(snooze_end) }),
         "assigned" => json!({ "assignee": assignee.map(assignee_json) }),
@@ -1386,6 +1391,12 @@ struct IgnoreBody {
     ignore_count: Option<u64>,
     #[serde(default, alias = "ignoreUserCount")]
     ignore_user_count: Option<u64>,
+    /// With `ignore_count`: within how many minutes (a rate).
+    #[serde(default, alias = "ignoreWindow")]
+    ignore_window: Option<u32>,
+    /// With `ignore_user_count`: within how many minutes.
+    #[serde(default, alias = "ignoreUserWindow")]
+    ignore_user_window: Option<u32>,
 }
 
 /// The body is optional: none, or one that is not a JSON object, ignores until someone
@@ -1400,6 +1411,8 @@ async fn ignore(
         ignore_duration,
         ignore_count,
         ignore_user_count,
+        ignore_window,
+        ignore_user_window,
     } = optional_body(&body)?;
     let pb::IgnoreGroupResponse { group } = api
         .ignore_group(ctx.request(pb::IgnoreGroupRequest {
@@ -1407,6 +1420,8 @@ async fn ignore(
             ignore_duration,
             ignore_count,
             ignore_user_count,
+            ignore_window,
+            ignore_user_window,
         }))
         .await?
         .into_inner();
@@ -1574,9 +1589,14 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
     let BulkBody {
         error_group_ids,
         action,
-        ignore_duration,
-        ignore_count,
-        ignore_user_count,
+        snooze:
+            IgnoreBody {
+                ignore_duration,
+                ignore_count,
+                ignore_user_count,
+                ignore_window,
+                ignore_user_window,
+            },
         assignee,
     } = body;
     let action = match action.trim() {
@@ -1602,6 +1622,8 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
         ignore_count,
         assignee: assignee.unwrap_or_default(),
         ignore_user_count,
+        ignore_window,
+        ignore_user_window,
     };
     let pb::BulkUpdateGroupsResponse {
         action: _,

@@ -211,6 +211,8 @@ fn log_json(g: pb::Group) -> Value {
         first_release: _,
         assignee: _,
         ignored_until_user_count: _,
+        ignored_until_rate: _,
+        ignored_until_user_rate: _,
     } = g;
     json!({
         "id": id,

@@ -329,6 +329,8 @@ mod tests {
                         minutes: None,
                         events: Some(2),
                         users: None,
+                        window: None,
+                        user_window: None,
                     },
                     Some("deploy-bot".into())
                 ),

@@ -124,6 +124,41 @@ fn event_filters(spec: &RuleSpec) -> Condition {
 
 /// The conditions a rule's filters put on the groups it counts: an event of the environment
 /// (through the group's per-value counts), the group's level.
+/// How many events of the `groups` row at hand (a correlated subquery) are numbered
+/// `from_seq` or later and meet `filters`, counting at most `cap`; with `users`, the distinct
+/// non-empty `user_id`s of those (at most `cap`) events. Counted in the events' (group, seq)
+/// index alone unless `filters` or `users` read the events.
+pub(super) fn group_events_since(
+    from_seq: i64,
+    filters: Condition,
+    cap: u64,
+    users: bool,
+) -> sea_orm::sea_query::SelectStatement {
+    let mut in_window = Query::select();
+    in_window
+        .from(event::Entity)
+        .and_where(
+            Expr::col((event::Entity, event::Column::GroupId))
+                .equals((group::Entity, group::Column::Id)),
+        )
+        .and_where(Expr::col((event::Entity, event::Column::Seq)).gte(from_seq))
+        .cond_where(filters)
+        .limit(cap);
+    let counted = if users {
+        in_window
+            .column((event::Entity, event::Column::UserId))
+            .and_where(Expr::col((event::Entity, event::Column::UserId)).ne(""));
+        r#"COUNT(DISTINCT "capped"."user_id")"#
+    } else {
+        in_window.expr(Expr::val(1));
+        "COUNT(*)"
+    };
+    Query::select()
+        .expr(Expr::cust(counted))
+        .from_subquery(in_window.to_owned(), Alias::new("capped"))
+        .to_owned()
+}
+
 fn group_filters(spec: &RuleSpec) -> Condition {
     let mut cond = Condition::all();
     if let Some(env) = &spec.environment {
@@ -400,29 +435,7 @@ impl Store {
         users: bool,
     ) -> Result<Vec<(Uuid, String, u64)>, Error> {
         let from_seq = self.first_seq_received_since(since_ms).await?;
-        let mut in_window = Query::select();
-        in_window
-            .from(event::Entity)
-            .and_where(
-                Expr::col((event::Entity, event::Column::GroupId))
-                    .equals((group::Entity, group::Column::Id)),
-            )
-            .and_where(Expr::col((event::Entity, event::Column::Seq)).gte(from_seq))
-            .cond_where(filters)
-            .limit(cap);
-        let counted = if users {
-            in_window
-                .column((event::Entity, event::Column::UserId))
-                .and_where(Expr::col((event::Entity, event::Column::UserId)).ne(""));
-            r#"COUNT(DISTINCT "capped"."user_id")"#
-        } else {
-            in_window.expr(Expr::val(1));
-            "COUNT(*)"
-        };
-        let count = Query::select()
-            .expr(Expr::cust(counted))
-            .from_subquery(in_window.to_owned(), Alias::new("capped"))
-            .to_owned();
+        let count = group_events_since(from_seq, filters, cap, users);
         let stmt = Query::select()
             .column((group::Entity, group::Column::Id))
             .expr_as(
@@ -465,7 +478,7 @@ impl Store {
     /// past the last event when none was). `seq` grows with arrival (the writer numbers
     /// events as it commits them, in the order they came), so this is a binary search by
     /// `seq`, a primary key look-up per step.
-    async fn first_seq_received_since(&self, since_ms: i64) -> Result<i64, Error> {
+    pub(super) async fn first_seq_received_since(&self, since_ms: i64) -> Result<i64, Error> {
         let bounds = Query::select()
             .expr_as(Expr::cust("MIN(seq)"), Alias::new("lo"))
             .expr_as(Expr::cust("MAX(seq)"), Alias::new("hi"))

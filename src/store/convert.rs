@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::{
     domain::{
         GroupStatus, Level,
-        model::{Assignee, Group, StoredEvent, from_millis},
+        model::{Assignee, Group, SnoozeRate, StoredEvent, from_millis},
         workflow::WorkflowStage,
     },
     error::Error,
@@ -50,6 +50,10 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         assignee_id: _,
         first_release,
         ignored_until_users,
+        ignored_rate_count,
+        ignored_rate_window,
+        ignored_user_rate_count,
+        ignored_user_rate_window,
     } = m;
     Group {
         id,
@@ -72,7 +76,16 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         first_release,
         assignee,
         ignored_until_user_count: ignored_until_users.and_then(|n| u64::try_from(n).ok()),
+        ignored_until_rate: snooze_rate(ignored_rate_count, ignored_rate_window),
+        ignored_until_user_rate: snooze_rate(ignored_user_rate_count, ignored_user_rate_window),
     }
+}
+
+fn snooze_rate(count: Option<i64>, window: Option<i32>) -> Option<SnoozeRate> {
+    Some(SnoozeRate {
+        count: u64::try_from(count?).ok()?,
+        window: u32::try_from(window?).ok()?,
+    })
 }
 
 pub fn event(m: event::Model, with_payload: bool) -> Result<StoredEvent, Error> {

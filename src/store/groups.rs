@@ -30,10 +30,14 @@ use crate::{
     error::Error,
 };
 
-/// Hours covered by a group's trend.
 /// How many users the `groups` row at hand has affected: its distinct `user` values (SQL).
 const USERS_AFFECTED: &str = r#"SELECT COUNT(*) FROM "group_stats" WHERE "group_stats"."group_id" = "groups"."id" AND "group_stats"."dim" = 'user'"#;
 
+/// Events read at most per group, per look, to count the distinct users of a snooze by a
+/// rate of users (the first of its window).
+const RATE_USERS_READ_MAX: u64 = 100_000;
+
+/// Hours covered by a group's trend.
 pub const TREND_HOURS: i64 = 24;
 const TOP_TAGS: usize = 20;
 const DISTINCT_VALUES: usize = 50;
@@ -486,20 +490,25 @@ impl Store {
                 minutes: snooze.minutes,
                 events: snooze.events,
                 users: snooze.users,
+                window: snooze.window,
+                user_window: snooze.user_window,
             },
         };
+        // A count with a window is a rate (`jobs::snooze` looks at it), not a total.
+        let rate = snooze.rate().filter(|_| ignored);
+        let user_rate = snooze.user_rate().filter(|_| ignored);
         let until = snooze
             .minutes
             .filter(|_| ignored)
             .map(|m| Utc::now().timestamp_millis() + i64::from(m) * 60_000);
-        let until_count = match snooze.events.filter(|_| ignored) {
+        let until_count = match snooze.events.filter(|_| ignored && rate.is_none()) {
             Some(n) => {
                 Expr::col(group::Column::TimesSeen).add(i64::try_from(n).unwrap_or(i64::MAX))
             }
             None => Expr::value(Option::<i64>::None),
         };
         // The users it has affected so far, and as many more.
-        let until_users = match snooze.users.filter(|_| ignored) {
+        let until_users = match snooze.users.filter(|_| ignored && user_rate.is_none()) {
             Some(n) => Expr::cust(format!("({USERS_AFFECTED}) + {n}")),
             None => Expr::value(Option::<i64>::None),
         };
@@ -508,6 +517,22 @@ impl Store {
             .col_expr(group::Column::IgnoredUntil, Expr::value(until))
             .col_expr(group::Column::IgnoredUntilCount, until_count)
             .col_expr(group::Column::IgnoredUntilUsers, until_users)
+            .col_expr(
+                group::Column::IgnoredRateCount,
+                Expr::value(rate.map(|r| i64::try_from(r.count).unwrap_or(i64::MAX))),
+            )
+            .col_expr(
+                group::Column::IgnoredRateWindow,
+                Expr::value(rate.map(|r| i32::try_from(r.window).unwrap_or(i32::MAX))),
+            )
+            .col_expr(
+                group::Column::IgnoredUserRateCount,
+                Expr::value(user_rate.map(|r| i64::try_from(r.count).unwrap_or(i64::MAX))),
+            )
+            .col_expr(
+                group::Column::IgnoredUserRateWindow,
+                Expr::value(user_rate.map(|r| i32::try_from(r.window).unwrap_or(i32::MAX))),
+            )
             .col_expr(group::Column::ResolvedInRelease, Expr::value(release))
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
@@ -574,6 +599,8 @@ impl Store {
     /// PostgreSQL with a batch counting into two of them.
     pub async fn wake_snoozed_groups(&self, now_ms: i64) -> Result<u64, Error> {
         let ignored = || group::Column::Status.eq(GroupStatus::Ignored.as_str());
+        // Read before the write transaction: where each window begins.
+        let rates = self.snooze_rate_passes(now_ms).await?;
         let passes = [
             (
                 ignored().and(group::Column::IgnoredUntil.lte(now_ms)),
@@ -587,7 +614,10 @@ impl Store {
                     ))),
                 SnoozeEnd::UserCountReached,
             ),
-        ];
+        ]
+        .map(|(due, end)| (Condition::all().add(due), end))
+        .into_iter()
+        .chain(rates);
         let txn = self.begin_write().await?;
         let mut woken_groups = 0;
         for (due, end) in passes {
@@ -612,6 +642,22 @@ impl Store {
                     group::Column::IgnoredUntilUsers,
                     Expr::value(Option::<i64>::None),
                 )
+                .col_expr(
+                    group::Column::IgnoredRateCount,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    group::Column::IgnoredRateWindow,
+                    Expr::value(Option::<i32>::None),
+                )
+                .col_expr(
+                    group::Column::IgnoredUserRateCount,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(
+                    group::Column::IgnoredUserRateWindow,
+                    Expr::value(Option::<i32>::None),
+                )
                 .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
                 .filter(group::Column::Id.is_in(woken.iter().map(|&(_, id)| id)))
                 .filter(due)
@@ -630,6 +676,61 @@ impl Store {
             self.note_write();
         }
         Ok(woken_groups)
+    }
+
+    /// The conditions that pick the ignored groups whose rate is reached (Sentry's "until it
+    /// occurs N times per hour", "until it affects N users per hour"), a pass per window
+    /// length in use: the events received in the last `window` minutes (by arrival, counted
+    /// in the events' (group, seq) index as `loudest_groups` does), or their distinct users
+    /// (of the first `RATE_USERS_READ_MAX` events, which are read), reach the count.
+    async fn snooze_rate_passes(&self, now_ms: i64) -> Result<Vec<(Condition, SnoozeEnd)>, Error> {
+        let mut passes = Vec::new();
+        for users in [false, true] {
+            let (count_col, window_col, end) = if users {
+                (
+                    group::Column::IgnoredUserRateCount,
+                    group::Column::IgnoredUserRateWindow,
+                    SnoozeEnd::UserCountReached,
+                )
+            } else {
+                (
+                    group::Column::IgnoredRateCount,
+                    group::Column::IgnoredRateWindow,
+                    SnoozeEnd::CountReached,
+                )
+            };
+            let windows: Vec<(i32, Option<i64>)> = group::Entity::find()
+                .select_only()
+                .column(window_col)
+                .column_as(count_col.max(), "most")
+                .filter(group::Column::Status.eq(GroupStatus::Ignored.as_str()))
+                .filter(window_col.is_not_null())
+                .group_by(window_col)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .map_err(db_err)?;
+            for (window, most) in windows {
+                let since = now_ms - i64::from(window) * 60_000;
+                let from_seq = self.first_seq_received_since(since).await?;
+                // No group needs more events than the largest count to be woken.
+                let cap = match users {
+                    true => RATE_USERS_READ_MAX,
+                    false => most.and_then(|n| u64::try_from(n).ok()).unwrap_or(1),
+                };
+                let count =
+                    super::alerts::group_events_since(from_seq, Condition::all(), cap, users);
+                let due = Condition::all()
+                    .add(group::Column::Status.eq(GroupStatus::Ignored.as_str()))
+                    .add(window_col.eq(window))
+                    .add(
+                        Expr::SubQuery(None, Box::new(count.into()))
+                            .gte(Expr::col((group::Entity, count_col))),
+                    );
+                passes.push((due, end));
+            }
+        }
+        Ok(passes)
     }
 
     /// Merges `ids` (at least two groups of the project) into one, as Sentry's merge does: the

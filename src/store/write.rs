@@ -1090,6 +1090,22 @@ fn group_upsert(pass: Pass) -> InsertStatement {
                 Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until_users" END"#)),
             )
             .value(
+                group::Column::IgnoredRateCount,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_rate_count" END"#)),
+            )
+            .value(
+                group::Column::IgnoredRateWindow,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_rate_window" END"#)),
+            )
+            .value(
+                group::Column::IgnoredUserRateCount,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_user_rate_count" END"#)),
+            )
+            .value(
+                group::Column::IgnoredUserRateWindow,
+                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_user_rate_window" END"#)),
+            )
+            .value(
                 group::Column::UnignoredAt,
                 Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN excluded."last_seen" ELSE "groups"."unignored_at" END"#)),
             )

@@ -1592,6 +1592,7 @@ async fn issues_keep_their_activity() {
             ignore_duration: None,
             ignore_count: Some(1),
             ignore_user_count: None,
+            ..Default::default()
         }))
         .await
         .expect("IgnoreGroup");
@@ -1683,7 +1684,8 @@ async fn issues_keep_their_activity() {
     assert_eq!(data(6), json!({"snooze_end": "count_reached"}));
     assert_eq!(
         data(7),
-        json!({"ignore_duration": null, "ignore_count": 1, "ignore_user_count": null})
+        json!({"ignore_duration": null, "ignore_count": 1, "ignore_user_count": null,
+               "ignore_window": null, "ignore_user_window": null})
     );
     assert_eq!(
         data(8),

@@ -250,6 +250,16 @@ async function waitFor(what, check, ms = 15000) {
   out.facts_after_snooze = [...doc.querySelectorAll('dl.facts dt')]
     .filter((dt) => dt.textContent === 'Ignored until')
     .map((dt) => dt.nextElementSibling.textContent);
+  // Reopened, then ignored until it occurs 100 times in an hour.
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen').click();
+  await waitFor('the ignore button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore'));
+  doc.querySelector('select[aria-label="ignore for"]').value = 'c:100:60';
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore').click();
+  await waitFor('the reopen button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen'));
+  out.facts_after_rate_snooze = [...doc.querySelectorAll('dl.facts dt')]
+    .filter((dt) => dt.textContent === 'Ignored until')
+    .map((dt) => dt.nextElementSibling.textContent);
+  out.history_after_rate_snooze = text('ul.activity li.change .what').slice(0, 1);
   // Reopened, then ignored until it affects 10 more users.
   [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen').click();
   await waitFor('the ignore button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore'));

@@ -227,10 +227,19 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     let other = app.group(&markup_group).await;
     assert_eq!(other["status"], "unresolved");
 
-    // Ignored from its page until 100 more events, then (reopened) until it affects 10 more
-    // users: the page says until when, and so does the server.
+    // Ignored from its page until 100 more events, then (reopened) until it occurs 100 times
+    // in an hour, then until it affects 10 more users: the page says until when, and so does the server.
     assert_eq!(s(&out["flash_after_snooze"]), "Issue ignored.");
     assert_eq!(strings(&out["facts_after_snooze"]), ["101 events"]);
+    assert_eq!(
+        strings(&out["facts_after_rate_snooze"]),
+        ["100 events in an hour"]
+    );
+    let history = strings(&out["history_after_rate_snooze"]);
+    assert!(
+        history[0].contains("ignored the issue until it occurs 100 times in an hour"),
+        "{history:?}"
+    );
     let snoozed = app.group(&sentry_group).await;
     assert_eq!(snoozed["status"], "ignored", "{snoozed:#}");
     assert_eq!(snoozed["ignored_until_count"], Value::Null, "{snoozed:#}");

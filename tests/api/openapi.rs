@@ -260,6 +260,30 @@ async fn native_answers_match_the_document() {
     spec.check("POST", "/v1/errors/ignore/{error_group_id}", 200, &r);
     assert!(n(&r.body["ignored_until_user_count"]) >= 5, "{}", r.text);
     let r = app
+        .send(
+            app.authed(Method::POST, &format!("/v1/errors/ignore/{group_id}"))
+                .json(&json!({"ignore_count": 50, "ignore_window": 60,
+                              "ignore_user_count": 5, "ignore_user_window": 1440})),
+        )
+        .await;
+    spec.check("POST", "/v1/errors/ignore/{error_group_id}", 200, &r);
+    assert_eq!(
+        r.body["ignored_until_rate"]["window"],
+        json!(60),
+        "{}",
+        r.text
+    );
+    let r = app
+        .send(app.authed(Method::GET, &format!("/v1/errors/group_detail/{group_id}")))
+        .await;
+    spec.check("GET", "/v1/errors/group_detail/{error_group_id}", 200, &r);
+    assert_eq!(
+        r.body["ignored_until_user_rate"]["count"],
+        json!(5),
+        "{}",
+        r.text
+    );
+    let r = app
         .send(app.authed(Method::GET, &format!("/v1/errors/activity/{group_id}")))
         .await;
     spec.check("GET", "/v1/errors/activity/{error_group_id}", 200, &r);

@@ -1721,6 +1721,7 @@ async fn ignore_until_more_events_or_for_a_while() {
             ignore_duration: Some(30),
             ignore_count: Some(100),
             ignore_user_count: None,
+            ..Default::default()
         }))
         .await
         .unwrap()
@@ -1735,6 +1736,7 @@ async fn ignore_until_more_events_or_for_a_while() {
             ignore_duration: Some(600_000),
             ignore_count: None,
             ignore_user_count: None,
+            ..Default::default()
         }))
         .await
         .unwrap_err();
@@ -1889,6 +1891,195 @@ async fn ignore_until_more_users_are_affected() {
         tonic::Code::InvalidArgument,
         "VALIDATION_ERROR",
         Some("ignore_user_count"),
+    );
+}
+
+/// Sentry's "until it occurs N times per hour" and "until it affects N users per hour": a
+/// count with a window counts only what arrived within the window, and the snooze job brings
+/// the group back once it is reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_until_a_rate_of_events_or_users() {
+    let app = spawn_app().await;
+    let capture = |message: &str, user: &str| {
+        let app = &app;
+        let body = json!({"message": message, "user_id": user});
+        async move { s(&app.capture(body).await["group_id"]) }
+    };
+    let back = |g: String| {
+        let app = &app;
+        poll_until(
+            std::time::Duration::from_secs(10),
+            "the rate to bring the group back",
+            move || {
+                let g = g.clone();
+                async move {
+                    let d = app.group(&g).await;
+                    (d["status"] == json!("unresolved")).then_some(d)
+                }
+            },
+        )
+    };
+    let g = capture("queue overflow", "ana").await;
+    for user in ["ben", "cy", "dee"] {
+        capture("queue overflow", user).await;
+    }
+    let u = capture("slow checkout", "ana").await;
+    capture("slow checkout", "ben").await;
+    // All six arrived two hours ago: outside any window of an hour.
+    app.run_sql(&["UPDATE events SET timestamp = timestamp - 7200000, \
+                   received_at = received_at - 7200000"])
+        .await;
+
+    let r = app
+        .post_ok(
+            &format!("/v1/errors/ignore/{g}"),
+            &json!({"ignore_count": 3, "ignore_window": 60}),
+        )
+        .await;
+    assert_group_shape(&r);
+    assert_eq!(r["status"], json!("ignored"));
+    assert_eq!(
+        r["ignored_until_rate"],
+        json!({"count": 3, "window": 60}),
+        "{r}"
+    );
+    assert_eq!(
+        r["ignored_until_count"],
+        Value::Null,
+        "a rate, not a total: {r}"
+    );
+    let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
+    let data = &arr(&activity["activity"])[0]["data"];
+    assert_eq!(
+        (&data["ignore_count"], &data["ignore_window"]),
+        (&json!(3), &json!(60)),
+        "{activity}"
+    );
+    // Sentry's spelling, by users.
+    let r = app
+        .post_ok(
+            &format!("/v1/errors/ignore/{u}"),
+            &json!({"ignoreUserCount": 2, "ignoreUserWindow": 60}),
+        )
+        .await;
+    assert_eq!(
+        r["ignored_until_user_rate"],
+        json!({"count": 2, "window": 60}),
+        "{r}"
+    );
+    assert_eq!(r["ignored_until_user_count"], Value::Null, "{r}");
+
+    // Two events in the window (six in all, four before), and one user twice.
+    capture("queue overflow", "eve").await;
+    capture("queue overflow", "eve").await;
+    capture("slow checkout", "ana").await;
+    capture("slow checkout", "ana").await;
+    // The job looks every 200 ms here: ten looks leave both ignored.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(app.group(&g).await["status"], json!("ignored"));
+    assert_eq!(app.group(&u).await["status"], json!("ignored"));
+
+    // The third event within the hour; a second user within the hour.
+    capture("queue overflow", "eve").await;
+    let d = back(g.clone()).await;
+    assert_eq!(d["ignored_until_rate"], Value::Null, "{d}");
+    assert_eq!(d["regressed"], json!(false), "{d}");
+    let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
+    let newest = &arr(&activity["activity"])[0];
+    assert_eq!(newest["type"], json!("set_unresolved"), "{activity}");
+    assert_eq!(newest["data"]["snooze_end"], json!("count_reached"));
+    capture("slow checkout", "ben").await;
+    let d = back(u.clone()).await;
+    assert_eq!(d["ignored_until_user_rate"], Value::Null, "{d}");
+    let activity = app.get_ok(&format!("/v1/errors/activity/{u}")).await;
+    let newest = &arr(&activity["activity"])[0];
+    assert_eq!(
+        newest["data"]["snooze_end"],
+        json!("user_count_reached"),
+        "{activity}"
+    );
+
+    // In bulk, and over gRPC; resolving ends it.
+    let (st, b) = app
+        .post(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [g, u], "action": "ignore",
+                    "ignoreCount": 1000, "ignoreWindow": 1440}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(
+        app.group(&u).await["ignored_until_rate"],
+        json!({"count": 1000, "window": 1440})
+    );
+    let r = app
+        .post_ok(&format!("/v1/errors/resolve/{u}"), &json!({}))
+        .await;
+    assert_eq!(r["ignored_until_rate"], Value::Null, "{r}");
+    let mut groups = app.groups_client().await;
+    let ignored = groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: g.clone(),
+            ignore_user_count: Some(5),
+            ignore_user_window: Some(10),
+            ..Default::default()
+        }))
+        .await
+        .expect("IgnoreGroup")
+        .into_inner()
+        .group
+        .unwrap();
+    assert_eq!(
+        ignored.ignored_until_user_rate,
+        Some(pb::SnoozeRate {
+            count: 5,
+            window: 10
+        })
+    );
+    assert_eq!(ignored.ignored_until_user_count, None);
+    let refused = groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: g.clone(),
+            ignore_window: Some(60),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_status(
+        &refused,
+        tonic::Code::InvalidArgument,
+        "VALIDATION_ERROR",
+        Some("ignore_count"),
+    );
+
+    let path = format!("/v1/errors/ignore/{g}");
+    for (body, field) in [
+        (
+            json!({"ignore_count": 5, "ignore_window": 0}),
+            "ignore_window",
+        ),
+        (
+            json!({"ignore_count": 5, "ignoreWindow": 10_081}),
+            "ignore_window",
+        ),
+        (json!({"ignore_user_window": 60}), "ignore_user_count"),
+        (
+            json!({"ignore_user_count": 5, "ignore_user_window": 0}),
+            "ignore_user_window",
+        ),
+    ] {
+        let r = app.send(app.authed(Method::POST, &path).json(&body)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.text
+        );
+        assert!(r.text.contains(field), "{body}: {}", r.text);
+    }
+    assert_eq!(
+        app.group(&g).await["ignored_until_user_rate"]["count"],
+        json!(5)
     );
 }
 

@@ -489,6 +489,12 @@ async function viewIssues(params) {
 const STAGES = ['NEW', 'VERIFYING', 'CANNOT_REPRODUCE', 'PENDING_FIX', 'FIXING', 'FIXED', 'VERIFIED', 'DEPLOYED', 'FIX_FAILED'];
 
 // What an activity entry says happened, after who did it.
+// A snooze's window in words: `in an hour`, `in 90 minutes`.
+function within(minutes) {
+  const named = { 1: 'in a minute', 60: 'in an hour', 1440: 'in a day', 10080: 'in a week' }[minutes];
+  return named || `in ${minutes} minutes`;
+}
+
 function describeActivity(a) {
   const d = a.data || {};
   switch (a.type) {
@@ -506,8 +512,10 @@ function describeActivity(a) {
     case 'set_ignored': {
       const until = [
         d.ignore_duration ? `for ${d.ignore_duration} minutes` : null,
-        d.ignore_count ? `until ${d.ignore_count} more events` : null,
-        d.ignore_user_count ? `until it affects ${d.ignore_user_count} more users` : null,
+        d.ignore_count && d.ignore_window ? `until it occurs ${d.ignore_count} times ${within(d.ignore_window)}` : null,
+        d.ignore_count && !d.ignore_window ? `until ${d.ignore_count} more events` : null,
+        d.ignore_user_count && d.ignore_user_window ? `until it affects ${d.ignore_user_count} users ${within(d.ignore_user_window)}` : null,
+        d.ignore_user_count && !d.ignore_user_window ? `until it affects ${d.ignore_user_count} more users` : null,
       ].filter(Boolean);
       return `ignored the issue${until.length ? ` ${until.join(' or ')}` : ''}`;
     }
@@ -593,9 +601,15 @@ async function viewIssue(id) {
         return;
       }
       // How long an ignore lasts: `d:<minutes>`, `c:<events>` or `u:<users>`; empty is until changed.
-      const [kind, n] = action === 'ignore' ? snooze.value.split(':') : [];
+      // A third part is a window in minutes: `c:100:60` is 100 events within an hour.
+      const [kind, n, w] = action === 'ignore' ? snooze.value.split(':') : [];
       const field = { d: 'ignore_duration', c: 'ignore_count', u: 'ignore_user_count' }[kind];
-      const body = inNextRelease ? { in_next_release: true } : field ? { [field]: Number(n) } : undefined;
+      const windowField = { c: 'ignore_window', u: 'ignore_user_window' }[kind];
+      const body = inNextRelease
+        ? { in_next_release: true }
+        : field
+          ? { [field]: Number(n), ...(w ? { [windowField]: Number(w) } : {}) }
+          : undefined;
       const done = await api(`/v1/errors/${action}/${path}`, { method: 'POST', body });
       flash(inNextRelease ? `Issue resolved in the next release after ${done.resolved_in_release}.` : `Issue ${action === 'unresolve' ? 'reopened' : action + 'd'}.`, 'ok');
     } catch (e) {
@@ -618,6 +632,11 @@ async function viewIssue(id) {
       ['u:10', 'until it affects 10 more users'],
       ['u:100', 'until it affects 100 more users'],
       ['u:1000', 'until it affects 1000 more users'],
+      ['c:10:60', 'until it occurs 10 times in an hour'],
+      ['c:100:60', 'until it occurs 100 times in an hour'],
+      ['c:1000:1440', 'until it occurs 1000 times in a day'],
+      ['u:10:60', 'until it affects 10 users in an hour'],
+      ['u:100:1440', 'until it affects 100 users in a day'],
     ].map(([value, label]) => h('option', { value }, label)),
   );
   const stage = h('select', { 'aria-label': 'workflow stage' }, STAGES.map((s) => h('option', { value: s }, s)));
@@ -690,6 +709,8 @@ async function viewIssue(id) {
     g.ignored_until ? [h('dt', null, 'Ignored until'), h('dd', null, when(g.ignored_until))] : null,
     g.ignored_until_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_count.toLocaleString()} events`)] : null,
     g.ignored_until_user_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_user_count.toLocaleString()} users affected`)] : null,
+    g.ignored_until_rate ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_rate.count.toLocaleString()} events ${within(g.ignored_until_rate.window)}`)] : null,
+    g.ignored_until_user_rate ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_user_rate.count.toLocaleString()} users ${within(g.ignored_until_user_rate.window)}`)] : null,
     g.resolved_in_release ? [h('dt', null, 'Resolved in'), h('dd', null, `the release after ${g.resolved_in_release}`)] : null,
     g.last_release ? [h('dt', null, 'Last release'), h('dd', null, g.last_release)] : null,
     h('dt', null, 'Users'), h('dd', null, g.users_affected.toLocaleString()),

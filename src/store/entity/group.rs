@@ -38,6 +38,13 @@ pub struct Model {
     pub first_release: Option<String>,
     /// While ignored until more users: the number of users affected at which it comes back.
     pub ignored_until_users: Option<i64>,
+    /// While ignored until a rate of events: how many within `ignored_rate_window` minutes.
+    pub ignored_rate_count: Option<i64>,
+    pub ignored_rate_window: Option<i32>,
+    /// While ignored until a rate of users: how many distinct users within
+    /// `ignored_user_rate_window` minutes.
+    pub ignored_user_rate_count: Option<i64>,
+    pub ignored_user_rate_window: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
