@@ -38,6 +38,9 @@ pub struct InboundFilters {
     pub localhost: bool,
     /// Events whose request came from a known web crawler (by its User-Agent).
     pub web_crawlers: bool,
+    /// Events from old browsers (by the request's User-Agent), as Sentry's legacy-browsers
+    /// filter: the names of [`LEGACY_BROWSERS`] that are on.
+    pub legacy_browsers: Vec<String>,
     /// Glob patterns (`*` any run of characters, `?` one; case-insensitive) matched against
     /// each exception's `Type: value` and the message.
     pub error_messages: Vec<String>,
@@ -51,15 +54,17 @@ pub enum Reason {
     BrowserExtension,
     Localhost,
     WebCrawler,
+    LegacyBrowser,
     ErrorMessage,
     Release,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 5] = [
+    pub const ALL: [Reason; 6] = [
         Reason::BrowserExtension,
         Reason::Localhost,
         Reason::WebCrawler,
+        Reason::LegacyBrowser,
         Reason::ErrorMessage,
         Reason::Release,
     ];
@@ -70,6 +75,7 @@ impl Reason {
             Reason::BrowserExtension => "browser_extensions",
             Reason::Localhost => "localhost",
             Reason::WebCrawler => "web_crawlers",
+            Reason::LegacyBrowser => "legacy_browsers",
             Reason::ErrorMessage => "error_messages",
             Reason::Release => "releases",
         }
@@ -94,6 +100,43 @@ pub struct Facts<'a> {
     pub ip_address: &'a str,
     /// The request's User-Agent.
     pub user_agent: &'a str,
+    /// The browser the User-Agent names (ua-parser's family, such as `IE` or `Opera Mini`) and
+    /// its major version; read only when the legacy-browsers filter is on.
+    pub browser: Option<(&'a str, u32)>,
+}
+
+/// One part of the legacy-browsers filter: Sentry's name for it, the browser family it takes
+/// and which of its major versions.
+pub struct LegacyBrowser {
+    pub name: &'static str,
+    family: &'static str,
+    taken: fn(u32) -> bool,
+}
+
+const fn legacy(name: &'static str, family: &'static str, taken: fn(u32) -> bool) -> LegacyBrowser {
+    LegacyBrowser {
+        name,
+        family,
+        taken,
+    }
+}
+
+/// The legacy-browsers filter's parts.
+pub const LEGACY_BROWSERS: [LegacyBrowser; 9] = [
+    legacy("ie_pre_9", "IE", |v| v <= 8),
+    legacy("ie9", "IE", |v| v == 9),
+    legacy("ie10", "IE", |v| v == 10),
+    legacy("ie11", "IE", |v| v == 11),
+    legacy("edge_pre_79", "Edge", |v| v < 79),
+    legacy("safari_pre_6", "Safari", |v| v < 6),
+    legacy("opera_pre_15", "Opera", |v| v < 15),
+    legacy("opera_mini_pre_8", "Opera Mini", |v| v < 8),
+    legacy("android_pre_4", "Android", |v| v < 4),
+];
+
+/// Whether `name` is one of [`LEGACY_BROWSERS`].
+pub fn is_legacy_browser_filter(name: &str) -> bool {
+    LEGACY_BROWSERS.iter().any(|b| b.name == name)
 }
 
 /// URL schemes of browser extensions' files (and of the browser's own code).
@@ -139,13 +182,14 @@ impl InboundFilters {
         !self.browser_extensions
             && !self.localhost
             && !self.web_crawlers
+            && self.legacy_browsers.is_empty()
             && self.error_messages.is_empty()
             && self.releases.is_empty()
     }
 
     /// Whether the filters need the request's URL, the user's address and the User-Agent.
     pub fn reads_request(&self) -> bool {
-        self.localhost || self.web_crawlers
+        self.localhost || self.web_crawlers || !self.legacy_browsers.is_empty()
     }
 
     /// Why the event is dropped, if it is (the first filter that takes it, in the order of
@@ -166,6 +210,18 @@ impl InboundFilters {
             let ua = f.user_agent.to_ascii_lowercase();
             if CRAWLERS.iter().any(|c| ua.contains(c)) {
                 return Some(Reason::WebCrawler);
+            }
+        }
+        if let Some((family, major)) = f.browser {
+            // IE Mobile counts as IE, as in Sentry.
+            let family = if family == "IE Mobile" { "IE" } else { family };
+            let legacy = LEGACY_BROWSERS.iter().any(|b| {
+                b.family == family
+                    && (b.taken)(major)
+                    && self.legacy_browsers.iter().any(|n| n == b.name)
+            });
+            if legacy {
+                return Some(Reason::LegacyBrowser);
             }
         }
         if self
@@ -278,6 +334,7 @@ mod tests {
             browser_extensions: true,
             localhost: true,
             web_crawlers: true,
+            legacy_browsers: vec!["ie_pre_9".into(), "ie10".into(), "opera_mini_pre_8".into()],
             error_messages: vec!["*Script error*".into()],
             releases: vec!["*-dev".into()],
         };
@@ -288,6 +345,7 @@ mod tests {
             url: "https://shop.example.com/cart",
             ip_address: "203.0.113.9",
             user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+            browser: Some(("Firefox", 120)),
         };
         assert_eq!(all.rejects(&plain), None);
         let with = |change: &dyn Fn(&mut Facts<'static>)| {
@@ -321,6 +379,26 @@ mod tests {
                 "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
             Some(Reason::WebCrawler)
         );
+        // Only the parts that are on: IE 8 and 10 (IE Mobile 10 too), Opera Mini 7; not IE 9
+        // or 11, nor old versions of the others.
+        for (browser, dropped) in [
+            (("IE", 8), true),
+            (("IE", 6), true),
+            (("IE", 10), true),
+            (("IE Mobile", 10), true),
+            (("Opera Mini", 7), true),
+            (("IE", 9), false),
+            (("IE", 11), false),
+            (("Opera Mini", 8), false),
+            (("Safari", 5), false),
+            (("Chrome", 3), false),
+        ] {
+            assert_eq!(
+                with(&|f| f.browser = Some(browser)),
+                dropped.then_some(Reason::LegacyBrowser),
+                "{browser:?}"
+            );
+        }
         assert_eq!(
             with(&|f| f.messages = vec!["Script error.".into()]),
             Some(Reason::ErrorMessage)

@@ -54,6 +54,7 @@ fn policy_to_pb(p: ProjectPolicy) -> pb::ProjectPolicy {
         browser_extensions,
         localhost,
         web_crawlers,
+        legacy_browsers,
         error_messages,
         releases,
     } = inbound;
@@ -69,6 +70,7 @@ fn policy_to_pb(p: ProjectPolicy) -> pb::ProjectPolicy {
             web_crawlers,
             error_messages,
             releases,
+            legacy_browsers,
         }),
     }
 }
@@ -88,6 +90,7 @@ fn policy_from_pb(p: pb::ProjectPolicy) -> Result<ProjectPolicy, Error> {
         web_crawlers,
         error_messages,
         releases,
+        legacy_browsers,
     } = inbound_filters.unwrap_or_default();
     let mut v = Vec::new();
     let mut rate = |field: &str, n: u32| {
@@ -134,10 +137,25 @@ fn policy_from_pb(p: pb::ProjectPolicy) -> Result<ProjectPolicy, Error> {
     };
     let scrub_fields = list("scrub_fields", scrub_fields, &mut v, |_| true);
     let allowed_origins = list("allowed_origins", allowed_origins, &mut v, valid_origin);
+    let mut legacy = Vec::new();
+    for (i, name) in legacy_browsers.into_iter().enumerate() {
+        let name = name.trim().to_owned();
+        if !inbound::is_legacy_browser_filter(&name) {
+            let names: Vec<&str> = inbound::LEGACY_BROWSERS.iter().map(|b| b.name).collect();
+            v.push(FieldViolation::new(
+                format!("inbound_filters.legacy_browsers[{i}]"),
+                format!("must be one of {}", names.join(", ")),
+                "INVALID",
+            ));
+        } else if !legacy.contains(&name) {
+            legacy.push(name);
+        }
+    }
     let inbound = InboundFilters {
         browser_extensions,
         localhost,
         web_crawlers,
+        legacy_browsers: legacy,
         error_messages: list(
             "inbound_filters.error_messages",
             error_messages,

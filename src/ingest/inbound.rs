@@ -100,6 +100,14 @@ pub fn rejects(filters: &InboundFilters, input: &CaptureInput, origin: &Origin) 
     if !input.message.trim().is_empty() {
         messages.push(input.message.trim().to_owned());
     }
+    // The browser, only for the filter that needs it.
+    let agent = (!filters.legacy_browsers.is_empty())
+        .then(|| super::sentry::user_agent::parse(&origin.user_agent).browser)
+        .flatten();
+    let browser = agent.as_ref().and_then(|(family, version)| {
+        let major = version.split('.').next()?.parse().ok()?;
+        Some((family.as_str(), major))
+    });
     filters.rejects(&Facts {
         throwing_files,
         messages,
@@ -107,6 +115,7 @@ pub fn rejects(filters: &InboundFilters, input: &CaptureInput, origin: &Origin) 
         url: &origin.url,
         ip_address: &origin.ip_address,
         user_agent: &origin.user_agent,
+        browser,
     })
 }
 
@@ -123,6 +132,7 @@ mod tests {
             browser_extensions: true,
             localhost: true,
             web_crawlers: true,
+            legacy_browsers: vec!["ie9".into(), "android_pre_4".into()],
             error_messages: vec!["TypeError: *undefined*".into()],
             releases: vec![],
         };
@@ -192,6 +202,35 @@ mod tests {
             }),
             Some(Reason::WebCrawler)
         );
+        for (agent, dropped) in [
+            (
+                "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0)",
+                true,
+            ),
+            (
+                "Mozilla/5.0 (Linux; U; Android 2.3.6; en-us; Nexus S Build/GRK39F) \
+                 AppleWebKit/533.1 (KHTML, like Gecko) Version/4.0 Mobile Safari/533.1",
+                true,
+            ),
+            (
+                "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; Trident/6.0)",
+                false,
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
+                 (KHTML, like Gecko) Chrome/120.0.6099.43 Mobile Safari/537.36",
+                false,
+            ),
+        ] {
+            assert_eq!(
+                from(Origin {
+                    user_agent: agent.into(),
+                    ..Default::default()
+                }),
+                dropped.then_some(Reason::LegacyBrowser),
+                "{agent}"
+            );
+        }
         assert_eq!(
             from(Origin {
                 url: "https://shop.example.com/".into(),

@@ -357,6 +357,8 @@ struct InboundBody {
     #[serde(default)]
     web_crawlers: bool,
     #[serde(default)]
+    legacy_browsers: Vec<String>,
+    #[serde(default)]
     error_messages: Vec<String>,
     #[serde(default)]
     releases: Vec<String>,
@@ -388,6 +390,7 @@ fn policy_json(p: Option<pb::ProjectPolicy>, filtered: Vec<pb::FilteredCount>) -
         web_crawlers,
         error_messages,
         releases,
+        legacy_browsers,
     } = inbound_filters.unwrap_or_default();
     let figure = |n: u32| if n == 0 { Value::Null } else { json!(n) };
     json!({
@@ -402,6 +405,7 @@ fn policy_json(p: Option<pb::ProjectPolicy>, filtered: Vec<pb::FilteredCount>) -
             "browser_extensions": browser_extensions,
             "localhost": localhost,
             "web_crawlers": web_crawlers,
+            "legacy_browsers": legacy_browsers,
             "error_messages": error_messages,
             "releases": releases,
         },
@@ -439,6 +443,7 @@ async fn set_policy(
                 browser_extensions,
                 localhost,
                 web_crawlers,
+                legacy_browsers,
                 error_messages,
                 releases,
             },
@@ -456,6 +461,7 @@ async fn set_policy(
                 web_crawlers,
                 error_messages,
                 releases,
+                legacy_browsers,
             }),
         }),
     };

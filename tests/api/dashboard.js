@@ -230,6 +230,7 @@ async function waitFor(what, check, ms = 15000) {
   await go('#/settings');
   const filterForm = await waitFor('the filters form', () => doc.querySelector('form.inbound-filters'));
   filterForm.querySelector('input[name=filter-browser_extensions]').checked = true;
+  filterForm.querySelector('input[name=filter-legacy_browsers]').checked = true;
   filterForm.querySelector('textarea[name=filter-error_messages]').value = '*ResizeObserver loop*\n\n  Script error.  ';
   doc.querySelector('#flash').hidden = true;
   filterForm.requestSubmit();

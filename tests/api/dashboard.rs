@@ -346,14 +346,19 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
     assert_eq!(strings(&out["unassigned_stale"]), ["No issue matches."]);
     // Inbound filters saved from the settings page, the rest of the policy kept.
     assert_eq!(s(&out["flash_after_filters"]), "Inbound filters saved.");
-    assert_eq!(out["filters_after"], json!([true, false, false]));
-    assert_eq!(arr(&out["filter_counts"]).len(), 5, "{out:#}");
+    assert_eq!(out["filters_after"], json!([true, false, false, true]));
+    assert_eq!(arr(&out["filter_counts"]).len(), 6, "{out:#}");
     let policy = app.get_ok("/v1/settings/policy").await;
     assert_eq!(policy["scrub_fields"], json!(["iban"]), "{policy}");
     assert_eq!(
         policy["inbound_filters"]["error_messages"],
         json!(["*ResizeObserver loop*", "Script error."]),
         "{policy}"
+    );
+    assert_eq!(
+        arr(&policy["inbound_filters"]["legacy_browsers"]).len(),
+        9,
+        "every part of the legacy-browsers filter: {policy}"
     );
     assert_eq!(
         strings(&out["issue_feedback"]),

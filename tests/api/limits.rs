@@ -431,6 +431,8 @@ async fn project_policy_over_grpc_matches_rest() {
                 inbound_filters: Some(pb::InboundFilters {
                     web_crawlers: true,
                     releases: vec!["*-dev".into()],
+                    // Kept once, trimmed.
+                    legacy_browsers: vec!["ie10".into(), " ie11".into(), "ie10".into()],
                     ..Default::default()
                 }),
             }),
@@ -449,9 +451,10 @@ async fn project_policy_over_grpc_matches_rest() {
             "scrub_fields": ["iban"],
             "allowed_origins": ["https://app.example.com"],
             "inbound_filters": {"browser_extensions": false, "localhost": false,
-                "web_crawlers": true, "error_messages": [], "releases": ["*-dev"]},
+                "web_crawlers": true, "legacy_browsers": ["ie10", "ie11"], "error_messages": [],
+                "releases": ["*-dev"]},
             "filtered_last_30_days": {"browser_extensions": 0, "localhost": 0,
-                "web_crawlers": 0, "error_messages": 0, "releases": 0}
+                "web_crawlers": 0, "legacy_browsers": 0, "error_messages": 0, "releases": 0}
         })
     );
     // The analytics override is in force at once.

@@ -960,6 +960,7 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
     let app = spawn_app().await;
     let (key, project) = key_and_project(&app).await;
     let filters = json!({"browser_extensions": true, "localhost": true, "web_crawlers": true,
+        "legacy_browsers": ["ie_pre_9", "ie9", "ie10", "ie11", "safari_pre_6"],
         "error_messages": ["*ResizeObserver loop*"], "releases": ["*-dev"]});
     let (status, b) = app
         .put(
@@ -969,6 +970,14 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_detail_field(&b["error"], "inbound_filters.error_messages[1]");
+    let (status, b) = app
+        .put(
+            "/v1/settings/policy",
+            &json!({"inbound_filters": {"legacy_browsers": ["ie9", "netscape"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_detail_field(&b["error"], "inbound_filters.legacy_browsers[1]");
     let set = app
         .put("/v1/settings/policy", &json!({"inbound_filters": filters}))
         .await;
@@ -1000,6 +1009,10 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
                 "headers": {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}}}),
         json!({"exception": {"values": [{"type": "TypeError", "value": "x is undefined",
             "stacktrace": {"frames": frames("https://shop.example.com/vendor.js")}}]}}),
+        // Edge 18 is old, but its part of the legacy-browsers filter is off.
+        json!({"message": "from old Edge",
+            "request": {"url": "https://shop.example.com/",
+                "headers": {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.18362"}}}),
     ];
     let dropped = [
         (
@@ -1018,6 +1031,12 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
             json!({"message": "crawled",
             "request": {"url": "https://shop.example.com/",
                 "headers": [["User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"]]}}),
+        ),
+        (
+            "legacy_browsers",
+            json!({"message": "from Internet Explorer 11",
+            "request": {"url": "https://shop.example.com/",
+                "headers": {"User-Agent": "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko"}}}),
         ),
         (
             "error_messages",
@@ -1039,7 +1058,11 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
     let stored = stored_messages(&app).await;
     assert_eq!(
         stored,
-        ["TypeError: x is undefined", "an error of the shop's own"]
+        [
+            "TypeError: x is undefined",
+            "an error of the shop's own",
+            "from old Edge"
+        ]
     );
     // Counted per filter (stored every few seconds).
     let counts = poll_until(Duration::from_secs(15), "the filtered counts", || {
@@ -1054,7 +1077,7 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
                     .values()
                     .filter_map(Value::as_u64)
                     .sum::<u64>()
-                    == 5)
+                    == 6)
                 .then_some(c)
         }
     })
@@ -1069,7 +1092,7 @@ async fn inbound_filters_drop_what_the_project_does_not_want() {
     for (_, event) in dropped {
         store(event).await;
     }
-    assert_eq!(full_events(&app).await.len(), 7);
+    assert_eq!(full_events(&app).await.len(), 9);
 }
 
 const NODE_FEEDBACK_APP: &str = r#"

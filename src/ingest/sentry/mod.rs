@@ -7,7 +7,7 @@ pub mod encoding;
 pub mod envelope;
 pub mod event;
 pub mod report;
-mod user_agent;
+pub(crate) mod user_agent;
 
 use std::collections::BTreeMap;
 

@@ -50,6 +50,18 @@ fn short_version(s: &str, sep: char) -> String {
 fn browser(ua: &str, ios: bool) -> Option<(String, String)> {
     let android = ua.contains("Android");
     let mobile = ua.contains("Mobile");
+    // Opera Mini, and Opera before 15 (Presto: `Opera/9.80 (…) Version/12.16`, or the version
+    // after `Opera/` itself before 10).
+    if let Some(v) = version_after(ua, "Opera Mini/") {
+        return Some(("Opera Mini".to_owned(), v));
+    }
+    if ua.starts_with("Opera/") {
+        let v = version_after(ua, "Version/").or_else(|| version_after(ua, "Opera/"));
+        return Some(("Opera".to_owned(), v.unwrap_or_default()));
+    }
+    if let Some(v) = version_after(ua, "IEMobile/") {
+        return Some(("IE Mobile".to_owned(), v));
+    }
     // Most specific first: Edge, Opera, Samsung and the rest also say `Chrome/` and `Safari/`.
     let by_token: [(&str, &str); 12] = [
         ("Edg/", "Edge"),
@@ -91,6 +103,11 @@ fn browser(ua: &str, ios: bool) -> Option<(String, String)> {
     }
     if let Some(v) = version_after(ua, "Chromium/") {
         return Some(("Chromium".to_owned(), v));
+    }
+    // Android's own browser before Chrome: `Version/4.0 … Safari/`, named by Android's version.
+    if android && ua.contains("Safari/") && ua.contains("Version/") {
+        let v = version_after(ua, "Android ").unwrap_or_default();
+        return Some(("Android".to_owned(), v));
     }
     if ua.contains("Safari/") || ios {
         let version = version_after(ua, "Version/");
@@ -172,11 +189,18 @@ fn device_family(ua: &str, os: Option<&str>) -> Option<String> {
             // after the version. Chrome's reduced header says only `K`.
             let inside = &ua[ua.find('(')? + 1..];
             let inside = &inside[..inside.find(')')?];
+            // Old ones put a locale first: `(Linux; U; Android 2.3.6; en-us; Nexus S Build/…)`.
+            let locale = |p: &str| {
+                let b = p.as_bytes();
+                (b.len() == 2 || (b.len() == 5 && matches!(b[2], b'-' | b'_')))
+                    && b[..2].iter().all(u8::is_ascii_lowercase)
+            };
             let model = inside
                 .split(';')
                 .map(str::trim)
                 .skip_while(|p| !p.starts_with("Android"))
-                .nth(1)?;
+                .skip(1)
+                .find(|p| !locale(p))?;
             let model = model.split(" Build/").next().unwrap_or(model).trim();
             (!model.is_empty() && model != "K" && model != "wv").then(|| model.to_owned())
         }
@@ -255,6 +279,31 @@ mod tests {
             (
                 "Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
                 ("Mobile Safari UI/WKWebView", "iOS 15.0", "iPhone"),
+            ),
+            // Old ones, as the legacy-browsers inbound filter needs them.
+            (
+                "Opera/9.80 (Windows NT 6.1; U; en) Presto/2.10.229 Version/11.62",
+                ("Opera 11.62", "Windows 7", ""),
+            ),
+            (
+                "Opera/9.80 (J2ME/MIDP; Opera Mini/7.1.32052/29.3417; U; en) Presto/2.8.119 Version/11.10",
+                ("Opera Mini 7.1.32052", "", ""),
+            ),
+            (
+                "Mozilla/5.0 (compatible; MSIE 10.0; Windows Phone 8.0; Trident/6.0; IEMobile/10.0; ARM; Touch; NOKIA; Lumia 920)",
+                ("IE Mobile 10.0", "", ""),
+            ),
+            (
+                "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1; Trident/4.0)",
+                ("IE 8.0", "Windows XP", ""),
+            ),
+            (
+                "Mozilla/5.0 (Linux; U; Android 2.3.6; en-us; Nexus S Build/GRK39F) AppleWebKit/533.1 (KHTML, like Gecko) Version/4.0 Mobile Safari/533.1",
+                ("Android 2.3.6", "Android 2.3.6", "Nexus S"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.18362",
+                ("Edge 18.18362", "Windows 10", ""),
             ),
         ];
         for (ua, (browser, os, device)) in cases {

@@ -1316,6 +1316,11 @@ async function viewSettings() {
     box.value = inbound[name].join('\n');
     return box;
   };
+  // Sentry's legacy-browsers filter, all its parts at once; a stored choice of some parts is
+  // kept as it is unless the box changes.
+  const LEGACY = ['ie_pre_9', 'ie9', 'ie10', 'ie11', 'edge_pre_79', 'safari_pre_6', 'opera_pre_15', 'opera_mini_pre_8', 'android_pre_4'];
+  const legacy = h('input', { type: 'checkbox', name: 'filter-legacy_browsers', checked: inbound.legacy_browsers.length > 0 });
+  const legacyChoice = () => (legacy.checked === inbound.legacy_browsers.length > 0 ? inbound.legacy_browsers : legacy.checked ? LEGACY : []);
   const messages = patterns('error_messages', 'error messages to drop');
   const releases = patterns('releases', 'releases to drop');
   const lines = (box) => box.value.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -1331,7 +1336,7 @@ async function viewSettings() {
           rate_limits: rates,
           scrub_fields: policy.scrub_fields,
           allowed_origins: policy.allowed_origins,
-          inbound_filters: { ...filters, error_messages: lines(messages), releases: lines(releases) },
+          inbound_filters: { ...filters, legacy_browsers: legacyChoice(), error_messages: lines(messages), releases: lines(releases) },
         },
       });
       flash('Inbound filters saved.', 'ok');
@@ -1363,6 +1368,12 @@ async function viewSettings() {
       'form',
       { class: 'inbound-filters', onsubmit: saveFilters },
       FILTERS.map(([name, label], i) => h('p', null, h('label', { class: 'inline' }, checks[i], ` ${label}`), dropped(name))),
+      h(
+        'p',
+        null,
+        h('label', { class: 'inline' }, legacy, ' Events from legacy browsers (Internet Explorer, Edge before 79, Safari before 6, Opera before 15, Opera Mini before 8, Android before 4)'),
+        dropped('legacy_browsers'),
+      ),
       h('p', null, h('label', null, 'Error messages (Type: value or message) ', dropped('error_messages')), messages),
       h('p', null, h('label', null, 'Releases ', dropped('releases')), releases),
       h('button', { type: 'submit', class: 'secondary' }, 'Save filters'),
