@@ -36,6 +36,7 @@ mod m20261207_000030_file_last_used;
 mod m20261207_000031_snooze_users;
 mod m20261207_000032_alert_tags;
 mod m20261208_000033_snooze_rates;
+mod m20261208_000034_until_escalating;
 
 pub struct Migrator;
 
@@ -76,6 +77,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000031_snooze_users::Migration),
             Box::new(m20261207_000032_alert_tags::Migration),
             Box::new(m20261208_000033_snooze_rates::Migration),
+            Box::new(m20261208_000034_until_escalating::Migration),
         ]
     }
 }

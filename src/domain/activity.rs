@@ -18,6 +18,9 @@ pub enum SnoozeEnd {
     CountReached,
     /// It affected the users it was ignored until.
     UserCountReached,
+    /// It was archived until escalating, and its events of the last hour went past what its
+    /// history made normal.
+    Escalating,
 }
 
 impl SnoozeEnd {
@@ -26,6 +29,7 @@ impl SnoozeEnd {
             SnoozeEnd::TimePassed => "time_passed",
             SnoozeEnd::CountReached => "count_reached",
             SnoozeEnd::UserCountReached => "user_count_reached",
+            SnoozeEnd::Escalating => "escalating",
         }
     }
 }
@@ -65,6 +69,10 @@ pub enum Change {
         window: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user_window: Option<u32>,
+        /// Until escalating (Sentry's default archive); `events` and `window` are then the
+        /// threshold worked out for it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        escalating: bool,
     },
     /// A resolved group received an event (`event_id`, of `release`, "" for none) and reopened.
     SetRegression {
@@ -157,6 +165,7 @@ mod tests {
                 users: None,
                 window: None,
                 user_window: None,
+                escalating: false,
             },
             Change::SetIgnored {
                 minutes: None,
@@ -164,6 +173,18 @@ mod tests {
                 users: Some(10),
                 window: None,
                 user_window: Some(60),
+                escalating: false,
+            },
+            Change::SetIgnored {
+                minutes: None,
+                events: Some(20),
+                users: None,
+                window: Some(60),
+                user_window: None,
+                escalating: true,
+            },
+            Change::SetUnresolved {
+                snooze_end: Some(SnoozeEnd::Escalating),
             },
             Change::SetUnresolved {
                 snooze_end: Some(SnoozeEnd::UserCountReached),

@@ -78,6 +78,8 @@ pub struct Group {
     pub ignored_until_rate: Option<SnoozeRate>,
     /// While ignored until a rate of users: that many distinct users within the window.
     pub ignored_until_user_rate: Option<SnoozeRate>,
+    /// Archived until escalating: `ignored_until_rate` is the threshold its history gave.
+    pub ignored_until_escalating: bool,
 }
 
 /// A rate that ends a snooze (Sentry's "N times per hour"): `count` within the last `window`
@@ -110,6 +112,9 @@ pub struct Snooze {
     pub window: Option<u32>,
     /// With `users`: minutes within which that many distinct users end it.
     pub user_window: Option<u32>,
+    /// Until escalating (Sentry's default archive): until its events of an hour go well past
+    /// its busiest hour of the week before (the store works the rate out).
+    pub escalating: bool,
 }
 
 /// Longest snooze by time: a year, in minutes.
@@ -118,6 +123,12 @@ pub const SNOOZE_MINUTES_MAX: u32 = 525_600;
 pub const SNOOZE_EVENTS_MAX: u64 = 1_000_000_000;
 /// Longest window of a snooze by rate: a week, in minutes.
 pub const SNOOZE_WINDOW_MAX: u32 = 10_080;
+/// Archived until escalating: an hour's events bring it back when they reach this many times
+/// its busiest hour of the week before, and at least `ESCALATING_FLOOR`.
+pub const ESCALATING_FACTOR: u64 = 2;
+pub const ESCALATING_FLOOR: u64 = 10;
+/// The hours of history an archive until escalating looks at.
+pub const ESCALATING_HISTORY_HOURS: i64 = 7 * 24;
 
 impl Snooze {
     /// The snooze as given, or the field error naming what is out of range.
@@ -153,6 +164,23 @@ impl Snooze {
             users,
             window: None,
             user_window: None,
+            escalating: false,
+        })
+    }
+
+    /// The snooze until escalating as well, when `on`; refused with a count of events, which
+    /// escalating replaces.
+    pub fn until_escalating(self, on: bool) -> Result<Snooze, crate::error::Error> {
+        if on && self.events.is_some() {
+            return Err(crate::error::Error::invalid_field(
+                "until_escalating",
+                "cannot be combined with ignore_count",
+                "CONFLICT",
+            ));
+        }
+        Ok(Snooze {
+            escalating: on,
+            ..self
         })
     }
 

@@ -304,6 +304,7 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         ignored_until_user_count,
         ignored_until_rate,
         ignored_until_user_rate,
+        ignored_until_escalating,
     } = g;
     pb::Group {
         id: id.to_string(),
@@ -328,6 +329,7 @@ pub fn group_to_pb(g: Group) -> pb::Group {
         ignored_until_user_count,
         ignored_until_rate: ignored_until_rate.map(rate_to_pb),
         ignored_until_user_rate: ignored_until_user_rate.map(rate_to_pb),
+        ignored_until_escalating,
     }
 }
 

@@ -79,12 +79,14 @@ fn activity_to_pb(a: Activity) -> pb::GroupActivity {
             users,
             window,
             user_window,
+            escalating,
         } => {
             out.ignore_duration = minutes.unwrap_or(0);
             out.ignore_count = events.unwrap_or(0);
             out.ignore_user_count = users.unwrap_or(0);
             out.ignore_window = window.unwrap_or(0);
             out.ignore_user_window = user_window.unwrap_or(0);
+            out.until_escalating = escalating;
         }
         Change::SetRegression { release, event_id } => {
             out.release = release;
@@ -524,10 +526,12 @@ impl GroupService for Api {
             ignore_user_count,
             ignore_window,
             ignore_user_window,
+            until_escalating,
         } = req.into_inner();
         let id = convert::uuid("error_group_id", &group_id)?;
         let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?
-            .with_windows(ignore_window, ignore_user_window)?;
+            .with_windows(ignore_window, ignore_user_window)?
+            .until_escalating(until_escalating)?;
         let by = actor(&p);
         let group = convert::group_to_pb(
             self.store
@@ -660,10 +664,12 @@ impl GroupService for Api {
             ignore_user_count,
             ignore_window,
             ignore_user_window,
+            until_escalating,
         } = req.into_inner();
         // Checked once, before any group changes; only an ignore takes it.
         let snooze = model::Snooze::new(ignore_duration, ignore_count, ignore_user_count)?
-            .with_windows(ignore_window, ignore_user_window)?;
+            .with_windows(ignore_window, ignore_user_window)?
+            .until_escalating(until_escalating)?;
         let action = match pb::BulkAction::try_from(action) {
             Ok(pb::BulkAction::Unspecified) => return Err(Error::required("action").into()),
             Ok(a) => a,

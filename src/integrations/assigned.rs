@@ -154,6 +154,7 @@ mod tests {
             ignored_until_user_count: None,
             ignored_until_rate: None,
             ignored_until_user_rate: None,
+            ignored_until_escalating: false,
             last_release: String::new(),
             resolved_in_release: None,
             first_release: None,

@@ -652,6 +652,7 @@ fn group_json(g: pb::Group) -> Value {
         ignored_until_user_count,
         ignored_until_rate,
         ignored_until_user_rate,
+        ignored_until_escalating,
     } = g;
     let rate = |r: Option<pb::SnoozeRate>| r.map(|r| json!({"count": r.count, "window": r.window}));
     json!({
@@ -674,6 +675,7 @@ fn group_json(g: pb::Group) -> Value {
         "ignored_until_user_count": ignored_until_user_count,
         "ignored_until_rate": rate(ignored_until_rate),
         "ignored_until_user_rate": rate(ignored_until_user_rate),
+        "ignored_until_escalating": ignored_until_escalating,
         "last_release": last_release,
         "resolved_in_release": resolved_in_release,
         "first_release": first_release,
@@ -1235,6 +1237,7 @@ fn activity_json(a: pb::GroupActivity) -> Value {
         ignore_user_count,
         ignore_window,
         ignore_user_window,
+        until_escalating,
     } = a;
     let data = match r#type.as_str() {
         "note" => json!({ "text": text }),
@@ -1246,6 +1249,7 @@ fn activity_json(a: pb::GroupActivity) -> Value {
             "ignore_user_count": (ignore_user_count > 0).then_some(ignore_user_count),
             "ignore_window": (ignore_window > 0).then_some(ignore_window),
             "ignore_user_window": (ignore_user_window > 0).then_some(ignore_user_window),
+            "until_escalating": until_escalating,
         }),
         "set_unresolved" => json!({ "snooze_end": or_null(snooze_end) }),
         "assigned" => json!({ "assignee": assignee.map(assignee_json) }),
@@ -1397,6 +1401,9 @@ struct IgnoreBody {
     /// With `ignore_user_count`: within how many minutes.
     #[serde(default, alias = "ignoreUserWindow")]
     ignore_user_window: Option<u32>,
+    /// Until escalating (Sentry's default archive).
+    #[serde(default, alias = "untilEscalating")]
+    until_escalating: bool,
 }
 
 /// The body is optional: none, or one that is not a JSON object, ignores until someone
@@ -1413,6 +1420,7 @@ async fn ignore(
         ignore_user_count,
         ignore_window,
         ignore_user_window,
+        until_escalating,
     } = optional_body(&body)?;
     let pb::IgnoreGroupResponse { group } = api
         .ignore_group(ctx.request(pb::IgnoreGroupRequest {
@@ -1422,6 +1430,7 @@ async fn ignore(
             ignore_user_count,
             ignore_window,
             ignore_user_window,
+            until_escalating,
         }))
         .await?
         .into_inner();
@@ -1596,6 +1605,7 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
                 ignore_user_count,
                 ignore_window,
                 ignore_user_window,
+                until_escalating,
             },
         assignee,
     } = body;
@@ -1624,6 +1634,7 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
         ignore_user_count,
         ignore_window,
         ignore_user_window,
+        until_escalating,
     };
     let pb::BulkUpdateGroupsResponse {
         action: _,

@@ -213,6 +213,7 @@ fn log_json(g: pb::Group) -> Value {
         ignored_until_user_count: _,
         ignored_until_rate: _,
         ignored_until_user_rate: _,
+        ignored_until_escalating: _,
     } = g;
     json!({
         "id": id,

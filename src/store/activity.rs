@@ -331,6 +331,7 @@ mod tests {
                         users: None,
                         window: None,
                         user_window: None,
+                        escalating: false,
                     },
                     Some("deploy-bot".into())
                 ),

@@ -54,6 +54,7 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         ignored_rate_window,
         ignored_user_rate_count,
         ignored_user_rate_window,
+        ignored_until_escalating,
     } = m;
     Group {
         id,
@@ -78,6 +79,7 @@ pub fn group(m: group::Model, assignee: Option<Assignee>) -> Group {
         ignored_until_user_count: ignored_until_users.and_then(|n| u64::try_from(n).ok()),
         ignored_until_rate: snooze_rate(ignored_rate_count, ignored_rate_window),
         ignored_until_user_rate: snooze_rate(ignored_user_rate_count, ignored_user_rate_window),
+        ignored_until_escalating,
     }
 }
 

@@ -25,7 +25,10 @@ use crate::{
         activity::{Change, SnoozeEnd},
         cursor::GroupCursor,
         filter::{AssignedTo, Filter, GroupSort, Span, Term},
-        model::{Assignee, Group, GroupDetail, MergeSet, Snooze, from_millis},
+        model::{
+            Assignee, ESCALATING_FACTOR, ESCALATING_FLOOR, ESCALATING_HISTORY_HOURS, Group,
+            GroupDetail, MergeSet, Snooze, from_millis,
+        },
     },
     error::Error,
 };
@@ -482,6 +485,16 @@ impl Store {
             None
         };
         let ignored = status == GroupStatus::Ignored;
+        let escalating = ignored && snooze.escalating;
+        let snooze = if escalating {
+            Snooze {
+                events: Some(self.escalating_threshold(group_id).await?),
+                window: Some(60),
+                ..snooze
+            }
+        } else {
+            snooze
+        };
         let change = match (status, &release) {
             (GroupStatus::Resolved, Some(r)) => Change::SetResolvedInRelease { release: r.clone() },
             (GroupStatus::Resolved, None) => Change::SetResolved,
@@ -492,6 +505,7 @@ impl Store {
                 users: snooze.users,
                 window: snooze.window,
                 user_window: snooze.user_window,
+                escalating,
             },
         };
         // A count with a window is a rate (`jobs::snooze` looks at it), not a total.
@@ -533,6 +547,10 @@ impl Store {
                 group::Column::IgnoredUserRateWindow,
                 Expr::value(user_rate.map(|r| i32::try_from(r.window).unwrap_or(i32::MAX))),
             )
+            .col_expr(
+                group::Column::IgnoredUntilEscalating,
+                Expr::value(escalating),
+            )
             .col_expr(group::Column::ResolvedInRelease, Expr::value(release))
             .filter(group::Column::Id.eq(group_id))
             .filter(group::Column::ProjectId.eq(project_id));
@@ -556,6 +574,28 @@ impl Store {
         txn.commit().await.map_err(db_err)?;
         self.note_write();
         self.get_group(project_id, group_id).await
+    }
+
+    /// The events of an hour that make a group escalate (Sentry's "archive until escalating"):
+    /// `ESCALATING_FACTOR` times its busiest hour (by its events' hourly counts) of the last
+    /// `ESCALATING_HISTORY_HOURS`, this hour included, and at least `ESCALATING_FLOOR`.
+    async fn escalating_threshold(&self, group_id: Uuid) -> Result<u64, Error> {
+        let first_hour = write::hour_of(Utc::now().timestamp_millis()) - ESCALATING_HISTORY_HOURS;
+        let peak: Option<i64> = group_hourly::Entity::find()
+            .select_only()
+            .column_as(group_hourly::Column::Count.max(), "peak")
+            .filter(group_hourly::Column::GroupId.eq(group_id))
+            .filter(group_hourly::Column::Hour.gte(first_hour))
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .flatten();
+        let peak = peak.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        Ok(Ord::max(
+            peak.saturating_mul(ESCALATING_FACTOR),
+            ESCALATING_FLOOR,
+        ))
     }
 
     /// Resolves a group in the next release (Sentry's "Resolved in next release"): resolved in
@@ -658,6 +698,7 @@ impl Store {
                     group::Column::IgnoredUserRateWindow,
                     Expr::value(Option::<i32>::None),
                 )
+                .col_expr(group::Column::IgnoredUntilEscalating, Expr::value(false))
                 .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
                 .filter(group::Column::Id.is_in(woken.iter().map(|&(_, id)| id)))
                 .filter(due)
@@ -727,7 +768,14 @@ impl Store {
                         Expr::SubQuery(None, Box::new(count.into()))
                             .gte(Expr::col((group::Entity, count_col))),
                     );
-                passes.push((due, end));
+                if users {
+                    passes.push((due, end));
+                } else {
+                    // An archive until escalating ends as escalating.
+                    let escalating = |on: bool| group::Column::IgnoredUntilEscalating.eq(on);
+                    passes.push((due.clone().add(escalating(true)), SnoozeEnd::Escalating));
+                    passes.push((due.add(escalating(false)), end));
+                }
             }
         }
         Ok(passes)

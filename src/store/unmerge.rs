@@ -454,6 +454,7 @@ impl Store {
             ignored_rate_window: Set(None),
             ignored_user_rate_count: Set(None),
             ignored_user_rate_window: Set(None),
+            ignored_until_escalating: Set(false),
             unignored_at: Set(None),
             last_release: Set(last_release),
             resolved_in_release: Set(None),

@@ -1685,7 +1685,7 @@ async fn issues_keep_their_activity() {
     assert_eq!(
         data(7),
         json!({"ignore_duration": null, "ignore_count": 1, "ignore_user_count": null,
-               "ignore_window": null, "ignore_user_window": null})
+               "ignore_window": null, "ignore_user_window": null, "until_escalating": false})
     );
     assert_eq!(
         data(8),

@@ -261,6 +261,16 @@ async function waitFor(what, check, ms = 15000) {
     .filter((dt) => dt.textContent === 'Ignored until')
     .map((dt) => dt.nextElementSibling.textContent);
   out.history_after_rate_snooze = text('ul.activity li.change .what').slice(0, 1);
+  // Reopened, then archived until escalating.
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen').click();
+  await waitFor('the ignore button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore'));
+  doc.querySelector('select[aria-label="ignore for"]').value = 'e';
+  [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore').click();
+  await waitFor('the reopen button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen'));
+  out.facts_after_escalating = [...doc.querySelectorAll('dl.facts dt')]
+    .filter((dt) => dt.textContent === 'Ignored until')
+    .map((dt) => dt.nextElementSibling.textContent);
+  out.history_after_escalating = text('ul.activity li.change .what').slice(0, 1);
   // Reopened, then ignored until it affects 10 more users.
   [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Reopen').click();
   await waitFor('the ignore button', () => [...doc.querySelectorAll('button')].find((b) => b.textContent === 'Ignore'));

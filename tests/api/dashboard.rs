@@ -240,6 +240,16 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
         history[0].contains("ignored the issue until it occurs 100 times in an hour"),
         "{history:?}"
     );
+    // A quiet issue escalates at 10 events in an hour.
+    assert_eq!(
+        strings(&out["facts_after_escalating"]),
+        ["escalating: 10 events in an hour"]
+    );
+    let history = strings(&out["history_after_escalating"]);
+    assert!(
+        history[0].contains("ignored the issue until escalating (10 events in an hour)"),
+        "{history:?}"
+    );
     let snoozed = app.group(&sentry_group).await;
     assert_eq!(snoozed["status"], "ignored", "{snoozed:#}");
     assert_eq!(snoozed["ignored_until_count"], Value::Null, "{snoozed:#}");

@@ -1778,6 +1778,16 @@ async fn ignore_until_more_events_or_for_a_while() {
 /// once its events have affected as many more; events of users it had already, and events
 /// without a user, do not count. Over REST (Sentry's spelling too), in bulk and over gRPC,
 /// out-of-range refused by field; any change of status ends the snooze.
+/// The group `g` once the snooze job has brought it back unresolved (waiting up to 10 s for
+/// `what`).
+async fn back_unresolved(app: &TestApp, g: &str, what: &str) -> Value {
+    poll_until(Duration::from_secs(10), what, || async move {
+        let d = app.group(g).await;
+        (d["status"] == json!("unresolved")).then_some(d)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignore_until_more_users_are_affected() {
     let app = spawn_app().await;
@@ -1816,19 +1826,7 @@ async fn ignore_until_more_users_are_affected() {
     assert_eq!(n(&d["users_affected"]), 3, "{d}");
 
     capture("dee").await;
-    let d = poll_until(
-        std::time::Duration::from_secs(10),
-        "the fourth user to bring the group back",
-        || {
-            let app = &app;
-            let g = g.clone();
-            async move {
-                let d = app.group(&g).await;
-                (d["status"] == json!("unresolved")).then_some(d)
-            }
-        },
-    )
-    .await;
+    let d = back_unresolved(&app, &g, "the fourth user to bring the group back").await;
     assert_eq!(d["regressed"], json!(false), "{d}");
     assert_eq!(d["ignored_until_user_count"], Value::Null, "{d}");
     let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
@@ -1905,20 +1903,6 @@ async fn ignore_until_a_rate_of_events_or_users() {
         let body = json!({"message": message, "user_id": user});
         async move { s(&app.capture(body).await["group_id"]) }
     };
-    let back = |g: String| {
-        let app = &app;
-        poll_until(
-            std::time::Duration::from_secs(10),
-            "the rate to bring the group back",
-            move || {
-                let g = g.clone();
-                async move {
-                    let d = app.group(&g).await;
-                    (d["status"] == json!("unresolved")).then_some(d)
-                }
-            },
-        )
-    };
     let g = capture("queue overflow", "ana").await;
     for user in ["ben", "cy", "dee"] {
         capture("queue overflow", user).await;
@@ -1981,7 +1965,7 @@ async fn ignore_until_a_rate_of_events_or_users() {
 
     // The third event within the hour; a second user within the hour.
     capture("queue overflow", "eve").await;
-    let d = back(g.clone()).await;
+    let d = back_unresolved(&app, &g, "the rate of events").await;
     assert_eq!(d["ignored_until_rate"], Value::Null, "{d}");
     assert_eq!(d["regressed"], json!(false), "{d}");
     let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
@@ -1989,7 +1973,7 @@ async fn ignore_until_a_rate_of_events_or_users() {
     assert_eq!(newest["type"], json!("set_unresolved"), "{activity}");
     assert_eq!(newest["data"]["snooze_end"], json!("count_reached"));
     capture("slow checkout", "ben").await;
-    let d = back(u.clone()).await;
+    let d = back_unresolved(&app, &u, "the rate of users").await;
     assert_eq!(d["ignored_until_user_rate"], Value::Null, "{d}");
     let activity = app.get_ok(&format!("/v1/errors/activity/{u}")).await;
     let newest = &arr(&activity["activity"])[0];
@@ -2081,6 +2065,106 @@ async fn ignore_until_a_rate_of_events_or_users() {
         app.group(&g).await["ignored_until_user_rate"]["count"],
         json!(5)
     );
+}
+
+/// Sentry's "archive until escalating": the threshold comes from the group's busiest hour of
+/// the week before (twice it, at least 10), counted over the last hour; reaching it brings the
+/// group back as escalating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_until_escalating() {
+    let app = spawn_app().await;
+    let three_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut g = String::new();
+    for _ in 0..8 {
+        let r = app
+            .capture(json!({"message": "payment webhook retried", "timestamp": three_hours_ago}))
+            .await;
+        g = s(&r["group_id"]).to_owned();
+    }
+    // They arrived three hours ago too: outside the last hour.
+    app.run_sql(&["UPDATE events SET received_at = received_at - 10800000"])
+        .await;
+    let path = format!("/v1/errors/ignore/{g}");
+    let r = app.post_ok(&path, &json!({"until_escalating": true})).await;
+    assert_group_shape(&r);
+    assert_eq!(r["status"], json!("ignored"));
+    assert_eq!(r["ignored_until_escalating"], json!(true), "{r}");
+    // Its busiest hour had 8: twice that within an hour.
+    assert_eq!(
+        r["ignored_until_rate"],
+        json!({"count": 16, "window": 60}),
+        "{r}"
+    );
+    let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
+    let data = &arr(&activity["activity"])[0]["data"];
+    assert_eq!(data["until_escalating"], json!(true), "{activity}");
+    assert_eq!(data["ignore_count"], json!(16), "{activity}");
+
+    for _ in 0..15 {
+        app.capture(json!({"message": "payment webhook retried"}))
+            .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        app.group(&g).await["status"],
+        json!("ignored"),
+        "15 in the hour"
+    );
+    app.capture(json!({"message": "payment webhook retried"}))
+        .await;
+    let d = back_unresolved(&app, &g, "the group to escalate").await;
+    assert_eq!(d["ignored_until_escalating"], json!(false), "{d}");
+    assert_eq!(d["ignored_until_rate"], Value::Null, "{d}");
+    let activity = app.get_ok(&format!("/v1/errors/activity/{g}")).await;
+    let newest = &arr(&activity["activity"])[0];
+    assert_eq!(
+        newest["data"]["snooze_end"],
+        json!("escalating"),
+        "{activity}"
+    );
+
+    // A new quiet group: at least 10. Sentry's spelling, in bulk; not with a count.
+    let q = s(&app.capture(json!({"message": "rare cache miss"})).await["group_id"]).to_owned();
+    let (st, b) = app
+        .post(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [q], "action": "ignore", "untilEscalating": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let quiet = app.group(&q).await;
+    assert_eq!(
+        quiet["ignored_until_rate"],
+        json!({"count": 10, "window": 60}),
+        "{quiet}"
+    );
+    let r = app
+        .send(
+            app.authed(Method::POST, &path)
+                .json(&json!({"until_escalating": true, "ignore_count": 5})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("until_escalating"), "{}", r.text);
+    let mut groups = app.groups_client().await;
+    let ignored = groups
+        .ignore_group(app.req(pb::IgnoreGroupRequest {
+            group_id: q.clone(),
+            until_escalating: true,
+            ..Default::default()
+        }))
+        .await
+        .expect("IgnoreGroup")
+        .into_inner()
+        .group
+        .unwrap();
+    assert!(ignored.ignored_until_escalating);
+    // Resolving ends it.
+    let r = app
+        .post_ok(&format!("/v1/errors/resolve/{q}"), &json!({}))
+        .await;
+    assert_eq!(r["ignored_until_escalating"], json!(false), "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -508,11 +508,13 @@ function describeActivity(a) {
       if (d.snooze_end === 'count_reached') return 'brought the issue back: it received the events it was ignored until';
       if (d.snooze_end === 'time_passed') return 'brought the issue back: the time it was ignored for passed';
       if (d.snooze_end === 'user_count_reached') return 'brought the issue back: it affected the users it was ignored until';
+      if (d.snooze_end === 'escalating') return 'brought the issue back: it is escalating';
       return 'reopened the issue';
     case 'set_ignored': {
       const until = [
         d.ignore_duration ? `for ${d.ignore_duration} minutes` : null,
-        d.ignore_count && d.ignore_window ? `until it occurs ${d.ignore_count} times ${within(d.ignore_window)}` : null,
+        d.until_escalating ? `until escalating (${d.ignore_count} events ${within(d.ignore_window)})` : null,
+        d.ignore_count && d.ignore_window && !d.until_escalating ? `until it occurs ${d.ignore_count} times ${within(d.ignore_window)}` : null,
         d.ignore_count && !d.ignore_window ? `until ${d.ignore_count} more events` : null,
         d.ignore_user_count && d.ignore_user_window ? `until it affects ${d.ignore_user_count} users ${within(d.ignore_user_window)}` : null,
         d.ignore_user_count && !d.ignore_user_window ? `until it affects ${d.ignore_user_count} more users` : null,
@@ -600,14 +602,16 @@ async function viewIssue(id) {
         go(['issues']);
         return;
       }
-      // How long an ignore lasts: `d:<minutes>`, `c:<events>` or `u:<users>`; empty is until changed.
+      // How long an ignore lasts: `d:<minutes>`, `c:<events>`, `u:<users>`, `e` (until escalating); empty is until changed.
       // A third part is a window in minutes: `c:100:60` is 100 events within an hour.
       const [kind, n, w] = action === 'ignore' ? snooze.value.split(':') : [];
       const field = { d: 'ignore_duration', c: 'ignore_count', u: 'ignore_user_count' }[kind];
       const windowField = { c: 'ignore_window', u: 'ignore_user_window' }[kind];
       const body = inNextRelease
         ? { in_next_release: true }
-        : field
+        : kind === 'e'
+          ? { until_escalating: true }
+          : field
           ? { [field]: Number(n), ...(w ? { [windowField]: Number(w) } : {}) }
           : undefined;
       const done = await api(`/v1/errors/${action}/${path}`, { method: 'POST', body });
@@ -622,6 +626,7 @@ async function viewIssue(id) {
     { 'aria-label': 'ignore for' },
     [
       ['', 'until changed'],
+      ['e', 'until escalating'],
       ['d:30', 'for 30 minutes'],
       ['d:120', 'for 2 hours'],
       ['d:1440', 'for 24 hours'],
@@ -709,7 +714,7 @@ async function viewIssue(id) {
     g.ignored_until ? [h('dt', null, 'Ignored until'), h('dd', null, when(g.ignored_until))] : null,
     g.ignored_until_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_count.toLocaleString()} events`)] : null,
     g.ignored_until_user_count != null ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_user_count.toLocaleString()} users affected`)] : null,
-    g.ignored_until_rate ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_rate.count.toLocaleString()} events ${within(g.ignored_until_rate.window)}`)] : null,
+    g.ignored_until_rate ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_escalating ? 'escalating: ' : ''}${g.ignored_until_rate.count.toLocaleString()} events ${within(g.ignored_until_rate.window)}`)] : null,
     g.ignored_until_user_rate ? [h('dt', null, 'Ignored until'), h('dd', null, `${g.ignored_until_user_rate.count.toLocaleString()} users ${within(g.ignored_until_user_rate.window)}`)] : null,
     g.resolved_in_release ? [h('dt', null, 'Resolved in'), h('dd', null, `the release after ${g.resolved_in_release}`)] : null,
     g.last_release ? [h('dt', null, 'Last release'), h('dd', null, g.last_release)] : null,

@@ -45,6 +45,8 @@ pub struct Model {
     /// `ignored_user_rate_window` minutes.
     pub ignored_user_rate_count: Option<i64>,
     pub ignored_user_rate_window: Option<i32>,
+    /// Archived until escalating: the rate snooze was worked out from its history.
+    pub ignored_until_escalating: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
