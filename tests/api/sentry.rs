@@ -952,6 +952,68 @@ async fn the_migration_gives_existing_projects_a_dsn() {
     db.close().await.ok();
 }
 
+/// Sentry's `user.email:`, `user.username:` and `user.ip:` find the issues a user hit, by any
+/// of the identities a Sentry SDK sent (the event's `user_id` is only the first of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_are_found_by_the_users_email_username_or_address() {
+    let app = spawn_app().await;
+    let (key, project) = key_and_project(&app).await;
+    let path = format!("/api/{project}/store/?sentry_key={key}");
+    for (message, user) in [
+        (
+            "checkout failed",
+            json!({"id": "42", "email": "ana@example.com", "username": "ana",
+                   "ip_address": "203.0.113.7"}),
+        ),
+        ("search timed out", json!({"email": "ben@example.com"})),
+        (
+            "profile not saved",
+            json!({"id": "7", "ip_address": "{{auto}}"}),
+        ),
+    ] {
+        let r = app
+            .send(
+                app.anon(Method::POST, &path)
+                    .header("content-type", "application/json")
+                    .body(json!({"message": message, "user": user}).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let titles = |q: &str| {
+        let app = &app;
+        let url = format!("/v1/errors/groups?q={q}");
+        async move {
+            let b = app.get_ok(&url).await;
+            let mut t: Vec<String> = arr(&b["groups"])
+                .iter()
+                .map(|g| s(&g["title"]).to_owned())
+                .collect();
+            t.sort();
+            t
+        }
+    };
+    assert_eq!(
+        titles("user.email:ana@example.com").await,
+        ["checkout failed"]
+    );
+    assert_eq!(
+        titles("user.email:ben@example.com").await,
+        ["search timed out"]
+    );
+    assert_eq!(titles("user.username:ana").await, ["checkout failed"]);
+    assert_eq!(titles("user.ip:203.0.113.7").await, ["checkout failed"]);
+    assert_eq!(titles("user.id:42").await, ["checkout failed"]);
+    assert_eq!(
+        titles("has:user.email").await,
+        ["checkout failed", "search timed out"]
+    );
+    assert!(
+        titles("has:user.ip").await.len() == 1,
+        "{{auto}} names no address"
+    );
+}
+
 /// Inbound filters, as in Sentry's project settings: with each one on, an event it names is
 /// answered as any other (200 and its id) but not stored, and counted per filter in the
 /// project policy; the others are stored. A pattern list is checked like the other lists.

@@ -304,6 +304,20 @@ fn derive_tags(o: &Map<String, Value>, tags: &mut BTreeMap<String, String>) {
     {
         derived.push(("handled", if handled { "yes" } else { "no" }.to_owned()));
     }
+    // The user's other identities, so that Sentry's `user.email:` (`user.username:`,
+    // `user.ip:`) finds an issue by whoever hit it (`user_id` holds only the first of them).
+    let user = o.get("user");
+    for (tag, field) in [
+        ("user.email", "email"),
+        ("user.username", "username"),
+        ("user.ip", "ip_address"),
+    ] {
+        let value = text(user.and_then(|u| u.get(field)));
+        // "{{auto}}" asks Sentry to fill in the sender's address; it names no one.
+        if value != "{{auto}}" {
+            derived.push((tag, value));
+        }
+    }
     for (key, value) in derived {
         if value.is_empty() || tags.contains_key(key) || tags.len() >= limits::TAGS_MAX {
             continue;
@@ -663,6 +677,7 @@ mod tests {
             json!({"logentry":{"message":"from logentry"},"user":{"ip_address":"{{auto}}"}}),
         );
         assert_eq!(c.user_id, "");
+        assert!(!c.tags.contains_key("user.ip"), "{:?}", c.tags);
         assert_eq!(c.message, "from logentry");
     }
 
@@ -680,6 +695,7 @@ mod tests {
         assert_eq!(c.level, Some(Level::Warning));
         assert_eq!(c.timestamp.unwrap().timestamp_millis(), 1_700_000_000_500);
         assert_eq!(c.user_id, "a@b.c");
+        assert_eq!(c.tags["user.email"], "a@b.c");
         assert_eq!(c.fingerprint, ["{{ default }}", "7"]);
         assert_eq!(
             (c.platform.as_str(), c.transaction.as_str()),
