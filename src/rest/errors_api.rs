@@ -223,9 +223,20 @@ struct UnmergeBody {
 struct BulkBody {
     error_group_ids: Vec<String>,
     action: String,
-    /// With `ignore`: as the single ignore's (Sentry's spelling too).
-    #[serde(flatten)]
-    snooze: IgnoreBody,
+    /// With `ignore`: as the single ignore's (Sentry's spelling too). Not a flattened
+    /// `IgnoreBody`: a flattened field's type error would name only the body.
+    #[serde(default, alias = "ignoreDuration")]
+    ignore_duration: Option<u32>,
+    #[serde(default, alias = "ignoreCount")]
+    ignore_count: Option<u64>,
+    #[serde(default, alias = "ignoreUserCount")]
+    ignore_user_count: Option<u64>,
+    #[serde(default, alias = "ignoreWindow")]
+    ignore_window: Option<u32>,
+    #[serde(default, alias = "ignoreUserWindow")]
+    ignore_user_window: Option<u32>,
+    #[serde(default, alias = "untilEscalating")]
+    until_escalating: bool,
     /// With `assign`: a member's id or email, or `me`; null or absent unassigns (Sentry's
     /// `assignedTo` too).
     #[serde(default, alias = "assignedTo")]
@@ -1598,15 +1609,12 @@ async fn bulk(State(api): State<Api>, ctx: Ctx, ApiJson(body): ApiJson<BulkBody>
     let BulkBody {
         error_group_ids,
         action,
-        snooze:
-            IgnoreBody {
-                ignore_duration,
-                ignore_count,
-                ignore_user_count,
-                ignore_window,
-                ignore_user_window,
-                until_escalating,
-            },
+        ignore_duration,
+        ignore_count,
+        ignore_user_count,
+        ignore_window,
+        ignore_user_window,
+        until_escalating,
         assignee,
     } = body;
     let action = match action.trim() {

@@ -196,7 +196,8 @@ async fn the_dashboard_signs_in_lists_opens_and_triages_issues() {
             "mechanism=django",
             "os=Linux 6.1",
             "os.name=Linux",
-            "url=https://shop.example.com/checkout"
+            "url=https://shop.example.com/checkout",
+            "user.email=ann@example.com"
         ]
     );
 

@@ -58,6 +58,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with a chance to change the configuration first.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    // The servers' logs, shown with a failing test's output (RUST_LOG; errors by default).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().expect("create a temporary data directory");
     let database_url = fresh_database_url().await;
     let mut app = start(database_url, dir.path().to_path_buf(), tweak).await;

@@ -2065,6 +2065,15 @@ async fn ignore_until_a_rate_of_events_or_users() {
         app.group(&g).await["ignored_until_user_rate"]["count"],
         json!(5)
     );
+    // A wrong type in the bulk body names its field.
+    let (st, b) = app
+        .post(
+            "/v1/errors/bulk",
+            &json!({"error_group_ids": [g], "action": "ignore", "ignoreWindow": "hourly"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_detail_field(&b["error"], "ignoreWindow");
 }
 
 /// Sentry's "archive until escalating": the threshold comes from the group's busiest hour of
