@@ -129,6 +129,8 @@ pub const ESCALATING_FACTOR: u64 = 2;
 pub const ESCALATING_FLOOR: u64 = 10;
 /// The hours of history an archive until escalating looks at.
 pub const ESCALATING_HISTORY_HOURS: i64 = 7 * 24;
+/// The window an archive until escalating counts its events in: the last hour.
+pub const ESCALATING_WINDOW_MINUTES: u32 = 60;
 
 impl Snooze {
     /// The snooze as given, or the field error naming what is out of range.

@@ -26,8 +26,8 @@ use crate::{
         cursor::GroupCursor,
         filter::{AssignedTo, Filter, GroupSort, Span, Term},
         model::{
-            Assignee, ESCALATING_FACTOR, ESCALATING_FLOOR, ESCALATING_HISTORY_HOURS, Group,
-            GroupDetail, MergeSet, Snooze, from_millis,
+            Assignee, ESCALATING_FACTOR, ESCALATING_FLOOR, ESCALATING_HISTORY_HOURS,
+            ESCALATING_WINDOW_MINUTES, Group, GroupDetail, MergeSet, Snooze, from_millis,
         },
     },
     error::Error,
@@ -489,7 +489,7 @@ impl Store {
         let snooze = if escalating {
             Snooze {
                 events: Some(self.escalating_threshold(group_id).await?),
-                window: Some(60),
+                window: Some(ESCALATING_WINDOW_MINUTES),
                 ..snooze
             }
         } else {
@@ -665,39 +665,14 @@ impl Store {
             if woken.is_empty() {
                 continue;
             }
-            let res = group::Entity::update_many()
-                .col_expr(
-                    group::Column::Status,
-                    Expr::value(GroupStatus::Unresolved.as_str()),
-                )
-                .col_expr(
-                    group::Column::IgnoredUntil,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    group::Column::IgnoredUntilCount,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    group::Column::IgnoredUntilUsers,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    group::Column::IgnoredRateCount,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    group::Column::IgnoredRateWindow,
-                    Expr::value(Option::<i32>::None),
-                )
-                .col_expr(
-                    group::Column::IgnoredUserRateCount,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(
-                    group::Column::IgnoredUserRateWindow,
-                    Expr::value(Option::<i32>::None),
-                )
+            let mut update = group::Entity::update_many().col_expr(
+                group::Column::Status,
+                Expr::value(GroupStatus::Unresolved.as_str()),
+            );
+            for column in write::SNOOZE_COLUMNS {
+                update = update.col_expr(column, Expr::cust("NULL"));
+            }
+            let res = update
                 .col_expr(group::Column::IgnoredUntilEscalating, Expr::value(false))
                 .col_expr(group::Column::UnignoredAt, Expr::value(now_ms))
                 .filter(group::Column::Id.is_in(woken.iter().map(|&(_, id)| id)))

@@ -1007,6 +1007,18 @@ pub(super) fn stat_upsert() -> InsertStatement {
 /// the batch's events reach.
 const SNOOZE_ENDS: &str = r#""groups"."status" = 'ignored' AND "groups"."ignored_until_count" IS NOT NULL AND "groups"."times_seen" + excluded."times_seen" >= "groups"."ignored_until_count""#;
 
+/// The columns that say how long an ignore lasts (its time, counts and rates); whatever ends
+/// the ignore clears them all.
+pub(super) const SNOOZE_COLUMNS: [group::Column; 7] = [
+    group::Column::IgnoredUntil,
+    group::Column::IgnoredUntilCount,
+    group::Column::IgnoredUntilUsers,
+    group::Column::IgnoredRateCount,
+    group::Column::IgnoredRateWindow,
+    group::Column::IgnoredUserRateCount,
+    group::Column::IgnoredUserRateWindow,
+];
+
 /// Whether a resolved group reopens with this batch: `regressions` decided so, and says it
 /// with the row's `regressed` (which no new group and no other pass sets).
 const REGRESSES: &str = r#""groups"."status" = 'resolved' AND excluded."regressed""#;
@@ -1078,34 +1090,6 @@ fn group_upsert(pass: Pass) -> InsertStatement {
                 Expr::cust(format!(r#"CASE WHEN ({REGRESSES}) OR ({SNOOZE_ENDS}) THEN 'unresolved' ELSE "groups"."status" END"#)),
             )
             .value(
-                group::Column::IgnoredUntil,
-                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until" END"#)),
-            )
-            .value(
-                group::Column::IgnoredUntilCount,
-                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until_count" END"#)),
-            )
-            .value(
-                group::Column::IgnoredUntilUsers,
-                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_until_users" END"#)),
-            )
-            .value(
-                group::Column::IgnoredRateCount,
-                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_rate_count" END"#)),
-            )
-            .value(
-                group::Column::IgnoredRateWindow,
-                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_rate_window" END"#)),
-            )
-            .value(
-                group::Column::IgnoredUserRateCount,
-                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_user_rate_count" END"#)),
-            )
-            .value(
-                group::Column::IgnoredUserRateWindow,
-                Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."ignored_user_rate_window" END"#)),
-            )
-            .value(
                 group::Column::UnignoredAt,
                 Expr::cust(format!(r#"CASE WHEN {SNOOZE_ENDS} THEN excluded."last_seen" ELSE "groups"."unignored_at" END"#)),
             )
@@ -1114,6 +1098,15 @@ fn group_upsert(pass: Pass) -> InsertStatement {
                 group::Column::WorkflowStage,
                 Expr::cust(format!(r#"CASE WHEN {REGRESSES} AND "groups"."workflow_stage" = 'DEPLOYED' THEN 'NEW' ELSE "groups"."workflow_stage" END"#)),
             );
+        for column in SNOOZE_COLUMNS {
+            let name = sea_orm::IdenStatic::as_str(&column);
+            on_conflict.value(
+                column,
+                Expr::cust(format!(
+                    r#"CASE WHEN {SNOOZE_ENDS} THEN NULL ELSE "groups"."{name}" END"#
+                )),
+            );
+        }
     }
     // Rows a pass leaves alone are not returned; the next pass takes them.
     match pass {
